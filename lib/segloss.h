@@ -1,0 +1,296 @@
+/* segloss.h - libsegloss, the math of the segloss scoring service.
+ *
+ * Tensors in, numbers out: segmentation losses and metrics over a batch of images,
+ * computed in one fused pass per image, optionally spread over a worker pool.
+ *
+ * Ownership, once for the whole library: the caller allocates inputs and keeps them alive
+ * for the duration of a call; the library never keeps a caller's pointer after returning.
+ * Every sl_*_new() has an sl_*_free() that accepts NULL. Errors are negative SL_E* codes;
+ * user-facing detail (which key, which index) is written into a caller-provided buffer.
+ */
+#ifndef SEGLOSS_H
+#define SEGLOSS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_VERSION "0.1.0"
+#define SL_MAX_DIMS 8
+#define SL_MAX_PARAMS 8
+#define SL_MAX_TERMS 8
+#define SL_KEY_MAX 64
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+/* X(name, value, text): one table gives the enum, sl_strerror() and sl_errname(). */
+#define SL_ERRNO_MAP(X)                                                                        \
+    X(OK, 0, "ok")                                                                             \
+    X(ENOMEM, -1, "out of memory")                                                             \
+    X(EINVAL, -2, "invalid request")                                                           \
+    X(ESHAPE, -3, "shape mismatch")                                                            \
+    X(ERANGE, -4, "value out of range")                                                        \
+    X(EUNSUPPORTED, -5, "not supported")                                                       \
+    X(EMALFORMED, -6, "malformed input")                                                       \
+    X(ESIZE, -7, "wrong byte count")                                                           \
+    X(ETOOLARGE, -8, "over a configured limit")                                                \
+    X(EBUSY, -9, "busy")                                                                       \
+    X(EINTERNAL, -10, "internal error")
+
+enum sl_errno {
+#define SL__ERR_ENUM(name, value, text) SL_##name = (value),
+    SL_ERRNO_MAP(SL__ERR_ENUM)
+#undef SL__ERR_ENUM
+};
+
+/* Returns a static description of code (never NULL). */
+const char *sl_strerror(int code);
+/* Returns the static name of code without prefix, e.g. "ESHAPE" (never NULL). */
+const char *sl_errname(int code);
+
+/* ---- tensors ---------------------------------------------------------------------------- */
+
+#define SL_DTYPE_MAP(X)                                                                        \
+    X(BOOL, "bool", 1)                                                                         \
+    X(U8, "uint8", 1)                                                                          \
+    X(I8, "int8", 1)                                                                           \
+    X(U16, "uint16", 2)                                                                        \
+    X(I16, "int16", 2)                                                                         \
+    X(U32, "uint32", 4)                                                                        \
+    X(I32, "int32", 4)                                                                         \
+    X(I64, "int64", 8)                                                                         \
+    X(F16, "float16", 2)                                                                       \
+    X(F32, "float32", 4)                                                                       \
+    X(F64, "float64", 8)
+
+enum sl_dtype {
+#define SL__DT_ENUM(name, str, size) SL_DT_##name,
+    SL_DTYPE_MAP(SL__DT_ENUM)
+#undef SL__DT_ENUM
+        SL_DT_COUNT
+};
+
+/* A borrowed, dense, C-order, little-endian (host order) view of an array. */
+struct sl_tensor {
+    const void *data;
+    enum sl_dtype dtype;
+    int ndim;
+    int64_t shape[SL_MAX_DIMS];
+};
+
+/* Bytes per element of dtype (0 for an invalid dtype). */
+size_t sl_dtype_size(enum sl_dtype dtype);
+/* Wire name of dtype ("float32"), or NULL for an invalid dtype. */
+const char *sl_dtype_name(enum sl_dtype dtype);
+/* Looks up a wire name; returns 0 and sets *out, or SL_EINVAL. */
+int sl_dtype_from_name(const char *name, enum sl_dtype *out);
+/* Number of elements of t (product of its shape; 1 for ndim 0). */
+int64_t sl_tensor_numel(const struct sl_tensor *t);
+/* Element i of t as a double (float16 is widened exactly). */
+double sl_tensor_get(const struct sl_tensor *t, int64_t i);
+/* Converts IEEE half bits to float. */
+float sl_half_to_float(uint16_t h);
+/* Index of the first NaN or infinite element of t, or -1 (always -1 for integer dtypes). */
+int64_t sl_tensor_find_nonfinite(const struct sl_tensor *t);
+/* Writes "[a, b, c]" for shape into buf (always terminated). */
+void sl_format_shape(const int64_t *shape, int ndim, char *buf, size_t len);
+
+/* ---- parameters and the loss/metric table ------------------------------------------------- */
+
+enum sl_param_type {
+    SL_PT_NUMBER,      /* finite number in [min, max] */
+    SL_PT_INTEGER,     /* integral number in [min, max] */
+    SL_PT_BOOL,        /* true/false */
+    SL_PT_ENUM,        /* one of choices */
+    SL_PT_NUMBER_NULL, /* number in [min, max], or null */
+    SL_PT_NUMBER_ENUM, /* number in [min, max], or one of choices */
+    SL_PT_TERMS,       /* list of loss specs (combo) */
+};
+
+/* How a parameter value is held once parsed. */
+enum sl_value_kind { SL_V_NUMBER, SL_V_BOOL, SL_V_ENUM, SL_V_NULL, SL_V_ABSENT };
+
+struct sl_value {
+    enum sl_value_kind kind;
+    double num;  /* SL_V_NUMBER */
+    bool b;      /* SL_V_BOOL */
+    int choice;  /* SL_V_ENUM: index into the definition's choices */
+};
+
+struct sl_param_def {
+    const char *name;
+    enum sl_param_type type;
+    struct sl_value def; /* default; SL_V_ABSENT = "not given" is meaningful */
+    double min, max;     /* inclusive bounds for numbers */
+    bool min_open;       /* true: min itself is excluded */
+    const char *const *choices; /* NULL-terminated, for ENUM and NUMBER_ENUM */
+    const char *doc;
+};
+
+enum sl_loss_kind {
+    SL_LOSS_CROSS_ENTROPY,
+    SL_LOSS_WEIGHTED_CE,
+    SL_LOSS_BALANCED_CE,
+    SL_LOSS_FOCAL,
+    SL_LOSS_DICE,
+    SL_LOSS_JACCARD,
+    SL_LOSS_TVERSKY,
+    SL_LOSS_LOVASZ_HINGE,
+    SL_LOSS_COMBO,
+};
+
+enum sl_metric_kind {
+    SL_METRIC_DICE,
+    SL_METRIC_IOU,
+    SL_METRIC_PRECISION,
+    SL_METRIC_RECALL,
+    SL_METRIC_SPECIFICITY,
+    SL_METRIC_ACCURACY,
+    SL_METRIC_BALANCED_ACCURACY,
+    SL_METRIC_MCC,
+    SL_METRIC_FBETA,
+    SL_METRIC_CONFUSION,
+};
+
+/* One row of the loss or metric table: the parser, /v1/catalog and the docs read it. */
+struct sl_def {
+    const char *name;
+    int kind; /* enum sl_loss_kind or enum sl_metric_kind */
+    const struct sl_param_def *params;
+    int nparams;
+    const char *summary;    /* one line: what it computes */
+    const char *convention; /* the peer convention it follows, with its source */
+};
+
+/* The loss table and the metric table (static, never freed). */
+const struct sl_def *sl_loss_table(int *count);
+const struct sl_def *sl_metric_table(int *count);
+/* Looks a name up in a table; NULL when absent. */
+const struct sl_def *sl_find_loss(const char *name);
+const struct sl_def *sl_find_metric(const char *name);
+/* Index of the parameter called name in def, or -1. */
+int sl_param_index(const struct sl_def *def, const char *name);
+
+/* A parsed loss or metric request: values[i] belongs to def->params[i]. */
+struct sl_term;
+struct sl_spec {
+    const struct sl_def *def;
+    char key[SL_KEY_MAX]; /* response key ("as", default the name) */
+    struct sl_value values[SL_MAX_PARAMS];
+    /* combo only: the terms, each a loss spec with its weight */
+    int nterms;
+    struct sl_spec *terms; /* array of nterms, owned by whoever built the spec */
+    double weight;         /* weight of this spec as a combo term (1 by default) */
+};
+
+/* Fills spec with def's defaults (key = name, weight 1, no terms). */
+void sl_spec_init(struct sl_spec *spec, const struct sl_def *def);
+/* Checks v against p; returns 0, or SL_ERANGE/SL_EINVAL with a message naming path. */
+int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const char *path,
+                   char *msg, size_t msglen);
+
+/* ---- a scoring request ---------------------------------------------------------------------- */
+
+enum sl_mode { SL_MODE_AUTO, SL_MODE_BINARY, SL_MODE_MULTICLASS, SL_MODE_MULTILABEL };
+enum sl_pred_type { SL_PRED_LOGITS, SL_PRED_PROBABILITIES, SL_PRED_LABELS };
+enum sl_empty { SL_EMPTY_ONE, SL_EMPTY_ZERO, SL_EMPTY_NAN };
+
+const char *sl_mode_name(enum sl_mode m);
+const char *sl_pred_type_name(enum sl_pred_type t);
+const char *sl_empty_name(enum sl_empty e);
+
+struct sl_request {
+    struct sl_tensor prediction;
+    struct sl_tensor target;
+    struct sl_tensor weight; /* data == NULL: no weight map */
+    enum sl_mode mode;
+    enum sl_pred_type pred_type;
+    bool has_ignore;
+    int64_t ignore_index;
+    double threshold;
+    const struct sl_spec *losses;
+    int nlosses;
+    const struct sl_spec *metrics;
+    int nmetrics;
+    enum sl_empty empty;
+    int nspacing; /* 0: all 1 */
+    double spacing[3];
+    bool include_background;
+};
+
+/* Fills req with the API defaults (no arrays, no losses, no metrics). */
+void sl_request_init(struct sl_request *req);
+
+/* ---- results -------------------------------------------------------------------------------- */
+
+struct sl_confusion {
+    int64_t tp, fp, fn, tn;
+};
+
+struct sl_loss_result {
+    const struct sl_spec *spec; /* borrowed from the request */
+    double value;
+    bool has_per_image; /* false when the loss pools the batch (per_image: false) */
+    double *per_image;  /* N values */
+};
+
+struct sl_metric_result {
+    const struct sl_spec *spec;
+    double *per_image; /* N values, NaN = undefined (reported as null) */
+    double mean;       /* mean of the defined per-image values; NaN if none */
+    double global;     /* from the counts summed over the batch; NaN = undefined */
+    int undefined;     /* how many per-image values are NaN */
+    struct sl_confusion *counts; /* confusion only: N per-image counts */
+    struct sl_confusion total;   /* confusion only: summed counts */
+};
+
+struct sl_result {
+    enum sl_mode mode;
+    int64_t images;
+    int64_t classes;
+    int nspatial;
+    int64_t spatial[3];
+    int nlosses;
+    struct sl_loss_result *losses;
+    int nmetrics;
+    struct sl_metric_result *metrics;
+};
+
+void sl_result_free(struct sl_result *res);
+
+/* ---- the worker pool ---------------------------------------------------------------------- */
+
+struct sl_pool;
+
+/* Starts nthreads workers (0: one per online core) serving a queue of at most queue_cap jobs.
+ * Returns NULL on failure. */
+struct sl_pool *sl_pool_new(int nthreads, int queue_cap);
+/* Stops accepting, lets the workers finish every queued job, joins them, frees. NULL is fine. */
+void sl_pool_free(struct sl_pool *pool);
+/* Number of worker threads. */
+int sl_pool_threads(const struct sl_pool *pool);
+/* Queues fn(arg) on a worker; returns 0, or SL_EBUSY when the queue is full (fn not called). */
+int sl_pool_submit(struct sl_pool *pool, void (*fn)(void *), void *arg);
+/* Jobs queued but not started, and jobs running. */
+void sl_pool_load(struct sl_pool *pool, int *queued, int *running);
+/* Runs fn(arg, i) for i in [0, n) on the caller and on idle workers; returns when all are done.
+ * pool may be NULL (runs serially on the caller). */
+void sl_pool_parallel_for(struct sl_pool *pool, int64_t n, void (*fn)(void *, int64_t), void *arg);
+
+/* ---- scoring ------------------------------------------------------------------------------- */
+
+/* Validates req (shapes, labels, ranges), computes every loss and metric, and returns a new
+ * result in *out (free with sl_result_free). pool may be NULL. On error returns a negative code,
+ * writes a message naming the key or index into msg, and sets *out = NULL. */
+int sl_score(const struct sl_request *req, struct sl_pool *pool, struct sl_result **out, char *msg,
+             size_t msglen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEGLOSS_H */

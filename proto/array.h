@@ -1,0 +1,65 @@
+/* array.h - wire arrays (API.md "Arrays") decoded into owned, C-order, host-order buffers.
+ *
+ * Formats: list (flat with shape, or nested), raw, npy (v1/v2/v3, C or Fortran order), each
+ * npy/raw possibly base64 + compressed (none, gzip, zlib, deflate, auto). Every byte count is
+ * checked exactly: a compressed stream is inflated into exactly the declared size and must end
+ * there (the inflater stops at expected + 1 bytes, so a bomb costs nothing).
+ */
+#ifndef SLP_ARRAY_H
+#define SLP_ARRAY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segloss.h"
+
+/* Limits that no array may cross; over one is SL_ETOOLARGE (HTTP 413). */
+struct slp_limits {
+    int64_t max_elements;   /* elements of one array (product of its shape) */
+    size_t max_array_bytes; /* decoded bytes of one array */
+};
+
+/* Defaults: 64 Mi elements and 512 MiB per array. */
+void slp_limits_default(struct slp_limits *lim);
+
+/* A decoded array: t.data points into buf (owned, malloc'd). */
+struct slp_array {
+    void *buf;
+    struct sl_tensor t;
+};
+
+enum slp_compression { SLP_COMP_NONE, SLP_COMP_GZIP, SLP_COMP_ZLIB, SLP_COMP_DEFLATE, SLP_COMP_AUTO };
+
+/* Frees a->buf and zeroes *a. NULL is fine. */
+void slp_array_free(struct slp_array *a);
+
+/* Decodes the wire array j (an object per API.md, or a bare JSON list as shorthand for
+ * {"format": "list", "data": [...]}) called name ("prediction", "target", ...) into *out.
+ * Returns 0, or a negative SL_E* code with a message naming name and the key or index:
+ * SL_EMALFORMED (bad base64, npy header, compressed stream: 400), SL_ESIZE (byte count
+ * differs from the declared one: 400), SL_EINVAL/SL_ERANGE (bad key, dtype, shape, list value:
+ * 422), SL_ETOOLARGE (over lim: 413), SL_EUNSUPPORTED (rle, coco_rle, part: 422), SL_ENOMEM. */
+int slp_array_from_json(const json_t *j, const char *name, const struct slp_limits *lim,
+                        struct slp_array *out, char *msg, size_t msglen);
+
+/* Decodes standard base64 (RFC 4648, '=' padding optional, no whitespace) into a new buffer of
+ * at most max_out bytes. Returns 0 and sets *out (malloc'd) and *out_len, or SL_EMALFORMED
+ * naming the first bad character offset, or SL_ETOOLARGE. */
+int slp_base64_decode(const char *in, size_t len, size_t max_out, unsigned char **out,
+                      size_t *out_len, const char *name, char *msg, size_t msglen);
+
+/* Inflates the whole stream in (gzip, zlib, raw deflate, or auto = gzip/zlib by header) into
+ * out, which must receive exactly expected bytes: fewer, more, or trailing data after the
+ * stream's end is SL_ESIZE/SL_EMALFORMED with a message naming name, expected and seen counts. */
+int slp_inflate_exact(const unsigned char *in, size_t len, enum slp_compression comp, void *out,
+                      size_t expected, const char *name, char *msg, size_t msglen);
+
+/* Parses a .npy header at the start of buf (len bytes). On success sets dtype, ndim, shape,
+ * *fortran and *data_offset (bytes from buf to the first element). Only little-endian or
+ * byte-order-free dtypes of the API are accepted ('<f4', '|u1', '|b1', ...). */
+int slp_npy_header(const unsigned char *buf, size_t len, enum sl_dtype *dtype, int *ndim,
+                   int64_t shape[SL_MAX_DIMS], int *fortran, size_t *data_offset,
+                   const char *name, char *msg, size_t msglen);
+
+#endif /* SLP_ARRAY_H */

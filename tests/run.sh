@@ -1,0 +1,52 @@
+#!/bin/sh
+# Runs the test programs and sums their "N passed, M failed[, K skipped]" lines into one
+# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e]...
+build=$1
+golden_dir=$2
+shift 2
+what=${*:-"unit golden e2e"}
+total_p=0
+total_f=0
+total_s=0
+status=0
+tally() {
+    # the last summary line of the program's output
+    line=$(grep -E '^[A-Za-z0-9_ -]*: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "  $2: no summary line (crashed?)"
+        total_f=$((total_f + 1))
+        return
+    fi
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.*passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -nE 's/.*failed, ([0-9]+) skipped.*/\1/p')
+    total_p=$((total_p + p))
+    total_f=$((total_f + f))
+    total_s=$((total_s + ${s:-0}))
+}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for kind in $what; do
+    case $kind in
+    unit) progs=$(ls "$build"/tests/test_* 2>/dev/null | grep -v '\.d$') ;;
+    golden) progs="$build/tests/golden" ;;
+    e2e) progs="$build/tests/e2e" ;;
+    *) echo "unknown test kind $kind" >&2; exit 2 ;;
+    esac
+    for prog in $progs; do
+        case $kind in
+        unit) "$prog" >"$out" 2>&1 ;;
+        *) "$prog" --golden "$golden_dir" --seglossd "$build/seglossd" >"$out" 2>&1 ;;
+        esac
+        rc=$?
+        cat "$out"
+        [ $rc -ne 0 ] && status=1
+        tally "$out" "$(basename "$prog")"
+    done
+done
+if [ $total_s -gt 0 ]; then
+    echo "$total_p passed, $total_f failed, $total_s skipped"
+else
+    echo "$total_p passed, $total_f failed"
+fi
+[ $total_f -eq 0 ] && [ $status -eq 0 ]
