@@ -1,0 +1,293 @@
+/* table.c - the loss and metric tables: names, parameters (type, default, range), summaries.
+ * The wire parser validates against these rows and /v1/catalog lists them; adding a loss is one
+ * row here plus its kernel. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define NUM(v) {.kind = SL_V_NUMBER, .num = (v)}
+#define BOOLV(v) {.kind = SL_V_BOOL, .b = (v)}
+#define CHOICE(i) {.kind = SL_V_ENUM, .choice = (i)}
+#define NULLV {.kind = SL_V_NULL}
+#define ABSENT {.kind = SL_V_ABSENT}
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char *const reduction_choices[] = {"mean", "sum", NULL};
+static const char *const auto_choices[] = {"auto", "auto_per_image", NULL};
+
+#define REDUCTION_PARAM                                                                        \
+    {"reduction", SL_PT_ENUM, CHOICE(SL_RED_MEAN), 0, 0, false, reduction_choices,             \
+     "mean over counted pixels, or their sum"}
+#define SMOOTH_PARAM                                                                           \
+    {"smooth", SL_PT_NUMBER, NUM(0), 0, INFINITY, false, NULL,                                 \
+     "added to numerator and denominator"}
+#define LOG_PARAM                                                                              \
+    {"log", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL, "-log(max(score, 1e-7)) instead of 1 - score"}
+#define PER_IMAGE_PARAM(doc) {"per_image", SL_PT_BOOL, BOOLV(true), 0, 0, false, NULL, doc}
+
+static const struct sl_param_def ce_params[] = {REDUCTION_PARAM};
+static const struct sl_param_def wce_params[] = {
+    {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL, "weight of the positive term (pos_weight)"},
+    REDUCTION_PARAM,
+};
+static const struct sl_param_def bce_params[] = {
+    {"beta", SL_PT_NUMBER_ENUM, CHOICE(SL_BETA_AUTO), 0, 1, false, auto_choices,
+     "weight of the positive term, 1-beta of the negative; auto = mean(1-y) over the batch, "
+     "auto_per_image = over each image"},
+    REDUCTION_PARAM,
+};
+static const struct sl_param_def focal_params[] = {
+    {"alpha", SL_PT_NUMBER_NULL, NUM(0.25), 0, 1, false, NULL,
+     "weight of the positive term, 1-alpha of the negative; null = no weighting"},
+    {"gamma", SL_PT_NUMBER, NUM(2), 0, INFINITY, false, NULL, "focusing exponent"},
+    REDUCTION_PARAM,
+};
+static const struct sl_param_def dice_params[] = {
+    SMOOTH_PARAM,
+    {"squared", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
+     "V-Net denominator sum(p^2) + sum(y^2)"},
+    LOG_PARAM,
+    PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+};
+static const struct sl_param_def jaccard_params[] = {
+    SMOOTH_PARAM,
+    LOG_PARAM,
+    PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+};
+static const struct sl_param_def tversky_params[] = {
+    {"beta", SL_PT_NUMBER, ABSENT, 0, 1, false, NULL,
+     "the seed's form: fp weight beta, fn weight 1-beta (0.5 when no weights are given)"},
+    {"fp_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
+     "weight of false positives (MONAI alpha); give with fn_weight"},
+    {"fn_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
+     "weight of false negatives (MONAI beta); give with fp_weight"},
+    {"gamma", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL,
+     "focal Tversky exponent: loss^gamma"},
+    SMOOTH_PARAM,
+    LOG_PARAM,
+    PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+};
+static const struct sl_param_def lovasz_hinge_params[] = {
+    PER_IMAGE_PARAM("true: mean of per-image losses; false: one loss over the flattened batch"),
+};
+static const struct sl_param_def combo_params[] = {
+    {"terms", SL_PT_TERMS, ABSENT, 1, SL_MAX_TERMS, false, NULL,
+     "loss specs, each with an optional weight (default 1); the value is the weighted sum"},
+};
+
+static const struct sl_def loss_table[] = {
+    {"cross_entropy", SL_LOSS_CROSS_ENTROPY, ce_params, COUNT(ce_params),
+     "-(y log p + (1-y) log(1-p)) per pixel",
+     "PyTorch binary_cross_entropy_with_logits (stable form); from probabilities Keras "
+     "BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]"},
+    {"weighted_cross_entropy", SL_LOSS_WEIGHTED_CE, wce_params, COUNT(wce_params),
+     "-(beta y log p + (1-y) log(1-p)) per pixel",
+     "TensorFlow weighted_cross_entropy_with_logits, pos_weight = beta"},
+    {"balanced_cross_entropy", SL_LOSS_BALANCED_CE, bce_params, COUNT(bce_params),
+     "-(beta y log p + (1-beta)(1-y) log(1-p)) per pixel",
+     "HED (Xie & Tu 2015) class-balanced cross entropy"},
+    {"focal", SL_LOSS_FOCAL, focal_params, COUNT(focal_params),
+     "-(alpha (1-p)^gamma y log p + (1-alpha) p^gamma (1-y) log(1-p)) per pixel",
+     "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits"},
+    {"dice", SL_LOSS_DICE, dice_params, COUNT(dice_params),
+     "1 - (2 tp + smooth) / (sum p + sum y + smooth) per image",
+     "MONAI DiceLoss (smooth_nr = smooth_dr = smooth); smp DiceLoss with per_image false"},
+    {"jaccard", SL_LOSS_JACCARD, jaccard_params, COUNT(jaccard_params),
+     "1 - (tp + smooth) / (tp + fp + fn + smooth) per image", "smp JaccardLoss"},
+    {"tversky", SL_LOSS_TVERSKY, tversky_params, COUNT(tversky_params),
+     "(1 - (tp + smooth) / (tp + fp_weight fp + fn_weight fn + smooth))^gamma per image",
+     "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp"},
+    {"lovasz_hinge", SL_LOSS_LOVASZ_HINGE, lovasz_hinge_params, COUNT(lovasz_hinge_params),
+     "Lovász extension of the Jaccard loss on hinge errors of the logits",
+     "Berman, Triki & Blaschko 2018, reference lovasz_hinge"},
+    {"combo", SL_LOSS_COMBO, combo_params, COUNT(combo_params),
+     "sum of weight * term over its terms, per image and per batch",
+     "MONAI DiceCELoss is combo of cross_entropy and dice"},
+};
+
+static const struct sl_param_def fbeta_params[] = {
+    {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL, "recall is beta times as important"},
+};
+
+static const struct sl_def metric_table[] = {
+    {"dice", SL_METRIC_DICE, NULL, 0, "2TP / (2TP + FP + FN)", "MONAI DiceMetric"},
+    {"iou", SL_METRIC_IOU, NULL, 0, "TP / (TP + FP + FN)", "MONAI MeanIoU"},
+    {"precision", SL_METRIC_PRECISION, NULL, 0, "TP / (TP + FP)", NULL},
+    {"recall", SL_METRIC_RECALL, NULL, 0, "TP / (TP + FN)", NULL},
+    {"specificity", SL_METRIC_SPECIFICITY, NULL, 0, "TN / (TN + FP)", NULL},
+    {"accuracy", SL_METRIC_ACCURACY, NULL, 0, "(TP + TN) / (TP + FP + FN + TN)", NULL},
+    {"balanced_accuracy", SL_METRIC_BALANCED_ACCURACY, NULL, 0, "(recall + specificity) / 2",
+     NULL},
+    {"mcc", SL_METRIC_MCC, NULL, 0,
+     "(TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))", "Matthews 1975"},
+    {"fbeta", SL_METRIC_FBETA, fbeta_params, COUNT(fbeta_params),
+     "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL},
+    {"confusion", SL_METRIC_CONFUSION, NULL, 0, "TP, FP, FN, TN counts", NULL},
+};
+
+const struct sl_def *sl_loss_table(int *count)
+{
+    *count = COUNT(loss_table);
+    return loss_table;
+}
+
+const struct sl_def *sl_metric_table(int *count)
+{
+    *count = COUNT(metric_table);
+    return metric_table;
+}
+
+static const struct sl_def *find(const struct sl_def *table, int n, const char *name)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(table[i].name, name) == 0) {
+            return &table[i];
+        }
+    }
+    return NULL;
+}
+
+const struct sl_def *sl_find_loss(const char *name)
+{
+    return find(loss_table, COUNT(loss_table), name);
+}
+
+const struct sl_def *sl_find_metric(const char *name)
+{
+    return find(metric_table, COUNT(metric_table), name);
+}
+
+int sl_param_index(const struct sl_def *def, const char *name)
+{
+    for (int i = 0; i < def->nparams; i++) {
+        if (strcmp(def->params[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void sl_spec_init(struct sl_spec *spec, const struct sl_def *def)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->def = def;
+    snprintf(spec->key, sizeof spec->key, "%s", def->name);
+    for (int i = 0; i < def->nparams && i < SL_MAX_PARAMS; i++) {
+        spec->values[i] = def->params[i].def;
+    }
+    spec->weight = 1;
+}
+
+static int num_in_range(const struct sl_param_def *p, double v)
+{
+    if (!isfinite(v)) {
+        return 0;
+    }
+    if (p->min_open ? !(v > p->min) : !(v >= p->min)) {
+        return 0;
+    }
+    return v <= p->max;
+}
+
+static void range_text(const struct sl_param_def *p, char *buf, size_t len)
+{
+    if (isinf(p->max)) {
+        snprintf(buf, len, "%s %g", p->min_open ? ">" : ">=", p->min);
+    } else {
+        snprintf(buf, len, "in %c%g, %g]", p->min_open ? '(' : '[', p->min, p->max);
+    }
+}
+
+int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const char *path,
+                   char *msg, size_t msglen)
+{
+    char range[64];
+    range_text(p, range, sizeof range);
+    switch (p->type) {
+    case SL_PT_NUMBER:
+    case SL_PT_INTEGER:
+        if (v->kind != SL_V_NUMBER) {
+            snprintf(msg, msglen, "%s: must be a number %s", path, range);
+            return SL_EINVAL;
+        }
+        if (!num_in_range(p, v->num) || (p->type == SL_PT_INTEGER && v->num != floor(v->num))) {
+            snprintf(msg, msglen, "%s: %g is out of range (must be %s%s)", path, v->num,
+                     p->type == SL_PT_INTEGER ? "an integer " : "", range);
+            return SL_ERANGE;
+        }
+        return 0;
+    case SL_PT_NUMBER_NULL:
+        if (v->kind == SL_V_NULL) {
+            return 0;
+        }
+        if (v->kind != SL_V_NUMBER) {
+            snprintf(msg, msglen, "%s: must be null or a number %s", path, range);
+            return SL_EINVAL;
+        }
+        if (!num_in_range(p, v->num)) {
+            snprintf(msg, msglen, "%s: %g is out of range (must be null or %s)", path, v->num,
+                     range);
+            return SL_ERANGE;
+        }
+        return 0;
+    case SL_PT_NUMBER_ENUM:
+        if (v->kind == SL_V_ENUM) {
+            return 0;
+        }
+        if (v->kind != SL_V_NUMBER) {
+            snprintf(msg, msglen, "%s: must be a number %s or one of the names", path, range);
+            return SL_EINVAL;
+        }
+        if (!num_in_range(p, v->num)) {
+            snprintf(msg, msglen, "%s: %g is out of range (must be %s)", path, v->num, range);
+            return SL_ERANGE;
+        }
+        return 0;
+    case SL_PT_BOOL:
+        if (v->kind != SL_V_BOOL) {
+            snprintf(msg, msglen, "%s: must be true or false", path);
+            return SL_EINVAL;
+        }
+        return 0;
+    case SL_PT_ENUM:
+        if (v->kind != SL_V_ENUM) {
+            snprintf(msg, msglen, "%s: must be one of the names listed in the catalog", path);
+            return SL_EINVAL;
+        }
+        return 0;
+    case SL_PT_TERMS:
+        return 0;
+    }
+    snprintf(msg, msglen, "%s: unknown parameter type", path);
+    return SL_EINTERNAL;
+}
+
+const char *sl_mode_name(enum sl_mode m)
+{
+    static const char *const names[] = {"auto", "binary", "multiclass", "multilabel"};
+    return (unsigned)m < 4 ? names[m] : "?";
+}
+
+const char *sl_pred_type_name(enum sl_pred_type t)
+{
+    static const char *const names[] = {"logits", "probabilities", "labels"};
+    return (unsigned)t < 3 ? names[t] : "?";
+}
+
+const char *sl_empty_name(enum sl_empty e)
+{
+    static const char *const names[] = {"one", "zero", "nan"};
+    return (unsigned)e < 3 ? names[e] : "?";
+}
+
+void sl_request_init(struct sl_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->mode = SL_MODE_AUTO;
+    req->pred_type = SL_PRED_LOGITS;
+    req->threshold = 0.5;
+    req->empty = SL_EMPTY_ONE;
+    req->include_background = true;
+}

@@ -1,0 +1,186 @@
+/* tensor.c - error and dtype tables, tensor element access. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *sl_strerror(int code)
+{
+    switch (code) {
+#define SL__ERR_TEXT(name, value, text)                                                        \
+    case (value):                                                                              \
+        return text;
+        SL_ERRNO_MAP(SL__ERR_TEXT)
+#undef SL__ERR_TEXT
+    }
+    return "unknown error";
+}
+
+const char *sl_errname(int code)
+{
+    switch (code) {
+#define SL__ERR_NAME(name, value, text)                                                        \
+    case (value):                                                                              \
+        return #name;
+        SL_ERRNO_MAP(SL__ERR_NAME)
+#undef SL__ERR_NAME
+    }
+    return "EUNKNOWN";
+}
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_table[SL_DT_COUNT] = {
+#define SL__DT_ROW(name, str, size) {str, size},
+    SL_DTYPE_MAP(SL__DT_ROW)
+#undef SL__DT_ROW
+};
+
+size_t sl_dtype_size(enum sl_dtype dtype)
+{
+    return (unsigned)dtype < SL_DT_COUNT ? dtype_table[dtype].size : 0;
+}
+
+const char *sl_dtype_name(enum sl_dtype dtype)
+{
+    return (unsigned)dtype < SL_DT_COUNT ? dtype_table[dtype].name : NULL;
+}
+
+int sl_dtype_from_name(const char *name, enum sl_dtype *out)
+{
+    for (int i = 0; i < SL_DT_COUNT; i++) {
+        if (strcmp(name, dtype_table[i].name) == 0) {
+            *out = (enum sl_dtype)i;
+            return 0;
+        }
+    }
+    return SL_EINVAL;
+}
+
+bool sl__dtype_is_float(enum sl_dtype dtype)
+{
+    return dtype == SL_DT_F16 || dtype == SL_DT_F32 || dtype == SL_DT_F64;
+}
+
+int64_t sl_tensor_numel(const struct sl_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        n *= t->shape[i];
+    }
+    return n;
+}
+
+/* IEEE 754 binary16 to binary32, exact for every value including subnormals and NaN. */
+float sl_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {
+            /* subnormal: renormalize */
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400u)) {
+                mant <<= 1;
+                exp--;
+            }
+            mant &= 0x3ffu;
+            bits = sign | (exp << 23) | (mant << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+double sl_tensor_get(const struct sl_tensor *t, int64_t i)
+{
+    const void *d = t->data;
+    switch (t->dtype) {
+    case SL_DT_BOOL:
+    case SL_DT_U8:
+        return ((const uint8_t *)d)[i];
+    case SL_DT_I8:
+        return ((const int8_t *)d)[i];
+    case SL_DT_U16:
+        return ((const uint16_t *)d)[i];
+    case SL_DT_I16:
+        return ((const int16_t *)d)[i];
+    case SL_DT_U32:
+        return ((const uint32_t *)d)[i];
+    case SL_DT_I32:
+        return ((const int32_t *)d)[i];
+    case SL_DT_I64:
+        return (double)((const int64_t *)d)[i];
+    case SL_DT_F16:
+        return sl_half_to_float(((const uint16_t *)d)[i]);
+    case SL_DT_F32:
+        return ((const float *)d)[i];
+    case SL_DT_F64:
+        return ((const double *)d)[i];
+    case SL_DT_COUNT:
+        break;
+    }
+    return NAN;
+}
+
+int64_t sl_tensor_find_nonfinite(const struct sl_tensor *t)
+{
+    if (!sl__dtype_is_float(t->dtype)) {
+        return -1;
+    }
+    int64_t n = sl_tensor_numel(t);
+    if (t->dtype == SL_DT_F32) {
+        const float *f = t->data;
+        for (int64_t i = 0; i < n; i++) {
+            if (!isfinite(f[i])) {
+                return i;
+            }
+        }
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(sl_tensor_get(t, i))) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void sl_format_shape(const int64_t *shape, int ndim, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len == 0) {
+        return;
+    }
+    buf[0] = '\0';
+    used += (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && used < len; i++) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "",
+                                 (long long)shape[i]);
+    }
+    if (used < len) {
+        snprintf(buf + used, len - used, "]");
+    }
+}
+
+/* Writes the multi-index of flat index i in shape as "[a, b, c]". */
+void sl__format_index(const int64_t *shape, int ndim, int64_t i, char *buf, size_t len)
+{
+    int64_t idx[SL_MAX_DIMS];
+    for (int d = ndim - 1; d >= 0; d--) {
+        idx[d] = shape[d] ? i % shape[d] : 0;
+        i = shape[d] ? i / shape[d] : 0;
+    }
+    sl_format_shape(idx, ndim, buf, len);
+}

@@ -1,0 +1,47 @@
+/* internal.h - declarations shared between proto/ files. */
+#ifndef SLP_INTERNAL_H
+#define SLP_INTERNAL_H
+
+#include <jansson.h>
+
+#include "proto.h"
+
+#define SLP_MAX_SPECS 32
+
+/* A parsed /v1/score request: the lib request plus everything it borrows. */
+struct slp_score_req {
+    struct sl_request req;
+    struct slp_array prediction, target, weight;
+    struct sl_spec losses[SLP_MAX_SPECS];
+    struct sl_spec terms[SLP_MAX_SPECS][SL_MAX_TERMS];
+    struct sl_spec metrics[SLP_MAX_SPECS];
+    bool per_image;
+};
+
+/* Parses and validates a spec object (borrowed) into a new request in *out
+ * (free with slp__score_req_free). Returns 0 or a negative SL_E* code with a message. */
+int slp__parse_score(const json_t *root, const struct slp_limits *lim,
+                     struct slp_score_req **out, char *msg, size_t msglen);
+void slp__score_req_free(struct slp_score_req *r);
+
+/* A growable output buffer; on allocation failure it sets oom and stops growing. */
+struct slp_buf {
+    char *data;
+    size_t len, cap;
+    bool oom;
+};
+
+void slp__buf_put(struct slp_buf *b, const char *s, size_t n);
+void slp__buf_puts(struct slp_buf *b, const char *s);
+/* Appends a JSON string literal (quoted, escaped). */
+void slp__buf_str(struct slp_buf *b, const char *s);
+/* Appends a JSON number in the shortest form that reads back to the same double;
+ * NaN and infinities become null. */
+void slp__buf_num(struct slp_buf *b, double v);
+void slp__buf_int(struct slp_buf *b, long long v);
+
+/* Serializes a score result as the API's 200 body into b. */
+void slp__write_result(struct slp_buf *b, const struct slp_score_req *r,
+                       const struct sl_result *res, double elapsed_ms);
+
+#endif /* SLP_INTERNAL_H */

@@ -1,0 +1,483 @@
+/* spec.c - strict parsing of the /v1/score spec (API.md "The spec") into a lib request.
+ * Unknown keys and wrong types are 422 naming the key path (losses[1].gamma); defaults come
+ * from the lib's loss and metric tables. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Names the API defines whose kernels later versions add: a clearer error than "unknown". */
+static const char *const later_losses[] = {"distance_weighted_cross_entropy", "lovasz_softmax",
+                                           NULL};
+static const char *const later_metrics[] = {"hausdorff", "assd", "nsd", NULL};
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++) {
+        if (strcmp(*list, s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Writes "a, b, c" of a NULL-terminated list into buf. */
+static void join(const char *const *list, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; list[i] && used < len; i++) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", list[i]);
+    }
+}
+
+/* Index of s in a NULL-terminated list, or -1. */
+static int choice_index(const char *const *list, const char *s)
+{
+    for (int i = 0; list && list[i]; i++) {
+        if (strcmp(list[i], s) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Converts a JSON parameter value (borrowed) to an sl_value under definition p. */
+static int json_to_value(const struct sl_param_def *p, const json_t *j, const char *path,
+                         struct sl_value *v, char *msg, size_t msglen)
+{
+    memset(v, 0, sizeof *v);
+    if (json_is_boolean(j)) {
+        v->kind = SL_V_BOOL;
+        v->b = json_is_true(j);
+    } else if (json_is_number(j)) {
+        v->kind = SL_V_NUMBER;
+        v->num = json_number_value(j);
+    } else if (json_is_null(j)) {
+        v->kind = SL_V_NULL;
+    } else if (json_is_string(j)) {
+        int c = choice_index(p->choices, json_string_value(j));
+        if (c < 0) {
+            char names[160] = "";
+            if (p->choices) {
+                join(p->choices, names, sizeof names);
+                snprintf(msg, msglen, "%s: \"%s\" is not one of %s", path, json_string_value(j),
+                         names);
+            } else {
+                snprintf(msg, msglen, "%s: must be a %s, not a string", path,
+                         p->type == SL_PT_BOOL ? "boolean" : "number");
+            }
+            return SL_EINVAL;
+        }
+        v->kind = SL_V_ENUM;
+        v->choice = c;
+    } else {
+        snprintf(msg, msglen, "%s: has the wrong type", path);
+        return SL_EINVAL;
+    }
+    return sl_param_check(p, v, path, msg, msglen);
+}
+
+/* Reads "as" into spec->key. */
+static int parse_as(const json_t *j, const char *path, struct sl_spec *spec, char *msg,
+                    size_t msglen)
+{
+    const char *s = json_string_value(j);
+    size_t n = s ? strlen(s) : 0;
+    if (!s || n == 0 || n >= SL_KEY_MAX) {
+        snprintf(msg, msglen, "%s.as: must be a non-empty string of at most %d characters", path,
+                 SL_KEY_MAX - 1);
+        return SL_EINVAL;
+    }
+    memcpy(spec->key, s, n + 1);
+    return 0;
+}
+
+static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
+                      struct sl_spec *terms, bool is_term, char *msg, size_t msglen);
+
+/* Parses a combo's "terms" list into terms[] (SL_MAX_TERMS slots). */
+static int parse_terms(const json_t *j, const char *path, struct sl_spec *spec,
+                       struct sl_spec *terms, char *msg, size_t msglen)
+{
+    char sub[256];
+    if (!json_is_array(j) || json_array_size(j) == 0 || json_array_size(j) > SL_MAX_TERMS) {
+        snprintf(msg, msglen, "%s.terms: must be a list of 1 to %d loss specs", path,
+                 SL_MAX_TERMS);
+        return SL_EINVAL;
+    }
+    spec->nterms = (int)json_array_size(j);
+    spec->terms = terms;
+    for (int i = 0; i < spec->nterms; i++) {
+        snprintf(sub, sizeof sub, "%s.terms[%d]", path, i);
+        int rc = parse_loss(json_array_get(j, (size_t)i), sub, &terms[i], NULL, true, msg, msglen);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Tversky takes either beta or the fp_weight/fn_weight pair. */
+static int check_tversky(const json_t *j, const char *path, char *msg, size_t msglen)
+{
+    bool fp = json_object_get(j, "fp_weight"), fn = json_object_get(j, "fn_weight");
+    if (fp != fn) {
+        snprintf(msg, msglen, "%s.%s: fp_weight and fn_weight go together", path,
+                 fp ? "fn_weight" : "fp_weight");
+        return SL_EINVAL;
+    }
+    if (fp && json_object_get(j, "beta")) {
+        snprintf(msg, msglen,
+                 "%s.beta: give either beta (fp weight beta, fn weight 1-beta) or "
+                 "fp_weight/fn_weight, not both",
+                 path);
+        return SL_EINVAL;
+    }
+    return 0;
+}
+
+/* Parses one loss spec (an object with "name"). terms is the storage for a combo's terms
+ * (NULL inside a combo: combos do not nest). */
+static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
+                      struct sl_spec *terms, bool is_term, char *msg, size_t msglen)
+{
+    char sub[256];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(j)) {
+        snprintf(msg, msglen, "%s: must be an object like {\"name\": \"dice\"}", path);
+        return SL_EINVAL;
+    }
+    const char *name = json_string_value(json_object_get(j, "name"));
+    if (!name) {
+        snprintf(msg, msglen, "%s.name: required (a string)", path);
+        return SL_EINVAL;
+    }
+    const struct sl_def *def = sl_find_loss(name);
+    if (!def) {
+        if (in_list(later_losses, name)) {
+            snprintf(msg, msglen, "%s.name: loss \"%s\" is not supported by this version", path,
+                     name);
+            return SL_EUNSUPPORTED;
+        }
+        snprintf(msg, msglen, "%s.name: unknown loss \"%s\" (GET /v1/catalog lists them)", path,
+                 name);
+        return SL_EINVAL;
+    }
+    if (is_term && def->kind == SL_LOSS_COMBO) {
+        snprintf(msg, msglen, "%s.name: a combo cannot be a term of a combo", path);
+        return SL_EINVAL;
+    }
+    sl_spec_init(spec, def);
+    json_object_foreach((json_t *)j, key, val)
+    {
+        snprintf(sub, sizeof sub, "%s.%s", path, key);
+        int rc = 0;
+        if (strcmp(key, "name") == 0) {
+            continue;
+        } else if (strcmp(key, "as") == 0 && !is_term) {
+            rc = parse_as(val, path, spec, msg, msglen);
+        } else if (strcmp(key, "weight") == 0 && is_term) {
+            if (!json_is_number(val) || !(json_number_value(val) >= 0) ||
+                !isfinite(json_number_value(val))) {
+                snprintf(msg, msglen, "%s: must be a number >= 0", sub);
+                rc = SL_EINVAL;
+            }
+            spec->weight = json_number_value(val);
+        } else if (def->kind == SL_LOSS_COMBO && strcmp(key, "terms") == 0) {
+            rc = parse_terms(val, path, spec, terms, msg, msglen);
+        } else {
+            int pi = sl_param_index(def, key);
+            if (pi < 0) {
+                snprintf(msg, msglen, "%s: unknown parameter of %s", sub, name);
+                return SL_EINVAL;
+            }
+            rc = json_to_value(&def->params[pi], val, sub, &spec->values[pi], msg, msglen);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    if (def->kind == SL_LOSS_COMBO && spec->nterms == 0) {
+        snprintf(msg, msglen, "%s.terms: required for combo", path);
+        return SL_EINVAL;
+    }
+    if (def->kind == SL_LOSS_TVERSKY) {
+        return check_tversky(j, path, msg, msglen);
+    }
+    return 0;
+}
+
+/* Parses one metric: a name, or an object with "name", "as" and parameters. */
+static int parse_metric(const json_t *j, const char *path, struct sl_spec *spec, char *msg,
+                        size_t msglen)
+{
+    char sub[256];
+    const char *key;
+    json_t *val;
+    const char *name = json_is_string(j) ? json_string_value(j)
+                                         : json_string_value(json_object_get(j, "name"));
+    if (!name) {
+        snprintf(msg, msglen, "%s: must be a metric name or an object with \"name\"", path);
+        return SL_EINVAL;
+    }
+    const struct sl_def *def = sl_find_metric(name);
+    if (!def) {
+        if (in_list(later_metrics, name)) {
+            snprintf(msg, msglen, "%s: metric \"%s\" is not supported by this version", path,
+                     name);
+            return SL_EUNSUPPORTED;
+        }
+        snprintf(msg, msglen, "%s: unknown metric \"%s\" (GET /v1/catalog lists them)", path,
+                 name);
+        return SL_EINVAL;
+    }
+    sl_spec_init(spec, def);
+    if (json_is_string(j)) {
+        return 0;
+    }
+    json_object_foreach((json_t *)j, key, val)
+    {
+        snprintf(sub, sizeof sub, "%s.%s", path, key);
+        int rc = 0;
+        if (strcmp(key, "name") == 0) {
+            continue;
+        } else if (strcmp(key, "as") == 0) {
+            rc = parse_as(val, path, spec, msg, msglen);
+        } else {
+            int pi = sl_param_index(def, key);
+            if (pi < 0) {
+                snprintf(msg, msglen, "%s: unknown parameter of %s", sub, name);
+                return SL_EINVAL;
+            }
+            rc = json_to_value(&def->params[pi], val, sub, &spec->values[pi], msg, msglen);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Rejects a second entry with the same response key in specs[0..n). */
+static int check_keys(const struct sl_spec *specs, int n, const char *list, char *msg,
+                      size_t msglen)
+{
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < i; k++) {
+            if (strcmp(specs[i].key, specs[k].key) == 0) {
+                snprintf(msg, msglen,
+                         "%s[%d]: response key \"%s\" is already used by %s[%d]; name one of "
+                         "them with \"as\"",
+                         list, i, specs[i].key, list, k);
+                return SL_EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Reads a string key as one of names (NULL-terminated); sets *out to its index. */
+static int parse_enum(const json_t *j, const char *key, const char *const *names, int *out,
+                      char *msg, size_t msglen)
+{
+    char list[160];
+    const char *s = json_string_value(j);
+    int c = s ? choice_index(names, s) : -1;
+    if (c < 0) {
+        join(names, list, sizeof list);
+        snprintf(msg, msglen, "%s: must be one of %s", key, list);
+        return SL_EINVAL;
+    }
+    *out = c;
+    return 0;
+}
+
+static int parse_bool(const json_t *j, const char *key, bool *out, char *msg, size_t msglen)
+{
+    if (!json_is_boolean(j)) {
+        snprintf(msg, msglen, "%s: must be true or false", key);
+        return SL_EINVAL;
+    }
+    *out = json_is_true(j);
+    return 0;
+}
+
+static int parse_spacing(const json_t *j, struct sl_request *req, char *msg, size_t msglen)
+{
+    size_t n = json_array_size(j);
+    if (!json_is_array(j) || n < 1 || n > 3) {
+        snprintf(msg, msglen, "spacing: must be a list of 2 or 3 positive numbers");
+        return SL_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(j, i);
+        double d = json_number_value(v);
+        if (!json_is_number(v) || !(d > 0) || !isfinite(d)) {
+            snprintf(msg, msglen, "spacing[%zu]: must be a positive number", i);
+            return SL_EINVAL;
+        }
+        req->spacing[i] = d;
+    }
+    req->nspacing = (int)n;
+    return 0;
+}
+
+static int parse_ignore(const json_t *j, struct sl_request *req, char *msg, size_t msglen)
+{
+    double d = json_number_value(j);
+    if (json_is_null(j)) {
+        req->has_ignore = false;
+        return 0;
+    }
+    if (!json_is_number(j) || d != floor(d) || fabs(d) > 9007199254740992.0) {
+        snprintf(msg, msglen, "ignore_index: must be an integer (or null)");
+        return SL_EINVAL;
+    }
+    req->has_ignore = true;
+    req->ignore_index = (int64_t)d;
+    return 0;
+}
+
+static int parse_list(const json_t *j, const char *key, struct sl_spec *specs, int *count,
+                      struct sl_spec (*terms)[SL_MAX_TERMS], char *msg, size_t msglen)
+{
+    char path[64];
+    if (!json_is_array(j)) {
+        snprintf(msg, msglen, "%s: must be a list", key);
+        return SL_EINVAL;
+    }
+    if (json_array_size(j) > SLP_MAX_SPECS) {
+        snprintf(msg, msglen, "%s: at most %d entries", key, SLP_MAX_SPECS);
+        return SL_ETOOLARGE;
+    }
+    *count = (int)json_array_size(j);
+    for (int i = 0; i < *count; i++) {
+        snprintf(path, sizeof path, "%s[%d]", key, i);
+        int rc = terms ? parse_loss(json_array_get(j, (size_t)i), path, &specs[i], terms[i],
+                                    false, msg, msglen)
+                       : parse_metric(json_array_get(j, (size_t)i), path, &specs[i], msg, msglen);
+        if (rc) {
+            return rc;
+        }
+    }
+    return check_keys(specs, *count, key, msg, msglen);
+}
+
+void slp__score_req_free(struct slp_score_req *r)
+{
+    if (!r) {
+        return;
+    }
+    slp_array_free(&r->prediction);
+    slp_array_free(&r->target);
+    slp_array_free(&r->weight);
+    free(r);
+}
+
+static const char *const mode_names[] = {"auto", "binary", "multiclass", "multilabel", NULL};
+static const char *const pred_type_names[] = {"logits", "probabilities", "labels", NULL};
+static const char *const empty_names[] = {"one", "zero", "nan", NULL};
+
+int slp__parse_score(const json_t *root, const struct slp_limits *lim,
+                     struct slp_score_req **out, char *msg, size_t msglen)
+{
+    const char *key;
+    json_t *val;
+    int rc = 0;
+    *out = NULL;
+    if (!json_is_object(root)) {
+        snprintf(msg, msglen, "the body must be a JSON object (the spec)");
+        return SL_EINVAL;
+    }
+    struct slp_score_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(msg, msglen, "out of memory");
+        return SL_ENOMEM;
+    }
+    sl_request_init(&r->req);
+    r->per_image = true;
+    /* default metrics: ["dice", "iou"] */
+    sl_spec_init(&r->metrics[0], sl_find_metric("dice"));
+    sl_spec_init(&r->metrics[1], sl_find_metric("iou"));
+    r->req.nmetrics = 2;
+    /* arrays last, so that a bad parameter is reported before a large array is decoded */
+    json_object_foreach((json_t *)root, key, val)
+    {
+        int e;
+        if (strcmp(key, "prediction") == 0 || strcmp(key, "target") == 0 ||
+            strcmp(key, "weight") == 0) {
+            continue;
+        } else if (strcmp(key, "mode") == 0) {
+            rc = parse_enum(val, key, mode_names + 1, &e, msg, msglen);
+            r->req.mode = (enum sl_mode)(e + 1);
+        } else if (strcmp(key, "prediction_type") == 0) {
+            rc = parse_enum(val, key, pred_type_names, &e, msg, msglen);
+            r->req.pred_type = (enum sl_pred_type)e;
+        } else if (strcmp(key, "empty") == 0) {
+            rc = parse_enum(val, key, empty_names, &e, msg, msglen);
+            r->req.empty = (enum sl_empty)e;
+        } else if (strcmp(key, "ignore_index") == 0) {
+            rc = parse_ignore(val, &r->req, msg, msglen);
+        } else if (strcmp(key, "threshold") == 0) {
+            double t = json_number_value(val);
+            if (!json_is_number(val) || !(t >= 0 && t <= 1)) {
+                snprintf(msg, msglen, "threshold: must be a number in [0, 1]");
+                rc = SL_EINVAL;
+            }
+            r->req.threshold = t;
+        } else if (strcmp(key, "losses") == 0) {
+            rc = parse_list(val, key, r->losses, &r->req.nlosses, r->terms, msg, msglen);
+        } else if (strcmp(key, "metrics") == 0) {
+            rc = parse_list(val, key, r->metrics, &r->req.nmetrics, NULL, msg, msglen);
+        } else if (strcmp(key, "spacing") == 0) {
+            rc = parse_spacing(val, &r->req, msg, msglen);
+        } else if (strcmp(key, "include_background") == 0) {
+            rc = parse_bool(val, key, &r->req.include_background, msg, msglen);
+        } else if (strcmp(key, "per_image") == 0) {
+            rc = parse_bool(val, key, &r->per_image, msg, msglen);
+        } else {
+            snprintf(msg, msglen, "%s: unknown key (the spec's keys are listed in API.md)", key);
+            rc = SL_EINVAL;
+        }
+        if (rc) {
+            goto fail;
+        }
+    }
+    r->req.losses = r->losses;
+    r->req.metrics = r->metrics;
+    if (!json_object_get(root, "prediction") || !json_object_get(root, "target")) {
+        snprintf(msg, msglen, "%s: required", json_object_get(root, "prediction") ? "target"
+                                                                                : "prediction");
+        rc = SL_EINVAL;
+        goto fail;
+    }
+    rc = slp_array_from_json(json_object_get(root, "prediction"), "prediction", lim,
+                             &r->prediction, msg, msglen);
+    if (rc) {
+        goto fail;
+    }
+    rc = slp_array_from_json(json_object_get(root, "target"), "target", lim, &r->target, msg,
+                             msglen);
+    if (rc) {
+        goto fail;
+    }
+    if (json_object_get(root, "weight") && !json_is_null(json_object_get(root, "weight"))) {
+        rc = slp_array_from_json(json_object_get(root, "weight"), "weight", lim, &r->weight, msg,
+                                 msglen);
+        if (rc) {
+            goto fail;
+        }
+        r->req.weight = r->weight.t;
+    }
+    r->req.prediction = r->prediction.t;
+    r->req.target = r->target.t;
+    *out = r;
+    return 0;
+fail:
+    slp__score_req_free(r);
+    return rc;
+}
