@@ -47,6 +47,9 @@ E2E        := $(BUILD)/tests/e2e
 BENCH      := $(BUILD)/tests/bench
 GOLDEN_DIR ?= ../shared/golden
 
+# keep test objects: they are not throwaway intermediates
+.SECONDARY:
+
 .PHONY: all deps test unit golden e2e bench asan fuzz format format-check run install clean
 
 all: deps $(SEGLOSSD)
