@@ -167,13 +167,19 @@ static void pass_image(struct plan *pl, int64_t i)
                 x[k] /= 255.0;
             }
         }
-        if (logits) {
+        if (logits && need_logs) {
             for (int k = 0; k < n; k++) {
                 /* stable: log p = -(log(1+e^-|x|) + max(-x, 0)), log(1-p) = -(.. + max(x, 0)) */
                 double s = log1p_exp_neg_abs(x[k]);
                 lp[k] = -(s + (x[k] < 0 ? -x[k] : 0.0));
                 l1p[k] = -(s + (x[k] > 0 ? x[k] : 0.0));
                 p[k] = exp(lp[k]);
+            }
+        } else if (logits) {
+            if (pl->need_soft) {
+                for (int k = 0; k < n; k++) {
+                    p[k] = 1.0 / (1.0 + exp(-x[k]));
+                }
             }
         } else {
             for (int k = 0; k < n; k++) {

@@ -146,6 +146,16 @@ static int check_values(const struct sl_request *req, char *msg, size_t msglen)
     const struct sl_tensor *t = &req->target;
     n = sl_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == SL_DT_U8 || t->dtype == SL_DT_BOOL) {
+            /* fast path for the common mask dtype: skip to the first value above 1 */
+            const uint8_t *u = t->data;
+            while (i < n && u[i] <= 1) {
+                i++;
+            }
+            if (i == n) {
+                break;
+            }
+        }
         double v = sl_tensor_get(t, i);
         if (v == 0 || v == 1 || (req->has_ignore && v == (double)req->ignore_index)) {
             continue;
