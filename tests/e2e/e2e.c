@@ -1,0 +1,850 @@
+/* e2e.c - end-to-end tests of seglossd over HTTP: starts its own servers on ephemeral ports of
+ * 127.0.0.1 and drives them with libcurl. Every expected value comes from the API contract
+ * (../shared/design/API.md) or from a hand calculation written here.
+ *
+ * Usage: e2e --golden DIR --seglossd PATH   (DIR is accepted for symmetry with golden)
+ * Ends with "e2e: N passed, M failed"; exits 1 when anything failed.
+ */
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+#include "../check.h"
+#include "../http_util.h"
+
+#define STOP_TIMEOUT 60.0  /* seconds for a server to drain and exit after SIGTERM */
+#define HEAVY_TIMEOUT 300L /* seconds per heavy request (sanitizer builds are slow) */
+#define HEAVY_IMAGES 4     /* heavy request: [4, 1024, 1024] float32 logits */
+#define HEAVY_SIDE 1024
+
+static const char *seglossd_path;
+
+/* The seed's worked example: probabilities [0.5, 0.6, 0.2, 0.1] of shape [1, 2, 2], target
+ * [1, 1, 0, 0], loss = cross_entropy + dice. */
+static const char seed_body[] =
+    "{\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [1, 2, 2], "
+    "\"data\": [0.5, 0.6, 0.2, 0.1]}, "
+    "\"prediction_type\": \"probabilities\", "
+    "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [1, 2, 2], "
+    "\"data\": [1, 1, 0, 0]}, "
+    "\"losses\": [{\"name\": \"combo\", \"terms\": [{\"name\": \"cross_entropy\"}, "
+    "{\"name\": \"dice\"}]}], "
+    "\"metrics\": []}";
+
+/* The seed example by hand, in float64 from the formulas (the float32 rounding of 0.6, 0.2 and
+ * 0.1 moves the answer by about 1e-8, far inside the 1e-6 tolerance):
+ *   CE   = -(ln 0.5 + ln 0.6 + ln(1 - 0.2) + ln(1 - 0.1)) / 4             = 0.383119...
+ *   Dice = 1 - 2*(0.5*1 + 0.6*1) / ((0.5 + 0.6 + 0.2 + 0.1) + (1 + 1))    = 1 - 2.2/3.4
+ *        = 0.352941...
+ *   CE + Dice                                                               = 0.736060... */
+static double seed_expected(void)
+{
+    double ce = -(log(0.5) + log(0.6) + log(0.8) + log(0.9)) / 4.0;
+    double dice = 1.0 - 2.0 * (0.5 + 0.6) / (1.4 + 2.0);
+    return ce + dice;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static const char *const json_ct[] = {"Content-Type: application/json", NULL};
+
+/* Prints what an unexpected answer looked like (to stderr, next to the CHECK message). */
+static void show(const char *what, const struct hu_xfer *x)
+{
+    fprintf(stderr, "    %s: curl %d (%s), HTTP %ld, Content-Type \"%s\", body: %.400s\n", what,
+            (int)x->rc, x->rc ? x->errbuf : "ok", x->status, x->ctype,
+            x->body.data ? x->body.data : "");
+}
+
+#define CHECK_STATUS(x, want)                                                                      \
+    do {                                                                                           \
+        CHECK_INT((x)->status, (want));                                                            \
+        if ((x)->status != (want)) {                                                               \
+            show(#x, (x));                                                                         \
+        }                                                                                          \
+    } while (0)
+
+/* Checks that x is a problem+json answer with HTTP status want. */
+static void check_problem(const char *what, const struct hu_xfer *x, long want)
+{
+    char why[256] = "";
+    CHECK_INT(x->status, want);
+    bool ok = hu_problem_ok((int)x->status, x->ctype, x->body.data, x->body.len, why, sizeof why);
+    CHECK(ok);
+    if (x->status != want || !ok) {
+        fprintf(stderr, "    %s: %s\n", what, why);
+        show(what, x);
+    }
+}
+
+/* Checks a 200 application/json answer and returns its parsed body (new reference, or NULL). */
+static json_t *check_json_200(const char *what, const struct hu_xfer *x)
+{
+    CHECK_INT(x->status, 200);
+    CHECK(hu_ctype_is(x->ctype, "application/json"));
+    json_t *doc = hu_xfer_json(x);
+    CHECK(json_is_object(doc));
+    if (x->status != 200 || !json_is_object(doc)) {
+        show(what, x);
+    }
+    return doc;
+}
+
+/* The value at a path like "losses.combo.per_image[0]" (borrowed), or NULL. */
+static const json_t *jget(const json_t *doc, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const json_t *cur = doc;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save)) {
+        char *br = strchr(tok, '[');
+        if (br) {
+            *br = '\0';
+        }
+        if (*tok) {
+            cur = json_object_get(cur, tok);
+        }
+        while (br && cur) {
+            char *end;
+            size_t i = strtoul(br + 1, &end, 10);
+            cur = json_array_get(cur, i);
+            br = strchr(end, '[');
+        }
+    }
+    return cur;
+}
+
+/* The number at path, or NaN when it is absent or not a number. */
+static double jnum(const json_t *doc, const char *path)
+{
+    const json_t *v = jget(doc, path);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* CHECKs |number at path - want| <= tol and names the path when it fails. */
+static void check_num(const char *what, const json_t *doc, const char *path, double want,
+                      double tol)
+{
+    double got = jnum(doc, path);
+    CHECK_CLOSE(got, want, 0.0, tol);
+    if (!(fabs(got - want) <= tol)) {
+        fprintf(stderr, "    (%s: %s)\n", what, path);
+    }
+}
+
+/* CHECKs that the string at path contains needle. */
+static void check_str_has(const char *what, const json_t *doc, const char *path, const char *needle)
+{
+    const char *s = json_string_value(jget(doc, path));
+    bool ok = s && strstr(s, needle);
+    CHECK(ok);
+    if (!ok) {
+        fprintf(stderr, "    %s: %s = \"%s\", want it to contain \"%s\"\n", what, path,
+                s ? s : "(missing)", needle);
+    }
+}
+
+static void url_of(const struct hu_server *s, const char *path, char *buf, size_t len)
+{
+    hu_url(s, path, buf, len);
+}
+
+/* One blocking request to srv; x must be cleaned up by the caller. */
+static void request(struct hu_xfer *x, const struct hu_server *srv, const char *method,
+                    const char *path, const char *const *headers, const void *body, size_t len,
+                    long timeout)
+{
+    char url[128];
+    url_of(srv, path, url, sizeof url);
+    hu_http(x, method, url, headers, body, len, timeout);
+}
+
+/* Starts seglossd with args (NULL-terminated) and CHECKs that it came up. Returns 0 or -1. */
+static int start_server(struct hu_server *s, const char *const *args, const char *what)
+{
+    char err[512];
+    int rc = hu_server_start(s, seglossd_path, args, err, sizeof err);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        fprintf(stderr, "    %s: cannot start seglossd: %s\n", what, err);
+    }
+    return rc;
+}
+
+/* SIGTERMs the server and CHECKs that it drains and exits with status 0. */
+static void stop_server(struct hu_server *s, const char *what)
+{
+    char err[256], d[128];
+    int rc = hu_server_stop(s, STOP_TIMEOUT, err, sizeof err);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        fprintf(stderr, "    %s: %s\n", what, err);
+        return;
+    }
+    bool clean = WIFEXITED(s->status) && WEXITSTATUS(s->status) == 0;
+    CHECK(clean);
+    if (!clean) {
+        hu_describe_status(s->status, d, sizeof d);
+        fprintf(stderr, "    %s: seglossd %s after SIGTERM, want exit status 0\n", what, d);
+    }
+}
+
+/* Compresses in with zlib's deflate; window_bits 31 = gzip, 15 = zlib. Returns a malloc'd
+ * buffer (its size in *outlen) or NULL. */
+static unsigned char *zcompress(const void *in, size_t len, int window_bits, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return NULL;
+    }
+    uLong cap = deflateBound(&z, (uLong)len) + 64;
+    unsigned char *out = malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *outlen = (size_t)z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Standard base64 with '=' padding; returns a malloc'd NUL-terminated string or NULL. */
+static char *base64(const unsigned char *in, size_t len)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1);
+    if (!out) {
+        return NULL;
+    }
+    size_t o = 0, i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = tbl[v >> 18 & 63];
+        out[o++] = tbl[v >> 12 & 63];
+        out[o++] = tbl[v >> 6 & 63];
+        out[o++] = tbl[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+        out[o++] = tbl[v >> 18 & 63];
+        out[o++] = tbl[v >> 12 & 63];
+        out[o++] = i + 1 < len ? tbl[v >> 6 & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static uint32_t xorshift32(uint32_t *s)
+{
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+/* A heavy request: [4, 1024, 1024] float32 logits (raw, base64) against a disc-shaped uint8
+ * target (raw, base64), nlovasz lovasz_hinge losses (a sort of every image each) plus every
+ * confusion-matrix metric. Returns a malloc'd body (length in *len) or NULL. */
+static char *heavy_body(int nlovasz, size_t *len)
+{
+    const size_t n = (size_t)HEAVY_IMAGES * HEAVY_SIDE * HEAVY_SIDE;
+    unsigned char *pred = malloc(n * 4);
+    unsigned char *tgt = malloc(n);
+    char *body = NULL, *p64 = NULL, *t64 = NULL;
+    if (!pred || !tgt) {
+        goto out;
+    }
+    uint32_t rng = 0x2545F491u;
+    for (size_t i = 0; i < n; i++) {
+        size_t img = i / ((size_t)HEAVY_SIDE * HEAVY_SIDE);
+        long y = (long)(i / HEAVY_SIDE % HEAVY_SIDE) - HEAVY_SIDE / 2;
+        long x = (long)(i % HEAVY_SIDE) - HEAVY_SIDE / 2;
+        long r = 100 + 60 * (long)img;
+        unsigned char t = x * x + y * y <= r * r;
+        float noise = (float)(xorshift32(&rng) % 6001) / 1000.0f - 3.0f; /* [-3, 3] */
+        float logit = (t ? 1.0f : -1.0f) + noise;
+        uint32_t bits;
+        memcpy(&bits, &logit, 4);
+        for (int b = 0; b < 4; b++) { /* little-endian on the wire whatever the host */
+            pred[i * 4 + (size_t)b] = (unsigned char)(bits >> (8 * b));
+        }
+        tgt[i] = t;
+    }
+    p64 = base64(pred, n * 4);
+    t64 = base64(tgt, n);
+    if (!p64 || !t64) {
+        goto out;
+    }
+    char losses[2048] = "{\"name\": \"lovasz_hinge\"}";
+    for (int k = 2; k <= nlovasz; k++) {
+        size_t l = strlen(losses);
+        snprintf(losses + l, sizeof losses - l, ", {\"name\": \"lovasz_hinge\", \"as\": \"lh%d\"}",
+                 k);
+    }
+    size_t cap = strlen(p64) + strlen(t64) + 4096;
+    body = malloc(cap);
+    if (!body) {
+        goto out;
+    }
+    int w = snprintf(body, cap,
+                     "{\"prediction\": {\"format\": \"raw\", \"dtype\": \"float32\", "
+                     "\"shape\": [%d, %d, %d], \"data\": \"%s\"}, "
+                     "\"target\": {\"format\": \"raw\", \"dtype\": \"uint8\", "
+                     "\"shape\": [%d, %d, %d], \"data\": \"%s\"}, "
+                     "\"losses\": [%s], "
+                     "\"metrics\": [\"dice\", \"iou\", \"precision\", \"recall\", "
+                     "\"specificity\", \"accuracy\", \"balanced_accuracy\", \"mcc\", "
+                     "{\"name\": \"fbeta\", \"beta\": 2}, \"confusion\"]}",
+                     HEAVY_IMAGES, HEAVY_SIDE, HEAVY_SIDE, p64, HEAVY_IMAGES, HEAVY_SIDE,
+                     HEAVY_SIDE, t64, losses);
+    *len = w > 0 ? (size_t)w : 0;
+out:
+    free(pred);
+    free(tgt);
+    free(p64);
+    free(t64);
+    return body;
+}
+
+/* ---- 1. health, readiness, OpenAPI ------------------------------------------------------- */
+
+static void test_basics(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    char want_line[128];
+
+    /* the one stdout line of the contract */
+    snprintf(want_line, sizeof want_line, "seglossd listening on http://127.0.0.1:%d", srv->port);
+    CHECK(strcmp(srv->line, want_line) == 0);
+
+    request(&x, srv, "GET", "/healthz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("GET /healthz", &x);
+    const char *st = json_string_value(jget(doc, "status"));
+    CHECK(st && strcmp(st, "ok") == 0);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    request(&x, srv, "GET", "/readyz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    hu_xfer_cleanup(&x);
+
+    request(&x, srv, "GET", "/openapi.json", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    doc = hu_xfer_json(&x);
+    CHECK(json_is_object(doc));
+    const char *ver = json_string_value(jget(doc, "openapi"));
+    CHECK(ver && strncmp(ver, "3.1", 3) == 0);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+}
+
+/* ---- 2. routing and content negotiation errors ----------------------------------------- */
+
+static void test_routing(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    char h[256];
+
+    request(&x, srv, "GET", "/nope", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    check_problem("GET /nope", &x, 404);
+    hu_xfer_cleanup(&x);
+
+    request(&x, srv, "GET", "/v1/score", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    check_problem("GET /v1/score", &x, 405);
+    CHECK(hu_xfer_header(&x, "Allow", h, sizeof h) && strstr(h, "POST"));
+    hu_xfer_cleanup(&x);
+
+    const char *const text_plain[] = {"Content-Type: text/plain", NULL};
+    request(&x, srv, "POST", "/v1/score", text_plain, seed_body, strlen(seed_body),
+            HU_REQUEST_TIMEOUT);
+    check_problem("POST text/plain", &x, 415);
+    hu_xfer_cleanup(&x);
+
+    const char *const brotli[] = {"Content-Type: application/json", "Content-Encoding: br", NULL};
+    request(&x, srv, "POST", "/v1/score", brotli, seed_body, strlen(seed_body), HU_REQUEST_TIMEOUT);
+    check_problem("POST Content-Encoding: br", &x, 415);
+    bool has = hu_xfer_header(&x, "Accept-Encoding", h, sizeof h);
+    CHECK(has && strstr(h, "gzip"));
+    CHECK(has && strstr(h, "deflate"));
+    hu_xfer_cleanup(&x);
+}
+
+/* ---- 3. bad bodies ------------------------------------------------------------------------ */
+
+static void test_bad_bodies(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+
+    static const char malformed[] = "{\"prediction\": [0.5, 0.6,";
+    request(&x, srv, "POST", "/v1/score", json_ct, malformed, strlen(malformed),
+            HU_REQUEST_TIMEOUT);
+    check_problem("malformed JSON", &x, 400);
+    hu_xfer_cleanup(&x);
+
+    /* focal's gamma must be >= 0: the detail names the exact key path */
+    static const char bad_gamma[] =
+        "{\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [1, 2, 2], "
+        "\"data\": [0.5, 0.6, 0.2, 0.1]}, \"prediction_type\": \"probabilities\", "
+        "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [1, 2, 2], "
+        "\"data\": [1, 1, 0, 0]}, "
+        "\"losses\": [{\"name\": \"dice\"}, {\"name\": \"focal\", \"gamma\": -1}]}";
+    request(&x, srv, "POST", "/v1/score", json_ct, bad_gamma, strlen(bad_gamma),
+            HU_REQUEST_TIMEOUT);
+    check_problem("gamma -1", &x, 422);
+    json_t *doc = hu_xfer_json(&x);
+    check_str_has("gamma -1", doc, "detail", "losses[1].gamma");
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* an unknown top-level key is named in the detail */
+    char with_foo[sizeof seed_body + 32];
+    snprintf(with_foo, sizeof with_foo, "{\"foo\": 1, %s", seed_body + 1);
+    request(&x, srv, "POST", "/v1/score", json_ct, with_foo, strlen(with_foo), HU_REQUEST_TIMEOUT);
+    check_problem("unknown key foo", &x, 422);
+    doc = hu_xfer_json(&x);
+    check_str_has("unknown key foo", doc, "detail", "foo");
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+}
+
+/* ---- 4. values by hand -------------------------------------------------------------------- */
+
+static void test_hand_values(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    const double want = seed_expected();
+
+    request(&x, srv, "POST", "/v1/score", json_ct, seed_body, strlen(seed_body),
+            HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("seed", &x);
+    check_num("seed", doc, "losses.combo.value", want, 1e-6);
+    /* one image: its per-image value is the batch value */
+    check_num("seed", doc, "losses.combo.per_image[0]", want, 1e-6);
+    /* the response header of the contract: binary, 1 image, 1 class, spatial shape [2, 2] */
+    const char *mode = json_string_value(jget(doc, "mode"));
+    CHECK(mode && strcmp(mode, "binary") == 0);
+    check_num("seed", doc, "images", 1, 0);
+    check_num("seed", doc, "classes", 1, 0);
+    check_num("seed", doc, "shape[0]", 2, 0);
+    check_num("seed", doc, "shape[1]", 2, 0);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* Metrics by hand. Logits [2, -1, 3, -2], threshold 0.5 <=> x >= 0, so the hard prediction
+     * is [1, 0, 1, 0] against target [1, 1, 0, 0]:
+     *   pixel 0: 1 vs 1 TP; pixel 1: 0 vs 1 FN; pixel 2: 1 vs 0 FP; pixel 3: 0 vs 0 TN
+     *   TP = FP = FN = TN = 1
+     *   dice      = 2TP/(2TP+FP+FN)            = 2/4 = 0.5
+     *   iou       = TP/(TP+FP+FN)              = 1/3
+     *   precision = TP/(TP+FP) = recall = TP/(TP+FN) = specificity = TN/(TN+FP) = 0.5
+     *   accuracy  = (TP+TN)/4 = balanced_accuracy = (recall+specificity)/2 = 0.5
+     *   fbeta(1)  = 2TP/(2TP+FN+FP)            = 0.5
+     *   mcc       = (TP*TN - FP*FN)/sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)) = 0/4 = 0
+     * With one image, per_image[0], mean and global are all the same value. */
+    static const char metrics_body[] =
+        "{\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [1, 2, 2], "
+        "\"data\": [2, -1, 3, -2]}, "
+        "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [1, 2, 2], "
+        "\"data\": [1, 1, 0, 0]}, "
+        "\"metrics\": [\"dice\", \"iou\", \"precision\", \"recall\", \"specificity\", "
+        "\"accuracy\", \"balanced_accuracy\", \"fbeta\", \"mcc\", \"confusion\"]}";
+    static const struct {
+        const char *name;
+        double value;
+    } by_hand[] = {
+        {"dice", 0.5},        {"iou", 1.0 / 3.0}, {"precision", 0.5},         {"recall", 0.5},
+        {"specificity", 0.5}, {"accuracy", 0.5},  {"balanced_accuracy", 0.5}, {"fbeta", 0.5},
+        {"mcc", 0.0},
+    };
+    request(&x, srv, "POST", "/v1/score", json_ct, metrics_body, strlen(metrics_body),
+            HU_REQUEST_TIMEOUT);
+    doc = check_json_200("metrics", &x);
+    char path[128];
+    for (size_t i = 0; i < sizeof by_hand / sizeof by_hand[0]; i++) {
+        static const char *const fields[] = {"per_image[0]", "mean", "global"};
+        for (size_t f = 0; f < 3; f++) {
+            snprintf(path, sizeof path, "metrics.%s.%s", by_hand[i].name, fields[f]);
+            check_num("metrics", doc, path, by_hand[i].value, 1e-12);
+        }
+        snprintf(path, sizeof path, "metrics.%s.undefined", by_hand[i].name);
+        check_num("metrics", doc, path, 0, 0);
+    }
+    static const char *const counts[] = {"tp", "fp", "fn", "tn"};
+    for (size_t c = 0; c < 4; c++) {
+        snprintf(path, sizeof path, "metrics.confusion.per_image[0].%s", counts[c]);
+        check_num("confusion", doc, path, 1, 0);
+        snprintf(path, sizeof path, "metrics.confusion.global.%s", counts[c]);
+        check_num("confusion", doc, path, 1, 0);
+    }
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+}
+
+/* ---- 5. compressed request bodies ------------------------------------------------------- */
+
+static void test_compressed(const struct hu_server *srv)
+{
+    static const struct {
+        const char *encoding;
+        int window_bits; /* zlib: 31 = gzip wrapper, 15 = zlib wrapper ("deflate" in HTTP) */
+    } encs[] = {{"gzip", 31}, {"deflate", 15}};
+    for (size_t i = 0; i < 2; i++) {
+        size_t zlen = 0;
+        unsigned char *z = zcompress(seed_body, strlen(seed_body), encs[i].window_bits, &zlen);
+        CHECK(z != NULL);
+        if (!z) {
+            continue;
+        }
+        char ce[64];
+        snprintf(ce, sizeof ce, "Content-Encoding: %s", encs[i].encoding);
+        const char *const hdrs[] = {"Content-Type: application/json", ce, NULL};
+        struct hu_xfer x;
+        request(&x, srv, "POST", "/v1/score", hdrs, z, zlen, HU_REQUEST_TIMEOUT);
+        json_t *doc = check_json_200(encs[i].encoding, &x);
+        check_num(encs[i].encoding, doc, "losses.combo.value", seed_expected(), 1e-6);
+        json_decref(doc);
+        hu_xfer_cleanup(&x);
+        free(z);
+    }
+}
+
+/* ---- 9. concurrency sanity ---------------------------------------------------------------- */
+
+static void test_concurrent_small(const struct hu_server *srv)
+{
+    enum { N = 32 };
+    struct hu_xfer xs[N];
+    struct hu_xfer *ptrs[N];
+    char url[128];
+    url_of(srv, "/v1/score", url, sizeof url);
+    int ready = 0;
+    for (int i = 0; i < N; i++) {
+        if (hu_xfer_setup(&xs[i], "POST", url, json_ct, seed_body, strlen(seed_body),
+                          HU_REQUEST_TIMEOUT) == 0) {
+            ptrs[ready++] = &xs[i];
+        } else {
+            hu_xfer_cleanup(&xs[i]);
+        }
+    }
+    CHECK_INT(ready, N);
+    CHECK(hu_multi_run(ptrs, ready, NULL, NULL) == 0);
+    int good = 0;
+    for (int i = 0; i < ready; i++) {
+        json_t *doc = hu_xfer_json(ptrs[i]);
+        double v = jnum(doc, "losses.combo.value");
+        if (ptrs[i]->status == 200 && fabs(v - seed_expected()) <= 1e-6) {
+            good++;
+        } else {
+            show("concurrent seed", ptrs[i]);
+        }
+        json_decref(doc);
+        hu_xfer_cleanup(ptrs[i]);
+    }
+    CHECK_INT(good, N);
+}
+
+/* ---- 6. body limit -------------------------------------------------------------------------- */
+
+static void test_body_limit(void)
+{
+    static const char *const args[] = {"--max-body-mb", "1", NULL};
+    struct hu_server srv;
+    if (start_server(&srv, args, "body limit") != 0) {
+        return;
+    }
+    /* 2 MiB of syntactically plausible JSON: sent with a Content-Length over the 1 MiB cap */
+    const size_t big = (size_t)2 << 20;
+    char *body = malloc(big + 1);
+    CHECK(body != NULL);
+    if (body) {
+        static const char head[] = "{\"prediction\": [0";
+        static const char tail[] = "], \"target\": [0]}";
+        memcpy(body, head, sizeof head - 1);
+        size_t i = sizeof head - 1;
+        while (i + sizeof tail - 1 + 2 <= big) {
+            body[i++] = ',';
+            body[i++] = '0';
+        }
+        while (i + sizeof tail - 1 < big) {
+            body[i++] = ' ';
+        }
+        memcpy(body + i, tail, sizeof tail);
+
+        /* as curl sends big bodies: Expect: 100-continue, so the server can refuse early */
+        const char *const expect[] = {"Content-Type: application/json", "Expect: 100-continue",
+                                      NULL};
+        struct hu_xfer x;
+        request(&x, &srv, "POST", "/v1/score", expect, body, big, HU_REQUEST_TIMEOUT);
+        check_problem("2 MiB body, Expect: 100-continue", &x, 413);
+        hu_xfer_cleanup(&x);
+
+        /* without Expect the whole body is on its way; an answer, if the client could read one
+         * before the server closed, must still be the 413 */
+        request(&x, &srv, "POST", "/v1/score", json_ct, body, big, HU_REQUEST_TIMEOUT);
+        if (x.rc == CURLE_OK) {
+            check_problem("2 MiB body, no Expect", &x, 413);
+        } else {
+            CHECK(x.rc == CURLE_SEND_ERROR || x.rc == CURLE_RECV_ERROR);
+            fprintf(stderr, "    note: 2 MiB body without Expect: %s (connection closed early)\n",
+                    x.errbuf);
+        }
+        hu_xfer_cleanup(&x);
+
+        /* a gzip body of a few KiB that inflates past the cap is over the limit as well */
+        size_t zlen = 0;
+        unsigned char *z = zcompress(body, big, 31, &zlen);
+        CHECK(z != NULL);
+        if (z) {
+            const char *const gz[] = {"Content-Type: application/json", "Content-Encoding: gzip",
+                                      NULL};
+            request(&x, &srv, "POST", "/v1/score", gz, z, zlen, HU_REQUEST_TIMEOUT);
+            check_problem("gzip body inflating to 2 MiB", &x, 413);
+            hu_xfer_cleanup(&x);
+            free(z);
+        }
+        free(body);
+    }
+    struct hu_xfer x;
+    request(&x, &srv, "GET", "/healthz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    hu_xfer_cleanup(&x);
+    stop_server(&srv, "body limit");
+}
+
+/* ---- 7. overload ------------------------------------------------------------------------- */
+
+static void test_overload(const char *heavy, size_t heavy_len)
+{
+    enum { N = 12 };
+    static const char *const args[] = {"--threads",     "1",  "--queue", "1",
+                                       "--max-body-mb", "64", NULL};
+    struct hu_server srv;
+    if (start_server(&srv, args, "overload") != 0) {
+        return;
+    }
+    struct hu_xfer xs[N];
+    struct hu_xfer *ptrs[N];
+    char url[128];
+    url_of(&srv, "/v1/score", url, sizeof url);
+    int ready = 0;
+    for (int i = 0; i < N; i++) {
+        if (hu_xfer_setup(&xs[i], "POST", url, json_ct, heavy, heavy_len, HEAVY_TIMEOUT) == 0) {
+            ptrs[ready++] = &xs[i];
+        } else {
+            hu_xfer_cleanup(&xs[i]);
+        }
+    }
+    CHECK_INT(ready, N);
+    double t0 = hu_now();
+    CHECK(hu_multi_run(ptrs, ready, NULL, NULL) == 0);
+    int n200 = 0, n503 = 0, n503_retry = 0, other = 0;
+    double first = NAN;
+    bool same = true;
+    for (int i = 0; i < ready; i++) {
+        struct hu_xfer *x = ptrs[i];
+        char ra[64];
+        if (x->status == 200) {
+            n200++;
+            json_t *doc = hu_xfer_json(x);
+            double v = jnum(doc, "losses.lovasz_hinge.value");
+            if (isnan(first)) {
+                first = v;
+            }
+            /* the same input gives the same answer, under load or not */
+            if (!(isfinite(v) && fabs(v - first) <= 1e-9 * fabs(first))) {
+                same = false;
+                show("overload 200", x);
+            }
+            json_decref(doc);
+        } else if (x->status == 503) {
+            n503++;
+            check_problem("overload 503", x, 503);
+            if (hu_xfer_header(x, "Retry-After", ra, sizeof ra) && ra[0]) {
+                n503_retry++;
+            }
+        } else {
+            other++;
+            show("overload: neither 200 nor 503", x);
+        }
+        hu_xfer_cleanup(x);
+    }
+    fprintf(stderr, "    overload: %d x 200, %d x 503 (%d with Retry-After), %d other, %.2f s\n",
+            n200, n503, n503_retry, other, hu_now() - t0);
+    CHECK_INT(other, 0);
+    CHECK(n200 >= 1);
+    CHECK(n503_retry >= 1);
+    CHECK(same);
+
+    /* once the burst is over the queue is empty again: ready */
+    struct hu_xfer x;
+    request(&x, &srv, "GET", "/readyz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    hu_xfer_cleanup(&x);
+    stop_server(&srv, "overload");
+}
+
+/* ---- 8. graceful drain ------------------------------------------------------------------ */
+
+struct drain_state {
+    struct hu_xfer *x;
+    struct hu_server *srv;
+    double uploaded_at; /* when the whole body had been sent, 0 before */
+    bool term_sent;
+    bool in_flight_at_term; /* the answer had not arrived when SIGTERM went out */
+};
+
+/* Called by the multi loop: SIGTERM ~100 ms after the body has been fully sent. */
+static void drain_tick(void *arg)
+{
+    struct drain_state *d = arg;
+    if (d->term_sent) {
+        return;
+    }
+    if (d->uploaded_at == 0 && d->x->ul_total > 0 && d->x->ul_now >= d->x->ul_total) {
+        d->uploaded_at = hu_now();
+    }
+    if (d->uploaded_at > 0 && hu_now() - d->uploaded_at >= 0.1) {
+        d->in_flight_at_term = !d->x->done;
+        kill(d->srv->pid, SIGTERM);
+        d->term_sent = true;
+    }
+}
+
+/* True when a TCP connect to 127.0.0.1:port is refused. */
+static bool port_refuses(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return false;
+    }
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int err = errno;
+    close(fd);
+    return rc != 0 && err == ECONNREFUSED;
+}
+
+static void test_drain(const char *heavy, size_t heavy_len)
+{
+    static const char *const args[] = {"--threads", "1", "--max-body-mb", "64", NULL};
+    struct hu_server srv;
+    if (start_server(&srv, args, "drain") != 0) {
+        return;
+    }
+    struct hu_xfer x;
+    char url[128];
+    url_of(&srv, "/v1/score", url, sizeof url);
+    if (hu_xfer_setup(&x, "POST", url, json_ct, heavy, heavy_len, HEAVY_TIMEOUT) != 0) {
+        CHECK(!"curl setup");
+        hu_xfer_cleanup(&x);
+        hu_server_kill(&srv);
+        return;
+    }
+    struct drain_state d = {&x, &srv, 0, false, false};
+    struct hu_xfer *one[1] = {&x};
+    double t0 = hu_now();
+    CHECK(hu_multi_run(one, 1, drain_tick, &d) == 0);
+    fprintf(stderr, "    drain: body sent after %.2f s, answer after %.2f s\n",
+            d.uploaded_at > 0 ? d.uploaded_at - t0 : -1.0, hu_now() - t0);
+    CHECK(d.term_sent);
+    /* the point of the test: SIGTERM arrived while the request was still being computed */
+    CHECK(d.in_flight_at_term);
+    json_t *doc = check_json_200("drained request", &x);
+    CHECK(isfinite(jnum(doc, "losses.lovasz_hinge.value")));
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    if (!d.term_sent) {
+        kill(srv.pid, SIGTERM);
+    }
+    bool exited = hu_server_wait(&srv, STOP_TIMEOUT);
+    CHECK(exited);
+    if (exited) {
+        bool clean = WIFEXITED(srv.status) && WEXITSTATUS(srv.status) == 0;
+        CHECK(clean);
+        if (!clean) {
+            char desc[128];
+            hu_describe_status(srv.status, desc, sizeof desc);
+            fprintf(stderr, "    drain: seglossd %s, want exit status 0\n", desc);
+        }
+        CHECK(port_refuses(srv.port));
+    } else {
+        fprintf(stderr, "    drain: seglossd still running %.0f s after SIGTERM\n", STOP_TIMEOUT);
+    }
+    hu_server_kill(&srv);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--golden") == 0) {
+            i++; /* not needed: every value here is from the contract or by hand */
+        } else if (i + 1 < argc && strcmp(argv[i], "--seglossd") == 0) {
+            seglossd_path = argv[++i];
+        } else {
+            fprintf(stderr, "usage: e2e --golden DIR --seglossd PATH\n");
+            return 2;
+        }
+    }
+    if (!seglossd_path) {
+        fprintf(stderr, "usage: e2e --golden DIR --seglossd PATH\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "e2e: curl_global_init failed\n");
+        return 1;
+    }
+
+    /* one server for the functional checks; a queue deep enough for 32 tiny requests */
+    static const char *const main_args[] = {"--threads", "2", "--queue", "64", NULL};
+    struct hu_server srv;
+    if (start_server(&srv, main_args, "main") == 0) {
+        test_basics(&srv);
+        test_routing(&srv);
+        test_bad_bodies(&srv);
+        test_hand_values(&srv);
+        test_compressed(&srv);
+        test_concurrent_small(&srv);
+        stop_server(&srv, "main");
+    }
+
+    test_body_limit();
+
+    size_t heavy_len = 0;
+    char *heavy = heavy_body(1, &heavy_len);
+    CHECK(heavy != NULL);
+    if (heavy) {
+        test_overload(heavy, heavy_len);
+    }
+    free(heavy);
+    heavy = heavy_body(3, &heavy_len);
+    CHECK(heavy != NULL);
+    if (heavy) {
+        test_drain(heavy, heavy_len);
+    }
+    free(heavy);
+
+    curl_global_cleanup();
+    return check_summary("e2e");
+}
