@@ -1,0 +1,210 @@
+/* config.c - seglossd flags and SEGLOSS_* environment variables (a flag wins over its variable).
+ *
+ * Every number is checked in full (digits only, no sign, no trailing text, in range); a bad
+ * value is a message on stderr and exit status 2, never a silent default.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segloss.h"
+#include "server.h"
+
+enum opt_id {
+    OPT_PORT = 'p',
+    OPT_BIND = 'b',
+    OPT_THREADS = 't',
+    OPT_QUEUE = 'q',
+    OPT_MAX_BODY = 'm',
+    OPT_MAX_PIXELS = 'x',
+    OPT_DRAIN = 'd',
+    OPT_HELP = 'h',
+    OPT_VERSION = 'V',
+};
+
+/* One row per setting: the flag, its variable and its bounds (numbers only). */
+struct opt_def {
+    int id;
+    const char *flag;
+    const char *env;
+    uint64_t min, max;
+};
+
+static const struct opt_def opt_defs[] = {
+    {OPT_PORT, "--port", "SEGLOSS_PORT", 0, 65535},
+    {OPT_BIND, "--bind", "SEGLOSS_BIND", 0, 0},
+    {OPT_THREADS, "--threads", "SEGLOSS_THREADS", 0, 1024},
+    {OPT_QUEUE, "--queue", "SEGLOSS_QUEUE", 1, 1000000},
+    {OPT_MAX_BODY, "--max-body-mb", "SEGLOSS_MAX_BODY_MB", 1, 1048576},
+    {OPT_MAX_PIXELS, "--max-pixels", "SEGLOSS_MAX_PIXELS", 1, (uint64_t)INT64_MAX / 8},
+    {OPT_DRAIN, "--drain-seconds", "SEGLOSS_DRAIN_SECONDS", 0, 86400},
+};
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, OPT_PORT},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"queue", required_argument, NULL, OPT_QUEUE},
+    {"max-body-mb", required_argument, NULL, OPT_MAX_BODY},
+    {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
+    {"drain-seconds", required_argument, NULL, OPT_DRAIN},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static const char usage_text[] =
+    "Usage: seglossd [OPTION]...\n"
+    "Scores image segmentation (losses and metrics) over HTTP: POST /v1/score.\n"
+    "\n"
+    "  --port N            TCP port, 0 for an ephemeral one       (SEGLOSS_PORT, 8080)\n"
+    "  --bind ADDR         IPv4 or IPv6 literal to listen on      (SEGLOSS_BIND, 127.0.0.1)\n"
+    "                      (0.0.0.0 in a container)\n"
+    "  --threads N         compute workers, 0 for one per core    (SEGLOSS_THREADS, 0)\n"
+    "  --queue N           requests waiting for a worker, >= 1    (SEGLOSS_QUEUE, 64)\n"
+    "  --max-body-mb N     request body cap in MiB                (SEGLOSS_MAX_BODY_MB, 256)\n"
+    "  --max-pixels N      elements per array                     (SEGLOSS_MAX_PIXELS, 67108864)\n"
+    "  --drain-seconds N   wait for requests in flight on SIGTERM (SEGLOSS_DRAIN_SECONDS, 30)\n"
+    "  --help              print this and exit\n"
+    "  --version           print the version and exit\n"
+    "\n"
+    "A flag wins over its environment variable; an empty variable counts as unset.\n";
+
+/* Fills cfg with the defaults of the documented flags. */
+void srv_config_defaults(struct srv_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->port = 8080;
+    snprintf(cfg->bind, sizeof(cfg->bind), "%s", "127.0.0.1");
+    cfg->threads = 0;
+    cfg->queue = 64;
+    cfg->max_body_mb = 256;
+    cfg->max_pixels = 67108864;
+    cfg->drain_seconds = 30;
+}
+
+/* Parses all of s as a decimal in [min, max]; no sign, no spaces, no trailing text. */
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (s[0] < '0' || s[0] > '9') {
+        return false;
+    }
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static const struct opt_def *opt_find(int id)
+{
+    for (size_t i = 0; i < sizeof(opt_defs) / sizeof(opt_defs[0]); i++) {
+        if (opt_defs[i].id == id) {
+            return &opt_defs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Sets one option from text; origin names where it came from for the message. Returns 0 or 2. */
+static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *value,
+                   const char *origin)
+{
+    if (d->id == OPT_BIND) {
+        unsigned char addr[16];
+        if (strlen(value) >= sizeof(cfg->bind) ||
+            (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1)) {
+            fprintf(stderr, "seglossd: %s: '%s' is not an IPv4 or IPv6 address literal\n", origin,
+                    value);
+            return 2;
+        }
+        snprintf(cfg->bind, sizeof(cfg->bind), "%s", value);
+        return 0;
+    }
+    uint64_t v;
+    if (!parse_u64(value, d->min, d->max, &v)) {
+        fprintf(stderr, "seglossd: %s: '%s' is not an integer in [%llu, %llu]\n", origin, value,
+                (unsigned long long)d->min, (unsigned long long)d->max);
+        return 2;
+    }
+    switch (d->id) {
+    case OPT_PORT:
+        cfg->port = (unsigned)v;
+        break;
+    case OPT_THREADS:
+        cfg->threads = (int)v;
+        break;
+    case OPT_QUEUE:
+        cfg->queue = (int)v;
+        break;
+    case OPT_MAX_BODY:
+        cfg->max_body_mb = v;
+        break;
+    case OPT_MAX_PIXELS:
+        cfg->max_pixels = (int64_t)v;
+        break;
+    case OPT_DRAIN:
+        cfg->drain_seconds = (unsigned)v;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* Flags first; a setting without its flag comes from its variable. Returns -1 to run, or an
+ * exit status (0 or 2). A variable is not looked at when its flag is given. */
+int srv_config_load(struct srv_config *cfg, int argc, char **argv)
+{
+    enum { NDEFS = sizeof(opt_defs) / sizeof(opt_defs[0]) };
+    const char *flag_value[NDEFS] = {0};
+
+    srv_config_defaults(cfg);
+    optind = 1;
+    opterr = 1; /* getopt names an unknown flag or a missing value itself */
+    int c;
+    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        if (c == OPT_HELP) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (c == OPT_VERSION) {
+            printf("seglossd %s\n", SL_VERSION);
+            return 0;
+        }
+        const struct opt_def *d = opt_find(c);
+        if (!d) {
+            fputs("Try 'seglossd --help'.\n", stderr);
+            return 2;
+        }
+        flag_value[d - opt_defs] = optarg; /* the last one given wins */
+    }
+    if (optind < argc) {
+        fprintf(stderr, "seglossd: unexpected argument '%s'\nTry 'seglossd --help'.\n",
+                argv[optind]);
+        return 2;
+    }
+
+    for (size_t i = 0; i < NDEFS; i++) {
+        const struct opt_def *d = &opt_defs[i];
+        const char *v = flag_value[i];
+        const char *origin = d->flag;
+        if (!v) {
+            v = getenv(d->env);
+            origin = d->env;
+            if (!v || v[0] == '\0') {
+                continue;
+            }
+        }
+        if (opt_set(cfg, d, v, origin) != 0) {
+            return 2;
+        }
+    }
+    return -1;
+}

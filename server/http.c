@@ -1,0 +1,775 @@
+/* http.c - the HTTP front end of seglossd: libmicrohttpd daemon, route table, request bodies,
+ * and the hand-off of /v1/score to the worker pool.
+ *
+ * Threads: MHD's I/O threads (SRV_IO_THREADS, epoll) only route, check headers and copy body
+ * bytes; a compute worker inflates, parses, scores and serializes. The connection is
+ * suspended while its job is queued or running and the job resumes it.
+ *
+ * Sharing between an I/O thread and a job: one server mutex (srv->mu) guards each request's
+ * refs / suspended / done / abandoned / resp, the list of suspended requests and the server
+ * counters. A request has two references: MHD's (dropped by the completed callback) and the
+ * job's (dropped when the job ends); whoever drops the last one frees it, so a client that
+ * disconnects, or a drain that gives up, never frees memory a running job still uses. The job
+ * calls MHD_resume_connection only under srv->mu and only while `suspended` is set; the I/O
+ * thread sets `suspended` under the same lock only if the job is not already done, so a fast
+ * job and the suspension cannot cross. Lock order: srv->mu, then MHD's own mutexes (MHD never
+ * calls back into us while holding one in this configuration).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "segloss.h"
+#include "server.h"
+
+#define MIB ((size_t)1024 * 1024)
+
+/* First body allocation when the length is not announced; doubled up to the cap. */
+#define BODY_FIRST_CHUNK (64 * 1024)
+
+struct srv_req;
+typedef enum MHD_Result (*srv_handler)(struct srv_req *req, const char *data, size_t *size);
+
+enum srv_method { M_GET = 1, M_HEAD = 2, M_POST = 4 };
+
+/* One row per path of API.md. handle NULL: in the API, not in this version (404 saying so).
+ * reads_body: the handler runs from the first (headers) call and takes the body itself;
+ * otherwise it runs once the request is complete. */
+struct srv_route {
+    const char *path;
+    unsigned methods;
+    const char *allow; /* the Allow header for a 405 */
+    bool reads_body;
+    srv_handler handle;
+};
+
+struct srv_server {
+    struct srv_config cfg;
+    struct slp_limits limits;
+    size_t max_body;
+    struct sl_pool *pool;
+    struct MHD_Daemon *daemon;
+    MHD_socket quiesced_fd; /* the listen socket after MHD_quiesce_daemon; closed at free */
+    unsigned port;
+
+    pthread_mutex_t mu;
+    int inflight;              /* mu */
+    bool draining;             /* mu: /readyz 503, responses close their connection */
+    bool stopping;             /* mu: drain gave up; nothing may be suspended any more */
+    struct srv_req *suspended; /* mu: requests whose connection is suspended */
+};
+
+enum srv_phase {
+    PH_NEW,    /* first call: headers only */
+    PH_BODY,   /* receiving the body */
+    PH_QUEUED, /* handed to the pool; the next call queues the answer */
+};
+
+struct srv_req {
+    struct srv_server *srv;
+    struct MHD_Connection *conn;
+    const struct srv_route *route;
+
+    /* The I/O thread's until the job is submitted, then the job's. */
+    enum srv_phase phase;
+    enum srv_encoding enc;
+    int fail;   /* 0, or the SL_E* code of a body that could not be kept (413, 503) */
+    char *body; /* NUL-terminated */
+    size_t len;
+    size_t cap;
+    uint64_t declared; /* Content-Length, 0 when absent */
+
+    /* srv->mu */
+    int refs;
+    bool suspended;
+    bool done;      /* the job has filled resp */
+    bool abandoned; /* answered without the job's result; the job need not compute */
+    struct slp_response resp;
+    struct srv_req *prev;
+    struct srv_req *next;
+};
+
+static enum MHD_Result handle_score(struct srv_req *req, const char *data, size_t *size);
+static enum MHD_Result handle_healthz(struct srv_req *req, const char *data, size_t *size);
+static enum MHD_Result handle_readyz(struct srv_req *req, const char *data, size_t *size);
+static enum MHD_Result handle_openapi(struct srv_req *req, const char *data, size_t *size);
+
+/* Every path the API names, implemented or not: later work adds handlers here. */
+static const struct srv_route routes[] = {
+    {"/v1/score", M_POST, "POST", true, handle_score},
+    {"/v1/weight-map", M_POST, "POST", true, NULL},
+    {"/v1/catalog", M_GET | M_HEAD, "GET, HEAD", false, NULL},
+    {"/healthz", M_GET | M_HEAD, "GET, HEAD", false, handle_healthz},
+    {"/readyz", M_GET | M_HEAD, "GET, HEAD", false, handle_readyz},
+    {"/metrics", M_GET | M_HEAD, "GET, HEAD", false, NULL},
+    {"/openapi.json", M_GET | M_HEAD, "GET, HEAD", false, handle_openapi},
+};
+
+static const struct srv_route *route_find(const char *url)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(routes[i].path, url) == 0) {
+            return &routes[i];
+        }
+    }
+    return NULL;
+}
+
+static unsigned method_bit(const char *method)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+        return M_GET;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
+        return M_HEAD;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+        return M_POST;
+    }
+    return 0;
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static void req_free(struct srv_req *req)
+{
+    free(req->body);
+    slp_response_free(&req->resp);
+    free(req);
+}
+
+/* Drops one reference; frees req when it was the last. Call with srv->mu held. */
+static void req_unref_locked(struct srv_req *req)
+{
+    if (--req->refs == 0) {
+        req_free(req);
+    }
+}
+
+static void suspended_link(struct srv_server *srv, struct srv_req *req)
+{
+    req->prev = NULL;
+    req->next = srv->suspended;
+    if (srv->suspended) {
+        srv->suspended->prev = req;
+    }
+    srv->suspended = req;
+    req->suspended = true;
+}
+
+static void suspended_unlink(struct srv_server *srv, struct srv_req *req)
+{
+    if (req->prev) {
+        req->prev->next = req->next;
+    } else {
+        srv->suspended = req->next;
+    }
+    if (req->next) {
+        req->next->prev = req->prev;
+    }
+    req->prev = req->next = NULL;
+    req->suspended = false;
+}
+
+/* ---- answers -------------------------------------------------------------------------------- */
+
+/* Queues an answer. owned: body is malloc'd and MHD frees it (also on failure); otherwise it
+ * is static. hname/hval: one extra header or NULL. Every 503 carries Retry-After. */
+static enum MHD_Result send_reply(struct srv_req *req, int status, const char *ctype, void *body,
+                                  size_t len, bool owned, const char *hname, const char *hval)
+{
+    struct srv_server *srv = req->srv;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        if (owned) {
+            free(body);
+        }
+        return MHD_NO;
+    }
+    pthread_mutex_lock(&srv->mu);
+    bool draining = srv->draining;
+    pthread_mutex_unlock(&srv->mu);
+
+    bool ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                      ctype ? ctype : "application/json") == MHD_YES;
+    if (ok && hname) {
+        ok = MHD_add_response_header(r, hname, hval) == MHD_YES;
+    }
+    if (ok && status == MHD_HTTP_SERVICE_UNAVAILABLE) {
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
+    }
+    if (ok && draining) {
+        /* Clients should take their next request to another replica. */
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+    }
+    enum MHD_Result ret = ok ? MHD_queue_response(req->conn, (unsigned)status, r) : MHD_NO;
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Queues r (its body moves to MHD). */
+static enum MHD_Result send_response(struct srv_req *req, struct slp_response *r, const char *hname,
+                                     const char *hval)
+{
+    char *body = r->body;
+    size_t len = r->len;
+    r->body = NULL;
+    r->len = 0;
+    return send_reply(req, r->status, r->content_type, body, len, true, hname, hval);
+}
+
+/* Queues an application/problem+json answer. */
+static enum MHD_Result send_problem(struct srv_req *req, int status, const char *detail,
+                                    const char *hname, const char *hval)
+{
+    struct slp_response r = {0};
+    slp_problem(status, detail, &r);
+    return send_response(req, &r, hname, hval);
+}
+
+static const char json_ok[] = "{\"status\":\"ok\"}";
+static const char json_ready[] = "{\"status\":\"ready\"}";
+
+/* ---- simple routes -------------------------------------------------------------------------- */
+
+static enum MHD_Result handle_healthz(struct srv_req *req, const char *data, size_t *size)
+{
+    (void)data;
+    (void)size;
+    return send_reply(req, MHD_HTTP_OK, "application/json", (void *)json_ok, sizeof(json_ok) - 1,
+                      false, NULL, NULL);
+}
+
+static enum MHD_Result handle_readyz(struct srv_req *req, const char *data, size_t *size)
+{
+    struct srv_server *srv = req->srv;
+    (void)data;
+    (void)size;
+    pthread_mutex_lock(&srv->mu);
+    bool draining = srv->draining;
+    pthread_mutex_unlock(&srv->mu);
+    if (draining) {
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", NULL,
+                            NULL);
+    }
+    int queued;
+    sl_pool_load(srv->pool, &queued, NULL);
+    if (queued >= srv->cfg.queue) {
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the compute queue is full", NULL,
+                            NULL);
+    }
+    return send_reply(req, MHD_HTTP_OK, "application/json", (void *)json_ready,
+                      sizeof(json_ready) - 1, false, NULL, NULL);
+}
+
+static enum MHD_Result handle_openapi(struct srv_req *req, const char *data, size_t *size)
+{
+    (void)data;
+    (void)size;
+    size_t len;
+    const char *doc = slp_openapi_json(&len);
+    return send_reply(req, MHD_HTTP_OK, "application/json", (void *)doc, len, false, NULL, NULL);
+}
+
+/* ---- POST /v1/score ------------------------------------------------------------------------- */
+
+static const char *header(struct srv_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* First call: headers only. Refuses what can be refused before reading any body. */
+static enum MHD_Result score_begin(struct srv_req *req)
+{
+    struct srv_server *srv = req->srv;
+    char detail[256];
+
+    const char *ct = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!srv_media_type_is(ct, "application/json")) {
+        if (srv_media_type_is(ct, "multipart/form-data")) {
+            snprintf(detail, sizeof(detail),
+                     "multipart/form-data is not supported by this version; send "
+                     "application/json");
+        } else if (!ct) {
+            snprintf(detail, sizeof(detail), "Content-Type is missing; send application/json");
+        } else {
+            snprintf(detail, sizeof(detail),
+                     "Content-Type '%.100s' is not supported; send application/json", ct);
+        }
+        return send_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, detail, NULL, NULL);
+    }
+
+    const char *ce = header(req, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (srv_parse_encoding(ce, &req->enc) != 0) {
+        snprintf(detail, sizeof(detail),
+                 "Content-Encoding '%.100s' is not supported; use gzip, deflate or identity", ce);
+        return send_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, detail,
+                            MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip, deflate");
+    }
+
+    /* MHD has already rejected a malformed Content-Length; check it against the cap before a
+     * single body byte is read. */
+    const char *cl = header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == 0 && end != cl) {
+            req->declared = n;
+        }
+        if (errno == ERANGE || req->declared > srv->max_body) {
+            snprintf(detail, sizeof(detail),
+                     "request body of %.30s bytes is over the limit of %zu bytes (--max-body-mb "
+                     "%llu)",
+                     cl, srv->max_body, (unsigned long long)srv->cfg.max_body_mb);
+            return send_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, detail, NULL, NULL);
+        }
+    }
+    req->phase = PH_BODY;
+    return MHD_YES;
+}
+
+/* Appends body bytes, or notes why they cannot be kept (the rest is then discarded). */
+static void score_append(struct srv_req *req, const char *data, size_t n)
+{
+    size_t max = req->srv->max_body;
+    if (req->fail) {
+        return;
+    }
+    if (n > max - req->len) {
+        req->fail = SL_ETOOLARGE;
+        goto drop_body;
+    }
+    if (req->len + n > req->cap) {
+        size_t cap = req->cap;
+        if (cap == 0) {
+            cap = req->declared > 0 ? (size_t)req->declared : BODY_FIRST_CHUNK;
+        }
+        while (cap < req->len + n) {
+            cap = cap > max / 2 ? max : cap * 2;
+        }
+        char *body = realloc(req->body, cap + 1);
+        if (!body) {
+            req->fail = SL_ENOMEM;
+            goto drop_body;
+        }
+        req->body = body;
+        req->cap = cap;
+    }
+    memcpy(req->body + req->len, data, n);
+    req->len += n;
+    req->body[req->len] = '\0';
+    return;
+
+drop_body:
+    free(req->body);
+    req->body = NULL;
+    req->len = req->cap = 0;
+}
+
+/* On a worker: inflate if needed, then the whole wire-to-wire scoring. */
+static void score_compute(struct srv_req *req, struct slp_response *resp)
+{
+    struct srv_server *srv = req->srv;
+    const char *body = req->body;
+    size_t len = req->len;
+    char *plain = NULL;
+
+    if (req->enc != SRV_ENC_IDENTITY) {
+        char msg[256];
+        int rc = srv_inflate(req->body, req->len, req->enc, srv->max_body, &plain, &len, msg,
+                             sizeof(msg));
+        if (rc != 0) {
+            slp_problem(slp_http_status(rc), msg, resp);
+            return;
+        }
+        /* The compressed bytes are no longer needed: give the memory back before scoring. */
+        free(req->body);
+        req->body = NULL;
+        body = plain;
+    }
+    if (len == 0) {
+        slp_problem(MHD_HTTP_BAD_REQUEST, "request body is empty after decompression", resp);
+    } else {
+        slp_score_request(body, len, &srv->limits, srv->pool, resp);
+    }
+    free(plain);
+}
+
+static void score_job(void *arg)
+{
+    struct srv_req *req = arg;
+    struct srv_server *srv = req->srv;
+    struct slp_response resp = {0};
+
+    pthread_mutex_lock(&srv->mu);
+    bool skip = req->abandoned || srv->stopping;
+    pthread_mutex_unlock(&srv->mu);
+    if (skip) {
+        slp_problem(MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", &resp);
+    } else {
+        score_compute(req, &resp);
+    }
+    free(req->body);
+    req->body = NULL;
+    req->len = req->cap = 0;
+
+    pthread_mutex_lock(&srv->mu);
+    req->resp = resp;
+    req->done = true;
+    if (req->suspended) {
+        suspended_unlink(srv, req);
+        MHD_resume_connection(req->conn);
+    }
+    req_unref_locked(req);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* Takes the job's answer out of req and queues it. */
+static enum MHD_Result score_send_result(struct srv_req *req)
+{
+    struct slp_response r = req->resp;
+    memset(&req->resp, 0, sizeof(req->resp));
+    return send_response(req, &r, NULL, NULL);
+}
+
+/* Final call: the body is complete. Hands it to the pool and suspends the connection. */
+static enum MHD_Result score_submit(struct srv_req *req)
+{
+    struct srv_server *srv = req->srv;
+    char detail[160];
+
+    if (req->fail == SL_ETOOLARGE) {
+        snprintf(detail, sizeof(detail),
+                 "request body is over the limit of %zu bytes (--max-body-mb %llu)", srv->max_body,
+                 (unsigned long long)srv->cfg.max_body_mb);
+        return send_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, detail, NULL, NULL);
+    }
+    if (req->fail) {
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "out of memory receiving the request body", NULL, NULL);
+    }
+    if (req->len == 0) {
+        return send_problem(req, MHD_HTTP_BAD_REQUEST, "request body is empty", NULL, NULL);
+    }
+
+    pthread_mutex_lock(&srv->mu);
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", NULL,
+                            NULL);
+    }
+    req->refs++; /* the job's */
+    pthread_mutex_unlock(&srv->mu);
+
+    req->phase = PH_QUEUED;
+    if (sl_pool_submit(srv->pool, score_job, req) != 0) {
+        pthread_mutex_lock(&srv->mu);
+        req->refs--; /* MHD's reference remains */
+        pthread_mutex_unlock(&srv->mu);
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "the compute queue is full; retry later", NULL, NULL);
+    }
+
+    pthread_mutex_lock(&srv->mu);
+    if (req->done) {
+        /* The job already finished: nothing to suspend for. */
+        pthread_mutex_unlock(&srv->mu);
+        return score_send_result(req);
+    }
+    if (srv->stopping) {
+        /* The drain gave up between submit and here: do not suspend (MHD must be stoppable). */
+        req->abandoned = true;
+        pthread_mutex_unlock(&srv->mu);
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", NULL,
+                            NULL);
+    }
+    MHD_suspend_connection(req->conn);
+    suspended_link(srv, req);
+    pthread_mutex_unlock(&srv->mu);
+    return MHD_YES;
+}
+
+/* Called again after the job (or srv_server_abandon) resumed the connection. */
+static enum MHD_Result score_finish(struct srv_req *req)
+{
+    struct srv_server *srv = req->srv;
+
+    pthread_mutex_lock(&srv->mu);
+    bool done = req->done;
+    bool abandoned = req->abandoned;
+    pthread_mutex_unlock(&srv->mu);
+    if (done) {
+        /* resp is the job's no more: it set done under the lock and let go of req->resp. */
+        return score_send_result(req);
+    }
+    if (abandoned) {
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", NULL,
+                            NULL);
+    }
+    fprintf(stderr, "seglossd: internal: score request resumed before its result\n");
+    return MHD_NO;
+}
+
+static enum MHD_Result handle_score(struct srv_req *req, const char *data, size_t *size)
+{
+    switch (req->phase) {
+    case PH_NEW:
+        return score_begin(req);
+    case PH_BODY:
+        if (*size > 0) {
+            score_append(req, data, *size);
+            *size = 0;
+            return MHD_YES;
+        }
+        return score_submit(req);
+    case PH_QUEUED:
+        return score_finish(req);
+    }
+    return MHD_NO;
+}
+
+/* ---- MHD callbacks -------------------------------------------------------------------------- */
+
+/* Whether the request announces a body (MHD has already validated these headers). */
+static bool has_body(struct MHD_Connection *conn)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
+}
+
+/* Answers a request whose route does not read a body: 404, 405 or the route's handler. */
+static enum MHD_Result respond(struct srv_req *req, const char *url, const char *method,
+                               const char *data, size_t *size)
+{
+    const struct srv_route *route = req->route;
+    char detail[320];
+    if (!route) {
+        snprintf(detail, sizeof(detail), "no such path: %.200s", url);
+        return send_problem(req, MHD_HTTP_NOT_FOUND, detail, NULL, NULL);
+    }
+    if (!route->handle) {
+        snprintf(detail, sizeof(detail), "%s is not implemented in this version", route->path);
+        return send_problem(req, MHD_HTTP_NOT_FOUND, detail, NULL, NULL);
+    }
+    if (!(route->methods & method_bit(method))) {
+        snprintf(detail, sizeof(detail), "method %.40s is not allowed on %s; allowed: %s", method,
+                 route->path, route->allow);
+        return send_problem(req, MHD_HTTP_METHOD_NOT_ALLOWED, detail, MHD_HTTP_HEADER_ALLOW,
+                            route->allow);
+    }
+    return route->handle(req, data, size);
+}
+
+/* MHD calls this first with the headers, then per body chunk, then once the request is
+ * complete (and once more after a resume). An answer queued at the first call makes MHD skip
+ * the body and close the connection, so that is done only to refuse a body; everything else
+ * is answered at the completing call and keeps the connection alive. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *data,
+                                  size_t *size, void **con_cls)
+{
+    struct srv_server *srv = cls;
+    struct srv_req *req = *con_cls;
+    (void)version;
+
+    if (req) {
+        if (req->phase != PH_NEW) {
+            return req->route->handle(req, data, size);
+        }
+        if (*size > 0) {
+            *size = 0; /* a body nobody asked for (only when MHD did not say one comes) */
+            return MHD_YES;
+        }
+        return respond(req, url, method, data, size);
+    }
+
+    req = calloc(1, sizeof(*req));
+    if (!req) {
+        return MHD_NO;
+    }
+    req->srv = srv;
+    req->conn = conn;
+    req->refs = 1; /* MHD's, dropped in on_completed */
+    *con_cls = req;
+    pthread_mutex_lock(&srv->mu);
+    srv->inflight++;
+    pthread_mutex_unlock(&srv->mu);
+
+    req->route = route_find(url);
+    if (req->route && req->route->reads_body && req->route->handle &&
+        (req->route->methods & method_bit(method))) {
+        return req->route->handle(req, data, size);
+    }
+    if (has_body(conn)) {
+        return respond(req, url, method, data, size);
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct srv_server *srv = cls;
+    struct srv_req *req = *con_cls;
+    (void)conn;
+    (void)toe;
+    if (!req) {
+        return;
+    }
+    *con_cls = NULL;
+    pthread_mutex_lock(&srv->mu);
+    if (req->suspended) {
+        /* MHD 0.9.75 never closes a suspended connection, but should one go, the job must
+         * not resume it. */
+        suspended_unlink(srv, req);
+        req->abandoned = true;
+    }
+    req->conn = NULL;
+    srv->inflight--;
+    req_unref_locked(req);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* ---- the server ----------------------------------------------------------------------------- */
+
+/* Starts the pool and the daemon (see server.h). */
+struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_t errlen)
+{
+    struct srv_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->cfg = *cfg;
+    srv->quiesced_fd = MHD_INVALID_SOCKET;
+    srv->max_body = (size_t)cfg->max_body_mb * MIB;
+    srv->limits.max_elements = cfg->max_pixels;
+    srv->limits.max_array_bytes = (size_t)cfg->max_pixels * 8;
+    if (pthread_mutex_init(&srv->mu, NULL) != 0) {
+        snprintf(err, errlen, "cannot create a mutex");
+        goto free_srv;
+    }
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->bind, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->bind, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "'%s' is not an IP address literal", cfg->bind);
+        goto destroy_mu;
+    }
+
+    srv->pool = sl_pool_new(cfg->threads, cfg->queue);
+    if (!srv->pool) {
+        snprintf(err, errlen, "cannot start %d compute workers", cfg->threads);
+        goto destroy_mu;
+    }
+
+    errno = 0;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)SRV_IO_THREADS,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)SRV_CONN_TIMEOUT_S, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "cannot listen on %s port %u%s%s", cfg->bind, cfg->port,
+                 errno ? ": " : "", errno ? strerror(errno) : "");
+        goto free_pool;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info && info->port ? info->port : cfg->port;
+    return srv;
+
+free_pool:
+    sl_pool_free(srv->pool);
+destroy_mu:
+    pthread_mutex_destroy(&srv->mu);
+free_srv:
+    free(srv);
+    return NULL;
+}
+
+/* The port actually bound. */
+unsigned srv_server_port(const struct srv_server *srv)
+{
+    return srv->port;
+}
+
+/* Stops accepting and turns /readyz to 503. */
+void srv_server_drain(struct srv_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    srv->draining = true;
+    pthread_mutex_unlock(&srv->mu);
+    if (srv->quiesced_fd == MHD_INVALID_SOCKET) {
+        srv->quiesced_fd = MHD_quiesce_daemon(srv->daemon);
+    }
+}
+
+/* Requests between their first callback and their completion. */
+int srv_server_inflight(struct srv_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    int n = srv->inflight;
+    pthread_mutex_unlock(&srv->mu);
+    return n;
+}
+
+/* Resumes every suspended connection as abandoned (answered 503 by its I/O thread) and
+ * forbids new suspensions. Returns how many were resumed. */
+int srv_server_abandon(struct srv_server *srv)
+{
+    int n = 0;
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    while (srv->suspended) {
+        struct srv_req *req = srv->suspended;
+        suspended_unlink(srv, req);
+        req->abandoned = true;
+        MHD_resume_connection(req->conn);
+        n++;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return n;
+}
+
+/* Stops the daemon, finishes the pool, frees. */
+void srv_server_free(struct srv_server *srv)
+{
+    if (!srv) {
+        return;
+    }
+    /* MHD_stop_daemon must not meet a suspended connection, and no job may call into MHD
+     * once it is stopped: both hold after this. */
+    srv_server_abandon(srv);
+    MHD_stop_daemon(srv->daemon);
+    if (srv->quiesced_fd != MHD_INVALID_SOCKET) {
+        close(srv->quiesced_fd);
+    }
+    /* Jobs still queued see `stopping` and skip their work; a running one finishes. */
+    sl_pool_free(srv->pool);
+    pthread_mutex_destroy(&srv->mu);
+    free(srv);
+}

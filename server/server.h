@@ -1,0 +1,88 @@
+/* server.h - seglossd internals: configuration, the HTTP front end and body decoding.
+ *
+ * main.c owns the process (signals, the drain loop); http.c owns the sockets, the routes and
+ * the hand-off of request bodies to the worker pool; config.c reads flags and environment;
+ * inflate.c undoes Content-Encoding on a worker.
+ */
+#ifndef SRV_SERVER_H
+#define SRV_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* libmicrohttpd I/O threads (MHD_OPTION_THREAD_POOL_SIZE). Measured with wrk on a 2-core
+ * machine against a trivial compute stub, 1 vs 2: GET /healthz 147k vs 205k req/s; POST
+ * /v1/score 1 KiB bodies 58k vs 78k req/s (32 connections); p99 of small scores while two
+ * clients upload 64 MiB bodies 26.9 vs 12.4 ms. Two it is; -DSRV_IO_THREADS=N overrides. */
+#ifndef SRV_IO_THREADS
+#define SRV_IO_THREADS 2
+#endif
+
+/* Idle seconds before MHD closes a connection (suspended connections never time out). */
+#define SRV_CONN_TIMEOUT_S 60
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+struct srv_config {
+    unsigned port;          /* 0: ephemeral */
+    char bind[64];          /* IPv4 or IPv6 literal */
+    int threads;            /* compute workers; 0: one per online core */
+    int queue;              /* compute queue capacity (jobs waiting for a worker) */
+    uint64_t max_body_mb;   /* request body cap, MiB, before and after Content-Encoding */
+    int64_t max_pixels;     /* elements per array; arrays may hold 8 bytes per element */
+    unsigned drain_seconds; /* how long shutdown waits for in-flight requests */
+};
+
+/* Fills cfg with the defaults of the documented flags. */
+void srv_config_defaults(struct srv_config *cfg);
+
+/* Reads SEGLOSS_* environment variables, then argv (a flag wins over its variable) into cfg.
+ * Returns -1 when the server should run, or the exit status otherwise: 0 after --help or
+ * --version (printed on stdout), 2 after an invalid value or flag (message on stderr). */
+int srv_config_load(struct srv_config *cfg, int argc, char **argv);
+
+/* ---- the HTTP server -------------------------------------------------------------------- */
+
+struct srv_server;
+
+/* Starts the worker pool and the HTTP daemon for cfg. Returns a new server (free with
+ * srv_server_free), or NULL with a message in err. Signals must already be blocked. */
+struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_t errlen);
+
+/* The port actually bound (the ephemeral one when cfg->port was 0). */
+unsigned srv_server_port(const struct srv_server *srv);
+
+/* Stops accepting connections and turns /readyz to 503; requests in flight go on. */
+void srv_server_drain(struct srv_server *srv);
+
+/* Requests in flight: from their first header callback until MHD reports them completed. */
+int srv_server_inflight(struct srv_server *srv);
+
+/* Gives up on in-flight compute: requests waiting for a worker are answered 503 and nothing
+ * may be suspended from now on. Returns how many requests were cut short. */
+int srv_server_abandon(struct srv_server *srv);
+
+/* Stops the daemon (after srv_server_abandon), lets the pool finish, frees. NULL is fine. */
+void srv_server_free(struct srv_server *srv);
+
+/* ---- request bodies ----------------------------------------------------------------------- */
+
+enum srv_encoding { SRV_ENC_IDENTITY, SRV_ENC_GZIP, SRV_ENC_DEFLATE };
+
+/* Parses a Content-Encoding value (NULL: absent). Returns 0 and sets *enc, or -1 when the
+ * coding is not one of identity, gzip (x-gzip) or deflate. */
+int srv_parse_encoding(const char *value, enum srv_encoding *enc);
+
+/* Whether the Content-Type value names media type `type` (case-insensitive, parameters such
+ * as "; charset=utf-8" allowed). */
+bool srv_media_type_is(const char *value, const char *type);
+
+/* Inflates body (gzip, or deflate: zlib-wrapped, or raw when the zlib header is absent) into
+ * a new NUL-terminated buffer of at most max_out bytes. Returns 0 and sets *out (malloc'd,
+ * caller frees) and *out_len; or SL_EMALFORMED (corrupt or truncated stream, trailing data),
+ * SL_ETOOLARGE (more than max_out bytes) or SL_ENOMEM, with a message in msg. */
+int srv_inflate(const void *body, size_t len, enum srv_encoding enc, size_t max_out, char **out,
+                size_t *out_len, char *msg, size_t msglen);
+
+#endif /* SRV_SERVER_H */
