@@ -14,8 +14,8 @@
 /* Per-image sums, all in double. The CE family is linear in its two halves, so every
  * cross-entropy variant is recovered from ce_pos and ce_neg after the pass. */
 struct acc {
-    double count;           /* counted (not ignored) pixels */
-    double ce_pos, ce_neg;  /* sum w * -y log p, sum w * -(1-y) log(1-p) */
+    double count;            /* counted (not ignored) pixels */
+    double ce_pos, ce_neg;   /* sum w * -y log p, sum w * -(1-y) log(1-p) */
     double sp, sy, spy, sp2; /* sum p, sum y, sum p*y, sum p*p */
     double focal_pos[MAX_FOCAL], focal_neg[MAX_FOCAL];
     struct sl_confusion cm;
@@ -148,7 +148,8 @@ static void pass_image(struct plan *pl, int64_t i)
     struct acc *a = &pl->accs[i];
     double x[BLOCK], y[BLOCK], m[BLOCK], w[BLOCK], p[BLOCK], lp[BLOCK], l1p[BLOCK];
     const bool logits = req->pred_type == SL_PRED_LOGITS;
-    const bool u8prob = req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
+    const bool u8prob =
+        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
     const bool need_logs = pl->need_ce || pl->nfocal > 0;
     memset(a, 0, sizeof *a);
     for (int64_t off = 0; off < npix; off += BLOCK) {
@@ -280,8 +281,10 @@ static int64_t lovasz_errors(const struct plan *pl, int64_t i, struct sl__ey *v)
             }
             double logit = x[k];
             if (req->pred_type != SL_PRED_LOGITS) {
-                double pr = req->prediction.dtype == SL_DT_U8 && req->pred_type ==
-                                SL_PRED_PROBABILITIES ? x[k] / 255.0 : x[k];
+                double pr =
+                    req->prediction.dtype == SL_DT_U8 && req->pred_type == SL_PRED_PROBABILITIES
+                        ? x[k] / 255.0
+                        : x[k];
                 pr = pr < SL_EPS ? SL_EPS : (pr > 1 - SL_EPS ? 1 - SL_EPS : pr);
                 logit = log(pr) - log1p(-pr);
             }
@@ -343,8 +346,8 @@ static double region_loss(const struct sl_spec *s, double count, double sp, doub
             a = s->values[SL_P_TV_FP].num;
             b = s->values[SL_P_TV_FN].num;
         } else {
-            double beta = s->values[SL_P_TV_BETA].kind == SL_V_NUMBER ? s->values[SL_P_TV_BETA].num
-                                                                      : 0.5;
+            double beta =
+                s->values[SL_P_TV_BETA].kind == SL_V_NUMBER ? s->values[SL_P_TV_BETA].num : 0.5;
             a = beta;
             b = 1 - beta;
         }

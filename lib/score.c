@@ -66,10 +66,10 @@ static int binary_geometry(const struct sl_request *req, struct sl__geom *g, cha
         if (!o->data) {
             continue;
         }
-        bool ok = (o->ndim == ns + 1 && o->shape[0] == p->shape[0] &&
-                   same_dims(o->shape + 1, sp, ns)) ||
-                  (o->ndim == ns + 2 && o->shape[0] == p->shape[0] && o->shape[1] == 1 &&
-                   same_dims(o->shape + 2, sp, ns));
+        bool ok =
+            (o->ndim == ns + 1 && o->shape[0] == p->shape[0] && same_dims(o->shape + 1, sp, ns)) ||
+            (o->ndim == ns + 2 && o->shape[0] == p->shape[0] && o->shape[1] == 1 &&
+             same_dims(o->shape + 2, sp, ns));
         if (!ok) {
             char os[96];
             sl_format_shape(o->shape, o->ndim, os, sizeof os);

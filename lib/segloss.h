@@ -28,17 +28,17 @@ extern "C" {
 /* ---- errors ----------------------------------------------------------------------------- */
 
 /* X(name, value, text): one table gives the enum, sl_strerror() and sl_errname(). */
-#define SL_ERRNO_MAP(X)                                                                        \
-    X(OK, 0, "ok")                                                                             \
-    X(ENOMEM, -1, "out of memory")                                                             \
-    X(EINVAL, -2, "invalid request")                                                           \
-    X(ESHAPE, -3, "shape mismatch")                                                            \
-    X(ERANGE, -4, "value out of range")                                                        \
-    X(EUNSUPPORTED, -5, "not supported")                                                       \
-    X(EMALFORMED, -6, "malformed input")                                                       \
-    X(ESIZE, -7, "wrong byte count")                                                           \
-    X(ETOOLARGE, -8, "over a configured limit")                                                \
-    X(EBUSY, -9, "busy")                                                                       \
+#define SL_ERRNO_MAP(X)                                                                            \
+    X(OK, 0, "ok")                                                                                 \
+    X(ENOMEM, -1, "out of memory")                                                                 \
+    X(EINVAL, -2, "invalid request")                                                               \
+    X(ESHAPE, -3, "shape mismatch")                                                                \
+    X(ERANGE, -4, "value out of range")                                                            \
+    X(EUNSUPPORTED, -5, "not supported")                                                           \
+    X(EMALFORMED, -6, "malformed input")                                                           \
+    X(ESIZE, -7, "wrong byte count")                                                               \
+    X(ETOOLARGE, -8, "over a configured limit")                                                    \
+    X(EBUSY, -9, "busy")                                                                           \
     X(EINTERNAL, -10, "internal error")
 
 enum sl_errno {
@@ -54,17 +54,17 @@ const char *sl_errname(int code);
 
 /* ---- tensors ---------------------------------------------------------------------------- */
 
-#define SL_DTYPE_MAP(X)                                                                        \
-    X(BOOL, "bool", 1)                                                                         \
-    X(U8, "uint8", 1)                                                                          \
-    X(I8, "int8", 1)                                                                           \
-    X(U16, "uint16", 2)                                                                        \
-    X(I16, "int16", 2)                                                                         \
-    X(U32, "uint32", 4)                                                                        \
-    X(I32, "int32", 4)                                                                         \
-    X(I64, "int64", 8)                                                                         \
-    X(F16, "float16", 2)                                                                       \
-    X(F32, "float32", 4)                                                                       \
+#define SL_DTYPE_MAP(X)                                                                            \
+    X(BOOL, "bool", 1)                                                                             \
+    X(U8, "uint8", 1)                                                                              \
+    X(I8, "int8", 1)                                                                               \
+    X(U16, "uint16", 2)                                                                            \
+    X(I16, "int16", 2)                                                                             \
+    X(U32, "uint32", 4)                                                                            \
+    X(I32, "int32", 4)                                                                             \
+    X(I64, "int64", 8)                                                                             \
+    X(F16, "float16", 2)                                                                           \
+    X(F32, "float32", 4)                                                                           \
     X(F64, "float64", 8)
 
 enum sl_dtype {
@@ -116,17 +116,17 @@ enum sl_value_kind { SL_V_NUMBER, SL_V_BOOL, SL_V_ENUM, SL_V_NULL, SL_V_ABSENT }
 
 struct sl_value {
     enum sl_value_kind kind;
-    double num;  /* SL_V_NUMBER */
-    bool b;      /* SL_V_BOOL */
-    int choice;  /* SL_V_ENUM: index into the definition's choices */
+    double num; /* SL_V_NUMBER */
+    bool b;     /* SL_V_BOOL */
+    int choice; /* SL_V_ENUM: index into the definition's choices */
 };
 
 struct sl_param_def {
     const char *name;
     enum sl_param_type type;
-    struct sl_value def; /* default; SL_V_ABSENT = "not given" is meaningful */
-    double min, max;     /* inclusive bounds for numbers */
-    bool min_open;       /* true: min itself is excluded */
+    struct sl_value def;        /* default; SL_V_ABSENT = "not given" is meaningful */
+    double min, max;            /* inclusive bounds for numbers */
+    bool min_open;              /* true: min itself is excluded */
     const char *const *choices; /* NULL-terminated, for ENUM and NUMBER_ENUM */
     const char *doc;
 };
@@ -240,10 +240,10 @@ struct sl_loss_result {
 
 struct sl_metric_result {
     const struct sl_spec *spec;
-    double *per_image; /* N values, NaN = undefined (reported as null) */
-    double mean;       /* mean of the defined per-image values; NaN if none */
-    double global;     /* from the counts summed over the batch; NaN = undefined */
-    int undefined;     /* how many per-image values are NaN */
+    double *per_image;           /* N values, NaN = undefined (reported as null) */
+    double mean;                 /* mean of the defined per-image values; NaN if none */
+    double global;               /* from the counts summed over the batch; NaN = undefined */
+    int undefined;               /* how many per-image values are NaN */
     struct sl_confusion *counts; /* confusion only: N per-image counts */
     struct sl_confusion total;   /* confusion only: summed counts */
 };

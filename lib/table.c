@@ -7,29 +7,55 @@
 
 #include "internal.h"
 
-#define NUM(v) {.kind = SL_V_NUMBER, .num = (v)}
-#define BOOLV(v) {.kind = SL_V_BOOL, .b = (v)}
-#define CHOICE(i) {.kind = SL_V_ENUM, .choice = (i)}
-#define NULLV {.kind = SL_V_NULL}
-#define ABSENT {.kind = SL_V_ABSENT}
+#define NUM(v)                                                                                     \
+    {                                                                                              \
+        .kind = SL_V_NUMBER, .num = (v)                                                            \
+    }
+#define BOOLV(v)                                                                                   \
+    {                                                                                              \
+        .kind = SL_V_BOOL, .b = (v)                                                                \
+    }
+#define CHOICE(i)                                                                                  \
+    {                                                                                              \
+        .kind = SL_V_ENUM, .choice = (i)                                                           \
+    }
+#define NULLV                                                                                      \
+    {                                                                                              \
+        .kind = SL_V_NULL                                                                          \
+    }
+#define ABSENT                                                                                     \
+    {                                                                                              \
+        .kind = SL_V_ABSENT                                                                        \
+    }
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const char *const reduction_choices[] = {"mean", "sum", NULL};
 static const char *const auto_choices[] = {"auto", "auto_per_image", NULL};
 
-#define REDUCTION_PARAM                                                                        \
-    {"reduction", SL_PT_ENUM, CHOICE(SL_RED_MEAN), 0, 0, false, reduction_choices,             \
-     "mean over counted pixels, or their sum"}
-#define SMOOTH_PARAM                                                                           \
-    {"smooth", SL_PT_NUMBER, NUM(0), 0, INFINITY, false, NULL,                                 \
-     "added to numerator and denominator"}
-#define LOG_PARAM                                                                              \
-    {"log", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL, "-log(max(score, 1e-7)) instead of 1 - score"}
-#define PER_IMAGE_PARAM(doc) {"per_image", SL_PT_BOOL, BOOLV(true), 0, 0, false, NULL, doc}
+#define REDUCTION_PARAM                                                                            \
+    {                                                                                              \
+        "reduction", SL_PT_ENUM, CHOICE(SL_RED_MEAN), 0, 0, false, reduction_choices,              \
+            "mean over counted pixels, or their sum"                                               \
+    }
+#define SMOOTH_PARAM                                                                               \
+    {                                                                                              \
+        "smooth", SL_PT_NUMBER, NUM(0), 0, INFINITY, false, NULL,                                  \
+            "added to numerator and denominator"                                                   \
+    }
+#define LOG_PARAM                                                                                  \
+    {                                                                                              \
+        "log", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,                                        \
+            "-log(max(score, 1e-7)) instead of 1 - score"                                          \
+    }
+#define PER_IMAGE_PARAM(doc)                                                                       \
+    {                                                                                              \
+        "per_image", SL_PT_BOOL, BOOLV(true), 0, 0, false, NULL, doc                               \
+    }
 
 static const struct sl_param_def ce_params[] = {REDUCTION_PARAM};
 static const struct sl_param_def wce_params[] = {
-    {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL, "weight of the positive term (pos_weight)"},
+    {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
+     "weight of the positive term (pos_weight)"},
     REDUCTION_PARAM,
 };
 static const struct sl_param_def bce_params[] = {
@@ -63,8 +89,7 @@ static const struct sl_param_def tversky_params[] = {
      "weight of false positives (MONAI alpha); give with fn_weight"},
     {"fn_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
      "weight of false negatives (MONAI beta); give with fp_weight"},
-    {"gamma", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL,
-     "focal Tversky exponent: loss^gamma"},
+    {"gamma", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL, "focal Tversky exponent: loss^gamma"},
     SMOOTH_PARAM,
     LOG_PARAM,
     PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
@@ -118,10 +143,9 @@ static const struct sl_def metric_table[] = {
     {"recall", SL_METRIC_RECALL, NULL, 0, "TP / (TP + FN)", NULL},
     {"specificity", SL_METRIC_SPECIFICITY, NULL, 0, "TN / (TN + FP)", NULL},
     {"accuracy", SL_METRIC_ACCURACY, NULL, 0, "(TP + TN) / (TP + FP + FN + TN)", NULL},
-    {"balanced_accuracy", SL_METRIC_BALANCED_ACCURACY, NULL, 0, "(recall + specificity) / 2",
-     NULL},
-    {"mcc", SL_METRIC_MCC, NULL, 0,
-     "(TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))", "Matthews 1975"},
+    {"balanced_accuracy", SL_METRIC_BALANCED_ACCURACY, NULL, 0, "(recall + specificity) / 2", NULL},
+    {"mcc", SL_METRIC_MCC, NULL, 0, "(TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))",
+     "Matthews 1975"},
     {"fbeta", SL_METRIC_FBETA, fbeta_params, COUNT(fbeta_params),
      "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL},
     {"confusion", SL_METRIC_CONFUSION, NULL, 0, "TP, FP, FN, TN counts", NULL},

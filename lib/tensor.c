@@ -8,8 +8,8 @@
 const char *sl_strerror(int code)
 {
     switch (code) {
-#define SL__ERR_TEXT(name, value, text)                                                        \
-    case (value):                                                                              \
+#define SL__ERR_TEXT(name, value, text)                                                            \
+    case (value):                                                                                  \
         return text;
         SL_ERRNO_MAP(SL__ERR_TEXT)
 #undef SL__ERR_TEXT
@@ -20,8 +20,8 @@ const char *sl_strerror(int code)
 const char *sl_errname(int code)
 {
     switch (code) {
-#define SL__ERR_NAME(name, value, text)                                                        \
-    case (value):                                                                              \
+#define SL__ERR_NAME(name, value, text)                                                            \
+    case (value):                                                                                  \
         return #name;
         SL_ERRNO_MAP(SL__ERR_NAME)
 #undef SL__ERR_NAME
@@ -166,8 +166,8 @@ void sl_format_shape(const int64_t *shape, int ndim, char *buf, size_t len)
     buf[0] = '\0';
     used += (size_t)snprintf(buf, len, "[");
     for (int i = 0; i < ndim && used < len; i++) {
-        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "",
-                                 (long long)shape[i]);
+        used +=
+            (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
     }
     if (used < len) {
         snprintf(buf + used, len - used, "]");

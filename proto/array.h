@@ -29,7 +29,13 @@ struct slp_array {
     struct sl_tensor t;
 };
 
-enum slp_compression { SLP_COMP_NONE, SLP_COMP_GZIP, SLP_COMP_ZLIB, SLP_COMP_DEFLATE, SLP_COMP_AUTO };
+enum slp_compression {
+    SLP_COMP_NONE,
+    SLP_COMP_GZIP,
+    SLP_COMP_ZLIB,
+    SLP_COMP_DEFLATE,
+    SLP_COMP_AUTO
+};
 
 /* Frees a->buf and zeroes *a. NULL is fine. */
 void slp_array_free(struct slp_array *a);
@@ -59,7 +65,7 @@ int slp_inflate_exact(const unsigned char *in, size_t len, enum slp_compression 
  * *fortran and *data_offset (bytes from buf to the first element). Only little-endian or
  * byte-order-free dtypes of the API are accepted ('<f4', '|u1', '|b1', ...). */
 int slp_npy_header(const unsigned char *buf, size_t len, enum sl_dtype *dtype, int *ndim,
-                   int64_t shape[SL_MAX_DIMS], int *fortran, size_t *data_offset,
-                   const char *name, char *msg, size_t msglen);
+                   int64_t shape[SL_MAX_DIMS], int *fortran, size_t *data_offset, const char *name,
+                   char *msg, size_t msglen);
 
 #endif /* SLP_ARRAY_H */

@@ -67,9 +67,9 @@ void slp_response_free(struct slp_response *r)
 void slp_problem(int status, const char *detail, struct slp_response *out)
 {
     /* RFC 9457; "error" repeats detail for Open Inference Protocol clients */
-    json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title",
-                          reason_phrase(status), "status", status, "detail", detail, "error",
-                          detail);
+    json_t *j =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title",
+                  reason_phrase(status), "status", status, "detail", detail, "error", detail);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     out->status = status;

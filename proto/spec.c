@@ -33,6 +33,18 @@ static void join(const char *const *list, char *buf, size_t len)
     }
 }
 
+/* Writes the names of a loss or metric table as "a, b, c" into buf. */
+static void table_names(const struct sl_def *(*table)(int *), char *buf, size_t len)
+{
+    int n;
+    const struct sl_def *defs = table(&n);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < len; i++) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", defs[i].name);
+    }
+}
+
 /* Index of s in a NULL-terminated list, or -1. */
 static int choice_index(const char *const *list, const char *s)
 {
@@ -104,8 +116,7 @@ static int parse_terms(const json_t *j, const char *path, struct sl_spec *spec,
 {
     char sub[256];
     if (!json_is_array(j) || json_array_size(j) == 0 || json_array_size(j) > SL_MAX_TERMS) {
-        snprintf(msg, msglen, "%s.terms: must be a list of 1 to %d loss specs", path,
-                 SL_MAX_TERMS);
+        snprintf(msg, msglen, "%s.terms: must be a list of 1 to %d loss specs", path, SL_MAX_TERMS);
         return SL_EINVAL;
     }
     spec->nterms = (int)json_array_size(j);
@@ -163,8 +174,9 @@ static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
                      name);
             return SL_EUNSUPPORTED;
         }
-        snprintf(msg, msglen, "%s.name: unknown loss \"%s\" (GET /v1/catalog lists them)", path,
-                 name);
+        char names[512];
+        table_names(sl_loss_table, names, sizeof names);
+        snprintf(msg, msglen, "%s.name: unknown loss \"%s\"; the losses are %s", path, name, names);
         return SL_EINVAL;
     }
     if (is_term && def->kind == SL_LOSS_COMBO) {
@@ -218,8 +230,8 @@ static int parse_metric(const json_t *j, const char *path, struct sl_spec *spec,
     char sub[256];
     const char *key;
     json_t *val;
-    const char *name = json_is_string(j) ? json_string_value(j)
-                                         : json_string_value(json_object_get(j, "name"));
+    const char *name =
+        json_is_string(j) ? json_string_value(j) : json_string_value(json_object_get(j, "name"));
     if (!name) {
         snprintf(msg, msglen, "%s: must be a metric name or an object with \"name\"", path);
         return SL_EINVAL;
@@ -227,12 +239,12 @@ static int parse_metric(const json_t *j, const char *path, struct sl_spec *spec,
     const struct sl_def *def = sl_find_metric(name);
     if (!def) {
         if (in_list(later_metrics, name)) {
-            snprintf(msg, msglen, "%s: metric \"%s\" is not supported by this version", path,
-                     name);
+            snprintf(msg, msglen, "%s: metric \"%s\" is not supported by this version", path, name);
             return SL_EUNSUPPORTED;
         }
-        snprintf(msg, msglen, "%s: unknown metric \"%s\" (GET /v1/catalog lists them)", path,
-                 name);
+        char names[512];
+        table_names(sl_metric_table, names, sizeof names);
+        snprintf(msg, msglen, "%s: unknown metric \"%s\"; the metrics are %s", path, name, names);
         return SL_EINVAL;
     }
     sl_spec_init(spec, def);
@@ -357,8 +369,8 @@ static int parse_list(const json_t *j, const char *key, struct sl_spec *specs, i
     *count = (int)json_array_size(j);
     for (int i = 0; i < *count; i++) {
         snprintf(path, sizeof path, "%s[%d]", key, i);
-        int rc = terms ? parse_loss(json_array_get(j, (size_t)i), path, &specs[i], terms[i],
-                                    false, msg, msglen)
+        int rc = terms ? parse_loss(json_array_get(j, (size_t)i), path, &specs[i], terms[i], false,
+                                    msg, msglen)
                        : parse_metric(json_array_get(j, (size_t)i), path, &specs[i], msg, msglen);
         if (rc) {
             return rc;
@@ -382,8 +394,8 @@ static const char *const mode_names[] = {"auto", "binary", "multiclass", "multil
 static const char *const pred_type_names[] = {"logits", "probabilities", "labels", NULL};
 static const char *const empty_names[] = {"one", "zero", "nan", NULL};
 
-int slp__parse_score(const json_t *root, const struct slp_limits *lim,
-                     struct slp_score_req **out, char *msg, size_t msglen)
+int slp__parse_score(const json_t *root, const struct slp_limits *lim, struct slp_score_req **out,
+                     char *msg, size_t msglen)
 {
     const char *key;
     json_t *val;
@@ -450,13 +462,13 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
     r->req.losses = r->losses;
     r->req.metrics = r->metrics;
     if (!json_object_get(root, "prediction") || !json_object_get(root, "target")) {
-        snprintf(msg, msglen, "%s: required", json_object_get(root, "prediction") ? "target"
-                                                                                : "prediction");
+        snprintf(msg, msglen, "%s: required",
+                 json_object_get(root, "prediction") ? "target" : "prediction");
         rc = SL_EINVAL;
         goto fail;
     }
-    rc = slp_array_from_json(json_object_get(root, "prediction"), "prediction", lim,
-                             &r->prediction, msg, msglen);
+    rc = slp_array_from_json(json_object_get(root, "prediction"), "prediction", lim, &r->prediction,
+                             msg, msglen);
     if (rc) {
         goto fail;
     }

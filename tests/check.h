@@ -9,38 +9,37 @@
 static int check_passed_;
 static int check_failed_;
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            check_passed_++;                                                                   \
-        } else {                                                                               \
-            check_failed_++;                                                                   \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);           \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed_++;                                                                       \
+        } else {                                                                                   \
+            check_failed_++;                                                                       \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
 /* |got - want| <= atol + rtol*|want|, as the golden cases compare. */
-#define CHECK_CLOSE(got, want, rtol, atol)                                                     \
-    do {                                                                                       \
-        double g_ = (double)(got), w_ = (double)(want);                                        \
-        if (fabs(g_ - w_) <= (atol) + (rtol)*fabs(w_)) {                                       \
-            check_passed_++;                                                                   \
-        } else {                                                                               \
-            check_failed_++;                                                                   \
-            fprintf(stderr, "%s:%d: %s = %.17g, want %.17g\n", __FILE__, __LINE__, #got, g_,   \
-                    w_);                                                                       \
-        }                                                                                      \
+#define CHECK_CLOSE(got, want, rtol, atol)                                                         \
+    do {                                                                                           \
+        double g_ = (double)(got), w_ = (double)(want);                                            \
+        if (fabs(g_ - w_) <= (atol) + (rtol)*fabs(w_)) {                                           \
+            check_passed_++;                                                                       \
+        } else {                                                                                   \
+            check_failed_++;                                                                       \
+            fprintf(stderr, "%s:%d: %s = %.17g, want %.17g\n", __FILE__, __LINE__, #got, g_, w_);  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_INT(got, want)                                                                   \
-    do {                                                                                       \
-        long long g_ = (long long)(got), w_ = (long long)(want);                               \
-        if (g_ == w_) {                                                                        \
-            check_passed_++;                                                                   \
-        } else {                                                                               \
-            check_failed_++;                                                                   \
-            fprintf(stderr, "%s:%d: %s = %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_); \
-        }                                                                                      \
+#define CHECK_INT(got, want)                                                                       \
+    do {                                                                                           \
+        long long g_ = (long long)(got), w_ = (long long)(want);                                   \
+        if (g_ == w_) {                                                                            \
+            check_passed_++;                                                                       \
+        } else {                                                                                   \
+            check_failed_++;                                                                       \
+            fprintf(stderr, "%s:%d: %s = %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_);    \
+        }                                                                                          \
     } while (0)
 
 /* Prints "name: N passed, M failed" and returns the exit status. */

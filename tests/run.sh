@@ -1,10 +1,10 @@
 #!/bin/sh
 # Runs the test programs and sums their "N passed, M failed[, K skipped]" lines into one
-# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e]...
+# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e|readme]...
 build=$1
 golden_dir=$2
 shift 2
-what=${*:-"unit golden e2e"}
+what=${*:-"unit golden e2e readme"}
 total_p=0
 total_f=0
 total_s=0
@@ -31,11 +31,13 @@ for kind in $what; do
     unit) progs=$(ls "$build"/tests/test_* 2>/dev/null | grep -v '\.d$') ;;
     golden) progs="$build/tests/golden" ;;
     e2e) progs="$build/tests/e2e" ;;
+    readme) progs="tests/e2e/readme.sh" ;;
     *) echo "unknown test kind $kind" >&2; exit 2 ;;
     esac
     for prog in $progs; do
         case $kind in
         unit) "$prog" >"$out" 2>&1 ;;
+        readme) sh "$prog" "$build" >"$out" 2>&1 ;;
         *) "$prog" --golden "$golden_dir" --seglossd "$build/seglossd" >"$out" 2>&1 ;;
         esac
         rc=$?

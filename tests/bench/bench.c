@@ -68,8 +68,14 @@ int main(int argc, char **argv)
     sl_request_init(&req);
     req.prediction = (struct sl_tensor){x, SL_DT_F32, 3, {N, H, W}};
     req.target = (struct sl_tensor){y, SL_DT_U8, 3, {N, H, W}};
-    const char *losses[] = {"cross_entropy", "weighted_cross_entropy", "balanced_cross_entropy",
-                            "focal", "dice", "jaccard", "tversky", "lovasz_hinge"};
+    const char *losses[] = {"cross_entropy",
+                            "weighted_cross_entropy",
+                            "balanced_cross_entropy",
+                            "focal",
+                            "dice",
+                            "jaccard",
+                            "tversky",
+                            "lovasz_hinge"};
     int nl = (int)(sizeof losses / sizeof losses[0]);
     printf("segloss bench: %dx%dx%d float32 logits, best of %d, pool of %d threads\n", N, H, W,
            reps, sl_pool_threads(pool));

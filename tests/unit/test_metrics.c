@@ -12,9 +12,9 @@ static struct sl_spec metric(const char *name)
     return s;
 }
 
-static const char *const names[] = {"dice",     "iou",         "precision",
-                                    "recall",   "specificity", "accuracy",
-                                    "balanced_accuracy", "mcc", "fbeta", "confusion"};
+static const char *const names[] = {"dice",        "iou",      "precision",         "recall",
+                                    "specificity", "accuracy", "balanced_accuracy", "mcc",
+                                    "fbeta",       "confusion"};
 #define NM 10
 
 /* Scores every metric; res must be freed by the caller. */
@@ -48,8 +48,8 @@ static void test_hand_counts(void)
     if (!res) {
         return;
     }
-    const double want[NM - 1] = {0.5, 1.0 / 3, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0,
-                                 0.5 /* fbeta 1 = dice */};
+    const double want[NM - 1] = {0.5, 1.0 / 3, 0.5, 0.5, 0.5,
+                                 0.5, 0.5,     0.0, 0.5 /* fbeta 1 = dice */};
     for (int i = 0; i < NM - 1; i++) {
         CHECK_CLOSE(res->metrics[i].per_image[0], want[i], 1e-12, 1e-12);
         CHECK_CLOSE(res->metrics[i].global, want[i], 1e-12, 1e-12);

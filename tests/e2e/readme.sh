@@ -1,0 +1,83 @@
+#!/bin/sh
+# readme.sh - runs the README's curl and Python examples against a live seglossd, so that the
+# README stays true. The Python example needs numpy; without it that check is skipped.
+# Usage: tests/e2e/readme.sh BUILD_DIR   (prints "readme: N passed, M failed[, K skipped]")
+build=${1:-build}
+dir=$(mktemp -d)
+passed=0
+failed=0
+skipped=0
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+ok() { echo "ok   readme: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL readme: $1"; failed=$((failed + 1)); }
+
+"$build/seglossd" --port 0 >"$dir/out" 2>"$dir/err" &
+pid=$!
+port=
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/^seglossd listening on http:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/out")
+    [ -n "$port" ] && break
+    sleep 0.05
+done
+if [ -z "$port" ]; then
+    bad "seglossd did not start"
+    echo "readme: $passed passed, $failed failed"
+    exit 1
+fi
+
+# The curl block: from the line starting "curl -s" to the closing "}'".
+sed -n "/^curl -s/,/^}'/p" README.md | sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/curl.sh"
+if sh "$dir/curl.sh" >"$dir/curl.json" 2>&1 &&
+    grep -q '"combo":{"value":0.7360603770697316' "$dir/curl.json"; then
+    ok "curl example answers the seed's CE + Dice = 0.7360603770697316"
+else
+    bad "curl example: $(head -c 300 "$dir/curl.json")"
+fi
+
+# The Python block, then a numpy re-computation of what it printed.
+py=
+for cand in /usr/bin/python3 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import numpy' 2>/dev/null; then
+        py=$cand
+        break
+    fi
+done
+if [ -z "$py" ]; then
+    echo "skip readme: Python example (no python3 with numpy)"
+    skipped=$((skipped + 1))
+else
+    sed -n '/^```python$/,/^```$/p' README.md | sed '1d;$d' |
+        sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/example.py"
+    cat >>"$dir/example.py" <<'PY'
+
+# checks (not in the README): the same numbers from numpy, float64
+x = logits.astype(np.float64)
+yy = target.astype(np.float64)
+ce = np.mean(np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0) - x * yy)
+p = 1 / (1 + np.exp(-x))
+dice = np.mean([1 - (2 * (p[i] * yy[i]).sum() + 1e-5) / (p[i].sum() + yy[i].sum() + 1e-5)
+                for i in range(len(x))])
+h = x >= 0
+dm = [2 * (h[i] & (yy[i] > 0)).sum() / (h[i].sum() + yy[i].sum()) for i in range(len(x))]
+assert abs(result["losses"]["cross_entropy"]["value"] - ce) < 1e-9, ce
+assert abs(result["losses"]["dice"]["value"] - dice) < 1e-9, dice
+assert np.allclose(result["metrics"]["dice"]["per_image"], dm, rtol=0, atol=1e-12), dm
+print("numpy agrees")
+PY
+    if "$py" "$dir/example.py" >"$dir/py.out" 2>&1 && grep -q "numpy agrees" "$dir/py.out"; then
+        ok "Python example, checked against numpy"
+    else
+        bad "Python example: $(tail -c 400 "$dir/py.out")"
+    fi
+fi
+if [ $skipped -gt 0 ]; then
+    echo "readme: $passed passed, $failed failed, $skipped skipped"
+else
+    echo "readme: $passed passed, $failed failed"
+fi
+[ $failed -eq 0 ]
