@@ -20,25 +20,6 @@
 
 /* ---- small shared helpers ---- */
 
-static const struct {
-    const char *name;
-    size_t size;
-} dtype_table[] = {
-#define SLP__DT_ROW(id, str, size) {str, size},
-    SL_DTYPE_MAP(SLP__DT_ROW)
-#undef SLP__DT_ROW
-};
-
-size_t slp__dtype_size(enum sl_dtype dt)
-{
-    return (unsigned)dt < (unsigned)SL_DT_COUNT ? dtype_table[dt].size : 0;
-}
-
-const char *slp__dtype_name(enum sl_dtype dt)
-{
-    return (unsigned)dt < (unsigned)SL_DT_COUNT ? dtype_table[dt].name : "?";
-}
-
 void slp__errf(char *msg, size_t msglen, const char *fmt, ...)
 {
     if (!msg || msglen == 0) {
@@ -182,12 +163,9 @@ static int parse_dtype(struct areq *r)
         return 0;
     }
     const char *s = json_string_value(r->dtype);
-    for (int k = 0; k < SL_DT_COUNT; k++) {
-        if (strcmp(s, dtype_table[k].name) == 0) {
-            r->dt = (enum sl_dtype)k;
-            r->has_dtype = 1;
-            return 0;
-        }
+    if (sl_dtype_from_name(s, &r->dt) == 0) {
+        r->has_dtype = 1;
+        return 0;
     }
     slp__errf(r->msg, r->msglen,
               "%s.dtype: unknown dtype '%.40s' (expected bool, uint8, int8, uint16, int16, "
@@ -239,12 +217,12 @@ static int check_size(struct areq *r, const int64_t *shape, int ndim, enum sl_dt
         }
         n *= shape[k];
     }
-    size_t isz = slp__dtype_size(dt);
+    size_t isz = sl_dtype_size(dt);
     if ((uint64_t)n > SIZE_MAX / isz || (size_t)n * isz > r->lim->max_array_bytes) {
         slp__format_shape(shape, ndim, s, sizeof s);
         slp__errf(r->msg, r->msglen,
                   "%s: shape %s of %s is %llu bytes, over the limit of %zu bytes", r->name, s,
-                  slp__dtype_name(dt), (unsigned long long)n * isz, r->lim->max_array_bytes);
+                  sl_dtype_name(dt), (unsigned long long)n * isz, r->lim->max_array_bytes);
         return SL_ETOOLARGE;
     }
     *numel = n;
@@ -417,7 +395,7 @@ static int store(struct lctx *c, const json_t *v)
     }
     int64_t i = c->flat;
     char what[64];
-    snprintf(what, sizeof what, "is not a valid %s", slp__dtype_name(c->dt));
+    snprintf(what, sizeof what, "is not a valid %s", sl_dtype_name(c->dt));
     switch (c->dt) {
     case SL_DT_F64:
         ((double *)c->buf)[i] = dv;
@@ -697,7 +675,7 @@ static int decode_raw(struct areq *r, struct slp_array *out)
         return rc;
     }
     if (slp__host_is_big()) {
-        slp__byteswap(buf, (size_t)numel, slp__dtype_size(r->dt));
+        slp__byteswap(buf, (size_t)numel, sl_dtype_size(r->dt));
     }
     return fill_out(out, buf, r->dt, r->ndim, r->shp);
 }
@@ -709,7 +687,7 @@ static int npy_agree(struct areq *r, const struct slp__npy_info *info)
 {
     if (r->has_dtype && r->dt != info->dtype) {
         slp__errf(r->msg, r->msglen, "%s.dtype: '%s' does not match the npy header's '%s' (%s)",
-                  r->name, slp__dtype_name(r->dt), info->descr, slp__dtype_name(info->dtype));
+                  r->name, sl_dtype_name(r->dt), info->descr, sl_dtype_name(info->dtype));
         return SL_EINVAL;
     }
     if (r->has_shape && (r->ndim != info->ndim ||
@@ -908,7 +886,7 @@ static int decode_npy(struct areq *r, struct slp_array *out)
     if (rc) {
         return rc;
     }
-    size_t isz = slp__dtype_size(info.dtype);
+    size_t isz = sl_dtype_size(info.dtype);
     if (info.wire_big != slp__host_is_big() && isz > 1) {
         slp__byteswap(buf, (size_t)numel, isz);
     }

@@ -30,10 +30,6 @@
 /* Writes a printf-style message into msg (msglen bytes, always terminated; NULL/0 is fine). */
 void slp__errf(char *msg, size_t msglen, const char *fmt, ...) SLP__PRINTF(3, 4);
 
-/* Bytes per element of dt and its wire name, from the SL_DTYPE_MAP table (0 / "?" if invalid). */
-size_t slp__dtype_size(enum sl_dtype dt);
-const char *slp__dtype_name(enum sl_dtype dt);
-
 /* 1 when the host stores integers big-endian. */
 int slp__host_is_big(void);
 /* Reverses the bytes of each of the n items of itemsize bytes at buf, in place. */

@@ -316,7 +316,7 @@ static int map_descr(const char *descr, int full, struct slp__npy_info *info, co
             if (strcmp(descr + 1, npy_codes[k].code) != 0) {
                 continue;
             }
-            size_t size = slp__dtype_size(npy_codes[k].dtype);
+            size_t size = sl_dtype_size(npy_codes[k].dtype);
             if (order == '|' && size > 1) {
                 break; /* a multi-byte type needs a byte order */
             }
@@ -465,7 +465,7 @@ int slp_npy_header(const unsigned char *buf, size_t len, enum sl_dtype *dtype, i
 {
     struct slp__npy_info info;
     int rc = slp__npy_parse(buf, len, &info, name, msg, msglen);
-    if (!rc && info.wire_big != slp__host_is_big() && slp__dtype_size(info.dtype) > 1) {
+    if (!rc && info.wire_big != slp__host_is_big() && sl_dtype_size(info.dtype) > 1) {
         slp__errf(msg, msglen, "%s: npy dtype '%s' is not in host byte order", name, info.descr);
         rc = SL_EUNSUPPORTED;
     }
