@@ -14,12 +14,18 @@ bool sl__dtype_is_float(enum sl_dtype dtype);
 void sl__format_index(const int64_t *shape, int ndim, int64_t i, char *buf, size_t len);
 
 /* Parameter indices, in the order of each table row. */
-enum { SL_P_REDUCTION = 0 };
+enum { SL_P_CE_REDUCTION = 0, SL_P_CE_CLASS_WEIGHTS };
 enum { SL_P_WCE_BETA = 0, SL_P_WCE_REDUCTION };
 enum { SL_P_BCE_BETA = 0, SL_P_BCE_REDUCTION };
 enum { SL_P_FOCAL_ALPHA = 0, SL_P_FOCAL_GAMMA, SL_P_FOCAL_REDUCTION };
-enum { SL_P_DICE_SMOOTH = 0, SL_P_DICE_SQUARED, SL_P_DICE_LOG, SL_P_DICE_PER_IMAGE };
-enum { SL_P_JAC_SMOOTH = 0, SL_P_JAC_LOG, SL_P_JAC_PER_IMAGE };
+enum {
+    SL_P_DICE_SMOOTH = 0,
+    SL_P_DICE_SQUARED,
+    SL_P_DICE_LOG,
+    SL_P_DICE_PER_IMAGE,
+    SL_P_DICE_CLASS_WEIGHTS
+};
+enum { SL_P_JAC_SMOOTH = 0, SL_P_JAC_LOG, SL_P_JAC_PER_IMAGE, SL_P_JAC_CLASS_WEIGHTS };
 enum {
     SL_P_TV_BETA = 0,
     SL_P_TV_FP,
@@ -27,9 +33,12 @@ enum {
     SL_P_TV_GAMMA,
     SL_P_TV_SMOOTH,
     SL_P_TV_LOG,
-    SL_P_TV_PER_IMAGE
+    SL_P_TV_PER_IMAGE,
+    SL_P_TV_CLASS_WEIGHTS
 };
 enum { SL_P_LH_PER_IMAGE = 0 };
+enum { SL_P_LSM_CLASSES = 0, SL_P_LSM_PER_IMAGE };
+enum { SL_LSM_PRESENT = 0, SL_LSM_ALL };
 enum { SL_P_COMBO_TERMS = 0 };
 enum { SL_P_FBETA_BETA = 0 };
 
@@ -37,29 +46,89 @@ enum { SL_P_FBETA_BETA = 0 };
 enum { SL_RED_MEAN = 0, SL_RED_SUM };
 enum { SL_BETA_AUTO = 0, SL_BETA_AUTO_PER_IMAGE };
 
-/* Binary mode: an input geometry after mode inference. */
+/* An input geometry after mode inference. A plane is one image's channel (binary: C = 1;
+ * multilabel: one binary problem per channel; multiclass: one class of the softmax). */
 struct sl__geom {
+    enum sl_mode mode;
     int64_t images;
-    int64_t pixels; /* per image */
+    int64_t classes; /* C; 1 in binary mode */
+    int64_t pixels;  /* per image (and per plane) */
     int nspatial;
     int64_t spatial[3];
+    bool target_has_c; /* target is [N, C, *S] (multilabel) */
+    bool weight_has_c; /* weight is [N, C, *S] (multilabel) */
 };
 
-/* Scores a validated binary request (geometry g) into res (allocated by the caller). */
-int sl__score_binary(const struct sl_request *req, const struct sl__geom *g, struct sl_pool *pool,
-                     struct sl_result *res, char *msg, size_t msglen);
+#define SL_MAX_FOCAL 16
+#define SL_MAX_CLASSES 1024
 
-/* A hinge error 1 - logit * sign(y) with its label. */
+/* A hinge error 1 - logit * sign(y), or a softmax error |fg - p|, with its label. */
 struct sl__ey {
     double e;
     uint8_t y;
 };
 
-/* Lovász hinge of n (error, label) pairs; sorts v in place by decreasing error.
- * Berman, Triki & Blaschko 2018, reference code lovasz_hinge_flat. */
-double sl__lovasz_hinge_flat(struct sl__ey *v, int64_t n);
+/* Sums of one plane, all in double. Binary/multilabel: the CE family is linear in its two
+ * halves, so every variant is recovered from ce_pos and ce_neg after the pass. Multiclass:
+ * ce_pos and focal_pos sum -log p_c (times the focal factor) over the pixels of class c. */
+struct sl__acc {
+    double count;            /* counted (not ignored) pixels */
+    double ce_pos, ce_neg;   /* sum w * -y log p, sum w * -(1-y) log(1-p) */
+    double sp, sy, spy, sp2; /* sum p, sum y, sum p*y, sum p*p */
+    double focal_pos[SL_MAX_FOCAL], focal_neg[SL_MAX_FOCAL];
+    struct sl_confusion cm;
+    double lovasz;  /* the plane's Lovász loss (hinge, or softmax class) */
+    bool lovasz_fg; /* the plane has foreground (Lovász-Softmax "present") */
+};
+
+/* What the pass must compute, derived once from the request, and where it goes. */
+struct sl__plan {
+    const struct sl_request *req;
+    const struct sl__geom *g;
+    bool need_ce, need_soft, need_cm, need_matrix;
+    bool need_hinge_img, need_hinge_batch, need_lsm_img, need_lsm_batch;
+    int nfocal;
+    double focal_gamma[SL_MAX_FOCAL];
+    double thr_logit;     /* hard prediction on logits: x >= thr_logit */
+    struct sl__acc *accs; /* N x C planes, image-major */
+    int64_t *matrix;      /* multiclass confusion: N x C x C, or NULL */
+    float *probs;         /* multiclass Lovász-Softmax: N x C x S softmax probabilities */
+    int *oom;             /* N flags: an image's scratch could not be allocated */
+};
+
+/* Index of the focal accumulator of gamma in the plan (it exists after planning). */
+int sl__focal_slot(const struct sl__plan *pl, double gamma);
+
+/* Binary and multilabel: the fused pass over plane (image i, channel c). */
+void sl__pass_plane(const struct sl__plan *pl, int64_t i, int64_t c);
+/* Hinge errors of the counted pixels of plane (i, c), appended at v; returns how many. */
+int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v);
+
+/* Multiclass: the fused softmax pass over image i (all C planes, the confusion matrix, and the
+ * probabilities for Lovász-Softmax when asked). Returns 0 or SL_ENOMEM. */
+int sl__pass_softmax(const struct sl__plan *pl, int64_t i);
+/* |fg - p_c| errors of the counted pixels of image i for class c, appended at v. */
+int64_t sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v);
+
+/* Fills every loss and metric of res from the planes. Returns 0 or a negative code. */
+int sl__reduce(const struct sl__plan *pl, struct sl_result *res, char *msg, size_t msglen);
+
+/* Plans, runs the passes over the pool and reduces (score.c validated everything). */
+int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_pool *pool,
+            struct sl_result *res, char *msg, size_t msglen);
+
+/* Lovász extension of the Jaccard loss at errors v (n pairs, sorted in place by decreasing
+ * error): sum of relu(e) times the gradient. Berman, Triki & Blaschko 2018, reference code
+ * lovasz_hinge_flat and lovasz_softmax_flat (one class). */
+double sl__lovasz_flat(struct sl__ey *v, int64_t n);
 
 /* Metric value from confusion counts with the `empty` convention (NaN = undefined). */
 double sl__metric_value(const struct sl_spec *spec, const struct sl_confusion *c, enum sl_empty e);
+
+/* The clipped probability [eps, 1 - eps] (Keras). */
+static inline double sl__clip(double p)
+{
+    return p < SL_EPS ? SL_EPS : (p > 1 - SL_EPS ? 1 - SL_EPS : p);
+}
 
 #endif /* SL_INTERNAL_H */

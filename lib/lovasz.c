@@ -1,6 +1,7 @@
-/* lovasz.c - the Lovász hinge (Berman, Triki & Blaschko, "The Lovász-Softmax loss", CVPR 2018),
- * following their reference lovasz_hinge_flat: sort errors in decreasing order, take the
- * gradient of the Lovász extension of the Jaccard loss at the sorted labels, dot with relu. */
+/* lovasz.c - the Lovász extension of the Jaccard loss (Berman, Triki & Blaschko, "The
+ * Lovász-Softmax loss", CVPR 2018), following their reference lovasz_hinge_flat and
+ * lovasz_softmax_flat: sort errors in decreasing order, take the gradient of the Lovász
+ * extension at the sorted labels, dot with relu(errors) (softmax errors are >= 0 already). */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -11,7 +12,7 @@ static int cmp_desc(const void *a, const void *b)
     return (x < z) - (x > z);
 }
 
-double sl__lovasz_hinge_flat(struct sl__ey *v, int64_t n)
+double sl__lovasz_flat(struct sl__ey *v, int64_t n)
 {
     if (n <= 0) {
         return 0.0; /* reference: an empty set of pixels has loss 0 */

@@ -16,7 +16,11 @@ void sl_result_free(struct sl_result *res)
     }
     for (int i = 0; i < res->nmetrics; i++) {
         free(res->metrics[i].per_image);
+        free(res->metrics[i].per_class);
+        free(res->metrics[i].global);
         free(res->metrics[i].counts);
+        free(res->metrics[i].total);
+        free(res->metrics[i].matrix);
     }
     free(res->losses);
     free(res->metrics);
@@ -33,54 +37,84 @@ static bool same_dims(const int64_t *a, const int64_t *b, int n)
     return true;
 }
 
-/* Binary geometry: prediction [N, *S] or [N, 1, *S]; target and weight [N, *S] or [N, 1, *S].
- * A 4-D [N, D, H, W] pair without a channel axis is 3-D binary only when mode is explicit. */
-static int binary_geometry(const struct sl_request *req, struct sl__geom *g, char *msg,
-                           size_t msglen)
+/* Whether o (target or weight) is [N, *S] or [N, 1, *S] for prediction batch N, spatial sp. */
+static bool plain_shape(const struct sl_tensor *o, int64_t n, const int64_t *sp, int ns)
 {
-    const struct sl_tensor *p = &req->prediction, *t = &req->target;
-    char ps[96], ts[96];
+    return (o->ndim == ns + 1 && o->shape[0] == n && same_dims(o->shape + 1, sp, ns)) ||
+           (o->ndim == ns + 2 && o->shape[0] == n && o->shape[1] == 1 &&
+            same_dims(o->shape + 2, sp, ns));
+}
+
+/* Shapes per mode (API.md): binary prediction [N, *S] or [N, 1, *S], target and weight
+ * [N, *S] or [N, 1, *S]; multiclass prediction [N, C, *S] (C >= 2), target and weight [N, *S]
+ * or [N, 1, *S]; multilabel prediction and target [N, C, *S], weight [N, *S], [N, 1, *S] or
+ * [N, C, *S]. A 4-D [N, D, H, W] pair is 3-D binary only when mode says binary. */
+static int geometry(const struct sl_request *req, enum sl_mode mode, struct sl__geom *g, char *msg,
+                    size_t msglen)
+{
+    const struct sl_tensor *p = &req->prediction, *t = &req->target, *w = &req->weight;
+    char ps[96], ts[96], ws[96];
     int64_t sp[SL_MAX_DIMS];
     int ns;
     sl_format_shape(p->shape, p->ndim, ps, sizeof ps);
     sl_format_shape(t->shape, t->ndim, ts, sizeof ts);
-    /* strip a channel axis of size 1 when present */
-    if (p->ndim >= 4 && p->shape[1] == 1) {
-        ns = p->ndim - 2;
-        memcpy(sp, p->shape + 2, sizeof(int64_t) * (size_t)ns);
-    } else {
+    memset(g, 0, sizeof *g);
+    g->mode = mode;
+    g->classes = 1;
+    if (mode == SL_MODE_BINARY && !(p->ndim >= 4 && p->shape[1] == 1)) {
         ns = p->ndim - 1;
-        memcpy(sp, p->shape + 1, sizeof(int64_t) * (size_t)ns);
+        memcpy(sp, p->shape + 1, sizeof(int64_t) * (size_t)(ns > 0 ? ns : 0));
+    } else {
+        ns = p->ndim - 2;
+        memcpy(sp, p->shape + 2, sizeof(int64_t) * (size_t)(ns > 0 ? ns : 0));
+        g->classes = p->ndim >= 2 ? p->shape[1] : 1;
     }
     if (ns < 2 || ns > 3) {
         snprintf(msg, msglen,
-                 "prediction: shape %s has %d spatial dimensions; binary mode takes [N, H, W], "
-                 "[N, 1, H, W], [N, D, H, W] or [N, 1, D, H, W]",
-                 ps, ns);
+                 "prediction: shape %s has %d spatial dimensions; %s mode takes %s with 2 or 3 "
+                 "spatial dimensions",
+                 ps, ns < 0 ? 0 : ns, sl_mode_name(mode),
+                 mode == SL_MODE_BINARY ? "[N, *S] or [N, 1, *S]" : "[N, C, *S]");
         return SL_ESHAPE;
     }
-    const struct sl_tensor *others[2] = {t, &req->weight};
-    const char *names[2] = {"target", "weight"};
-    for (int k = 0; k < 2; k++) {
-        const struct sl_tensor *o = others[k];
-        if (!o->data) {
-            continue;
-        }
-        bool ok =
-            (o->ndim == ns + 1 && o->shape[0] == p->shape[0] && same_dims(o->shape + 1, sp, ns)) ||
-            (o->ndim == ns + 2 && o->shape[0] == p->shape[0] && o->shape[1] == 1 &&
-             same_dims(o->shape + 2, sp, ns));
-        if (!ok) {
-            char os[96];
-            sl_format_shape(o->shape, o->ndim, os, sizeof os);
+    if (mode == SL_MODE_MULTICLASS && g->classes < 2) {
+        snprintf(msg, msglen, "prediction: shape %s has C = %lld; multiclass needs C >= 2", ps,
+                 (long long)g->classes);
+        return SL_ESHAPE;
+    }
+    if (g->classes > SL_MAX_CLASSES) {
+        snprintf(msg, msglen, "prediction: %lld classes, more than the limit of %d",
+                 (long long)g->classes, SL_MAX_CLASSES);
+        return SL_ETOOLARGE;
+    }
+    const int64_t n = p->shape[0];
+    bool tok = mode == SL_MODE_MULTILABEL
+                   ? t->ndim == p->ndim && same_dims(t->shape, p->shape, p->ndim)
+                   : plain_shape(t, n, sp, ns);
+    if (!tok) {
+        snprintf(msg, msglen,
+                 "target: shape %s does not fit prediction %s (%s mode: target %s with N = %lld)",
+                 ts, ps, sl_mode_name(mode),
+                 mode == SL_MODE_MULTILABEL ? "[N, C, *S], the prediction's shape"
+                                            : "[N, *S] or [N, 1, *S]",
+                 (long long)n);
+        return SL_ESHAPE;
+    }
+    g->target_has_c = mode == SL_MODE_MULTILABEL;
+    if (w->data) {
+        bool wc = mode == SL_MODE_MULTILABEL && w->ndim == p->ndim &&
+                  same_dims(w->shape, p->shape, p->ndim);
+        if (!wc && !plain_shape(w, n, sp, ns)) {
+            sl_format_shape(w->shape, w->ndim, ws, sizeof ws);
             snprintf(msg, msglen,
-                     "%s: shape %s does not match prediction %s (binary mode: expected [N, *S] "
-                     "or [N, 1, *S] with N = %lld)",
-                     names[k], os, ps, (long long)p->shape[0]);
+                     "weight: shape %s does not fit prediction %s (expected [N, *S] or "
+                     "[N, 1, *S]%s)",
+                     ws, ps, mode == SL_MODE_MULTILABEL ? " or [N, C, *S]" : "");
             return SL_ESHAPE;
         }
+        g->weight_has_c = wc && g->classes > 1;
     }
-    g->images = p->shape[0];
+    g->images = n;
     g->nspatial = ns;
     g->pixels = 1;
     for (int i = 0; i < ns; i++) {
@@ -94,21 +128,70 @@ static int binary_geometry(const struct sl_request *req, struct sl__geom *g, cha
 static enum sl_mode infer_mode(const struct sl_request *req)
 {
     const struct sl_tensor *p = &req->prediction, *t = &req->target;
-    if (p->ndim >= 2 && p->shape[1] == 1 && p->ndim >= 4) {
+    if (p->ndim < 4 || p->shape[1] == 1) {
         return SL_MODE_BINARY;
     }
-    if (p->ndim == t->ndim + 1 && p->ndim >= 4) {
-        return SL_MODE_MULTICLASS;
-    }
-    if (p->ndim == t->ndim && p->ndim >= 4 && p->shape[1] >= 2) {
+    if (t->ndim == p->ndim && t->shape[1] == p->shape[1]) {
         return SL_MODE_MULTILABEL;
     }
-    return SL_MODE_BINARY;
+    return SL_MODE_MULTICLASS;
 }
 
-/* Checks values: prediction finite (and in [0, 1] for probabilities, 0/1 for labels), target
- * 0/1 or ignore_index, weight finite and >= 0. Names the first bad index. */
-static int check_values(const struct sl_request *req, char *msg, size_t msglen)
+/* Checks that a loss or metric makes sense in mode and that its per-class lists have C
+ * entries; recurses into combo terms. */
+static int check_spec(const struct sl_spec *s, const struct sl__geom *g, char *msg, size_t msglen)
+{
+    const char *where = s->path[0] ? s->path : s->key;
+    const enum sl_mode mode = g->mode;
+    int kind = s->def->kind;
+    bool is_loss = sl_find_loss(s->def->name) == s->def;
+    if (is_loss && kind == SL_LOSS_LOVASZ_SOFTMAX && mode != SL_MODE_MULTICLASS) {
+        snprintf(msg, msglen,
+                 "%s: lovasz_softmax is for multiclass mode (this request is %s; use "
+                 "lovasz_hinge)",
+                 where, sl_mode_name(mode));
+        return SL_EINVAL;
+    }
+    if (is_loss && mode == SL_MODE_MULTICLASS &&
+        (kind == SL_LOSS_LOVASZ_HINGE || kind == SL_LOSS_WEIGHTED_CE ||
+         kind == SL_LOSS_BALANCED_CE)) {
+        snprintf(msg, msglen, "%s: %s is for binary and multilabel mode%s", where, s->def->name,
+                 kind == SL_LOSS_LOVASZ_HINGE ? " (multiclass: lovasz_softmax)"
+                                              : " (multiclass: cross_entropy with class_weights)");
+        return SL_EINVAL;
+    }
+    for (int i = 0; i < s->def->nparams; i++) {
+        const struct sl_value *v = &s->values[i];
+        if (v->kind != SL_V_LIST) {
+            continue;
+        }
+        if (mode == SL_MODE_BINARY) {
+            snprintf(msg, msglen,
+                     "%s.%s: a list of per-class values is for multiclass and "
+                     "multilabel mode",
+                     where, s->def->params[i].name);
+            return SL_EINVAL;
+        }
+        if (v->nlist != g->classes) {
+            snprintf(msg, msglen, "%s.%s: has %d values but the prediction has C = %lld classes",
+                     where, s->def->params[i].name, v->nlist, (long long)g->classes);
+            return SL_ESHAPE;
+        }
+    }
+    for (int i = 0; i < s->nterms; i++) {
+        int rc = check_spec(&s->terms[i], g, msg, msglen);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Checks values: prediction finite (and in [0, 1] for probabilities, 0/1 for labels); targets
+ * 0/1 (binary, multilabel) or 0..C-1 (multiclass) or ignore_index; weight finite and >= 0.
+ * Names the first bad index. */
+static int check_values(const struct sl_request *req, const struct sl__geom *g, char *msg,
+                        size_t msglen)
 {
     char idx[128];
     const struct sl_tensor *p = &req->prediction;
@@ -136,20 +219,23 @@ static int check_values(const struct sl_request *req, char *msg, size_t msglen)
             double v = sl_tensor_get(p, i);
             if (v != 0 && v != 1) {
                 sl__format_index(p->shape, p->ndim, i, idx, sizeof idx);
-                snprintf(msg, msglen,
-                         "prediction%s (flat index %lld) is %g: binary labels must be 0 or 1", idx,
-                         (long long)i, v);
+                snprintf(msg, msglen, "prediction%s (flat index %lld) is %g: %s", idx, (long long)i,
+                         v,
+                         g->mode == SL_MODE_MULTICLASS
+                             ? "multiclass labels are one-hot [N, C, *S] of 0 and 1"
+                             : "labels must be 0 or 1");
                 return SL_ERANGE;
             }
         }
     }
     const struct sl_tensor *t = &req->target;
+    const double top = g->mode == SL_MODE_MULTICLASS ? (double)(g->classes - 1) : 1.0;
     n = sl_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) {
         if (t->dtype == SL_DT_U8 || t->dtype == SL_DT_BOOL) {
-            /* fast path for the common mask dtype: skip to the first value above 1 */
+            /* fast path for the common mask dtype: skip to the first value above the top */
             const uint8_t *u = t->data;
-            while (i < n && u[i] <= 1) {
+            while (i < n && u[i] <= top) {
                 i++;
             }
             if (i == n) {
@@ -157,12 +243,22 @@ static int check_values(const struct sl_request *req, char *msg, size_t msglen)
             }
         }
         double v = sl_tensor_get(t, i);
-        if (v == 0 || v == 1 || (req->has_ignore && v == (double)req->ignore_index)) {
+        if ((v >= 0 && v <= top && v == floor(v)) ||
+            (req->has_ignore && v == (double)req->ignore_index)) {
             continue;
         }
         sl__format_index(t->shape, t->ndim, i, idx, sizeof idx);
-        snprintf(msg, msglen, "target%s (flat index %lld) is %g: binary targets must be 0 or 1%s",
-                 idx, (long long)i, v, req->has_ignore ? " or ignore_index" : "");
+        if (g->mode == SL_MODE_MULTICLASS) {
+            snprintf(msg, msglen,
+                     "target%s (flat index %lld) is %g: multiclass targets are class indices "
+                     "0..%lld%s",
+                     idx, (long long)i, v, (long long)(g->classes - 1),
+                     req->has_ignore ? " or ignore_index" : "");
+        } else {
+            snprintf(msg, msglen, "target%s (flat index %lld) is %g: %s targets must be 0 or 1%s",
+                     idx, (long long)i, v, sl_mode_name(g->mode),
+                     req->has_ignore ? " or ignore_index" : "");
+        }
         return SL_ERANGE;
     }
     const struct sl_tensor *w = &req->weight;
@@ -176,6 +272,55 @@ static int check_values(const struct sl_request *req, char *msg, size_t msglen)
                          "weight%s (flat index %lld) is %g: weights must be finite and >= 0", idx,
                          (long long)i, v);
                 return SL_ERANGE;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Allocates the result's arrays for geometry g. Returns 0 or SL_ENOMEM. */
+static int alloc_result(const struct sl_request *req, const struct sl__geom *g,
+                        struct sl_result *res)
+{
+    const size_t N = (size_t)g->images, C = (size_t)g->classes;
+    res->mode = g->mode;
+    res->images = g->images;
+    res->classes = g->classes;
+    res->nspatial = g->nspatial;
+    memcpy(res->spatial, g->spatial, sizeof g->spatial);
+    res->losses = calloc((size_t)req->nlosses + 1, sizeof *res->losses);
+    res->metrics = calloc((size_t)req->nmetrics + 1, sizeof *res->metrics);
+    if (!res->losses || !res->metrics) {
+        return SL_ENOMEM;
+    }
+    for (int i = 0; i < req->nlosses; i++, res->nlosses++) {
+        res->losses[i].spec = &req->losses[i];
+        res->losses[i].per_image = calloc(N, sizeof(double));
+        if (!res->losses[i].per_image) {
+            return SL_ENOMEM;
+        }
+    }
+    for (int i = 0; i < req->nmetrics; i++) {
+        struct sl_metric_result *m = &res->metrics[i];
+        res->nmetrics++;
+        m->spec = &req->metrics[i];
+        m->per_image = calloc(N * C, sizeof(double));
+        m->per_class = calloc(C, sizeof(double));
+        m->global = calloc(C, sizeof(double));
+        if (!m->per_image || !m->per_class || !m->global) {
+            return SL_ENOMEM;
+        }
+        if (req->metrics[i].def->kind == SL_METRIC_CONFUSION) {
+            m->counts = calloc(N * C, sizeof *m->counts);
+            m->total = calloc(C, sizeof *m->total);
+            if (!m->counts || !m->total) {
+                return SL_ENOMEM;
+            }
+            if (g->mode == SL_MODE_MULTICLASS) {
+                m->matrix = calloc(C * C, sizeof *m->matrix);
+                if (!m->matrix) {
+                    return SL_ENOMEM;
+                }
             }
         }
     }
@@ -201,18 +346,7 @@ int sl_score(const struct sl_request *req, struct sl_pool *pool, struct sl_resul
         return SL_ESHAPE;
     }
     enum sl_mode mode = req->mode == SL_MODE_AUTO ? infer_mode(req) : req->mode;
-    if (mode != SL_MODE_BINARY) {
-        char ps[96], ts[96];
-        sl_format_shape(req->prediction.shape, req->prediction.ndim, ps, sizeof ps);
-        sl_format_shape(req->target.shape, req->target.ndim, ts, sizeof ts);
-        snprintf(msg, msglen,
-                 "mode: %s (prediction %s, target %s) is not supported by this version; binary "
-                 "mode takes prediction [N, *S] or [N, 1, *S] (give \"mode\": \"binary\" for a "
-                 "3-D [N, D, H, W] pair)",
-                 sl_mode_name(mode), ps, ts);
-        return SL_EUNSUPPORTED;
-    }
-    rc = binary_geometry(req, &g, msg, msglen);
+    rc = geometry(req, mode, &g, msg, msglen);
     if (rc) {
         return rc;
     }
@@ -221,55 +355,27 @@ int sl_score(const struct sl_request *req, struct sl_pool *pool, struct sl_resul
                  req->nspacing, g.nspatial);
         return SL_ESHAPE;
     }
-    rc = check_values(req, msg, msglen);
+    for (int i = 0; i < req->nlosses; i++) {
+        rc = check_spec(&req->losses[i], &g, msg, msglen);
+        if (rc) {
+            return rc;
+        }
+    }
+    rc = check_values(req, &g, msg, msglen);
     if (rc) {
         return rc;
     }
     res = calloc(1, sizeof *res);
-    if (!res) {
-        goto oom;
+    if (!res || alloc_result(req, &g, res) != 0) {
+        sl_result_free(res);
+        snprintf(msg, msglen, "out of memory for %lld images", (long long)g.images);
+        return SL_ENOMEM;
     }
-    res->mode = mode;
-    res->images = g.images;
-    res->classes = 1;
-    res->nspatial = g.nspatial;
-    memcpy(res->spatial, g.spatial, sizeof g.spatial);
-    res->nlosses = req->nlosses;
-    res->nmetrics = req->nmetrics;
-    res->losses = calloc((size_t)req->nlosses + 1, sizeof *res->losses);
-    res->metrics = calloc((size_t)req->nmetrics + 1, sizeof *res->metrics);
-    if (!res->losses || !res->metrics) {
-        goto oom;
-    }
-    for (int i = 0; i < req->nlosses; i++) {
-        res->losses[i].spec = &req->losses[i];
-        res->losses[i].per_image = calloc((size_t)g.images, sizeof(double));
-        if (!res->losses[i].per_image) {
-            goto oom;
-        }
-    }
-    for (int i = 0; i < req->nmetrics; i++) {
-        res->metrics[i].spec = &req->metrics[i];
-        res->metrics[i].per_image = calloc((size_t)g.images, sizeof(double));
-        if (!res->metrics[i].per_image) {
-            goto oom;
-        }
-        if (req->metrics[i].def->kind == SL_METRIC_CONFUSION) {
-            res->metrics[i].counts = calloc((size_t)g.images, sizeof(struct sl_confusion));
-            if (!res->metrics[i].counts) {
-                goto oom;
-            }
-        }
-    }
-    rc = sl__score_binary(req, &g, pool, res, msg, msglen);
+    rc = sl__run(req, &g, pool, res, msg, msglen);
     if (rc) {
         sl_result_free(res);
         return rc;
     }
     *out = res;
     return 0;
-oom:
-    sl_result_free(res);
-    snprintf(msg, msglen, "out of memory for %lld images", (long long)g.images);
-    return SL_ENOMEM;
 }

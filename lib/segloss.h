@@ -102,23 +102,27 @@ void sl_format_shape(const int64_t *shape, int ndim, char *buf, size_t len);
 /* ---- parameters and the loss/metric table ------------------------------------------------- */
 
 enum sl_param_type {
-    SL_PT_NUMBER,      /* finite number in [min, max] */
-    SL_PT_INTEGER,     /* integral number in [min, max] */
-    SL_PT_BOOL,        /* true/false */
-    SL_PT_ENUM,        /* one of choices */
-    SL_PT_NUMBER_NULL, /* number in [min, max], or null */
-    SL_PT_NUMBER_ENUM, /* number in [min, max], or one of choices */
-    SL_PT_TERMS,       /* list of loss specs (combo) */
+    SL_PT_NUMBER,           /* finite number in [min, max] */
+    SL_PT_INTEGER,          /* integral number in [min, max] */
+    SL_PT_BOOL,             /* true/false */
+    SL_PT_ENUM,             /* one of choices */
+    SL_PT_NUMBER_NULL,      /* number in [min, max], or null */
+    SL_PT_NUMBER_ENUM,      /* number in [min, max], or one of choices */
+    SL_PT_TERMS,            /* list of loss specs (combo) */
+    SL_PT_LIST,             /* list of numbers in [min, max], one per class, or null */
+    SL_PT_NUMBER_NULL_LIST, /* number in [min, max], null, or a list of one per class */
 };
 
 /* How a parameter value is held once parsed. */
-enum sl_value_kind { SL_V_NUMBER, SL_V_BOOL, SL_V_ENUM, SL_V_NULL, SL_V_ABSENT };
+enum sl_value_kind { SL_V_NUMBER, SL_V_BOOL, SL_V_ENUM, SL_V_NULL, SL_V_ABSENT, SL_V_LIST };
 
 struct sl_value {
     enum sl_value_kind kind;
-    double num; /* SL_V_NUMBER */
-    bool b;     /* SL_V_BOOL */
-    int choice; /* SL_V_ENUM: index into the definition's choices */
+    double num;         /* SL_V_NUMBER */
+    bool b;             /* SL_V_BOOL */
+    int choice;         /* SL_V_ENUM: index into the definition's choices */
+    const double *list; /* SL_V_LIST: nlist numbers, one per class (borrowed) */
+    int nlist;
 };
 
 struct sl_param_def {
@@ -140,6 +144,7 @@ enum sl_loss_kind {
     SL_LOSS_JACCARD,
     SL_LOSS_TVERSKY,
     SL_LOSS_LOVASZ_HINGE,
+    SL_LOSS_LOVASZ_SOFTMAX,
     SL_LOSS_COMBO,
 };
 
@@ -179,7 +184,8 @@ int sl_param_index(const struct sl_def *def, const char *name);
 struct sl_term;
 struct sl_spec {
     const struct sl_def *def;
-    char key[SL_KEY_MAX]; /* response key ("as", default the name) */
+    char key[SL_KEY_MAX];  /* response key ("as", default the name) */
+    char path[SL_KEY_MAX]; /* where the spec stands in the request, for messages */
     struct sl_value values[SL_MAX_PARAMS];
     /* combo only: the terms, each a loss spec with its weight */
     int nterms;
@@ -238,14 +244,20 @@ struct sl_loss_result {
     double *per_image;  /* N values */
 };
 
+/* Per-class arrays have C entries (1 in binary mode); per-image arrays N x C, image-major.
+ * NaN = undefined, reported as null. */
 struct sl_metric_result {
     const struct sl_spec *spec;
-    double *per_image;           /* N values, NaN = undefined (reported as null) */
-    double mean;                 /* mean of the defined per-image values; NaN if none */
-    double global;               /* from the counts summed over the batch; NaN = undefined */
+    double *per_image;           /* N x C values */
+    double *per_class;           /* C: mean over images of the defined values */
+    double mean;                 /* binary: mean over images; else mean over the counted
+                                    classes of per_class; NaN if none is defined */
+    double *global;              /* C: from the counts summed over the batch */
     int undefined;               /* how many per-image values are NaN */
-    struct sl_confusion *counts; /* confusion only: N per-image counts */
-    struct sl_confusion total;   /* confusion only: summed counts */
+    struct sl_confusion *counts; /* confusion only: N x C per-image counts */
+    struct sl_confusion *total;  /* confusion only: C summed counts */
+    int64_t *matrix;             /* confusion, multiclass only: C x C summed counts,
+                                    row = target class, column = predicted class */
 };
 
 struct sl_result {

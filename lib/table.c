@@ -52,7 +52,16 @@ static const char *const auto_choices[] = {"auto", "auto_per_image", NULL};
         "per_image", SL_PT_BOOL, BOOLV(true), 0, 0, false, NULL, doc                               \
     }
 
-static const struct sl_param_def ce_params[] = {REDUCTION_PARAM};
+#define CLASS_WEIGHTS_PARAM(doc)                                                                   \
+    {                                                                                              \
+        "class_weights", SL_PT_LIST, NULLV, 0, INFINITY, false, NULL, doc                          \
+    }
+
+static const struct sl_param_def ce_params[] = {
+    REDUCTION_PARAM,
+    CLASS_WEIGHTS_PARAM("multiclass: weight of each class, PyTorch cross_entropy weight= (the mean "
+                        "divides by the summed weights); multilabel: weight of each channel"),
+};
 static const struct sl_param_def wce_params[] = {
     {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
      "weight of the positive term (pos_weight)"},
@@ -65,22 +74,29 @@ static const struct sl_param_def bce_params[] = {
     REDUCTION_PARAM,
 };
 static const struct sl_param_def focal_params[] = {
-    {"alpha", SL_PT_NUMBER_NULL, NUM(0.25), 0, 1, false, NULL,
-     "weight of the positive term, 1-alpha of the negative; null = no weighting"},
+    {"alpha", SL_PT_NUMBER_NULL_LIST, NUM(0.25), 0, 1, false, NULL,
+     "binary: weight of the positive term, 1-alpha of the negative; multiclass: weight of every "
+     "class, or a list of one per class; null = no weighting"},
     {"gamma", SL_PT_NUMBER, NUM(2), 0, INFINITY, false, NULL, "focusing exponent"},
     REDUCTION_PARAM,
 };
+#define REGION_CW_DOC                                                                              \
+    "multiclass/multilabel: each class's loss is multiplied by its weight before the mean over "   \
+    "classes (MONAI weight=)"
+
 static const struct sl_param_def dice_params[] = {
     SMOOTH_PARAM,
     {"squared", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
      "V-Net denominator sum(p^2) + sum(y^2)"},
     LOG_PARAM,
     PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+    CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
 };
 static const struct sl_param_def jaccard_params[] = {
     SMOOTH_PARAM,
     LOG_PARAM,
     PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+    CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
 };
 static const struct sl_param_def tversky_params[] = {
     {"beta", SL_PT_NUMBER, ABSENT, 0, 1, false, NULL,
@@ -93,9 +109,17 @@ static const struct sl_param_def tversky_params[] = {
     SMOOTH_PARAM,
     LOG_PARAM,
     PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+    CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
 };
 static const struct sl_param_def lovasz_hinge_params[] = {
     PER_IMAGE_PARAM("true: mean of per-image losses; false: one loss over the flattened batch"),
+};
+static const char *const lsm_classes_choices[] = {"present", "all", NULL};
+static const struct sl_param_def lovasz_softmax_params[] = {
+    {"classes", SL_PT_ENUM, CHOICE(SL_LSM_PRESENT), 0, 0, false, lsm_classes_choices,
+     "present: average over the classes present in the target; all: over every class"},
+    {"per_image", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
+     "true: mean of per-image losses; false: one loss over the flattened batch"},
 };
 static const struct sl_param_def combo_params[] = {
     {"terms", SL_PT_TERMS, ABSENT, 1, SL_MAX_TERMS, false, NULL,
@@ -127,6 +151,9 @@ static const struct sl_def loss_table[] = {
     {"lovasz_hinge", SL_LOSS_LOVASZ_HINGE, lovasz_hinge_params, COUNT(lovasz_hinge_params),
      "Lovász extension of the Jaccard loss on hinge errors of the logits",
      "Berman, Triki & Blaschko 2018, reference lovasz_hinge"},
+    {"lovasz_softmax", SL_LOSS_LOVASZ_SOFTMAX, lovasz_softmax_params, COUNT(lovasz_softmax_params),
+     "Lovász extension of the Jaccard loss per class on softmax probabilities (multiclass)",
+     "Berman, Triki & Blaschko 2018, reference lovasz_softmax"},
     {"combo", SL_LOSS_COMBO, combo_params, COUNT(combo_params),
      "sum of weight * term over its terms, per image and per batch",
      "MONAI DiceCELoss is combo of cross_entropy and dice"},
@@ -229,6 +256,24 @@ int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const
 {
     char range[64];
     range_text(p, range, sizeof range);
+    if (v->kind == SL_V_LIST) {
+        if (p->type != SL_PT_LIST && p->type != SL_PT_NUMBER_NULL_LIST) {
+            snprintf(msg, msglen, "%s: takes a single value, not a list", path);
+            return SL_EINVAL;
+        }
+        if (v->nlist < 1) {
+            snprintf(msg, msglen, "%s: must not be an empty list", path);
+            return SL_EINVAL;
+        }
+        for (int i = 0; i < v->nlist; i++) {
+            if (!num_in_range(p, v->list[i])) {
+                snprintf(msg, msglen, "%s[%d]: %g is out of range (must be %s)", path, i,
+                         v->list[i], range);
+                return SL_ERANGE;
+            }
+        }
+        return 0;
+    }
     switch (p->type) {
     case SL_PT_NUMBER:
     case SL_PT_INTEGER:
@@ -243,6 +288,7 @@ int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const
         }
         return 0;
     case SL_PT_NUMBER_NULL:
+    case SL_PT_NUMBER_NULL_LIST:
         if (v->kind == SL_V_NULL) {
             return 0;
         }
@@ -282,6 +328,13 @@ int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const
         }
         return 0;
     case SL_PT_TERMS:
+        return 0;
+    case SL_PT_LIST:
+        if (v->kind != SL_V_NULL) {
+            snprintf(msg, msglen, "%s: must be a list of numbers %s, one per class (or null)", path,
+                     range);
+            return SL_EINVAL;
+        }
         return 0;
     }
     snprintf(msg, msglen, "%s: unknown parameter type", path);

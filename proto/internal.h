@@ -7,6 +7,9 @@
 #include "proto.h"
 
 #define SLP_MAX_SPECS 32
+/* per-class parameter lists a request may hold, and their length */
+#define SLP_MAX_LISTS 64
+#define SL_MAX_CLASSES_WIRE 1024
 
 /* A parsed /v1/score request: the lib request plus everything it borrows. */
 struct slp_score_req {
@@ -15,6 +18,8 @@ struct slp_score_req {
     struct sl_spec losses[SLP_MAX_SPECS];
     struct sl_spec terms[SLP_MAX_SPECS][SL_MAX_TERMS];
     struct sl_spec metrics[SLP_MAX_SPECS];
+    double *lists[SLP_MAX_LISTS]; /* owned storage of SL_V_LIST values */
+    int nlists;
     bool per_image;
 };
 

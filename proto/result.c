@@ -102,21 +102,79 @@ static void write_counts(struct slp_buf *b, const struct sl_confusion *c)
     slp__buf_puts(b, "}");
 }
 
-static void write_metric(struct slp_buf *b, const struct sl_metric_result *m, int64_t n,
-                         bool per_image)
+/* Writes n entries of v (stride 1) as a JSON list. */
+static void write_list(struct slp_buf *b, const double *v, int64_t n)
 {
+    write_nums(b, v, n);
+}
+
+/* Writes N lists of C values (image-major v) as a list of lists. */
+static void write_rows(struct slp_buf *b, const double *v, int64_t n, int64_t c)
+{
+    slp__buf_put(b, "[", 1);
+    for (int64_t i = 0; i < n; i++) {
+        if (i) {
+            slp__buf_put(b, ",", 1);
+        }
+        write_list(b, v + i * c, c);
+    }
+    slp__buf_put(b, "]", 1);
+}
+
+static void write_count_list(struct slp_buf *b, const struct sl_confusion *c, int64_t n)
+{
+    slp__buf_put(b, "[", 1);
+    for (int64_t i = 0; i < n; i++) {
+        if (i) {
+            slp__buf_put(b, ",", 1);
+        }
+        write_counts(b, &c[i]);
+    }
+    slp__buf_put(b, "]", 1);
+}
+
+/* Binary: per_image is a list of N and global a number. Multiclass/multilabel: per_image is
+ * N lists of C, per_class and global are lists of C, mean is over the counted classes. */
+static void write_metric(struct slp_buf *b, const struct sl_metric_result *m,
+                         const struct sl_result *res, bool per_image)
+{
+    const int64_t n = res->images, c = res->classes;
+    const bool binary = res->mode == SL_MODE_BINARY;
     if (m->spec->def->kind == SL_METRIC_CONFUSION) {
         slp__buf_puts(b, "{\"global\":");
-        write_counts(b, &m->total);
-        if (per_image) {
-            slp__buf_puts(b, ",\"per_image\":[");
-            for (int64_t i = 0; i < n; i++) {
-                if (i) {
-                    slp__buf_put(b, ",", 1);
+        if (binary) {
+            write_counts(b, &m->total[0]);
+        } else {
+            write_count_list(b, m->total, c);
+        }
+        if (m->matrix) {
+            slp__buf_puts(b, ",\"matrix\":[");
+            for (int64_t r = 0; r < c; r++) {
+                slp__buf_puts(b, r ? ",[" : "[");
+                for (int64_t k = 0; k < c; k++) {
+                    if (k) {
+                        slp__buf_put(b, ",", 1);
+                    }
+                    slp__buf_int(b, m->matrix[r * c + k]);
                 }
-                write_counts(b, &m->counts[i]);
+                slp__buf_puts(b, "]");
             }
             slp__buf_puts(b, "]");
+        }
+        if (per_image) {
+            slp__buf_puts(b, ",\"per_image\":");
+            if (binary) {
+                write_count_list(b, m->counts, n);
+            } else {
+                slp__buf_put(b, "[", 1);
+                for (int64_t i = 0; i < n; i++) {
+                    if (i) {
+                        slp__buf_put(b, ",", 1);
+                    }
+                    write_count_list(b, m->counts + i * c, c);
+                }
+                slp__buf_put(b, "]", 1);
+            }
         }
         slp__buf_puts(b, "}");
         return;
@@ -124,10 +182,20 @@ static void write_metric(struct slp_buf *b, const struct sl_metric_result *m, in
     slp__buf_puts(b, "{\"mean\":");
     slp__buf_num(b, m->mean);
     slp__buf_puts(b, ",\"global\":");
-    slp__buf_num(b, m->global);
+    if (binary) {
+        slp__buf_num(b, m->global[0]);
+    } else {
+        write_list(b, m->global, c);
+        slp__buf_puts(b, ",\"per_class\":");
+        write_list(b, m->per_class, c);
+    }
     if (per_image) {
         slp__buf_puts(b, ",\"per_image\":");
-        write_nums(b, m->per_image, n);
+        if (binary) {
+            write_list(b, m->per_image, n);
+        } else {
+            write_rows(b, m->per_image, n, c);
+        }
     }
     slp__buf_puts(b, ",\"undefined\":");
     slp__buf_int(b, m->undefined);
@@ -173,7 +241,7 @@ void slp__write_result(struct slp_buf *b, const struct slp_score_req *r,
         }
         slp__buf_str(b, res->metrics[i].spec->key);
         slp__buf_put(b, ":", 1);
-        write_metric(b, &res->metrics[i], res->images, r->per_image);
+        write_metric(b, &res->metrics[i], res, r->per_image);
     }
     slp__buf_puts(b, "},\"conventions\":{\"prediction_type\":");
     slp__buf_str(b, sl_pred_type_name(req->pred_type));

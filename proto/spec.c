@@ -9,8 +9,7 @@
 #include "internal.h"
 
 /* Names the API defines whose kernels later versions add: a clearer error than "unknown". */
-static const char *const later_losses[] = {"distance_weighted_cross_entropy", "lovasz_softmax",
-                                           NULL};
+static const char *const later_losses[] = {"distance_weighted_cross_entropy", NULL};
 static const char *const later_metrics[] = {"hausdorff", "assd", "nsd", NULL};
 
 static bool in_list(const char *const *list, const char *s)
@@ -57,11 +56,34 @@ static int choice_index(const char *const *list, const char *s)
 }
 
 /* Converts a JSON parameter value (borrowed) to an sl_value under definition p. */
-static int json_to_value(const struct sl_param_def *p, const json_t *j, const char *path,
-                         struct sl_value *v, char *msg, size_t msglen)
+static int json_to_value(struct slp_score_req *owner, const struct sl_param_def *p, const json_t *j,
+                         const char *path, struct sl_value *v, char *msg, size_t msglen)
 {
     memset(v, 0, sizeof *v);
-    if (json_is_boolean(j)) {
+    if (json_is_array(j)) {
+        size_t n = json_array_size(j);
+        if (n > SL_MAX_CLASSES_WIRE || owner->nlists == SLP_MAX_LISTS) {
+            snprintf(msg, msglen, "%s: too many values", path);
+            return SL_ETOOLARGE;
+        }
+        double *list = malloc(sizeof(double) * (n ? n : 1));
+        if (!list) {
+            snprintf(msg, msglen, "out of memory");
+            return SL_ENOMEM;
+        }
+        owner->lists[owner->nlists++] = list;
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_array_get(j, i);
+            if (!json_is_number(e)) {
+                snprintf(msg, msglen, "%s[%zu]: must be a number", path, i);
+                return SL_EINVAL;
+            }
+            list[i] = json_number_value(e);
+        }
+        v->kind = SL_V_LIST;
+        v->list = list;
+        v->nlist = (int)n;
+    } else if (json_is_boolean(j)) {
         v->kind = SL_V_BOOL;
         v->b = json_is_true(j);
     } else if (json_is_number(j)) {
@@ -107,12 +129,13 @@ static int parse_as(const json_t *j, const char *path, struct sl_spec *spec, cha
     return 0;
 }
 
-static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
-                      struct sl_spec *terms, bool is_term, char *msg, size_t msglen);
+static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *path,
+                      struct sl_spec *spec, struct sl_spec *terms, bool is_term, char *msg,
+                      size_t msglen);
 
 /* Parses a combo's "terms" list into terms[] (SL_MAX_TERMS slots). */
-static int parse_terms(const json_t *j, const char *path, struct sl_spec *spec,
-                       struct sl_spec *terms, char *msg, size_t msglen)
+static int parse_terms(struct slp_score_req *owner, const json_t *j, const char *path,
+                       struct sl_spec *spec, struct sl_spec *terms, char *msg, size_t msglen)
 {
     char sub[256];
     if (!json_is_array(j) || json_array_size(j) == 0 || json_array_size(j) > SL_MAX_TERMS) {
@@ -123,7 +146,8 @@ static int parse_terms(const json_t *j, const char *path, struct sl_spec *spec,
     spec->terms = terms;
     for (int i = 0; i < spec->nterms; i++) {
         snprintf(sub, sizeof sub, "%s.terms[%d]", path, i);
-        int rc = parse_loss(json_array_get(j, (size_t)i), sub, &terms[i], NULL, true, msg, msglen);
+        int rc = parse_loss(owner, json_array_get(j, (size_t)i), sub, &terms[i], NULL, true, msg,
+                            msglen);
         if (rc) {
             return rc;
         }
@@ -152,8 +176,9 @@ static int check_tversky(const json_t *j, const char *path, char *msg, size_t ms
 
 /* Parses one loss spec (an object with "name"). terms is the storage for a combo's terms
  * (NULL inside a combo: combos do not nest). */
-static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
-                      struct sl_spec *terms, bool is_term, char *msg, size_t msglen)
+static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *path,
+                      struct sl_spec *spec, struct sl_spec *terms, bool is_term, char *msg,
+                      size_t msglen)
 {
     char sub[256];
     const char *key;
@@ -184,6 +209,7 @@ static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
         return SL_EINVAL;
     }
     sl_spec_init(spec, def);
+    snprintf(spec->path, sizeof spec->path, "%s", path);
     json_object_foreach((json_t *)j, key, val)
     {
         snprintf(sub, sizeof sub, "%s.%s", path, key);
@@ -200,14 +226,14 @@ static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
             }
             spec->weight = json_number_value(val);
         } else if (def->kind == SL_LOSS_COMBO && strcmp(key, "terms") == 0) {
-            rc = parse_terms(val, path, spec, terms, msg, msglen);
+            rc = parse_terms(owner, val, path, spec, terms, msg, msglen);
         } else {
             int pi = sl_param_index(def, key);
             if (pi < 0) {
                 snprintf(msg, msglen, "%s: unknown parameter of %s", sub, name);
                 return SL_EINVAL;
             }
-            rc = json_to_value(&def->params[pi], val, sub, &spec->values[pi], msg, msglen);
+            rc = json_to_value(owner, &def->params[pi], val, sub, &spec->values[pi], msg, msglen);
         }
         if (rc) {
             return rc;
@@ -224,8 +250,8 @@ static int parse_loss(const json_t *j, const char *path, struct sl_spec *spec,
 }
 
 /* Parses one metric: a name, or an object with "name", "as" and parameters. */
-static int parse_metric(const json_t *j, const char *path, struct sl_spec *spec, char *msg,
-                        size_t msglen)
+static int parse_metric(struct slp_score_req *owner, const json_t *j, const char *path,
+                        struct sl_spec *spec, char *msg, size_t msglen)
 {
     char sub[256];
     const char *key;
@@ -248,6 +274,7 @@ static int parse_metric(const json_t *j, const char *path, struct sl_spec *spec,
         return SL_EINVAL;
     }
     sl_spec_init(spec, def);
+    snprintf(spec->path, sizeof spec->path, "%s", path);
     if (json_is_string(j)) {
         return 0;
     }
@@ -265,7 +292,7 @@ static int parse_metric(const json_t *j, const char *path, struct sl_spec *spec,
                 snprintf(msg, msglen, "%s: unknown parameter of %s", sub, name);
                 return SL_EINVAL;
             }
-            rc = json_to_value(&def->params[pi], val, sub, &spec->values[pi], msg, msglen);
+            rc = json_to_value(owner, &def->params[pi], val, sub, &spec->values[pi], msg, msglen);
         }
         if (rc) {
             return rc;
@@ -354,8 +381,9 @@ static int parse_ignore(const json_t *j, struct sl_request *req, char *msg, size
     return 0;
 }
 
-static int parse_list(const json_t *j, const char *key, struct sl_spec *specs, int *count,
-                      struct sl_spec (*terms)[SL_MAX_TERMS], char *msg, size_t msglen)
+static int parse_list(struct slp_score_req *owner, const json_t *j, const char *key,
+                      struct sl_spec *specs, int *count, struct sl_spec (*terms)[SL_MAX_TERMS],
+                      char *msg, size_t msglen)
 {
     char path[64];
     if (!json_is_array(j)) {
@@ -369,9 +397,9 @@ static int parse_list(const json_t *j, const char *key, struct sl_spec *specs, i
     *count = (int)json_array_size(j);
     for (int i = 0; i < *count; i++) {
         snprintf(path, sizeof path, "%s[%d]", key, i);
-        int rc = terms ? parse_loss(json_array_get(j, (size_t)i), path, &specs[i], terms[i], false,
-                                    msg, msglen)
-                       : parse_metric(json_array_get(j, (size_t)i), path, &specs[i], msg, msglen);
+        const json_t *e = json_array_get(j, (size_t)i);
+        int rc = terms ? parse_loss(owner, e, path, &specs[i], terms[i], false, msg, msglen)
+                       : parse_metric(owner, e, path, &specs[i], msg, msglen);
         if (rc) {
             return rc;
         }
@@ -387,6 +415,9 @@ void slp__score_req_free(struct slp_score_req *r)
     slp_array_free(&r->prediction);
     slp_array_free(&r->target);
     slp_array_free(&r->weight);
+    for (int i = 0; i < r->nlists; i++) {
+        free(r->lists[i]);
+    }
     free(r);
 }
 
@@ -442,9 +473,9 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim, struct sl
             }
             r->req.threshold = t;
         } else if (strcmp(key, "losses") == 0) {
-            rc = parse_list(val, key, r->losses, &r->req.nlosses, r->terms, msg, msglen);
+            rc = parse_list(r, val, key, r->losses, &r->req.nlosses, r->terms, msg, msglen);
         } else if (strcmp(key, "metrics") == 0) {
-            rc = parse_list(val, key, r->metrics, &r->req.nmetrics, NULL, msg, msglen);
+            rc = parse_list(r, val, key, r->metrics, &r->req.nmetrics, NULL, msg, msglen);
         } else if (strcmp(key, "spacing") == 0) {
             rc = parse_spacing(val, &r->req, msg, msglen);
         } else if (strcmp(key, "include_background") == 0) {

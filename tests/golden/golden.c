@@ -37,6 +37,9 @@ static const struct case_rule {
     {"seed_example_",        MATCH_PREFIX},
     /* binary confusion-matrix metrics */
     {"metrics_",             MATCH_PREFIX},
+    /* multiclass and multilabel modes */
+    {"mc_",                  MATCH_PREFIX},
+    {"ml_",                  MATCH_PREFIX},
     /* wire encodings available so far */
     {"enc_npy_gzip",         MATCH_EXACT},
     {"enc_raw_zlib_float64", MATCH_EXACT},

@@ -52,7 +52,7 @@ static void test_hand_counts(void)
                                  0.5, 0.5,     0.0, 0.5 /* fbeta 1 = dice */};
     for (int i = 0; i < NM - 1; i++) {
         CHECK_CLOSE(res->metrics[i].per_image[0], want[i], 1e-12, 1e-12);
-        CHECK_CLOSE(res->metrics[i].global, want[i], 1e-12, 1e-12);
+        CHECK_CLOSE(res->metrics[i].global[0], want[i], 1e-12, 1e-12);
         CHECK_INT(res->metrics[i].undefined, 0);
     }
     struct sl_confusion c = res->metrics[NM - 1].counts[0];
@@ -146,8 +146,8 @@ static void test_empty_conventions(void)
         CHECK_CLOSE(rec->per_image[2], 0.0, 0, 1e-15);
         CHECK_CLOSE(spec->per_image[2], 0.0, 0, 1e-15);
         /* global from summed counts TP 0, FP 4, FN 2, TN 6: dice 0, specificity 6/10 */
-        CHECK_CLOSE(dice->global, 0.0, 0, 1e-15);
-        CHECK_CLOSE(spec->global, 0.6, 1e-12, 0);
+        CHECK_CLOSE(dice->global[0], 0.0, 0, 1e-15);
+        CHECK_CLOSE(spec->global[0], 0.6, 1e-12, 0);
         sl_result_free(res);
     }
 }
@@ -170,7 +170,7 @@ static void test_ignore(void)
         return;
     }
     CHECK_CLOSE(res->metrics[0].per_image[0], 1.0, 0, 1e-15);
-    struct sl_confusion c = res->metrics[NM - 1].total;
+    struct sl_confusion c = res->metrics[NM - 1].total[0];
     CHECK(c.tp == 1 && c.fp == 0 && c.fn == 0 && c.tn == 1);
     sl_result_free(res);
 }

@@ -1,0 +1,217 @@
+/* planes.c - binary and multilabel: one fused pass per plane (an image's channel) for every
+ * pixel loss, the soft sums and the confusion counts; hinge errors for Lovász. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BLOCK 1024
+
+/* Loads n elements of t from offset off as doubles. */
+static void load(const struct sl_tensor *t, int64_t off, int n, double *x)
+{
+    switch (t->dtype) {
+    case SL_DT_F32: {
+        const float *f = (const float *)t->data + off;
+        for (int k = 0; k < n; k++) {
+            x[k] = f[k];
+        }
+        return;
+    }
+    case SL_DT_F64:
+        memcpy(x, (const double *)t->data + off, sizeof(double) * (size_t)n);
+        return;
+    default:
+        for (int k = 0; k < n; k++) {
+            x[k] = sl_tensor_get(t, off + k);
+        }
+        return;
+    }
+}
+
+/* Loads n binary targets from offset off: y = 0/1, m = 1 counted / 0 ignored. */
+static void load_target(const struct sl_request *req, int64_t off, int n, double *y, double *m)
+{
+    const struct sl_tensor *t = &req->target;
+    if (t->dtype == SL_DT_U8 || t->dtype == SL_DT_BOOL) {
+        const uint8_t *u = (const uint8_t *)t->data + off;
+        int ign = req->has_ignore ? (int)req->ignore_index : -1;
+        for (int k = 0; k < n; k++) {
+            int v = u[k];
+            m[k] = v == ign ? 0.0 : 1.0;
+            y[k] = v == 1 && v != ign ? 1.0 : 0.0;
+        }
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        double v = sl_tensor_get(t, off + k);
+        bool ignored = req->has_ignore && v == (double)req->ignore_index;
+        m[k] = ignored ? 0.0 : 1.0;
+        y[k] = !ignored && v == 1 ? 1.0 : 0.0;
+    }
+}
+
+/* Element offsets of plane (i, c) in the prediction, the target and the weight map. */
+static void plane_offsets(const struct sl__plan *pl, int64_t i, int64_t c, int64_t *pred,
+                          int64_t *tgt, int64_t *w)
+{
+    const struct sl__geom *g = pl->g;
+    *pred = (i * g->classes + c) * g->pixels;
+    *tgt = g->target_has_c ? *pred : i * g->pixels;
+    *w = g->weight_has_c ? *pred : i * g->pixels;
+}
+
+void sl__pass_plane(const struct sl__plan *pl, int64_t i, int64_t c)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t npix = pl->g->pixels;
+    struct sl__acc *a = &pl->accs[i * pl->g->classes + c];
+    double x[BLOCK], y[BLOCK], m[BLOCK], w[BLOCK], p[BLOCK], lp[BLOCK], l1p[BLOCK];
+    const bool logits = req->pred_type == SL_PRED_LOGITS;
+    const bool u8prob =
+        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
+    const bool need_logs = pl->need_ce || pl->nfocal > 0;
+    int64_t po, to, wo;
+    plane_offsets(pl, i, c, &po, &to, &wo);
+    memset(a, 0, sizeof *a);
+    for (int64_t off = 0; off < npix; off += BLOCK) {
+        int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
+        load(&req->prediction, po + off, n, x);
+        load_target(req, to + off, n, y, m);
+        if (req->weight.data) {
+            load(&req->weight, wo + off, n, w);
+        } else {
+            for (int k = 0; k < n; k++) {
+                w[k] = 1.0;
+            }
+        }
+        if (u8prob) {
+            for (int k = 0; k < n; k++) {
+                x[k] /= 255.0;
+            }
+        }
+        if (logits && need_logs) {
+            for (int k = 0; k < n; k++) {
+                /* stable: log p = -(log(1+e^-|x|) + max(-x, 0)), log(1-p) = -(.. + max(x, 0)) */
+                double s = log1p(exp(-fabs(x[k])));
+                lp[k] = -(s + (x[k] < 0 ? -x[k] : 0.0));
+                l1p[k] = -(s + (x[k] > 0 ? x[k] : 0.0));
+                p[k] = exp(lp[k]);
+            }
+        } else if (logits) {
+            if (pl->need_soft) {
+                for (int k = 0; k < n; k++) {
+                    p[k] = 1.0 / (1.0 + exp(-x[k]));
+                }
+            }
+        } else {
+            for (int k = 0; k < n; k++) {
+                p[k] = x[k];
+                if (need_logs) {
+                    /* Keras: p clipped to [eps, 1 - eps] before the log */
+                    double cp = sl__clip(p[k]);
+                    lp[k] = log(cp);
+                    l1p[k] = log1p(-cp);
+                }
+            }
+        }
+        for (int k = 0; k < n; k++) {
+            a->count += m[k];
+        }
+        if (pl->need_ce) {
+            double cp = 0, cn = 0;
+            for (int k = 0; k < n; k++) {
+                double mw = m[k] * w[k];
+                cp -= mw * y[k] * lp[k];
+                cn -= mw * (1 - y[k]) * l1p[k];
+            }
+            a->ce_pos += cp;
+            a->ce_neg += cn;
+        }
+        for (int f = 0; f < pl->nfocal; f++) {
+            /* (1-p)^gamma = exp(gamma log(1-p)): MONAI's exp(gamma * logsigmoid(-x)) form */
+            double gm = pl->focal_gamma[f], fp = 0, fn = 0;
+            for (int k = 0; k < n; k++) {
+                double mw = m[k] * w[k];
+                if (y[k] > 0) {
+                    fp -= mw * exp(gm * l1p[k]) * lp[k];
+                } else {
+                    fn -= mw * exp(gm * lp[k]) * l1p[k];
+                }
+            }
+            a->focal_pos[f] += fp;
+            a->focal_neg[f] += fn;
+        }
+        if (pl->need_soft) {
+            double sp = 0, sy = 0, spy = 0, sp2 = 0;
+            for (int k = 0; k < n; k++) {
+                double mp = m[k] * p[k];
+                sp += mp;
+                sy += m[k] * y[k];
+                spy += mp * y[k];
+                sp2 += mp * p[k];
+            }
+            a->sp += sp;
+            a->sy += sy;
+            a->spy += spy;
+            a->sp2 += sp2;
+        }
+        if (pl->need_cm) {
+            int64_t tp = 0, fp = 0, fn = 0, tn = 0;
+            for (int k = 0; k < n; k++) {
+                if (m[k] == 0) {
+                    continue;
+                }
+                bool h;
+                if (logits) {
+                    h = x[k] >= pl->thr_logit;
+                } else if (req->pred_type == SL_PRED_LABELS) {
+                    h = x[k] != 0;
+                } else {
+                    h = x[k] >= req->threshold;
+                }
+                bool t = y[k] > 0;
+                tp += h && t;
+                fp += h && !t;
+                fn += !h && t;
+                tn += !h && !t;
+            }
+            a->cm.tp += tp;
+            a->cm.fp += fp;
+            a->cm.fn += fn;
+            a->cm.tn += tn;
+        }
+    }
+}
+
+int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t npix = pl->g->pixels;
+    double x[BLOCK], y[BLOCK], m[BLOCK];
+    int64_t n_out = 0, po, to, wo;
+    const bool u8prob =
+        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
+    plane_offsets(pl, i, c, &po, &to, &wo);
+    for (int64_t off = 0; off < npix; off += BLOCK) {
+        int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
+        load(&req->prediction, po + off, n, x);
+        load_target(req, to + off, n, y, m);
+        for (int k = 0; k < n; k++) {
+            if (m[k] == 0) {
+                continue;
+            }
+            double logit = x[k];
+            if (req->pred_type != SL_PRED_LOGITS) {
+                /* probabilities and labels: the logit of the clipped probability */
+                double pr = sl__clip(u8prob ? x[k] / 255.0 : x[k]);
+                logit = log(pr) - log1p(-pr);
+            }
+            /* Berman et al.: errors = 1 - logits * signs, signs = 2y - 1 */
+            v[n_out].e = 1.0 - logit * (y[k] > 0 ? 1.0 : -1.0);
+            v[n_out].y = y[k] > 0;
+            n_out++;
+        }
+    }
+    return n_out;
+}

@@ -1,0 +1,516 @@
+/* reduce.c - from plane sums to loss and metric values: per image, per class, per batch.
+ *
+ * Conventions (API.md, and the README's list): pixel losses are means over counted pixels;
+ * region losses are per image, averaged over the counted classes (class 0 left out when
+ * include_background is false), each class's loss times its class weight (MONAI); Lovász
+ * losses average over classes as the reference code does. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static bool multiclass(const struct sl__plan *pl)
+{
+    return pl->g->mode == SL_MODE_MULTICLASS;
+}
+
+/* Whether class c counts in a mean over classes. */
+static bool counted(const struct sl__plan *pl, int64_t c)
+{
+    return pl->g->classes == 1 || pl->req->include_background || c > 0;
+}
+
+static int64_t ncounted(const struct sl__plan *pl)
+{
+    int64_t n = 0;
+    for (int64_t c = 0; c < pl->g->classes; c++) {
+        n += counted(pl, c);
+    }
+    return n;
+}
+
+static const struct sl__acc *plane(const struct sl__plan *pl, int64_t i, int64_t c)
+{
+    return &pl->accs[i * pl->g->classes + c];
+}
+
+/* A per-class value of a parameter that is a number or a list (1 when absent or null). */
+static double per_class(const struct sl_value *v, int64_t c, double absent)
+{
+    if (v->kind == SL_V_LIST) {
+        return v->list[c];
+    }
+    return v->kind == SL_V_NUMBER ? v->num : absent;
+}
+
+static int reduction_of(const struct sl_spec *s)
+{
+    switch ((enum sl_loss_kind)s->def->kind) {
+    case SL_LOSS_CROSS_ENTROPY:
+        return s->values[SL_P_CE_REDUCTION].choice;
+    case SL_LOSS_WEIGHTED_CE:
+        return s->values[SL_P_WCE_REDUCTION].choice;
+    case SL_LOSS_BALANCED_CE:
+        return s->values[SL_P_BCE_REDUCTION].choice;
+    case SL_LOSS_FOCAL:
+        return s->values[SL_P_FOCAL_REDUCTION].choice;
+    default:
+        return SL_RED_MEAN;
+    }
+}
+
+/* Binary/multilabel: the loss sum of plane (i, c) under a CE-family spec. beta_auto[c] is the
+ * batch's mean(1-y) of channel c. */
+static double plane_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s, int64_t i,
+                              int64_t c, const double *beta_auto)
+{
+    const struct sl__acc *a = plane(pl, i, c);
+    switch ((enum sl_loss_kind)s->def->kind) {
+    case SL_LOSS_CROSS_ENTROPY:
+        return per_class(&s->values[SL_P_CE_CLASS_WEIGHTS], c, 1) * (a->ce_pos + a->ce_neg);
+    case SL_LOSS_WEIGHTED_CE:
+        return s->values[SL_P_WCE_BETA].num * a->ce_pos + a->ce_neg;
+    case SL_LOSS_BALANCED_CE: {
+        /* HED (Xie & Tu 2015): beta = fraction of negatives */
+        const struct sl_value *v = &s->values[SL_P_BCE_BETA];
+        double beta;
+        if (v->kind == SL_V_NUMBER) {
+            beta = v->num;
+        } else if (v->choice == SL_BETA_AUTO) {
+            beta = beta_auto[c];
+        } else {
+            beta = a->count > 0 ? (a->count - a->sy) / a->count : 0.0;
+        }
+        return beta * a->ce_pos + (1 - beta) * a->ce_neg;
+    }
+    case SL_LOSS_FOCAL: {
+        int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num);
+        const struct sl_value *alpha = &s->values[SL_P_FOCAL_ALPHA];
+        if (alpha->kind == SL_V_NULL) {
+            return a->focal_pos[f] + a->focal_neg[f];
+        }
+        double al = per_class(alpha, c, 1);
+        return al * a->focal_pos[f] + (1 - al) * a->focal_neg[f];
+    }
+    default:
+        return NAN;
+    }
+}
+
+/* Multiclass: numerator and denominator of image i's pixel loss (PyTorch cross_entropy: with
+ * class weights the mean divides by the summed weights of the targets). */
+static void softmax_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s, int64_t i,
+                              double *num, double *den)
+{
+    const int64_t C = pl->g->classes;
+    *num = 0;
+    *den = plane(pl, i, 0)->count;
+    if (s->def->kind == SL_LOSS_CROSS_ENTROPY) {
+        const struct sl_value *cw = &s->values[SL_P_CE_CLASS_WEIGHTS];
+        if (cw->kind == SL_V_LIST) {
+            *den = 0;
+        }
+        for (int64_t c = 0; c < C; c++) {
+            double wc = per_class(cw, c, 1);
+            *num += wc * plane(pl, i, c)->ce_pos;
+            if (cw->kind == SL_V_LIST) {
+                *den += wc * plane(pl, i, c)->sy;
+            }
+        }
+        return;
+    }
+    /* focal: alpha_t weighs the target class's term (Lin et al.; a number weighs all) */
+    int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num);
+    for (int64_t c = 0; c < C; c++) {
+        *num += per_class(&s->values[SL_P_FOCAL_ALPHA], c, 1) * plane(pl, i, c)->focal_pos[f];
+    }
+}
+
+static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, double *per_image)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes;
+    const bool sum = reduction_of(s) == SL_RED_SUM;
+    double beta_auto[SL_MAX_CLASSES];
+    double tnum = 0, tden = 0;
+    if (!multiclass(pl)) {
+        for (int64_t c = 0; c < C; c++) {
+            double cnt = 0, sy = 0;
+            for (int64_t i = 0; i < N; i++) {
+                cnt += plane(pl, i, c)->count;
+                sy += plane(pl, i, c)->sy;
+            }
+            beta_auto[c] = cnt > 0 ? (cnt - sy) / cnt : 0.0;
+        }
+    }
+    for (int64_t i = 0; i < N; i++) {
+        double num = 0, den = 0;
+        if (multiclass(pl)) {
+            softmax_pixel_sum(pl, s, i, &num, &den);
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                num += plane_pixel_sum(pl, s, i, c, beta_auto);
+                den += plane(pl, i, c)->count;
+            }
+        }
+        /* an image whose pixels are all ignored scores 0 and adds nothing to the batch */
+        per_image[i] = sum ? num : (den > 0 ? num / den : 0.0);
+        tnum += num;
+        tden += den;
+    }
+    return sum ? tnum : (tden > 0 ? tnum / tden : 0.0);
+}
+
+/* A ratio num/den whose zero denominator scores 1 (API.md: empty on empty is perfect). */
+static double ratio1(double num, double den)
+{
+    return den == 0 ? 1.0 : num / den;
+}
+
+/* 1 - score (or -log score) of one class's soft sums, before any Tversky gamma. */
+static double region_value(const struct sl_spec *s, double sp, double sy, double spy, double sp2)
+{
+    double score;
+    bool use_log;
+    switch ((enum sl_loss_kind)s->def->kind) {
+    case SL_LOSS_DICE: {
+        double sm = s->values[SL_P_DICE_SMOOTH].num;
+        double den = (s->values[SL_P_DICE_SQUARED].b ? sp2 : sp) + sy + sm;
+        score = ratio1(2 * spy + sm, den);
+        use_log = s->values[SL_P_DICE_LOG].b;
+        break;
+    }
+    case SL_LOSS_JACCARD: {
+        double sm = s->values[SL_P_JAC_SMOOTH].num;
+        score = ratio1(spy + sm, sp + sy - spy + sm);
+        use_log = s->values[SL_P_JAC_LOG].b;
+        break;
+    }
+    case SL_LOSS_TVERSKY: {
+        double a, b;
+        if (s->values[SL_P_TV_FP].kind == SL_V_NUMBER) {
+            a = s->values[SL_P_TV_FP].num;
+            b = s->values[SL_P_TV_FN].num;
+        } else {
+            double beta =
+                s->values[SL_P_TV_BETA].kind == SL_V_NUMBER ? s->values[SL_P_TV_BETA].num : 0.5;
+            a = beta;
+            b = 1 - beta;
+        }
+        double sm = s->values[SL_P_TV_SMOOTH].num;
+        score = ratio1(spy + sm, spy + a * (sp - spy) + b * (sy - spy) + sm);
+        use_log = s->values[SL_P_TV_LOG].b;
+        break;
+    }
+    default:
+        return NAN;
+    }
+    return use_log ? -log(fmax(score, SL_LOG_FLOOR)) : 1 - score;
+}
+
+static const struct sl_value *region_class_weights(const struct sl_spec *s)
+{
+    switch ((enum sl_loss_kind)s->def->kind) {
+    case SL_LOSS_DICE:
+        return &s->values[SL_P_DICE_CLASS_WEIGHTS];
+    case SL_LOSS_JACCARD:
+        return &s->values[SL_P_JAC_CLASS_WEIGHTS];
+    default:
+        return &s->values[SL_P_TV_CLASS_WEIGHTS];
+    }
+}
+
+static bool region_per_image(const struct sl_spec *s)
+{
+    switch ((enum sl_loss_kind)s->def->kind) {
+    case SL_LOSS_DICE:
+        return s->values[SL_P_DICE_PER_IMAGE].b;
+    case SL_LOSS_JACCARD:
+        return s->values[SL_P_JAC_PER_IMAGE].b;
+    default:
+        return s->values[SL_P_TV_PER_IMAGE].b;
+    }
+}
+
+/* Focal Tversky (Abraham & Khan 2019): smp raises the class mean to gamma. */
+static double region_finish(const struct sl_spec *s, double v)
+{
+    if (s->def->kind != SL_LOSS_TVERSKY) {
+        return v;
+    }
+    return pow(fmax(v, 0.0), s->values[SL_P_TV_GAMMA].num);
+}
+
+static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, double *per_image,
+                          bool *has_per_image)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes, K = ncounted(pl);
+    const struct sl_value *cw = region_class_weights(s);
+    double total = 0;
+    for (int64_t i = 0; i < N; i++) {
+        double v = 0;
+        for (int64_t c = 0; c < C; c++) {
+            const struct sl__acc *a = plane(pl, i, c);
+            if (counted(pl, c)) {
+                v += per_class(cw, c, 1) * region_value(s, a->sp, a->sy, a->spy, a->sp2);
+            }
+        }
+        per_image[i] = region_finish(s, K ? v / (double)K : 0.0);
+        total += per_image[i];
+    }
+    if (region_per_image(s)) {
+        return N ? total / (double)N : 0.0;
+    }
+    /* per_image false: every class's sums pooled over the batch first (MONAI batch=True) */
+    *has_per_image = false;
+    double v = 0;
+    for (int64_t c = 0; c < C; c++) {
+        double sp = 0, sy = 0, spy = 0, sp2 = 0;
+        for (int64_t i = 0; i < N; i++) {
+            const struct sl__acc *a = plane(pl, i, c);
+            sp += a->sp;
+            sy += a->sy;
+            spy += a->spy;
+            sp2 += a->sp2;
+        }
+        if (counted(pl, c)) {
+            v += per_class(cw, c, 1) * region_value(s, sp, sy, spy, sp2);
+        }
+    }
+    return region_finish(s, K ? v / (double)K : 0.0);
+}
+
+/* Lovász over the whole batch for class/channel c (errors of every image flattened). */
+static int lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
+{
+    const int64_t N = pl->g->images, S = pl->g->pixels;
+    struct sl__ey *v = malloc(sizeof *v * (size_t)(N * S > 0 ? N * S : 1));
+    if (!v) {
+        return SL_ENOMEM;
+    }
+    int64_t n = 0;
+    for (int64_t i = 0; i < N; i++) {
+        n += multiclass(pl) ? sl__softmax_errors(pl, i, c, v + n)
+                            : sl__hinge_errors(pl, i, c, v + n);
+    }
+    *out = sl__lovasz_flat(v, n);
+    free(v);
+    return 0;
+}
+
+/* Lovász hinge (binary, multilabel: mean over counted channels) and Lovász-Softmax (mean over
+ * the counted classes, only those present in the target when classes is "present"; the
+ * reference's mean of an empty list is 0). */
+static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, double *per_image,
+                       bool *has_per_image, double *value)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes;
+    const bool softmax = s->def->kind == SL_LOSS_LOVASZ_SOFTMAX;
+    const bool present = softmax && s->values[SL_P_LSM_CLASSES].choice == SL_LSM_PRESENT;
+    const bool img = softmax ? s->values[SL_P_LSM_PER_IMAGE].b : s->values[SL_P_LH_PER_IMAGE].b;
+    if (img) {
+        double total = 0;
+        for (int64_t i = 0; i < N; i++) {
+            double sum = 0;
+            int k = 0;
+            for (int64_t c = 0; c < C; c++) {
+                const struct sl__acc *a = plane(pl, i, c);
+                if (counted(pl, c) && (!present || a->lovasz_fg)) {
+                    sum += a->lovasz;
+                    k++;
+                }
+            }
+            per_image[i] = k ? sum / k : 0.0;
+            total += per_image[i];
+        }
+        *value = N ? total / (double)N : 0.0;
+        return 0;
+    }
+    *has_per_image = false;
+    double sum = 0;
+    int k = 0;
+    for (int64_t c = 0; c < C; c++) {
+        bool fg = false;
+        for (int64_t i = 0; i < N; i++) {
+            fg = fg || plane(pl, i, c)->sy > 0;
+        }
+        if (!counted(pl, c) || (present && !fg)) {
+            continue;
+        }
+        double v;
+        int rc = lovasz_batch_class(pl, c, &v);
+        if (rc) {
+            return rc;
+        }
+        sum += v;
+        k++;
+    }
+    *value = k ? sum / k : 0.0;
+    return 0;
+}
+
+/* Fills per_image[N] and *value for loss s; *has_per_image is false when it pools the batch. */
+static int loss_values(const struct sl__plan *pl, const struct sl_spec *s, double *per_image,
+                       bool *has_per_image, double *value)
+{
+    const int64_t N = pl->g->images;
+    *has_per_image = true;
+    switch ((enum sl_loss_kind)s->def->kind) {
+    case SL_LOSS_CROSS_ENTROPY:
+    case SL_LOSS_WEIGHTED_CE:
+    case SL_LOSS_BALANCED_CE:
+    case SL_LOSS_FOCAL:
+        *value = pixel_loss(pl, s, per_image);
+        return 0;
+    case SL_LOSS_DICE:
+    case SL_LOSS_JACCARD:
+    case SL_LOSS_TVERSKY:
+        *value = region_loss(pl, s, per_image, has_per_image);
+        return 0;
+    case SL_LOSS_LOVASZ_HINGE:
+    case SL_LOSS_LOVASZ_SOFTMAX:
+        return lovasz_loss(pl, s, per_image, has_per_image, value);
+    case SL_LOSS_COMBO: {
+        double *tmp = malloc(sizeof(double) * (size_t)(N > 0 ? N : 1));
+        if (!tmp) {
+            return SL_ENOMEM;
+        }
+        memset(per_image, 0, sizeof(double) * (size_t)N);
+        *value = 0;
+        for (int t = 0; t < s->nterms; t++) {
+            const struct sl_spec *term = &s->terms[t];
+            bool term_img;
+            double v;
+            int rc = loss_values(pl, term, tmp, &term_img, &v);
+            if (rc) {
+                free(tmp);
+                return rc;
+            }
+            *value += term->weight * v;
+            *has_per_image = *has_per_image && term_img; /* a pooled term has no per-image value */
+            for (int64_t i = 0; i < N; i++) {
+                per_image[i] += term->weight * tmp[i];
+            }
+        }
+        free(tmp);
+        return 0;
+    }
+    }
+    return SL_EINTERNAL;
+}
+
+/* Value of a confusion-matrix metric. A ratio with a zero denominator takes the `empty` value
+ * when prediction and target agree (FP = FN = 0: both masks empty, nothing to find and nothing
+ * found); otherwise it is 0, the worst score (scikit-learn's zero_division=0). */
+double sl__metric_value(const struct sl_spec *spec, const struct sl_confusion *c, enum sl_empty e)
+{
+    const double tp = (double)c->tp, fp = (double)c->fp, fn = (double)c->fn, tn = (double)c->tn;
+    const double empty = e == SL_EMPTY_ONE ? 1.0 : e == SL_EMPTY_ZERO ? 0.0 : NAN;
+    const double degenerate = (c->fp == 0 && c->fn == 0) ? empty : 0.0;
+#define RATIO(num, den) ((den) == 0 ? degenerate : (num) / (den))
+    switch ((enum sl_metric_kind)spec->def->kind) {
+    case SL_METRIC_DICE:
+        return RATIO(2 * tp, 2 * tp + fp + fn);
+    case SL_METRIC_IOU:
+        return RATIO(tp, tp + fp + fn);
+    case SL_METRIC_PRECISION:
+        return RATIO(tp, tp + fp);
+    case SL_METRIC_RECALL:
+        return RATIO(tp, tp + fn);
+    case SL_METRIC_SPECIFICITY:
+        return RATIO(tn, tn + fp);
+    case SL_METRIC_ACCURACY:
+        return RATIO(tp + tn, tp + tn + fp + fn);
+    case SL_METRIC_BALANCED_ACCURACY:
+        return (RATIO(tp, tp + fn) + RATIO(tn, tn + fp)) / 2;
+    case SL_METRIC_MCC: {
+        double den = sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn));
+        return RATIO(tp * tn - fp * fn, den);
+    }
+    case SL_METRIC_FBETA: {
+        double b2 = spec->values[SL_P_FBETA_BETA].num * spec->values[SL_P_FBETA_BETA].num;
+        return RATIO((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp);
+    }
+    case SL_METRIC_CONFUSION:
+        return NAN;
+    }
+#undef RATIO
+    return NAN;
+}
+
+static void add_counts(struct sl_confusion *t, const struct sl_confusion *c)
+{
+    t->tp += c->tp;
+    t->fp += c->fp;
+    t->fn += c->fn;
+    t->tn += c->tn;
+}
+
+static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes;
+    const struct sl_spec *s = r->spec;
+    const enum sl_empty e = pl->req->empty;
+    if (s->def->kind == SL_METRIC_CONFUSION) {
+        for (int64_t c = 0; c < C; c++) {
+            memset(&r->total[c], 0, sizeof r->total[c]);
+            for (int64_t i = 0; i < N; i++) {
+                r->counts[i * C + c] = plane(pl, i, c)->cm;
+                add_counts(&r->total[c], &plane(pl, i, c)->cm);
+            }
+        }
+        if (r->matrix) {
+            for (int64_t i = 0; i < N; i++) {
+                for (int64_t k = 0; k < C * C; k++) {
+                    r->matrix[k] += pl->matrix[i * C * C + k];
+                }
+            }
+        }
+        r->mean = NAN;
+        return;
+    }
+    r->undefined = 0;
+    double msum = 0;
+    int mk = 0;
+    for (int64_t c = 0; c < C; c++) {
+        struct sl_confusion total = {0, 0, 0, 0};
+        double sum = 0;
+        int defined = 0;
+        for (int64_t i = 0; i < N; i++) {
+            const struct sl_confusion *cm = &plane(pl, i, c)->cm;
+            double v = sl__metric_value(s, cm, e);
+            add_counts(&total, cm);
+            r->per_image[i * C + c] = v;
+            if (isnan(v)) {
+                r->undefined++;
+            } else {
+                sum += v;
+                defined++;
+            }
+        }
+        r->per_class[c] = defined ? sum / defined : NAN;
+        r->global[c] = sl__metric_value(s, &total, e);
+        if (counted(pl, c) && !isnan(r->per_class[c])) {
+            msum += r->per_class[c];
+            mk++;
+        }
+    }
+    r->mean = mk ? msum / mk : NAN;
+}
+
+int sl__reduce(const struct sl__plan *pl, struct sl_result *res, char *msg, size_t msglen)
+{
+    for (int i = 0; i < res->nlosses; i++) {
+        struct sl_loss_result *r = &res->losses[i];
+        int rc = loss_values(pl, r->spec, r->per_image, &r->has_per_image, &r->value);
+        if (rc) {
+            snprintf(msg, msglen, "%s: out of memory for the Lovász sort", r->spec->path);
+            return rc;
+        }
+    }
+    for (int i = 0; i < res->nmetrics; i++) {
+        metric_values(pl, &res->metrics[i]);
+    }
+    return 0;
+}

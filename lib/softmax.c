@@ -1,0 +1,216 @@
+/* softmax.c - multiclass: one fused pass per image computes the softmax once per pixel and, in
+ * the same sweep, every class's cross-entropy and focal sums, soft sums, and the confusion
+ * counts of the argmax; Lovász-Softmax errors come from the stored probabilities. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BLOCK 256
+
+/* Loads class indices of n target pixels from offset off: cls = class, m = 1 counted. */
+static void load_classes(const struct sl_request *req, int64_t off, int n, int *cls, double *m)
+{
+    const struct sl_tensor *t = &req->target;
+    for (int k = 0; k < n; k++) {
+        double v =
+            t->dtype == SL_DT_U8 ? ((const uint8_t *)t->data)[off + k] : sl_tensor_get(t, off + k);
+        bool ignored = req->has_ignore && v == (double)req->ignore_index;
+        m[k] = ignored ? 0.0 : 1.0;
+        cls[k] = ignored ? 0 : (int)v;
+    }
+}
+
+static void load_row(const struct sl_tensor *t, int64_t off, int n, double *x)
+{
+    if (t->dtype == SL_DT_F32) {
+        const float *f = (const float *)t->data + off;
+        for (int k = 0; k < n; k++) {
+            x[k] = f[k];
+        }
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        x[k] = sl_tensor_get(t, off + k);
+    }
+}
+
+int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t C = pl->g->classes, S = pl->g->pixels;
+    const bool logits = req->pred_type == SL_PRED_LOGITS;
+    const bool u8prob =
+        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
+    struct sl__acc *a = &pl->accs[i * C];
+    int64_t *matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
+    double *x = malloc(sizeof(double) * (size_t)(2 * C * BLOCK));
+    if (!x) {
+        return SL_ENOMEM;
+    }
+    double *lp = x + C * BLOCK; /* log p; x becomes p in place */
+    double m[BLOCK], w[BLOCK];
+    int cls[BLOCK], arg[BLOCK];
+    double count = 0;
+    memset(a, 0, sizeof *a * (size_t)C);
+    for (int64_t off = 0; off < S; off += BLOCK) {
+        int n = (int)(S - off < BLOCK ? S - off : BLOCK);
+        for (int64_t c = 0; c < C; c++) {
+            load_row(&req->prediction, (i * C + c) * S + off, n, x + c * BLOCK);
+        }
+        load_classes(req, i * S + off, n, cls, m);
+        if (req->weight.data) {
+            load_row(&req->weight, i * S + off, n, w);
+        } else {
+            for (int k = 0; k < n; k++) {
+                w[k] = 1.0;
+            }
+        }
+        for (int k = 0; k < n; k++) {
+            count += m[k];
+        }
+        if (logits) {
+            /* log-softmax with the max subtracted: lp_c = x_c - (max + log sum exp(x - max)) */
+            for (int k = 0; k < n; k++) {
+                double mx = x[k];
+                for (int64_t c = 1; c < C; c++) {
+                    mx = fmax(mx, x[c * BLOCK + k]);
+                }
+                double s = 0;
+                for (int64_t c = 0; c < C; c++) {
+                    s += exp(x[c * BLOCK + k] - mx);
+                }
+                double lse = mx + log(s);
+                for (int64_t c = 0; c < C; c++) {
+                    double l = x[c * BLOCK + k] - lse;
+                    lp[c * BLOCK + k] = l;
+                    x[c * BLOCK + k] = exp(l);
+                }
+            }
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                double *xc = x + c * BLOCK;
+                for (int k = 0; k < n; k++) {
+                    if (u8prob) {
+                        xc[k] /= 255.0;
+                    }
+                    lp[c * BLOCK + k] = log(sl__clip(xc[k])); /* Keras clip before the log */
+                }
+            }
+        }
+        /* cross entropy and focal: the target class's term only (PyTorch cross_entropy) */
+        if (pl->need_ce || pl->nfocal) {
+            for (int k = 0; k < n; k++) {
+                if (m[k] == 0) {
+                    continue;
+                }
+                int y = cls[k];
+                double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
+                a[y].ce_pos -= w[k] * l;
+                for (int f = 0; f < pl->nfocal; f++) {
+                    /* Lin et al. 2017: -(1 - p_t)^gamma log p_t */
+                    a[y].focal_pos[f] -= w[k] * pow(fmax(1.0 - py, 0.0), pl->focal_gamma[f]) * l;
+                }
+            }
+        }
+        if (pl->need_soft) {
+            for (int64_t c = 0; c < C; c++) {
+                const double *pc = x + c * BLOCK;
+                double sp = 0, sp2 = 0;
+                for (int k = 0; k < n; k++) {
+                    sp += m[k] * pc[k];
+                    sp2 += m[k] * pc[k] * pc[k];
+                }
+                a[c].sp += sp;
+                a[c].sp2 += sp2;
+            }
+        }
+        for (int k = 0; k < n; k++) {
+            if (m[k] != 0) {
+                a[cls[k]].sy += 1;
+                a[cls[k]].spy += x[cls[k] * BLOCK + k];
+            }
+        }
+        if (pl->need_cm) {
+            /* argmax, the first maximum on ties (numpy, torch) */
+            for (int k = 0; k < n; k++) {
+                int best = 0;
+                double bv = x[k];
+                for (int64_t c = 1; c < C; c++) {
+                    if (x[c * BLOCK + k] > bv) {
+                        bv = x[c * BLOCK + k];
+                        best = (int)c;
+                    }
+                }
+                arg[k] = best;
+            }
+            for (int k = 0; k < n; k++) {
+                if (m[k] == 0) {
+                    continue;
+                }
+                int y = cls[k], h = arg[k];
+                if (h == y) {
+                    a[y].cm.tp++;
+                } else {
+                    a[h].cm.fp++;
+                    a[y].cm.fn++;
+                }
+                if (matrix) {
+                    matrix[y * C + h]++;
+                }
+            }
+        }
+        if (pl->probs) {
+            for (int64_t c = 0; c < C; c++) {
+                float *dst = pl->probs + (i * C + c) * S + off;
+                for (int k = 0; k < n; k++) {
+                    dst[k] = (float)x[c * BLOCK + k];
+                }
+            }
+        }
+    }
+    free(x);
+    for (int64_t c = 0; c < C; c++) {
+        a[c].count = count;
+        a[c].cm.tn = (int64_t)count - a[c].cm.tp - a[c].cm.fp - a[c].cm.fn;
+    }
+    if (pl->need_lsm_img) {
+        struct sl__ey *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
+        if (!v) {
+            return SL_ENOMEM;
+        }
+        for (int64_t c = 0; c < C; c++) {
+            int64_t n = sl__softmax_errors(pl, i, c, v);
+            a[c].lovasz_fg = a[c].sy > 0;
+            a[c].lovasz = sl__lovasz_flat(v, n);
+        }
+        free(v);
+    }
+    return 0;
+}
+
+int64_t sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t C = pl->g->classes, S = pl->g->pixels;
+    const float *p = pl->probs + (i * C + c) * S;
+    double m[BLOCK];
+    int cls[BLOCK];
+    int64_t n_out = 0;
+    for (int64_t off = 0; off < S; off += BLOCK) {
+        int n = (int)(S - off < BLOCK ? S - off : BLOCK);
+        load_classes(req, i * S + off, n, cls, m);
+        for (int k = 0; k < n; k++) {
+            if (m[k] == 0) {
+                continue;
+            }
+            /* Berman et al. lovasz_softmax_flat: errors = |fg - p_c| */
+            bool fg = cls[k] == c;
+            v[n_out].e = fabs((fg ? 1.0 : 0.0) - (double)p[off + k]);
+            v[n_out].y = fg;
+            n_out++;
+        }
+    }
+    return n_out;
+}
