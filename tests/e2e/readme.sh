@@ -30,13 +30,40 @@ if [ -z "$port" ]; then
     exit 1
 fi
 
-# The curl block: from the line starting "curl -s" to the closing "}'".
-sed -n "/^curl -s/,/^}'/p" README.md | sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/curl.sh"
+# The curl blocks: each from a line starting "curl -s" to the closing "}'".
+curl_block() {
+    awk -v want="$1" '/^curl -s/ { n++ } n == want && !done { print } n == want && /^}'"'"'/ { done = 1 }' \
+        README.md | sed "s/127.0.0.1:8080/127.0.0.1:$port/"
+}
+curl_block 1 >"$dir/curl.sh"
 if sh "$dir/curl.sh" >"$dir/curl.json" 2>&1 &&
     grep -q '"combo":{"value":0.7360603770697316' "$dir/curl.json"; then
     ok "curl example answers the seed's CE + Dice = 0.7360603770697316"
 else
     bad "curl example: $(head -c 300 "$dir/curl.json")"
+fi
+# The multiclass block, checked against a hand calculation: softmax CE with class weights
+# [1, 2, 2] over pixels of classes 0 and 1 is (l0 + 2 l1) / 3; both argmaxes are right, so
+# every class's Dice is 1 (class 2 is empty in both: the "one" convention).
+curl_block 2 >"$dir/curl2.sh"
+sh "$dir/curl2.sh" >"$dir/curl2.json" 2>&1
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "skip readme: multiclass curl example (no python3 to check it)"
+    skipped=$((skipped + 1))
+elif python3 - "$dir/curl2.json" <<'PY' >"$dir/mc.out" 2>&1; then
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+lse = lambda *v: math.log(sum(math.exp(x) for x in v))
+l0 = -(2.0 - lse(2.0, 0.1, -1.0))
+l1 = -(1.5 - lse(0.5, 1.5, 0.0))
+assert r["mode"] == "multiclass" and r["classes"] == 3, r
+assert abs(r["losses"]["cross_entropy"]["value"] - (l0 + 2 * l1) / 3) < 1e-12, r["losses"]
+assert r["metrics"]["dice"]["per_class"] == [1, 1, 1] and r["metrics"]["dice"]["mean"] == 1
+assert r["metrics"]["confusion"]["matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
+PY
+    ok "multiclass curl example, checked by hand"
+else
+    bad "multiclass curl example: $(head -c 300 "$dir/curl2.json") $(tail -c 300 "$dir/mc.out")"
 fi
 
 # The Python block, then a numpy re-computation of what it printed.
