@@ -107,6 +107,41 @@ int main(int argc, char **argv)
     t1 = time_score(&req, NULL, reps);
     tp = time_score(&req, pool, reps);
     printf("%-34s %12.1f %12.1f\n", "metrics only (dice, iou)", npix / t1 / 1e6, npix / tp / 1e6);
+    /* multiclass: the same floats as C = 4 softmax classes of 8 x 4 x 128 x 512 */
+    {
+        const int64_t C = 4, mh = H / C;
+        size_t mpix = (size_t)N * mh * W;
+        uint8_t *cls = malloc(mpix);
+        struct sl_spec mc[3];
+        if (!cls) {
+            return 1;
+        }
+        for (size_t i = 0; i < mpix; i++) {
+            cls[i] = (uint8_t)(next(&seed) % (uint64_t)C);
+        }
+        req.prediction = (struct sl_tensor){x, SL_DT_F32, 4, {N, C, mh, W}};
+        req.target = (struct sl_tensor){cls, SL_DT_U8, 3, {N, mh, W}};
+        sl_spec_init(&mc[0], sl_find_loss("cross_entropy"));
+        sl_spec_init(&mc[1], sl_find_loss("dice"));
+        sl_spec_init(&mc[2], sl_find_loss("lovasz_softmax"));
+        req.losses = mc;
+        req.nlosses = 2;
+        req.metrics = metrics;
+        req.nmetrics = 2;
+        t1 = time_score(&req, NULL, reps);
+        tp = time_score(&req, pool, reps);
+        printf("%-34s %12.1f %12.1f\n", "multiclass C=4: ce + dice + dice/iou", mpix / t1 / 1e6,
+               mpix / tp / 1e6);
+        req.losses = &mc[2];
+        req.nlosses = 1;
+        req.nmetrics = 0;
+        t1 = time_score(&req, NULL, reps);
+        tp = time_score(&req, pool, reps);
+        printf("%-34s %12.1f %12.1f\n", "multiclass C=4: lovasz_softmax", mpix / t1 / 1e6,
+               mpix / tp / 1e6);
+        free(cls);
+    }
+    printf("(multiclass rows count image pixels, each with C = 4 class scores)\n");
     sl_pool_free(pool);
     free(x);
     free(y);
