@@ -122,6 +122,31 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
  * lovasz_hinge_flat and lovasz_softmax_flat (one class). */
 double sl__lovasz_flat(struct sl__ey *v, int64_t n);
 
+/* ---- distances (edt.c, ccl.c, weightmap.c) ---- */
+
+/* Squared exact Euclidean distance transform (Felzenszwalb & Huttenlocher 2012, separable,
+ * linear in the number of pixels) of a grid of nd = 2 or 3 dims: out[i] is the squared distance,
+ * in spacing units (spacing NULL: all 1), from pixel i to the nearest pixel whose seed is
+ * nonzero; +INFINITY everywhere when there is no seed. Returns 0 or SL_ENOMEM. */
+int sl__edt_sq(const uint8_t *seed, int nd, const int64_t *shape, const double *spacing,
+               double *out);
+
+/* Connected components of the nonzero pixels of mask (nd = 2 or 3 dims) with connectivity
+ * 4 or 8 (2-D), 6 or 26 (3-D): out[i] = 0 on background, else a label 1..n in raster order of
+ * first appearance. Returns n (>= 0), or SL_ENOMEM / SL_EINVAL (bad connectivity). */
+int64_t sl__label(const uint8_t *mask, int nd, const int64_t *shape, int connectivity,
+                  int32_t *out);
+
+/* The weight map of one image: mask (0/1) and labels (0 = background, 1..n instances) of S
+ * pixels; out receives S floats. Returns 0 or SL_ENOMEM. */
+int sl__weight_map_image(const uint8_t *mask, const int32_t *labels, int64_t n, int nd,
+                         const int64_t *shape, const struct sl_weight_map_params *p, float *out);
+
+/* The same map by the naive method (one full EDT per instance), for tests and `make bench`. */
+int sl__weight_map_image_naive(const uint8_t *mask, const int32_t *labels, int64_t n, int nd,
+                               const int64_t *shape, const struct sl_weight_map_params *p,
+                               float *out);
+
 /* Metric value from confusion counts with the `empty` convention (NaN = undefined). */
 double sl__metric_value(const struct sl_spec *spec, const struct sl_confusion *c, enum sl_empty e);
 

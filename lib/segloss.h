@@ -293,6 +293,32 @@ void sl_pool_load(struct sl_pool *pool, int *queued, int *running);
  * pool may be NULL (runs serially on the caller). */
 void sl_pool_parallel_for(struct sl_pool *pool, int64_t n, void (*fn)(void *, int64_t), void *arg);
 
+/* ---- U-Net weight maps ------------------------------------------------------------------- */
+
+/* Parameters of the U-Net border weight map (Ronneberger et al. 2015), API.md /v1/weight-map. */
+struct sl_weight_map_params {
+    double w0;               /* border weight (10) */
+    double sigma;            /* border width (5), in spacing units */
+    double class_weights[2]; /* w_c for background and foreground ([1, 1]) */
+    int neighbors;           /* 2: d1 + d2 (U-Net); 1: d1 only */
+    int connectivity;        /* 4 or 8 in 2-D, 6 or 26 in 3-D; 0: 8 / 26 */
+    int nspacing;            /* 0: all 1 */
+    double spacing[3];
+};
+
+/* Fills p with the defaults of API.md. */
+void sl_weight_map_params_init(struct sl_weight_map_params *p);
+
+/* The weight map w of a binary target batch [N, *S] or [N, 1, *S] (2 or 3 spatial dims):
+ * w = w_c + w0 exp(-(d1 + d2)^2 / (2 sigma^2)) on background pixels, w_c on foreground, with
+ * d1, d2 the distances to the nearest and second-nearest instance. Instances are the connected
+ * components of the foreground, or the positive labels of `instances` (same shape as target,
+ * 0 = background; data NULL: none given). out receives N x S floats (caller allocates).
+ * pool may be NULL. Returns 0 or a negative code with a message. */
+int sl_weight_map(const struct sl_tensor *target, const struct sl_tensor *instances,
+                  const struct sl_weight_map_params *p, struct sl_pool *pool, float *out,
+                  char *msg, size_t msglen);
+
 /* ---- scoring ------------------------------------------------------------------------------- */
 
 /* Validates req (shapes, labels, ranges), computes every loss and metric, and returns a new
