@@ -39,8 +39,20 @@ enum {
 enum { SL_P_LH_PER_IMAGE = 0 };
 enum { SL_P_LSM_CLASSES = 0, SL_P_LSM_PER_IMAGE };
 enum { SL_LSM_PRESENT = 0, SL_LSM_ALL };
+enum {
+    SL_P_DW_W0 = 0,
+    SL_P_DW_SIGMA,
+    SL_P_DW_CLASS_WEIGHTS,
+    SL_P_DW_NEIGHBORS,
+    SL_P_DW_CONNECTIVITY,
+    SL_P_DW_REDUCTION
+};
 enum { SL_P_COMBO_TERMS = 0 };
 enum { SL_P_FBETA_BETA = 0 };
+enum { SL_P_HD_PERCENTILE = 0, SL_P_HD_POOLING, SL_P_HD_EMPTY };
+enum { SL_P_ASSD_EMPTY = 0 };
+enum { SL_P_NSD_TOLERANCE = 0 };
+enum { SL_POOL_MAX = 0, SL_POOL_POOLED };
 
 /* Choices of enum parameters. */
 enum { SL_RED_MEAN = 0, SL_RED_SUM };
@@ -60,6 +72,8 @@ struct sl__geom {
 };
 
 #define SL_MAX_FOCAL 16
+#define SL_MAX_DWCE 4
+#define SL_MAX_SURFACE 16
 #define SL_MAX_CLASSES 1024
 
 /* A hinge error 1 - logit * sign(y), or a softmax error |fg - p|, with its label. */
@@ -77,8 +91,9 @@ struct sl__acc {
     double sp, sy, spy, sp2; /* sum p, sum y, sum p*y, sum p*p */
     double focal_pos[SL_MAX_FOCAL], focal_neg[SL_MAX_FOCAL];
     struct sl_confusion cm;
-    double lovasz;  /* the plane's Lovász loss (hinge, or softmax class) */
-    bool lovasz_fg; /* the plane has foreground (Lovász-Softmax "present") */
+    double dwce[SL_MAX_DWCE]; /* sum w * map * CE per distance-weighted CE spec */
+    double lovasz;            /* the plane's Lovász loss (hinge, or softmax class) */
+    bool lovasz_fg;           /* the plane has foreground (Lovász-Softmax "present") */
 };
 
 /* What the pass must compute, derived once from the request, and where it goes. */
@@ -89,11 +104,16 @@ struct sl__plan {
     bool need_hinge_img, need_hinge_batch, need_lsm_img, need_lsm_batch;
     int nfocal;
     double focal_gamma[SL_MAX_FOCAL];
-    double thr_logit;     /* hard prediction on logits: x >= thr_logit */
-    struct sl__acc *accs; /* N x C planes, image-major */
-    int64_t *matrix;      /* multiclass confusion: N x C x C, or NULL */
-    float *probs;         /* multiclass Lovász-Softmax: N x C x S softmax probabilities */
-    int *oom;             /* N flags: an image's scratch could not be allocated */
+    int ndwce;
+    const struct sl_spec *dwce[SL_MAX_DWCE]; /* distinct distance-weighted CE specs */
+    int nsurf;
+    const struct sl_spec *surf[SL_MAX_SURFACE]; /* surface-distance metrics */
+    double *surf_values;                        /* N x C x nsurf */
+    double thr_logit;                           /* hard prediction on logits: x >= thr_logit */
+    struct sl__acc *accs;                       /* N x C planes, image-major */
+    int64_t *matrix;                            /* multiclass confusion: N x C x C, or NULL */
+    float *probs; /* multiclass Lovász-Softmax: N x C x S softmax probabilities */
+    int *oom;     /* N flags: an image's scratch could not be allocated */
 };
 
 /* Index of the focal accumulator of gamma in the plan (it exists after planning). */
@@ -109,6 +129,24 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i);
 /* |fg - p_c| errors of the counted pixels of image i for class c, appended at v. */
 int64_t sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v);
+
+/* Hard prediction and target masks of plane (i, c): 1 = foreground; ignored pixels are 0 in
+ * both. arg: the image's argmax (multiclass), else NULL. */
+void sl__plane_masks(const struct sl__plan *pl, int64_t i, int64_t c, const int *arg, uint8_t *pred,
+                     uint8_t *tgt);
+/* Multiclass: the argmax class of every pixel of image i (first maximum on ties). */
+void sl__argmax_image(const struct sl__plan *pl, int64_t i, int *arg);
+/* sum over counted pixels of w * map * CE for binary plane (i, c). */
+double sl__mapped_ce_sum(const struct sl__plan *pl, int64_t i, int64_t c, const float *map);
+
+/* Surface-distance metrics (hausdorff, assd, nsd) of one plane's masks into vals[k] for
+ * specs[k]; NaN = undefined. Returns 0 or SL_ENOMEM. */
+int sl__surface_metrics(const uint8_t *pred, const uint8_t *tgt, int nd, const int64_t *shape,
+                        const double *spacing, const struct sl_spec *const *specs, int n,
+                        double *vals);
+
+/* Index of spec s in the plan's distance-weighted CE list (it exists after planning). */
+int sl__dwce_slot(const struct sl__plan *pl, const struct sl_spec *s);
 
 /* Fills every loss and metric of res from the planes. Returns 0 or a negative code. */
 int sl__reduce(const struct sl__plan *pl, struct sl_result *res, char *msg, size_t msglen);
@@ -141,6 +179,13 @@ int64_t sl__label(const uint8_t *mask, int nd, const int64_t *shape, int connect
  * pixels; out receives S floats. Returns 0 or SL_ENOMEM. */
 int sl__weight_map_image(const uint8_t *mask, const int32_t *labels, int64_t n, int nd,
                          const int64_t *shape, const struct sl_weight_map_params *p, float *out);
+
+/* Checks an instance label map: integers >= 0 (0 = background), naming the first bad index. */
+int sl__check_instances(const struct sl_tensor *t, char *msg, size_t msglen);
+
+/* Maps the positive labels of the npix values of instance map t from index off to compact
+ * labels 1..n (0 stays background). Returns n, or SL_ENOMEM. */
+int64_t sl__relabel(const struct sl_tensor *t, int64_t off, int64_t npix, int32_t *out);
 
 /* The same map by the naive method (one full EDT per instance), for tests and `make bench`. */
 int sl__weight_map_image_naive(const uint8_t *mask, const int32_t *labels, int64_t n, int nd,

@@ -145,6 +145,7 @@ enum sl_loss_kind {
     SL_LOSS_TVERSKY,
     SL_LOSS_LOVASZ_HINGE,
     SL_LOSS_LOVASZ_SOFTMAX,
+    SL_LOSS_DWCE,
     SL_LOSS_COMBO,
 };
 
@@ -159,6 +160,9 @@ enum sl_metric_kind {
     SL_METRIC_MCC,
     SL_METRIC_FBETA,
     SL_METRIC_CONFUSION,
+    SL_METRIC_HAUSDORFF,
+    SL_METRIC_ASSD,
+    SL_METRIC_NSD,
 };
 
 /* One row of the loss or metric table: the parser, /v1/catalog and the docs read it. */
@@ -212,7 +216,8 @@ const char *sl_empty_name(enum sl_empty e);
 struct sl_request {
     struct sl_tensor prediction;
     struct sl_tensor target;
-    struct sl_tensor weight; /* data == NULL: no weight map */
+    struct sl_tensor weight;    /* data == NULL: no weight map */
+    struct sl_tensor instances; /* data == NULL: instances are connected components */
     enum sl_mode mode;
     enum sl_pred_type pred_type;
     bool has_ignore;
@@ -316,8 +321,8 @@ void sl_weight_map_params_init(struct sl_weight_map_params *p);
  * 0 = background; data NULL: none given). out receives N x S floats (caller allocates).
  * pool may be NULL. Returns 0 or a negative code with a message. */
 int sl_weight_map(const struct sl_tensor *target, const struct sl_tensor *instances,
-                  const struct sl_weight_map_params *p, struct sl_pool *pool, float *out,
-                  char *msg, size_t msglen);
+                  const struct sl_weight_map_params *p, struct sl_pool *pool, float *out, char *msg,
+                  size_t msglen);
 
 /* ---- scoring ------------------------------------------------------------------------------- */
 

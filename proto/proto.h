@@ -34,6 +34,13 @@ void slp_problem(int status, const char *detail, struct slp_response *out);
 void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,
                        struct sl_pool *pool, struct slp_response *out);
 
+/* Handles one POST /v1/weight-map JSON body end to end (parse, validate, compute the U-Net
+ * weight map, serialize) and fills *out with the 200 answer - the float32 map [N, *S] as .npy
+ * v1.0 bytes (application/x-npy), or {"shape": [...], "data": [...]} (application/json) when
+ * want_json - or the problem+json error. pool may be NULL. Never fails. */
+void slp_weight_map_request(const char *body, size_t len, const struct slp_limits *lim,
+                            struct sl_pool *pool, bool want_json, struct slp_response *out);
+
 /* The OpenAPI document served at /openapi.json (proto/openapi.json, linked in). */
 const char *slp_openapi_json(size_t *len);
 

@@ -78,6 +78,17 @@ int srv_parse_encoding(const char *value, enum srv_encoding *enc);
  * as "; charset=utf-8" allowed). */
 bool srv_media_type_is(const char *value, const char *type);
 
+/* Content negotiation of /v1/weight-map answers (RFC 9110, sections 12.5.1 and 12.5.3; tokens
+ * are case-insensitive, q = 0 means "not acceptable", an unparsable q counts as 1). */
+
+/* Whether an Accept value (NULL: absent) asks for JSON: application/json is listed with q > 0
+ * and with a higher q than an explicit application/x-npy entry (the default answer). */
+bool srv_accept_prefers_json(const char *value);
+
+/* Whether an Accept-Encoding value (NULL: absent, which gets the identity coding) allows
+ * gzip: "gzip" or "x-gzip" with q > 0, or, when neither is listed, "*" with q > 0. */
+bool srv_accept_encoding_allows_gzip(const char *value);
+
 /* Inflates body (gzip, or deflate: zlib-wrapped, or raw when the zlib header is absent) into
  * a new NUL-terminated buffer of at most max_out bytes. Returns 0 and sets *out (malloc'd,
  * caller frees) and *out_len; or SL_EMALFORMED (corrupt or truncated stream, trailing data),

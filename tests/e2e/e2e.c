@@ -524,6 +524,223 @@ static void test_compressed(const struct hu_server *srv)
     }
 }
 
+/* ---- 10. /v1/weight-map ------------------------------------------------------------------- */
+
+/* A 1 x 7 row with one-pixel objects at columns 0 and 6 (4-connectivity). By hand: every
+ * background column c has d1 = min(c, 6 - c), d2 = max(c, 6 - c), so d1 + d2 = 6 and, with the
+ * defaults w0 = 10, sigma = 5, class_weights = [1, 1]:
+ *   w = 1 + 10 exp(-6^2 / (2 * 5^2)) = 1 + 10 exp(-0.72) = 5.8675225...
+ * and w = 1 on the two objects. */
+static const char wm_row_body[] =
+    "{\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [1, 1, 7], "
+    "\"data\": [1, 0, 0, 0, 0, 0, 1]}, \"connectivity\": 4}";
+
+static double wm_row_expected(void)
+{
+    return 1 + 10 * exp(-36.0 / 50.0);
+}
+
+/* Parses a .npy v1.0 '<f4' answer: CHECKs magic, version, 64-byte padded header, shape and
+ * the byte count; returns a pointer to the first float's bytes (NULL on failure). */
+static const unsigned char *check_npy(const char *what, const unsigned char *b, size_t len,
+                                      const char *shape_text, size_t count)
+{
+    bool magic = len >= 10 && memcmp(b, "\x93NUMPY\x01\x00", 8) == 0;
+    CHECK(magic);
+    if (!magic) {
+        fprintf(stderr, "    %s: not a .npy v1.0 answer (%zu bytes)\n", what, len);
+        return NULL;
+    }
+    size_t hlen = (size_t)b[8] | (size_t)b[9] << 8;
+    CHECK_INT((10 + hlen) % 64, 0);
+    CHECK_INT(len, 10 + hlen + 4 * count);
+    if (len != 10 + hlen + 4 * count || hlen < 2) {
+        return NULL;
+    }
+    char hdr[512];
+    size_t n = hlen < sizeof hdr - 1 ? hlen : sizeof hdr - 1;
+    memcpy(hdr, b + 10, n);
+    hdr[n] = '\0';
+    CHECK(hdr[hlen - 1] == '\n');
+    CHECK(strstr(hdr, "'descr': '<f4'") != NULL);
+    CHECK(strstr(hdr, "'fortran_order': False") != NULL);
+    bool shape_ok = strstr(hdr, shape_text) != NULL;
+    CHECK(shape_ok);
+    if (!shape_ok) {
+        fprintf(stderr, "    %s: header %s, want %s\n", what, hdr, shape_text);
+    }
+    return b + 10 + hlen;
+}
+
+/* Little-endian float i of data. */
+static float npy_f32(const unsigned char *data, size_t i)
+{
+    const unsigned char *e = data + 4 * i;
+    uint32_t bits =
+        (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* Inflates a gzip stream into a new buffer of at most cap bytes; NULL on failure. */
+static unsigned char *gunzip(const void *in, size_t len, size_t cap, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 31) != Z_OK) {
+        return NULL;
+    }
+    unsigned char *out = malloc(cap ? cap : 1);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int rc = out ? inflate(&z, Z_FINISH) : Z_MEM_ERROR;
+    *outlen = (size_t)z.total_out;
+    bool whole = rc == Z_STREAM_END && z.avail_in == 0;
+    inflateEnd(&z);
+    if (!whole) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* A [2, 32, 32] batch of a few squares each: a map worth compressing. */
+static char *wm_batch_body(void)
+{
+    char *body = malloc(16384);
+    if (!body) {
+        return NULL;
+    }
+    size_t n = (size_t)snprintf(body, 16384,
+                                "{\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", "
+                                "\"shape\": [2, 32, 32], \"data\": [");
+    for (int i = 0; i < 2 * 32 * 32; i++) {
+        int img = i / 1024, y = i / 32 % 32, x = i % 32;
+        bool on = (y % 10 < 3 && x % 12 < 4) || (img == 1 && y > 28);
+        n += (size_t)snprintf(body + n, 16384 - n, "%s%d", i ? "," : "", on);
+    }
+    snprintf(body + n, 16384 - n, "]}, \"sigma\": 3}");
+    return body;
+}
+
+static void test_weight_map(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    char h[256];
+
+    /* .npy: parses, and the row's pixel 3 is the hand value */
+    request(&x, srv, "POST", "/v1/weight-map", json_ct, wm_row_body, strlen(wm_row_body),
+            HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    CHECK(hu_ctype_is(x.ctype, "application/x-npy"));
+    CHECK(!hu_xfer_header(&x, "Content-Encoding", h, sizeof h));
+    CHECK(hu_xfer_header(&x, "Vary", h, sizeof h) && strstr(h, "Accept-Encoding"));
+    const unsigned char *data = check_npy("weight map .npy", (const unsigned char *)x.body.data,
+                                          x.body.len, "'shape': (1, 1, 7)", 7);
+    if (data) {
+        CHECK_CLOSE(npy_f32(data, 3), wm_row_expected(), 1e-6, 0);
+        CHECK_CLOSE(npy_f32(data, 1), wm_row_expected(), 1e-6, 0);
+        CHECK_CLOSE(npy_f32(data, 0), 1.0, 0, 0);
+        CHECK_CLOSE(npy_f32(data, 6), 1.0, 0, 0);
+    }
+    hu_xfer_cleanup(&x);
+
+    /* JSON with Accept: application/json */
+    const char *const accept_json[] = {"Content-Type: application/json", "Accept: application/json",
+                                       "Accept-Encoding: gzip", NULL};
+    request(&x, srv, "POST", "/v1/weight-map", accept_json, wm_row_body, strlen(wm_row_body),
+            HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("weight map JSON", &x);
+    CHECK(!hu_xfer_header(&x, "Content-Encoding", h, sizeof h)); /* only .npy is gzipped */
+    check_num("weight map JSON", doc, "shape[0]", 1, 0);
+    check_num("weight map JSON", doc, "shape[2]", 7, 0);
+    CHECK_INT(json_array_size(jget(doc, "data")), 7);
+    check_num("weight map JSON", doc, "data[3]", wm_row_expected(), 1e-6);
+    check_num("weight map JSON", doc, "data[6]", 1, 0);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* gzip with Accept-Encoding: gzip; the inflated bytes are the plain answer */
+    char *batch = wm_batch_body();
+    CHECK(batch != NULL);
+    if (batch) {
+        struct hu_xfer plain;
+        request(&plain, srv, "POST", "/v1/weight-map", json_ct, batch, strlen(batch),
+                HU_REQUEST_TIMEOUT);
+        CHECK_STATUS(&plain, 200);
+        check_npy("batch .npy", (const unsigned char *)plain.body.data, plain.body.len,
+                  "'shape': (2, 32, 32)", 2 * 32 * 32);
+        const char *const gz[] = {"Content-Type: application/json",
+                                  "Accept-Encoding: deflate, gzip;q=0.8", NULL};
+        request(&x, srv, "POST", "/v1/weight-map", gz, batch, strlen(batch), HU_REQUEST_TIMEOUT);
+        CHECK_STATUS(&x, 200);
+        CHECK(hu_ctype_is(x.ctype, "application/x-npy"));
+        CHECK(hu_xfer_header(&x, "Content-Encoding", h, sizeof h) && strcmp(h, "gzip") == 0);
+        CHECK(x.body.len < plain.body.len);
+        size_t ulen = 0;
+        unsigned char *u = gunzip(x.body.data, x.body.len, plain.body.len + 1, &ulen);
+        CHECK(u != NULL);
+        CHECK(u && ulen == plain.body.len && memcmp(u, plain.body.data, ulen) == 0);
+        free(u);
+        hu_xfer_cleanup(&x);
+
+        /* gzip refused (q=0): plain */
+        const char *const nogz[] = {"Content-Type: application/json",
+                                    "Accept-Encoding: gzip;q=0, identity", NULL};
+        request(&x, srv, "POST", "/v1/weight-map", nogz, batch, strlen(batch), HU_REQUEST_TIMEOUT);
+        CHECK_STATUS(&x, 200);
+        CHECK(!hu_xfer_header(&x, "Content-Encoding", h, sizeof h));
+        CHECK(x.body.len == plain.body.len);
+        hu_xfer_cleanup(&x);
+
+        /* a gzip request body takes the same way in */
+        size_t zlen = 0;
+        unsigned char *z = zcompress(batch, strlen(batch), 31, &zlen);
+        CHECK(z != NULL);
+        if (z) {
+            const char *const zin[] = {"Content-Type: application/json", "Content-Encoding: gzip",
+                                       NULL};
+            request(&x, srv, "POST", "/v1/weight-map", zin, z, zlen, HU_REQUEST_TIMEOUT);
+            CHECK_STATUS(&x, 200);
+            CHECK(x.body.len == plain.body.len &&
+                  memcmp(x.body.data, plain.body.data, x.body.len) == 0);
+            hu_xfer_cleanup(&x);
+            free(z);
+        }
+        hu_xfer_cleanup(&plain);
+        free(batch);
+    }
+
+    /* 422 naming the bad parameter */
+    static const char bad_sigma[] =
+        "{\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [1, 1, 3], "
+        "\"data\": [1, 0, 1]}, \"sigma\": -1}";
+    request(&x, srv, "POST", "/v1/weight-map", json_ct, bad_sigma, strlen(bad_sigma),
+            HU_REQUEST_TIMEOUT);
+    check_problem("weight map sigma -1", &x, 422);
+    doc = hu_xfer_json(&x);
+    check_str_has("weight map sigma -1", doc, "detail", "sigma");
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    static const char bad_conn[] =
+        "{\"target\": [[[1, 0, 1]]], \"connectivity\": 6, \"neighbours\": 2}";
+    request(&x, srv, "POST", "/v1/weight-map", json_ct, bad_conn, strlen(bad_conn),
+            HU_REQUEST_TIMEOUT);
+    check_problem("weight map unknown key", &x, 422);
+    doc = hu_xfer_json(&x);
+    check_str_has("weight map unknown key", doc, "detail", "neighbours");
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    request(&x, srv, "GET", "/v1/weight-map", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    check_problem("GET /v1/weight-map", &x, 405);
+    hu_xfer_cleanup(&x);
+}
+
 /* ---- 9. concurrency sanity ---------------------------------------------------------------- */
 
 static void test_concurrent_small(const struct hu_server *srv)
@@ -825,6 +1042,7 @@ int main(int argc, char **argv)
         test_bad_bodies(&srv);
         test_hand_values(&srv);
         test_compressed(&srv);
+        test_weight_map(&srv);
         test_concurrent_small(&srv);
         stop_server(&srv, "main");
     }
