@@ -215,3 +215,81 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
     }
     return n_out;
 }
+
+void sl__plane_masks(const struct sl__plan *pl, int64_t i, int64_t c, const int *arg, uint8_t *pred,
+                     uint8_t *tgt)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t npix = pl->g->pixels;
+    const bool mc = pl->g->mode == SL_MODE_MULTICLASS;
+    const bool u8prob =
+        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
+    double x[BLOCK], y[BLOCK], m[BLOCK];
+    int64_t po, to, wo;
+    plane_offsets(pl, i, c, &po, &to, &wo);
+    for (int64_t off = 0; off < npix; off += BLOCK) {
+        int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
+        if (mc) {
+            /* target class c; ignored pixels are background in both masks */
+            for (int k = 0; k < n; k++) {
+                double v = sl_tensor_get(&req->target, i * npix + off + k);
+                bool ignored = req->has_ignore && v == (double)req->ignore_index;
+                tgt[off + k] = !ignored && v == (double)c;
+                pred[off + k] = !ignored && arg[off + k] == c;
+            }
+            continue;
+        }
+        load(&req->prediction, po + off, n, x);
+        load_target(req, to + off, n, y, m);
+        for (int k = 0; k < n; k++) {
+            bool h;
+            if (req->pred_type == SL_PRED_LOGITS) {
+                h = x[k] >= pl->thr_logit;
+            } else if (req->pred_type == SL_PRED_LABELS) {
+                h = x[k] != 0;
+            } else {
+                h = (u8prob ? x[k] / 255.0 : x[k]) >= req->threshold;
+            }
+            pred[off + k] = m[k] != 0 && h;
+            tgt[off + k] = m[k] != 0 && y[k] > 0;
+        }
+    }
+}
+
+double sl__mapped_ce_sum(const struct sl__plan *pl, int64_t i, int64_t c, const float *map)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t npix = pl->g->pixels;
+    const bool u8prob =
+        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
+    double x[BLOCK], y[BLOCK], m[BLOCK], w[BLOCK];
+    double sum = 0;
+    int64_t po, to, wo;
+    plane_offsets(pl, i, c, &po, &to, &wo);
+    for (int64_t off = 0; off < npix; off += BLOCK) {
+        int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
+        load(&req->prediction, po + off, n, x);
+        load_target(req, to + off, n, y, m);
+        if (req->weight.data) {
+            load(&req->weight, wo + off, n, w);
+        } else {
+            for (int k = 0; k < n; k++) {
+                w[k] = 1.0;
+            }
+        }
+        for (int k = 0; k < n; k++) {
+            double lp, l1p;
+            if (req->pred_type == SL_PRED_LOGITS) {
+                double s = log1p(exp(-fabs(x[k])));
+                lp = -(s + (x[k] < 0 ? -x[k] : 0.0));
+                l1p = -(s + (x[k] > 0 ? x[k] : 0.0));
+            } else {
+                double cp = sl__clip(u8prob ? x[k] / 255.0 : x[k]);
+                lp = log(cp);
+                l1p = log1p(-cp);
+            }
+            sum -= m[k] * w[k] * (double)map[off + k] * (y[k] * lp + (1 - y[k]) * l1p);
+        }
+    }
+    return sum;
+}

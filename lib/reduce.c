@@ -56,6 +56,8 @@ static int reduction_of(const struct sl_spec *s)
         return s->values[SL_P_BCE_REDUCTION].choice;
     case SL_LOSS_FOCAL:
         return s->values[SL_P_FOCAL_REDUCTION].choice;
+    case SL_LOSS_DWCE:
+        return s->values[SL_P_DW_REDUCTION].choice;
     default:
         return SL_RED_MEAN;
     }
@@ -94,6 +96,8 @@ static double plane_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s
         double al = per_class(alpha, c, 1);
         return al * a->focal_pos[f] + (1 - al) * a->focal_neg[f];
     }
+    case SL_LOSS_DWCE:
+        return a->dwce[sl__dwce_slot(pl, s)];
     default:
         return NAN;
     }
@@ -361,6 +365,7 @@ static int loss_values(const struct sl__plan *pl, const struct sl_spec *s, doubl
     case SL_LOSS_WEIGHTED_CE:
     case SL_LOSS_BALANCED_CE:
     case SL_LOSS_FOCAL:
+    case SL_LOSS_DWCE:
         *value = pixel_loss(pl, s, per_image);
         return 0;
     case SL_LOSS_DICE:
@@ -433,6 +438,9 @@ double sl__metric_value(const struct sl_spec *spec, const struct sl_confusion *c
         return RATIO((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp);
     }
     case SL_METRIC_CONFUSION:
+    case SL_METRIC_HAUSDORFF:
+    case SL_METRIC_ASSD:
+    case SL_METRIC_NSD:
         return NAN;
     }
 #undef RATIO
@@ -473,13 +481,20 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
     r->undefined = 0;
     double msum = 0;
     int mk = 0;
+    int surf = -1;
+    for (int k = 0; k < pl->nsurf; k++) {
+        if (pl->surf[k] == s) {
+            surf = k;
+        }
+    }
     for (int64_t c = 0; c < C; c++) {
         struct sl_confusion total = {0, 0, 0, 0};
         double sum = 0;
         int defined = 0;
         for (int64_t i = 0; i < N; i++) {
             const struct sl_confusion *cm = &plane(pl, i, c)->cm;
-            double v = sl__metric_value(s, cm, e);
+            double v = surf >= 0 ? pl->surf_values[(i * C + c) * pl->nsurf + surf]
+                                 : sl__metric_value(s, cm, e);
             add_counts(&total, cm);
             r->per_image[i * C + c] = v;
             if (isnan(v)) {
@@ -490,7 +505,8 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
             }
         }
         r->per_class[c] = defined ? sum / defined : NAN;
-        r->global[c] = sl__metric_value(s, &total, e);
+        /* surface distances have no batch-summed form */
+        r->global[c] = surf >= 0 ? NAN : sl__metric_value(s, &total, e);
         if (counted(pl, c) && !isnan(r->per_class[c])) {
             msum += r->per_class[c];
             mk++;

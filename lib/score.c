@@ -114,6 +114,11 @@ static int geometry(const struct sl_request *req, enum sl_mode mode, struct sl__
         }
         g->weight_has_c = wc && g->classes > 1;
     }
+    if (req->instances.data && !plain_shape(&req->instances, n, sp, ns)) {
+        sl_format_shape(req->instances.shape, req->instances.ndim, ws, sizeof ws);
+        snprintf(msg, msglen, "instances: shape %s does not fit target %s", ws, ts);
+        return SL_ESHAPE;
+    }
     g->images = n;
     g->nspatial = ns;
     g->pixels = 1;
@@ -159,6 +164,28 @@ static int check_spec(const struct sl_spec *s, const struct sl__geom *g, char *m
                  kind == SL_LOSS_LOVASZ_HINGE ? " (multiclass: lovasz_softmax)"
                                               : " (multiclass: cross_entropy with class_weights)");
         return SL_EINVAL;
+    }
+    if (is_loss && kind == SL_LOSS_DWCE) {
+        /* the U-Net map is defined on a binary target: [background, foreground] weights */
+        const struct sl_value *cw = &s->values[SL_P_DW_CLASS_WEIGHTS];
+        int conn = (int)s->values[SL_P_DW_CONNECTIVITY].num;
+        if (mode != SL_MODE_BINARY) {
+            snprintf(msg, msglen, "%s: distance_weighted_cross_entropy is for binary mode", where);
+            return SL_EINVAL;
+        }
+        if (cw->kind == SL_V_LIST && cw->nlist != 2) {
+            snprintf(msg, msglen,
+                     "%s.class_weights: has %d values; it takes [background, foreground]", where,
+                     cw->nlist);
+            return SL_EINVAL;
+        }
+        if (conn != 0 &&
+            !(g->nspatial == 2 ? (conn == 4 || conn == 8) : (conn == 6 || conn == 26))) {
+            snprintf(msg, msglen, "%s.connectivity: %d is not one of %s", where, conn,
+                     g->nspatial == 2 ? "4, 8 (2-D)" : "6, 26 (3-D)");
+            return SL_ERANGE;
+        }
+        return 0;
     }
     for (int i = 0; i < s->def->nparams; i++) {
         const struct sl_value *v = &s->values[i];
@@ -260,6 +287,12 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
                      req->has_ignore ? " or ignore_index" : "");
         }
         return SL_ERANGE;
+    }
+    if (req->instances.data) {
+        int rc = sl__check_instances(&req->instances, msg, msglen);
+        if (rc) {
+            return rc;
+        }
     }
     const struct sl_tensor *w = &req->weight;
     if (w->data) {

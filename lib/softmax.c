@@ -214,3 +214,26 @@ int64_t sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, stru
     }
     return n_out;
 }
+
+void sl__argmax_image(const struct sl__plan *pl, int64_t i, int *arg)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t C = pl->g->classes, S = pl->g->pixels;
+    double best[BLOCK], x[BLOCK];
+    for (int64_t off = 0; off < S; off += BLOCK) {
+        int n = (int)(S - off < BLOCK ? S - off : BLOCK);
+        load_row(&req->prediction, (i * C) * S + off, n, best);
+        for (int k = 0; k < n; k++) {
+            arg[off + k] = 0;
+        }
+        for (int64_t c = 1; c < C; c++) {
+            load_row(&req->prediction, (i * C + c) * S + off, n, x);
+            for (int k = 0; k < n; k++) {
+                if (x[k] > best[k]) {
+                    best[k] = x[k];
+                    arg[off + k] = (int)c;
+                }
+            }
+        }
+    }
+}

@@ -121,6 +121,17 @@ static const struct sl_param_def lovasz_softmax_params[] = {
     {"per_image", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
      "true: mean of per-image losses; false: one loss over the flattened batch"},
 };
+static const struct sl_param_def dwce_params[] = {
+    {"w0", SL_PT_NUMBER, NUM(10), 0, INFINITY, false, NULL, "border weight"},
+    {"sigma", SL_PT_NUMBER, NUM(5), 0, INFINITY, true, NULL, "border width, in spacing units"},
+    {"class_weights", SL_PT_LIST, NULLV, 0, INFINITY, false, NULL,
+     "[background, foreground] class weights w_c (default [1, 1])"},
+    {"neighbors", SL_PT_INTEGER, NUM(2), 1, 2, false, NULL,
+     "2: d1 + d2 as U-Net; 1: d1 only (the one-object variant)"},
+    {"connectivity", SL_PT_INTEGER, NUM(0), 0, 26, false, NULL,
+     "instances as connected components with 4 or 8 (2-D), 6 or 26 (3-D) neighbours; 0: 8/26"},
+    REDUCTION_PARAM,
+};
 static const struct sl_param_def combo_params[] = {
     {"terms", SL_PT_TERMS, ABSENT, 1, SL_MAX_TERMS, false, NULL,
      "loss specs, each with an optional weight (default 1); the value is the weighted sum"},
@@ -154,6 +165,9 @@ static const struct sl_def loss_table[] = {
     {"lovasz_softmax", SL_LOSS_LOVASZ_SOFTMAX, lovasz_softmax_params, COUNT(lovasz_softmax_params),
      "Lovász extension of the Jaccard loss per class on softmax probabilities (multiclass)",
      "Berman, Triki & Blaschko 2018, reference lovasz_softmax"},
+    {"distance_weighted_cross_entropy", SL_LOSS_DWCE, dwce_params, COUNT(dwce_params),
+     "w(x) CE(x) per pixel, w = w_c + w0 exp(-(d1 + d2)^2 / (2 sigma^2)) on background",
+     "Ronneberger et al. 2015 (U-Net) border weight map; the map is POST /v1/weight-map"},
     {"combo", SL_LOSS_COMBO, combo_params, COUNT(combo_params),
      "sum of weight * term over its terms, per image and per batch",
      "MONAI DiceCELoss is combo of cross_entropy and dice"},
@@ -161,6 +175,28 @@ static const struct sl_def loss_table[] = {
 
 static const struct sl_param_def fbeta_params[] = {
     {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL, "recall is beta times as important"},
+};
+
+static const char *const pooling_choices[] = {"max", "pooled", NULL};
+static const char *const nan_choice[] = {"nan", NULL};
+#define EMPTY_DISTANCE_PARAM                                                                       \
+    {                                                                                              \
+        "empty_distance", SL_PT_NUMBER_ENUM, ABSENT, 0, INFINITY, false, nan_choice,               \
+            "value when exactly one mask is empty (default: the image diagonal in spacing units; " \
+            "\"nan\" reports null)"                                                                \
+    }
+static const struct sl_param_def hausdorff_params[] = {
+    {"percentile", SL_PT_NUMBER, ABSENT, 0, 100, false, NULL,
+     "a percentile of the surface distances (95 for HD95; default: the maximum)"},
+    {"pooling", SL_PT_ENUM, CHOICE(SL_POOL_MAX), 0, 0, false, pooling_choices,
+     "max: the larger of the two directed percentiles (MONAI, Metrics Reloaded); pooled: the "
+     "percentile of both directions together (MedPy)"},
+    EMPTY_DISTANCE_PARAM,
+};
+static const struct sl_param_def assd_params[] = {EMPTY_DISTANCE_PARAM};
+static const struct sl_param_def nsd_params[] = {
+    {"tolerance", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
+     "surface pixels closer than this (spacing units) to the other surface count as correct"},
 };
 
 static const struct sl_def metric_table[] = {
@@ -176,6 +212,15 @@ static const struct sl_def metric_table[] = {
     {"fbeta", SL_METRIC_FBETA, fbeta_params, COUNT(fbeta_params),
      "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL},
     {"confusion", SL_METRIC_CONFUSION, NULL, 0, "TP, FP, FN, TN counts", NULL},
+    {"hausdorff", SL_METRIC_HAUSDORFF, hausdorff_params, COUNT(hausdorff_params),
+     "symmetric Hausdorff distance between the surfaces (or a percentile of it)",
+     "MONAI compute_hausdorff_distance; pooled percentile as MedPy hd95"},
+    {"assd", SL_METRIC_ASSD, assd_params, COUNT(assd_params),
+     "mean of the surface distances of both directions together",
+     "MONAI compute_average_surface_distance(symmetric=True), MedPy assd"},
+    {"nsd", SL_METRIC_NSD, nsd_params, COUNT(nsd_params),
+     "normalized surface Dice: share of both surfaces within tolerance of the other",
+     "Nikolov et al. 2021; MONAI compute_surface_dice"},
 };
 
 const struct sl_def *sl_loss_table(int *count)

@@ -14,7 +14,7 @@
 /* A parsed /v1/score request: the lib request plus everything it borrows. */
 struct slp_score_req {
     struct sl_request req;
-    struct slp_array prediction, target, weight;
+    struct slp_array prediction, target, weight, instances;
     struct sl_spec losses[SLP_MAX_SPECS];
     struct sl_spec terms[SLP_MAX_SPECS][SL_MAX_TERMS];
     struct sl_spec metrics[SLP_MAX_SPECS];

@@ -179,13 +179,21 @@ static void write_metric(struct slp_buf *b, const struct sl_metric_result *m,
         slp__buf_puts(b, "}");
         return;
     }
+    const int kind = m->spec->def->kind;
+    const bool distance =
+        kind == SL_METRIC_HAUSDORFF || kind == SL_METRIC_ASSD || kind == SL_METRIC_NSD;
     slp__buf_puts(b, "{\"mean\":");
     slp__buf_num(b, m->mean);
-    slp__buf_puts(b, ",\"global\":");
-    if (binary) {
-        slp__buf_num(b, m->global[0]);
-    } else {
-        write_list(b, m->global, c);
+    if (!distance) {
+        /* surface distances have no batch-summed form */
+        slp__buf_puts(b, ",\"global\":");
+        if (binary) {
+            slp__buf_num(b, m->global[0]);
+        } else {
+            write_list(b, m->global, c);
+        }
+    }
+    if (!binary) {
         slp__buf_puts(b, ",\"per_class\":");
         write_list(b, m->per_class, c);
     }

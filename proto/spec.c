@@ -8,20 +8,6 @@
 
 #include "internal.h"
 
-/* Names the API defines whose kernels later versions add: a clearer error than "unknown". */
-static const char *const later_losses[] = {"distance_weighted_cross_entropy", NULL};
-static const char *const later_metrics[] = {"hausdorff", "assd", "nsd", NULL};
-
-static bool in_list(const char *const *list, const char *s)
-{
-    for (; *list; list++) {
-        if (strcmp(*list, s) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Writes "a, b, c" of a NULL-terminated list into buf. */
 static void join(const char *const *list, char *buf, size_t len)
 {
@@ -194,11 +180,6 @@ static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *
     }
     const struct sl_def *def = sl_find_loss(name);
     if (!def) {
-        if (in_list(later_losses, name)) {
-            snprintf(msg, msglen, "%s.name: loss \"%s\" is not supported by this version", path,
-                     name);
-            return SL_EUNSUPPORTED;
-        }
         char names[512];
         table_names(sl_loss_table, names, sizeof names);
         snprintf(msg, msglen, "%s.name: unknown loss \"%s\"; the losses are %s", path, name, names);
@@ -264,10 +245,6 @@ static int parse_metric(struct slp_score_req *owner, const json_t *j, const char
     }
     const struct sl_def *def = sl_find_metric(name);
     if (!def) {
-        if (in_list(later_metrics, name)) {
-            snprintf(msg, msglen, "%s: metric \"%s\" is not supported by this version", path, name);
-            return SL_EUNSUPPORTED;
-        }
         char names[512];
         table_names(sl_metric_table, names, sizeof names);
         snprintf(msg, msglen, "%s: unknown metric \"%s\"; the metrics are %s", path, name, names);
@@ -415,6 +392,7 @@ void slp__score_req_free(struct slp_score_req *r)
     slp_array_free(&r->prediction);
     slp_array_free(&r->target);
     slp_array_free(&r->weight);
+    slp_array_free(&r->instances);
     for (int i = 0; i < r->nlists; i++) {
         free(r->lists[i]);
     }
@@ -452,7 +430,7 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim, struct sl
     {
         int e;
         if (strcmp(key, "prediction") == 0 || strcmp(key, "target") == 0 ||
-            strcmp(key, "weight") == 0) {
+            strcmp(key, "weight") == 0 || strcmp(key, "instances") == 0) {
             continue;
         } else if (strcmp(key, "mode") == 0) {
             rc = parse_enum(val, key, mode_names + 1, &e, msg, msglen);
@@ -515,6 +493,14 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim, struct sl
             goto fail;
         }
         r->req.weight = r->weight.t;
+    }
+    if (json_object_get(root, "instances") && !json_is_null(json_object_get(root, "instances"))) {
+        rc = slp_array_from_json(json_object_get(root, "instances"), "instances", lim,
+                                 &r->instances, msg, msglen);
+        if (rc) {
+            goto fail;
+        }
+        r->req.instances = r->instances.t;
     }
     r->req.prediction = r->prediction.t;
     r->req.target = r->target.t;

@@ -79,8 +79,14 @@ int main(void)
                  "losses[1]: response key \"dice\"");
     expect_error("{" ARRAYS ", \"metrics\": [\"dice\", {\"name\": \"fbeta\", \"beta\": 0}]}", 422,
                  "metrics[1].beta");
-    expect_error("{" ARRAYS ", \"metrics\": [\"hausdorff\"]}", 422,
-                 "not supported by this version");
+    expect_error("{" ARRAYS ", \"metrics\": [{\"name\": \"hausdorff\", \"percentile\": 101}]}", 422,
+                 "metrics[0].percentile");
+    expect_error("{" ARRAYS ", \"metrics\": [{\"name\": \"nsd\", \"empty_distance\": 1}]}", 422,
+                 "metrics[0].empty_distance: unknown parameter of nsd");
+    expect_error("{" ARRAYS ", \"losses\": [{\"name\": \"distance_weighted_cross_entropy\", "
+                 "\"connectivity\": 6}]}",
+                 422, "losses[0].connectivity: 6 is not one of 4, 8");
+    expect_error("{" ARRAYS ", \"instances\": [[[1, 2, 3]]]}", 422, "instances: shape");
     expect_error("{" ARRAYS ", \"empty\": \"none\"}", 422, "empty: must be one of one, zero, nan");
     expect_error("{" ARRAYS ", \"threshold\": 1.5}", 422, "threshold");
     expect_error("{" ARRAYS ", \"spacing\": [1, -1]}", 422, "spacing[1]");

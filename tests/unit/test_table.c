@@ -37,7 +37,7 @@ int main(void)
         CHECK(d != NULL);
         CHECK(d && d->summary && d->convention);
     }
-    CHECK(n == 10 && t[0].name != NULL);
+    CHECK(n == 11 && t[0].name != NULL);
     CHECK(sl_find_loss("nope") == NULL);
     CHECK(sl_find_metric("mcc") != NULL);
     /* defaults of API.md */
