@@ -66,6 +66,16 @@ else
     bad "multiclass curl example: $(head -c 300 "$dir/curl2.json") $(tail -c 300 "$dir/mc.out")"
 fi
 
+# The weight-map example: the first curl line of /v1/weight-map and its continuation line.
+grep -A1 '^curl -s http://127.0.0.1:8080/v1/weight-map' README.md | head -n 2 |
+    sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/wm.sh"
+if sh "$dir/wm.sh" >"$dir/wm.json" 2>&1 &&
+    grep -q '"data":\[1,5.8675227,5.8675227,5.8675227,5.8675227,5.8675227,1\]' "$dir/wm.json"; then
+    ok "weight-map example answers 1 + 10 exp(-36/50) on the background"
+else
+    bad "weight-map example: $(head -c 300 "$dir/wm.json")"
+fi
+
 # The Python block, then a numpy re-computation of what it printed.
 py=
 for cand in /usr/bin/python3 python3; do
