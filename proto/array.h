@@ -37,6 +37,18 @@ enum slp_compression {
     SLP_COMP_AUTO
 };
 
+/* The parts of a multipart/form-data body (borrowed): arrays name them with "part". */
+struct slp_part {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+};
+
+struct slp_parts {
+    const struct slp_part *items;
+    int n;
+};
+
 /* Frees a->buf and zeroes *a. NULL is fine. */
 void slp_array_free(struct slp_array *a);
 
@@ -48,6 +60,12 @@ void slp_array_free(struct slp_array *a);
  * 422), SL_ETOOLARGE (over lim: 413), SL_EUNSUPPORTED (rle, coco_rle, part: 422), SL_ENOMEM. */
 int slp_array_from_json(const json_t *j, const char *name, const struct slp_limits *lim,
                         struct slp_array *out, char *msg, size_t msglen);
+
+/* As slp_array_from_json, where "part": "NAME" takes the npy/raw bytes (not base64) of that
+ * multipart part; a missing part is SL_EINVAL naming it. parts may be NULL (no multipart). */
+int slp_array_from_json_parts(const json_t *j, const char *name, const struct slp_limits *lim,
+                              const struct slp_parts *parts, struct slp_array *out, char *msg,
+                              size_t msglen);
 
 /* Decodes standard base64 (RFC 4648, '=' padding optional, no whitespace) into a new buffer of
  * at most max_out bytes. Returns 0 and sets *out (malloc'd) and *out_len, or SL_EMALFORMED

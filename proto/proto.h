@@ -34,6 +34,15 @@ void slp_problem(int status, const char *detail, struct slp_response *out);
 void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,
                        struct sl_pool *pool, struct slp_response *out);
 
+/* Handles one POST /v1/score multipart/form-data body already split into parts: the part named
+ * "spec" holds the JSON spec, whose arrays may name other parts with "part". Never fails. */
+void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits *lim,
+                         struct sl_pool *pool, struct slp_response *out);
+
+/* The GET /v1/catalog document: every loss and metric of the lib's tables with parameters,
+ * types, defaults, ranges and conventions (static, built once). */
+const char *slp_catalog_json(size_t *len);
+
 /* Handles one POST /v1/weight-map JSON body end to end (parse, validate, compute the U-Net
  * weight map, serialize) and fills *out with the 200 answer - the float32 map [N, *S] as .npy
  * v1.0 bytes (application/x-npy), or {"shape": [...], "data": [...]} (application/json) when
