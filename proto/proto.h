@@ -40,8 +40,9 @@ void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits 
                          struct sl_pool *pool, struct slp_response *out);
 
 /* The GET /v1/catalog document: every loss and metric of the lib's tables with parameters,
- * types, defaults, ranges and conventions (static, built once). */
-const char *slp_catalog_json(size_t *len);
+ * types, defaults, ranges and conventions. Returns a new string (caller frees; NULL when out of
+ * memory) and its length in *len. */
+char *slp_catalog_json(size_t *len);
 
 /* Handles one POST /v1/weight-map JSON body end to end (parse, validate, compute the U-Net
  * weight map, serialize) and fills *out with the 200 answer - the float32 map [N, *S] as .npy
