@@ -1,13 +1,15 @@
 /* array.c - wire arrays (API.md "Arrays") into owned, C-order, host-order buffers.
  *
- * Formats npy, raw and list are decoded; rle, coco_rle and multipart parts are refused with
+ * Formats npy, raw and list are decoded; rle and coco_rle are refused with
  * SL_EUNSUPPORTED in this version. Sizes are checked against the limits before any buffer of the
  * array's size is allocated, and every byte count is exact. Choices a user can see:
  *  - a list without "dtype" is float64; bool accepts true/false and 0/1; integer dtypes accept
  *    integral reals (2.0) but not 2.5; float32 values that round to FLT_MAX are kept, larger ones
  *    are SL_ERANGE; float16 rounds to nearest even and |v| >= 65520 is SL_ERANGE;
  *  - a bad value in a nested list is named by its path and its flat index;
- *  - the bare-list shorthand names elements as name[i] (there is no "data" key to name).
+ *  - the bare-list shorthand names elements as name[i] (there is no "data" key to name);
+ *  - "part" (npy, raw) takes the bytes of a multipart part as they are, not base64; outside a
+ *    multipart body (parts NULL) it is SL_EUNSUPPORTED.
  */
 #include <float.h>
 #include <math.h>
@@ -126,6 +128,8 @@ struct areq {
     size_t msglen;
     char dpath[96]; /* "name.data", or "name" for the bare-list shorthand */
     const json_t *format, *data, *part, *compression, *dtype, *shape;
+    const struct slp_parts *parts; /* NULL: not a multipart body */
+    const struct slp_part *pt;     /* the part named by "part": its bytes replace "data" */
     enum slp_compression comp;
     int has_dtype;
     enum sl_dtype dt;
@@ -620,6 +624,39 @@ static int decode_compressed(struct areq *r, size_t cap, unsigned char **cbuf, s
                              clen, r->dpath, r->msg, r->msglen);
 }
 
+/* A hint for a part whose bytes start with the gzip magic while "compression" is none. */
+static const char *gzip_hint(const struct areq *r)
+{
+    const struct slp_part *p = r->pt;
+    if (p && r->comp == SLP_COMP_NONE && p->len >= 2 && p->data[0] == 0x1f && p->data[1] == 0x8b) {
+        return "; it looks gzip-compressed: set \"compression\": \"gzip\"";
+    }
+    return "";
+}
+
+/* The raw bytes of part r->pt (inflated if compressed) into a new buffer of exactly nbytes. */
+static int raw_from_part(struct areq *r, size_t nbytes, unsigned char **bufp)
+{
+    const struct slp_part *p = r->pt;
+    if (r->comp == SLP_COMP_NONE && p->len != nbytes) {
+        slp__errf(r->msg, r->msglen, "%s: expected %zu bytes, got %zu in part '%.64s'%s", r->name,
+                  nbytes, p->len, p->name, gzip_hint(r));
+        return SL_ESIZE;
+    }
+    unsigned char *buf = alloc_array(r, nbytes);
+    if (!buf) {
+        return SL_ENOMEM;
+    }
+    int rc = slp__inflate_exact(p->data, p->len, r->comp, buf, nbytes, r->name, r->dpath, r->msg,
+                                r->msglen);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *bufp = buf;
+    return 0;
+}
+
 static int decode_raw(struct areq *r, struct slp_array *out)
 {
     if (!r->has_dtype) {
@@ -630,7 +667,7 @@ static int decode_raw(struct areq *r, struct slp_array *out)
         slp__errf(r->msg, r->msglen, "%s.shape: required for format 'raw'", r->name);
         return SL_EINVAL;
     }
-    int rc = need_string_data(r);
+    int rc = r->pt ? 0 : need_string_data(r);
     int64_t numel = 0;
     size_t nbytes = 0;
     if (!rc) {
@@ -642,7 +679,9 @@ static int decode_raw(struct areq *r, struct slp_array *out)
     const char *s = json_string_value(r->data);
     size_t slen = json_string_length(r->data);
     unsigned char *buf = NULL;
-    if (r->comp == SLP_COMP_NONE) {
+    if (r->pt) {
+        rc = raw_from_part(r, nbytes, &buf);
+    } else if (r->comp == SLP_COMP_NONE) {
         size_t have = 0;
         rc = slp__base64_measure(s, slen, &have, r->dpath, r->msg, r->msglen);
         if (rc) {
@@ -775,6 +814,55 @@ static int decode_npy_plain(struct areq *r, struct slp__npy_info *info, unsigned
     return 0;
 }
 
+/* The uncompressed .npy file in part r->pt: parse its header, copy exactly the data. */
+static int decode_npy_part(struct areq *r, struct slp__npy_info *info, unsigned char **bufp,
+                           size_t *nbytes, int64_t *numel)
+{
+    const unsigned char *p = r->pt->data;
+    size_t have = r->pt->len;
+    size_t off = 0;
+    int rc = 0;
+    if (have == 0) {
+        slp__errf(r->msg, r->msglen, "%s: the part is empty (expected a .npy file)", r->dpath);
+        return SL_EMALFORMED;
+    }
+    if (*gzip_hint(r)) {
+        slp__errf(r->msg, r->msglen, "%s: not a .npy file (no \\x93NUMPY magic)%s", r->dpath,
+                  gzip_hint(r));
+        return SL_EMALFORMED;
+    }
+    rc = slp__npy_preamble(p, have, &off, r->dpath, r->msg, r->msglen);
+    if (!rc && off > have) {
+        slp__errf(r->msg, r->msglen, "%s: npy header is truncated (%zu of %zu bytes)", r->dpath,
+                  have, off);
+        rc = SL_EMALFORMED;
+    }
+    if (!rc) {
+        rc = npy_header_from(r, p, off, info);
+    }
+    if (!rc) {
+        rc = npy_agree(r, info);
+    }
+    if (!rc) {
+        rc = check_size(r, info->shape, info->ndim, info->dtype, numel, nbytes);
+    }
+    if (rc) {
+        return rc;
+    }
+    if (have - off != *nbytes) {
+        slp__errf(r->msg, r->msglen, "%s: expected %zu data bytes after the npy header, got %zu",
+                  r->name, *nbytes, have - off);
+        return SL_ESIZE;
+    }
+    unsigned char *buf = alloc_array(r, *nbytes);
+    if (!buf) {
+        return SL_ENOMEM;
+    }
+    memcpy(buf, p + off, *nbytes);
+    *bufp = buf;
+    return 0;
+}
+
 /* The compressed stream holds the whole .npy file: inflate the header, then exactly the data. */
 static int inflate_npy(struct areq *r, struct slp__inflater *z, struct slp__npy_info *info,
                        unsigned char **bufp, size_t *nbytes, int64_t *numel)
@@ -855,7 +943,7 @@ static int inflate_npy(struct areq *r, struct slp__inflater *z, struct slp__npy_
 
 static int decode_npy(struct areq *r, struct slp_array *out)
 {
-    int rc = need_string_data(r);
+    int rc = r->pt ? 0 : need_string_data(r);
     if (rc) {
         return rc;
     }
@@ -865,17 +953,26 @@ static int decode_npy(struct areq *r, struct slp_array *out)
     int64_t numel = 0;
     memset(&info, 0, sizeof info);
     if (r->comp == SLP_COMP_NONE) {
-        rc = decode_npy_plain(r, &info, &buf, &nbytes, &numel);
+        rc = r->pt ? decode_npy_part(r, &info, &buf, &nbytes, &numel)
+                   : decode_npy_plain(r, &info, &buf, &nbytes, &numel);
     } else {
         unsigned char *cbuf = NULL;
+        const unsigned char *cin = NULL;
         size_t clen = 0;
         size_t lim = r->lim->max_array_bytes;
         size_t cap = compressed_cap(
             lim > SIZE_MAX - 2 * SLP__NPY_MAX_HEADER ? SIZE_MAX : lim + 2 * SLP__NPY_MAX_HEADER);
-        rc = decode_compressed(r, cap, &cbuf, &clen);
+        if (r->pt) {
+            /* a part's bytes are the compressed stream as they are (no base64) */
+            cin = r->pt->data;
+            clen = r->pt->len;
+        } else {
+            rc = decode_compressed(r, cap, &cbuf, &clen);
+            cin = cbuf;
+        }
         if (!rc) {
             struct slp__inflater z;
-            rc = slp__inflater_init(&z, cbuf, clen, r->comp, r->name, r->dpath, r->msg, r->msglen);
+            rc = slp__inflater_init(&z, cin, clen, r->comp, r->name, r->dpath, r->msg, r->msglen);
             if (!rc) {
                 rc = inflate_npy(r, &z, &info, &buf, &nbytes, &numel);
             }
@@ -959,6 +1056,53 @@ static int read_keys(struct areq *r, const json_t *j)
     return 0;
 }
 
+/* Resolves "part" (npy and raw only) to r->pt, which then stands for "data". Refused: with
+ * "data", for format f = list, outside a multipart body (SL_EUNSUPPORTED), or naming no part. */
+static int find_part(struct areq *r, const char *f)
+{
+    const char *want = json_string_value(r->part);
+    if (strcmp(f, "list") == 0) {
+        slp__errf(r->msg, r->msglen,
+                  "%s.part: format 'list' takes its values in \"data\", not a part (parts are for "
+                  "npy and raw)",
+                  r->name);
+        return SL_EINVAL;
+    }
+    if (!r->parts) {
+        slp__errf(r->msg, r->msglen,
+                  "%s.part: multipart parts are not supported here: \"part\" is only in a "
+                  "multipart/form-data body (send the bytes base64-encoded in \"data\")",
+                  r->name);
+        return SL_EUNSUPPORTED;
+    }
+    if (r->data) {
+        slp__errf(r->msg, r->msglen, "%s: give either \"data\" or \"part\", not both", r->name);
+        return SL_EINVAL;
+    }
+    for (int i = 0; i < r->parts->n; i++) {
+        const struct slp_part *p = &r->parts->items[i];
+        if (p->name && strcmp(p->name, want) == 0) {
+            r->pt = p;
+            snprintf(r->dpath, sizeof r->dpath, "%s (part '%.64s')", r->name, want);
+            return 0;
+        }
+    }
+    /* a typo is the likely cause: list what was sent */
+    char sent[200] = "";
+    size_t at = 0;
+    for (int i = 0; i < r->parts->n && at < sizeof sent; i++) {
+        const char *n = r->parts->items[i].name;
+        int w = snprintf(sent + at, sizeof sent - at, "%s'%.64s'", i ? ", " : "", n ? n : "");
+        if (w < 0) {
+            break;
+        }
+        at += (size_t)w;
+    }
+    slp__errf(r->msg, r->msglen, "%s.part: no multipart part named '%.64s' (the parts sent: %s)",
+              r->name, want, r->parts->n ? sent : "none");
+    return SL_EINVAL;
+}
+
 static int decode_object(struct areq *r, const json_t *j, struct slp_array *out)
 {
     int rc = read_keys(r, j);
@@ -973,9 +1117,23 @@ static int decode_object(struct areq *r, const json_t *j, struct slp_array *out)
     int is_npy = strcmp(f, "npy") == 0, is_raw = strcmp(f, "raw") == 0,
         is_list = strcmp(f, "list") == 0;
     if (strcmp(f, "rle") == 0 || strcmp(f, "coco_rle") == 0) {
-        slp__errf(r->msg, r->msglen, "%s: format '%s' is not supported by this version", r->name,
-                  f);
-        return SL_EUNSUPPORTED;
+        /* the mask formats (rle.c) check their own data, part, compression and dtype */
+        rc = parse_shape(r);
+        if (rc) {
+            return rc;
+        }
+        struct slp__mask_req m = {.name = r->name,
+                                  .dpath = r->dpath,
+                                  .lim = r->lim,
+                                  .data = r->data,
+                                  .part = r->part,
+                                  .compression = r->compression,
+                                  .dtype = r->dtype,
+                                  .has_shape = r->has_shape,
+                                  .ndim = r->ndim};
+        memcpy(m.shape, r->shp, sizeof m.shape);
+        return f[0] == 'r' ? slp__decode_rle(&m, out, r->msg, r->msglen)
+                           : slp__decode_coco_rle(&m, out, r->msg, r->msglen);
     }
     if (!is_npy && !is_raw && !is_list) {
         slp__errf(r->msg, r->msglen,
@@ -984,12 +1142,11 @@ static int decode_object(struct areq *r, const json_t *j, struct slp_array *out)
         return SL_EINVAL;
     }
     if (r->part) {
-        slp__errf(r->msg, r->msglen,
-                  "%s.part: multipart parts are not supported by this version (use \"data\")",
-                  r->name);
-        return SL_EUNSUPPORTED;
-    }
-    if (!r->data) {
+        rc = find_part(r, f);
+        if (rc) {
+            return rc;
+        }
+    } else if (!r->data) {
         slp__errf(r->msg, r->msglen, "%s.data: required", r->name);
         return SL_EINVAL;
     }
@@ -1012,6 +1169,13 @@ static int decode_object(struct areq *r, const json_t *j, struct slp_array *out)
 int slp_array_from_json(const json_t *j, const char *name, const struct slp_limits *lim,
                         struct slp_array *out, char *msg, size_t msglen)
 {
+    return slp_array_from_json_parts(j, name, lim, NULL, out, msg, msglen);
+}
+
+int slp_array_from_json_parts(const json_t *j, const char *name, const struct slp_limits *lim,
+                              const struct slp_parts *parts, struct slp_array *out, char *msg,
+                              size_t msglen)
+{
     struct slp_limits deflim;
     struct areq r;
     if (msg && msglen) {
@@ -1030,6 +1194,7 @@ int slp_array_from_json(const json_t *j, const char *name, const struct slp_limi
     r.lim = lim;
     r.msg = msg;
     r.msglen = msglen;
+    r.parts = parts;
     int rc;
     if (json_is_array(j)) {
         /* shorthand for {"format": "list", "data": j}: elements are named name[i] */

@@ -1,4 +1,4 @@
-/* array_internal.h - internals shared by proto/array.c, base64.c, inflate.c and npy.c.
+/* array_internal.h - internals shared by proto/array.c, base64.c, inflate.c, npy.c and rle.c.
  * Nothing here is part of the proto/ API; see array.h for that.
  */
 #ifndef SLP_ARRAY_INTERNAL_H
@@ -117,5 +117,32 @@ void slp__fortran_to_c(const void *src, void *dst, size_t itemsize, int ndim, co
 
 /* Writes "[a, b, c]" into buf (always terminated). */
 void slp__format_shape(const int64_t *shape, int ndim, char *buf, size_t len);
+
+/* ---- mask formats: rle and coco_rle (rle.c) ---- */
+
+/* One array object of format rle or coco_rle as array.c has read it: keys type-checked (JSON
+ * strings for part, compression and dtype), shape parsed. Every pointer is borrowed. */
+struct slp__mask_req {
+    const char *name;  /* "target" */
+    const char *dpath; /* "target.data", for messages */
+    const struct slp_limits *lim;
+    const json_t *data, *part, *compression, *dtype; /* NULL when absent */
+    int has_shape;
+    int ndim;
+    int64_t shape[SL_MAX_DIMS];
+};
+
+/* Decodes Kaggle EncodedPixels (one string, or a list of one per image) into a new 0/1 mask
+ * [N, H, W] (uint8, or bool when dtype says so) in out, which the caller frees. Returns 0, or
+ * SL_EINVAL (keys, bad token), SL_ESHAPE (string count), SL_ERANGE (zero, odd count, unsorted,
+ * overlapping or out-of-image pairs), SL_ETOOLARGE or SL_ENOMEM, with a message. */
+int slp__decode_rle(const struct slp__mask_req *m, struct slp_array *out, char *msg, size_t msglen);
+
+/* Decodes COCO RLE (one {"size", "counts"} object or a list, counts as a list or maskApi.c's
+ * compressed string) into a new 0/1 mask [N, h, w] in out, which the caller frees. Returns 0, or
+ * SL_EINVAL, SL_ESHAPE (sizes differ, shape disagrees), SL_EMALFORMED (bad compressed string),
+ * SL_ERANGE (negative counts, sum other than h*w), SL_ETOOLARGE or SL_ENOMEM. */
+int slp__decode_coco_rle(const struct slp__mask_req *m, struct slp_array *out, char *msg,
+                         size_t msglen);
 
 #endif /* SLP_ARRAY_INTERNAL_H */

@@ -94,27 +94,46 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,
-                       struct sl_pool *pool, struct slp_response *out)
+/* The array keys of the spec that may name a part. */
+static const char *const array_keys[] = {"prediction", "target", "weight", "instances"};
+
+/* Whether an array of the spec root (borrowed) names part `name` with "part". */
+static bool part_is_named(const json_t *root, const char *name)
+{
+    for (size_t k = 0; k < sizeof array_keys / sizeof array_keys[0]; k++) {
+        const json_t *a = json_object_get(root, array_keys[k]);
+        const char *p = json_is_object(a) ? json_string_value(json_object_get(a, "part")) : NULL;
+        if (p && strcmp(p, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parses the spec root (borrowed), checks that every part but "spec" is used (a typo in a part
+ * name must not go unnoticed), scores and fills *out. t0: when the request began (ms). */
+static void score_spec(const json_t *root, const struct slp_parts *parts,
+                       const struct slp_limits *lim, struct sl_pool *pool, double t0,
+                       struct slp_response *out)
 {
     char msg[512] = "";
-    double t0 = now_ms();
-    json_error_t jerr;
     struct slp_score_req *r = NULL;
     struct sl_result *res = NULL;
     struct slp_buf b = {0};
-    memset(out, 0, sizeof *out);
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
-        slp_problem(400, msg, out);
-        return;
-    }
-    int rc = slp__parse_score(root, lim, &r, msg, sizeof msg);
-    json_decref(root);
+    int rc = slp__parse_score(root, lim, parts, &r, msg, sizeof msg);
     if (rc) {
         goto fail;
+    }
+    for (int i = 0; parts && i < parts->n; i++) {
+        const char *name = parts->items[i].name;
+        if (strcmp(name, "spec") != 0 && !part_is_named(root, name)) {
+            snprintf(msg, sizeof msg,
+                     "multipart part '%.64s' is not used: no array of the spec names it with "
+                     "\"part\" (a typo in a part name?)",
+                     name);
+            rc = SL_EINVAL;
+            goto fail;
+        }
     }
     rc = sl_score(&r->req, pool, &res, msg, sizeof msg);
     if (rc) {
@@ -139,6 +158,71 @@ fail:
         snprintf(msg, sizeof msg, "%s", sl_strerror(rc));
     }
     slp_problem(slp_http_status(rc), msg, out);
+}
+
+void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,
+                       struct sl_pool *pool, struct slp_response *out)
+{
+    char msg[512];
+    double t0 = now_ms();
+    json_error_t jerr;
+    memset(out, 0, sizeof *out);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+        slp_problem(400, msg, out);
+        return;
+    }
+    score_spec(root, NULL, lim, pool, t0, out);
+    json_decref(root);
+}
+
+void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits *lim,
+                         struct sl_pool *pool, struct slp_response *out)
+{
+    char msg[512];
+    double t0 = now_ms();
+    json_error_t jerr;
+    const struct slp_part *spec = NULL;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < parts->n; i++) {
+        const struct slp_part *p = &parts->items[i];
+        if (!p->name) {
+            slp_problem(400, "a multipart part has no name", out);
+            return;
+        }
+        for (int k = 0; k < i; k++) {
+            if (strcmp(parts->items[k].name, p->name) == 0) {
+                snprintf(msg, sizeof msg, "multipart body has two parts named '%.64s'", p->name);
+                slp_problem(422, msg, out);
+                return;
+            }
+        }
+        if (strcmp(p->name, "spec") == 0) {
+            spec = p;
+        }
+    }
+    if (!spec) {
+        slp_problem(400,
+                    "multipart body has no part named 'spec' (the JSON spec, e.g. curl -F "
+                    "spec=@spec.json)",
+                    out);
+        return;
+    }
+    if (spec->len == 0) {
+        slp_problem(400, "multipart part 'spec' is empty (it must hold the JSON spec)", out);
+        return;
+    }
+    json_t *root = json_loadb((const char *)spec->data, spec->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(msg, sizeof msg, "malformed JSON in part 'spec' at line %d, column %d: %s",
+                 jerr.line, jerr.column, jerr.text);
+        slp_problem(400, msg, out);
+        return;
+    }
+    score_spec(root, parts, lim, pool, t0, out);
+    json_decref(root);
 }
 
 extern const char slp__openapi_start[];

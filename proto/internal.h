@@ -24,9 +24,12 @@ struct slp_score_req {
 };
 
 /* Parses and validates a spec object (borrowed) into a new request in *out
- * (free with slp__score_req_free). Returns 0 or a negative SL_E* code with a message. */
-int slp__parse_score(const json_t *root, const struct slp_limits *lim, struct slp_score_req **out,
-                     char *msg, size_t msglen);
+ * (free with slp__score_req_free). parts (borrowed, NULL for a JSON body) are the multipart
+ * parts arrays may name with "part"; with NULL, "part" is refused (SL_EUNSUPPORTED, 422).
+ * Returns 0 or a negative SL_E* code with a message. */
+int slp__parse_score(const json_t *root, const struct slp_limits *lim,
+                     const struct slp_parts *parts, struct slp_score_req **out, char *msg,
+                     size_t msglen);
 void slp__score_req_free(struct slp_score_req *r);
 
 /* A growable output buffer; on allocation failure it sets oom and stops growing. */

@@ -403,8 +403,9 @@ static const char *const mode_names[] = {"auto", "binary", "multiclass", "multil
 static const char *const pred_type_names[] = {"logits", "probabilities", "labels", NULL};
 static const char *const empty_names[] = {"one", "zero", "nan", NULL};
 
-int slp__parse_score(const json_t *root, const struct slp_limits *lim, struct slp_score_req **out,
-                     char *msg, size_t msglen)
+int slp__parse_score(const json_t *root, const struct slp_limits *lim,
+                     const struct slp_parts *parts, struct slp_score_req **out, char *msg,
+                     size_t msglen)
 {
     const char *key;
     json_t *val;
@@ -476,27 +477,28 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim, struct sl
         rc = SL_EINVAL;
         goto fail;
     }
-    rc = slp_array_from_json(json_object_get(root, "prediction"), "prediction", lim, &r->prediction,
-                             msg, msglen);
+    /* parts NULL (a JSON body): an array with "part" is refused (SL_EUNSUPPORTED, 422) */
+    rc = slp_array_from_json_parts(json_object_get(root, "prediction"), "prediction", lim, parts,
+                                   &r->prediction, msg, msglen);
     if (rc) {
         goto fail;
     }
-    rc = slp_array_from_json(json_object_get(root, "target"), "target", lim, &r->target, msg,
-                             msglen);
+    rc = slp_array_from_json_parts(json_object_get(root, "target"), "target", lim, parts,
+                                   &r->target, msg, msglen);
     if (rc) {
         goto fail;
     }
     if (json_object_get(root, "weight") && !json_is_null(json_object_get(root, "weight"))) {
-        rc = slp_array_from_json(json_object_get(root, "weight"), "weight", lim, &r->weight, msg,
-                                 msglen);
+        rc = slp_array_from_json_parts(json_object_get(root, "weight"), "weight", lim, parts,
+                                       &r->weight, msg, msglen);
         if (rc) {
             goto fail;
         }
         r->req.weight = r->weight.t;
     }
     if (json_object_get(root, "instances") && !json_is_null(json_object_get(root, "instances"))) {
-        rc = slp_array_from_json(json_object_get(root, "instances"), "instances", lim,
-                                 &r->instances, msg, msglen);
+        rc = slp_array_from_json_parts(json_object_get(root, "instances"), "instances", lim, parts,
+                                       &r->instances, msg, msglen);
         if (rc) {
             goto fail;
         }

@@ -5,7 +5,13 @@
  * bytes; a compute worker inflates, parses, computes and serializes (and gzips a weight map
  * the client accepts gzipped). The connection is suspended while its job is queued or running
  * and the job resumes it. Both POST routes share that path; each names its worker step in the
- * route table.
+ * route table (and /v1/score a second one for multipart/form-data bodies).
+ *
+ * multipart/form-data: MHD's post processor splits the body as it arrives, on the I/O thread,
+ * and each part's bytes go straight into that part's own growable buffer (the body itself is
+ * not kept). A body with a Content-Encoding is kept whole instead, inflated on the worker and
+ * split there by the same post processor. The post processor borrows the boundary from the
+ * connection's headers, so a job splitting on the worker `pins` the request (see parts_split).
  *
  * Sharing between an I/O thread and a job: one server mutex (srv->mu) guards each request's
  * refs / suspended / done / abandoned / resp, the list of suspended requests and the server
@@ -15,13 +21,16 @@
  * calls MHD_resume_connection only under srv->mu and only while `suspended` is set; the I/O
  * thread sets `suspended` under the same lock only if the job is not already done, so a fast
  * job and the suspension cannot cross. Lock order: srv->mu, then MHD's own mutexes (MHD never
- * calls back into us while holding one in this configuration).
+ * calls back into us while holding one in this configuration). A pinned request (srv->mu) is
+ * not answered by anyone but its job until the job unpins it: srv_server_abandon and a
+ * stopping body_submit wait on srv->unpinned, which takes at most one split of one body.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +51,21 @@
 /* First body allocation when the length is not announced; doubled up to the cap. */
 #define BODY_FIRST_CHUNK (64 * 1024)
 
+/* multipart/form-data: at most this many parts, each named by at most SRV_PART_NAME_MAX bytes. */
+#define SRV_MAX_PARTS 16
+#define SRV_PART_NAME_MAX 64
+/* Bytes the MHD post processor buffers: the boundary search and one part header line must fit;
+ * libmicrohttpd's manual recommends 32 or 64 KiB for performance. */
+#define PP_BUFFER (64 * 1024)
+/* First allocation of a part's buffer; doubled as it grows, up to the body cap. */
+#define PART_FIRST_CHUNK (16 * 1024)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SRV_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define SRV_PRINTF(fmt, args)
+#endif
+
 /* zlib level of gzipped answers. Measured on the .npy of an 8x512x512 map with 200 cells per
  * image: level 1 shrinks it 4.6x at 170 MB/s, level 6 5.1x at 64 MB/s, level 9 5.2x at 9 MB/s. */
 #define GZIP_LEVEL 1
@@ -53,13 +77,17 @@ typedef enum MHD_Result (*srv_handler)(struct srv_req *req, const char *data, si
 /* The worker step of a POST route: the (inflated) body in, the answer out. */
 typedef void (*srv_compute)(struct srv_req *req, const char *body, size_t len,
                             struct slp_response *resp);
+/* The worker step of a POST route for a multipart/form-data body, split into parts. */
+typedef void (*srv_compute_parts)(struct srv_req *req, const struct slp_parts *parts,
+                                  struct slp_response *resp);
 
 enum srv_method { M_GET = 1, M_HEAD = 2, M_POST = 4 };
 
 /* One row per path of API.md. handle NULL: in the API, not in this version (404 saying so).
  * reads_body: the handler runs from the first (headers) call and takes the body itself;
  * otherwise it runs once the request is complete. compute: what a worker does with the body
- * (routes handled by handle_body). */
+ * (routes handled by handle_body); compute_parts: with a multipart/form-data body (NULL: such
+ * a body is refused with 415). */
 struct srv_route {
     const char *path;
     unsigned methods;
@@ -67,6 +95,7 @@ struct srv_route {
     bool reads_body;
     srv_handler handle;
     srv_compute compute;
+    srv_compute_parts compute_parts;
 };
 
 struct srv_server {
@@ -79,6 +108,8 @@ struct srv_server {
     unsigned port;
 
     pthread_mutex_t mu;
+    pthread_cond_t unpinned;   /* signalled (under mu) when a request is unpinned */
+    int pinned;                /* mu: requests whose job splits a body with MHD's post processor */
     int inflight;              /* mu */
     bool draining;             /* mu: /readyz 503, responses close their connection */
     bool stopping;             /* mu: drain gave up; nothing may be suspended any more */
@@ -89,6 +120,13 @@ enum srv_phase {
     PH_NEW,    /* first call: headers only */
     PH_BODY,   /* receiving the body */
     PH_QUEUED, /* handed to the pool; the next call queues the answer */
+};
+
+/* One part of a multipart/form-data body. */
+struct srv_part {
+    char name[SRV_PART_NAME_MAX + 1];
+    unsigned char *data; /* malloc'd, NULL while empty */
+    size_t len, cap;
 };
 
 struct srv_req {
@@ -103,13 +141,25 @@ struct srv_req {
     bool accept_gzip; /* Accept-Encoding allows gzip */
     bool resp_gzip;   /* the job gzipped resp's body (written before `done`) */
     int fail;         /* 0, or the SL_E* code of a body that could not be kept (413, 503) */
-    char *body;       /* NUL-terminated */
+    int fail_status;  /* with fail: the HTTP status of the answer, detail fail_msg (0: by fail) */
+    char fail_msg[224];
+    char *body; /* NUL-terminated */
     size_t len;
     size_t cap;
     uint64_t declared; /* Content-Length, 0 when absent */
 
+    /* multipart/form-data: with the identity coding split as it arrives (body stays NULL),
+     * otherwise kept in body and split on the worker after inflating */
+    bool multipart;
+    struct MHD_PostProcessor *pp; /* borrows the connection's Content-Type header */
+    size_t raw;                   /* body bytes received and split on the I/O thread */
+    struct srv_part parts[SRV_MAX_PARTS];
+    int nparts;
+    size_t parts_len; /* bytes of all parts */
+
     /* srv->mu */
     int refs;
+    bool pinned; /* its job is splitting the body: see parts_split */
     bool suspended;
     bool done;      /* the job has filled resp */
     bool abandoned; /* answered without the job's result; the job need not compute */
@@ -123,19 +173,21 @@ static void compute_score(struct srv_req *req, const char *body, size_t len,
                           struct slp_response *resp);
 static void compute_weight_map(struct srv_req *req, const char *body, size_t len,
                                struct slp_response *resp);
+static void compute_score_parts(struct srv_req *req, const struct slp_parts *parts,
+                                struct slp_response *resp);
 static enum MHD_Result handle_healthz(struct srv_req *req, const char *data, size_t *size);
 static enum MHD_Result handle_readyz(struct srv_req *req, const char *data, size_t *size);
 static enum MHD_Result handle_openapi(struct srv_req *req, const char *data, size_t *size);
 
 /* Every path the API names, implemented or not: later work adds handlers here. */
 static const struct srv_route routes[] = {
-    {"/v1/score", M_POST, "POST", true, handle_body, compute_score},
-    {"/v1/weight-map", M_POST, "POST", true, handle_body, compute_weight_map},
-    {"/v1/catalog", M_GET | M_HEAD, "GET, HEAD", false, NULL, NULL},
-    {"/healthz", M_GET | M_HEAD, "GET, HEAD", false, handle_healthz, NULL},
-    {"/readyz", M_GET | M_HEAD, "GET, HEAD", false, handle_readyz, NULL},
-    {"/metrics", M_GET | M_HEAD, "GET, HEAD", false, NULL, NULL},
-    {"/openapi.json", M_GET | M_HEAD, "GET, HEAD", false, handle_openapi, NULL},
+    {"/v1/score", M_POST, "POST", true, handle_body, compute_score, compute_score_parts},
+    {"/v1/weight-map", M_POST, "POST", true, handle_body, compute_weight_map, NULL},
+    {"/v1/catalog", M_GET | M_HEAD, "GET, HEAD", false, NULL, NULL, NULL},
+    {"/healthz", M_GET | M_HEAD, "GET, HEAD", false, handle_healthz, NULL, NULL},
+    {"/readyz", M_GET | M_HEAD, "GET, HEAD", false, handle_readyz, NULL, NULL},
+    {"/metrics", M_GET | M_HEAD, "GET, HEAD", false, NULL, NULL, NULL},
+    {"/openapi.json", M_GET | M_HEAD, "GET, HEAD", false, handle_openapi, NULL, NULL},
 };
 
 static const struct srv_route *route_find(const char *url)
@@ -164,8 +216,20 @@ static unsigned method_bit(const char *method)
 
 /* ---- requests ------------------------------------------------------------------------------ */
 
+static void parts_free(struct srv_req *req)
+{
+    for (int i = 0; i < req->nparts; i++) {
+        free(req->parts[i].data);
+    }
+    req->nparts = 0;
+    req->parts_len = 0;
+}
+
 static void req_free(struct srv_req *req)
 {
+    /* the post processor frees only what it owns: safe after the connection is gone */
+    MHD_destroy_post_processor(req->pp);
+    parts_free(req);
     free(req->body);
     slp_response_free(&req->resp);
     free(req);
@@ -399,6 +463,150 @@ static const char *header(struct srv_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/* Notes why the body cannot be used and how to answer: HTTP status and a printf-style detail.
+ * What was kept of the body is freed and the rest is discarded as it arrives. */
+static void body_fail(struct srv_req *req, int code, int status, const char *fmt, ...)
+    SRV_PRINTF(4, 5);
+static void body_fail(struct srv_req *req, int code, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->fail_msg, sizeof(req->fail_msg), fmt, ap);
+    va_end(ap);
+    req->fail = code;
+    req->fail_status = status;
+    free(req->body);
+    req->body = NULL;
+    req->len = req->cap = 0;
+    parts_free(req);
+}
+
+/* The body cap as a 413 detail. */
+static void fail_body_limit(struct srv_req *req)
+{
+    body_fail(req, SL_ETOOLARGE, MHD_HTTP_CONTENT_TOO_LARGE,
+              "request body is over the limit of %zu bytes (--max-body-mb %llu)",
+              req->srv->max_body, (unsigned long long)req->srv->cfg.max_body_mb);
+}
+
+/* A transfer encoding of a part that leaves its bytes as they are (RFC 7578 section 4.7). */
+static bool identity_transfer(const char *te)
+{
+    return !te || strncasecmp(te, "binary", 6) == 0 || strncasecmp(te, "8bit", 4) == 0 ||
+           strncasecmp(te, "7bit", 4) == 0;
+}
+
+/* MHD's post processor iterator: bytes [off, off + size) of the part called key. A part's first
+ * call has off 0 (and may have size 0); its later calls continue at off = its length so far. */
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *content_type,
+                               const char *transfer_encoding, const char *data, uint64_t off,
+                               size_t size)
+{
+    struct srv_req *req = cls;
+    size_t max = req->srv->max_body;
+    (void)kind;
+    (void)filename;
+    (void)content_type;
+    if (req->fail) {
+        return MHD_NO;
+    }
+    if (!key || !key[0]) {
+        body_fail(req, SL_EMALFORMED, MHD_HTTP_BAD_REQUEST,
+                  "a multipart part has no name (Content-Disposition: form-data; name=\"...\")");
+        return MHD_NO;
+    }
+    struct srv_part *p = req->nparts ? &req->parts[req->nparts - 1] : NULL;
+    if (!p || strcmp(p->name, key) != 0 || (off == 0 && p->len > 0)) {
+        if (!identity_transfer(transfer_encoding)) {
+            body_fail(req, SL_EUNSUPPORTED, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                      "multipart part '%.64s': Content-Transfer-Encoding '%.40s' is not "
+                      "supported; send the bytes as they are",
+                      key, transfer_encoding);
+            return MHD_NO;
+        }
+        if (strlen(key) > SRV_PART_NAME_MAX) {
+            body_fail(req, SL_EMALFORMED, MHD_HTTP_BAD_REQUEST,
+                      "multipart part name '%.64s...' is longer than %d bytes", key,
+                      SRV_PART_NAME_MAX);
+            return MHD_NO;
+        }
+        if (req->nparts == SRV_MAX_PARTS) {
+            body_fail(req, SL_ETOOLARGE, MHD_HTTP_CONTENT_TOO_LARGE,
+                      "multipart body has more than %d parts (part '%.64s')", SRV_MAX_PARTS, key);
+            return MHD_NO;
+        }
+        p = &req->parts[req->nparts++];
+        memset(p, 0, sizeof(*p));
+        memcpy(p->name, key, strlen(key) + 1);
+    }
+    if (size == 0) {
+        return MHD_YES;
+    }
+    if (size > max - req->parts_len) {
+        body_fail(req, SL_ETOOLARGE, MHD_HTTP_CONTENT_TOO_LARGE,
+                  "the parts of the multipart body are over the limit of %zu bytes (--max-body-mb "
+                  "%llu), at part '%.64s'",
+                  max, (unsigned long long)req->srv->cfg.max_body_mb, key);
+        return MHD_NO;
+    }
+    if (p->len + size > p->cap) {
+        size_t cap = p->cap ? p->cap : PART_FIRST_CHUNK;
+        while (cap < p->len + size) {
+            cap = cap > max / 2 ? max : cap * 2;
+        }
+        unsigned char *d = realloc(p->data, cap);
+        if (!d) {
+            body_fail(req, SL_ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE,
+                      "out of memory receiving multipart part '%.64s'", key);
+            return MHD_NO;
+        }
+        p->data = d;
+        p->cap = cap;
+    }
+    memcpy(p->data + p->len, data, size);
+    p->len += size;
+    req->parts_len += size;
+    return MHD_YES;
+}
+
+/* On the I/O thread: splits body bytes of a multipart body with the identity coding. */
+static void parts_feed(struct srv_req *req, const char *data, size_t n)
+{
+    if (req->fail) {
+        return;
+    }
+    if (n > req->srv->max_body - req->raw) {
+        fail_body_limit(req);
+        return;
+    }
+    req->raw += n;
+    if (MHD_post_process(req->pp, data, n) != MHD_YES && !req->fail) {
+        body_fail(req, SL_EMALFORMED, MHD_HTTP_BAD_REQUEST,
+                  "malformed multipart/form-data body (expected '--' boundary lines, each "
+                  "followed by part headers and an empty line)");
+    }
+}
+
+/* The whole body has been split: it must have ended with its closing boundary and held at
+ * least one part. Frees the post processor; on failure fails req. */
+static void parts_end(struct srv_req *req)
+{
+    enum MHD_Result complete = MHD_destroy_post_processor(req->pp);
+    req->pp = NULL;
+    if (req->fail) {
+        return;
+    }
+    if (complete != MHD_YES) {
+        body_fail(req, SL_EMALFORMED, MHD_HTTP_BAD_REQUEST,
+                  "multipart/form-data body ends before its closing line '--BOUNDARY--'");
+    } else if (req->nparts == 0) {
+        body_fail(req, SL_EMALFORMED, MHD_HTTP_BAD_REQUEST,
+                  "multipart/form-data body has no parts: no line '--BOUNDARY' with the "
+                  "boundary of its Content-Type");
+    }
+}
+
 /* First call: headers only. Refuses what can be refused before reading any body, and notes
  * what the answer may be (Accept, Accept-Encoding) while the headers are at hand. */
 static enum MHD_Result body_begin(struct srv_req *req)
@@ -407,16 +615,19 @@ static enum MHD_Result body_begin(struct srv_req *req)
     char detail[256];
 
     const char *ct = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!srv_media_type_is(ct, "application/json")) {
-        if (srv_media_type_is(ct, "multipart/form-data")) {
+    bool multipart = srv_media_type_is(ct, "multipart/form-data");
+    if (!srv_media_type_is(ct, "application/json") && !(multipart && req->route->compute_parts)) {
+        const char *want = req->route->compute_parts ? "application/json or multipart/form-data"
+                                                     : "application/json";
+        if (multipart) {
             snprintf(detail, sizeof(detail),
-                     "multipart/form-data is not supported by this version; send "
-                     "application/json");
+                     "multipart/form-data is not accepted on %s (only on /v1/score); send %s",
+                     req->route->path, want);
         } else if (!ct) {
-            snprintf(detail, sizeof(detail), "Content-Type is missing; send application/json");
+            snprintf(detail, sizeof(detail), "Content-Type is missing; send %s", want);
         } else {
-            snprintf(detail, sizeof(detail),
-                     "Content-Type '%.100s' is not supported; send application/json", ct);
+            snprintf(detail, sizeof(detail), "Content-Type '%.100s' is not supported; send %s", ct,
+                     want);
         }
         return send_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, detail, NULL, NULL);
     }
@@ -446,6 +657,24 @@ static enum MHD_Result body_begin(struct srv_req *req)
                      cl, srv->max_body, (unsigned long long)srv->cfg.max_body_mb);
             return send_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, detail, NULL, NULL);
         }
+    }
+    if (multipart) {
+        /* MHD finds the boundary with a case-sensitive "boundary=" too */
+        if (!strstr(ct, "boundary=")) {
+            return send_problem(req, MHD_HTTP_BAD_REQUEST,
+                                "multipart/form-data needs a boundary parameter (Content-Type: "
+                                "multipart/form-data; boundary=...)",
+                                NULL, NULL);
+        }
+        req->pp = MHD_create_post_processor(req->conn, PP_BUFFER, on_part, req);
+        if (!req->pp) {
+            snprintf(detail, sizeof(detail),
+                     "cannot split multipart/form-data with the Content-Type '%.100s' (bad "
+                     "boundary)",
+                     ct);
+            return send_problem(req, MHD_HTTP_BAD_REQUEST, detail, NULL, NULL);
+        }
+        req->multipart = true;
     }
     req->want_json = srv_accept_prefers_json(header(req, MHD_HTTP_HEADER_ACCEPT));
     req->accept_gzip =
@@ -492,7 +721,59 @@ drop_body:
     req->len = req->cap = 0;
 }
 
-/* On a worker: inflate if needed, then the route's wire-to-wire step. */
+/* On a worker: splits the inflated multipart body [body, body + len) into req->parts. The post
+ * processor borrows the boundary from the connection's headers, which MHD frees or reuses once
+ * the request is answered; so the request is pinned meanwhile and nobody else answers it (see
+ * srv_server_abandon, body_submit). Returns 0, or -1 with the answer in resp. */
+static int parts_split(struct srv_req *req, const char *body, size_t len, struct slp_response *resp)
+{
+    struct srv_server *srv = req->srv;
+    pthread_mutex_lock(&srv->mu);
+    bool ok = !req->abandoned && !srv->stopping && req->conn;
+    if (ok) {
+        req->pinned = true;
+        srv->pinned++;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (!ok) {
+        slp_problem(MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", resp);
+        return -1;
+    }
+    if (len > srv->max_body) {
+        fail_body_limit(req);
+    } else if (MHD_post_process(req->pp, body, len) != MHD_YES && !req->fail) {
+        body_fail(req, SL_EMALFORMED, MHD_HTTP_BAD_REQUEST,
+                  "malformed multipart/form-data body after decompression (expected '--' "
+                  "boundary lines, each followed by part headers and an empty line)");
+    }
+    parts_end(req);
+    pthread_mutex_lock(&srv->mu);
+    req->pinned = false;
+    srv->pinned--;
+    pthread_cond_broadcast(&srv->unpinned);
+    pthread_mutex_unlock(&srv->mu);
+    if (req->fail) {
+        slp_problem(req->fail_status, req->fail_msg, resp);
+        return -1;
+    }
+    return 0;
+}
+
+/* On a worker: the route's step for a body split into req->parts (borrowed by the step). */
+static void parts_compute(struct srv_req *req, struct slp_response *resp)
+{
+    struct slp_part items[SRV_MAX_PARTS];
+    for (int i = 0; i < req->nparts; i++) {
+        items[i].name = req->parts[i].name;
+        items[i].data = req->parts[i].data;
+        items[i].len = req->parts[i].len;
+    }
+    const struct slp_parts parts = {items, req->nparts};
+    req->route->compute_parts(req, &parts, resp);
+}
+
+/* On a worker: inflate if needed (a multipart body is split after that), then the route's
+ * wire-to-wire step. */
 static void body_compute(struct srv_req *req, struct slp_response *resp)
 {
     struct srv_server *srv = req->srv;
@@ -500,6 +781,10 @@ static void body_compute(struct srv_req *req, struct slp_response *resp)
     size_t len = req->len;
     char *plain = NULL;
 
+    if (req->multipart && req->enc == SRV_ENC_IDENTITY) {
+        parts_compute(req, resp); /* split on the I/O thread as it arrived */
+        return;
+    }
     if (req->enc != SRV_ENC_IDENTITY) {
         char msg[256];
         int rc = srv_inflate(req->body, req->len, req->enc, srv->max_body, &plain, &len, msg,
@@ -515,10 +800,24 @@ static void body_compute(struct srv_req *req, struct slp_response *resp)
     }
     if (len == 0) {
         slp_problem(MHD_HTTP_BAD_REQUEST, "request body is empty after decompression", resp);
+    } else if (req->multipart) {
+        int rc = parts_split(req, body, len, resp);
+        free(plain); /* the parts hold their own copies */
+        plain = NULL;
+        if (rc == 0) {
+            parts_compute(req, resp);
+        }
     } else {
         req->route->compute(req, body, len, resp);
     }
     free(plain);
+}
+
+/* /v1/score with a multipart/form-data body, on a worker. */
+static void compute_score_parts(struct srv_req *req, const struct slp_parts *parts,
+                                struct slp_response *resp)
+{
+    slp_score_multipart(parts, &req->srv->limits, req->srv->pool, resp);
 }
 
 /* /v1/score on a worker. */
@@ -604,6 +903,7 @@ static void body_job(void *arg)
     free(req->body);
     req->body = NULL;
     req->len = req->cap = 0;
+    parts_free(req);
 
     pthread_mutex_lock(&srv->mu);
     req->resp = resp;
@@ -636,7 +936,16 @@ static enum MHD_Result body_submit(struct srv_req *req)
 {
     struct srv_server *srv = req->srv;
     char detail[160];
+    /* a multipart body with the identity coding was split as it arrived: nothing was kept */
+    bool split = req->multipart && req->enc == SRV_ENC_IDENTITY;
+    size_t got = split ? req->raw : req->len;
 
+    if (split && !req->fail && got > 0) {
+        parts_end(req);
+    }
+    if (req->fail && req->fail_status) {
+        return send_problem(req, req->fail_status, req->fail_msg, NULL, NULL);
+    }
     if (req->fail == SL_ETOOLARGE) {
         snprintf(detail, sizeof(detail),
                  "request body is over the limit of %zu bytes (--max-body-mb %llu)", srv->max_body,
@@ -647,7 +956,7 @@ static enum MHD_Result body_submit(struct srv_req *req)
         return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
                             "out of memory receiving the request body", NULL, NULL);
     }
-    if (req->len == 0) {
+    if (got == 0) {
         return send_problem(req, MHD_HTTP_BAD_REQUEST, "request body is empty", NULL, NULL);
     }
 
@@ -676,8 +985,12 @@ static enum MHD_Result body_submit(struct srv_req *req)
         return body_send_result(req);
     }
     if (srv->stopping) {
-        /* The drain gave up between submit and here: do not suspend (MHD must be stoppable). */
+        /* The drain gave up between submit and here: do not suspend (MHD must be stoppable).
+         * A job that is splitting the body borrows connection memory: answer after it. */
         req->abandoned = true;
+        while (req->pinned) {
+            pthread_cond_wait(&srv->unpinned, &srv->mu);
+        }
         pthread_mutex_unlock(&srv->mu);
         return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", NULL,
                             NULL);
@@ -717,7 +1030,11 @@ static enum MHD_Result handle_body(struct srv_req *req, const char *data, size_t
         return body_begin(req);
     case PH_BODY:
         if (*size > 0) {
-            body_append(req, data, *size);
+            if (req->multipart && req->enc == SRV_ENC_IDENTITY) {
+                parts_feed(req, data, *size);
+            } else {
+                body_append(req, data, *size);
+            }
             *size = 0;
             return MHD_YES;
         }
@@ -852,6 +1169,11 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
         snprintf(err, errlen, "cannot create a mutex");
         goto free_srv;
     }
+    if (pthread_cond_init(&srv->unpinned, NULL) != 0) {
+        snprintf(err, errlen, "cannot create a condition variable");
+        pthread_mutex_destroy(&srv->mu);
+        goto free_srv;
+    }
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -868,13 +1190,13 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errlen, "'%s' is not an IP address literal", cfg->bind);
-        goto destroy_mu;
+        goto destroy_locks;
     }
 
     srv->pool = sl_pool_new(cfg->threads, cfg->queue);
     if (!srv->pool) {
         snprintf(err, errlen, "cannot start %d compute workers", cfg->threads);
-        goto destroy_mu;
+        goto destroy_locks;
     }
 
     errno = 0;
@@ -894,7 +1216,8 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
 
 free_pool:
     sl_pool_free(srv->pool);
-destroy_mu:
+destroy_locks:
+    pthread_cond_destroy(&srv->unpinned);
     pthread_mutex_destroy(&srv->mu);
 free_srv:
     free(srv);
@@ -934,6 +1257,11 @@ int srv_server_abandon(struct srv_server *srv)
     int n = 0;
     pthread_mutex_lock(&srv->mu);
     srv->stopping = true;
+    /* A job splitting a body borrows connection memory that answering would free; no job pins
+     * once `stopping` is set, and a split takes one pass over one body. */
+    while (srv->pinned > 0) {
+        pthread_cond_wait(&srv->unpinned, &srv->mu);
+    }
     while (srv->suspended) {
         struct srv_req *req = srv->suspended;
         suspended_unlink(srv, req);
@@ -960,6 +1288,7 @@ void srv_server_free(struct srv_server *srv)
     }
     /* Jobs still queued see `stopping` and skip their work; a running one finishes. */
     sl_pool_free(srv->pool);
+    pthread_cond_destroy(&srv->unpinned);
     pthread_mutex_destroy(&srv->mu);
     free(srv);
 }

@@ -133,7 +133,8 @@ struct hu_xfer {
     char ctype[256]; /* Content-Type of the answer, "" if none */
     /* upload progress, updated by curl while the transfer runs */
     curl_off_t ul_now, ul_total;
-    void *user; /* free for the caller */
+    curl_mime *mime; /* a multipart/form-data body (hu_http_form), freed with x */
+    void *user;      /* free for the caller */
 };
 
 static inline size_t hu_write_cb(char *p, size_t size, size_t n, void *arg)
@@ -285,11 +286,13 @@ static inline void hu_xfer_cleanup(struct hu_xfer *x)
     if (x->easy) {
         curl_easy_cleanup(x->easy);
     }
+    curl_mime_free(x->mime);
     curl_slist_free_all(x->hdrs);
     hu_buf_free(&x->body);
     hu_buf_free(&x->headers);
     x->easy = NULL;
     x->hdrs = NULL;
+    x->mime = NULL;
 }
 
 /* One blocking request: setup + perform + finish. Returns x->rc (x must be cleaned up after,
@@ -300,6 +303,42 @@ static inline CURLcode hu_http(struct hu_xfer *x, const char *method, const char
 {
     if (hu_xfer_setup(x, method, url, headers, body, len, timeout_s) != 0) {
         snprintf(x->errbuf, sizeof x->errbuf, "curl setup failed");
+        x->rc = CURLE_FAILED_INIT;
+        x->done = true;
+        return x->rc;
+    }
+    hu_xfer_finish(x, curl_easy_perform(x->easy));
+    return x->rc;
+}
+
+/* One part of a multipart/form-data body: name, bytes (copied by curl) and, as curl -F
+ * name=@file sends it, a filename (then curl types it, application/octet-stream here). */
+struct hu_form_part {
+    const char *name;
+    const void *data;
+    size_t len;
+    const char *filename; /* NULL: none (a plain field) */
+};
+
+/* One blocking multipart/form-data POST of the n parts to url with libcurl's mime API, as
+ * curl -F does; headers as hu_xfer_setup. Returns x->rc (clean x up after, whatever the
+ * result). */
+static inline CURLcode hu_http_form(struct hu_xfer *x, const char *url, const char *const *headers,
+                                    const struct hu_form_part *parts, int n, long timeout_s)
+{
+    bool ok = hu_xfer_setup(x, "POST", url, headers, NULL, 0, timeout_s) == 0;
+    if (ok) {
+        x->mime = curl_mime_init(x->easy);
+        ok = x->mime != NULL;
+    }
+    for (int i = 0; ok && i < n; i++) {
+        curl_mimepart *p = curl_mime_addpart(x->mime);
+        ok = p && curl_mime_name(p, parts[i].name) == CURLE_OK &&
+             curl_mime_data(p, parts[i].data, parts[i].len) == CURLE_OK &&
+             (!parts[i].filename || curl_mime_filename(p, parts[i].filename) == CURLE_OK);
+    }
+    if (!ok || curl_easy_setopt(x->easy, CURLOPT_MIMEPOST, x->mime) != CURLE_OK) {
+        snprintf(x->errbuf, sizeof x->errbuf, "curl mime setup failed");
         x->rc = CURLE_FAILED_INIT;
         x->done = true;
         return x->rc;

@@ -524,6 +524,261 @@ static void test_compressed(const struct hu_server *srv)
     }
 }
 
+/* ---- 11. multipart/form-data bodies ------------------------------------------------------- */
+
+/* The seed's arrays as the files of `curl -F spec=@spec.json -F pred=@pred.npy.gz -F
+ * mask=@mask.npy`: the prediction a gzipped .npy, the mask a plain .npy, the spec naming them. */
+struct mp_files {
+    unsigned char pred_npy[64 + 16]; /* '<f4' (1, 2, 2): a v1.0 header of exactly 64 bytes */
+    unsigned char *pred_gz;          /* pred_npy gzipped (malloc'd) */
+    size_t pred_gz_len;
+    unsigned char mask_npy[128 + 4]; /* '|u1' (1, 2, 2), laid out as numpy writes it */
+};
+
+static const char mp_spec[] =
+    "{\"prediction\": {\"format\": \"npy\", \"part\": \"pred\", \"compression\": \"gzip\"}, "
+    "\"prediction_type\": \"probabilities\", "
+    "\"target\": {\"format\": \"npy\", \"part\": \"mask\"}, "
+    "\"losses\": [{\"name\": \"combo\", \"terms\": [{\"name\": \"cross_entropy\"}, "
+    "{\"name\": \"dice\"}]}], "
+    "\"metrics\": []}";
+
+/* Writes a .npy v1.0 header of `total` bytes into out: magic, version 1.0, the header length
+ * (little-endian), the dict, space padding and '\n' (numpy's layout). */
+static void npy_header(unsigned char *out, size_t total, const char *dict)
+{
+    size_t dl = strlen(dict);
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)((total - 10) & 0xff);
+    out[9] = (unsigned char)((total - 10) >> 8);
+    memcpy(out + 10, dict, dl);
+    memset(out + 10 + dl, ' ', total - 10 - dl - 1);
+    out[total - 1] = '\n';
+}
+
+static int mp_files_init(struct mp_files *f)
+{
+    memset(f, 0, sizeof *f);
+    /* 10 bytes of preamble + this 53-byte dict + '\n' = 64 */
+    static const char pred_dict[] = "{'descr':'<f4','fortran_order':False,'shape':(1,2,2)}";
+    CHECK_INT(strlen(pred_dict), 53);
+    npy_header(f->pred_npy, 64, pred_dict);
+    static const float p[4] = {0.5f, 0.6f, 0.2f, 0.1f};
+    for (int i = 0; i < 4; i++) {
+        uint32_t u;
+        memcpy(&u, &p[i], 4);
+        for (int b = 0; b < 4; b++) {
+            f->pred_npy[64 + 4 * i + b] = (unsigned char)(u >> (8 * b)); /* little-endian */
+        }
+    }
+    npy_header(f->mask_npy, 128, "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2, 2), }");
+    static const unsigned char y[4] = {1, 1, 0, 0};
+    memcpy(f->mask_npy + 128, y, 4);
+    f->pred_gz = zcompress(f->pred_npy, sizeof f->pred_npy, 31, &f->pred_gz_len);
+    CHECK(f->pred_gz != NULL);
+    return f->pred_gz ? 0 : -1;
+}
+
+/* POSTs the form parts to srv's /v1/score; x must be cleaned up by the caller. */
+static void post_form(struct hu_xfer *x, const struct hu_server *srv, const char *const *headers,
+                      const struct hu_form_part *parts, int n)
+{
+    char url[128];
+    url_of(srv, "/v1/score", url, sizeof url);
+    hu_http_form(x, url, headers, parts, n, HU_REQUEST_TIMEOUT);
+}
+
+/* Checks a problem answer of status want whose detail contains needle. */
+static void check_problem_has(const char *what, const struct hu_xfer *x, long want,
+                              const char *needle)
+{
+    check_problem(what, x, want);
+    json_t *doc = hu_xfer_json(x);
+    check_str_has(what, doc, "detail", needle);
+    json_decref(doc);
+}
+
+/* A multipart/form-data body with boundary b, written by hand as RFC 7578 says; returns a
+ * malloc'd buffer (its size in *len) or NULL. */
+static char *mp_body(const char *b, const struct hu_form_part *parts, int n, size_t *len)
+{
+    size_t cap = 64 + strlen(b);
+    for (int i = 0; i < n; i++) {
+        cap += parts[i].len + strlen(parts[i].name) + 160 + strlen(b);
+    }
+    char *out = malloc(cap);
+    if (!out) {
+        return NULL;
+    }
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        at += (size_t)snprintf(out + at, cap - at,
+                               "--%s\r\nContent-Disposition: form-data; name=\"%s\"; "
+                               "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                               b, parts[i].name, parts[i].filename ? parts[i].filename : "f");
+        memcpy(out + at, parts[i].data, parts[i].len);
+        at += parts[i].len;
+        memcpy(out + at, "\r\n", 2);
+        at += 2;
+    }
+    at += (size_t)snprintf(out + at, cap - at, "--%s--\r\n", b);
+    *len = at;
+    return out;
+}
+
+static void test_multipart(const struct hu_server *srv)
+{
+    struct mp_files f;
+    struct hu_xfer x;
+    if (mp_files_init(&f) != 0) {
+        return;
+    }
+    const struct hu_form_part spec = {"spec", mp_spec, strlen(mp_spec), "spec.json"};
+    const struct hu_form_part pred = {"pred", f.pred_gz, f.pred_gz_len, "pred.npy.gz"};
+    const struct hu_form_part mask = {"mask", f.mask_npy, sizeof f.mask_npy, "mask.npy"};
+    const struct hu_form_part seed[] = {spec, pred, mask};
+
+    /* curl -F spec=@spec.json -F pred=@pred.npy.gz -F mask=@mask.npy: the seed's CE + Dice */
+    post_form(&x, srv, NULL, seed, 3);
+    json_t *doc = check_json_200("multipart seed", &x);
+    check_num("multipart seed", doc, "losses.combo.value", seed_expected(), 1e-6);
+    check_num("multipart seed", doc, "losses.combo.per_image[0]", seed_expected(), 1e-6);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* the same body sent chunked (no Content-Length): split as it arrives all the same */
+    const char *const chunked[] = {"Transfer-Encoding: chunked", NULL};
+    post_form(&x, srv, chunked, seed, 3);
+    doc = check_json_200("multipart chunked", &x);
+    check_num("multipart chunked", doc, "losses.combo.value", seed_expected(), 1e-6);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* the parts that must be there, and only those */
+    const struct hu_form_part no_spec[] = {pred, mask};
+    post_form(&x, srv, NULL, no_spec, 2);
+    check_problem_has("no spec part", &x, 400, "no part named 'spec'");
+    hu_xfer_cleanup(&x);
+
+    const struct hu_form_part typo[] = {
+        spec, {"prd", f.pred_gz, f.pred_gz_len, "pred.npy.gz"}, mask};
+    post_form(&x, srv, NULL, typo, 3);
+    check_problem_has("missing part", &x, 422, "prediction.part: no multipart part named 'pred'");
+    hu_xfer_cleanup(&x);
+
+    const struct hu_form_part extra[] = {spec, pred, mask, {"extra", "1", 1, "extra.txt"}};
+    post_form(&x, srv, NULL, extra, 4);
+    check_problem_has("unused part", &x, 422, "multipart part 'extra' is not used");
+    hu_xfer_cleanup(&x);
+
+    /* gzip bytes declared uncompressed: the detail says what to set */
+    static const char spec_none[] = "{\"prediction\": {\"format\": \"npy\", \"part\": \"pred\"}, "
+                                    "\"prediction_type\": \"probabilities\", "
+                                    "\"target\": {\"format\": \"npy\", \"part\": \"mask\"}}";
+    const struct hu_form_part gz_as_none[] = {
+        {"spec", spec_none, strlen(spec_none), "spec.json"}, pred, mask};
+    post_form(&x, srv, NULL, gz_as_none, 3);
+    check_problem_has("gzip part, compression none", &x, 400,
+                      "it looks gzip-compressed: set \"compression\": \"gzip\"");
+    hu_xfer_cleanup(&x);
+
+    /* more than 16 parts */
+    struct hu_form_part many[17];
+    char names[17][16];
+    for (int i = 0; i < 17; i++) {
+        snprintf(names[i], sizeof names[i], "p%d", i);
+        many[i] = (struct hu_form_part){names[i], "x", 1, NULL};
+    }
+    post_form(&x, srv, NULL, many, 17);
+    check_problem_has("17 parts", &x, 413, "more than 16 parts");
+    hu_xfer_cleanup(&x);
+
+    /* "part" in a JSON body: there are no parts to name */
+    request(&x, srv, "POST", "/v1/score", json_ct, mp_spec, strlen(mp_spec), HU_REQUEST_TIMEOUT);
+    check_problem_has("part in a JSON body", &x, 422,
+                      "prediction.part: multipart parts are not supported here: \"part\" is only "
+                      "in a multipart/form-data body");
+    hu_xfer_cleanup(&x);
+
+    /* the whole multipart body gzipped (Content-Encoding): inflated, then split on a worker */
+    size_t blen = 0, zlen = 0;
+    char *body = mp_body("segloss-e2e-7f3a", seed, 3, &blen);
+    unsigned char *z = body ? zcompress(body, blen, 31, &zlen) : NULL;
+    CHECK(z != NULL);
+    if (z) {
+        const char *const gz[] = {"Content-Type: multipart/form-data; boundary=segloss-e2e-7f3a",
+                                  "Content-Encoding: gzip", NULL};
+        request(&x, srv, "POST", "/v1/score", gz, z, zlen, HU_REQUEST_TIMEOUT);
+        doc = check_json_200("multipart, Content-Encoding: gzip", &x);
+        check_num("multipart, Content-Encoding: gzip", doc, "losses.combo.value", seed_expected(),
+                  1e-6);
+        json_decref(doc);
+        hu_xfer_cleanup(&x);
+
+        /* the same body cut short before its closing boundary, plain and gzipped */
+        size_t zcut = 0;
+        unsigned char *cut = zcompress(body, blen - 20, 31, &zcut);
+        request(&x, srv, "POST", "/v1/score", gz, cut, cut ? zcut : 0, HU_REQUEST_TIMEOUT);
+        check_problem_has("truncated multipart, gzip", &x, 400, "closing line");
+        hu_xfer_cleanup(&x);
+        free(cut);
+        const char *const plain[] = {"Content-Type: multipart/form-data; boundary=segloss-e2e-7f3a",
+                                     NULL};
+        request(&x, srv, "POST", "/v1/score", plain, body, blen - 20, HU_REQUEST_TIMEOUT);
+        check_problem_has("truncated multipart", &x, 400, "closing line");
+        hu_xfer_cleanup(&x);
+        /* no boundary parameter; a boundary the body does not use */
+        const char *const no_boundary[] = {"Content-Type: multipart/form-data", NULL};
+        request(&x, srv, "POST", "/v1/score", no_boundary, body, blen, HU_REQUEST_TIMEOUT);
+        check_problem_has("no boundary", &x, 400, "boundary");
+        hu_xfer_cleanup(&x);
+        const char *const other[] = {"Content-Type: multipart/form-data; boundary=other", NULL};
+        request(&x, srv, "POST", "/v1/score", other, body, blen, HU_REQUEST_TIMEOUT);
+        check_problem_has("wrong boundary", &x, 400, "multipart/form-data body has no parts");
+        hu_xfer_cleanup(&x);
+        /* multipart is for /v1/score only */
+        request(&x, srv, "POST", "/v1/weight-map", plain, body, blen, HU_REQUEST_TIMEOUT);
+        check_problem_has("multipart weight map", &x, 415, "only on /v1/score");
+        hu_xfer_cleanup(&x);
+    }
+    free(z);
+    free(body);
+    free(f.pred_gz);
+
+    /* the server is still fine */
+    request(&x, srv, "GET", "/healthz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    hu_xfer_cleanup(&x);
+}
+
+/* On a server with --max-body-mb 1: a 2 MiB part is over the limit, whether the body announces
+ * its length (refused before it is read) or comes chunked (refused once 1 MiB has arrived). */
+static void test_multipart_limit(const struct hu_server *srv)
+{
+    const size_t big = (size_t)2 << 20;
+    unsigned char *blob = calloc(1, big);
+    CHECK(blob != NULL);
+    if (!blob) {
+        return;
+    }
+    static const char spec[] = "{\"prediction\": {\"format\": \"raw\", \"part\": \"pred\", "
+                               "\"dtype\": \"uint8\", \"shape\": [2097152]}, "
+                               "\"target\": {\"format\": \"raw\", \"part\": \"pred\", "
+                               "\"dtype\": \"uint8\", \"shape\": [2097152]}}";
+    const struct hu_form_part parts[] = {{"spec", spec, strlen(spec), "spec.json"},
+                                         {"pred", blob, big, "pred.bin"}};
+    struct hu_xfer x;
+    const char *const expect[] = {"Expect: 100-continue", NULL};
+    post_form(&x, srv, expect, parts, 2);
+    check_problem_has("2 MiB part, Content-Length", &x, 413, "over the limit");
+    hu_xfer_cleanup(&x);
+    const char *const chunked[] = {"Transfer-Encoding: chunked", NULL};
+    post_form(&x, srv, chunked, parts, 2);
+    check_problem_has("2 MiB part, chunked", &x, 413, "over the limit");
+    hu_xfer_cleanup(&x);
+    free(blob);
+}
+
 /* ---- 10. /v1/weight-map ------------------------------------------------------------------- */
 
 /* A 1 x 7 row with one-pixel objects at columns 0 and 6 (4-connectivity). By hand: every
@@ -837,6 +1092,7 @@ static void test_body_limit(void)
         }
         free(body);
     }
+    test_multipart_limit(&srv);
     struct hu_xfer x;
     request(&x, &srv, "GET", "/healthz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
     CHECK_STATUS(&x, 200);
@@ -1042,6 +1298,7 @@ int main(int argc, char **argv)
         test_bad_bodies(&srv);
         test_hand_values(&srv);
         test_compressed(&srv);
+        test_multipart(&srv);
         test_weight_map(&srv);
         test_concurrent_small(&srv);
         stop_server(&srv, "main");

@@ -1146,11 +1146,17 @@ static void test_keys_and_limits(void)
     struct slp_array a;
     CHECK_FAILS(RUN("{\"format\": \"list\", \"data\": [1], \"foo\": 1}", "prediction"), SL_EINVAL,
                 "prediction.foo: unknown key");
-    CHECK_FAILS(RUN("{\"format\": \"rle\", \"data\": \"1 3\", \"shape\": [2, 2]}", "target"),
-                SL_EUNSUPPORTED, "target: format 'rle' is not supported by this version");
-    CHECK_FAILS(
-        RUN("{\"format\": \"coco_rle\", \"data\": {\"size\": [2, 2], \"counts\": [4]}}", "target"),
-        SL_EUNSUPPORTED, "target: format 'coco_rle' is not supported by this version");
+    /* rle and coco_rle are decoded by proto/rle.c (tests/unit/test_rle.c): a 2 x 2 mask */
+    CHECK_INT(
+        run("{\"format\": \"rle\", \"data\": \"1 3\", \"shape\": [2, 2]}", "target", NULL, &a, m),
+        0);
+    CHECK(a.t.ndim == 3 && a.t.shape[0] == 1 && a.t.shape[1] == 2 && a.t.shape[2] == 2);
+    slp_array_free(&a);
+    CHECK_INT(run("{\"format\": \"coco_rle\", \"data\": {\"size\": [2, 2], \"counts\": [4]}}",
+                  "target", NULL, &a, m),
+              0);
+    CHECK(a.t.ndim == 3 && a.t.shape[0] == 1 && a.t.shape[1] == 2 && a.t.shape[2] == 2);
+    slp_array_free(&a);
     CHECK_FAILS(RUN("{\"format\": \"npy\", \"part\": \"pred\"}", "prediction"), SL_EUNSUPPORTED,
                 "prediction.part: multipart parts are not supported");
     CHECK_FAILS(RUN("{\"format\": \"png\", \"data\": \"\"}", "prediction"), SL_EINVAL,
