@@ -1,8 +1,8 @@
 /* array.c - wire arrays (API.md "Arrays") into owned, C-order, host-order buffers.
  *
- * Formats npy, raw and list are decoded; rle and coco_rle are refused with
- * SL_EUNSUPPORTED in this version. Sizes are checked against the limits before any buffer of the
- * array's size is allocated, and every byte count is exact. Choices a user can see:
+ * Formats npy, raw and list are decoded here, rle and coco_rle in rle.c; npy/raw bytes come
+ * from base64 "data" or from a multipart "part". Sizes are checked against the limits before any
+ * buffer of the array's size is allocated, and every byte count is exact. Choices a user can see:
  *  - a list without "dtype" is float64; bool accepts true/false and 0/1; integer dtypes accept
  *    integral reals (2.0) but not 2.5; float32 values that round to FLT_MAX are kept, larger ones
  *    are SL_ERANGE; float16 rounds to nearest even and |v| >= 65520 is SL_ERANGE;
@@ -1110,7 +1110,8 @@ static int decode_object(struct areq *r, const json_t *j, struct slp_array *out)
         return rc;
     }
     if (!r->format) {
-        slp__errf(r->msg, r->msglen, "%s.format: required (npy, raw or list)", r->name);
+        slp__errf(r->msg, r->msglen, "%s.format: required (npy, raw, list, rle or coco_rle)",
+                  r->name);
         return SL_EINVAL;
     }
     const char *f = json_string_value(r->format);

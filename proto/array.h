@@ -1,7 +1,8 @@
 /* array.h - wire arrays (API.md "Arrays") decoded into owned, C-order, host-order buffers.
  *
  * Formats: list (flat with shape, or nested), raw, npy (v1/v2/v3, C or Fortran order), each
- * npy/raw possibly base64 + compressed (none, gzip, zlib, deflate, auto). Every byte count is
+ * npy/raw base64 or a multipart part, possibly compressed (none, gzip, zlib, deflate, auto),
+ * and the masks rle (Kaggle) and coco_rle. Every byte count is
  * checked exactly: a compressed stream is inflated into exactly the declared size and must end
  * there (the inflater stops at expected + 1 bytes, so a bomb costs nothing).
  */
@@ -57,7 +58,8 @@ void slp_array_free(struct slp_array *a);
  * Returns 0, or a negative SL_E* code with a message naming name and the key or index:
  * SL_EMALFORMED (bad base64, npy header, compressed stream: 400), SL_ESIZE (byte count
  * differs from the declared one: 400), SL_EINVAL/SL_ERANGE (bad key, dtype, shape, list value:
- * 422), SL_ETOOLARGE (over lim: 413), SL_EUNSUPPORTED (rle, coco_rle, part: 422), SL_ENOMEM. */
+ * 422), SL_ETOOLARGE (over lim: 413), SL_EUNSUPPORTED ("part" outside multipart: 422),
+ * SL_ENOMEM. */
 int slp_array_from_json(const json_t *j, const char *name, const struct slp_limits *lim,
                         struct slp_array *out, char *msg, size_t msglen);
 

@@ -66,6 +66,9 @@
 #define SRV_PRINTF(fmt, args)
 #endif
 
+/* Answers shorter than this are sent as they are: gzip would gain too little. */
+#define SRV_GZIP_MIN 1024
+
 /* zlib level of gzipped answers. Measured on the .npy of an 8x512x512 map with 200 cells per
  * image: level 1 shrinks it 4.6x at 170 MB/s, level 6 5.1x at 64 MB/s, level 9 5.2x at 9 MB/s. */
 #define GZIP_LEVEL 1
@@ -178,12 +181,13 @@ static void compute_score_parts(struct srv_req *req, const struct slp_parts *par
 static enum MHD_Result handle_healthz(struct srv_req *req, const char *data, size_t *size);
 static enum MHD_Result handle_readyz(struct srv_req *req, const char *data, size_t *size);
 static enum MHD_Result handle_openapi(struct srv_req *req, const char *data, size_t *size);
+static enum MHD_Result handle_catalog(struct srv_req *req, const char *data, size_t *size);
 
 /* Every path the API names, implemented or not: later work adds handlers here. */
 static const struct srv_route routes[] = {
     {"/v1/score", M_POST, "POST", true, handle_body, compute_score, compute_score_parts},
     {"/v1/weight-map", M_POST, "POST", true, handle_body, compute_weight_map, NULL},
-    {"/v1/catalog", M_GET | M_HEAD, "GET, HEAD", false, NULL, NULL, NULL},
+    {"/v1/catalog", M_GET | M_HEAD, "GET, HEAD", false, handle_catalog, NULL, NULL},
     {"/healthz", M_GET | M_HEAD, "GET, HEAD", false, handle_healthz, NULL, NULL},
     {"/readyz", M_GET | M_HEAD, "GET, HEAD", false, handle_readyz, NULL, NULL},
     {"/metrics", M_GET | M_HEAD, "GET, HEAD", false, NULL, NULL, NULL},
@@ -375,6 +379,18 @@ static enum MHD_Result handle_readyz(struct srv_req *req, const char *data, size
     }
     return send_reply(req, MHD_HTTP_OK, "application/json", (void *)json_ready,
                       sizeof(json_ready) - 1, false, NULL, NULL);
+}
+
+static enum MHD_Result handle_catalog(struct srv_req *req, const char *data, size_t *size)
+{
+    (void)data;
+    (void)size;
+    size_t len = 0;
+    char *doc = slp_catalog_json(&len);
+    if (!doc) {
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL, NULL);
+    }
+    return send_reply(req, MHD_HTTP_OK, "application/json", doc, len, true, NULL, NULL);
 }
 
 static enum MHD_Result handle_openapi(struct srv_req *req, const char *data, size_t *size)
@@ -867,13 +883,18 @@ static char *gzip_smaller(const char *in, size_t len, size_t *outlen)
     return (char *)out;
 }
 
-/* /v1/weight-map on a worker: the .npy answer gzipped when the client allows it and it
- * shrinks (the JSON form is left as it is). */
+/* /v1/weight-map on a worker. */
 static void compute_weight_map(struct srv_req *req, const char *body, size_t len,
                                struct slp_response *resp)
 {
     slp_weight_map_request(body, len, &req->srv->limits, req->srv->pool, req->want_json, resp);
-    if (resp->status != MHD_HTTP_OK || req->want_json || !req->accept_gzip) {
+}
+
+/* On a worker: a 200 answer of at least SRV_GZIP_MIN bytes is gzipped when the client allows it
+ * and it shrinks. */
+static void maybe_gzip(struct srv_req *req, struct slp_response *resp)
+{
+    if (resp->status != MHD_HTTP_OK || !req->accept_gzip || resp->len < SRV_GZIP_MIN) {
         return;
     }
     size_t zlen = 0;
@@ -899,6 +920,7 @@ static void body_job(void *arg)
         slp_problem(MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", &resp);
     } else {
         body_compute(req, &resp);
+        maybe_gzip(req, &resp);
     }
     free(req->body);
     req->body = NULL;
@@ -916,18 +938,19 @@ static void body_job(void *arg)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* Takes the job's answer out of req and queues it. A weight map's answer depends on Accept
- * and Accept-Encoding: it says so in Vary, and names its gzip coding. */
+/* Takes the job's answer out of req and queues it. A 200 answer depends on Accept-Encoding (and
+ * a weight map's on Accept too): it says so in Vary, and names its gzip coding. */
 static enum MHD_Result body_send_result(struct srv_req *req)
 {
     struct slp_response r = req->resp;
     memset(&req->resp, 0, sizeof(req->resp));
-    if (req->route->compute != compute_weight_map || r.status != MHD_HTTP_OK) {
+    if (r.status != MHD_HTTP_OK) {
         return send_response(req, &r, NULL, NULL);
     }
-    const char *const hdrs[] = {MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding",
-                                req->resp_gzip ? MHD_HTTP_HEADER_CONTENT_ENCODING : NULL, "gzip",
-                                NULL};
+    const char *const hdrs[] = {
+        MHD_HTTP_HEADER_VARY,
+        req->route->compute == compute_weight_map ? "Accept, Accept-Encoding" : "Accept-Encoding",
+        req->resp_gzip ? MHD_HTTP_HEADER_CONTENT_ENCODING : NULL, "gzip", NULL};
     return send_response_hdrs(req, &r, hdrs);
 }
 

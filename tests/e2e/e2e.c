@@ -352,6 +352,35 @@ static void test_basics(const struct hu_server *srv)
     CHECK(ver && strncmp(ver, "3.1", 3) == 0);
     json_decref(doc);
     hu_xfer_cleanup(&x);
+
+    /* the catalog lists every loss with the defaults of API.md: focal gamma 2, alpha 0.25 */
+    request(&x, srv, "GET", "/v1/catalog", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    doc = check_json_200("GET /v1/catalog", &x);
+    bool found = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(doc, "losses"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "name")), "focal") != 0) {
+            continue;
+        }
+        found = true;
+        size_t k;
+        json_t *p;
+        json_array_foreach(json_object_get(e, "params"), k, p)
+        {
+            const char *pn = json_string_value(json_object_get(p, "name"));
+            if (strcmp(pn, "gamma") == 0) {
+                CHECK_CLOSE(json_number_value(json_object_get(p, "default")), 2, 0, 0);
+            } else if (strcmp(pn, "alpha") == 0) {
+                CHECK_CLOSE(json_number_value(json_object_get(p, "default")), 0.25, 0, 0);
+            }
+        }
+    }
+    CHECK(found);
+    CHECK(json_array_size(json_object_get(doc, "metrics")) >= 13);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
 }
 
 /* ---- 2. routing and content negotiation errors ----------------------------------------- */
@@ -996,6 +1025,54 @@ static void test_weight_map(const struct hu_server *srv)
     hu_xfer_cleanup(&x);
 }
 
+/* A large answer comes back gzipped when the client allows it, and plain otherwise. */
+static void test_gzip_answer(const struct hu_server *srv)
+{
+    /* 300 one-pixel images, logit 1 on target 1: every per-image Dice is 1 */
+    const int n = 300;
+    struct hu_buf b = {0};
+    char tmp[64];
+    hu_buf_append(
+        &b, "{\"prediction\": {\"format\": \"list\", \"shape\": [300, 1, 1], \"data\": [",
+        strlen("{\"prediction\": {\"format\": \"list\", \"shape\": [300, 1, 1], \"data\": ["));
+    for (int i = 0; i < n; i++) {
+        snprintf(tmp, sizeof tmp, "%s1", i ? "," : "");
+        hu_buf_append(&b, tmp, strlen(tmp));
+    }
+    const char *mid = "]}, \"target\": {\"format\": \"list\", \"shape\": [300, 1, 1], \"data\": [";
+    hu_buf_append(&b, mid, strlen(mid));
+    for (int i = 0; i < n; i++) {
+        snprintf(tmp, sizeof tmp, "%s1", i ? "," : "");
+        hu_buf_append(&b, tmp, strlen(tmp));
+    }
+    hu_buf_append(&b, "]}}", 3);
+    const char *const gz[] = {"Content-Type: application/json", "Accept-Encoding: gzip", NULL};
+    struct hu_xfer x;
+    char h[128];
+    request(&x, srv, "POST", "/v1/score", gz, b.data, b.len, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    CHECK(hu_xfer_header(&x, "Content-Encoding", h, sizeof h) && strstr(h, "gzip"));
+    size_t plain_len = 0;
+    unsigned char *plain = gunzip(x.body.data, x.body.len, (size_t)1 << 20, &plain_len);
+    CHECK(plain != NULL && plain_len > x.body.len);
+    json_t *doc = plain ? json_loadb((const char *)plain, plain_len, 0, NULL) : NULL;
+    CHECK(doc != NULL);
+    CHECK_INT(json_integer_value(jget(doc, "images")), n);
+    check_num("gzipped answer", doc, "metrics.dice.mean", 1.0, 0);
+    json_decref(doc);
+    free(plain);
+    hu_xfer_cleanup(&x);
+    /* without Accept-Encoding the same answer is plain JSON */
+    request(&x, srv, "POST", "/v1/score", json_ct, b.data, b.len, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    CHECK(!hu_xfer_header(&x, "Content-Encoding", h, sizeof h));
+    doc = hu_xfer_json(&x);
+    CHECK_INT(json_integer_value(jget(doc, "images")), n);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    free(b.data);
+}
+
 /* ---- 9. concurrency sanity ---------------------------------------------------------------- */
 
 static void test_concurrent_small(const struct hu_server *srv)
@@ -1300,6 +1377,7 @@ int main(int argc, char **argv)
         test_compressed(&srv);
         test_multipart(&srv);
         test_weight_map(&srv);
+        test_gzip_answer(&srv);
         test_concurrent_small(&srv);
         stop_server(&srv, "main");
     }

@@ -76,6 +76,33 @@ else
     bad "weight-map example: $(head -c 300 "$dir/wm.json")"
 fi
 
+# The Kaggle RLE block (the curl block that sends "format": "rle"): Dice 14/16, IoU 7/9.
+awk '/^curl -s/ { n++; keep = 0; buf = "" } n { buf = buf $0 "\n" } /"format": "rle"/ { keep = 1 }
+     keep && /^}'"'"'/ { printf "%s", buf; exit }' README.md |
+    sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/rle.sh"
+if sh "$dir/rle.sh" >"$dir/rle.json" 2>&1 &&
+    grep -q '"dice":{"mean":0.875' "$dir/rle.json" &&
+    grep -q '"iou":{"mean":0.7777777777777778' "$dir/rle.json"; then
+    ok "Kaggle RLE example answers Dice 14/16 and IoU 7/9"
+else
+    bad "Kaggle RLE example: $(head -c 300 "$dir/rle.json")"
+fi
+
+# The JavaScript block, run by Node when it is there.
+if command -v node >/dev/null 2>&1; then
+    sed -n '/^```js$/,/^```$/p' README.md | sed '1d;$d' |
+        sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/example.mjs"
+    if node "$dir/example.mjs" >"$dir/js.out" 2>&1 &&
+        grep -q '^0.73606037706973' "$dir/js.out"; then
+        ok "JavaScript example prints the seed's 0.736"
+    else
+        bad "JavaScript example: $(head -c 300 "$dir/js.out")"
+    fi
+else
+    echo "skip readme: JavaScript example (no node)"
+    skipped=$((skipped + 1))
+fi
+
 # The Python block, then a numpy re-computation of what it printed.
 py=
 for cand in /usr/bin/python3 python3; do
@@ -112,6 +139,34 @@ PY
         bad "Python example: $(tail -c 400 "$dir/py.out")"
     fi
 fi
+# The multipart block, run where numpy writes its two files (the seed's numbers, read as
+# logits); CE and Dice (smooth 1e-5) checked by hand.
+if [ -n "$py" ]; then
+    (cd "$dir" && "$py" -c '
+import gzip, io, numpy as np
+b = io.BytesIO(); np.save(b, np.array([[[0.5, 0.6], [0.2, 0.1]]], np.float32))
+open("pred.npy.gz", "wb").write(gzip.compress(b.getvalue()))
+np.save("mask.npy", np.array([[[1, 1], [0, 0]]], np.uint8))')
+    awk '/^## Sending files/ { on = 1 } on && /^```sh$/ { code = 1; next } code && /^```$/ { exit }
+         code { print }' README.md | sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/mp.sh"
+    (cd "$dir" && sh mp.sh) >"$dir/mp.json" 2>&1
+    if "$py" - "$dir/mp.json" <<'PY' >"$dir/mp.out" 2>&1; then
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+x = [0.5, 0.6000000238418579, 0.20000000298023224, 0.10000000149011612]  # float32 values
+y = [1, 1, 0, 0]
+ce = sum(math.log1p(math.exp(-abs(v))) + max(v, 0) - v * t for v, t in zip(x, y)) / 4
+p = [1 / (1 + math.exp(-v)) for v in x]
+dice = 1 - (2 * (p[0] + p[1]) + 1e-5) / (sum(p) + 2 + 1e-5)
+assert abs(r["losses"]["cross_entropy"]["value"] - ce) < 1e-12, r
+assert abs(r["losses"]["dice"]["value"] - dice) < 1e-12, r
+PY
+        ok "multipart example (npy.gz and npy parts), checked by hand"
+    else
+        bad "multipart example: $(head -c 300 "$dir/mp.json") $(tail -c 300 "$dir/mp.out")"
+    fi
+fi
+
 if [ $skipped -gt 0 ]; then
     echo "readme: $passed passed, $failed failed, $skipped skipped"
 else
