@@ -980,6 +980,13 @@ static enum MHD_Result body_submit(struct srv_req *req)
                             "out of memory receiving the request body", NULL, NULL);
     }
     if (got == 0) {
+        /* no length and no chunked coding: the client never said a body comes */
+        if (!header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+            !header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+            return send_problem(req, MHD_HTTP_LENGTH_REQUIRED,
+                                "a POST body needs Content-Length or chunked Transfer-Encoding",
+                                NULL, NULL);
+        }
         return send_problem(req, MHD_HTTP_BAD_REQUEST, "request body is empty", NULL, NULL);
     }
 

@@ -385,10 +385,43 @@ static void test_basics(const struct hu_server *srv)
 
 /* ---- 2. routing and content negotiation errors ----------------------------------------- */
 
+/* Sends a raw HTTP request to 127.0.0.1:port and returns the status of the answer (-1 on
+ * failure): for what libcurl will not send, such as a POST without any length. */
+static int raw_status(int port, const char *request_text)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[256];
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        write(fd, request_text, strlen(request_text)) == (ssize_t)strlen(request_text)) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        if (n > 12) {
+            buf[n] = '\0';
+            sscanf(buf, "HTTP/1.%*d %d", &status);
+        }
+    }
+    close(fd);
+    return status;
+}
+
 static void test_routing(const struct hu_server *srv)
 {
     struct hu_xfer x;
     char h[256];
+
+    /* a POST that says nothing of its length (neither Content-Length nor chunked): 411 */
+    CHECK_INT(raw_status(srv->port, "POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                                    "application/json\r\nConnection: close\r\n\r\n"),
+              411);
 
     request(&x, srv, "GET", "/nope", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
     check_problem("GET /nope", &x, 404);
