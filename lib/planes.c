@@ -61,6 +61,31 @@ static void plane_offsets(const struct sl__plan *pl, int64_t i, int64_t c, int64
     *w = g->weight_has_c ? *pred : i * g->pixels;
 }
 
+/* Loads pixels [off, off + n) of a plane whose prediction, target and weight start at po, to
+ * and wo: predictions x (uint8 probabilities scaled to [0, 1]), targets y with counted flags m,
+ * and weights w (all 1 without a weight map; w NULL: not wanted). */
+static void load_block(const struct sl_request *req, int64_t po, int64_t to, int64_t wo,
+                       int64_t off, int n, double *x, double *y, double *m, double *w)
+{
+    load(&req->prediction, po + off, n, x);
+    if (req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8) {
+        for (int k = 0; k < n; k++) {
+            x[k] /= 255.0;
+        }
+    }
+    load_target(req, to + off, n, y, m);
+    if (!w) {
+        return;
+    }
+    if (req->weight.data) {
+        load(&req->weight, wo + off, n, w);
+    } else {
+        for (int k = 0; k < n; k++) {
+            w[k] = 1.0;
+        }
+    }
+}
+
 void sl__pass_plane(const struct sl__plan *pl, int64_t i, int64_t c)
 {
     const struct sl_request *req = pl->req;
@@ -68,28 +93,13 @@ void sl__pass_plane(const struct sl__plan *pl, int64_t i, int64_t c)
     struct sl__acc *a = &pl->accs[i * pl->g->classes + c];
     double x[BLOCK], y[BLOCK], m[BLOCK], w[BLOCK], p[BLOCK], lp[BLOCK], l1p[BLOCK];
     const bool logits = req->pred_type == SL_PRED_LOGITS;
-    const bool u8prob =
-        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
     const bool need_logs = pl->need_ce || pl->nfocal > 0;
     int64_t po, to, wo;
     plane_offsets(pl, i, c, &po, &to, &wo);
     memset(a, 0, sizeof *a);
     for (int64_t off = 0; off < npix; off += BLOCK) {
         int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
-        load(&req->prediction, po + off, n, x);
-        load_target(req, to + off, n, y, m);
-        if (req->weight.data) {
-            load(&req->weight, wo + off, n, w);
-        } else {
-            for (int k = 0; k < n; k++) {
-                w[k] = 1.0;
-            }
-        }
-        if (u8prob) {
-            for (int k = 0; k < n; k++) {
-                x[k] /= 255.0;
-            }
-        }
+        load_block(req, po, to, wo, off, n, x, y, m, w);
         if (logits && need_logs) {
             for (int k = 0; k < n; k++) {
                 /* stable: log p = -(log(1+e^-|x|) + max(-x, 0)), log(1-p) = -(.. + max(x, 0)) */
@@ -190,13 +200,10 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
     const int64_t npix = pl->g->pixels;
     double x[BLOCK], y[BLOCK], m[BLOCK];
     int64_t n_out = 0, po, to, wo;
-    const bool u8prob =
-        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
     plane_offsets(pl, i, c, &po, &to, &wo);
     for (int64_t off = 0; off < npix; off += BLOCK) {
         int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
-        load(&req->prediction, po + off, n, x);
-        load_target(req, to + off, n, y, m);
+        load_block(req, po, to, wo, off, n, x, y, m, NULL);
         for (int k = 0; k < n; k++) {
             if (m[k] == 0) {
                 continue;
@@ -204,7 +211,7 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
             double logit = x[k];
             if (req->pred_type != SL_PRED_LOGITS) {
                 /* probabilities and labels: the logit of the clipped probability */
-                double pr = sl__clip(u8prob ? x[k] / 255.0 : x[k]);
+                double pr = sl__clip(x[k]);
                 logit = log(pr) - log1p(-pr);
             }
             /* Berman et al.: errors = 1 - logits * signs, signs = 2y - 1 */
@@ -222,8 +229,6 @@ void sl__plane_masks(const struct sl__plan *pl, int64_t i, int64_t c, const int 
     const struct sl_request *req = pl->req;
     const int64_t npix = pl->g->pixels;
     const bool mc = pl->g->mode == SL_MODE_MULTICLASS;
-    const bool u8prob =
-        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
     double x[BLOCK], y[BLOCK], m[BLOCK];
     int64_t po, to, wo;
     plane_offsets(pl, i, c, &po, &to, &wo);
@@ -239,8 +244,7 @@ void sl__plane_masks(const struct sl__plan *pl, int64_t i, int64_t c, const int 
             }
             continue;
         }
-        load(&req->prediction, po + off, n, x);
-        load_target(req, to + off, n, y, m);
+        load_block(req, po, to, wo, off, n, x, y, m, NULL);
         for (int k = 0; k < n; k++) {
             bool h;
             if (req->pred_type == SL_PRED_LOGITS) {
@@ -248,7 +252,7 @@ void sl__plane_masks(const struct sl__plan *pl, int64_t i, int64_t c, const int 
             } else if (req->pred_type == SL_PRED_LABELS) {
                 h = x[k] != 0;
             } else {
-                h = (u8prob ? x[k] / 255.0 : x[k]) >= req->threshold;
+                h = x[k] >= req->threshold;
             }
             pred[off + k] = m[k] != 0 && h;
             tgt[off + k] = m[k] != 0 && y[k] > 0;
@@ -260,23 +264,13 @@ double sl__mapped_ce_sum(const struct sl__plan *pl, int64_t i, int64_t c, const 
 {
     const struct sl_request *req = pl->req;
     const int64_t npix = pl->g->pixels;
-    const bool u8prob =
-        req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
     double x[BLOCK], y[BLOCK], m[BLOCK], w[BLOCK];
     double sum = 0;
     int64_t po, to, wo;
     plane_offsets(pl, i, c, &po, &to, &wo);
     for (int64_t off = 0; off < npix; off += BLOCK) {
         int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
-        load(&req->prediction, po + off, n, x);
-        load_target(req, to + off, n, y, m);
-        if (req->weight.data) {
-            load(&req->weight, wo + off, n, w);
-        } else {
-            for (int k = 0; k < n; k++) {
-                w[k] = 1.0;
-            }
-        }
+        load_block(req, po, to, wo, off, n, x, y, m, w);
         for (int k = 0; k < n; k++) {
             double lp, l1p;
             if (req->pred_type == SL_PRED_LOGITS) {
@@ -284,7 +278,7 @@ double sl__mapped_ce_sum(const struct sl__plan *pl, int64_t i, int64_t c, const 
                 lp = -(s + (x[k] < 0 ? -x[k] : 0.0));
                 l1p = -(s + (x[k] > 0 ? x[k] : 0.0));
             } else {
-                double cp = sl__clip(u8prob ? x[k] / 255.0 : x[k]);
+                double cp = sl__clip(x[k]);
                 lp = log(cp);
                 l1p = log1p(-cp);
             }

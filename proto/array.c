@@ -741,6 +741,26 @@ static int npy_agree(struct areq *r, const struct slp__npy_info *info)
     return 0;
 }
 
+/* After a .npy header of off bytes in a file of `have`: the header agrees with the spec's dtype
+ * and shape, fits the limits, and exactly the data bytes follow (sets *nbytes, *numel). */
+static int npy_check_body(struct areq *r, const struct slp__npy_info *info, size_t off, size_t have,
+                          size_t *nbytes, int64_t *numel)
+{
+    int rc = npy_agree(r, info);
+    if (!rc) {
+        rc = check_size(r, info->shape, info->ndim, info->dtype, numel, nbytes);
+    }
+    if (rc) {
+        return rc;
+    }
+    if (have - off != *nbytes) {
+        slp__errf(r->msg, r->msglen, "%s: expected %zu data bytes after the npy header, got %zu",
+                  r->name, *nbytes, have - off);
+        return SL_ESIZE;
+    }
+    return 0;
+}
+
 /* Parses the complete header in hdr[0..len), naming the array's data in messages. */
 static int npy_header_from(struct areq *r, const unsigned char *hdr, size_t len,
                            struct slp__npy_info *info)
@@ -788,18 +808,10 @@ static int decode_npy_plain(struct areq *r, struct slp__npy_info *info, unsigned
         free(hdr);
     }
     if (!rc) {
-        rc = npy_agree(r, info);
-    }
-    if (!rc) {
-        rc = check_size(r, info->shape, info->ndim, info->dtype, numel, nbytes);
+        rc = npy_check_body(r, info, off, have, nbytes, numel);
     }
     if (rc) {
         return rc;
-    }
-    if (have - off != *nbytes) {
-        slp__errf(r->msg, r->msglen, "%s: expected %zu data bytes after the npy header, got %zu",
-                  r->name, *nbytes, have - off);
-        return SL_ESIZE;
     }
     unsigned char *buf = alloc_array(r, *nbytes);
     if (!buf) {
@@ -841,18 +853,10 @@ static int decode_npy_part(struct areq *r, struct slp__npy_info *info, unsigned 
         rc = npy_header_from(r, p, off, info);
     }
     if (!rc) {
-        rc = npy_agree(r, info);
-    }
-    if (!rc) {
-        rc = check_size(r, info->shape, info->ndim, info->dtype, numel, nbytes);
+        rc = npy_check_body(r, info, off, have, nbytes, numel);
     }
     if (rc) {
         return rc;
-    }
-    if (have - off != *nbytes) {
-        slp__errf(r->msg, r->msglen, "%s: expected %zu data bytes after the npy header, got %zu",
-                  r->name, *nbytes, have - off);
-        return SL_ESIZE;
     }
     unsigned char *buf = alloc_array(r, *nbytes);
     if (!buf) {

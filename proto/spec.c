@@ -100,6 +100,18 @@ static int json_to_value(struct slp_score_req *owner, const struct sl_param_def 
     return sl_param_check(p, v, path, msg, msglen);
 }
 
+/* Reads the parameter key of spec's definition from val (path sub names it in messages). */
+static int parse_param(struct slp_score_req *owner, struct sl_spec *spec, const char *key,
+                       const json_t *val, const char *sub, char *msg, size_t msglen)
+{
+    int pi = sl_param_index(spec->def, key);
+    if (pi < 0) {
+        snprintf(msg, msglen, "%s: unknown parameter of %s", sub, spec->def->name);
+        return SL_EINVAL;
+    }
+    return json_to_value(owner, &spec->def->params[pi], val, sub, &spec->values[pi], msg, msglen);
+}
+
 /* Reads "as" into spec->key. */
 static int parse_as(const json_t *j, const char *path, struct sl_spec *spec, char *msg,
                     size_t msglen)
@@ -209,12 +221,7 @@ static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *
         } else if (def->kind == SL_LOSS_COMBO && strcmp(key, "terms") == 0) {
             rc = parse_terms(owner, val, path, spec, terms, msg, msglen);
         } else {
-            int pi = sl_param_index(def, key);
-            if (pi < 0) {
-                snprintf(msg, msglen, "%s: unknown parameter of %s", sub, name);
-                return SL_EINVAL;
-            }
-            rc = json_to_value(owner, &def->params[pi], val, sub, &spec->values[pi], msg, msglen);
+            rc = parse_param(owner, spec, key, val, sub, msg, msglen);
         }
         if (rc) {
             return rc;
@@ -264,12 +271,7 @@ static int parse_metric(struct slp_score_req *owner, const json_t *j, const char
         } else if (strcmp(key, "as") == 0) {
             rc = parse_as(val, path, spec, msg, msglen);
         } else {
-            int pi = sl_param_index(def, key);
-            if (pi < 0) {
-                snprintf(msg, msglen, "%s: unknown parameter of %s", sub, name);
-                return SL_EINVAL;
-            }
-            rc = json_to_value(owner, &def->params[pi], val, sub, &spec->values[pi], msg, msglen);
+            rc = parse_param(owner, spec, key, val, sub, msg, msglen);
         }
         if (rc) {
             return rc;
