@@ -21,6 +21,11 @@ enum opt_id {
     OPT_MAX_BODY = 'm',
     OPT_MAX_PIXELS = 'x',
     OPT_DRAIN = 'd',
+    OPT_MAX_CONN = 'c',
+    OPT_MAX_PER_IP = 'i',
+    OPT_IDLE_TIMEOUT = 'I',
+    OPT_MAX_HEADER_KB = 'H',
+    OPT_ACCESS_LOG = 'l',
     OPT_HELP = 'h',
     OPT_VERSION = 'V',
 };
@@ -41,6 +46,12 @@ static const struct opt_def opt_defs[] = {
     {OPT_MAX_BODY, "--max-body-mb", "SEGLOSS_MAX_BODY_MB", 1, 1048576},
     {OPT_MAX_PIXELS, "--max-pixels", "SEGLOSS_MAX_PIXELS", 1, (uint64_t)INT64_MAX / 8},
     {OPT_DRAIN, "--drain-seconds", "SEGLOSS_DRAIN_SECONDS", 0, 86400},
+    /* MHD splits the connection limit over its I/O threads: at least one each */
+    {OPT_MAX_CONN, "--max-connections", "SEGLOSS_MAX_CONNECTIONS", SRV_IO_THREADS, 1000000},
+    {OPT_MAX_PER_IP, "--max-per-ip", "SEGLOSS_MAX_PER_IP", 0, 1000000},
+    {OPT_IDLE_TIMEOUT, "--idle-timeout", "SEGLOSS_IDLE_TIMEOUT", 1, 86400},
+    {OPT_MAX_HEADER_KB, "--max-header-kb", "SEGLOSS_MAX_HEADER_KB", 8, 1048576},
+    {OPT_ACCESS_LOG, "--access-log", "SEGLOSS_ACCESS_LOG", 0, 1},
 };
 
 static const struct option long_opts[] = {
@@ -51,6 +62,11 @@ static const struct option long_opts[] = {
     {"max-body-mb", required_argument, NULL, OPT_MAX_BODY},
     {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
     {"drain-seconds", required_argument, NULL, OPT_DRAIN},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+    {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"max-header-kb", required_argument, NULL, OPT_MAX_HEADER_KB},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -68,6 +84,14 @@ static const char usage_text[] =
     "  --max-body-mb N     request body cap in MiB                (SEGLOSS_MAX_BODY_MB, 256)\n"
     "  --max-pixels N      elements per array                     (SEGLOSS_MAX_PIXELS, 67108864)\n"
     "  --drain-seconds N   wait for requests in flight on SIGTERM (SEGLOSS_DRAIN_SECONDS, 30)\n"
+    "  --max-connections N open connections, >= 2                 (SEGLOSS_MAX_CONNECTIONS, 256)\n"
+    "  --max-per-ip N      open connections per client address,  (SEGLOSS_MAX_PER_IP, 64)\n"
+    "                      0 for no limit\n"
+    "  --idle-timeout N    seconds a connection may stay silent   (SEGLOSS_IDLE_TIMEOUT, 60)\n"
+    "                      (also a client trickling its request)\n"
+    "  --max-header-kb N   per-connection memory for request line (SEGLOSS_MAX_HEADER_KB, 64)\n"
+    "                      and headers, KiB, >= 8\n"
+    "  --access-log 0|1    one JSON line per request on stderr    (SEGLOSS_ACCESS_LOG, 1)\n"
     "  --help              print this and exit\n"
     "  --version           print the version and exit\n"
     "\n"
@@ -84,6 +108,11 @@ void srv_config_defaults(struct srv_config *cfg)
     cfg->max_body_mb = 256;
     cfg->max_pixels = 67108864;
     cfg->drain_seconds = 30;
+    cfg->max_connections = 256;
+    cfg->max_per_ip = 64;
+    cfg->idle_timeout = 60;
+    cfg->max_header_kb = 64;
+    cfg->access_log = true;
 }
 
 /* Parses all of s as a decimal in [min, max]; no sign, no spaces, no trailing text. */
@@ -151,6 +180,21 @@ static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *
         break;
     case OPT_DRAIN:
         cfg->drain_seconds = (unsigned)v;
+        break;
+    case OPT_MAX_CONN:
+        cfg->max_connections = (unsigned)v;
+        break;
+    case OPT_MAX_PER_IP:
+        cfg->max_per_ip = (unsigned)v;
+        break;
+    case OPT_IDLE_TIMEOUT:
+        cfg->idle_timeout = (unsigned)v;
+        break;
+    case OPT_MAX_HEADER_KB:
+        cfg->max_header_kb = (unsigned)v;
+        break;
+    case OPT_ACCESS_LOG:
+        cfg->access_log = v != 0;
         break;
     default:
         break;

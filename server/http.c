@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* const next_in: deflate reads the borrowed answer */
@@ -101,6 +102,53 @@ struct srv_route {
     srv_compute_parts compute_parts;
 };
 
+/* Rows of the route table below (checked there). */
+#define NROUTES 7
+/* Metrics label of requests to no route of the table (the path itself would be unbounded). */
+#define ROUTE_OTHER "other"
+
+/* Upper bounds (seconds) of the latency histogram buckets; +Inf is the count. */
+static const double lat_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
+#define NBUCKETS (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
+
+/* Why a request was refused or cut short: segloss_rejections_total{reason}. */
+enum srv_reject {
+    REJ_NONE,
+    REJ_QUEUE_FULL,
+    REJ_BODY_TOO_LARGE,
+    REJ_SHUTTING_DOWN,
+    REJ_OUT_OF_MEMORY,
+    REJ_UNAVAILABLE,
+    REJ_IDLE_TIMEOUT,
+    REJ_COUNT
+};
+static const char *const reject_names[REJ_COUNT] = {"",
+                                                    "queue_full",
+                                                    "body_too_large",
+                                                    "shutting_down",
+                                                    "out_of_memory",
+                                                    "unavailable",
+                                                    "idle_timeout"};
+
+/* Distinct (route, status) pairs counted; statuses come from a short fixed list in practice. */
+#define MAX_STATUS_SERIES 64
+
+/* The counters of /metrics, all guarded by srv->mu. Route index NROUTES is ROUTE_OTHER. */
+struct srv_metrics {
+    struct {
+        unsigned route;
+        int status;
+        uint64_t n;
+    } requests[MAX_STATUS_SERIES];
+    int nrequests;
+    uint64_t lat_bucket[NROUTES + 1][NBUCKETS]; /* non-cumulative; cumulated when printed */
+    uint64_t lat_count[NROUTES + 1];
+    double lat_sum[NROUTES + 1];
+    uint64_t bytes_in, bytes_out;
+    uint64_t rejections[REJ_COUNT];
+    uint64_t next_id; /* request ids generated so far */
+};
+
 struct srv_server {
     struct srv_config cfg;
     struct slp_limits limits;
@@ -117,6 +165,7 @@ struct srv_server {
     bool draining;             /* mu: /readyz 503, responses close their connection */
     bool stopping;             /* mu: drain gave up; nothing may be suspended any more */
     struct srv_req *suspended; /* mu: requests whose connection is suspended */
+    struct srv_metrics m;      /* mu */
 };
 
 enum srv_phase {
@@ -160,6 +209,16 @@ struct srv_req {
     int nparts;
     size_t parts_len; /* bytes of all parts */
 
+    /* access log and metrics: set on the I/O thread, read at completion */
+    char id[129]; /* X-Request-ID, sanitized, or generated */
+    char method[16];
+    char path[201];
+    char remote[INET6_ADDRSTRLEN];
+    double t0; /* monotonic seconds at the first callback */
+    uint64_t bytes_in, bytes_out;
+    int status; /* of the queued answer, 0 before one */
+    enum srv_reject reject;
+
     /* srv->mu */
     int refs;
     bool pinned; /* its job is splitting the body: see parts_split */
@@ -182,6 +241,7 @@ static enum MHD_Result handle_healthz(struct srv_req *req, const char *data, siz
 static enum MHD_Result handle_readyz(struct srv_req *req, const char *data, size_t *size);
 static enum MHD_Result handle_openapi(struct srv_req *req, const char *data, size_t *size);
 static enum MHD_Result handle_catalog(struct srv_req *req, const char *data, size_t *size);
+static enum MHD_Result handle_metrics(struct srv_req *req, const char *data, size_t *size);
 
 /* Every path the API names, implemented or not: later work adds handlers here. */
 static const struct srv_route routes[] = {
@@ -190,9 +250,10 @@ static const struct srv_route routes[] = {
     {"/v1/catalog", M_GET | M_HEAD, "GET, HEAD", false, handle_catalog, NULL, NULL},
     {"/healthz", M_GET | M_HEAD, "GET, HEAD", false, handle_healthz, NULL, NULL},
     {"/readyz", M_GET | M_HEAD, "GET, HEAD", false, handle_readyz, NULL, NULL},
-    {"/metrics", M_GET | M_HEAD, "GET, HEAD", false, NULL, NULL, NULL},
+    {"/metrics", M_GET | M_HEAD, "GET, HEAD", false, handle_metrics, NULL, NULL},
     {"/openapi.json", M_GET | M_HEAD, "GET, HEAD", false, handle_openapi, NULL, NULL},
 };
+_Static_assert(sizeof(routes) / sizeof(routes[0]) == NROUTES, "NROUTES is the route count");
 
 static const struct srv_route *route_find(const char *url)
 {
@@ -291,6 +352,7 @@ static enum MHD_Result send_reply_hdrs(struct srv_req *req, int status, const ch
     }
     pthread_mutex_lock(&srv->mu);
     bool draining = srv->draining;
+    bool shutting_down = draining || srv->stopping;
     pthread_mutex_unlock(&srv->mu);
 
     bool ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -301,12 +363,26 @@ static enum MHD_Result send_reply_hdrs(struct srv_req *req, int status, const ch
     if (ok && status == MHD_HTTP_SERVICE_UNAVAILABLE) {
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
     }
+    if (ok && req->id[0]) {
+        ok = MHD_add_response_header(r, "X-Request-ID", req->id) == MHD_YES;
+    }
     if (ok && draining) {
         /* Clients should take their next request to another replica. */
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     }
     enum MHD_Result ret = ok ? MHD_queue_response(req->conn, (unsigned)status, r) : MHD_NO;
     MHD_destroy_response(r);
+    if (ret == MHD_YES) {
+        req->status = status;
+        req->bytes_out = len;
+        if (status == MHD_HTTP_CONTENT_TOO_LARGE) {
+            req->reject = REJ_BODY_TOO_LARGE;
+        } else if (status == MHD_HTTP_SERVICE_UNAVAILABLE && req->reject == REJ_NONE &&
+                   req->route && req->route->handle != handle_readyz) {
+            /* the callers that know better (queue full, out of memory) say so first */
+            req->reject = shutting_down ? REJ_SHUTTING_DOWN : REJ_UNAVAILABLE;
+        }
+    }
     return ret;
 }
 
@@ -400,6 +476,282 @@ static enum MHD_Result handle_openapi(struct srv_req *req, const char *data, siz
     size_t len;
     const char *doc = slp_openapi_json(&len);
     return send_reply(req, MHD_HTTP_OK, "application/json", (void *)doc, len, false, NULL, NULL);
+}
+
+/* ---- metrics --------------------------------------------------------------------------------- */
+
+/* A bounded text buffer: appends that do not fit set `full` and are dropped. */
+struct textbuf {
+    char *p;
+    size_t len, cap;
+    bool full;
+};
+
+static void tb_printf(struct textbuf *tb, const char *fmt, ...) SRV_PRINTF(2, 3);
+static void tb_printf(struct textbuf *tb, const char *fmt, ...)
+{
+    if (tb->full) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tb->p + tb->len, tb->cap - tb->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= tb->cap - tb->len) {
+        tb->full = true;
+        tb->p[tb->len] = '\0';
+        return;
+    }
+    tb->len += (size_t)n;
+}
+
+static const char *route_label(unsigned r)
+{
+    return r < NROUTES ? routes[r].path : ROUTE_OTHER;
+}
+
+/* Room for every series: MAX_STATUS_SERIES request counters, (NROUTES + 1) histograms of
+ * NBUCKETS + 3 lines, REJ_COUNT rejection counters and the gauges, each well under 160 bytes. */
+#define METRICS_CAP (4096 + 160 * (MAX_STATUS_SERIES + (NROUTES + 1) * (NBUCKETS + 3) + REJ_COUNT))
+
+/* Writes every series of /metrics into tb (Prometheus text exposition format 0.0.4). */
+static void metrics_render(struct srv_server *srv, struct textbuf *tb)
+{
+    int queued = 0, running = 0;
+    sl_pool_load(srv->pool, &queued, &running);
+
+    pthread_mutex_lock(&srv->mu);
+    const struct srv_metrics *m = &srv->m;
+    tb_printf(tb, "# HELP segloss_requests_total Completed HTTP requests by route and status.\n"
+                  "# TYPE segloss_requests_total counter\n");
+    for (int i = 0; i < m->nrequests; i++) {
+        tb_printf(tb, "segloss_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                  route_label(m->requests[i].route), m->requests[i].status,
+                  (unsigned long long)m->requests[i].n);
+    }
+    tb_printf(tb, "# HELP segloss_request_duration_seconds Time from the first header callback "
+                  "to completion.\n"
+                  "# TYPE segloss_request_duration_seconds histogram\n");
+    for (unsigned r = 0; r <= NROUTES; r++) {
+        if (m->lat_count[r] == 0) {
+            continue;
+        }
+        uint64_t cum = 0;
+        for (size_t b = 0; b < NBUCKETS; b++) {
+            cum += m->lat_bucket[r][b];
+            tb_printf(tb, "segloss_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                      route_label(r), lat_bounds[b], (unsigned long long)cum);
+        }
+        tb_printf(tb,
+                  "segloss_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+                  "segloss_request_duration_seconds_sum{route=\"%s\"} %.9g\n"
+                  "segloss_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                  route_label(r), (unsigned long long)m->lat_count[r], route_label(r),
+                  m->lat_sum[r], route_label(r), (unsigned long long)m->lat_count[r]);
+    }
+    tb_printf(tb, "# HELP segloss_rejections_total Requests refused or cut short, by reason.\n"
+                  "# TYPE segloss_rejections_total counter\n");
+    for (int k = 1; k < REJ_COUNT; k++) {
+        tb_printf(tb, "segloss_rejections_total{reason=\"%s\"} %llu\n", reject_names[k],
+                  (unsigned long long)m->rejections[k]);
+    }
+    tb_printf(tb,
+              "# HELP segloss_bytes_received_total Request body bytes received.\n"
+              "# TYPE segloss_bytes_received_total counter\n"
+              "segloss_bytes_received_total %llu\n"
+              "# HELP segloss_bytes_sent_total Response body bytes queued.\n"
+              "# TYPE segloss_bytes_sent_total counter\n"
+              "segloss_bytes_sent_total %llu\n"
+              "# HELP segloss_inflight_requests Requests between their first callback and "
+              "completion.\n"
+              "# TYPE segloss_inflight_requests gauge\n"
+              "segloss_inflight_requests %d\n",
+              (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out, srv->inflight);
+    pthread_mutex_unlock(&srv->mu);
+    tb_printf(tb,
+              "# HELP segloss_queue_depth Compute jobs waiting for a worker.\n"
+              "# TYPE segloss_queue_depth gauge\n"
+              "segloss_queue_depth %d\n"
+              "# HELP segloss_queue_capacity Compute queue capacity (--queue).\n"
+              "# TYPE segloss_queue_capacity gauge\n"
+              "segloss_queue_capacity %d\n"
+              "# HELP segloss_workers_busy Compute workers running a job.\n"
+              "# TYPE segloss_workers_busy gauge\n"
+              "segloss_workers_busy %d\n",
+              queued, srv->cfg.queue, running);
+}
+
+static enum MHD_Result handle_metrics(struct srv_req *req, const char *data, size_t *size)
+{
+    (void)data;
+    (void)size;
+    struct textbuf tb = {malloc(METRICS_CAP), 0, METRICS_CAP, false};
+    if (!tb.p) {
+        req->reject = REJ_OUT_OF_MEMORY;
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL, NULL);
+    }
+    tb.p[0] = '\0';
+    metrics_render(req->srv, &tb);
+    if (tb.full) {
+        /* METRICS_CAP bounds every series; reaching it is a bug, not bad input */
+        fprintf(stderr, "seglossd: internal: /metrics output over %zu bytes\n", tb.cap);
+    }
+    return send_reply(req, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", tb.p, tb.len,
+                      true, NULL, NULL);
+}
+
+/* Adds a completed request to the counters. Call with srv->mu held. */
+static void metrics_record_locked(struct srv_server *srv, const struct srv_req *req, double secs)
+{
+    struct srv_metrics *m = &srv->m;
+    unsigned r = req->route ? (unsigned)(req->route - routes) : NROUTES;
+    if (req->status > 0) {
+        int i = 0;
+        while (i < m->nrequests &&
+               !(m->requests[i].route == r && m->requests[i].status == req->status)) {
+            i++;
+        }
+        if (i == m->nrequests && i < MAX_STATUS_SERIES) {
+            m->requests[i].route = r;
+            m->requests[i].status = req->status;
+            m->requests[i].n = 0;
+            m->nrequests++;
+        }
+        if (i < m->nrequests) {
+            m->requests[i].n++;
+        }
+    }
+    size_t b = 0;
+    while (b < NBUCKETS && secs > lat_bounds[b]) {
+        b++;
+    }
+    if (b < NBUCKETS) {
+        m->lat_bucket[r][b]++;
+    }
+    m->lat_count[r]++;
+    m->lat_sum[r] += secs;
+    m->bytes_in += req->bytes_in;
+    m->bytes_out += req->bytes_out;
+    if (req->reject != REJ_NONE) {
+        m->rejections[req->reject]++;
+    }
+}
+
+/* ---- access log ------------------------------------------------------------------------------ */
+
+/* Seconds on the monotonic clock. */
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* splitmix64's finalizer (Steele, Lea and Flood 2014): spreads a counter over 64 bits. */
+static uint64_t mix64(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Sets req->id from the X-Request-ID header: its visible ASCII characters (0x21-0x7e), at most
+ * 128 of them; when none is given (or nothing is left), 16 hex digits from the server's
+ * request counter mixed with the wall-clock time. */
+static void request_id_init(struct srv_req *req, const char *given)
+{
+    size_t n = 0;
+    for (const char *p = given; p && *p && n < sizeof(req->id) - 1; p++) {
+        if (*p >= 0x21 && *p <= 0x7e) {
+            req->id[n++] = *p;
+        }
+    }
+    req->id[n] = '\0';
+    if (n > 0) {
+        return;
+    }
+    struct srv_server *srv = req->srv;
+    pthread_mutex_lock(&srv->mu);
+    uint64_t seq = ++srv->m.next_id;
+    pthread_mutex_unlock(&srv->mu);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    snprintf(req->id, sizeof(req->id), "%016llx", (unsigned long long)mix64(seq ^ mix64(t)));
+}
+
+/* Copies src into dst (dst_len bytes, NUL-terminated, truncated) as the inside of a JSON
+ * string: quote, backslash and control bytes escaped, bytes >= 0x80 as \u00XX. */
+static void json_escape(char *dst, size_t dst_len, const char *src)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; p && *p; p++) {
+        char tmp[8];
+        size_t k;
+        if (*p == '"' || *p == '\\') {
+            tmp[0] = '\\';
+            tmp[1] = (char)*p;
+            k = 2;
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            snprintf(tmp, sizeof(tmp), "\\u%04x", *p);
+            k = 6;
+        } else {
+            tmp[0] = (char)*p;
+            k = 1;
+        }
+        if (o + k >= dst_len) {
+            break;
+        }
+        memcpy(dst + o, tmp, k);
+        o += k;
+    }
+    dst[o] = '\0';
+}
+
+/* Writes the access-log line of a completed request to stderr in one write(2), so lines from
+ * different I/O threads never interleave. */
+static void access_log_write(const struct srv_req *req, double secs)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40], id[sizeof(req->id) * 2], path[sizeof(req->path) * 6], method[64];
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    json_escape(id, sizeof(id), req->id);
+    json_escape(path, sizeof(path), req->path);
+    json_escape(method, sizeof(method), req->method);
+    char line[2048];
+    int n = snprintf(line, sizeof(line),
+                     "{\"ts\":\"%s.%03ldZ\",\"id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+                     "\"status\":%d,\"ms\":%.3f,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+                     "\"remote\":\"%s\"}\n",
+                     when, ts.tv_nsec / 1000000, id, method, path, req->status, secs * 1000.0,
+                     (unsigned long long)req->bytes_in, (unsigned long long)req->bytes_out,
+                     req->remote);
+    if (n > 0 && (size_t)n < sizeof(line)) {
+        ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+        (void)w; /* nowhere to report a failed log write */
+    }
+}
+
+/* Fills the access-log fields of a new request from its first callback. */
+static void request_note(struct srv_req *req, const char *url, const char *method)
+{
+    req->t0 = mono_s();
+    snprintf(req->method, sizeof(req->method), "%s", method ? method : "");
+    snprintf(req->path, sizeof(req->path), "%s", url ? url : "");
+    request_id_init(req, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-ID"));
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->remote,
+                  sizeof(req->remote));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                  req->remote, sizeof(req->remote));
+    }
 }
 
 /* ---- content negotiation ------------------------------------------------------------------- */
@@ -967,6 +1319,9 @@ static enum MHD_Result body_submit(struct srv_req *req)
         parts_end(req);
     }
     if (req->fail && req->fail_status) {
+        if (req->fail == SL_ENOMEM) {
+            req->reject = REJ_OUT_OF_MEMORY;
+        }
         return send_problem(req, req->fail_status, req->fail_msg, NULL, NULL);
     }
     if (req->fail == SL_ETOOLARGE) {
@@ -976,6 +1331,7 @@ static enum MHD_Result body_submit(struct srv_req *req)
         return send_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, detail, NULL, NULL);
     }
     if (req->fail) {
+        req->reject = REJ_OUT_OF_MEMORY;
         return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
                             "out of memory receiving the request body", NULL, NULL);
     }
@@ -1004,6 +1360,7 @@ static enum MHD_Result body_submit(struct srv_req *req)
         pthread_mutex_lock(&srv->mu);
         req->refs--; /* MHD's reference remains */
         pthread_mutex_unlock(&srv->mu);
+        req->reject = REJ_QUEUE_FULL;
         return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
                             "the compute queue is full; retry later", NULL, NULL);
     }
@@ -1123,6 +1480,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
 
     if (req) {
+        req->bytes_in += *size;
         if (req->phase != PH_NEW) {
             return req->route->handle(req, data, size);
         }
@@ -1141,6 +1499,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req->conn = conn;
     req->refs = 1; /* MHD's, dropped in on_completed */
     *con_cls = req;
+    request_note(req, url, method);
     pthread_mutex_lock(&srv->mu);
     srv->inflight++;
     pthread_mutex_unlock(&srv->mu);
@@ -1162,12 +1521,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct srv_server *srv = cls;
     struct srv_req *req = *con_cls;
     (void)conn;
-    (void)toe;
     if (!req) {
         return;
     }
     *con_cls = NULL;
+    double secs = mono_s() - req->t0;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && req->reject == REJ_NONE) {
+        req->reject = REJ_IDLE_TIMEOUT;
+    }
+    if (srv->cfg.access_log) {
+        access_log_write(req, secs);
+    }
     pthread_mutex_lock(&srv->mu);
+    metrics_record_locked(srv, req, secs);
     if (req->suspended) {
         /* MHD 0.9.75 never closes a suspended connection, but should one go, the job must
          * not resume it. */
@@ -1234,7 +1600,9 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)SRV_IO_THREADS,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)SRV_CONN_TIMEOUT_S, MHD_OPTION_END);
+        cfg->idle_timeout, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)cfg->max_header_kb * 1024, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %u%s%s", cfg->bind, cfg->port,
                  errno ? ": " : "", errno ? strerror(errno) : "");

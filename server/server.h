@@ -19,19 +19,22 @@
 #define SRV_IO_THREADS 2
 #endif
 
-/* Idle seconds before MHD closes a connection (suspended connections never time out). */
-#define SRV_CONN_TIMEOUT_S 60
-
 /* ---- configuration ---------------------------------------------------------------------- */
 
 struct srv_config {
-    unsigned port;          /* 0: ephemeral */
-    char bind[64];          /* IPv4 or IPv6 literal */
-    int threads;            /* compute workers; 0: one per online core */
-    int queue;              /* compute queue capacity (jobs waiting for a worker) */
-    uint64_t max_body_mb;   /* request body cap, MiB, before and after Content-Encoding */
-    int64_t max_pixels;     /* elements per array; arrays may hold 8 bytes per element */
-    unsigned drain_seconds; /* how long shutdown waits for in-flight requests */
+    unsigned port;            /* 0: ephemeral */
+    char bind[64];            /* IPv4 or IPv6 literal */
+    int threads;              /* compute workers; 0: one per online core */
+    int queue;                /* compute queue capacity (jobs waiting for a worker) */
+    uint64_t max_body_mb;     /* request body cap, MiB, before and after Content-Encoding */
+    int64_t max_pixels;       /* elements per array; arrays may hold 8 bytes per element */
+    unsigned drain_seconds;   /* how long shutdown waits for in-flight requests */
+    unsigned max_connections; /* open connections (MHD_OPTION_CONNECTION_LIMIT) */
+    unsigned max_per_ip;      /* open connections per client address; 0: no limit */
+    unsigned idle_timeout;    /* seconds of silence before MHD closes a connection; a
+                               * suspended connection (compute running) never times out */
+    unsigned max_header_kb;   /* MHD's per-connection memory pool: request line + headers */
+    bool access_log;          /* one JSON line per completed request on stderr */
 };
 
 /* Fills cfg with the defaults of the documented flags. */

@@ -579,10 +579,12 @@ static inline bool hu_server_wait_healthy(struct hu_server *s, double timeout)
 
 /* Starts `path --port 0 ARGS...` (args NULL-terminated, may be NULL) with stdout on a pipe,
  * reads its "seglossd listening on http://127.0.0.1:PORT" line and waits for /healthz.
- * The child gets SIGKILL if this process dies first. Returns 0, or -1 with a message in err
- * (the child, if any, is killed and reaped). Stop it with hu_server_stop(). */
-static inline int hu_server_start(struct hu_server *s, const char *path, const char *const *args,
-                                  char *err, size_t errlen)
+ * stderr_path: a file that receives the child's stderr (created or truncated), or NULL to
+ * pass it through. The child gets SIGKILL if this process dies first. Returns 0, or -1 with a
+ * message in err (the child, if any, is killed and reaped). Stop it with hu_server_stop(). */
+static inline int hu_server_start_log(struct hu_server *s, const char *path,
+                                      const char *const *args, const char *stderr_path, char *err,
+                                      size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->out_fd = -1;
@@ -624,6 +626,12 @@ static inline int hu_server_start(struct hu_server *s, const char *path, const c
         int dn = open("/dev/null", O_RDONLY);
         if (dn >= 0) {
             dup2(dn, STDIN_FILENO);
+        }
+        if (stderr_path) {
+            int lf = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (lf < 0 || dup2(lf, STDERR_FILENO) < 0) {
+                _exit(127);
+            }
         }
         execv(path, (char *const *)argv);
         _exit(127);
@@ -700,6 +708,13 @@ static inline int hu_server_start(struct hu_server *s, const char *path, const c
         return -1;
     }
     return 0;
+}
+
+/* hu_server_start_log with the child's stderr passed through. */
+static inline int hu_server_start(struct hu_server *s, const char *path, const char *const *args,
+                                  char *err, size_t errlen)
+{
+    return hu_server_start_log(s, path, args, NULL, err, errlen);
 }
 
 #endif /* SEGLOSS_TESTS_HTTP_UTIL_H */

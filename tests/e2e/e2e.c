@@ -1376,6 +1376,529 @@ static void test_drain(const char *heavy, size_t heavy_len)
     hu_server_kill(&srv);
 }
 
+/* ---- 9. operations: /metrics, request ids, access log, connection limits ---------------- */
+
+/* Whether every line of a /metrics answer is empty, a comment, or `name{labels} value` /
+ * `name value` (Prometheus text format 0.0.4). Names the first bad line in why. */
+static bool metrics_parse_ok(const char *text, char *why, size_t whylen)
+{
+    const char *line = text;
+    while (line && *line) {
+        size_t len = strcspn(line, "\n");
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf - 1 ? len : sizeof buf - 1), line);
+        line += len + (line[len] == '\n');
+        if (buf[0] == '\0' || buf[0] == '#') {
+            continue;
+        }
+        const char *p = buf;
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':';
+        while (ok && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+                      *p == ':' || (*p >= '0' && *p <= '9'))) {
+            p++;
+        }
+        if (ok && *p == '{') {
+            p++;
+            /* label="value" pairs, comma-separated; values here never hold quotes */
+            while (ok && *p != '}') {
+                size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+                ok = n > 0 && p[n] == '=' && p[n + 1] == '"';
+                if (ok) {
+                    const char *q = strchr(p + n + 2, '"');
+                    ok = q != NULL;
+                    p = ok ? q + 1 : p;
+                    if (ok && *p == ',') {
+                        p++;
+                    }
+                }
+            }
+            p += ok;
+        }
+        char *end = NULL;
+        ok = ok && *p == ' ';
+        if (ok) {
+            strtod(p + 1, &end);
+            ok = end != p + 1 && *end == '\0';
+        }
+        if (!ok) {
+            snprintf(why, whylen, "bad line \"%s\"", buf);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The value of the series `series` (name with its labels, exactly as printed), or NaN. */
+static double metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            return strtod(p + n + 1, NULL);
+        }
+    }
+    return NAN;
+}
+
+/* GET /metrics, CHECKed to be 200 text/plain; version=0.0.4 and to parse. Returns the body
+ * (malloc'd, caller frees) or NULL. */
+static char *metrics_get(const struct hu_server *srv, const char *what)
+{
+    struct hu_xfer x;
+    request(&x, srv, "GET", "/metrics", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    CHECK(hu_ctype_is(x.ctype, "text/plain"));
+    CHECK(strstr(x.ctype, "version=0.0.4") != NULL);
+    char *text = x.status == 200 && x.body.data ? strdup(x.body.data) : NULL;
+    hu_xfer_cleanup(&x);
+    CHECK(text != NULL);
+    if (text) {
+        char why[600] = "";
+        bool ok = metrics_parse_ok(text, why, sizeof why);
+        CHECK(ok);
+        if (!ok) {
+            fprintf(stderr, "    %s: /metrics: %s\n", what, why);
+        }
+    }
+    return text;
+}
+
+#define SCORE_200 "segloss_requests_total{route=\"/v1/score\",status=\"200\"}"
+#define SCORE_COUNT "segloss_request_duration_seconds_count{route=\"/v1/score\"}"
+
+static void test_metrics(const struct hu_server *srv)
+{
+    char *m0 = metrics_get(srv, "metrics before");
+    if (!m0) {
+        return;
+    }
+    size_t m0_len = strlen(m0);
+    size_t sent = 0;
+    for (int i = 0; i < 3; i++) {
+        struct hu_xfer x;
+        request(&x, srv, "POST", "/v1/score", json_ct, seed_body, sizeof seed_body - 1,
+                HU_REQUEST_TIMEOUT);
+        CHECK_STATUS(&x, 200);
+        sent += x.body.len;
+        hu_xfer_cleanup(&x);
+    }
+    char *m1 = metrics_get(srv, "metrics after");
+    if (m1) {
+        double before = metric(m0, SCORE_200);
+        CHECK_CLOSE(metric(m1, SCORE_200) - (isnan(before) ? 0 : before), 3, 0, 0);
+        before = metric(m0, SCORE_COUNT);
+        CHECK_CLOSE(metric(m1, SCORE_COUNT) - (isnan(before) ? 0 : before), 3, 0, 0);
+        /* three seed bodies in; out: three answers and the first /metrics answer itself */
+        CHECK_CLOSE(metric(m1, "segloss_bytes_received_total") -
+                        metric(m0, "segloss_bytes_received_total"),
+                    3.0 * (double)(sizeof seed_body - 1), 0, 0);
+        CHECK_CLOSE(metric(m1, "segloss_bytes_sent_total") - metric(m0, "segloss_bytes_sent_total"),
+                    (double)(sent + m0_len), 0, 0);
+        /* the /metrics request itself is in flight; nothing queued or running */
+        CHECK(metric(m1, "segloss_inflight_requests") >= 1);
+        CHECK_CLOSE(metric(m1, "segloss_queue_depth"), 0, 0, 0);
+        CHECK_CLOSE(metric(m1, "segloss_workers_busy"), 0, 0, 0);
+        CHECK(!isnan(metric(m1, "segloss_rejections_total{reason=\"queue_full\"}")));
+        CHECK(!isnan(metric(
+            m1, "segloss_request_duration_seconds_bucket{route=\"/v1/score\",le=\"+Inf\"}")));
+    }
+    free(m0);
+    free(m1);
+}
+
+static bool is_hex16(const char *s)
+{
+    return strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
+}
+
+static void test_request_id(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    char id[256], id2[256];
+    const char *const given[] = {"X-Request-ID: e2e-given-42", NULL};
+    request(&x, srv, "GET", "/healthz", given, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK(hu_xfer_header(&x, "X-Request-ID", id, sizeof id));
+    CHECK(strcmp(id, "e2e-given-42") == 0);
+    hu_xfer_cleanup(&x);
+
+    /* generated: 16 hex digits, different per request, also on errors */
+    request(&x, srv, "GET", "/healthz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK(hu_xfer_header(&x, "X-Request-ID", id, sizeof id));
+    CHECK(is_hex16(id));
+    hu_xfer_cleanup(&x);
+    request(&x, srv, "GET", "/no/such/path", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 404);
+    CHECK(hu_xfer_header(&x, "X-Request-ID", id2, sizeof id2));
+    CHECK(is_hex16(id2));
+    CHECK(strcmp(id, id2) != 0);
+    hu_xfer_cleanup(&x);
+
+    /* sanitized: spaces dropped, at most 128 characters */
+    const char *const spaced[] = {"X-Request-ID: a b\tc", NULL};
+    request(&x, srv, "POST", "/v1/score", spaced, "{", 1, HU_REQUEST_TIMEOUT);
+    CHECK(hu_xfer_header(&x, "X-Request-ID", id, sizeof id));
+    CHECK(strcmp(id, "abc") == 0);
+    hu_xfer_cleanup(&x);
+    char longhdr[300];
+    int n = snprintf(longhdr, sizeof longhdr, "X-Request-ID: ");
+    memset(longhdr + n, 'z', 200);
+    longhdr[n + 200] = '\0';
+    const char *const longh[] = {longhdr, NULL};
+    request(&x, srv, "GET", "/healthz", longh, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK(hu_xfer_header(&x, "X-Request-ID", id, sizeof id));
+    CHECK_INT(strlen(id), 128);
+    CHECK(strspn(id, "z") == 128);
+    hu_xfer_cleanup(&x);
+}
+
+/* A connected TCP socket to 127.0.0.1:port with a receive timeout, or -1. */
+static int raw_connect(int port, int timeout_s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {timeout_s, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends text on a new connection and waits up to wait_s seconds for the server to close it.
+ * Returns the seconds it took, or -1 when it stayed open (or on error). */
+static double closed_after(int port, const char *text, int wait_s)
+{
+    int fd = raw_connect(port, wait_s);
+    if (fd < 0) {
+        return -1;
+    }
+    double t0 = hu_now(), took = -1;
+    if (write(fd, text, strlen(text)) == (ssize_t)strlen(text)) {
+        char buf[512];
+        for (;;) {
+            ssize_t r = read(fd, buf, sizeof buf);
+            if (r > 0) {
+                continue; /* an answer (such as a 408) before the close is fine */
+            }
+            if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+                took = hu_now() - t0;
+            }
+            break; /* r < 0 with EAGAIN: the receive timeout, still open */
+        }
+    }
+    close(fd);
+    return took;
+}
+
+/* A new temporary file name for a server's stderr (the file is created empty). */
+static void temp_log(char *path, size_t len)
+{
+    snprintf(path, len, "/tmp/segloss-e2e-log-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return NULL;
+    }
+    struct hu_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        hu_buf_append(&b, chunk, n);
+    }
+    fclose(f);
+    if (!b.data) {
+        hu_buf_append(&b, "", 0);
+    }
+    return b.data;
+}
+
+/* The access-log line (parsed, new reference) whose id is `id`, or NULL. CHECKs that every
+ * JSON line of log has the nine documented fields with their types. */
+static json_t *log_find(const char *log, const char *id, int *nlines)
+{
+    static const char *const str_keys[] = {"ts", "id", "method", "path", "remote"};
+    static const char *const int_keys[] = {"status", "bytes_in", "bytes_out"};
+    json_t *found = NULL;
+    *nlines = 0;
+    for (const char *p = log; p && *p;) {
+        size_t len = strcspn(p, "\n");
+        if (*p == '{') {
+            json_error_t e;
+            json_t *j = json_loadb(p, len, 0, &e);
+            bool ok = json_is_object(j) && json_object_size(j) == 9 &&
+                      json_is_number(json_object_get(j, "ms"));
+            for (size_t k = 0; ok && k < 5; k++) {
+                ok = json_is_string(json_object_get(j, str_keys[k]));
+            }
+            for (size_t k = 0; ok && k < 3; k++) {
+                ok = json_is_integer(json_object_get(j, int_keys[k]));
+            }
+            CHECK(ok);
+            if (!ok) {
+                fprintf(stderr, "    access log: bad line %.*s\n", (int)len, p);
+            }
+            (*nlines)++;
+            const char *jid = json_string_value(json_object_get(j, "id"));
+            if (ok && !found && jid && strcmp(jid, id) == 0) {
+                found = j;
+            } else {
+                json_decref(j);
+            }
+        }
+        p += len + (p[len] == '\n');
+    }
+    return found;
+}
+
+static void test_ops_limits(void)
+{
+    static const char *const args[] = {"--max-body-mb", "1", "--idle-timeout", "1", NULL};
+    char logpath[64], err[512];
+    temp_log(logpath, sizeof logpath);
+    struct hu_server srv;
+    int rc = hu_server_start_log(&srv, seglossd_path, args, logpath, err, sizeof err);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        fprintf(stderr, "    ops: cannot start seglossd: %s\n", err);
+        unlink(logpath);
+        return;
+    }
+
+    struct hu_xfer x;
+    const char *const hdrs[] = {"Content-Type: application/json", "X-Request-ID: e2e-log-1", NULL};
+    request(&x, &srv, "POST", "/v1/score", hdrs, seed_body, sizeof seed_body - 1,
+            HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    size_t answer_len = x.body.len;
+    hu_xfer_cleanup(&x);
+
+    /* a 413 shows up as a rejection */
+    const size_t big = (size_t)2 << 20;
+    char *body = malloc(big);
+    CHECK(body != NULL);
+    if (body) {
+        memset(body, ' ', big);
+        const char *const expect[] = {"Content-Type: application/json", "Expect: 100-continue",
+                                      NULL};
+        request(&x, &srv, "POST", "/v1/score", expect, body, big, HU_REQUEST_TIMEOUT);
+        check_problem("ops: 2 MiB body", &x, 413);
+        hu_xfer_cleanup(&x);
+        free(body);
+    }
+
+    /* slowloris: half a request line, then silence; and a body that stops half way */
+    double t = closed_after(srv.port, "GET /hea", 3);
+    fprintf(stderr, "    idle timeout 1 s: half a request line closed after %.2f s\n", t);
+    CHECK(t >= 0.5 && t <= 3.0);
+    t = closed_after(srv.port,
+                     "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 100\r\n\r\n{\"pred",
+                     3);
+    fprintf(stderr, "    idle timeout 1 s: half a body closed after %.2f s\n", t);
+    CHECK(t >= 0.5 && t <= 3.0);
+
+    char *m = metrics_get(&srv, "ops");
+    if (m) {
+        CHECK_CLOSE(metric(m, "segloss_rejections_total{reason=\"body_too_large\"}"), 1, 0, 0);
+        CHECK_CLOSE(metric(m, "segloss_requests_total{route=\"/v1/score\",status=\"413\"}"), 1, 0,
+                    0);
+        CHECK_CLOSE(metric(m, "segloss_rejections_total{reason=\"idle_timeout\"}"), 1, 0, 0);
+        CHECK_CLOSE(metric(m, SCORE_200), 1, 0, 0);
+        free(m);
+    }
+    /* the server is still fine after the slow clients */
+    request(&x, &srv, "GET", "/healthz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    hu_xfer_cleanup(&x);
+    stop_server(&srv, "ops");
+
+    char *log = slurp(logpath);
+    CHECK(log != NULL);
+    if (log) {
+        int nlines = 0;
+        json_t *j = log_find(log, "e2e-log-1", &nlines);
+        CHECK(j != NULL);
+        if (j) {
+            const char *ts = json_string_value(json_object_get(j, "ts"));
+            /* 2026-01-02T03:04:05.678Z */
+            CHECK(ts && strlen(ts) == 24 && ts[4] == '-' && ts[10] == 'T' && ts[23] == 'Z');
+            CHECK(strcmp(json_string_value(json_object_get(j, "method")), "POST") == 0);
+            CHECK(strcmp(json_string_value(json_object_get(j, "path")), "/v1/score") == 0);
+            CHECK(strcmp(json_string_value(json_object_get(j, "remote")), "127.0.0.1") == 0);
+            CHECK_INT(json_integer_value(json_object_get(j, "status")), 200);
+            CHECK_INT(json_integer_value(json_object_get(j, "bytes_in")), sizeof seed_body - 1);
+            CHECK_INT(json_integer_value(json_object_get(j, "bytes_out")), answer_len);
+            CHECK(json_number_value(json_object_get(j, "ms")) >= 0);
+            json_decref(j);
+        } else {
+            fprintf(stderr, "    access log: no line with id e2e-log-1 in:\n%.2000s\n", log);
+        }
+        /* healthz polls at start, score, 413, timed-out body, metrics, healthz */
+        CHECK(nlines >= 6);
+        free(log);
+    }
+    unlink(logpath);
+}
+
+static void test_access_log_off(void)
+{
+    static const char *const args[] = {"--access-log", "0", NULL};
+    char logpath[64], err[512];
+    temp_log(logpath, sizeof logpath);
+    struct hu_server srv;
+    int rc = hu_server_start_log(&srv, seglossd_path, args, logpath, err, sizeof err);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        fprintf(stderr, "    access log off: cannot start seglossd: %s\n", err);
+        unlink(logpath);
+        return;
+    }
+    struct hu_xfer x;
+    request(&x, &srv, "GET", "/healthz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    CHECK(hu_xfer_header(&x, "X-Request-ID", NULL, 0)); /* the id is echoed all the same */
+    hu_xfer_cleanup(&x);
+    stop_server(&srv, "access log off");
+    char *log = slurp(logpath);
+    CHECK(log != NULL && strstr(log, "\"id\":") == NULL);
+    free(log);
+    unlink(logpath);
+}
+
+/* Sends a GET /healthz on fd and returns the status of the answer, or -1 (closed, reset,
+ * timed out). */
+static int raw_get(int fd)
+{
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    char buf[512];
+    int status = -1;
+    if (write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        if (n > 12) {
+            buf[n] = '\0';
+            sscanf(buf, "HTTP/1.%*d %d", &status);
+        }
+    }
+    return status;
+}
+
+static void test_per_ip(void)
+{
+    static const char *const args[] = {"--max-per-ip", "2", NULL};
+    struct hu_server srv;
+    if (start_server(&srv, args, "per-ip") != 0) {
+        return;
+    }
+    /* let the server notice that the start-up /healthz connection has closed */
+    hu_sleep_ms(300);
+    /* two kept-alive connections hold both slots */
+    int a = raw_connect(srv.port, 5), b = raw_connect(srv.port, 5);
+    CHECK(a >= 0 && b >= 0);
+    CHECK_INT(raw_get(a), 200);
+    CHECK_INT(raw_get(b), 200);
+    int c = raw_connect(srv.port, 5);
+    int third = c >= 0 ? raw_get(c) : -1;
+    fprintf(stderr, "    --max-per-ip 2: third connection got %d (-1: closed)\n", third);
+    CHECK(third == -1 || third == 503);
+    if (c >= 0) {
+        close(c);
+    }
+    close(a);
+    close(b);
+    /* once they are gone, a new one is served */
+    hu_sleep_ms(200);
+    int d = raw_connect(srv.port, 5);
+    CHECK_INT(d >= 0 ? raw_get(d) : -1, 200);
+    if (d >= 0) {
+        close(d);
+    }
+    stop_server(&srv, "per-ip");
+}
+
+/* Runs seglossd with args (and envp) and returns its exit status, stdout into out. */
+static int run_cli(const char *const *args, char *const *envp, char *out, size_t outlen)
+{
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = seglossd_path;
+    for (const char *const *a = args; *a && n < 15; a++) {
+        argv[n++] = *a;
+    }
+    argv[n] = NULL;
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int dn = open("/dev/null", O_WRONLY);
+        dup2(pfd[1], STDOUT_FILENO);
+        if (dn >= 0) {
+            dup2(dn, STDERR_FILENO);
+        }
+        close(pfd[0]);
+        execve(seglossd_path, (char *const *)argv, envp);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (pid > 0 && (r = read(pfd[0], out + got, outlen - 1 - got)) > 0) {
+        got += (size_t)r;
+    }
+    out[got] = '\0';
+    close(pfd[0]);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_limit_flags(void)
+{
+    static char *const noenv[] = {NULL};
+    char out[8192];
+    static const char *const help[] = {"--help", NULL};
+    CHECK_INT(run_cli(help, noenv, out, sizeof out), 0);
+    static const char *const flags[] = {"--max-connections", "--max-per-ip", "--idle-timeout",
+                                        "--max-header-kb", "--access-log"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        CHECK(strstr(out, flags[i]) != NULL);
+    }
+    static const char *const bad[][3] = {
+        {"--max-connections", "0", NULL}, {"--max-per-ip", "-1", NULL},
+        {"--idle-timeout", "0", NULL},    {"--idle-timeout", "1s", NULL},
+        {"--max-header-kb", "4", NULL},   {"--access-log", "2", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int st = run_cli(bad[i], noenv, out, sizeof out);
+        CHECK_INT(st, 2);
+        if (st != 2) {
+            fprintf(stderr, "    %s %s: exit %d, want 2\n", bad[i][0], bad[i][1], st);
+        }
+    }
+    static char *const badenv[] = {"SEGLOSS_MAX_PER_IP=x", NULL};
+    static const char *const none[] = {NULL};
+    CHECK_INT(run_cli(none, badenv, out, sizeof out), 2);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -1412,10 +1935,16 @@ int main(int argc, char **argv)
         test_weight_map(&srv);
         test_gzip_answer(&srv);
         test_concurrent_small(&srv);
+        test_metrics(&srv);
+        test_request_id(&srv);
         stop_server(&srv, "main");
     }
 
     test_body_limit();
+    test_ops_limits();
+    test_access_log_off();
+    test_per_ip();
+    test_limit_flags();
 
     size_t heavy_len = 0;
     char *heavy = heavy_body(1, &heavy_len);
