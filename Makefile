@@ -4,6 +4,9 @@
 #   make test       unit tests + golden cases (in-process and over HTTP) + e2e
 #   make asan       the whole suite under ASan+UBSan
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
+#   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang)
+#   make valgrind   the suite under valgrind memcheck
+#   make soak       a bounded load/soak run against a live server on loopback
 
 CC      ?= cc
 BUILD   ?= build
@@ -131,3 +134,78 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- fuzz: libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang under ASan+UBSan -------
+#   make fuzz [FUZZ_SECONDS=10]   runs each target that long from the golden seeds (plus the
+#   corpus grown by earlier runs in $(BUILD)/fuzz/corpus); fails when a target crashes.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 10
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(PROTO_SRC:%.c=$(FUZZ_DIR)/obj/%.o) \
+                $(FUZZ_DIR)/obj/proto/openapi_blob.o
+FUZZ_CFLAGS   = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread -O1 -g \
+                $(filter-out -Werror,$(WARN)) -Ilib -Iproto -MMD -MP -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SAN      = -fsanitize=fuzzer,address,undefined
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/proto/openapi_blob.o: proto/openapi_blob.S proto/openapi.json
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -lz -lm -pthread
+
+fuzz: $(FUZZ_BINS)
+	$(Q)rm -rf $(FUZZ_DIR)/seeds && python3 tests/fuzz/seeds.py $(GOLDEN_DIR) $(FUZZ_DIR)/seeds
+	$(Q)status=0; for t in $(FUZZ_TARGETS); do \
+	    c=$${t#fuzz_}; log=$(FUZZ_DIR)/$$t.log; \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/seeds/$$c $(FUZZ_DIR)/artifacts; \
+	    d=; case $$c in spec|weightmap|multipart|rle) d=-dict=tests/fuzz/json.dict ;; esac; \
+	    $(FUZZ_DIR)/$$t $$d -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- \
+	        $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/seeds/$$c >$$log 2>&1; rc=$$?; \
+	    n=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
+	    if [ $$rc -eq 0 ]; then \
+	        echo "  FUZZ    $$t: $$n executions in $(FUZZ_SECONDS) s, no crash"; \
+	    else \
+	        status=1; tail -n 60 $$log; \
+	        echo "  FUZZ    $$t: CRASH after $${n:-?} executions (log $$log, input in $(FUZZ_DIR)/artifacts)"; \
+	    fi; \
+	done; exit $$status
+
+-include $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
+
+# ---- valgrind: unit tests, the golden runner's in-process half and e2e against a seglossd run
+# under memcheck (no errors, no definite/indirect leaks). $(VG_DIR) is a stand-in build dir of
+# wrapper scripts, so tests/run.sh runs and tallies them as usual.
+VALGRIND ?= valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=99 -q
+VG_DIR   := $(BUILD)/valgrind
+vg_wrap   = printf '\#!/bin/sh\nexec %s "$$@"\n' '$(2)' >$(1) && chmod +x $(1)
+
+.PHONY: valgrind soak
+valgrind: deps $(SEGLOSSD) $(UNIT_BIN) $(GOLDEN) $(E2E)
+	$(Q)rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)/tests
+	$(Q)$(foreach t,$(UNIT_BIN),$(call vg_wrap,$(VG_DIR)/tests/$(notdir $(t)),$(VALGRIND) $(abspath $(t))) && ) true
+	$(Q)$(call vg_wrap,$(VG_DIR)/tests/golden,$(VALGRIND) $(abspath $(GOLDEN)) --no-http)
+	$(Q)$(call vg_wrap,$(VG_DIR)/tests/e2e,$(abspath $(E2E)))
+	$(Q)$(call vg_wrap,$(VG_DIR)/seglossd,$(VALGRIND) $(abspath $(SEGLOSSD)))
+	$(Q)sh tests/run.sh $(VG_DIR) $(GOLDEN_DIR) unit golden e2e
+
+# ---- soak: tests/soak/soak.c against a fresh seglossd on loopback (a valid/invalid mix for
+# SOAK_SECONDS, a --threads 1 --queue 2 flood, peak RSS under 64 concurrent 8x512x512 requests)
+SOAK         := $(BUILD)/tests/soak
+SOAK_SECONDS ?= 20
+$(SOAK): $(BUILD)/obj/tests/soak/soak.o
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL) -lcurl
+soak: deps $(SEGLOSSD) $(SOAK)
+	$(Q)$(SOAK) --seglossd $(SEGLOSSD) --seconds $(SOAK_SECONDS)

@@ -1329,7 +1329,8 @@ static bool port_refuses(int port)
 
 static void test_drain(const char *heavy, size_t heavy_len)
 {
-    static const char *const args[] = {"--threads", "1", "--max-body-mb", "64", NULL};
+    static const char *const args[] = {"--threads", "1", "--max-body-mb", "64", "--drain-seconds",
+                                       "300",       NULL};
     struct hu_server srv;
     if (start_server(&srv, args, "drain") != 0) {
         return;

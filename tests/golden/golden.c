@@ -1,7 +1,8 @@
 /* golden.c - runs the shared golden cases (every *.json in ../shared/golden) twice each: in-process
  * through slp_score_request() and over HTTP against a seglossd this program starts itself.
  *
- * Usage: golden --golden DIR --seglossd PATH [--only ID_SUBSTRING]
+ * Usage: golden --golden DIR (--seglossd PATH | --no-http) [--only ID_SUBSTRING]
+ * --no-http runs the in-process half only (no server; used by make valgrind).
  * Prints "ok   ID [mode]" or "FAIL ID [mode]: path = got, want want (tol t)" per case and mode,
  * then "golden: N passed, M failed, K skipped"; exits 1 when anything failed.
  */
@@ -274,7 +275,7 @@ static void report(struct run *r, const char *id, const char *mode, const struct
     r->failed++;
 }
 
-static const char *const server_args[] = {"--threads", "2", NULL};
+static const char *const server_args[] = {"--threads", "2", "--access-log", "0", NULL};
 
 /* Starts (or restarts) the server; on failure remembers why in r->srv_error. */
 static void server_up(struct run *r)
@@ -410,13 +411,15 @@ static char **list_cases(const char *dir, size_t *n)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: golden --golden DIR --seglossd PATH [--only ID_SUBSTRING]\n");
+    fprintf(stderr,
+            "usage: golden --golden DIR (--seglossd PATH | --no-http) [--only ID_SUBSTRING]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *only = NULL;
+    bool http = true;
     struct run r = {0};
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--golden") == 0) {
@@ -425,11 +428,13 @@ int main(int argc, char **argv)
             r.seglossd = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--only") == 0) {
             only = argv[++i];
+        } else if (strcmp(argv[i], "--no-http") == 0) {
+            http = false;
         } else {
             return usage();
         }
     }
-    if (!dir || !r.seglossd) {
+    if (!dir || (http && !r.seglossd)) {
         return usage();
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -483,11 +488,13 @@ int main(int argc, char **argv)
         }
         size_t len = strlen(body);
         run_in_process(&r, id, c, body, len);
-        if (!started) {
+        if (http && !started) {
             started = true;
             server_up(&r);
         }
-        run_http(&r, id, c, body, len);
+        if (http) {
+            run_http(&r, id, c, body, len);
+        }
         free(body);
         json_decref(c);
     }
