@@ -1000,6 +1000,17 @@ static enum MHD_Result body_begin(struct srv_req *req)
         return send_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, detail, NULL, NULL);
     }
 
+    /* A full compute queue refuses the body before it is read, so that memory under overload
+     * stays bounded by the queue rather than by the connections (the queue can still fill up
+     * while this body arrives: then the answer is the same 503 at the end). */
+    int queued = 0;
+    sl_pool_load(srv->pool, &queued, NULL);
+    if (queued >= srv->cfg.queue) {
+        req->reject = REJ_QUEUE_FULL;
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "the compute queue is full; retry later", NULL, NULL);
+    }
+
     const char *ce = header(req, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (srv_parse_encoding(ce, &req->enc) != 0) {
         snprintf(detail, sizeof(detail),
