@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "../spec_util.h"
 #include "segloss.h"
 
 static struct sl_tensor tensor_f64(const double *d, int64_t n, int64_t h, int64_t w)
@@ -15,35 +16,6 @@ static struct sl_tensor tensor_u8(const uint8_t *d, int64_t n, int64_t h, int64_
 {
     struct sl_tensor t = {d, SL_DT_U8, 3, {n, h, w}};
     return t;
-}
-
-/* A loss spec with defaults, then named parameters set by the caller. */
-static struct sl_spec loss(const char *name)
-{
-    struct sl_spec s;
-    sl_spec_init(&s, sl_find_loss(name));
-    return s;
-}
-
-static void set_num(struct sl_spec *s, const char *param, double v)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_NUMBER;
-    s->values[i].num = v;
-}
-
-static void set_bool(struct sl_spec *s, const char *param, bool v)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_BOOL;
-    s->values[i].b = v;
-}
-
-static void set_choice(struct sl_spec *s, const char *param, int c)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_ENUM;
-    s->values[i].choice = c;
 }
 
 /* Scores one loss over a 1-image (or n-image) batch; returns the batch value (NaN on error). */

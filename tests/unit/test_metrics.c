@@ -3,14 +3,8 @@
 #include <string.h>
 
 #include "../check.h"
+#include "../spec_util.h"
 #include "segloss.h"
-
-static struct sl_spec metric(const char *name)
-{
-    struct sl_spec s;
-    sl_spec_init(&s, sl_find_metric(name));
-    return s;
-}
 
 static const char *const names[] = {"dice",        "iou",      "precision",         "recall",
                                     "specificity", "accuracy", "balanced_accuracy", "mcc",

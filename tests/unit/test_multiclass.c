@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "../spec_util.h"
 #include "segloss.h"
 
 /* prediction [N, C, H, W] of float64 */
@@ -26,41 +27,6 @@ static struct sl_tensor tgt4(const uint8_t *d, int64_t n, int64_t c, int64_t h, 
 {
     struct sl_tensor t = {.data = d, .dtype = SL_DT_U8, .ndim = 4, .shape = {n, c, h, w}};
     return t;
-}
-
-static struct sl_spec loss(const char *name)
-{
-    struct sl_spec s;
-    sl_spec_init(&s, sl_find_loss(name));
-    return s;
-}
-
-static struct sl_spec metric(const char *name)
-{
-    struct sl_spec s;
-    sl_spec_init(&s, sl_find_metric(name));
-    return s;
-}
-
-static void set_num(struct sl_spec *s, const char *param, double v)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_NUMBER;
-    s->values[i].num = v;
-}
-
-static void set_bool(struct sl_spec *s, const char *param, bool v)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_BOOL;
-    s->values[i].b = v;
-}
-
-static void set_choice(struct sl_spec *s, const char *param, int c)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_ENUM;
-    s->values[i].choice = c;
 }
 
 static void set_null(struct sl_spec *s, const char *param)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "../spec_util.h"
 #include "segloss.h"
 
 #define MAXM 8
@@ -20,13 +21,6 @@ static struct sl_spec *add(struct run *r, const char *name)
     struct sl_spec *s = &r->specs[r->n++];
     sl_spec_init(s, sl_find_metric(name));
     return s;
-}
-
-static void set_num(struct sl_spec *s, const char *param, double v)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_NUMBER;
-    s->values[i].num = v;
 }
 
 /* Scores label masks p and y of shape [N, H, W] (or [N, D, H, W] with mode binary). */
