@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int check_passed_;
 static int check_failed_;
@@ -41,6 +42,23 @@ static int check_failed_;
             fprintf(stderr, "%s:%d: %s = %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_);    \
         }                                                                                          \
     } while (0)
+
+/* A message (may be NULL) that starts with prefix / contains part. */
+#define CHECK_PREFIX(msg, prefix) check_str_((msg), (prefix), 1, __FILE__, __LINE__)
+#define CHECK_HAS(msg, part) check_str_((msg), (part), 0, __FILE__, __LINE__)
+
+static inline void check_str_(const char *msg, const char *want, int prefix, const char *file,
+                              int line)
+{
+    int ok = msg && (prefix ? strncmp(msg, want, strlen(want)) == 0 : strstr(msg, want) != NULL);
+    if (ok) {
+        check_passed_++;
+    } else {
+        check_failed_++;
+        fprintf(stderr, "%s:%d: message \"%s\" does not %s \"%s\"\n", file, line,
+                msg ? msg : "(none)", prefix ? "start with" : "contain", want);
+    }
+}
 
 /* Prints "name: N passed, M failed" and returns the exit status. */
 static inline int check_summary(const char *name)

@@ -18,28 +18,6 @@
 
 #define MSGLEN 256
 
-#define CHECK_PREFIX(msg, prefix)                                                                  \
-    do {                                                                                           \
-        if (strncmp((msg), (prefix), strlen(prefix)) == 0) {                                       \
-            check_passed_++;                                                                       \
-        } else {                                                                                   \
-            check_failed_++;                                                                       \
-            fprintf(stderr, "%s:%d: message \"%s\" does not start with \"%s\"\n", __FILE__,        \
-                    __LINE__, (msg), (prefix));                                                    \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_HAS(msg, part)                                                                       \
-    do {                                                                                           \
-        if (strstr((msg), (part)) != NULL) {                                                       \
-            check_passed_++;                                                                       \
-        } else {                                                                                   \
-            check_failed_++;                                                                       \
-            fprintf(stderr, "%s:%d: message \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__, \
-                    (msg), (part));                                                                \
-        }                                                                                          \
-    } while (0)
-
 /* ---- helpers: the test's own encoders (checked against RFC 4648 below) ---- */
 
 static char *b64enc(const unsigned char *p, size_t n)

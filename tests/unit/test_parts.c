@@ -15,20 +15,6 @@
 
 #define MSGLEN 512
 
-/* CHECKs that msg (may be NULL) contains want. */
-#define CHECK_HAS(msg, want) check_has_((msg), (want), __FILE__, __LINE__)
-
-static void check_has_(const char *msg, const char *want, const char *file, int line)
-{
-    if (msg && strstr(msg, want) != NULL) {
-        check_passed_++;
-    } else {
-        check_failed_++;
-        fprintf(stderr, "%s:%d: message \"%s\" does not contain \"%s\"\n", file, line,
-                msg ? msg : "(none)", want);
-    }
-}
-
 /* ---- the test's own encoders ---- */
 
 /* The seed example: probabilities [0.5, 0.6, 0.2, 0.1] of shape [1, 2, 2], target [1, 1, 0, 0]. */
