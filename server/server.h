@@ -56,7 +56,8 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
 /* The port actually bound (the ephemeral one when cfg->port was 0). */
 unsigned srv_server_port(const struct srv_server *srv);
 
-/* Stops accepting connections and turns /readyz to 503; requests in flight go on. */
+/* Stops taking new work (new bodies get 503) and turns /readyz to 503; requests in flight go
+ * on. */
 void srv_server_drain(struct srv_server *srv);
 
 /* Requests in flight: from their first header callback until MHD reports them completed. */
