@@ -87,6 +87,24 @@ void slp_problem(int status, const char *detail, struct slp_response *out)
     out->len = s ? strlen(s) : 0;
 }
 
+void slp__answer_json(struct slp_buf *b, struct slp_response *out)
+{
+    if (b->oom) {
+        free(b->data);
+        slp_problem(503, "out of memory while writing the answer", out);
+        return;
+    }
+    out->status = 200;
+    out->content_type = "application/json";
+    out->body = b->data;
+    out->len = b->len;
+}
+
+void slp__answer_error(int rc, const char *msg, struct slp_response *out)
+{
+    slp_problem(slp_http_status(rc), msg && msg[0] ? msg : sl_strerror(rc), out);
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -142,22 +160,11 @@ static void score_spec(const json_t *root, const struct slp_parts *parts,
     slp__write_result(&b, r, res, now_ms() - t0);
     sl_result_free(res);
     slp__score_req_free(r);
-    if (b.oom) {
-        free(b.data);
-        slp_problem(503, "out of memory while writing the answer", out);
-        return;
-    }
-    out->status = 200;
-    out->content_type = "application/json";
-    out->body = b.data;
-    out->len = b.len;
+    slp__answer_json(&b, out);
     return;
 fail:
     slp__score_req_free(r);
-    if (!msg[0]) {
-        snprintf(msg, sizeof msg, "%s", sl_strerror(rc));
-    }
-    slp_problem(slp_http_status(rc), msg, out);
+    slp__answer_error(rc, msg, out);
 }
 
 void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,

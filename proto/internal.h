@@ -48,6 +48,12 @@ void slp__buf_str(struct slp_buf *b, const char *s);
 void slp__buf_num(struct slp_buf *b, double v);
 void slp__buf_int(struct slp_buf *b, long long v);
 
+/* Fills *out with the 200 application/json answer b holds (taking b's buffer), or a 503 when
+ * writing b ran out of memory. */
+void slp__answer_json(struct slp_buf *b, struct slp_response *out);
+/* Fills *out with the problem+json answer of error code rc (msg, or the code's text). */
+void slp__answer_error(int rc, const char *msg, struct slp_response *out);
+
 /* Serializes a score result as the API's 200 body into b. */
 void slp__write_result(struct slp_buf *b, const struct slp_score_req *r,
                        const struct sl_result *res, double elapsed_ms);

@@ -270,15 +270,7 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
         struct slp_buf b = {0};
         write_json(&b, shape, ndim, w, count);
         free(buf);
-        if (b.oom) {
-            free(b.data);
-            slp_problem(503, "out of memory while writing the answer", out);
-            return;
-        }
-        out->status = 200;
-        out->content_type = "application/json";
-        out->body = b.data;
-        out->len = b.len;
+        slp__answer_json(&b, out);
         return;
     }
     memcpy(buf, hdr, hlen);
@@ -293,8 +285,5 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
 fail:
     wm_request_free(&r);
     free(buf);
-    if (!msg[0]) {
-        snprintf(msg, sizeof msg, "%s", sl_strerror(rc));
-    }
-    slp_problem(slp_http_status(rc), msg, out);
+    slp__answer_error(rc, msg, out);
 }
