@@ -1483,9 +1483,10 @@ static void test_metrics(const struct hu_server *srv)
         sent += x.body.len;
         hu_xfer_cleanup(&x);
     }
-    /* A request is counted when the server has finished with its connection, which may be a
-     * moment after the client has the whole answer (much longer under valgrind): read /metrics
-     * again until the three requests show, for at most 30 s. */
+    /* A request is counted when the server has finished with its connection, and a worker is
+     * idle again when its job has returned, both a moment after the client has the whole answer
+     * (much longer under valgrind): read /metrics again until the three requests show and no
+     * worker is busy, for at most 30 s. */
     double before200 = metric(m0, SCORE_200), before_count = metric(m0, SCORE_COUNT);
     before200 = isnan(before200) ? 0 : before200;
     before_count = isnan(before_count) ? 0 : before_count;
@@ -1494,7 +1495,8 @@ static void test_metrics(const struct hu_server *srv)
     for (int tries = 0; tries < 600; tries++) {
         m1 = metrics_get(srv, "metrics after");
         if (!m1 || (metric(m1, SCORE_200) - before200 >= 3 &&
-                    metric(m1, SCORE_COUNT) - before_count >= 3)) {
+                    metric(m1, SCORE_COUNT) - before_count >= 3 &&
+                    metric(m1, "segloss_workers_busy") == 0)) {
             break;
         }
         extra += strlen(m1);
