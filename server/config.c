@@ -26,6 +26,12 @@ enum opt_id {
     OPT_IDLE_TIMEOUT = 'I',
     OPT_MAX_HEADER_KB = 'H',
     OPT_ACCESS_LOG = 'l',
+    OPT_MAX_INFLIGHT = 'f',
+    OPT_MAX_IMAGES = 'n',
+    OPT_MAX_CLASSES = 'C',
+    OPT_MAX_SPEC_DEPTH = 'D',
+    OPT_MAX_JSON_VALUES = 'J',
+    OPT_MAX_SPECS = 'S',
     OPT_HELP = 'h',
     OPT_VERSION = 'V',
 };
@@ -52,6 +58,12 @@ static const struct opt_def opt_defs[] = {
     {OPT_IDLE_TIMEOUT, "--idle-timeout", "SEGLOSS_IDLE_TIMEOUT", 1, 86400},
     {OPT_MAX_HEADER_KB, "--max-header-kb", "SEGLOSS_MAX_HEADER_KB", 8, 1048576},
     {OPT_ACCESS_LOG, "--access-log", "SEGLOSS_ACCESS_LOG", 0, 1},
+    {OPT_MAX_INFLIGHT, "--max-inflight-mb", "SEGLOSS_MAX_INFLIGHT_MB", 1, 1048576},
+    {OPT_MAX_IMAGES, "--max-images", "SEGLOSS_MAX_IMAGES", 1, (uint64_t)INT64_MAX},
+    {OPT_MAX_CLASSES, "--max-classes", "SEGLOSS_MAX_CLASSES", 2, (uint64_t)INT64_MAX},
+    {OPT_MAX_SPEC_DEPTH, "--max-spec-depth", "SEGLOSS_MAX_SPEC_DEPTH", 4, 1000},
+    {OPT_MAX_JSON_VALUES, "--max-json-values", "SEGLOSS_MAX_JSON_VALUES", 16, (uint64_t)INT64_MAX},
+    {OPT_MAX_SPECS, "--max-specs", "SEGLOSS_MAX_SPECS", 1, 32},
 };
 
 static const struct option long_opts[] = {
@@ -67,6 +79,12 @@ static const struct option long_opts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"max-header-kb", required_argument, NULL, OPT_MAX_HEADER_KB},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"max-inflight-mb", required_argument, NULL, OPT_MAX_INFLIGHT},
+    {"max-images", required_argument, NULL, OPT_MAX_IMAGES},
+    {"max-classes", required_argument, NULL, OPT_MAX_CLASSES},
+    {"max-spec-depth", required_argument, NULL, OPT_MAX_SPEC_DEPTH},
+    {"max-json-values", required_argument, NULL, OPT_MAX_JSON_VALUES},
+    {"max-specs", required_argument, NULL, OPT_MAX_SPECS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -82,7 +100,16 @@ static const char usage_text[] =
     "  --threads N         compute workers, 0 for one per core    (SEGLOSS_THREADS, 0)\n"
     "  --queue N           requests waiting for a worker, >= 1    (SEGLOSS_QUEUE, 64)\n"
     "  --max-body-mb N     request body cap in MiB                (SEGLOSS_MAX_BODY_MB, 256)\n"
+    "  --max-inflight-mb N memory of all request bodies held, MiB (SEGLOSS_MAX_INFLIGHT_MB, 1024)\n"
+    "                      (>= --max-body-mb)\n"
     "  --max-pixels N      elements per array                     (SEGLOSS_MAX_PIXELS, 67108864)\n"
+    "  --max-images N      images per request                     (SEGLOSS_MAX_IMAGES, 4096)\n"
+    "  --max-classes N     classes or channels per request, >= 2  (SEGLOSS_MAX_CLASSES, 1024)\n"
+    "  --max-spec-depth N  JSON nesting depth, 4..1000            (SEGLOSS_MAX_SPEC_DEPTH, 32)\n"
+    "  --max-json-values N JSON values per body (list arrays)     (SEGLOSS_MAX_JSON_VALUES,\n"
+    "                                                              4194304)\n"
+    "  --max-specs N       entries of losses, and of metrics,     (SEGLOSS_MAX_SPECS, 32)\n"
+    "                      1..32\n"
     "  --drain-seconds N   wait for requests in flight on SIGTERM (SEGLOSS_DRAIN_SECONDS, 30)\n"
     "  --max-connections N open connections, >= 2                 (SEGLOSS_MAX_CONNECTIONS, 256)\n"
     "  --max-per-ip N      open connections per client address,  (SEGLOSS_MAX_PER_IP, 64)\n"
@@ -113,6 +140,12 @@ void srv_config_defaults(struct srv_config *cfg)
     cfg->idle_timeout = 60;
     cfg->max_header_kb = 64;
     cfg->access_log = true;
+    cfg->max_inflight_mb = 1024;
+    cfg->max_images = 4096;
+    cfg->max_classes = 1024;
+    cfg->max_spec_depth = 32;
+    cfg->max_json_values = 4194304;
+    cfg->max_specs = 32;
 }
 
 /* Parses all of s as a decimal in [min, max]; no sign, no spaces, no trailing text. */
@@ -196,6 +229,24 @@ static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *
     case OPT_ACCESS_LOG:
         cfg->access_log = v != 0;
         break;
+    case OPT_MAX_INFLIGHT:
+        cfg->max_inflight_mb = v;
+        break;
+    case OPT_MAX_IMAGES:
+        cfg->max_images = (int64_t)v;
+        break;
+    case OPT_MAX_CLASSES:
+        cfg->max_classes = (int64_t)v;
+        break;
+    case OPT_MAX_SPEC_DEPTH:
+        cfg->max_spec_depth = (int)v;
+        break;
+    case OPT_MAX_JSON_VALUES:
+        cfg->max_json_values = (int64_t)v;
+        break;
+    case OPT_MAX_SPECS:
+        cfg->max_specs = (int)v;
+        break;
     default:
         break;
     }
@@ -249,6 +300,14 @@ int srv_config_load(struct srv_config *cfg, int argc, char **argv)
         if (opt_set(cfg, d, v, origin) != 0) {
             return 2;
         }
+    }
+    if (cfg->max_inflight_mb < cfg->max_body_mb) {
+        /* a body the server could never hold would get 503 forever instead of a 413 */
+        fprintf(stderr,
+                "seglossd: --max-inflight-mb %llu is smaller than --max-body-mb %llu; give it at "
+                "least that\n",
+                (unsigned long long)cfg->max_inflight_mb, (unsigned long long)cfg->max_body_mb);
+        return 2;
     }
     return -1;
 }

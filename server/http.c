@@ -120,6 +120,10 @@ enum srv_reject {
     REJ_OUT_OF_MEMORY,
     REJ_UNAVAILABLE,
     REJ_IDLE_TIMEOUT,
+    REJ_BODY_MEMORY,
+    REJ_CONNECTIONS,
+    REJ_PER_IP,
+    REJ_HEADERS,
     REJ_COUNT
 };
 static const char *const reject_names[REJ_COUNT] = {"",
@@ -128,7 +132,11 @@ static const char *const reject_names[REJ_COUNT] = {"",
                                                     "shutting_down",
                                                     "out_of_memory",
                                                     "unavailable",
-                                                    "idle_timeout"};
+                                                    "idle_timeout",
+                                                    "body_memory",
+                                                    "connection_limit",
+                                                    "per_ip_limit",
+                                                    "header_too_large"};
 
 /* Distinct (route, status) pairs counted; statuses come from a short fixed list in practice. */
 #define MAX_STATUS_SERIES 64
@@ -149,10 +157,28 @@ struct srv_metrics {
     uint64_t next_id; /* request ids generated so far */
 };
 
+/* Client addresses with open connections, for --max-per-ip: a chained hash table (srv->mu). */
+#define IP_BUCKETS 256
+struct srv_ip {
+    unsigned char addr[16]; /* IPv4 (4 bytes) or IPv6 (16 bytes) */
+    size_t len;
+    unsigned n; /* its open connections */
+    struct srv_ip *next;
+};
+
+/* One accepted connection (MHD's socket context): its address entry, and the limit it passed
+ * when it was accepted (REJ_NONE: none). Such a connection gets a problem+json answer to its
+ * first request and is closed. */
+struct srv_conn {
+    struct srv_ip *ip; /* NULL when the address is unknown or could not be counted */
+    enum srv_reject over;
+};
+
 struct srv_server {
     struct srv_config cfg;
     struct slp_limits limits;
     size_t max_body;
+    size_t max_inflight; /* --max-inflight-mb in bytes */
     struct sl_pool *pool;
     struct MHD_Daemon *daemon;
     unsigned port;
@@ -165,6 +191,9 @@ struct srv_server {
     bool stopping;             /* mu: drain gave up; nothing may be suspended any more */
     struct srv_req *suspended; /* mu: requests whose connection is suspended */
     struct srv_metrics m;      /* mu */
+    size_t body_bytes;         /* mu: body memory reserved by requests (<= max_inflight) */
+    unsigned nconns;           /* mu: open connections */
+    struct srv_ip *ips[IP_BUCKETS]; /* mu */
 };
 
 enum srv_phase {
@@ -198,6 +227,8 @@ struct srv_req {
     size_t len;
     size_t cap;
     uint64_t declared; /* Content-Length, 0 when absent */
+    size_t reserved;   /* srv->mu: this request's share of srv->body_bytes */
+    bool close;        /* answer with Connection: close (a connection over a limit) */
 
     /* multipart/form-data: with the identity coding split as it arrives (body stays NULL),
      * otherwise kept in body and split on the worker after inflating */
@@ -289,8 +320,37 @@ static void parts_free(struct srv_req *req)
     req->parts_len = 0;
 }
 
+/* Gives back req's reservation of body memory. Call with srv->mu held. */
+static void body_release_locked(struct srv_req *req)
+{
+    req->srv->body_bytes -= req->reserved;
+    req->reserved = 0;
+}
+
+/* Grows req's reservation of body memory to `bytes`. Returns false, changing nothing, when the
+ * bodies the server holds would then pass --max-inflight-mb: the request gets a 503 rather
+ * than the process an unbounded amount of memory (connections x --max-body-mb). */
+static bool body_reserve(struct srv_req *req, size_t bytes)
+{
+    struct srv_server *srv = req->srv;
+    bool ok = true;
+    pthread_mutex_lock(&srv->mu);
+    if (bytes > req->reserved) {
+        if (bytes - req->reserved > srv->max_inflight - srv->body_bytes) {
+            ok = false;
+        } else {
+            srv->body_bytes += bytes - req->reserved;
+            req->reserved = bytes;
+        }
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return ok;
+}
+
+/* Called with srv->mu held (req_unref_locked). */
 static void req_free(struct srv_req *req)
 {
+    body_release_locked(req);
     /* the post processor frees only what it owns: safe after the connection is gone */
     MHD_destroy_post_processor(req->pp);
     parts_free(req);
@@ -336,7 +396,7 @@ static void suspended_unlink(struct srv_server *srv, struct srv_req *req)
 
 /* Queues an answer. owned: body is malloc'd and MHD frees it (also on failure); otherwise it
  * is static. hdrs: extra headers as name, value, ..., NULL (or NULL). Every 503 carries
- * Retry-After. */
+ * Retry-After, and so does every 429. */
 static enum MHD_Result send_reply_hdrs(struct srv_req *req, int status, const char *ctype,
                                        void *body, size_t len, bool owned, const char *const *hdrs)
 {
@@ -359,14 +419,14 @@ static enum MHD_Result send_reply_hdrs(struct srv_req *req, int status, const ch
     for (const char *const *h = hdrs; ok && h && h[0]; h += 2) {
         ok = MHD_add_response_header(r, h[0], h[1]) == MHD_YES;
     }
-    if (ok && status == MHD_HTTP_SERVICE_UNAVAILABLE) {
+    if (ok && (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)) {
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
     }
     if (ok && req->id[0]) {
         ok = MHD_add_response_header(r, "X-Request-ID", req->id) == MHD_YES;
     }
-    if (ok && draining) {
-        /* Clients should take their next request to another replica. */
+    if (ok && (draining || req->close)) {
+        /* Clients should take their next request to another replica (or connection). */
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     }
     enum MHD_Result ret = ok ? MHD_queue_response(req->conn, (unsigned)status, r) : MHD_NO;
@@ -451,6 +511,14 @@ static enum MHD_Result handle_readyz(struct srv_req *req, const char *data, size
     if (queued >= srv->cfg.queue) {
         return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the compute queue is full", NULL,
                             NULL);
+    }
+    pthread_mutex_lock(&srv->mu);
+    /* a body of BODY_FIRST_CHUNK bytes would not fit */
+    bool full = srv->max_inflight - srv->body_bytes < BODY_FIRST_CHUNK;
+    pthread_mutex_unlock(&srv->mu);
+    if (full) {
+        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "the server holds as many request bodies as it may", NULL, NULL);
     }
     return send_reply(req, MHD_HTTP_OK, "application/json", (void *)json_ready,
                       sizeof(json_ready) - 1, false, NULL, NULL);
@@ -564,8 +632,16 @@ static void metrics_render(struct srv_server *srv, struct textbuf *tb)
               "# HELP segloss_inflight_requests Requests between their first callback and "
               "completion.\n"
               "# TYPE segloss_inflight_requests gauge\n"
-              "segloss_inflight_requests %d\n",
-              (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out, srv->inflight);
+              "segloss_inflight_requests %d\n"
+              "# HELP segloss_open_connections Open client connections.\n"
+              "# TYPE segloss_open_connections gauge\n"
+              "segloss_open_connections %u\n"
+              "# HELP segloss_body_bytes Request body memory reserved (at most "
+              "--max-inflight-mb).\n"
+              "# TYPE segloss_body_bytes gauge\n"
+              "segloss_body_bytes %zu\n",
+              (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out, srv->inflight,
+              srv->nconns, srv->body_bytes);
     pthread_mutex_unlock(&srv->mu);
     tb_printf(tb,
               "# HELP segloss_queue_depth Compute jobs waiting for a worker.\n"
@@ -974,6 +1050,41 @@ static void parts_end(struct srv_req *req)
     }
 }
 
+/* The 503 of a body that would take the memory of request bodies past --max-inflight-mb. */
+static enum MHD_Result refuse_body_memory(struct srv_req *req)
+{
+    char detail[200];
+    snprintf(detail, sizeof(detail),
+             "the server holds as many request bodies as it may (--max-inflight-mb %llu); retry "
+             "later",
+             (unsigned long long)req->srv->cfg.max_inflight_mb);
+    req->reject = REJ_BODY_MEMORY;
+    return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, detail, NULL, NULL);
+}
+
+/* A body without Content-Length (chunked) reserves memory as it arrives: `got` bytes so far,
+ * reserved in doubling steps so that the server lock is taken a logarithmic number of times. */
+static void body_reserve_more(struct srv_req *req, size_t got)
+{
+    if (req->fail || got <= req->reserved) {
+        return;
+    }
+    size_t want = req->reserved < BODY_FIRST_CHUNK ? BODY_FIRST_CHUNK : req->reserved;
+    while (want < got) {
+        want = want > SIZE_MAX / 2 ? SIZE_MAX : want * 2;
+    }
+    if (want > req->srv->max_body) {
+        want = got > req->srv->max_body ? got : req->srv->max_body;
+    }
+    if (!body_reserve(req, want) && !body_reserve(req, got)) {
+        body_fail(req, SL_EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE,
+                  "the server holds as many request bodies as it may (--max-inflight-mb %llu); "
+                  "retry later",
+                  (unsigned long long)req->srv->cfg.max_inflight_mb);
+        req->reject = REJ_BODY_MEMORY;
+    }
+}
+
 /* First call: headers only. Refuses what can be refused before reading any body, and notes
  * what the answer may be (Accept, Accept-Encoding) while the headers are at hand. */
 static enum MHD_Result body_begin(struct srv_req *req)
@@ -1043,6 +1154,9 @@ static enum MHD_Result body_begin(struct srv_req *req)
                      "%llu)",
                      cl, srv->max_body, (unsigned long long)srv->cfg.max_body_mb);
             return send_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, detail, NULL, NULL);
+        }
+        if (!body_reserve(req, (size_t)req->declared)) {
+            return refuse_body_memory(req);
         }
     }
     if (multipart) {
@@ -1299,6 +1413,7 @@ static void body_job(void *arg)
     parts_free(req);
 
     pthread_mutex_lock(&srv->mu);
+    body_release_locked(req); /* the body is gone; the answer is bounded by the work done */
     req->resp = resp;
     req->done = true;
     if (req->suspended) {
@@ -1436,6 +1551,8 @@ static enum MHD_Result handle_body(struct srv_req *req, const char *data, size_t
         return body_begin(req);
     case PH_BODY:
         if (*size > 0) {
+            size_t got = req->multipart && req->enc == SRV_ENC_IDENTITY ? req->raw : req->len;
+            body_reserve_more(req, got + *size);
             if (req->multipart && req->enc == SRV_ENC_IDENTITY) {
                 parts_feed(req, data, *size);
             } else {
@@ -1486,6 +1603,63 @@ static enum MHD_Result respond(struct srv_req *req, const char *url, const char 
     return route->handle(req, data, size);
 }
 
+/* Adds the bytes of one header (or query argument) line to *(size_t *)cls. */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += (key ? strlen(key) : 0) + (value ? strlen(value) : 0) + 4; /* ": ", CRLF */
+    return MHD_YES;
+}
+
+/* Refuses, at its first callback, a request on a connection accepted over --max-connections
+ * or --max-per-ip, or whose request line and headers pass --max-header-kb. MHD itself holds
+ * the hard limits at twice these (see srv_server_new); between the two the client gets a
+ * problem+json answer instead of a closed socket. Returns true when req was answered. */
+static bool refuse_over_limit(struct srv_req *req, const char *url, const char *method,
+                              enum MHD_Result *ret)
+{
+    struct srv_server *srv = req->srv;
+    char detail[200];
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct srv_conn *c = ci ? ci->socket_context : NULL;
+    if (c && c->over == REJ_CONNECTIONS) {
+        snprintf(detail, sizeof(detail),
+                 "the server has as many open connections as it may (--max-connections %u); "
+                 "retry later",
+                 srv->cfg.max_connections);
+        req->reject = REJ_CONNECTIONS;
+        req->close = true;
+        *ret = send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, detail, NULL, NULL);
+        return true;
+    }
+    if (c && c->over == REJ_PER_IP) {
+        snprintf(detail, sizeof(detail),
+                 "too many open connections from %.46s (--max-per-ip %u); reuse a connection "
+                 "or retry later",
+                 req->remote, srv->cfg.max_per_ip);
+        req->reject = REJ_PER_IP;
+        req->close = true;
+        *ret = send_problem(req, MHD_HTTP_TOO_MANY_REQUESTS, detail, NULL, NULL);
+        return true;
+    }
+    size_t bytes = strlen(method) + 1 + strlen(url) + 11; /* " HTTP/1.1\r\n" */
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &bytes);
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, count_header, &bytes);
+    if (bytes > (size_t)srv->cfg.max_header_kb * 1024) {
+        snprintf(detail, sizeof(detail),
+                 "request line and headers take about %zu bytes, over the limit of %u KiB "
+                 "(--max-header-kb)",
+                 bytes, srv->cfg.max_header_kb);
+        req->reject = REJ_HEADERS;
+        req->close = true;
+        *ret = send_problem(req, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, detail, NULL, NULL);
+        return true;
+    }
+    return false;
+}
+
 /* MHD calls this first with the headers, then per body chunk, then once the request is
  * complete (and once more after a resume). An answer queued at the first call makes MHD skip
  * the body and close the connection, so that is done only to refuse a body; everything else
@@ -1524,6 +1698,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     pthread_mutex_unlock(&srv->mu);
 
     req->route = route_find(url);
+    enum MHD_Result ret;
+    if (refuse_over_limit(req, url, method, &ret)) {
+        return ret;
+    }
     if (req->route && req->route->reads_body && req->route->handle &&
         (req->route->methods & method_bit(method))) {
         return req->route->handle(req, data, size);
@@ -1565,6 +1743,103 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pthread_mutex_unlock(&srv->mu);
 }
 
+/* ---- connections ------------------------------------------------------------------------- */
+
+/* The address bytes of a client (IPv4 or IPv6) into key; returns their length, 0 if unknown. */
+static size_t addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return 4;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        return 16;
+    }
+    return 0;
+}
+
+static unsigned addr_hash(const unsigned char *key, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ key[i]) * 16777619u;
+    }
+    return h % IP_BUCKETS;
+}
+
+/* Counts one more connection of address key; returns its entry, NULL when out of memory. */
+static struct srv_ip *ip_ref_locked(struct srv_server *srv, const unsigned char *key, size_t len)
+{
+    struct srv_ip **head = &srv->ips[addr_hash(key, len)];
+    for (struct srv_ip *e = *head; e; e = e->next) {
+        if (e->len == len && memcmp(e->addr, key, len) == 0) {
+            e->n++;
+            return e;
+        }
+    }
+    struct srv_ip *e = calloc(1, sizeof(*e));
+    if (e) {
+        memcpy(e->addr, key, len);
+        e->len = len;
+        e->n = 1;
+        e->next = *head;
+        *head = e;
+    }
+    return e;
+}
+
+static void ip_unref_locked(struct srv_server *srv, struct srv_ip *ip)
+{
+    if (!ip || --ip->n > 0) {
+        return;
+    }
+    struct srv_ip **p = &srv->ips[addr_hash(ip->addr, ip->len)];
+    while (*p != ip) {
+        p = &(*p)->next;
+    }
+    *p = ip->next;
+    free(ip);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: counts open connections, in all and per client address, and
+ * marks a connection accepted over --max-connections or --max-per-ip (refuse_over_limit). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct srv_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct srv_conn *c = calloc(1, sizeof(*c));
+        *socket_context = c;
+        if (!c) {
+            return; /* not counted; MHD's own limits still hold */
+        }
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        unsigned char key[16];
+        size_t len = addr_key(ci ? ci->client_addr : NULL, key);
+        pthread_mutex_lock(&srv->mu);
+        srv->nconns++;
+        c->ip = len ? ip_ref_locked(srv, key, len) : NULL;
+        if (srv->nconns > srv->cfg.max_connections) {
+            c->over = REJ_CONNECTIONS;
+        } else if (srv->cfg.max_per_ip && c->ip && c->ip->n > srv->cfg.max_per_ip) {
+            c->over = REJ_PER_IP;
+        }
+        pthread_mutex_unlock(&srv->mu);
+        return;
+    }
+    struct srv_conn *c = *socket_context;
+    if (c) {
+        pthread_mutex_lock(&srv->mu);
+        srv->nconns--;
+        ip_unref_locked(srv, c->ip);
+        pthread_mutex_unlock(&srv->mu);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
 /* ---- the server ----------------------------------------------------------------------------- */
 
 /* Starts the pool and the daemon (see server.h). */
@@ -1577,6 +1852,7 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
     }
     srv->cfg = *cfg;
     srv->max_body = (size_t)cfg->max_body_mb * MIB;
+    srv->max_inflight = (size_t)cfg->max_inflight_mb * MIB;
     srv->limits.max_elements = cfg->max_pixels;
     srv->limits.max_array_bytes = (size_t)cfg->max_pixels * 8;
     if (pthread_mutex_init(&srv->mu, NULL) != 0) {
@@ -1617,10 +1893,12 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)SRV_IO_THREADS,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->idle_timeout, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)cfg->max_header_kb * 1024, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
+        /* hard limits at twice the flags: up to them refuse_over_limit answers problem+json */
+        MHD_OPTION_CONNECTION_LIMIT, 2 * cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        2 * cfg->max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_kb * 2048,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %u%s%s", cfg->bind, cfg->port,
                  errno ? ": " : "", errno ? strerror(errno) : "");

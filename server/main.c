@@ -76,13 +76,13 @@ int main(int argc, char **argv)
            srv_server_port(srv));
     fflush(stdout);
     fprintf(stderr,
-            "seglossd %s: %ld compute workers, queue %d, max body %llu MiB, max pixels %lld, "
-            "%d I/O threads, max connections %u (%u per IP), idle timeout %u s, "
+            "seglossd %s: %ld compute workers, queue %d, max body %llu MiB (%llu MiB in all), "
+            "max pixels %lld, %d I/O threads, max connections %u (%u per IP), idle timeout %u s, "
             "max header %u KiB, access log %s\n",
             SL_VERSION, cfg.threads ? (long)cfg.threads : sysconf(_SC_NPROCESSORS_ONLN), cfg.queue,
-            (unsigned long long)cfg.max_body_mb, (long long)cfg.max_pixels, SRV_IO_THREADS,
-            cfg.max_connections, cfg.max_per_ip, cfg.idle_timeout, cfg.max_header_kb,
-            cfg.access_log ? "on" : "off");
+            (unsigned long long)cfg.max_body_mb, (unsigned long long)cfg.max_inflight_mb,
+            (long long)cfg.max_pixels, SRV_IO_THREADS, cfg.max_connections, cfg.max_per_ip,
+            cfg.idle_timeout, cfg.max_header_kb, cfg.access_log ? "on" : "off");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {

@@ -1212,6 +1212,31 @@ static void test_body_limit(void)
 
 /* ---- 7. overload ------------------------------------------------------------------------- */
 
+/* While the burst runs: GET /readyz every 50 ms until it has said 503 (the queue is full). */
+struct readyz_state {
+    const struct hu_server *srv;
+    double last;
+    int polls, not_ready;
+};
+
+static void readyz_tick(void *arg)
+{
+    struct readyz_state *r = arg;
+    if (r->not_ready > 0 || hu_now() - r->last < 0.05) {
+        return;
+    }
+    r->last = hu_now();
+    struct hu_xfer x;
+    request(&x, r->srv, "GET", "/readyz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    r->polls++;
+    if (x.status == 503) {
+        r->not_ready++;
+        check_problem("readyz while saturated", &x, 503);
+        CHECK_HAS(x.body.data, "queue is full");
+    }
+    hu_xfer_cleanup(&x);
+}
+
 static void test_overload(const char *heavy, size_t heavy_len)
 {
     enum { N = 12 };
@@ -1235,7 +1260,10 @@ static void test_overload(const char *heavy, size_t heavy_len)
     }
     CHECK_INT(ready, N);
     double t0 = hu_now();
-    CHECK(hu_multi_run(ptrs, ready, NULL, NULL) == 0);
+    struct readyz_state rz = {.srv = &srv};
+    CHECK(hu_multi_run(ptrs, ready, readyz_tick, &rz) == 0);
+    fprintf(stderr, "    overload: /readyz said 503 after %d polls\n", rz.polls);
+    CHECK_INT(rz.not_ready, 1);
     int n200 = 0, n503 = 0, n503_retry = 0, other = 0;
     double first = NAN;
     bool same = true;
@@ -1832,13 +1860,71 @@ static int raw_get(int fd)
     return status;
 }
 
+/* Sends text on fd and reads the answer until the server closes the connection or 5 s pass.
+ * Returns the status (-1: no answer) with the answer text in buf; *closed when the server
+ * closed the connection. */
+static int raw_until_close(int fd, const char *text, char *buf, size_t cap, bool *closed)
+{
+    size_t got = 0;
+    int status = -1;
+    *closed = false;
+    buf[0] = '\0';
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        return -1;
+    }
+    double t0 = hu_now();
+    while (got + 1 < cap && hu_now() - t0 < 5) {
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n == 0) {
+            *closed = true;
+            break;
+        }
+        if (n < 0) {
+            if (errno == ECONNRESET) {
+                *closed = true;
+            }
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    if (got > 12) {
+        sscanf(buf, "HTTP/1.%*d %d", &status);
+    }
+    return status;
+}
+
+/* Checks a raw answer: its status, problem+json, Retry-After when wanted, the connection
+ * closed by the server, and `has` in it. */
+static void check_raw_refusal(const char *what, int status, const char *buf, bool closed, int want,
+                              bool retry_after, const char *has)
+{
+    CHECK_INT(status, want);
+    CHECK_HAS(buf, "Content-Type: application/problem+json");
+    CHECK_HAS(buf, has);
+    if (retry_after) {
+        CHECK_HAS(buf, "Retry-After: 1");
+    }
+    CHECK(closed);
+    if (status != want || !closed) {
+        fprintf(stderr, "    %s: status %d, closed %d, answer:\n%.600s\n", what, status, closed,
+                buf);
+    }
+}
+
+static const char healthz_req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/* --max-per-ip and --max-header-kb: problem+json answers up to MHD's hard limits (twice the
+ * flags), MHD's own refusal beyond. */
 static void test_per_ip(void)
 {
-    static const char *const args[] = {"--max-per-ip", "2", NULL};
+    static const char *const args[] = {"--max-per-ip", "2", "--max-header-kb", "8", NULL};
     struct hu_server srv;
     if (start_server(&srv, args, "per-ip") != 0) {
         return;
     }
+    char buf[4096] = "";
+    bool closed = false;
     /* let the server notice that the start-up /healthz connection has closed */
     hu_sleep_ms(300);
     /* two kept-alive connections hold both slots */
@@ -1846,23 +1932,185 @@ static void test_per_ip(void)
     CHECK(a >= 0 && b >= 0);
     CHECK_INT(raw_get(a), 200);
     CHECK_INT(raw_get(b), 200);
+    /* a third gets 429, with Retry-After, and is closed */
     int c = raw_connect(srv.port, 5);
-    int third = c >= 0 ? raw_get(c) : -1;
-    fprintf(stderr, "    --max-per-ip 2: third connection got %d (-1: closed)\n", third);
-    CHECK(third == -1 || third == 503);
+    int st = c >= 0 ? raw_until_close(c, healthz_req, buf, sizeof buf, &closed) : -1;
+    fprintf(stderr, "    --max-per-ip 2: third connection got %d\n", st);
+    check_raw_refusal("per-ip third", st, buf, closed, 429, true, "--max-per-ip 2");
     if (c >= 0) {
         close(c);
     }
+    hu_sleep_ms(200);
+    /* two more are accepted silently (MHD's hard limit is 4); the fifth is closed by MHD */
+    int d = raw_connect(srv.port, 5), e = raw_connect(srv.port, 5);
+    CHECK(d >= 0 && e >= 0);
+    hu_sleep_ms(200);
+    int f = raw_connect(srv.port, 5);
+    int fifth = f >= 0 ? raw_get(f) : -1;
+    fprintf(stderr, "    --max-per-ip 2: fifth connection got %d (-1: closed by MHD)\n", fifth);
+    CHECK_INT(fifth, -1);
+    st = d >= 0 ? raw_until_close(d, healthz_req, buf, sizeof buf, &closed) : -1;
+    check_raw_refusal("per-ip fourth", st, buf, closed, 429, true, "too many open connections");
     close(a);
     close(b);
-    /* once they are gone, a new one is served */
-    hu_sleep_ms(200);
-    int d = raw_connect(srv.port, 5);
-    CHECK_INT(d >= 0 ? raw_get(d) : -1, 200);
     if (d >= 0) {
         close(d);
     }
+    if (e >= 0) {
+        close(e);
+    }
+    if (f >= 0) {
+        close(f);
+    }
+    /* once they are gone, a new one is served */
+    hu_sleep_ms(300);
+    int g = raw_connect(srv.port, 5);
+    CHECK_INT(g >= 0 ? raw_get(g) : -1, 200);
+    if (g >= 0) {
+        close(g);
+    }
+
+    /* headers: 10 KiB of them is over --max-header-kb 8 (431 problem+json); 20 KiB is over
+     * MHD's 16 KiB connection memory, which refuses the request itself */
+    for (int k = 0; k < 2; k++) {
+        size_t pad = k == 0 ? 10 * 1024 : 20 * 1024;
+        char *req = malloc(pad + 128);
+        CHECK(req != NULL);
+        if (!req) {
+            break;
+        }
+        int n = snprintf(req, 128, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ");
+        memset(req + n, 'p', pad);
+        memcpy(req + n + pad, "\r\n\r\n", 5);
+        int h = raw_connect(srv.port, 5);
+        st = h >= 0 ? raw_until_close(h, req, buf, sizeof buf, &closed) : -1;
+        fprintf(stderr, "    --max-header-kb 8: %zu KiB header got %d\n", pad / 1024, st);
+        if (k == 0) {
+            check_raw_refusal("header 10 KiB", st, buf, closed, 431, false, "--max-header-kb");
+        } else {
+            CHECK_INT(st, 431);
+            CHECK(closed);
+        }
+        if (h >= 0) {
+            close(h);
+        }
+        free(req);
+    }
+    hu_sleep_ms(200);
+    char *m = metrics_get(&srv, "per-ip");
+    if (m) {
+        CHECK_CLOSE(metric(m, "segloss_rejections_total{reason=\"per_ip_limit\"}"), 2, 0, 0);
+        CHECK_CLOSE(metric(m, "segloss_rejections_total{reason=\"header_too_large\"}"), 1, 0, 0);
+        free(m);
+    }
     stop_server(&srv, "per-ip");
+}
+
+/* --max-connections: a connection over it gets 503 + Retry-After and is closed. */
+static void test_max_connections(void)
+{
+    static const char *const args[] = {"--max-connections", "2", "--max-per-ip", "0", NULL};
+    struct hu_server srv;
+    if (start_server(&srv, args, "max-connections") != 0) {
+        return;
+    }
+    char buf[4096] = "";
+    bool closed = false;
+    hu_sleep_ms(300);
+    int a = raw_connect(srv.port, 5), b = raw_connect(srv.port, 5);
+    CHECK(a >= 0 && b >= 0);
+    CHECK_INT(raw_get(a), 200);
+    CHECK_INT(raw_get(b), 200);
+    int c = raw_connect(srv.port, 5);
+    int st = c >= 0 ? raw_until_close(c, healthz_req, buf, sizeof buf, &closed) : -1;
+    fprintf(stderr, "    --max-connections 2: third connection got %d\n", st);
+    check_raw_refusal("connections third", st, buf, closed, 503, true, "--max-connections 2");
+    if (c >= 0) {
+        close(c);
+    }
+    /* a kept-alive connection under the limit goes on being served */
+    CHECK_INT(raw_get(a), 200);
+    close(a);
+    close(b);
+    hu_sleep_ms(300);
+    char *m = metrics_get(&srv, "max-connections");
+    if (m) {
+        CHECK_CLOSE(metric(m, "segloss_rejections_total{reason=\"connection_limit\"}"), 1, 0, 0);
+        CHECK_CLOSE(metric(m, "segloss_open_connections"), 1, 0, 0); /* the /metrics one */
+        free(m);
+    }
+    stop_server(&srv, "max-connections");
+}
+
+/* --max-inflight-mb: the request bodies held at once are capped; a body that would pass the
+ * cap gets 503 + Retry-After (announced: before it is read; chunked: once it passes), a small
+ * one still goes through, and /readyz says not-ready only when no body would fit. */
+static void test_inflight_memory(void)
+{
+    static const char *const args[] = {"--max-body-mb", "3", "--max-inflight-mb", "4", NULL};
+    struct hu_server srv;
+    if (start_server(&srv, args, "inflight") != 0) {
+        return;
+    }
+    /* A holds 3 MiB: it announces them and sends 10 bytes */
+    int a = raw_connect(srv.port, 5);
+    CHECK(a >= 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+             "Content-Length: %d\r\n\r\n{\"predicti",
+             3 << 20);
+    CHECK(a >= 0 && write(a, head, strlen(head)) == (ssize_t)strlen(head));
+    hu_sleep_ms(200);
+
+    struct hu_xfer x;
+    request(&x, &srv, "POST", "/v1/score", json_ct, seed_body, sizeof seed_body - 1,
+            HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    hu_xfer_cleanup(&x);
+
+    const size_t two = (size_t)2 << 20;
+    char *junk = malloc(two);
+    CHECK(junk != NULL);
+    if (junk) {
+        memset(junk, ' ', two);
+        request(&x, &srv, "POST", "/v1/score", json_ct, junk, two, HU_REQUEST_TIMEOUT);
+        check_problem_has("2 MiB body while 3 MiB are held", &x, 503, "--max-inflight-mb 4");
+        CHECK(hu_xfer_header(&x, "Retry-After", NULL, 0));
+        hu_xfer_cleanup(&x);
+        const char *const chunked[] = {"Content-Type: application/json",
+                                       "Transfer-Encoding: chunked", NULL};
+        request(&x, &srv, "POST", "/v1/score", chunked, junk, two, HU_REQUEST_TIMEOUT);
+        check_problem_has("2 MiB chunked body while 3 MiB are held", &x, 503,
+                          "--max-inflight-mb 4");
+        hu_xfer_cleanup(&x);
+    }
+    request(&x, &srv, "GET", "/readyz", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200); /* 1 MiB is still free */
+    hu_xfer_cleanup(&x);
+    char *m = metrics_get(&srv, "inflight");
+    if (m) {
+        CHECK_CLOSE(metric(m, "segloss_body_bytes"), 3 << 20, 0, 0);
+        CHECK_CLOSE(metric(m, "segloss_rejections_total{reason=\"body_memory\"}"), 2, 0, 0);
+        free(m);
+    }
+    /* once A is gone its memory is free again: the same 2 MiB body is read (and is no JSON) */
+    if (a >= 0) {
+        close(a);
+    }
+    hu_sleep_ms(300);
+    if (junk) {
+        request(&x, &srv, "POST", "/v1/score", json_ct, junk, two, HU_REQUEST_TIMEOUT);
+        check_problem_has("2 MiB body once A is gone", &x, 400, "malformed JSON");
+        hu_xfer_cleanup(&x);
+    }
+    free(junk);
+    m = metrics_get(&srv, "inflight after");
+    if (m) {
+        CHECK_CLOSE(metric(m, "segloss_body_bytes"), 0, 0, 0);
+        free(m);
+    }
+    stop_server(&srv, "inflight");
 }
 
 /* Runs seglossd with args (and envp) and returns its exit status, stdout into out. */
@@ -1912,15 +2160,27 @@ static void test_limit_flags(void)
     char out[8192];
     static const char *const help[] = {"--help", NULL};
     CHECK_INT(run_cli(help, noenv, out, sizeof out), 0);
-    static const char *const flags[] = {"--max-connections", "--max-per-ip", "--idle-timeout",
-                                        "--max-header-kb", "--access-log"};
+    static const char *const flags[] = {"--max-connections", "--max-per-ip",  "--idle-timeout",
+                                        "--max-header-kb",   "--access-log",  "--max-inflight-mb",
+                                        "--max-images",      "--max-classes", "--max-spec-depth",
+                                        "--max-json-values", "--max-specs"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         CHECK(strstr(out, flags[i]) != NULL);
     }
     static const char *const bad[][3] = {
-        {"--max-connections", "0", NULL}, {"--max-per-ip", "-1", NULL},
-        {"--idle-timeout", "0", NULL},    {"--idle-timeout", "1s", NULL},
-        {"--max-header-kb", "4", NULL},   {"--access-log", "2", NULL},
+        {"--max-connections", "0", NULL},
+        {"--max-per-ip", "-1", NULL},
+        {"--idle-timeout", "0", NULL},
+        {"--idle-timeout", "1s", NULL},
+        {"--max-header-kb", "4", NULL},
+        {"--access-log", "2", NULL},
+        /* smaller than the default --max-body-mb 256: such a body could never be held */
+        {"--max-inflight-mb", "4", NULL},
+        {"--max-images", "0", NULL},
+        {"--max-classes", "1", NULL},
+        {"--max-spec-depth", "3", NULL},
+        {"--max-json-values", "x", NULL},
+        {"--max-specs", "33", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int st = run_cli(bad[i], noenv, out, sizeof out);
@@ -1979,6 +2239,8 @@ int main(int argc, char **argv)
     test_ops_limits();
     test_access_log_off();
     test_per_ip();
+    test_max_connections();
+    test_inflight_memory();
     test_limit_flags();
 
     size_t heavy_len = 0;
