@@ -11,7 +11,7 @@
  *   request answered.
  * Phase 3 (peak RSS): 64 concurrent 8x512x512 float32 requests (npy+gzip base64 JSON, cross
  *   entropy + dice + focal, dice/iou metrics) against default servers with --queue 64 and --queue
- *   8; prints VmHWM of the server.
+ *   8, and with --max-inflight-mb 128; prints VmHWM of the server.
  * Any 5xx other than 503, a wrong status for a valid request, or a dead server is a failure.
  * Ends with "soak: N passed, M failed" (one check per phase property); exits 1 on failure.
  */
@@ -691,6 +691,8 @@ int main(int argc, char **argv)
         rss_run(seglossd, a64, &bigreq, "--queue 64", false);
         rss_run(seglossd, a8, &bigreq, "--queue 8", true);
         rss_run(seglossd, a8t1, &bigreq, "--queue 8 --threads 1", true);
+        const char *const m128[] = {"--max-inflight-mb", "128", "--max-body-mb", "64", NULL};
+        rss_run(seglossd, m128, &bigreq, "--max-inflight-mb 128", true);
         free_req(&bigreq);
     }
     curl_global_cleanup();
