@@ -74,7 +74,6 @@ struct sl__geom {
 #define SL_MAX_FOCAL 16
 #define SL_MAX_DWCE 4
 #define SL_MAX_SURFACE 16
-#define SL_MAX_CLASSES 1024
 
 /* A hinge error 1 - logit * sign(y), or a softmax error |fg - p|, with its label. */
 struct sl__ey {

@@ -82,12 +82,21 @@ static int geometry(const struct sl_request *req, enum sl_mode mode, struct sl__
                  (long long)g->classes);
         return SL_ESHAPE;
     }
-    if (g->classes > SL_MAX_CLASSES) {
-        snprintf(msg, msglen, "prediction: %lld classes, more than the limit of %d",
-                 (long long)g->classes, SL_MAX_CLASSES);
+    /* the limits come before the shape checks: a request over one is refused as such */
+    const int64_t n = p->shape[0];
+    if (req->max_images > 0 && n > req->max_images) {
+        snprintf(msg, msglen, "prediction has %lld images, over the limit of %lld (--max-images)",
+                 (long long)n, (long long)req->max_images);
         return SL_ETOOLARGE;
     }
-    const int64_t n = p->shape[0];
+    const int64_t cmax = req->max_classes > 0 && req->max_classes < SL_MAX_CLASSES
+                             ? req->max_classes
+                             : SL_MAX_CLASSES;
+    if (g->classes > cmax) {
+        snprintf(msg, msglen, "prediction has %lld classes, over the limit of %lld (--max-classes)",
+                 (long long)g->classes, (long long)cmax);
+        return SL_ETOOLARGE;
+    }
     bool tok = mode == SL_MODE_MULTILABEL
                    ? t->ndim == p->ndim && same_dims(t->shape, p->shape, p->ndim)
                    : plain_shape(t, n, sp, ns);

@@ -24,6 +24,8 @@ extern "C" {
 #define SL_MAX_PARAMS 8
 #define SL_MAX_TERMS 8
 #define SL_KEY_MAX 64
+/* Classes C a request may have, whatever its max_classes says: per-class state has this size. */
+#define SL_MAX_CLASSES 1024
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
@@ -231,9 +233,13 @@ struct sl_request {
     int nspacing; /* 0: all 1 */
     double spacing[3];
     bool include_background;
+    /* Shape limits, 0 = none; over one is SL_ETOOLARGE with a message naming the array and the
+     * seglossd flag that sets the limit, since the message is meant for the HTTP client. */
+    int64_t max_images;  /* N, dim 0 of prediction (--max-images) */
+    int64_t max_classes; /* C of [N, C, *S]; SL_MAX_CLASSES caps it anyway (--max-classes) */
 };
 
-/* Fills req with the API defaults (no arrays, no losses, no metrics). */
+/* Fills req with the API defaults (no arrays, no losses, no metrics, no limits). */
 void sl_request_init(struct sl_request *req);
 
 /* ---- results -------------------------------------------------------------------------------- */
@@ -309,9 +315,10 @@ struct sl_weight_map_params {
     int connectivity;        /* 4 or 8 in 2-D, 6 or 26 in 3-D; 0: 8 / 26 */
     int nspacing;            /* 0: all 1 */
     double spacing[3];
+    int64_t max_images; /* N of target; 0 = no limit; over it is SL_ETOOLARGE (--max-images) */
 };
 
-/* Fills p with the defaults of API.md. */
+/* Fills p with the defaults of API.md (no image limit). */
 void sl_weight_map_params_init(struct sl_weight_map_params *p);
 
 /* The weight map w of a binary target batch [N, *S] or [N, 1, *S] (2 or 3 spatial dims):

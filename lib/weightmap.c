@@ -868,6 +868,11 @@ int sl_weight_map(const struct sl_tensor *target, const struct sl_tensor *instan
     if (rc == 0) {
         rc = geometry(target, p, &g, msg, msglen);
     }
+    if (rc == 0 && p->max_images > 0 && g.images > p->max_images) {
+        snprintf(msg, msglen, "target has %lld images, over the limit of %lld (--max-images)",
+                 (long long)g.images, (long long)p->max_images);
+        rc = SL_ETOOLARGE;
+    }
     if (rc == 0) {
         rc = check_dims(p, g.nd, msg, msglen);
     }

@@ -61,6 +61,21 @@ void slp_limits_default(struct slp_limits *lim)
 {
     lim->max_elements = (int64_t)64 * 1024 * 1024;
     lim->max_array_bytes = (size_t)512 * 1024 * 1024;
+    lim->max_images = 4096;
+    lim->max_classes = SL_MAX_CLASSES;
+    lim->max_depth = 32;
+    lim->max_json_values = (int64_t)4 * 1024 * 1024;
+    lim->max_specs = SLP_MAX_SPECS;
+}
+
+const struct slp_limits *slp__limits_or_default(const struct slp_limits *lim,
+                                                struct slp_limits *def)
+{
+    if (lim) {
+        return lim;
+    }
+    slp_limits_default(def);
+    return def;
 }
 
 void slp_array_free(struct slp_array *a)
@@ -1190,13 +1205,9 @@ int slp_array_from_json_parts(const json_t *j, const char *name, const struct sl
     if (!name) {
         name = "array";
     }
-    if (!lim) {
-        slp_limits_default(&deflim);
-        lim = &deflim;
-    }
     memset(&r, 0, sizeof r);
     r.name = name;
-    r.lim = lim;
+    r.lim = slp__limits_or_default(lim, &deflim);
     r.msg = msg;
     r.msglen = msglen;
     r.parts = parts;

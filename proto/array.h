@@ -15,13 +15,27 @@
 
 #include "segloss.h"
 
-/* Limits that no array may cross; over one is SL_ETOOLARGE (HTTP 413). */
+/* Entries that losses and metrics may each hold: the fixed storage of a parsed request. */
+#define SLP_MAX_SPECS 32
+
+/* Limits on one request; over one is SL_ETOOLARGE (HTTP 413) with a message naming the array or
+ * key and the seglossd flag that sets the limit. In the fields after max_array_bytes 0 means no
+ * limit, up to the storage caps SL_MAX_CLASSES and SLP_MAX_SPECS, which always hold. */
 struct slp_limits {
-    int64_t max_elements;   /* elements of one array (product of its shape) */
-    size_t max_array_bytes; /* decoded bytes of one array */
+    int64_t max_elements;    /* elements of one array (product of its shape) */
+    size_t max_array_bytes;  /* decoded bytes of one array */
+    int64_t max_images;      /* N: dim 0 of prediction, of a weight map's target (--max-images) */
+    int64_t max_classes;     /* C of multiclass and multilabel, and so the length of a per-class
+                                list such as class_weights (--max-classes) */
+    int max_depth;           /* JSON nesting depth of a body or multipart spec (--max-spec-depth) */
+    int64_t max_json_values; /* JSON values of a body or multipart spec, as counted by
+                                slp__json_scan (--max-json-values): jansson spends 40+ bytes on
+                                each, so this bounds its memory */
+    int max_specs;           /* entries of losses, and of metrics (--max-specs) */
 };
 
-/* Defaults: 64 Mi elements and 512 MiB per array. */
+/* Defaults: 64 Mi elements and 512 MiB per array, 4096 images, 1024 classes, JSON nesting
+ * depth 32 and 4 Mi JSON values, 32 losses and 32 metrics. */
 void slp_limits_default(struct slp_limits *lim);
 
 /* A decoded array: t.data points into buf (owned, malloc'd). */

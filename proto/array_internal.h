@@ -30,6 +30,10 @@
 /* Writes a printf-style message into msg (msglen bytes, always terminated; NULL/0 is fine). */
 void slp__errf(char *msg, size_t msglen, const char *fmt, ...) SLP__PRINTF(3, 4);
 
+/* Returns lim, or def filled with the defaults when lim is NULL (the API's "NULL: defaults"). */
+const struct slp_limits *slp__limits_or_default(const struct slp_limits *lim,
+                                                struct slp_limits *def);
+
 /* 1 when the host stores integers big-endian. */
 int slp__host_is_big(void);
 /* Reverses the bytes of each of the n items of itemsize bytes at buf, in place. */

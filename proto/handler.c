@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array_internal.h"
 #include "internal.h"
 
 int slp_http_status(int code)
@@ -173,7 +174,14 @@ void slp_score_request(const char *body, size_t len, const struct slp_limits *li
     char msg[512];
     double t0 = now_ms();
     json_error_t jerr;
+    struct slp_limits deflim;
     memset(out, 0, sizeof *out);
+    lim = slp__limits_or_default(lim, &deflim);
+    int rc = slp__json_scan(body, len, lim, NULL, msg, sizeof msg);
+    if (rc) {
+        slp__answer_error(rc, msg, out);
+        return;
+    }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", jerr.line,
@@ -191,8 +199,10 @@ void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits 
     char msg[512];
     double t0 = now_ms();
     json_error_t jerr;
+    struct slp_limits deflim;
     const struct slp_part *spec = NULL;
     memset(out, 0, sizeof *out);
+    lim = slp__limits_or_default(lim, &deflim);
     for (int i = 0; i < parts->n; i++) {
         const struct slp_part *p = &parts->items[i];
         if (!p->name) {
@@ -219,6 +229,11 @@ void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits 
     }
     if (spec->len == 0) {
         slp_problem(400, "multipart part 'spec' is empty (it must hold the JSON spec)", out);
+        return;
+    }
+    int rc = slp__json_scan((const char *)spec->data, spec->len, lim, "spec", msg, sizeof msg);
+    if (rc) {
+        slp__answer_error(rc, msg, out);
         return;
     }
     json_t *root = json_loadb((const char *)spec->data, spec->len, JSON_REJECT_DUPLICATES, &jerr);

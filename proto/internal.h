@@ -6,14 +6,13 @@
 
 #include "proto.h"
 
-#define SLP_MAX_SPECS 32
-/* per-class parameter lists a request may hold, and their length */
+/* per-class parameter lists a request may hold (their length is bounded by max_classes) */
 #define SLP_MAX_LISTS 64
-#define SL_MAX_CLASSES_WIRE 1024
 
 /* A parsed /v1/score request: the lib request plus everything it borrows. */
 struct slp_score_req {
     struct sl_request req;
+    struct slp_limits lim; /* a copy of the limits the request was parsed under */
     struct slp_array prediction, target, weight, instances;
     struct sl_spec losses[SLP_MAX_SPECS];
     struct sl_spec terms[SLP_MAX_SPECS][SL_MAX_TERMS];
@@ -23,7 +22,7 @@ struct slp_score_req {
     bool per_image;
 };
 
-/* Parses and validates a spec object (borrowed) into a new request in *out
+/* Parses and validates a spec object (borrowed) under lim (not NULL) into a new request in *out
  * (free with slp__score_req_free). parts (borrowed, NULL for a JSON body) are the multipart
  * parts arrays may name with "part"; with NULL, "part" is refused (SL_EUNSUPPORTED, 422).
  * Returns 0 or a negative SL_E* code with a message. */
@@ -31,6 +30,16 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
                      const struct slp_parts *parts, struct slp_score_req **out, char *msg,
                      size_t msglen);
 void slp__score_req_free(struct slp_score_req *r);
+
+/* Pre-scans the JSON text s[0..len) before jansson parses it: its nesting depth against
+ * lim->max_depth and its number of values against lim->max_json_values (0: no limit). Counts
+ * only, in one linear pass: malformed JSON passes, for jansson's parse to report. A value is
+ * counted at each '[', '{' and ',' outside strings, plus 1 for the top-level value: exact for
+ * non-empty containers, one too many for each empty one. part names the multipart part the
+ * text came from in messages (NULL: the body); byte offsets in them count from 0. Returns 0,
+ * or SL_ETOOLARGE with a message. */
+int slp__json_scan(const char *s, size_t len, const struct slp_limits *lim, const char *part,
+                   char *msg, size_t msglen);
 
 /* A growable output buffer; on allocation failure it sets oom and stops growing. */
 struct slp_buf {

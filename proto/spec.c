@@ -47,9 +47,21 @@ static int json_to_value(struct slp_score_req *owner, const struct sl_param_def 
 {
     memset(v, 0, sizeof *v);
     if (json_is_array(j)) {
+        /* a list has one value per class: longer than max_classes, it cannot fit any request
+         * allowed through, so it is refused as the class count is (lib/score.c), with 413 */
         size_t n = json_array_size(j);
-        if (n > SL_MAX_CLASSES_WIRE || owner->nlists == SLP_MAX_LISTS) {
-            snprintf(msg, msglen, "%s: too many values", path);
+        const int64_t cmax = owner->lim.max_classes > 0 && owner->lim.max_classes < SL_MAX_CLASSES
+                                 ? owner->lim.max_classes
+                                 : SL_MAX_CLASSES;
+        if (n > (size_t)cmax) {
+            snprintf(msg, msglen,
+                     "%s has %zu values, over the limit of %lld classes (--max-classes)", path, n,
+                     (long long)cmax);
+            return SL_ETOOLARGE;
+        }
+        if (owner->nlists == SLP_MAX_LISTS) {
+            snprintf(msg, msglen, "%s: a request holds at most %d per-class lists", path,
+                     SLP_MAX_LISTS);
             return SL_ETOOLARGE;
         }
         double *list = malloc(sizeof(double) * (n ? n : 1));
@@ -365,12 +377,16 @@ static int parse_list(struct slp_score_req *owner, const json_t *j, const char *
                       char *msg, size_t msglen)
 {
     char path[64];
+    const int max = owner->lim.max_specs > 0 && owner->lim.max_specs < SLP_MAX_SPECS
+                        ? owner->lim.max_specs
+                        : SLP_MAX_SPECS;
     if (!json_is_array(j)) {
         snprintf(msg, msglen, "%s: must be a list", key);
         return SL_EINVAL;
     }
-    if (json_array_size(j) > SLP_MAX_SPECS) {
-        snprintf(msg, msglen, "%s: at most %d entries", key, SLP_MAX_SPECS);
+    if (json_array_size(j) > (size_t)max) {
+        snprintf(msg, msglen, "%s has %zu entries, over the limit of %d (--max-specs)", key,
+                 json_array_size(j), max);
         return SL_ETOOLARGE;
     }
     *count = (int)json_array_size(j);
@@ -423,6 +439,9 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
         return SL_ENOMEM;
     }
     sl_request_init(&r->req);
+    r->lim = *lim;
+    r->req.max_images = lim->max_images;
+    r->req.max_classes = lim->max_classes;
     r->per_image = true;
     /* default metrics: ["dice", "iou"] */
     sl_spec_init(&r->metrics[0], sl_find_metric("dice"));

@@ -74,7 +74,8 @@ static int parse_numbers(const json_t *v, const char *key, int min, int max, con
     return 0;
 }
 
-/* Parses the body object (borrowed) into r: parameters first, then the arrays. */
+/* Parses the body object (borrowed) into r under lim (not NULL): parameters first, then the
+ * arrays. */
 static int parse_body(const json_t *root, const struct slp_limits *lim, struct wm_request *r,
                       char *msg, size_t msglen)
 {
@@ -86,6 +87,7 @@ static int parse_body(const json_t *root, const struct slp_limits *lim, struct w
         return SL_EINVAL;
     }
     sl_weight_map_params_init(&r->p);
+    r->p.max_images = lim->max_images;
     json_object_foreach((json_t *)root, key, val)
     {
         if (strcmp(key, "target") == 0 || strcmp(key, "instances") == 0) {
@@ -233,8 +235,15 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
     char *buf = NULL;
     float *w = NULL;
     int64_t shape[SL_MAX_DIMS];
+    struct slp_limits deflim;
     memset(out, 0, sizeof *out);
     memset(&r, 0, sizeof r);
+    lim = slp__limits_or_default(lim, &deflim);
+    int rc = slp__json_scan(body, len, lim, NULL, msg, sizeof msg);
+    if (rc) {
+        slp__answer_error(rc, msg, out);
+        return;
+    }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", jerr.line,
@@ -242,7 +251,7 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
         slp_problem(400, msg, out);
         return;
     }
-    int rc = parse_body(root, lim, &r, msg, sizeof msg);
+    rc = parse_body(root, lim, &r, msg, sizeof msg);
     json_decref(root);
     if (rc) {
         goto fail;

@@ -23,7 +23,14 @@ static const uint8_t *find_sep(const uint8_t *p, const uint8_t *end)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct slp_limits lim = {.max_elements = 1 << 16, .max_array_bytes = 1 << 20};
+    struct slp_limits lim = {.max_elements = 1 << 16,
+                             .max_array_bytes = 1 << 20,
+                             /* small shape limits, so that inputs reach both sides of each */
+                             .max_images = 64,
+                             .max_classes = 16,
+                             .max_depth = 16,
+                             .max_json_values = 1 << 12,
+                             .max_specs = 8};
     struct slp_part parts[MAX_PARTS];
     char *names[MAX_PARTS];
     struct slp_parts ps = {parts, 0};

@@ -9,7 +9,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct slp_limits lim = {.max_elements = 1 << 14, .max_array_bytes = 1 << 18};
+    struct slp_limits lim = {.max_elements = 1 << 14,
+                             .max_array_bytes = 1 << 18,
+                             /* small shape limits, so that inputs reach both sides of each */
+                             .max_images = 64,
+                             .max_classes = 16,
+                             .max_depth = 16,
+                             .max_json_values = 1 << 12,
+                             .max_specs = 8};
     struct slp_response resp;
     bool want_json = size > 0 && (data[size - 1] & 1);
     slp_weight_map_request((const char *)data, size, &lim, NULL, want_json, &resp);

@@ -316,7 +316,7 @@ static void test_rle_errors(void)
 
 static void test_rle_limits(void)
 {
-    struct slp_limits l = {12, 1000};
+    struct slp_limits l = {.max_elements = 12, .max_array_bytes = 1000};
     struct slp_array a;
     char m[MSGLEN];
     /* 3 x 4 = 12 elements fit; two images (24) do not, and nothing is decoded */
@@ -607,7 +607,7 @@ static void test_coco_errors(void)
                 SL_EINVAL, "target.compression: not allowed with format 'coco_rle'");
     CHECK_FAILS_HAS("{\"format\": \"coco_rle\", \"part\": \"m\"}", SL_EINVAL, "not a part");
     {
-        struct slp_limits l = {23, 1000};
+        struct slp_limits l = {.max_elements = 23, .max_array_bytes = 1000};
         struct slp_array a;
         char m[MSGLEN];
         CHECK_INT(run("{\"format\": \"coco_rle\", \"data\": [{\"size\": [3, 4], \"counts\": [12]}, "
