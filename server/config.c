@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto.h"
 #include "segloss.h"
 #include "server.h"
 
@@ -60,10 +61,10 @@ static const struct opt_def opt_defs[] = {
     {OPT_ACCESS_LOG, "--access-log", "SEGLOSS_ACCESS_LOG", 0, 1},
     {OPT_MAX_INFLIGHT, "--max-inflight-mb", "SEGLOSS_MAX_INFLIGHT_MB", 1, 1048576},
     {OPT_MAX_IMAGES, "--max-images", "SEGLOSS_MAX_IMAGES", 1, (uint64_t)INT64_MAX},
-    {OPT_MAX_CLASSES, "--max-classes", "SEGLOSS_MAX_CLASSES", 2, (uint64_t)INT64_MAX},
+    {OPT_MAX_CLASSES, "--max-classes", "SEGLOSS_MAX_CLASSES", 2, SL_MAX_CLASSES},
     {OPT_MAX_SPEC_DEPTH, "--max-spec-depth", "SEGLOSS_MAX_SPEC_DEPTH", 4, 1000},
     {OPT_MAX_JSON_VALUES, "--max-json-values", "SEGLOSS_MAX_JSON_VALUES", 16, (uint64_t)INT64_MAX},
-    {OPT_MAX_SPECS, "--max-specs", "SEGLOSS_MAX_SPECS", 1, 32},
+    {OPT_MAX_SPECS, "--max-specs", "SEGLOSS_MAX_SPECS", 1, SLP_MAX_SPECS},
 };
 
 static const struct option long_opts[] = {
@@ -104,7 +105,8 @@ static const char usage_text[] =
     "                      (>= --max-body-mb)\n"
     "  --max-pixels N      elements per array                     (SEGLOSS_MAX_PIXELS, 67108864)\n"
     "  --max-images N      images per request                     (SEGLOSS_MAX_IMAGES, 4096)\n"
-    "  --max-classes N     classes or channels per request, >= 2  (SEGLOSS_MAX_CLASSES, 1024)\n"
+    "  --max-classes N     classes or channels per request,       (SEGLOSS_MAX_CLASSES, 1024)\n"
+    "                      2..1024\n"
     "  --max-spec-depth N  JSON nesting depth, 4..1000            (SEGLOSS_MAX_SPEC_DEPTH, 32)\n"
     "  --max-json-values N JSON values per body (list arrays)     (SEGLOSS_MAX_JSON_VALUES,\n"
     "                                                              4194304)\n"

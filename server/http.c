@@ -1853,7 +1853,13 @@ struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_
     srv->cfg = *cfg;
     srv->max_body = (size_t)cfg->max_body_mb * MIB;
     srv->max_inflight = (size_t)cfg->max_inflight_mb * MIB;
+    slp_limits_default(&srv->limits);
     srv->limits.max_elements = cfg->max_pixels;
+    srv->limits.max_images = cfg->max_images;
+    srv->limits.max_classes = cfg->max_classes;
+    srv->limits.max_depth = cfg->max_spec_depth;
+    srv->limits.max_json_values = cfg->max_json_values;
+    srv->limits.max_specs = cfg->max_specs;
     srv->limits.max_array_bytes = (size_t)cfg->max_pixels * 8;
     if (pthread_mutex_init(&srv->mu, NULL) != 0) {
         snprintf(err, errlen, "cannot create a mutex");

@@ -2113,6 +2113,79 @@ static void test_inflight_memory(void)
     stop_server(&srv, "inflight");
 }
 
+/* The request-shape limits, each a 413 naming the array or key and the flag. */
+static void test_shape_limits(void)
+{
+    static const char *const args[] = {"--max-images",
+                                       "2",
+                                       "--max-classes",
+                                       "3",
+                                       "--max-spec-depth",
+                                       "8",
+                                       "--max-json-values",
+                                       "100",
+                                       "--max-specs",
+                                       "2",
+                                       NULL};
+    struct hu_server srv;
+    if (start_server(&srv, args, "shape limits") != 0) {
+        return;
+    }
+    static const struct {
+        const char *what, *body, *has;
+    } cases[] = {
+        {"3 images",
+         "{\"prediction\": {\"format\": \"list\", \"shape\": [3, 1, 2], \"data\": [0.1, 0.2, 0.3, "
+         "0.4, 0.5, 0.6]}, \"prediction_type\": \"probabilities\", \"target\": {\"format\": "
+         "\"list\", \"shape\": [3, 1, 2], \"data\": [0, 1, 0, 1, 0, 1]}, \"losses\": [{\"name\": "
+         "\"dice\"}]}",
+         "prediction has 3 images, over the limit of 2 (--max-images)"},
+        {"4 classes",
+         "{\"mode\": \"multiclass\", \"prediction\": {\"format\": \"list\", \"shape\": [1, 4, 1, "
+         "2], "
+         "\"data\": [1, 2, 3, 4, 5, 6, 7, 8]}, \"target\": {\"format\": \"list\", \"dtype\": "
+         "\"uint8\", \"shape\": [1, 1, 2], \"data\": [0, 3]}, \"losses\": [{\"name\": "
+         "\"cross_entropy\"}]}",
+         "prediction has 4 classes, over the limit of 3 (--max-classes)"},
+        {"depth 9", "{\"a\": [[[[[[[[1]]]]]]]]}", "JSON nesting deeper than 8 levels at byte"},
+        {"101 values",
+         "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+         "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+         "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]",
+         "more than 100 values (--max-json-values)"},
+        {"3 losses",
+         "{\"prediction\": {\"format\": \"list\", \"shape\": [1, 1, 2], \"data\": [0.1, 0.9]}, "
+         "\"prediction_type\": \"probabilities\", \"target\": {\"format\": \"list\", \"shape\": "
+         "[1, 1, 2], \"data\": [0, 1]}, \"losses\": [{\"name\": \"dice\"}, {\"name\": "
+         "\"jaccard\"}, {\"name\": \"tversky\"}]}",
+         "losses has 3 entries, over the limit of 2 (--max-specs)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct hu_xfer x;
+        request(&x, &srv, "POST", "/v1/score", json_ct, cases[i].body, strlen(cases[i].body),
+                HU_REQUEST_TIMEOUT);
+        check_problem_has(cases[i].what, &x, 413, cases[i].has);
+        hu_xfer_cleanup(&x);
+    }
+    /* at the limits: 2 images, 3 classes, 2 losses are fine */
+    static const char ok_body[] =
+        "{\"mode\": \"multiclass\", \"prediction\": {\"format\": \"list\", \"shape\": [2, 3, 1, "
+        "1], "
+        "\"data\": [1, 2, 3, 4, 5, 6]}, \"target\": {\"format\": \"list\", \"dtype\": \"uint8\", "
+        "\"shape\": [2, 1, 1], \"data\": [2, 0]}, \"losses\": [{\"name\": \"cross_entropy\"}, "
+        "{\"name\": \"dice\"}]}";
+    struct hu_xfer x;
+    request(&x, &srv, "POST", "/v1/score", json_ct, ok_body, sizeof ok_body - 1,
+            HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("at the shape limits", &x);
+    /* cross entropy by hand: image 0 logits (1,2,3), class 2: ln(e+e^2+e^3) - 3 = 0.407606;
+     * image 1 logits (4,5,6), class 0: ln(e^4+e^5+e^6) - 4 = 2.407606; mean 1.407606 */
+    check_num("at the shape limits", doc, "losses.cross_entropy.value", 1.4076059644, 1e-6);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    stop_server(&srv, "shape limits");
+}
+
 /* Runs seglossd with args (and envp) and returns its exit status, stdout into out. */
 static int run_cli(const char *const *args, char *const *envp, char *out, size_t outlen)
 {
@@ -2241,6 +2314,7 @@ int main(int argc, char **argv)
     test_per_ip();
     test_max_connections();
     test_inflight_memory();
+    test_shape_limits();
     test_limit_flags();
 
     size_t heavy_len = 0;
