@@ -4,6 +4,7 @@
 #   make test       unit tests + golden cases (in-process and over HTTP) + e2e
 #   make asan       the whole suite under ASan+UBSan
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
+#   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang)
 #   make valgrind   the suite under valgrind memcheck
 #   make soak       a bounded load/soak run against a live server on loopback
@@ -53,7 +54,7 @@ GOLDEN_DIR ?= ../shared/golden
 # keep test objects: they are not throwaway intermediates
 .SECONDARY:
 
-.PHONY: all deps test unit golden e2e bench asan fuzz format format-check run install clean
+.PHONY: all deps test unit golden e2e bench bench-compare asan fuzz format format-check run install clean
 
 all: deps $(SEGLOSSD)
 
@@ -116,6 +117,14 @@ asan:
 
 bench: deps $(BENCH)
 	$(Q)$(BENCH)
+
+# End-to-end comparison with a FastAPI + PyTorch service on the same bodies (wrk over loopback;
+# tests/bench/compare/README.md). Installs its Debian packages as root, like deps.
+COMPARE_PKGS = python3-torch python3-fastapi python3-uvicorn python3-numpy python3-uvloop \
+               python3-httptools wrk
+bench-compare: deps $(SEGLOSSD)
+	$(Q)SEGLOSS_PKGS="$(COMPARE_PKGS)" sh .ci/deps.sh
+	$(Q)bash tests/bench/compare/run.sh $(SEGLOSSD)
 
 run: all
 	$(SEGLOSSD) --port $(PORT)
