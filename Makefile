@@ -20,7 +20,7 @@ WARN   = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototy
          -Wvla -Wimplicit-fallthrough -Werror
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread $(OPT) $(WARN) \
              -Ilib -Iproto -Iserver -MMD -MP $(CFLAGS)
-LDLIBS_ALL = -lmicrohttpd -ljansson -lz -lm -pthread $(LDLIBS)
+LDLIBS_ALL = -lmicrohttpd -ljansson -ldeflate -lz -lm -pthread $(LDLIBS)
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined
@@ -100,6 +100,13 @@ $(BENCH): $(BUILD)/obj/tests/bench/bench.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
+# proto/'s stages on a large /v1/score body (tests/bench/proto_bench.c): make proto-bench
+# [PROTO_BENCH_ARGS="--reps 30 body.json"]
+PROTO_BENCH := $(BUILD)/tests/proto_bench
+$(PROTO_BENCH): $(BUILD)/obj/tests/bench/proto_bench.o $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
+
 test: deps $(SEGLOSSD) $(UNIT_BIN) $(GOLDEN) $(E2E)
 	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR)
 
@@ -117,6 +124,10 @@ asan:
 
 bench: deps $(BENCH)
 	$(Q)$(BENCH)
+
+.PHONY: proto-bench
+proto-bench: deps $(PROTO_BENCH)
+	$(Q)$(PROTO_BENCH) $(PROTO_BENCH_ARGS)
 
 # End-to-end comparison with a FastAPI + PyTorch service on the same bodies (wrk over loopback;
 # tests/bench/compare/README.md). Installs its Debian packages as root, like deps.
@@ -170,14 +181,14 @@ $(FUZZ_DIR)/obj/proto/openapi_blob.o: proto/openapi_blob.S proto/openapi.json
 
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	@$(if $(Q),echo "  FUZZLD  $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -lz -lm -pthread
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -ldeflate -lz -lm -pthread
 
 fuzz: $(FUZZ_BINS)
 	$(Q)rm -rf $(FUZZ_DIR)/seeds && python3 tests/fuzz/seeds.py $(GOLDEN_DIR) $(FUZZ_DIR)/seeds
 	$(Q)status=0; for t in $(FUZZ_TARGETS); do \
 	    c=$${t#fuzz_}; log=$(FUZZ_DIR)/$$t.log; \
 	    mkdir -p $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/seeds/$$c $(FUZZ_DIR)/artifacts; \
-	    d=; case $$c in spec|weightmap|multipart|rle) d=-dict=tests/fuzz/json.dict ;; esac; \
+	    d=; case $$c in spec|weightmap|multipart|rle|jscan) d=-dict=tests/fuzz/json.dict ;; esac; \
 	    $(FUZZ_DIR)/$$t $$d -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- \
 	        $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/seeds/$$c >$$log 2>&1; rc=$$?; \

@@ -137,6 +137,7 @@ static void describe(const json_t *v, char *buf, size_t len)
 /* ---- the request being decoded ---- */
 
 struct areq {
+    struct slp__jdoc *doc; /* the strings the JSON text's skeleton left out, or NULL */
     const char *name;
     const struct slp_limits *lim;
     char *msg;
@@ -249,17 +250,24 @@ static int check_size(struct areq *r, const int64_t *shape, int ndim, enum sl_dt
     return 0;
 }
 
-static int fill_out(struct slp_array *out, void *buf, enum sl_dtype dt, int ndim,
-                    const int64_t *shape)
+/* Makes buf (owned) the array's storage with its elements from data (inside buf) on. */
+static int fill_out_at(struct slp_array *out, void *buf, const void *data, enum sl_dtype dt,
+                       int ndim, const int64_t *shape)
 {
     out->buf = buf;
-    out->t.data = buf;
+    out->t.data = data;
     out->t.dtype = dt;
     out->t.ndim = ndim;
     for (int k = 0; k < SL_MAX_DIMS; k++) {
         out->t.shape[k] = k < ndim ? shape[k] : 0;
     }
     return 0;
+}
+
+static int fill_out(struct slp_array *out, void *buf, enum sl_dtype dt, int ndim,
+                    const int64_t *shape)
+{
+    return fill_out_at(out, buf, buf, dt, ndim, shape);
 }
 
 static void *alloc_array(struct areq *r, size_t nbytes)
@@ -632,11 +640,24 @@ static int need_string_data(struct areq *r)
     return SL_EINVAL;
 }
 
+/* The bytes of the string r->data (not NUL-terminated: they may be the original text of a long
+ * JSON string the skeleton left out of jansson's tree). */
+static int data_string(struct areq *r, const char **s, size_t *len)
+{
+    int rc = slp__jdoc_string(r->doc, r->data, s, len);
+    if (rc) {
+        slp__errf(r->msg, r->msglen, "%s: out of memory", r->dpath);
+    }
+    return rc;
+}
+
 /* Base64-decodes a compressed payload into a new buffer (capped). */
 static int decode_compressed(struct areq *r, size_t cap, unsigned char **cbuf, size_t *clen)
 {
-    return slp_base64_decode(json_string_value(r->data), json_string_length(r->data), cap, cbuf,
-                             clen, r->dpath, r->msg, r->msglen);
+    const char *s = NULL;
+    size_t slen = 0;
+    int rc = data_string(r, &s, &slen);
+    return rc ? rc : slp_base64_decode(s, slen, cap, cbuf, clen, r->dpath, r->msg, r->msglen);
 }
 
 /* A hint for a part whose bytes start with the gzip magic while "compression" is none. */
@@ -691,14 +712,17 @@ static int decode_raw(struct areq *r, struct slp_array *out)
     if (rc) {
         return rc;
     }
-    const char *s = json_string_value(r->data);
-    size_t slen = json_string_length(r->data);
+    const char *s = NULL;
+    size_t slen = 0;
     unsigned char *buf = NULL;
     if (r->pt) {
         rc = raw_from_part(r, nbytes, &buf);
     } else if (r->comp == SLP_COMP_NONE) {
         size_t have = 0;
-        rc = slp__base64_measure(s, slen, &have, r->dpath, r->msg, r->msglen);
+        rc = data_string(r, &s, &slen);
+        if (!rc) {
+            rc = slp__base64_measure(s, slen, &have, r->dpath, r->msg, r->msglen);
+        }
         if (rc) {
             return rc;
         }
@@ -786,12 +810,15 @@ static int npy_header_from(struct areq *r, const unsigned char *hdr, size_t len,
 static int decode_npy_plain(struct areq *r, struct slp__npy_info *info, unsigned char **bufp,
                             size_t *nbytes, int64_t *numel)
 {
-    const char *s = json_string_value(r->data);
-    size_t slen = json_string_length(r->data);
+    const char *s = NULL;
+    size_t slen = 0;
     size_t have = 0;
     unsigned char pre[SLP__NPY_PREAMBLE];
     size_t off = 0;
-    int rc = slp__base64_measure(s, slen, &have, r->dpath, r->msg, r->msglen);
+    int rc = data_string(r, &s, &slen);
+    if (!rc) {
+        rc = slp__base64_measure(s, slen, &have, r->dpath, r->msg, r->msglen);
+    }
     if (rc) {
         return rc;
     }
@@ -882,9 +909,13 @@ static int decode_npy_part(struct areq *r, struct slp__npy_info *info, unsigned 
     return 0;
 }
 
-/* The compressed stream holds the whole .npy file: inflate the header, then exactly the data. */
+/* The compressed stream holds the whole .npy file: its header is inflated with zlib (it says how
+ * many bytes follow), then the whole file goes into one buffer of exactly header + data bytes -
+ * with libdeflate in one call when it can, else by going on with zlib, whose messages then say
+ * what is wrong - so that the elements stay where they were inflated: *bufp holds the file, the
+ * data starts at *data_off. */
 static int inflate_npy(struct areq *r, struct slp__inflater *z, struct slp__npy_info *info,
-                       unsigned char **bufp, size_t *nbytes, int64_t *numel)
+                       unsigned char **bufp, size_t *data_off, size_t *nbytes, int64_t *numel)
 {
     unsigned char pre[SLP__NPY_PREAMBLE];
     size_t got = 0, off = 0;
@@ -930,12 +961,22 @@ static int inflate_npy(struct areq *r, struct slp__inflater *z, struct slp__npy_
     if (rc) {
         return rc;
     }
-    unsigned char *buf = alloc_array(r, *nbytes);
+    if (*nbytes > SIZE_MAX - off) {
+        slp__errf(r->msg, r->msglen, "%s: out of memory for %zu bytes", r->name, *nbytes);
+        return SL_ENOMEM;
+    }
+    unsigned char *buf = alloc_array(r, off + *nbytes);
     if (!buf) {
         return SL_ENOMEM;
     }
+    *data_off = off;
+    if (slp__inflate_whole(z->in, z->len, z->kind, buf, off + *nbytes) == 1) {
+        *bufp = buf;
+        return 0;
+    }
+    /* zlib from the end of the header on decides: exactly the data, then the stream's end */
     int more = 0;
-    rc = slp__inflater_read(z, buf, *nbytes, &got, r->msg, r->msglen);
+    rc = slp__inflater_read(z, buf + off, *nbytes, &got, r->msg, r->msglen);
     if (!rc && got < *nbytes) {
         slp__errf(r->msg, r->msglen,
                   "%s: expected %zu data bytes after the npy header, got %zu after inflating",
@@ -968,6 +1009,7 @@ static int decode_npy(struct areq *r, struct slp_array *out)
     }
     struct slp__npy_info info;
     unsigned char *buf = NULL;
+    size_t off = 0; /* the data's offset in buf */
     size_t nbytes = 0;
     int64_t numel = 0;
     memset(&info, 0, sizeof info);
@@ -993,7 +1035,7 @@ static int decode_npy(struct areq *r, struct slp_array *out)
             struct slp__inflater z;
             rc = slp__inflater_init(&z, cin, clen, r->comp, r->name, r->dpath, r->msg, r->msglen);
             if (!rc) {
-                rc = inflate_npy(r, &z, &info, &buf, &nbytes, &numel);
+                rc = inflate_npy(r, &z, &info, &buf, &off, &nbytes, &numel);
             }
             slp__inflater_end(&z);
             free(cbuf);
@@ -1002,9 +1044,10 @@ static int decode_npy(struct areq *r, struct slp_array *out)
     if (rc) {
         return rc;
     }
+    unsigned char *data = buf + off;
     size_t isz = sl_dtype_size(info.dtype);
     if (info.wire_big != slp__host_is_big() && isz > 1) {
-        slp__byteswap(buf, (size_t)numel, isz);
+        slp__byteswap(data, (size_t)numel, isz);
     }
     int spread = 0; /* dimensions longer than 1: with fewer than two, both orders agree */
     for (int k = 0; k < info.ndim; k++) {
@@ -1016,11 +1059,17 @@ static int decode_npy(struct areq *r, struct slp_array *out)
             free(buf);
             return SL_ENOMEM;
         }
-        slp__fortran_to_c(buf, c, isz, info.ndim, info.shape);
+        slp__fortran_to_c(data, c, isz, info.ndim, info.shape);
         free(buf);
         buf = c;
+        data = c;
+    } else if ((uintptr_t)data % isz != 0) {
+        /* a header whose length is no multiple of the item size: align the elements (malloc's
+         * alignment suits every dtype) */
+        memmove(buf, data, nbytes);
+        data = buf;
     }
-    return fill_out(out, buf, info.dtype, info.ndim, info.shape);
+    return fill_out_at(out, buf, data, info.dtype, info.ndim, info.shape);
 }
 
 /* ---- the array object ---- */
@@ -1142,7 +1191,8 @@ static int decode_object(struct areq *r, const json_t *j, struct slp_array *out)
         if (rc) {
             return rc;
         }
-        struct slp__mask_req m = {.name = r->name,
+        struct slp__mask_req m = {.doc = r->doc,
+                                  .name = r->name,
                                   .dpath = r->dpath,
                                   .lim = r->lim,
                                   .data = r->data,
@@ -1196,6 +1246,13 @@ int slp_array_from_json_parts(const json_t *j, const char *name, const struct sl
                               const struct slp_parts *parts, struct slp_array *out, char *msg,
                               size_t msglen)
 {
+    return slp__array_from_json_doc(j, name, lim, parts, NULL, out, msg, msglen);
+}
+
+int slp__array_from_json_doc(const json_t *j, const char *name, const struct slp_limits *lim,
+                             const struct slp_parts *parts, struct slp__jdoc *doc,
+                             struct slp_array *out, char *msg, size_t msglen)
+{
     struct slp_limits deflim;
     struct areq r;
     if (msg && msglen) {
@@ -1211,6 +1268,7 @@ int slp_array_from_json_parts(const json_t *j, const char *name, const struct sl
     r.msg = msg;
     r.msglen = msglen;
     r.parts = parts;
+    r.doc = doc;
     int rc;
     if (json_is_array(j)) {
         /* shorthand for {"format": "list", "data": j}: elements are named name[i] */

@@ -29,7 +29,7 @@ struct slp_limits {
                                 list such as class_weights (--max-classes) */
     int max_depth;           /* JSON nesting depth of a body or multipart spec (--max-spec-depth) */
     int64_t max_json_values; /* JSON values of a body or multipart spec, as counted by
-                                slp__json_scan (--max-json-values): jansson spends 40+ bytes on
+                                slp__json_skeleton (--max-json-values): jansson spends 40+ bytes on
                                 each, so this bounds its memory */
     int max_specs;           /* entries of losses, and of metrics (--max-specs) */
 };

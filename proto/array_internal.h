@@ -39,6 +39,77 @@ int slp__host_is_big(void);
 /* Reverses the bytes of each of the n items of itemsize bytes at buf, in place. */
 void slp__byteswap(void *buf, size_t n, size_t itemsize);
 
+/* ---- JSON texts parsed through their skeleton (jscan.c) ---- */
+
+/* A string value of a "data" or "counts" key (or in a list under one) this long or longer, in
+ * bytes between its quotes, is left out of jansson's parse. Measured on 8 MB of such strings:
+ * jansson spends 7.5-13 ns a byte, a left-out string ~290 ns in all (its placeholder, table entry
+ * and lookup), so they break even at ~35 bytes; at 64 the skeleton is 2x faster, at 256 7x, at
+ * 4 KiB 65x. */
+#define SLP__JSON_LONG 64
+
+/* A string value left out of the parse: its contents, still escaped, are text[off, off + len). */
+struct slp__jstr {
+    size_t off, len;
+    int escaped;      /* has backslash escapes (all valid; no \u0000, no surrogates) */
+    char *unesc;      /* the unescaped bytes, made on first use (owned), or NULL */
+    size_t unesc_len; /* their length */
+};
+
+/* A JSON text and the side table of the strings its skeleton leaves out. */
+struct slp__jdoc {
+    const char *text; /* the JSON text (borrowed: it must outlive the doc and every string
+                         slp__jdoc_string returns) */
+    size_t len;
+    struct slp__jstr *strs; /* strs[k] is the string of placeholder k (owned) */
+    size_t n, cap;
+    char *skel; /* the skeleton until slp__json_parse has parsed it (owned), or NULL when no
+                   string was left out */
+    size_t skel_len;
+};
+
+/* Pre-scans the JSON text s[0..len) (borrowed by *doc) in one linear pass: its nesting depth
+ * against lim->max_depth and its number of values against lim->max_json_values (0: no limit),
+ * and the long string values it leaves out of jansson's parse (jscan.c says which) into *doc
+ * with the skeleton to parse instead. A value is counted at each '[', '{' and ',' outside
+ * strings, plus 1 for the top-level value: exact for non-empty containers, one too many for
+ * each empty one. Malformed JSON passes, for jansson's parse to report. part names the multipart
+ * part the text came from in messages (NULL: the body); byte offsets count from 0. Returns 0,
+ * or SL_ETOOLARGE / SL_ENOMEM with a message (and *doc freed). */
+int slp__json_skeleton(const char *s, size_t len, const struct slp_limits *lim, const char *part,
+                       struct slp__jdoc *doc, char *msg, size_t msglen);
+
+/* Parses doc's skeleton (or its text, when nothing was left out) with jansson
+ * (JSON_REJECT_DUPLICATES) into a new *root. When the skeleton does not parse, the text is
+ * parsed as it is, so that the message is jansson's about the user's own text: "malformed JSON
+ * [in part 'NAME'] at line L, column C: ...". Returns 0 or SL_EMALFORMED (400). */
+int slp__json_parse(struct slp__jdoc *doc, const char *part, json_t **root, char *msg,
+                    size_t msglen);
+
+/* slp__json_skeleton then slp__json_parse; on error *doc is freed and *root is NULL. On success
+ * free both: json_decref(*root), slp__jdoc_free(doc). */
+int slp__json_load(const char *s, size_t len, const struct slp_limits *lim, const char *part,
+                   struct slp__jdoc *doc, json_t **root, char *msg, size_t msglen);
+
+/* The bytes of the JSON string j (borrowed): for a placeholder of doc, the original string's
+ * (unescaped once on first use, kept by doc), else jansson's. *s is NOT NUL-terminated for a
+ * placeholder; it lives as long as doc's text (or j). doc may be NULL. Returns 0 or SL_ENOMEM. */
+int slp__jdoc_string(struct slp__jdoc *doc, const json_t *j, const char **s, size_t *len);
+
+/* Unescapes the contents s[0..len) of a JSON string literal that the scan accepted (only the
+ * escapes \" \\ \/ \b \f \n \r \t and \uXXXX outside 0000 and D800..DFFF) into a new
+ * buffer *out (malloc'd, not terminated) of *outlen bytes: UTF-8, as jansson decodes it.
+ * Returns 0, SL_ENOMEM, or SL_EINTERNAL for an escape outside that set. */
+int slp__json_unescape(const char *s, size_t len, char **out, size_t *outlen);
+
+/* Frees what doc owns and zeroes it. NULL and a zeroed doc are fine. */
+void slp__jdoc_free(struct slp__jdoc *doc);
+
+/* slp_array_from_json_parts, where the strings of j may be placeholders of doc (NULL: none). */
+int slp__array_from_json_doc(const json_t *j, const char *name, const struct slp_limits *lim,
+                             const struct slp_parts *parts, struct slp__jdoc *doc,
+                             struct slp_array *out, char *msg, size_t msglen);
+
 /* ---- base64 ---- */
 
 /* Checks the length and '=' padding of base64 text in[0..len) (characters are checked while
@@ -86,6 +157,19 @@ int slp__inflater_at_end(struct slp__inflater *z, int *more, char *msg, size_t m
 /* Releases zlib state. Safe on a zeroed or failed inflater. */
 void slp__inflater_end(struct slp__inflater *z);
 
+/* Inflates the whole stream in[0..len) of kind (resolved: GZIP, ZLIB or DEFLATE) with libdeflate
+ * into out[0..size), size > 0. Returns 1 when it is one complete stream (one gzip member) that
+ * inflates to exactly size bytes and ends exactly at the end of in. Returns 0 for anything else -
+ * a corrupt, short or long stream, trailing data or another gzip member, a gzip header with a
+ * header CRC or a zlib header with a window under 32 KiB (which libdeflate checks less strictly
+ * than zlib), out of memory - and the caller inflates with zlib, whose messages and acceptance
+ * then decide (out's contents are undefined). */
+int slp__inflate_whole(const unsigned char *in, size_t len, int kind, void *out, size_t size);
+
+/* The kind of compression comp is for the stream in[0..len): comp itself, or for AUTO, GZIP or
+ * ZLIB by the header; -1 when AUTO finds neither. */
+int slp__compression_kind(enum slp_compression comp, const unsigned char *in, size_t len);
+
 /* slp_inflate_exact with two names: name for size messages, dname for stream messages. */
 int slp__inflate_exact(const unsigned char *in, size_t len, enum slp_compression comp, void *out,
                        size_t expected, const char *name, const char *dname, char *msg,
@@ -127,8 +211,9 @@ void slp__format_shape(const int64_t *shape, int ndim, char *buf, size_t len);
 /* One array object of format rle or coco_rle as array.c has read it: keys type-checked (JSON
  * strings for part, compression and dtype), shape parsed. Every pointer is borrowed. */
 struct slp__mask_req {
-    const char *name;  /* "target" */
-    const char *dpath; /* "target.data", for messages */
+    struct slp__jdoc *doc; /* where the strings of data live (NULL: all in jansson's tree) */
+    const char *name;      /* "target" */
+    const char *dpath;     /* "target.data", for messages */
     const struct slp_limits *lim;
     const json_t *data, *part, *compression, *dtype; /* NULL when absent */
     int has_shape;

@@ -4,9 +4,20 @@
  * Whitespace, URL-safe characters and '=' inside the text are errors naming their offset.
  * Non-zero bits in the last character of a padded group are ignored (as Python's base64 and
  * most decoders do): they cannot change the decoded length.
+ *
+ * Speed: on x86-64 CPUs with AVX2 (checked at run time) the bulk of the text goes 32 characters
+ * per step (W. Mula and D. Lemire, "Faster Base64 Encoding and Decoding Using AVX2
+ * Instructions", 2018: nibble lookups validate, a shuffle and two multiply-adds pack). A step
+ * that meets a character outside the alphabet stops there and the table-driven loop, which
+ * accepts exactly the same characters, finds its offset for the message.
  */
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define B64_AVX2 1
+#endif
 
 #include "array_internal.h"
 
@@ -29,6 +40,76 @@ static const unsigned char b64_value[256] = {
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
+
+#ifdef B64_AVX2
+/* Decodes whole groups of 4 characters at p (count of them) into out, 8 groups per step while
+ * at least 11 remain (a step stores 32 bytes, 24 of them output); stops before the first step
+ * holding a character outside the standard alphabet. Returns the groups decoded. */
+__attribute__((target("avx2"))) static size_t decode_avx2(const unsigned char *p, size_t count,
+                                                          unsigned char *out)
+{
+    /* per nibble: bit k of lut_hi[hi] & lut_lo[lo] set <=> the character is not in the
+     * alphabet; lut_roll[hi + ('/' ? -1 : 0)] turns the character into its sextet */
+    const __m256i lut_lo =
+        _mm256_setr_epi8(0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1a,
+                         0x1b, 0x1b, 0x1b, 0x1a, 0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                         0x11, 0x11, 0x13, 0x1a, 0x1b, 0x1b, 0x1b, 0x1a);
+    const __m256i lut_hi =
+        _mm256_setr_epi8(0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10,
+                         0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+                         0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+    const __m256i lut_roll =
+        _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 19, 4,
+                         -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    const __m256i slash = _mm256_set1_epi8('/');
+    /* sextets a b c d of a group -> 24 bits a:b:c:d, big-endian within the group's 4 bytes */
+    const __m256i merge_ab_bc = _mm256_set1_epi32(0x01400140);
+    const __m256i merge_abcd = _mm256_set1_epi32(0x00011000);
+    const __m256i pack = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, 2,
+                                          1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+    size_t g = 0;
+    while (count - g >= 11) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * g));
+        const __m256i hi_nib = _mm256_and_si256(_mm256_srli_epi32(v, 4), nib);
+        const __m256i lo_nib = _mm256_and_si256(v, nib);
+        /* bytes >= 0x80 have hi_nib >= 8, whose lut_hi entry 0x10 every lut_lo entry has */
+        const __m256i hi = _mm256_shuffle_epi8(lut_hi, hi_nib);
+        const __m256i lo = _mm256_shuffle_epi8(lut_lo, lo_nib);
+        if (!_mm256_testz_si256(lo, hi)) {
+            break;
+        }
+        const __m256i is_slash = _mm256_cmpeq_epi8(v, slash);
+        const __m256i roll = _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(is_slash, hi_nib));
+        v = _mm256_add_epi8(v, roll);
+        v = _mm256_maddubs_epi16(v, merge_ab_bc);
+        v = _mm256_madd_epi16(v, merge_abcd);
+        v = _mm256_shuffle_epi8(v, pack);
+        v = _mm256_permutevar8x32_epi32(v, lanes);
+        _mm256_storeu_si256((__m256i *)(void *)(out + 3 * g), v);
+        g += 8;
+    }
+    return g;
+}
+
+/* Groups decoded by the fastest bulk decoder this CPU has (0: none; the table loop does all). */
+static size_t decode_bulk(const unsigned char *p, size_t count, unsigned char *out)
+{
+    if (count >= 11 && __builtin_cpu_supports("avx2")) {
+        return decode_avx2(p, count, out);
+    }
+    return 0;
+}
+#else
+static size_t decode_bulk(const unsigned char *p, size_t count, unsigned char *out)
+{
+    (void)p;
+    (void)count;
+    (void)out;
+    return 0;
+}
+#endif
 
 static int bad_char_at(size_t off, const char *name, char *msg, size_t msglen)
 {
@@ -136,7 +217,10 @@ int slp__base64_decode_range(const char *in, size_t len, size_t start, size_t nb
         goto range;
     }
     const unsigned char *p = s + q * 4;
-    for (size_t i = 0; i < full; i++, p += 4, out += 3) {
+    const size_t bulk = decode_bulk(p, full, out);
+    p += 4 * bulk;
+    out += 3 * bulk;
+    for (size_t i = bulk; i < full; i++, p += 4, out += 3) {
         unsigned a = b64_value[p[0]], b = b64_value[p[1]], c = b64_value[p[2]], d = b64_value[p[3]];
         if ((a | b | c | d) & 0x80) {
             size_t off = (size_t)(p - s);

@@ -129,9 +129,10 @@ static bool part_is_named(const json_t *root, const char *name)
     return false;
 }
 
-/* Parses the spec root (borrowed), checks that every part but "spec" is used (a typo in a part
- * name must not go unnoticed), scores and fills *out. t0: when the request began (ms). */
-static void score_spec(const json_t *root, const struct slp_parts *parts,
+/* Parses the spec root (borrowed; doc holds the strings its skeleton left out), checks that
+ * every part but "spec" is used (a typo in a part name must not go unnoticed), scores and fills
+ * *out. t0: when the request began (ms). */
+static void score_spec(const json_t *root, struct slp__jdoc *doc, const struct slp_parts *parts,
                        const struct slp_limits *lim, struct sl_pool *pool, double t0,
                        struct slp_response *out)
 {
@@ -139,7 +140,7 @@ static void score_spec(const json_t *root, const struct slp_parts *parts,
     struct slp_score_req *r = NULL;
     struct sl_result *res = NULL;
     struct slp_buf b = {0};
-    int rc = slp__parse_score(root, lim, parts, &r, msg, sizeof msg);
+    int rc = slp__parse_score(root, lim, parts, doc, &r, msg, sizeof msg);
     if (rc) {
         goto fail;
     }
@@ -173,24 +174,19 @@ void slp_score_request(const char *body, size_t len, const struct slp_limits *li
 {
     char msg[512];
     double t0 = now_ms();
-    json_error_t jerr;
     struct slp_limits deflim;
+    struct slp__jdoc doc;
+    json_t *root = NULL;
     memset(out, 0, sizeof *out);
     lim = slp__limits_or_default(lim, &deflim);
-    int rc = slp__json_scan(body, len, lim, NULL, msg, sizeof msg);
+    int rc = slp__json_load(body, len, lim, NULL, &doc, &root, msg, sizeof msg);
     if (rc) {
         slp__answer_error(rc, msg, out);
         return;
     }
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
-        slp_problem(400, msg, out);
-        return;
-    }
-    score_spec(root, NULL, lim, pool, t0, out);
+    score_spec(root, &doc, NULL, lim, pool, t0, out);
     json_decref(root);
+    slp__jdoc_free(&doc);
 }
 
 void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits *lim,
@@ -198,7 +194,6 @@ void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits 
 {
     char msg[512];
     double t0 = now_ms();
-    json_error_t jerr;
     struct slp_limits deflim;
     const struct slp_part *spec = NULL;
     memset(out, 0, sizeof *out);
@@ -231,20 +226,17 @@ void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits 
         slp_problem(400, "multipart part 'spec' is empty (it must hold the JSON spec)", out);
         return;
     }
-    int rc = slp__json_scan((const char *)spec->data, spec->len, lim, "spec", msg, sizeof msg);
+    struct slp__jdoc doc;
+    json_t *root = NULL;
+    int rc = slp__json_load((const char *)spec->data, spec->len, lim, "spec", &doc, &root, msg,
+                            sizeof msg);
     if (rc) {
         slp__answer_error(rc, msg, out);
         return;
     }
-    json_t *root = json_loadb((const char *)spec->data, spec->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        snprintf(msg, sizeof msg, "malformed JSON in part 'spec' at line %d, column %d: %s",
-                 jerr.line, jerr.column, jerr.text);
-        slp_problem(400, msg, out);
-        return;
-    }
-    score_spec(root, parts, lim, pool, t0, out);
+    score_spec(root, &doc, parts, lim, pool, t0, out);
     json_decref(root);
+    slp__jdoc_free(&doc);
 }
 
 extern const char slp__openapi_start[];

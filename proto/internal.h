@@ -6,6 +6,8 @@
 
 #include "proto.h"
 
+struct slp__jdoc;
+
 /* per-class parameter lists a request may hold (their length is bounded by max_classes) */
 #define SLP_MAX_LISTS 64
 
@@ -25,21 +27,12 @@ struct slp_score_req {
 /* Parses and validates a spec object (borrowed) under lim (not NULL) into a new request in *out
  * (free with slp__score_req_free). parts (borrowed, NULL for a JSON body) are the multipart
  * parts arrays may name with "part"; with NULL, "part" is refused (SL_EUNSUPPORTED, 422).
+ * doc (borrowed, may be NULL) holds the strings the JSON text's skeleton left out of root.
  * Returns 0 or a negative SL_E* code with a message. */
 int slp__parse_score(const json_t *root, const struct slp_limits *lim,
-                     const struct slp_parts *parts, struct slp_score_req **out, char *msg,
-                     size_t msglen);
+                     const struct slp_parts *parts, struct slp__jdoc *doc,
+                     struct slp_score_req **out, char *msg, size_t msglen);
 void slp__score_req_free(struct slp_score_req *r);
-
-/* Pre-scans the JSON text s[0..len) before jansson parses it: its nesting depth against
- * lim->max_depth and its number of values against lim->max_json_values (0: no limit). Counts
- * only, in one linear pass: malformed JSON passes, for jansson's parse to report. A value is
- * counted at each '[', '{' and ',' outside strings, plus 1 for the top-level value: exact for
- * non-empty containers, one too many for each empty one. part names the multipart part the
- * text came from in messages (NULL: the body); byte offsets in them count from 0. Returns 0,
- * or SL_ETOOLARGE with a message. */
-int slp__json_scan(const char *s, size_t len, const struct slp_limits *lim, const char *part,
-                   char *msg, size_t msglen);
 
 /* A growable output buffer; on allocation failure it sets oom and stops growing. */
 struct slp_buf {

@@ -61,6 +61,18 @@ static int mask_common(const struct slp__mask_req *m, const char *fmt, enum sl_d
     return 0;
 }
 
+/* The bytes of the JSON string v (borrowed; a long one may be a placeholder whose bytes are the
+ * request text's, not NUL-terminated). */
+static int mask_string(const struct slp__mask_req *m, const json_t *v, const char **s, size_t *n,
+                       const char *path, char *msg, size_t msglen)
+{
+    int rc = slp__jdoc_string(m->doc, v, s, n);
+    if (rc) {
+        slp__errf(msg, msglen, "%s: out of memory", path);
+    }
+    return rc;
+}
+
 /* What a JSON value is, for "expected X, got Y" messages. */
 static const char *kind_of(const json_t *v)
 {
@@ -349,8 +361,13 @@ int slp__decode_rle(const struct slp__mask_req *m, struct slp_array *out, char *
         const json_t *v = is_list ? json_array_get(m->data, (size_t)i) : m->data;
         char path[128];
         image_path(m, is_list, i, "", path, sizeof path);
-        rc = rle_decode_one(json_string_value(v), json_string_length(v), h, w,
-                            (uint8_t *)out->buf + i * h * w, path, msg, msglen);
+        const char *text = NULL;
+        size_t tlen = 0;
+        rc = mask_string(m, v, &text, &tlen, path, msg, msglen);
+        if (!rc) {
+            rc = rle_decode_one(text, tlen, h, w, (uint8_t *)out->buf + i * h * w, path, msg,
+                                msglen);
+        }
         if (rc) {
             slp_array_free(out);
             return rc;
@@ -603,8 +620,12 @@ int slp__decode_coco_rle(const struct slp__mask_req *m, struct slp_array *out, c
         if (json_is_array(counts)) {
             rc = coco_counts_list(&c, counts, path, msg, msglen);
         } else {
-            rc = coco_counts_string(&c, json_string_value(counts), json_string_length(counts), path,
-                                    msg, msglen);
+            const char *text = NULL;
+            size_t tlen = 0;
+            rc = mask_string(m, counts, &text, &tlen, path, msg, msglen);
+            if (!rc) {
+                rc = coco_counts_string(&c, text, tlen, path, msg, msglen);
+            }
         }
     }
     if (rc) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array_internal.h"
 #include "internal.h"
 
 /* Writes "a, b, c" of a NULL-terminated list into buf. */
@@ -422,8 +423,8 @@ static const char *const pred_type_names[] = {"logits", "probabilities", "labels
 static const char *const empty_names[] = {"one", "zero", "nan", NULL};
 
 int slp__parse_score(const json_t *root, const struct slp_limits *lim,
-                     const struct slp_parts *parts, struct slp_score_req **out, char *msg,
-                     size_t msglen)
+                     const struct slp_parts *parts, struct slp__jdoc *doc,
+                     struct slp_score_req **out, char *msg, size_t msglen)
 {
     const char *key;
     json_t *val;
@@ -499,27 +500,27 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
         goto fail;
     }
     /* parts NULL (a JSON body): an array with "part" is refused (SL_EUNSUPPORTED, 422) */
-    rc = slp_array_from_json_parts(json_object_get(root, "prediction"), "prediction", lim, parts,
-                                   &r->prediction, msg, msglen);
+    rc = slp__array_from_json_doc(json_object_get(root, "prediction"), "prediction", lim, parts,
+                                  doc, &r->prediction, msg, msglen);
     if (rc) {
         goto fail;
     }
-    rc = slp_array_from_json_parts(json_object_get(root, "target"), "target", lim, parts,
-                                   &r->target, msg, msglen);
+    rc = slp__array_from_json_doc(json_object_get(root, "target"), "target", lim, parts, doc,
+                                  &r->target, msg, msglen);
     if (rc) {
         goto fail;
     }
     if (json_object_get(root, "weight") && !json_is_null(json_object_get(root, "weight"))) {
-        rc = slp_array_from_json_parts(json_object_get(root, "weight"), "weight", lim, parts,
-                                       &r->weight, msg, msglen);
+        rc = slp__array_from_json_doc(json_object_get(root, "weight"), "weight", lim, parts, doc,
+                                      &r->weight, msg, msglen);
         if (rc) {
             goto fail;
         }
         r->req.weight = r->weight.t;
     }
     if (json_object_get(root, "instances") && !json_is_null(json_object_get(root, "instances"))) {
-        rc = slp_array_from_json_parts(json_object_get(root, "instances"), "instances", lim, parts,
-                                       &r->instances, msg, msglen);
+        rc = slp__array_from_json_doc(json_object_get(root, "instances"), "instances", lim, parts,
+                                      doc, &r->instances, msg, msglen);
         if (rc) {
             goto fail;
         }

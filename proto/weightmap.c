@@ -76,8 +76,8 @@ static int parse_numbers(const json_t *v, const char *key, int min, int max, con
 
 /* Parses the body object (borrowed) into r under lim (not NULL): parameters first, then the
  * arrays. */
-static int parse_body(const json_t *root, const struct slp_limits *lim, struct wm_request *r,
-                      char *msg, size_t msglen)
+static int parse_body(const json_t *root, struct slp__jdoc *doc, const struct slp_limits *lim,
+                      struct wm_request *r, char *msg, size_t msglen)
 {
     const char *key;
     json_t *val;
@@ -129,9 +129,10 @@ static int parse_body(const json_t *root, const struct slp_limits *lim, struct w
         snprintf(msg, msglen, "target: required");
         return SL_EINVAL;
     }
-    rc = slp_array_from_json(target, "target", lim, &r->target, msg, msglen);
+    rc = slp__array_from_json_doc(target, "target", lim, NULL, doc, &r->target, msg, msglen);
     if (rc == 0 && instances && !json_is_null(instances)) {
-        rc = slp_array_from_json(instances, "instances", lim, &r->instances, msg, msglen);
+        rc = slp__array_from_json_doc(instances, "instances", lim, NULL, doc, &r->instances, msg,
+                                      msglen);
     }
     return rc;
 }
@@ -230,7 +231,8 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
                             struct sl_pool *pool, bool want_json, struct slp_response *out)
 {
     char msg[512] = "";
-    json_error_t jerr;
+    struct slp__jdoc doc;
+    json_t *root = NULL;
     struct wm_request r;
     char *buf = NULL;
     float *w = NULL;
@@ -239,20 +241,14 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
     memset(out, 0, sizeof *out);
     memset(&r, 0, sizeof r);
     lim = slp__limits_or_default(lim, &deflim);
-    int rc = slp__json_scan(body, len, lim, NULL, msg, sizeof msg);
+    int rc = slp__json_load(body, len, lim, NULL, &doc, &root, msg, sizeof msg);
     if (rc) {
         slp__answer_error(rc, msg, out);
         return;
     }
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
-        slp_problem(400, msg, out);
-        return;
-    }
-    rc = parse_body(root, lim, &r, msg, sizeof msg);
+    rc = parse_body(root, &doc, lim, &r, msg, sizeof msg);
     json_decref(root);
+    slp__jdoc_free(&doc);
     if (rc) {
         goto fail;
     }

@@ -2,7 +2,8 @@
 """Writes the seed corpora of the fuzz targets from the golden cases.
 
 Usage: seeds.py GOLDEN_DIR OUT_DIR. Creates OUT_DIR/<target>/ for spec, weightmap, npy, base64,
-inflate, rle and multipart, each file one input in the target's own framing (see the targets).
+inflate, rle, multipart and jscan, each file one input in the target's own framing (see the
+targets).
 """
 import base64
 import glob
@@ -50,6 +51,8 @@ def main():
         body = json.dumps(req)
         weight_map = "weight_map" in (case.get("expect") or {})
         put(out, "weightmap" if weight_map else "spec", body)
+        if len(body) <= 65536:
+            put(out, "jscan", body)
         parts = {}
         spec = dict(req)
         for key, arr in arrays(req):
@@ -91,6 +94,17 @@ def main():
     put(out, "base64", b"\x10QUJDRA==")
     put(out, "inflate", struct.pack("<BH", 2, 5) + zlib.compress(b"hello"))
     put(out, "inflate", struct.pack("<BH", 1, 3) + b"\x1f\x8b")
+    # long "data"/"counts" strings, the ones the skeleton leaves out of jansson's parse: plain,
+    # with every kind of escape, in lists, nested, next to a \u0000 and to bad UTF-8
+    b64 = base64.b64encode(bytes(range(200))).decode()
+    put(out, "jscan", json.dumps({"prediction": {"format": "raw", "data": b64}}))
+    put(out, "jscan", '{"p": {"data": "%s\\/\\n\\u00e9\\u20ac\\"%s"}}' % (b64[:80], b64[:80]))
+    put(out, "jscan", '{"t": {"data": ["%s", ["%s"], {"counts": "%s"}]}}' % (b64[:70], b64, b64))
+    put(out, "jscan", '{"a": "\\u0000", "b": {"data": "%s"}}' % b64)
+    put(out, "jscan", b'{"b": {"data": "' + b64.encode() + b'\xff"}}')
+    put(out, "jscan", '{"b": {"data": "%s\\ud83d\\ude00"}, "c": {"data": "%s"}}' % (b64, b64))
+    put(out, "rle", b'\x00{"shape": [4, 40], "data": "' + b" ".join(
+        b"%d 2" % (1 + 8 * k) for k in range(20)) + b'"}')
 
 
 if __name__ == "__main__":

@@ -379,6 +379,279 @@ static void test_inflate(void)
     }
 }
 
+/* ---- the fast paths: base64 32 characters a step (AVX2), libdeflate ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+static int in_alphabet(int c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+}
+
+static void test_base64_fast(void)
+{
+    char m[MSGLEN];
+    uint64_t rs = 42;
+    /* random bytes of every length up to 400 and a few large ones come back; every range of
+     * them decodes to the same bytes */
+    static const size_t big[] = {4095, 4096, 4097, 100000, 100001, 100002};
+    for (size_t k = 0; k < 401 + sizeof big / sizeof big[0]; k++) {
+        size_t n = k < 401 ? k : big[k - 401];
+        unsigned char *src = malloc(n + 1);
+        for (size_t i = 0; i < n; i++) {
+            src[i] = (unsigned char)(rng_next(&rs) >> 24);
+        }
+        char *e = b64enc(src, n);
+        unsigned char *out = NULL;
+        size_t got = 0;
+        /* padded and unpadded */
+        for (int pad = 0; pad < 2; pad++) {
+            size_t len = strlen(e);
+            while (pad && len && e[len - 1] == '=') {
+                len--;
+            }
+            int rc = slp_base64_decode(e, len, SIZE_MAX, &out, &got, "x", m, MSGLEN);
+            CHECK(rc == 0 && got == n && (n == 0 || memcmp(out, src, n) == 0));
+            free(out);
+            out = NULL;
+        }
+        if (n > 0) {
+            unsigned char *o = malloc(n);
+            for (int r = 0; r < 4; r++) {
+                size_t a = (size_t)(rng_next(&rs) % n), b = (size_t)(rng_next(&rs) % (n - a + 1));
+                int rc = slp__base64_decode_range(e, strlen(e), a, b, o, "x", m, MSGLEN);
+                CHECK(rc == 0 && (b == 0 || memcmp(o, src + a, b) == 0));
+            }
+            free(o);
+        }
+        free(e);
+        free(src);
+    }
+    /* every byte value at positions inside and at the edges of the 32-character steps: the
+     * alphabet decodes, anything else is named at its offset (the text is 1000 characters, so
+     * '=' is padding only at the end, which is not tried) */
+    {
+        unsigned char src[750];
+        for (size_t i = 0; i < sizeof src; i++) {
+            src[i] = (unsigned char)(i * 37 + 11);
+        }
+        char *e = b64enc(src, sizeof src);
+        CHECK_INT(strlen(e), 1000);
+        static const size_t pos[] = {0,   1,   3,   4,   31,  32,  33,  63, 64,
+                                     100, 500, 640, 900, 955, 956, 960, 997};
+        int wrong = 0;
+        for (size_t k = 0; k < sizeof pos / sizeof pos[0]; k++) {
+            for (int c = 0; c < 256; c++) {
+                char keep = e[pos[k]];
+                e[pos[k]] = (char)c;
+                unsigned char *out = NULL;
+                size_t got = 0;
+                int rc = slp_base64_decode(e, 1000, SIZE_MAX, &out, &got, "x", m, MSGLEN);
+                char want[64];
+                snprintf(want, sizeof want, "x: invalid base64 at offset %zu", pos[k]);
+                if (in_alphabet(c)) {
+                    wrong += rc != 0 || got != 750;
+                } else {
+                    wrong += rc != SL_EMALFORMED || strncmp(m, want, strlen(want)) != 0 ||
+                             (m[strlen(want)] != '\0' && m[strlen(want)] != ':');
+                }
+                free(out);
+                e[pos[k]] = keep;
+            }
+        }
+        CHECK_INT(wrong, 0);
+        /* two bad characters: the first is named */
+        e[700] = '*';
+        e[300] = '-';
+        unsigned char *out = NULL;
+        size_t got = 0;
+        CHECK_INT(slp_base64_decode(e, 1000, SIZE_MAX, &out, &got, "x", m, MSGLEN), SL_EMALFORMED);
+        CHECK_PREFIX(m, "x: invalid base64 at offset 300");
+        CHECK(out == NULL);
+        free(e);
+    }
+}
+
+/* A gzip member of in (via raw deflate) with the header flags flg; FHCRC (0x02) adds the header
+ * CRC-16 (RFC 1952: the low 16 bits of the CRC-32 of the header bytes before it), bad_hcrc
+ * spoils it. */
+static unsigned char *gzip_with_flags(const unsigned char *in, size_t len, unsigned char flg,
+                                      int bad_hcrc, size_t *outlen)
+{
+    size_t dl = 0;
+    unsigned char *d = zpack(in, len, -15, &dl);
+    unsigned char *g = malloc(12 + dl + 8);
+    static const unsigned char head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    memcpy(g, head, 10);
+    g[3] = flg;
+    size_t at = 10;
+    if (flg & 0x02) {
+        uLong h = crc32(0L, g, 10) ^ (bad_hcrc ? 1u : 0u);
+        g[at++] = (unsigned char)(h & 0xff);
+        g[at++] = (unsigned char)((h >> 8) & 0xff);
+    }
+    memcpy(g + at, d, dl);
+    at += dl;
+    uLong c = crc32(0L, in, (uInt)len);
+    for (int k = 0; k < 4; k++) {
+        g[at++] = (unsigned char)(c >> (8 * k));
+    }
+    for (int k = 0; k < 4; k++) {
+        g[at++] = (unsigned char)(len >> (8 * k));
+    }
+    free(d);
+    *outlen = at;
+    return g;
+}
+
+static void test_inflate_fast(void)
+{
+    char m[MSGLEN];
+    unsigned char src[3000], out[3001];
+    for (size_t i = 0; i < sizeof src; i++) {
+        src[i] = (unsigned char)((i * i) % 251); /* some repeats, mostly literals */
+    }
+    /* libdeflate takes a complete stream of exactly the size, of each kind */
+    static const struct {
+        int wbits, kind;
+    } kinds[] = {{31, SLP_COMP_GZIP}, {15, SLP_COMP_ZLIB}, {-15, SLP_COMP_DEFLATE}};
+    for (size_t k = 0; k < 3; k++) {
+        size_t zl = 0;
+        unsigned char *z = zpack(src, sizeof src, kinds[k].wbits, &zl);
+        memset(out, 0, sizeof out);
+        CHECK_INT(slp__inflate_whole(z, zl, kinds[k].kind, out, sizeof src), 1);
+        CHECK(memcmp(out, src, sizeof src) == 0);
+        /* one byte short or long, and a stream cut or followed by a byte: zlib's turn */
+        CHECK_INT(slp__inflate_whole(z, zl, kinds[k].kind, out, sizeof src - 1), 0);
+        CHECK_INT(slp__inflate_whole(z, zl, kinds[k].kind, out, sizeof src + 1), 0);
+        CHECK_INT(slp__inflate_whole(z, zl - 1, kinds[k].kind, out, sizeof src), 0);
+        unsigned char *zt = malloc(zl + 1);
+        memcpy(zt, z, zl);
+        zt[zl] = 0;
+        CHECK_INT(slp__inflate_whole(zt, zl + 1, kinds[k].kind, out, sizeof src), 0);
+        /* and zlib says the same as before for each */
+        CHECK_INT(slp_inflate_exact(z, zl, (enum slp_compression)kinds[k].kind, out, sizeof src - 1,
+                                    "p", m, MSGLEN),
+                  SL_ESIZE);
+        CHECK_PREFIX(m, "p: expected 2999 bytes, got at least 3000 after inflating");
+        CHECK_INT(slp_inflate_exact(z, zl, (enum slp_compression)kinds[k].kind, out, sizeof src + 1,
+                                    "p", m, MSGLEN),
+                  SL_ESIZE);
+        CHECK_PREFIX(m, "p: expected 3001 bytes, got 3000 after inflating");
+        if (kinds[k].kind != SLP_COMP_DEFLATE) {
+            /* a raw deflate stream cannot tell a missing trailer byte from the end */
+            CHECK_INT(slp_inflate_exact(z, zl - 1, (enum slp_compression)kinds[k].kind, out,
+                                        sizeof src, "p", m, MSGLEN),
+                      SL_EMALFORMED);
+            CHECK_HAS(m, "truncated");
+        }
+        CHECK_INT(slp_inflate_exact(zt, zl + 1, (enum slp_compression)kinds[k].kind, out,
+                                    sizeof src, "p", m, MSGLEN),
+                  SL_EMALFORMED);
+        CHECK_HAS(m, "1 byte of trailing data after the end of the");
+        free(zt);
+        free(z);
+    }
+    /* gzip whose ISIZE lies (the size mod 2^32 in the trailer): refused, as zlib words it */
+    {
+        size_t gl = 0;
+        unsigned char *g = zpack(src, sizeof src, 31, &gl);
+        g[gl - 4] ^= 0x01; /* ISIZE 3000 -> 3001 */
+        CHECK_INT(slp__inflate_whole(g, gl, SLP_COMP_GZIP, out, sizeof src), 0);
+        CHECK_INT(slp_inflate_exact(g, gl, SLP_COMP_GZIP, out, sizeof src, "p", m, MSGLEN),
+                  SL_EMALFORMED);
+        CHECK_PREFIX(m, "p: corrupt gzip stream: incorrect length check");
+        /* asked for the size it claims: zlib finds 3000 bytes and the lie */
+        CHECK_INT(slp_inflate_exact(g, gl, SLP_COMP_GZIP, out, sizeof src + 1, "p", m, MSGLEN),
+                  SL_EMALFORMED);
+        CHECK_PREFIX(m, "p: corrupt gzip stream: incorrect length check");
+        free(g);
+    }
+    /* a gzip header with a header CRC: libdeflate would not check it, so zlib does */
+    {
+        size_t gl = 0;
+        unsigned char *g = gzip_with_flags(src, sizeof src, 0x02, 0, &gl);
+        CHECK_INT(slp__inflate_whole(g, gl, SLP_COMP_GZIP, out, sizeof src), 0);
+        memset(out, 0, sizeof out);
+        CHECK_INT(slp_inflate_exact(g, gl, SLP_COMP_GZIP, out, sizeof src, "p", m, MSGLEN), 0);
+        CHECK(memcmp(out, src, sizeof src) == 0);
+        free(g);
+        g = gzip_with_flags(src, sizeof src, 0x02, 1, &gl);
+        CHECK_INT(slp_inflate_exact(g, gl, SLP_COMP_GZIP, out, sizeof src, "p", m, MSGLEN),
+                  SL_EMALFORMED);
+        CHECK_PREFIX(m, "p: corrupt gzip stream: header crc mismatch");
+        free(g);
+        /* reserved flag bits: refused by both */
+        g = gzip_with_flags(src, sizeof src, 0x20, 0, &gl);
+        CHECK_INT(slp__inflate_whole(g, gl, SLP_COMP_GZIP, out, sizeof src), 0);
+        CHECK_INT(slp_inflate_exact(g, gl, SLP_COMP_GZIP, out, sizeof src, "p", m, MSGLEN),
+                  SL_EMALFORMED);
+        CHECK_PREFIX(m, "p: corrupt gzip stream: unknown header flags set");
+        free(g);
+        /* FNAME: the name is skipped by both */
+        g = gzip_with_flags(src, sizeof src, 0x00, 0, &gl);
+        unsigned char *named = malloc(gl + 4);
+        memcpy(named, g, 10);
+        named[3] = 0x08;
+        memcpy(named + 10, "a.b", 4);
+        memcpy(named + 14, g + 10, gl - 10);
+        CHECK_INT(slp__inflate_whole(named, gl + 4, SLP_COMP_GZIP, out, sizeof src), 1);
+        CHECK(memcmp(out, src, sizeof src) == 0);
+        free(named);
+        free(g);
+    }
+    /* zlib with a window under 32 KiB (CINFO 2): zlib's, which checks distances against it */
+    {
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        CHECK_INT(deflateInit2(&zs, 6, Z_DEFLATED, 10, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        unsigned char z[4096];
+        zs.next_in = src;
+        zs.avail_in = sizeof src;
+        zs.next_out = z;
+        zs.avail_out = sizeof z;
+        CHECK_INT(deflate(&zs, Z_FINISH), Z_STREAM_END);
+        size_t zl = sizeof z - zs.avail_out;
+        deflateEnd(&zs);
+        CHECK_INT(z[0] >> 4, 2);
+        CHECK_INT(slp__inflate_whole(z, zl, SLP_COMP_ZLIB, out, sizeof src), 0);
+        memset(out, 0, sizeof out);
+        CHECK_INT(slp_inflate_exact(z, zl, SLP_COMP_AUTO, out, sizeof src, "p", m, MSGLEN), 0);
+        CHECK(memcmp(out, src, sizeof src) == 0);
+    }
+    /* bombs of each kind: 4 MiB of zeros into 3000 bytes, refused after 3001 */
+    {
+        size_t n = (size_t)4 << 20;
+        unsigned char *zeros = calloc(n, 1);
+        for (size_t k = 0; k < 3; k++) {
+            size_t bl = 0;
+            unsigned char *bomb = zpack(zeros, n, kinds[k].wbits, &bl);
+            CHECK(bomb && bl < 8192);
+            CHECK_INT(slp__inflate_whole(bomb, bl, kinds[k].kind, out, sizeof src), 0);
+            CHECK_INT(slp_inflate_exact(bomb, bl, (enum slp_compression)kinds[k].kind, out,
+                                        sizeof src, "p", m, MSGLEN),
+                      SL_ESIZE);
+            CHECK_PREFIX(m, "p: expected 3000 bytes, got at least 3001 after inflating");
+            free(bomb);
+        }
+        free(zeros);
+    }
+    CHECK_INT(slp__compression_kind(SLP_COMP_AUTO, (const unsigned char *)"\x1f\x8b", 2),
+              SLP_COMP_GZIP);
+    CHECK_INT(slp__compression_kind(SLP_COMP_AUTO, (const unsigned char *)"\x78\x9c", 2),
+              SLP_COMP_ZLIB);
+    CHECK_INT(slp__compression_kind(SLP_COMP_AUTO, (const unsigned char *)"ab", 2), -1);
+    CHECK_INT(slp__compression_kind(SLP_COMP_DEFLATE, (const unsigned char *)"ab", 2),
+              SLP_COMP_DEFLATE);
+}
+
 /* ---- npy headers ---- */
 
 /* float32 1..6 little-endian, by hand: 1.0f = 0x3f800000, 2 = 0x40000000, 3 = 0x40400000,
@@ -782,6 +1055,58 @@ static void test_npy_compressed(void)
             SL_EMALFORMED, "prediction.data: 1 byte of trailing data after the end of the gzip");
         free(zt);
         free(z);
+        free(b);
+    }
+    /* the elements stay where they were inflated, after the 128-byte header */
+    b = npy_build(1, dict_f4_23, 64, c_order, sizeof c_order, &n);
+    z = zpack(b, n, 31, &zl);
+    CHECK_INT(n, 128 + 24);
+    CHECK_INT(run_b64("npy", z, zl, "\"compression\": \"gzip\"", "prediction", NULL, &a, m), 0);
+    CHECK((const char *)a.t.data == (const char *)a.buf + 128);
+    CHECK(memcmp(a.t.data, want23, sizeof want23) == 0);
+    slp_array_free(&a);
+    /* ISIZE that lies: the stream is corrupt, as zlib says */
+    z[zl - 1] ^= 0x80;
+    CHECK_FAILS(run_b64("npy", z, zl, "\"compression\": \"gzip\"", "prediction", NULL, &a_, m_),
+                SL_EMALFORMED, "prediction.data: corrupt gzip stream: incorrect length check");
+    free(z);
+    /* two gzip members, the header in the first and the data in the second: libdeflate stops
+     * after one member, zlib reads on */
+    {
+        size_t l1 = 0, l2 = 0;
+        unsigned char *g1 = zpack(b, 128, 31, &l1);
+        unsigned char *g2 = zpack(b + 128, 24, 31, &l2);
+        unsigned char *cat = malloc(l1 + l2);
+        memcpy(cat, g1, l1);
+        memcpy(cat + l1, g2, l2);
+        CHECK_INT(
+            run_b64("npy", cat, l1 + l2, "\"compression\": \"gzip\"", "prediction", NULL, &a, m),
+            0);
+        CHECK(a.t.data && memcmp(a.t.data, want23, sizeof want23) == 0);
+        slp_array_free(&a);
+        free(cat);
+        free(g1);
+        free(g2);
+    }
+    free(b);
+    /* zlib and raw deflate have no size field: the npy header inside says it */
+    {
+        static const unsigned char i4[8] = {1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+        b = npy_build(1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2,)}", 0, i4, 8, &n);
+        CHECK((n - 8) % 4 != 0); /* and the data starts unaligned in the inflated file */
+        static const int wb[] = {15, -15, 31};
+        static const char *const cn[] = {"zlib", "deflate", "gzip"};
+        for (int k = 0; k < 3; k++) {
+            z = zpack(b, n, wb[k], &zl);
+            char *extra = strf("\"compression\": \"%s\"", cn[k]);
+            CHECK_INT(run_b64("npy", z, zl, extra, "target", NULL, &a, m), 0);
+            const int32_t *v = a.t.data;
+            CHECK((uintptr_t)a.t.data % 4 == 0);
+            CHECK(v && v[0] == 1 && v[1] == -1);
+            slp_array_free(&a);
+            free(extra);
+            free(z);
+        }
         free(b);
     }
     /* a bomb: a (4,) float32 header followed by 1 MiB of zeros */
@@ -1284,7 +1609,9 @@ static void test_big(void)
 int main(void)
 {
     test_base64();
+    test_base64_fast();
     test_inflate();
+    test_inflate_fast();
     test_npy_header();
     test_npy_array();
     test_npy_compressed();

@@ -210,6 +210,49 @@ static void test_malformed(void)
     free(over);
 }
 
+/* Long data strings left out of jansson's parse (the skeleton) are still scanned for the limits
+ * as they are: brackets and commas inside them are no structure, byte offsets count from the
+ * body's own start, and a body cut anywhere is jansson's 400 on every route. The data strings
+ * here are 100 characters "[,[,..." (not base64: refused by the decoder, after the limits). */
+static void test_long_strings(void)
+{
+    char s100[101];
+    for (int i = 0; i < 100; i++) {
+        s100[i] = i % 2 ? ',' : '[';
+    }
+    s100[100] = '\0';
+    char body[512];
+    /* {"prediction": {"data": " is 25 bytes, the string bytes 25..124, then "}, "target":
+     * puts target's first '[' at 139 and its third (depth 4) at 141. 7 values: the object,
+     * prediction's object, the string, target's three lists and the 1. */
+    snprintf(body, sizeof body, "{\"prediction\": {\"data\": \"%s\"}, \"target\": [[[1]]]}", s100);
+    CHECK_INT(strchr(body + 25 + 100, '[') - body, 139);
+    struct slp_limits lim = defaults();
+    lim.max_depth = 3;
+    EXPECT(SCORE, body, &lim, 413, "JSON nesting deeper than 3 levels at byte 141");
+    EXPECT(MULTIPART, body, &lim, 413, "deeper than 3 levels at byte 141 of part 'spec'");
+    lim.max_depth = 4;
+    lim.max_json_values = 7;
+    EXPECT(SCORE, body, &lim, 422, "prediction.format: required");
+    lim.max_json_values = 6;
+    EXPECT(SCORE, body, &lim, 413, "JSON body has more than 6 values");
+    /* weight map: the target's rle string, cut anywhere, is jansson's 400 */
+    snprintf(body, sizeof body,
+             "{\"target\": {\"format\": \"rle\", \"shape\": [2, 2], \"data\": \"%s\"}, "
+             "\"w0\": 1}",
+             s100);
+    EXPECT(WEIGHT_MAP, body, NULL, 422, "target.data: token 1");
+    size_t len = strlen(body);
+    int bad = 0;
+    for (size_t cut = 0; cut < len; cut++) {
+        char d[DETAIL];
+        int st[3] = {send_n(SCORE, body, cut, NULL, d), send_n(WEIGHT_MAP, body, cut, NULL, d),
+                     cut ? send_n(MULTIPART, body, cut, NULL, d) : 400};
+        bad += st[0] != 400 || st[1] != 400 || st[2] != 400;
+    }
+    CHECK_INT(bad, 0);
+}
+
 static void test_values(void)
 {
     struct slp_limits lim = defaults();
@@ -432,6 +475,7 @@ int main(void)
     test_strings();
     test_malformed();
     test_values();
+    test_long_strings();
     test_images();
     test_classes();
     test_specs();

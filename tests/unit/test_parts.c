@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "../check.h"
+#include "array_internal.h"
 #include "proto.h"
 
 #define MSGLEN 512
@@ -238,6 +239,30 @@ static void test_arrays(const struct fixture *fx)
     check_seed_mask(&a);
     slp_array_free(&a);
 
+    /* compressed npy parts: the elements stay in the inflated file, after its 64-byte header;
+     * zlib has no size field, gzip's ISIZE is not needed: the npy header says the size, and
+     * libdeflate inflates the whole part in one call */
+    {
+        unsigned char whole[80];
+        CHECK_INT(slp__inflate_whole(fx->pred_zlib, fx->pred_zlib_len, SLP_COMP_ZLIB, whole, 80),
+                  1);
+        CHECK(memcmp(whole, fx->pred_npy, 80) == 0);
+        CHECK_INT(slp__inflate_whole(fx->pred_gz, fx->pred_gz_len, SLP_COMP_GZIP, whole, 80), 1);
+        CHECK(memcmp(whole, fx->pred_npy, 80) == 0);
+        static const char *const parts_npy[] = {"pred_gz", "pred_zlib"};
+        for (int k = 0; k < 2; k++) {
+            char js[128];
+            snprintf(js, sizeof js,
+                     "{\"format\": \"npy\", \"part\": \"%s\", \"compression\": "
+                     "\"auto\"}",
+                     parts_npy[k]);
+            CHECK_INT(run(js, "prediction", &parts, &a, msg), 0);
+            check_seed_pred(&a);
+            CHECK((const char *)a.t.data == (const char *)a.buf + 64);
+            slp_array_free(&a);
+        }
+    }
+
     /* what "part" is refused with */
     CHECK_INT(run("{\"format\": \"npy\", \"part\": \"pred\", \"data\": \"AAAA\"}", "prediction",
                   &parts, &a, msg),
@@ -401,6 +426,46 @@ static void test_score(const struct fixture *fx)
     expect_problem(typo, 3, 422, "prediction.part: no multipart part named 'pred'");
     const struct slp_part twice[] = {seed[0], seed[1], seed[2], seed[1]};
     expect_problem(twice, 4, 422, "two parts named 'pred'");
+
+    /* the spec part's own long strings (here prediction: 16 seed images, 256 bytes of float32,
+     * 344 base64 characters) are read from the part's text, as a JSON body's are; the target is
+     * a part. Every image is the seed. */
+    {
+        unsigned char p16[256], y16[64];
+        for (int i = 0; i < 16; i++) {
+            memcpy(p16 + 16 * i, fx->pred_raw, 16);
+            memcpy(y16 + 4 * i, seed_y, 4);
+        }
+        static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char b64[345];
+        for (int i = 0, k = 0; i < 256; i += 3) {
+            uint32_t v = (uint32_t)p16[i] << 16 | (i + 1 < 256 ? (uint32_t)p16[i + 1] << 8 : 0) |
+                         (i + 2 < 256 ? p16[i + 2] : 0);
+            b64[k++] = al[v >> 18 & 63];
+            b64[k++] = al[v >> 12 & 63];
+            b64[k++] = i + 1 < 256 ? al[v >> 6 & 63] : '=';
+            b64[k++] = i + 2 < 256 ? al[v & 63] : '=';
+            b64[k] = '\0';
+        }
+        CHECK_INT(strlen(b64), 344);
+        char *spec = malloc(1024);
+        snprintf(spec, 1024,
+                 "{\"prediction\": {\"format\": \"raw\", \"dtype\": \"float32\", \"shape\": "
+                 "[16, 2, 2], \"data\": \"%s\"}, \"target\": {\"format\": \"raw\", \"part\": "
+                 "\"y\", \"dtype\": \"uint8\", \"shape\": [16, 2, 2]}, " SPEC_TAIL,
+                 b64);
+        const struct slp_part inline_pred[] = {text_part("spec", spec), {"y", y16, 64}};
+        CHECK_INT(score(inline_pred, 2, &j), 200);
+        combo = json_object_get(json_object_get(j, "losses"), "combo");
+        CHECK_CLOSE(json_number_value(json_object_get(combo, "value")), want, 0, 1e-6);
+        CHECK_CLOSE(json_number_value(json_array_get(json_object_get(combo, "per_image"), 15)),
+                    want, 0, 1e-6);
+        json_decref(j);
+        /* a bad character at offset 200 of that string is named as such */
+        spec[strstr(spec, b64) - spec + 200] = '*';
+        expect_problem(inline_pred, 2, 400, "prediction.data: invalid base64 at offset 200");
+        free(spec);
+    }
 
     /* the same spec as a JSON body: no parts to name */
     struct slp_response r;
