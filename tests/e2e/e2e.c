@@ -260,8 +260,11 @@ static uint32_t xorshift32(uint32_t *s)
 
 /* A heavy request: [4, 1024, 1024] float32 logits (raw, base64) against a disc-shaped uint8
  * target (raw, base64), nlovasz lovasz_hinge losses (a sort of every image each) plus every
- * confusion-matrix metric. Returns a malloc'd body (length in *len) or NULL. */
-static char *heavy_body(int nlovasz, size_t *len)
+ * confusion-matrix metric, and with `surface` the surface-distance metrics (distance
+ * transforms of every image: the slowest work there is, for a request that must still be
+ * computing a while after its body has arrived). Returns a malloc'd body (length in *len) or
+ * NULL. */
+static char *heavy_body(int nlovasz, bool surface, size_t *len)
 {
     const size_t n = (size_t)HEAVY_IMAGES * HEAVY_SIDE * HEAVY_SIDE;
     unsigned char *pred = malloc(n * 4);
@@ -310,9 +313,12 @@ static char *heavy_body(int nlovasz, size_t *len)
                      "\"losses\": [%s], "
                      "\"metrics\": [\"dice\", \"iou\", \"precision\", \"recall\", "
                      "\"specificity\", \"accuracy\", \"balanced_accuracy\", \"mcc\", "
-                     "{\"name\": \"fbeta\", \"beta\": 2}, \"confusion\"]}",
+                     "{\"name\": \"fbeta\", \"beta\": 2}, \"confusion\"%s]}",
                      HEAVY_IMAGES, HEAVY_SIDE, HEAVY_SIDE, p64, HEAVY_IMAGES, HEAVY_SIDE,
-                     HEAVY_SIDE, t64, losses);
+                     HEAVY_SIDE, t64, losses,
+                     surface ? ", \"hausdorff\", {\"name\": \"hausdorff\", \"percentile\": 95, "
+                               "\"as\": \"hd95\"}, \"assd\", \"nsd\""
+                             : "");
     *len = w > 0 ? (size_t)w : 0;
 out:
     free(pred);
@@ -2361,13 +2367,13 @@ int main(int argc, char **argv)
     test_limit_flags();
 
     size_t heavy_len = 0;
-    char *heavy = heavy_body(1, &heavy_len);
+    char *heavy = heavy_body(1, false, &heavy_len);
     CHECK(heavy != NULL);
     if (heavy) {
         test_overload(heavy, heavy_len);
     }
     free(heavy);
-    heavy = heavy_body(3, &heavy_len);
+    heavy = heavy_body(3, true, &heavy_len);
     CHECK(heavy != NULL);
     if (heavy) {
         test_drain(heavy, heavy_len);
