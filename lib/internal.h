@@ -2,6 +2,8 @@
 #ifndef SL_INTERNAL_H
 #define SL_INTERNAL_H
 
+#include <string.h>
+
 #include "segloss.h"
 
 /* Clip of probabilities before a log (Keras backend epsilon). */
@@ -75,9 +77,11 @@ struct sl__geom {
 #define SL_MAX_DWCE 4
 #define SL_MAX_SURFACE 16
 
-/* A hinge error 1 - logit * sign(y), or a softmax error |fg - p|, with its label. */
+/* A hinge error 1 - logit * sign(y), or a softmax error |fg - p|, with its label; key is the
+ * sort's scratch. */
 struct sl__ey {
     double e;
+    uint32_t key;
     uint8_t y;
 };
 
@@ -93,6 +97,7 @@ struct sl__acc {
     double dwce[SL_MAX_DWCE]; /* sum w * map * CE per distance-weighted CE spec */
     double lovasz;            /* the plane's Lovász loss (hinge, or softmax class) */
     bool lovasz_fg;           /* the plane has foreground (Lovász-Softmax "present") */
+    bool invalid;             /* the fused kernel saw a value validation would refuse */
 };
 
 /* What the pass must compute, derived once from the request, and where it goes. */
@@ -109,25 +114,53 @@ struct sl__plan {
     const struct sl_spec *surf[SL_MAX_SURFACE]; /* surface-distance metrics */
     double *surf_values;                        /* N x C x nsurf */
     double thr_logit;                           /* hard prediction on logits: x >= thr_logit */
-    struct sl__acc *accs;                       /* N x C planes, image-major */
-    int64_t *matrix;                            /* multiclass confusion: N x C x C, or NULL */
-    float *probs; /* multiclass Lovász-Softmax: N x C x S softmax probabilities */
-    int *oom;     /* N flags: an image's scratch could not be allocated */
+    float thr_f;           /* the least float >= thr_logit: float x >= thr_logit iff x >= thr_f */
+    bool fast;             /* binary planes run the fused float32 kernel (sl__fused_logits) */
+    int fast_what;         /* its SL_FZ_* flags, focal aside */
+    struct sl__acc *accs;  /* N x C planes, image-major */
+    int64_t *matrix;       /* multiclass confusion: N x C x C, or NULL */
+    float *probs;          /* multiclass Lovász-Softmax: N x C x S softmax probabilities */
+    int *oom;              /* N flags: an image's scratch could not be allocated */
+    double *lovasz_batch;  /* C batch Lovász values (per_image false), or NULL */
+    int *lovasz_batch_rc;  /* C: 0 computed, 1 not (reduce computes it), or SL_ENOMEM */
+    bool lsm_all;          /* a batch Lovász-Softmax wants every class, present or not */
+    struct sl_pool *pool;  /* for the batch Lovász sorts (NULL: the calling thread) */
+    int64_t nimg_tasks;    /* whole-image tasks (0 or N) */
+    int64_t nchunks;       /* chunks per binary plane */
+    struct sl__acc *parts; /* N x C x nchunks chunk sums */
 };
+
+/* Pixels of a binary plane summed by one task. */
+#define SL_CHUNK 65536
+/* Memory the batch Lovász sorts of several classes may hold at once on the pool. */
+#define SL_LOVASZ_PARALLEL_BYTES ((int64_t)256 << 20)
+/* Requests with fewer pixels (N x C x S) run on the calling thread, never on the pool. */
+#define SL_INLINE_PIXELS (2 * SL_CHUNK)
+/* sl__run's answer when the fused kernel met a value that validation skipped for it would refuse:
+ * validate fully and report that. */
+#define SL_EAGAIN_CHECK 1
 
 /* Index of the focal accumulator of gamma in the plan (it exists after planning). */
 int sl__focal_slot(const struct sl__plan *pl, double gamma);
 
-/* Binary and multilabel: the fused pass over plane (image i, channel c). */
-void sl__pass_plane(const struct sl__plan *pl, int64_t i, int64_t c);
-/* Hinge errors of the counted pixels of plane (i, c), appended at v; returns how many. */
-int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v);
+/* Binary and multilabel: the fused pass over pixels [start, start + len) of plane (image i,
+ * channel c), added to *a. */
+void sl__pass_range(const struct sl__plan *pl, int64_t i, int64_t c, int64_t start, int64_t len,
+                    struct sl__acc *a);
+/* Hinge errors of the counted pixels of plane (i, c) that are > 0, appended at v; returns how
+ * many, and adds the plane's counted positives to *gts. (Errors <= 0 sort last and add nothing
+ * to the Lovász loss, so they are left out.) */
+int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v,
+                         int64_t *gts);
 
 /* Multiclass: the fused softmax pass over image i (all C planes, the confusion matrix, and the
  * probabilities for Lovász-Softmax when asked). Returns 0 or SL_ENOMEM. */
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i);
-/* |fg - p_c| errors of the counted pixels of image i for class c, appended at v. */
-int64_t sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v);
+/* |fg - p_c| errors > 0 of the counted pixels of image i for class c as softmax items
+ * (sl__lovasz_items), appended at v; returns how many, and adds the counted pixels of class c
+ * to *gts. */
+int64_t sl__softmax_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v,
+                          int64_t *gts);
 
 /* Hard prediction and target masks of plane (i, c): 1 = foreground; ignored pixels are 0 in
  * both. arg: the image's argmax (multiclass), else NULL. */
@@ -147,17 +180,112 @@ int sl__surface_metrics(const uint8_t *pred, const uint8_t *tgt, int nd, const i
 /* Index of spec s in the plan's distance-weighted CE list (it exists after planning). */
 int sl__dwce_slot(const struct sl__plan *pl, const struct sl_spec *s);
 
+/* The Lovász loss of class/channel c over the whole batch (every image's errors in one sort)
+ * into *out. Returns 0 or SL_ENOMEM. */
+int sl__lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out);
+
 /* Fills every loss and metric of res from the planes. Returns 0 or a negative code. */
 int sl__reduce(const struct sl__plan *pl, struct sl_result *res, char *msg, size_t msglen);
+
+/* Whether sl__run's fused kernel checks the prediction's finiteness and the target values as
+ * it reads them, so that validation may leave them out (sl__run answers SL_EAGAIN_CHECK when it
+ * meets one validation would refuse, before any other work reads the data). */
+bool sl__run_validates(const struct sl_request *req, const struct sl__geom *g);
 
 /* Plans, runs the passes over the pool and reduces (score.c validated everything). */
 int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_pool *pool,
             struct sl_result *res, char *msg, size_t msglen);
 
 /* Lovász extension of the Jaccard loss at errors v (n pairs, sorted in place by decreasing
- * error): sum of relu(e) times the gradient. Berman, Triki & Blaschko 2018, reference code
- * lovasz_hinge_flat and lovasz_softmax_flat (one class). */
-double sl__lovasz_flat(struct sl__ey *v, int64_t n);
+ * error) of a set of pixels with gts positives: sum of relu(e) times the gradient. v may leave
+ * out errors <= 0 (gts still counts their positives). Berman, Triki & Blaschko 2018, reference
+ * code lovasz_hinge_flat and lovasz_softmax_flat (one class). */
+double sl__lovasz_flat(struct sl__ey *v, int64_t n, int64_t gts);
+
+/* Sorts v[0..n) by decreasing e (exactly, as doubles; equal errors in no promised order) with
+ * an LSD radix sort on float keys; tmp holds n entries of scratch (NULL: qsort is used). */
+void sl__sort_desc(struct sl__ey *v, struct sl__ey *tmp, int64_t n);
+/* A key whose unsigned order is the decreasing order of f (-0 after +0, NaN aside). */
+static inline uint32_t sl__key_desc(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    /* ascending: negative floats have every bit flipped, non-negative ones the sign bit set;
+     * descending is its complement */
+    const uint32_t asc = b ^ ((b >> 31) ? 0xffffffffu : 0x80000000u);
+    return ~asc;
+}
+/* Sorts v[0..n) by increasing high 32 bits, stably, with an LSD radix sort (tmp: n items of
+ * scratch; NULL: qsort, not stable), on the pool for many items (pool may be NULL). */
+void sl__radix_u64(struct sl_pool *pool, uint64_t *v, uint64_t *tmp, int64_t n);
+
+/* The Lovász loss of n errors > 0 packed as 8-byte items (a set of pixels with gts positives),
+ * sorted in place. Hinge items (softmax false): high half sl__key_desc(k) of the float
+ * k = -x for a positive, x for a negative, whose error 1 + k is exact; low half the label.
+ * Softmax items: high half sl__key_desc((float)e), low half the bits of the float p_c with the
+ * label in the top bit (e = 1 - p_c for the class, p_c else). The sort runs on pool (may be
+ * NULL). */
+double sl__lovasz_items(struct sl_pool *pool, uint64_t *v, int64_t n, int64_t gts, bool softmax);
+
+/* Whether plane (i, c) errors can be hinge items: float32 logits, uint8 or bool targets. */
+bool sl__hinge_items_ok(const struct sl__plan *pl);
+/* Hinge items (sl__lovasz_items) of the errors > 0 of plane (i, c), appended at v; returns how
+ * many and adds the counted positives to *gts. Needs sl__hinge_items_ok. */
+int64_t sl__hinge_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v, int64_t *gts);
+
+/* ---- float32 SIMD kernels (simd.c) ---- */
+
+/* Instruction sets a kernel can be run with: baseline x86-64 (or the host's plain C), AVX2,
+ * AVX-512 (F and VL). Every variant returns bit-identical results. */
+enum { SL_SIMD_BASE = 0, SL_SIMD_AVX2 = 1, SL_SIMD_AVX512 = 2 };
+/* The best instruction set this CPU (and its OS) runs. */
+int sl__simd_best(void);
+
+/* What a fused pass over float32 logits computes, beyond the counts (counted pixels, positives,
+ * hard-predicted positives and true positives), which it always computes. */
+enum {
+    SL_FZ_P = 1,         /* p = sigmoid(x): sum p, sum p y, sum p^2 */
+    SL_FZ_LOG = 2,       /* the cross-entropy halves (implies SL_FZ_P) */
+    SL_FZ_FOCAL_SQ = 4,  /* focal halves with gamma 2 (implies SL_FZ_LOG) */
+    SL_FZ_FOCAL_EXP = 8, /* focal halves with any gamma (implies SL_FZ_LOG) */
+    SL_FZ_W = 16,        /* weights multiply the cross-entropy and focal terms */
+};
+
+/* One fused pass over n pixels of a plane: float32 logits x, target bytes t (0, 1, or the
+ * ignored value ign; ign = -1 when nothing is ignored), float32 weights w (SL_FZ_W) or NULL.
+ * The hard prediction is x >= thr. */
+struct sl__fused_in {
+    const float *x;
+    const uint8_t *t;
+    const float *w;
+    int64_t n;
+    int ign;
+    float thr;
+    float gamma;
+    int what;
+};
+
+/* Sums over the counted pixels, added to by sl__fused_logits: count, sy = sum y, sp = sum p,
+ * spy = sum p y, sp2 = sum p^2, ce_pos = sum w y (-log p), ce_neg = sum w (1-y) (-log(1-p)),
+ * f_pos/f_neg the same times (1-p)^gamma / p^gamma, tp = sum y h, sh = sum h. bad: a target
+ * byte other than 0, 1, ign, or a logit NaN or infinite, was seen (the values are then junk). */
+struct sl__fused_out {
+    double count, sy, sp, spy, sp2, ce_pos, ce_neg, f_pos, f_neg, tp, sh;
+    bool bad;
+};
+
+/* Runs the fused pass with the best instruction set (isa < 0) or the one given (the baseline
+ * when the CPU lacks it). Per-pixel
+ * values are float32 (exp and log1p below); per-lane float32 sums over at most SL_FOLD / 8
+ * pixels are folded into double, so a sum's relative error is at most (SL_FOLD / 8 - 1) 2^-24
+ * plus the per-term error; results are bit-identical for every isa. */
+void sl__fused_logits(int isa, const struct sl__fused_in *in, struct sl__fused_out *out);
+/* out[k] = e^in[k] for in[k] <= 0 (0 below -87.3365) with the kernels' float32 exp; n is a
+ * multiple of 16. isa < 0: the best; an isa this CPU lacks: the baseline. For tests and error
+ * measurements. */
+void sl__exp_neg_f32(int isa, const float *in, float *out, int64_t n);
+/* out[k] = log(1 + in[k]) for in[k] in [0, 1] with the kernels' float32 log1p; n % 16 == 0. */
+void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n);
 
 /* ---- distances (edt.c, ccl.c, weightmap.c) ---- */
 

@@ -86,19 +86,103 @@ static void load_block(const struct sl_request *req, int64_t po, int64_t to, int
     }
 }
 
-void sl__pass_plane(const struct sl__plan *pl, int64_t i, int64_t c)
+/* Target bytes the fused kernel reads for pixels [off, off + n) of the target from offset to:
+ * the tensor's own bytes (uint8, bool), else codes 0, 1 and 2 = ignored written into buf. */
+static const uint8_t *fast_targets(const struct sl_request *req, int64_t to, int64_t off, int n,
+                                   uint8_t *buf)
+{
+    const struct sl_tensor *t = &req->target;
+    if (t->dtype == SL_DT_U8 || t->dtype == SL_DT_BOOL) {
+        return (const uint8_t *)t->data + to + off;
+    }
+    for (int k = 0; k < n; k++) {
+        double v = sl_tensor_get(t, to + off + k);
+        buf[k] = req->has_ignore && v == (double)req->ignore_index ? 2 : v == 1;
+    }
+    return buf;
+}
+
+/* The fused float32 kernel over pixels [off, off + len) of a plane (pl->fast). */
+static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t wo, int64_t off,
+                      int64_t len, struct sl__acc *a)
 {
     const struct sl_request *req = pl->req;
-    const int64_t npix = pl->g->pixels;
-    struct sl__acc *a = &pl->accs[i * pl->g->classes + c];
+    const bool u8 = req->target.dtype == SL_DT_U8 || req->target.dtype == SL_DT_BOOL;
+    const bool f32 = req->prediction.dtype == SL_DT_F32;
+    struct sl__fused_out o[SL_MAX_FOCAL];
+    struct sl__fused_in in;
+    memset(o, 0, sizeof o);
+    memset(&in, 0, sizeof in);
+    in.ign = !req->has_ignore                                     ? -1
+             : !u8                                                ? 2
+             : req->ignore_index >= 0 && req->ignore_index <= 255 ? (int)req->ignore_index
+                                                                  : -1;
+    in.thr = pl->thr_f;
+    /* whole range at once when the kernel reads the tensors directly, else per block */
+    const int64_t step = f32 && u8 ? len : BLOCK;
+    for (int64_t b = off; b < off + len; b += step) {
+        const int n = (int)(off + len - b < step ? off + len - b : step);
+        float xb[BLOCK];
+        uint8_t tb[BLOCK];
+        if (f32) {
+            in.x = (const float *)req->prediction.data + po + b;
+        } else {
+            const uint16_t *h = (const uint16_t *)req->prediction.data + po + b;
+            for (int k = 0; k < n; k++) {
+                xb[k] = sl_half_to_float(h[k]);
+            }
+            in.x = xb;
+        }
+        in.t = fast_targets(req, to, b, n, tb);
+        in.w = req->weight.data ? (const float *)req->weight.data + wo + b : NULL;
+        in.n = n;
+        /* the first call computes everything and the first focal gamma, the others one gamma
+         * each */
+        for (int f = 0; f < (pl->nfocal > 1 ? pl->nfocal : 1); f++) {
+            in.what = f == 0 ? pl->fast_what : 0;
+            if (f < pl->nfocal) {
+                in.gamma = (float)pl->focal_gamma[f];
+                in.what |= pl->focal_gamma[f] == 2 ? SL_FZ_FOCAL_SQ : SL_FZ_FOCAL_EXP;
+            }
+            in.what |= SL_FZ_W;
+            sl__fused_logits(-1, &in, &o[f]);
+        }
+    }
+    a->count += o[0].count;
+    a->ce_pos += o[0].ce_pos;
+    a->ce_neg += o[0].ce_neg;
+    a->sp += o[0].sp;
+    a->sy += o[0].sy;
+    a->spy += o[0].spy;
+    a->sp2 += o[0].sp2;
+    for (int f = 0; f < pl->nfocal; f++) {
+        a->focal_pos[f] += o[f].f_pos;
+        a->focal_neg[f] += o[f].f_neg;
+    }
+    /* every counted pixel is in exactly one cell: tp + fn = sy, tp + fp = sum h */
+    const int64_t tp = (int64_t)o[0].tp, sh = (int64_t)o[0].sh, sy = (int64_t)o[0].sy;
+    a->cm.tp += tp;
+    a->cm.fp += sh - tp;
+    a->cm.fn += sy - tp;
+    a->cm.tn += (int64_t)o[0].count - sh - (sy - tp);
+    a->invalid = a->invalid || o[0].bad;
+}
+
+void sl__pass_range(const struct sl__plan *pl, int64_t i, int64_t c, int64_t start, int64_t len,
+                    struct sl__acc *a)
+{
+    const struct sl_request *req = pl->req;
     double x[BLOCK], y[BLOCK], m[BLOCK], w[BLOCK], p[BLOCK], lp[BLOCK], l1p[BLOCK];
     const bool logits = req->pred_type == SL_PRED_LOGITS;
     const bool need_logs = pl->need_ce || pl->nfocal > 0;
     int64_t po, to, wo;
     plane_offsets(pl, i, c, &po, &to, &wo);
-    memset(a, 0, sizeof *a);
-    for (int64_t off = 0; off < npix; off += BLOCK) {
-        int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
+    if (pl->fast) {
+        pass_fast(pl, po, to, wo, start, len, a);
+        return;
+    }
+    for (int64_t off = start; off < start + len; off += BLOCK) {
+        int n = (int)(start + len - off < BLOCK ? start + len - off : BLOCK);
         load_block(req, po, to, wo, off, n, x, y, m, w);
         if (logits && need_logs) {
             for (int k = 0; k < n; k++) {
@@ -194,12 +278,44 @@ void sl__pass_plane(const struct sl__plan *pl, int64_t i, int64_t c)
     }
 }
 
-int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v)
+bool sl__hinge_items_ok(const struct sl__plan *pl)
+{
+    const struct sl_request *req = pl->req;
+    return req->pred_type == SL_PRED_LOGITS && req->prediction.dtype == SL_DT_F32 &&
+           (req->target.dtype == SL_DT_U8 || req->target.dtype == SL_DT_BOOL);
+}
+
+int64_t sl__hinge_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v, int64_t *gts)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t npix = pl->g->pixels;
+    int64_t n_out = 0, pos = 0, po, to, wo;
+    plane_offsets(pl, i, c, &po, &to, &wo);
+    const float *x = (const float *)req->prediction.data + po;
+    const uint8_t *t = (const uint8_t *)req->target.data + to;
+    const int ign = req->has_ignore && req->ignore_index >= 0 && req->ignore_index <= 255
+                        ? (int)req->ignore_index
+                        : -1;
+    for (int64_t k = 0; k < npix; k++) {
+        /* Berman et al.: errors = 1 - logits * signs, signs = 2y - 1; as k = -logit * sign the
+         * error is 1 + k, > 0 iff k > -1 */
+        const bool counted = t[k] != ign, fg = counted && t[k] == 1;
+        const float kf = fg ? -x[k] : x[k];
+        pos += fg;
+        v[n_out] = (uint64_t)sl__key_desc(kf) << 32 | (uint64_t)fg;
+        n_out += counted && kf > -1.0f;
+    }
+    *gts += pos;
+    return n_out;
+}
+
+int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v,
+                         int64_t *gts)
 {
     const struct sl_request *req = pl->req;
     const int64_t npix = pl->g->pixels;
     double x[BLOCK], y[BLOCK], m[BLOCK];
-    int64_t n_out = 0, po, to, wo;
+    int64_t n_out = 0, pos = 0, po, to, wo;
     plane_offsets(pl, i, c, &po, &to, &wo);
     for (int64_t off = 0; off < npix; off += BLOCK) {
         int n = (int)(npix - off < BLOCK ? npix - off : BLOCK);
@@ -215,11 +331,14 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
                 logit = log(pr) - log1p(-pr);
             }
             /* Berman et al.: errors = 1 - logits * signs, signs = 2y - 1 */
-            v[n_out].e = 1.0 - logit * (y[k] > 0 ? 1.0 : -1.0);
+            const double e = 1.0 - logit * (y[k] > 0 ? 1.0 : -1.0);
+            pos += y[k] > 0;
+            v[n_out].e = e;
             v[n_out].y = y[k] > 0;
-            n_out++;
+            n_out += e > 0;
         }
     }
+    *gts += pos;
     return n_out;
 }
 

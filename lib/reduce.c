@@ -285,21 +285,59 @@ static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, do
     return region_finish(s, K ? v / (double)K : 0.0);
 }
 
-/* Lovász over the whole batch for class/channel c (errors of every image flattened). */
-static int lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
+/* The items of every image of one class, each written at its own image's offset. */
+struct batch_items {
+    const struct sl__plan *pl;
+    int64_t c;
+    uint64_t *it;
+    int64_t *n, *gts; /* N: items and positives per image */
+};
+
+static void image_items(void *arg, int64_t i)
+{
+    struct batch_items *b = arg;
+    uint64_t *at = b->it + i * b->pl->g->pixels;
+    b->gts[i] = 0;
+    b->n[i] = multiclass(b->pl) ? sl__softmax_items(b->pl, i, b->c, at, &b->gts[i])
+                                : sl__hinge_items(b->pl, i, b->c, at, &b->gts[i]);
+}
+
+int sl__lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
 {
     const int64_t N = pl->g->images, S = pl->g->pixels;
-    struct sl__ey *v = malloc(sizeof *v * (size_t)(N * S > 0 ? N * S : 1));
-    if (!v) {
+    int64_t n = 0, gts = 0;
+    if (!multiclass(pl) && !sl__hinge_items_ok(pl)) {
+        /* errors with their doubles, one image after another */
+        struct sl__ey *v = malloc(sizeof *v * (size_t)(N * S > 0 ? N * S : 1));
+        if (!v) {
+            return SL_ENOMEM;
+        }
+        for (int64_t i = 0; i < N; i++) {
+            n += sl__hinge_errors(pl, i, c, v + n, &gts);
+        }
+        *out = sl__lovasz_flat(v, n, gts);
+        free(v);
+        return 0;
+    }
+    /* packed items, the images side by side on the pool, then packed together */
+    struct batch_items b = {pl, c, NULL, NULL, NULL};
+    b.it = malloc(sizeof *b.it * (size_t)(N * S > 0 ? N * S : 1));
+    b.n = malloc(sizeof *b.n * (size_t)(2 * N > 0 ? 2 * N : 1));
+    if (!b.it || !b.n) {
+        free(b.it);
+        free(b.n);
         return SL_ENOMEM;
     }
-    int64_t n = 0;
+    b.gts = b.n + N;
+    sl_pool_parallel_for(pl->pool, N, image_items, &b);
     for (int64_t i = 0; i < N; i++) {
-        n += multiclass(pl) ? sl__softmax_errors(pl, i, c, v + n)
-                            : sl__hinge_errors(pl, i, c, v + n);
+        memmove(b.it + n, b.it + i * S, sizeof *b.it * (size_t)b.n[i]);
+        n += b.n[i];
+        gts += b.gts[i];
     }
-    *out = sl__lovasz_flat(v, n);
-    free(v);
+    *out = sl__lovasz_items(pl->pool, b.it, n, gts, multiclass(pl));
+    free(b.it);
+    free(b.n);
     return 0;
 }
 
@@ -343,7 +381,12 @@ static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, doubl
             continue;
         }
         double v;
-        int rc = lovasz_batch_class(pl, c, &v);
+        int rc = pl->lovasz_batch_rc ? pl->lovasz_batch_rc[c] : 1;
+        if (rc == 0) {
+            v = pl->lovasz_batch[c]; /* sl__run computed it on the pool */
+        } else if (rc > 0) {
+            rc = sl__lovasz_batch_class(pl, c, &v);
+        }
         if (rc) {
             return rc;
         }

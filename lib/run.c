@@ -1,5 +1,8 @@
-/* run.c - plans what the passes compute, runs them over the pool (one task per image), and
- * hands the plane sums to reduce.c. */
+/* run.c - plans what the passes compute, runs them over the pool, and hands the plane sums to
+ * reduce.c. Binary planes are cut in chunks of SL_CHUNK pixels, each summed on its own and the
+ * chunks added in order afterwards, so the sums do not depend on the pool or its timing; then
+ * the work that needs a whole image (sorts, distances, the multiclass pass) runs, one task per
+ * image. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +66,7 @@ static int plan_loss(struct sl__plan *pl, const struct sl_spec *s)
             pl->need_lsm_img = true;
         } else {
             pl->need_lsm_batch = true;
+            pl->lsm_all = pl->lsm_all || s->values[SL_P_LSM_CLASSES].choice == SL_LSM_ALL;
         }
         return 0;
     case SL_LOSS_DWCE:
@@ -168,7 +172,8 @@ out:
     return rc;
 }
 
-/* One image: every plane's fused pass, then the per-image Lovász sorts and distance work. */
+/* One image's work that needs the whole image: surface distances, the multiclass softmax pass,
+ * the per-image Lovász hinge sorts and the distance-weighted cross entropy. */
 static void image_task(void *arg, int64_t i)
 {
     struct sl__plan *pl = arg;
@@ -181,24 +186,90 @@ static void image_task(void *arg, int64_t i)
         pl->oom[i] = sl__pass_softmax(pl, i) != 0;
         return;
     }
-    for (int64_t c = 0; c < C; c++) {
-        sl__pass_plane(pl, i, c);
-    }
     if (pl->need_hinge_img) {
-        struct sl__ey *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
+        /* packed items for float32 logits, else errors with their doubles */
+        const bool items = sl__hinge_items_ok(pl);
+        void *v =
+            malloc((items ? sizeof(uint64_t) : sizeof(struct sl__ey)) * (size_t)(S > 0 ? S : 1));
         if (!v) {
             pl->oom[i] = 1;
             return;
         }
         for (int64_t c = 0; c < C; c++) {
             struct sl__acc *a = &pl->accs[i * C + c];
-            a->lovasz = sl__lovasz_flat(v, sl__hinge_errors(pl, i, c, v));
+            int64_t gts = 0;
+            if (items) {
+                const int64_t n = sl__hinge_items(pl, i, c, v, &gts);
+                a->lovasz = sl__lovasz_items(NULL, v, n, gts, false);
+            } else {
+                const int64_t n = sl__hinge_errors(pl, i, c, v, &gts);
+                a->lovasz = sl__lovasz_flat(v, n, gts);
+            }
         }
         free(v);
     }
     if (pl->ndwce && dwce_image(pl, i) != 0) {
         pl->oom[i] = 1;
     }
+}
+
+/* Chunk t of the binary planes, summed into its own slot of pl->parts. */
+static void chunk_task(void *arg, int64_t t)
+{
+    struct sl__plan *pl = arg;
+    const int64_t plane = t / pl->nchunks, j = t % pl->nchunks, S = pl->g->pixels;
+    const int64_t start = j * SL_CHUNK, len = S - start < SL_CHUNK ? S - start : SL_CHUNK;
+    sl__pass_range(pl, plane / pl->g->classes, plane % pl->g->classes, start, len, &pl->parts[t]);
+}
+
+/* The batch Lovász of class c, when a loss will ask for it: counted, and present in the target
+ * unless some Lovász-Softmax wants every class. */
+static void lovasz_batch_task(void *arg, int64_t c)
+{
+    struct sl__plan *pl = arg;
+    const int64_t N = pl->g->images, C = pl->g->classes;
+    bool fg = pl->lsm_all || pl->g->mode != SL_MODE_MULTICLASS;
+    for (int64_t i = 0; i < N && !fg; i++) {
+        fg = pl->accs[i * C + c].sy > 0;
+    }
+    if ((C == 1 || pl->req->include_background || c > 0) && fg) {
+        pl->lovasz_batch_rc[c] = sl__lovasz_batch_class(pl, c, &pl->lovasz_batch[c]);
+    }
+}
+
+/* Adds the sums of a chunk into its plane (not the Lovász and distance fields). */
+static void add_part(struct sl__acc *a, const struct sl__acc *p, int nfocal)
+{
+    a->count += p->count;
+    a->ce_pos += p->ce_pos;
+    a->ce_neg += p->ce_neg;
+    a->sp += p->sp;
+    a->sy += p->sy;
+    a->spy += p->spy;
+    a->sp2 += p->sp2;
+    for (int f = 0; f < nfocal; f++) {
+        a->focal_pos[f] += p->focal_pos[f];
+        a->focal_neg[f] += p->focal_neg[f];
+    }
+    a->cm.tp += p->cm.tp;
+    a->cm.fp += p->cm.fp;
+    a->cm.fn += p->cm.fn;
+    a->cm.tn += p->cm.tn;
+    a->invalid = a->invalid || p->invalid;
+}
+
+/* Whether the binary planes can run the fused float32 kernel: float32 (or float16) logits,
+ * weights absent or float32; targets of any dtype. */
+static bool fast_ok(const struct sl_request *req, const struct sl__geom *g)
+{
+    return g->mode != SL_MODE_MULTICLASS && req->pred_type == SL_PRED_LOGITS &&
+           (req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16) &&
+           (!req->weight.data || req->weight.dtype == SL_DT_F32);
+}
+
+bool sl__run_validates(const struct sl_request *req, const struct sl__geom *g)
+{
+    return fast_ok(req, g) && (req->target.dtype == SL_DT_U8 || req->target.dtype == SL_DT_BOOL);
 }
 
 static bool wants_matrix(const struct sl_request *req)
@@ -223,6 +294,10 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
     pl.need_cm = req->nmetrics > 0;
     /* logit(threshold) in double; 0 -> -inf (all positive), 1 -> +inf */
     pl.thr_logit = log(req->threshold) - log1p(-req->threshold);
+    pl.thr_f = (float)pl.thr_logit;
+    if ((double)pl.thr_f < pl.thr_logit) {
+        pl.thr_f = nextafterf(pl.thr_f, INFINITY);
+    }
     for (int i = 0; i < req->nlosses; i++) {
         rc = plan_loss(&pl, &req->losses[i]);
         if (rc) {
@@ -245,7 +320,14 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
         }
     }
     bool mc = g->mode == SL_MODE_MULTICLASS;
+    pl.fast = fast_ok(req, g);
+    pl.fast_what = (pl.need_soft ? SL_FZ_P : 0) | (pl.need_ce ? SL_FZ_LOG : 0);
     pl.need_matrix = mc && wants_matrix(req);
+    pl.nimg_tasks = mc || pl.need_hinge_img || pl.ndwce || pl.nsurf ? N : 0;
+    pl.nchunks = mc ? 0 : (S + SL_CHUNK - 1) / SL_CHUNK;
+    if (N * C * pl.nchunks > 0) {
+        pl.parts = calloc((size_t)(N * C * pl.nchunks), sizeof *pl.parts);
+    }
     pl.accs = calloc((size_t)(N * C > 0 ? N * C : 1), sizeof *pl.accs);
     pl.oom = calloc((size_t)(N > 0 ? N : 1), sizeof *pl.oom);
     if (pl.need_matrix) {
@@ -257,14 +339,48 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
     if (pl.nsurf) {
         pl.surf_values = calloc((size_t)(N * C * pl.nsurf), sizeof *pl.surf_values);
     }
-    if (!pl.accs || !pl.oom || (pl.need_matrix && !pl.matrix) || (pl.nsurf && !pl.surf_values) ||
+    if (!pl.accs || !pl.oom || (N * C * pl.nchunks > 0 && !pl.parts) ||
+        (pl.need_matrix && !pl.matrix) || (pl.nsurf && !pl.surf_values) ||
         (mc && (pl.need_lsm_img || pl.need_lsm_batch) && !pl.probs)) {
         snprintf(msg, msglen, "out of memory for %lld images of %lld classes", (long long)N,
                  (long long)C);
         rc = SL_ENOMEM;
         goto out;
     }
-    sl_pool_parallel_for(pool, N, image_task, &pl);
+    /* a small request runs on the calling thread: waking a worker would cost more than it saves */
+    if (N * C * S < SL_INLINE_PIXELS) {
+        pool = NULL;
+    }
+    pl.pool = pool;
+    /* the chunks first: when they validate the data, nothing else may read it before */
+    sl_pool_parallel_for(pool, N * C * pl.nchunks, chunk_task, &pl);
+    for (int64_t k = 0; k < N * C; k++) {
+        for (int64_t j = 0; j < pl.nchunks; j++) {
+            add_part(&pl.accs[k], &pl.parts[k * pl.nchunks + j], pl.nfocal);
+        }
+        if (pl.accs[k].invalid) {
+            rc = SL_EAGAIN_CHECK;
+            goto out;
+        }
+    }
+    sl_pool_parallel_for(pool, pl.nimg_tasks, image_task, &pl);
+    if ((pl.need_hinge_batch || pl.need_lsm_batch) && C > 1 && pool) {
+        /* one sort per class, each holding 16 bytes per pixel of the batch: side by side on
+         * the pool while that stays under SL_LOVASZ_PARALLEL_BYTES, else one after another in
+         * the reduction */
+        const int64_t bytes = 16 * N * S * (int64_t)(sl_pool_threads(pool) + 1);
+        pl.lovasz_batch = malloc(sizeof *pl.lovasz_batch * (size_t)C);
+        pl.lovasz_batch_rc = malloc(sizeof *pl.lovasz_batch_rc * (size_t)C);
+        if (bytes <= SL_LOVASZ_PARALLEL_BYTES && pl.lovasz_batch && pl.lovasz_batch_rc) {
+            for (int64_t c = 0; c < C; c++) {
+                pl.lovasz_batch_rc[c] = 1;
+            }
+            sl_pool_parallel_for(pool, C, lovasz_batch_task, &pl);
+        } else {
+            free(pl.lovasz_batch_rc);
+            pl.lovasz_batch_rc = NULL;
+        }
+    }
     for (int64_t i = 0; i < N; i++) {
         if (pl.oom[i]) {
             snprintf(msg, msglen, "out of memory while scoring image %lld", (long long)i);
@@ -274,6 +390,9 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
     }
     rc = sl__reduce(&pl, res, msg, msglen);
 out:
+    free(pl.lovasz_batch);
+    free(pl.lovasz_batch_rc);
+    free(pl.parts);
     free(pl.accs);
     free(pl.oom);
     free(pl.matrix);

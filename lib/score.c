@@ -1,4 +1,5 @@
 /* score.c - sl_score(): request validation, mode and shape inference, result lifetime. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,15 +224,53 @@ static int check_spec(const struct sl_spec *s, const struct sl__geom *g, char *m
     return 0;
 }
 
+/* Index of the first of bytes u[i..n) above top, or n; whole blocks are tested at once. */
+static int64_t first_above(const uint8_t *u, int64_t i, int64_t n, double top)
+{
+    const uint8_t lim = top >= 255 ? 255 : (uint8_t)top;
+    for (; i + 1024 <= n; i += 1024) {
+        uint8_t mx = 0;
+        for (int k = 0; k < 1024; k++) {
+            mx = u[i + k] > mx ? u[i + k] : mx;
+        }
+        if (mx > lim) {
+            break;
+        }
+    }
+    while (i < n && u[i] <= lim) {
+        i++;
+    }
+    return i;
+}
+
+/* Index of the first of float32 weights w[i..n) that is negative, NaN or infinite, or n. */
+static int64_t first_bad_weight(const float *w, int64_t i, int64_t n)
+{
+    for (; i + 1024 <= n; i += 1024) {
+        int bad = 0;
+        for (int k = 0; k < 1024; k++) {
+            bad |= !(w[i + k] >= 0 && w[i + k] <= FLT_MAX);
+        }
+        if (bad) {
+            break;
+        }
+    }
+    while (i < n && w[i] >= 0 && w[i] <= FLT_MAX) {
+        i++;
+    }
+    return i;
+}
+
 /* Checks values: prediction finite (and in [0, 1] for probabilities, 0/1 for labels); targets
  * 0/1 (binary, multilabel) or 0..C-1 (multiclass) or ignore_index; weight finite and >= 0.
- * Names the first bad index. */
-static int check_values(const struct sl_request *req, const struct sl__geom *g, char *msg,
-                        size_t msglen)
+ * Names the first bad index. deferred: leave out the prediction's finiteness and the targets,
+ * which the fused kernel checks as it reads them (sl__run_validates). */
+static int check_values(const struct sl_request *req, const struct sl__geom *g, bool deferred,
+                        char *msg, size_t msglen)
 {
     char idx[128];
     const struct sl_tensor *p = &req->prediction;
-    int64_t bad = sl_tensor_find_nonfinite(p);
+    int64_t bad = deferred ? -1 : sl_tensor_find_nonfinite(p);
     if (bad >= 0) {
         sl__format_index(p->shape, p->ndim, bad, idx, sizeof idx);
         snprintf(msg, msglen, "prediction%s (flat index %lld) is %g: NaN and inf are not accepted",
@@ -266,14 +305,11 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
     }
     const struct sl_tensor *t = &req->target;
     const double top = g->mode == SL_MODE_MULTICLASS ? (double)(g->classes - 1) : 1.0;
-    n = sl_tensor_numel(t);
+    n = deferred ? 0 : sl_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) {
         if (t->dtype == SL_DT_U8 || t->dtype == SL_DT_BOOL) {
             /* fast path for the common mask dtype: skip to the first value above the top */
-            const uint8_t *u = t->data;
-            while (i < n && u[i] <= top) {
-                i++;
-            }
+            i = first_above(t->data, i, n, top);
             if (i == n) {
                 break;
             }
@@ -307,6 +343,12 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
     if (w->data) {
         n = sl_tensor_numel(w);
         for (int64_t i = 0; i < n; i++) {
+            if (w->dtype == SL_DT_F32) {
+                i = first_bad_weight(w->data, i, n);
+                if (i == n) {
+                    break;
+                }
+            }
             double v = sl_tensor_get(w, i);
             if (!(v >= 0) || !isfinite(v)) {
                 sl__format_index(w->shape, w->ndim, i, idx, sizeof idx);
@@ -403,7 +445,12 @@ int sl_score(const struct sl_request *req, struct sl_pool *pool, struct sl_resul
             return rc;
         }
     }
-    rc = check_values(req, &g, msg, msglen);
+    /* a failed partial check answers with the first error in the full check's order */
+    const bool deferred = sl__run_validates(req, &g);
+    rc = check_values(req, &g, deferred, msg, msglen);
+    if (rc && deferred) {
+        rc = check_values(req, &g, false, msg, msglen);
+    }
     if (rc) {
         return rc;
     }
@@ -414,6 +461,14 @@ int sl_score(const struct sl_request *req, struct sl_pool *pool, struct sl_resul
         return SL_ENOMEM;
     }
     rc = sl__run(req, &g, pool, res, msg, msglen);
+    if (rc == SL_EAGAIN_CHECK) {
+        /* the kernel met a value that the deferred checks refuse: name it */
+        rc = check_values(req, &g, false, msg, msglen);
+        if (rc == 0) {
+            snprintf(msg, msglen, "the fused pass and validation disagree");
+            rc = SL_EINTERNAL;
+        }
+    }
     if (rc) {
         sl_result_free(res);
         return rc;

@@ -71,21 +71,25 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
             count += m[k];
         }
         if (logits) {
-            /* log-softmax with the max subtracted: lp_c = x_c - (max + log sum exp(x - max)) */
+            /* log-softmax with the max subtracted: lp_c = (x_c - max) - log sum exp(x - max),
+             * p_c = exp(x_c - max) / sum (one exp per class) */
             for (int k = 0; k < n; k++) {
                 double mx = x[k];
                 for (int64_t c = 1; c < C; c++) {
-                    mx = fmax(mx, x[c * BLOCK + k]);
+                    mx = x[c * BLOCK + k] > mx ? x[c * BLOCK + k] : mx;
                 }
                 double s = 0;
                 for (int64_t c = 0; c < C; c++) {
-                    s += exp(x[c * BLOCK + k] - mx);
+                    const double d = x[c * BLOCK + k] - mx;
+                    const double ex = exp(d);
+                    lp[c * BLOCK + k] = d;
+                    x[c * BLOCK + k] = ex;
+                    s += ex;
                 }
-                double lse = mx + log(s);
+                const double ls = log(s);
                 for (int64_t c = 0; c < C; c++) {
-                    double l = x[c * BLOCK + k] - lse;
-                    lp[c * BLOCK + k] = l;
-                    x[c * BLOCK + k] = exp(l);
+                    lp[c * BLOCK + k] -= ls;
+                    x[c * BLOCK + k] /= s;
                 }
             }
         } else {
@@ -176,28 +180,30 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         a[c].cm.tn = (int64_t)count - a[c].cm.tp - a[c].cm.fp - a[c].cm.fn;
     }
     if (pl->need_lsm_img) {
-        struct sl__ey *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
+        uint64_t *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
         if (!v) {
             return SL_ENOMEM;
         }
         for (int64_t c = 0; c < C; c++) {
-            int64_t n = sl__softmax_errors(pl, i, c, v);
+            int64_t gts = 0;
+            int64_t n = sl__softmax_items(pl, i, c, v, &gts);
             a[c].lovasz_fg = a[c].sy > 0;
-            a[c].lovasz = sl__lovasz_flat(v, n);
+            a[c].lovasz = sl__lovasz_items(NULL, v, n, gts, true);
         }
         free(v);
     }
     return 0;
 }
 
-int64_t sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct sl__ey *v)
+int64_t sl__softmax_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v,
+                          int64_t *gts)
 {
     const struct sl_request *req = pl->req;
     const int64_t C = pl->g->classes, S = pl->g->pixels;
     const float *p = pl->probs + (i * C + c) * S;
     double m[BLOCK];
     int cls[BLOCK];
-    int64_t n_out = 0;
+    int64_t n_out = 0, fgs = 0;
     for (int64_t off = 0; off < S; off += BLOCK) {
         int n = (int)(S - off < BLOCK ? S - off : BLOCK);
         load_classes(req, i * S + off, n, cls, m);
@@ -206,12 +212,18 @@ int64_t sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, stru
                 continue;
             }
             /* Berman et al. lovasz_softmax_flat: errors = |fg - p_c| */
-            bool fg = cls[k] == c;
-            v[n_out].e = fabs((fg ? 1.0 : 0.0) - (double)p[off + k]);
-            v[n_out].y = fg;
-            n_out++;
+            const bool fg = cls[k] == c;
+            const float pk = p[off + k];
+            const double e = fabs((fg ? 1.0 : 0.0) - (double)pk);
+            uint32_t bits;
+            memcpy(&bits, &pk, sizeof bits);
+            fgs += fg;
+            v[n_out] =
+                (uint64_t)sl__key_desc((float)e) << 32 | (uint64_t)fg << 31 | (bits & 0x7fffffffu);
+            n_out += e > 0;
         }
     }
+    *gts += fgs;
     return n_out;
 }
 

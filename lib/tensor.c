@@ -141,8 +141,20 @@ int64_t sl_tensor_find_nonfinite(const struct sl_tensor *t)
     }
     int64_t n = sl_tensor_numel(t);
     if (t->dtype == SL_DT_F32) {
+        /* whole blocks first, by their exponent bits (a loop without an exit vectorizes) */
+        const uint32_t *u = t->data;
+        int64_t i = 0;
+        for (; i + 1024 <= n; i += 1024) {
+            uint32_t bad = 0;
+            for (int k = 0; k < 1024; k++) {
+                bad |= (u[i + k] & 0x7f800000u) == 0x7f800000u;
+            }
+            if (bad) {
+                break;
+            }
+        }
         const float *f = t->data;
-        for (int64_t i = 0; i < n; i++) {
+        for (; i < n; i++) {
             if (!isfinite(f[i])) {
                 return i;
             }

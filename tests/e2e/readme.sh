@@ -158,8 +158,9 @@ y = [1, 1, 0, 0]
 ce = sum(math.log1p(math.exp(-abs(v))) + max(v, 0) - v * t for v, t in zip(x, y)) / 4
 p = [1 / (1 + math.exp(-v)) for v in x]
 dice = 1 - (2 * (p[0] + p[1]) + 1e-5) / (sum(p) + 2 + 1e-5)
-assert abs(r["losses"]["cross_entropy"]["value"] - ce) < 1e-12, r
-assert abs(r["losses"]["dice"]["value"] - dice) < 1e-12, r
+# float32 logits go through the float32 SIMD pass (README "Numerics": ~1e-7 relative)
+assert abs(r["losses"]["cross_entropy"]["value"] - ce) < 1e-6 * abs(ce), r
+assert abs(r["losses"]["dice"]["value"] - dice) < 1e-6 * abs(dice), r
 PY
         ok "multipart example (npy.gz and npy parts), checked by hand"
     else
