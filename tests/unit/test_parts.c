@@ -220,8 +220,8 @@ static void test_arrays(const struct fixture *fx)
         "{\"format\": \"npy\", \"part\": \"pred_zlib\", \"compression\": \"zlib\"}",
         "{\"format\": \"npy\", \"part\": \"pred_zlib\", \"compression\": \"auto\"}",
         "{\"format\": \"raw\", \"part\": \"raw\", \"dtype\": \"float32\", \"shape\": [1, 2, 2]}",
-        "{\"format\": \"raw\", \"part\": \"raw_gz\", \"compression\": \"gzip\", \"dtype\": "
-        "\"float32\", \"shape\": [1, 2, 2]}",
+        ("{\"format\": \"raw\", \"part\": \"raw_gz\", \"compression\": \"gzip\", \"dtype\": "
+         "\"float32\", \"shape\": [1, 2, 2]}"),
     };
     for (size_t i = 0; i < sizeof compressed / sizeof compressed[0]; i++) {
         int rc = run(compressed[i], "prediction", &parts, &a, msg);
