@@ -25,6 +25,17 @@
 #define RADIX_BLOCKS 16
 
 /* qsort orders: items by increasing key, errors by decreasing value. */
+/* Turns a digit histogram into each digit's first index in the sorted output. */
+static void digit_offsets(int64_t *h)
+{
+    int64_t sum = 0;
+    for (int d = 0; d < RADIX_SIZE; d++) {
+        int64_t c = h[d];
+        h[d] = sum;
+        sum += c;
+    }
+}
+
 static int cmp_key(const void *a, const void *b)
 {
     uint32_t x = (uint32_t)(*(const uint64_t *)a >> 32), z = (uint32_t)(*(const uint64_t *)b >> 32);
@@ -77,17 +88,13 @@ void sl__sort_desc(struct sl__ey *v, struct sl__ey *tmp, int64_t n)
     }
     struct sl__ey *src = v, *dst = tmp;
     for (int p = 0; p < RADIX_PASSES; p++) {
-        int64_t *h = hist[p], sum = 0;
+        int64_t *h = hist[p];
         const int shift = p * RADIX_BITS;
         /* a digit every key shares leaves the order as it is */
         if (h[(src[0].key >> shift) & (RADIX_SIZE - 1)] == n) {
             continue;
         }
-        for (int d = 0; d < RADIX_SIZE; d++) {
-            int64_t c = h[d];
-            h[d] = sum;
-            sum += c;
-        }
+        digit_offsets(h);
         for (int64_t i = 0; i < n; i++) {
             dst[h[(src[i].key >> shift) & (RADIX_SIZE - 1)]++] = src[i];
         }
@@ -222,16 +229,12 @@ void sl__radix_u64(struct sl_pool *pool, uint64_t *v, uint64_t *tmp, int64_t n)
     }
     uint64_t *src = v, *dst = tmp;
     for (int p = 0; p < RADIX_PASSES; p++) {
-        int64_t *h = hist[p], sum = 0;
+        int64_t *h = hist[p];
         const int shift = 32 + p * RADIX_BITS;
         if (h[(src[0] >> shift) & (RADIX_SIZE - 1)] == n) {
             continue;
         }
-        for (int d = 0; d < RADIX_SIZE; d++) {
-            int64_t c = h[d];
-            h[d] = sum;
-            sum += c;
-        }
+        digit_offsets(h);
         for (int64_t i = 0; i < n; i++) {
             dst[h[(src[i] >> shift) & (RADIX_SIZE - 1)]++] = src[i];
         }
