@@ -1050,16 +1050,17 @@ static void parts_end(struct srv_req *req)
     }
 }
 
-/* The 503 of a body that would take the memory of request bodies past --max-inflight-mb. */
-static enum MHD_Result refuse_body_memory(struct srv_req *req)
+/* Refuses a body with 503 + Retry-After without keeping it: its bytes are read and dropped
+ * (body_append and parts_feed ignore a failed request) and the answer goes out once the body is
+ * complete. Answering at the headers would be sooner, but the connection would then close
+ * while the client is still sending, and a client that meets the closed socket (curl: "Send
+ * failure: Broken pipe") never reads the answer: every request must get one. */
+static enum MHD_Result refuse_body(struct srv_req *req, enum srv_reject why, const char *detail)
 {
-    char detail[200];
-    snprintf(detail, sizeof(detail),
-             "the server holds as many request bodies as it may (--max-inflight-mb %llu); retry "
-             "later",
-             (unsigned long long)req->srv->cfg.max_inflight_mb);
-    req->reject = REJ_BODY_MEMORY;
-    return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, detail, NULL, NULL);
+    body_fail(req, SL_EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", detail);
+    req->reject = why;
+    req->phase = PH_BODY;
+    return MHD_YES;
 }
 
 /* A body without Content-Length (chunked) reserves memory as it arrives: `got` bytes so far,
@@ -1110,26 +1111,6 @@ static enum MHD_Result body_begin(struct srv_req *req)
         return send_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, detail, NULL, NULL);
     }
 
-    pthread_mutex_lock(&srv->mu);
-    bool draining = srv->draining;
-    pthread_mutex_unlock(&srv->mu);
-    if (draining) {
-        req->reject = REJ_SHUTTING_DOWN;
-        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", NULL,
-                            NULL);
-    }
-
-    /* A full compute queue refuses the body before it is read, so that memory under overload
-     * stays bounded by the queue rather than by the connections (the queue can still fill up
-     * while this body arrives: then the answer is the same 503 at the end). */
-    int queued = 0;
-    sl_pool_load(srv->pool, &queued, NULL);
-    if (queued >= srv->cfg.queue) {
-        req->reject = REJ_QUEUE_FULL;
-        return send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-                            "the compute queue is full; retry later", NULL, NULL);
-    }
-
     const char *ce = header(req, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (srv_parse_encoding(ce, &req->enc) != 0) {
         snprintf(detail, sizeof(detail),
@@ -1155,9 +1136,29 @@ static enum MHD_Result body_begin(struct srv_req *req)
                      cl, srv->max_body, (unsigned long long)srv->cfg.max_body_mb);
             return send_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, detail, NULL, NULL);
         }
-        if (!body_reserve(req, (size_t)req->declared)) {
-            return refuse_body_memory(req);
-        }
+    }
+
+    /* A draining server, a full compute queue or a body that would pass --max-inflight-mb
+     * refuse the body without keeping it, so that memory under overload stays bounded by the
+     * queue and the cap rather than by the connections (the queue can still fill up while an
+     * accepted body arrives: then the answer is the same 503 at the end). */
+    pthread_mutex_lock(&srv->mu);
+    bool draining = srv->draining;
+    pthread_mutex_unlock(&srv->mu);
+    if (draining) {
+        return refuse_body(req, REJ_SHUTTING_DOWN, "the server is shutting down");
+    }
+    int queued = 0;
+    sl_pool_load(srv->pool, &queued, NULL);
+    if (queued >= srv->cfg.queue) {
+        return refuse_body(req, REJ_QUEUE_FULL, "the compute queue is full; retry later");
+    }
+    if (req->declared > 0 && !body_reserve(req, (size_t)req->declared)) {
+        snprintf(detail, sizeof(detail),
+                 "the server holds as many request bodies as it may (--max-inflight-mb %llu); "
+                 "retry later",
+                 (unsigned long long)srv->cfg.max_inflight_mb);
+        return refuse_body(req, REJ_BODY_MEMORY, detail);
     }
     if (multipart) {
         /* MHD finds the boundary with a case-sensitive "boundary=" too */
