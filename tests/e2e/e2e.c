@@ -2086,8 +2086,9 @@ static void test_max_connections(void)
 }
 
 /* --max-inflight-mb: the request bodies held at once are capped; a body that would pass the
- * cap gets 503 + Retry-After (announced: before it is read; chunked: once it passes), a small
- * one still goes through, and /readyz says not-ready only when no body would fit. */
+ * cap gets 503 + Retry-After without being kept (announced: decided at its headers; chunked:
+ * once it passes), a small one still goes through, and /readyz says not-ready only when no
+ * body would fit. */
 static void test_inflight_memory(void)
 {
     static const char *const args[] = {"--max-body-mb", "3", "--max-inflight-mb", "4", NULL};
