@@ -9,47 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../jdoc_same.h"
 #include "array_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int same_tree(struct slp__jdoc *doc, const json_t *a, const json_t *b)
-{
-    if (json_typeof(a) != json_typeof(b)) {
-        return 0;
-    }
-    if (json_is_string(a)) {
-        const char *s = NULL;
-        size_t n = 0;
-        if (slp__jdoc_string(doc, a, &s, &n) != 0) {
-            return 1; /* out of memory is no mismatch */
-        }
-        return n == json_string_length(b) && memcmp(s, json_string_value(b), n) == 0;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b)) {
-            return 0;
-        }
-        for (size_t i = 0; i < json_array_size(a); i++) {
-            if (!same_tree(doc, json_array_get(a, i), json_array_get(b, i))) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-    if (json_is_object(a)) {
-        void *ia = json_object_iter((json_t *)a), *ib = json_object_iter((json_t *)b);
-        for (; ia && ib; ia = json_object_iter_next((json_t *)a, ia),
-                         ib = json_object_iter_next((json_t *)b, ib)) {
-            if (strcmp(json_object_iter_key(ia), json_object_iter_key(ib)) != 0 ||
-                !same_tree(doc, json_object_iter_value(ia), json_object_iter_value(ib))) {
-                return 0;
-            }
-        }
-        return !ia && !ib;
-    }
-    return json_equal((json_t *)a, (json_t *)b);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -69,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(m2, sizeof m2, "malformed JSON at line %d, column %d: %s", e.line, e.column,
                  e.text);
     }
-    if ((rc == 0) != (r2 != NULL) || strcmp(m1, m2) != 0 || (r1 && !same_tree(&doc, r1, r2))) {
+    if ((rc == 0) != (r2 != NULL) || strcmp(m1, m2) != 0 ||
+        (r1 && !jdoc_same_tree(&doc, r1, r2, 1))) {
         fprintf(stderr, "skeleton: rc %d '%s'; jansson: %s '%s'\n", rc, m1, r2 ? "ok" : "error",
                 m2);
         abort();

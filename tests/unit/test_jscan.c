@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "../jdoc_same.h"
 #include "array_internal.h"
 #include "proto.h"
 
@@ -41,50 +42,6 @@ static char *b64text(size_t n)
     }
     s[n] = '\0';
     return s;
-}
-
-/* Whether tree a (parsed through doc's skeleton) is tree b (jansson on the original text):
- * same structure and key order, same numbers, and each string of a, resolved through doc,
- * has b's bytes. */
-static int same_tree(struct slp__jdoc *doc, const json_t *a, const json_t *b)
-{
-    if (json_typeof(a) != json_typeof(b)) {
-        return 0;
-    }
-    if (json_is_string(a)) {
-        const char *s = NULL;
-        size_t n = 0;
-        if (slp__jdoc_string(doc, a, &s, &n) != 0) {
-            return 0;
-        }
-        return n == json_string_length(b) && memcmp(s, json_string_value(b), n) == 0;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b)) {
-            return 0;
-        }
-        for (size_t i = 0; i < json_array_size(a); i++) {
-            if (!same_tree(doc, json_array_get(a, i), json_array_get(b, i))) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-    if (json_is_object(a)) {
-        if (json_object_size(a) != json_object_size(b)) {
-            return 0;
-        }
-        void *ia = json_object_iter((json_t *)a), *ib = json_object_iter((json_t *)b);
-        for (; ia && ib; ia = json_object_iter_next((json_t *)a, ia),
-                         ib = json_object_iter_next((json_t *)b, ib)) {
-            if (strcmp(json_object_iter_key(ia), json_object_iter_key(ib)) != 0 ||
-                !same_tree(doc, json_object_iter_value(ia), json_object_iter_value(ib))) {
-                return 0;
-            }
-        }
-        return !ia && !ib;
-    }
-    return json_equal((json_t *)a, (json_t *)b);
 }
 
 /* What jansson alone says about text: 0 and *root, or its message as slp__json_parse words
@@ -118,7 +75,7 @@ static long check_against_jansson(const char *text, size_t len, int line)
     int rc1 = slp__json_load(copy, len, &lim, NULL, &doc, &r1, m1, MSGLEN);
     long left_out = rc1 ? 0 : (long)doc.n;
     int rc2 = jansson_alone(copy, len, &r2, m2);
-    int ok = rc1 == rc2 && strcmp(m1, m2) == 0 && (rc1 || same_tree(&doc, r1, r2));
+    int ok = rc1 == rc2 && strcmp(m1, m2) == 0 && (rc1 || jdoc_same_tree(&doc, r1, r2, 0));
     if (!ok) {
         fprintf(stderr, "line %d: skeleton rc %d '%s', jansson rc %d '%s' on: %.*s\n", line, rc1,
                 m1, rc2, m2, (int)(len < 300 ? len : 300), text);
