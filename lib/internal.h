@@ -319,9 +319,6 @@ int sl__weight_map_image_naive(const uint8_t *mask, const int32_t *labels, int64
                                const int64_t *shape, const struct sl_weight_map_params *p,
                                float *out);
 
-/* Metric value from confusion counts with the `empty` convention (NaN = undefined). */
-double sl__metric_value(const struct sl_spec *spec, const struct sl_confusion *c, enum sl_empty e);
-
 /* The clipped probability [eps, 1 - eps] (Keras). */
 static inline double sl__clip(double p)
 {

@@ -451,7 +451,8 @@ static int loss_values(const struct sl__plan *pl, const struct sl_spec *s, doubl
 /* Value of a confusion-matrix metric. A ratio with a zero denominator takes the `empty` value
  * when prediction and target agree (FP = FN = 0: both masks empty, nothing to find and nothing
  * found); otherwise it is 0, the worst score (scikit-learn's zero_division=0). */
-double sl__metric_value(const struct sl_spec *spec, const struct sl_confusion *c, enum sl_empty e)
+double sl_metric_from_counts(const struct sl_spec *spec, const struct sl_confusion *c,
+                             enum sl_empty e)
 {
     const double tp = (double)c->tp, fp = (double)c->fp, fn = (double)c->fn, tn = (double)c->tn;
     const double empty = e == SL_EMPTY_ONE ? 1.0 : e == SL_EMPTY_ZERO ? 0.0 : NAN;
@@ -537,7 +538,7 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
         for (int64_t i = 0; i < N; i++) {
             const struct sl_confusion *cm = &plane(pl, i, c)->cm;
             double v = surf >= 0 ? pl->surf_values[(i * C + c) * pl->nsurf + surf]
-                                 : sl__metric_value(s, cm, e);
+                                 : sl_metric_from_counts(s, cm, e);
             add_counts(&total, cm);
             r->per_image[i * C + c] = v;
             if (isnan(v)) {
@@ -549,7 +550,7 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
         }
         r->per_class[c] = defined ? sum / defined : NAN;
         /* surface distances have no batch-summed form */
-        r->global[c] = surf >= 0 ? NAN : sl__metric_value(s, &total, e);
+        r->global[c] = surf >= 0 ? NAN : sl_metric_from_counts(s, &total, e);
         if (counted(pl, c) && !isnan(r->per_class[c])) {
             msum += r->per_class[c];
             mk++;

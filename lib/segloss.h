@@ -285,6 +285,13 @@ struct sl_result {
 
 void sl_result_free(struct sl_result *res);
 
+/* Value of a confusion-matrix metric (dice, iou, precision, recall, specificity, accuracy,
+ * balanced_accuracy, mcc, fbeta) from counts c, with e for a zero denominator when prediction
+ * and target agree; NaN (undefined) for other metrics. Used by reduce.c per image and for the
+ * batch's `global`, and by clients that sum counts over several requests. */
+double sl_metric_from_counts(const struct sl_spec *spec, const struct sl_confusion *c,
+                             enum sl_empty e);
+
 /* ---- the worker pool ---------------------------------------------------------------------- */
 
 struct sl_pool;
