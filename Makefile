@@ -1,7 +1,7 @@
 # segloss - one GNU Makefile. Quiet by default; V=1 prints full command lines.
 #   make            build build/seglossd (and the libraries)
 #   make run        start the server on port 8080
-#   make test       unit tests + golden cases (in-process and over HTTP) + e2e
+#   make test       unit tests + golden cases (in-process and over HTTP) + e2e + the clients
 #   make asan       the whole suite under ASan+UBSan
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
@@ -42,10 +42,14 @@ PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/proto/openapi_blob.
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+CLI_SRC    := $(wildcard clients/cli/*.c)
+CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+
 LIBSEGLOSS := $(BUILD)/libsegloss.a
 LIBPROTO   := $(BUILD)/libsegloss_proto.a
 LIBSERVER  := $(BUILD)/libseglossd.a
 SEGLOSSD   := $(BUILD)/seglossd
+SEGLOSS    := $(BUILD)/segloss
 GOLDEN     := $(BUILD)/tests/golden
 E2E        := $(BUILD)/tests/e2e
 BENCH      := $(BUILD)/tests/bench
@@ -54,9 +58,10 @@ GOLDEN_DIR ?= ../shared/golden
 # keep test objects: they are not throwaway intermediates
 .SECONDARY:
 
-.PHONY: all deps test unit golden e2e bench bench-compare asan fuzz format format-check run install clean
+.PHONY: all deps test unit golden e2e clients bench bench-compare asan fuzz format format-check run \
+        install clean
 
-all: deps $(SEGLOSSD)
+all: deps $(SEGLOSSD) $(SEGLOSS)
 
 # Installs missing Debian packages (as root), or prints the one line to run.
 deps:
@@ -84,6 +89,11 @@ $(SEGLOSSD): $(BUILD)/obj/server/main.o $(LINK_LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
+# the CLI: libcurl for HTTP, proto/ for .npy headers, lib/ for metrics from summed counts
+$(SEGLOSS): $(CLI_OBJ) $(LIBPROTO) $(LIBSEGLOSS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL) -lcurl
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
@@ -107,7 +117,7 @@ $(PROTO_BENCH): $(BUILD)/obj/tests/bench/proto_bench.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
-test: deps $(SEGLOSSD) $(UNIT_BIN) $(GOLDEN) $(E2E)
+test: deps $(SEGLOSSD) $(SEGLOSS) $(UNIT_BIN) $(GOLDEN) $(E2E)
 	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR)
 
 unit: deps $(UNIT_BIN)
@@ -118,6 +128,9 @@ golden: deps $(SEGLOSSD) $(GOLDEN)
 
 e2e: deps $(SEGLOSSD) $(E2E)
 	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR) e2e
+
+clients: deps $(SEGLOSSD) $(SEGLOSS)
+	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR) clients
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT="-O1 -g" test
@@ -143,8 +156,10 @@ run: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(SEGLOSSD) $(DESTDIR)$(PREFIX)/bin/seglossd
+	install -m 755 $(SEGLOSS) $(DESTDIR)$(PREFIX)/bin/segloss
 
-FORMAT_FILES = $(wildcard lib/*.[ch] proto/*.[ch] server/*.[ch] tests/*.h tests/*/*.[ch])
+FORMAT_FILES = $(wildcard lib/*.[ch] proto/*.[ch] server/*.[ch] clients/cli/*.[ch] tests/*.h \
+                 tests/*/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -1,0 +1,638 @@
+/* agg.c - combines the answers of several /v1/score requests (batches of one data set) into
+ * the answer one request with every image would give (API.md's reductions):
+ *
+ * - metrics: per-image values are concatenated; `per_class` is the mean over images of the
+ *   defined values, `mean` the mean over images (binary) or over the counted classes;
+ *   confusion-family `global` values come from confusion counts summed over all batches (a
+ *   hidden `confusion` metric is added to every request for them), never from batch means;
+ * - pixel losses (mean over counted pixels): sum of per-image value x per-image denominator
+ *   over the sum of denominators; the denominators are counted pixels (binary, multiclass),
+ *   pixels x channels (multilabel) or the class-weighted target pixels (multiclass cross
+ *   entropy with class_weights, as PyTorch) - all read off the per-image confusion counts;
+ *   reduction "sum" adds the batch values;
+ * - losses with per-image values (region and Lovasz losses with per_image true): mean of them;
+ * - combo: each term is sent again as a hidden loss, combined as above, weighted and summed;
+ * - a loss that pools the whole batch (per_image false, balanced CE's beta "auto") has no such
+ *   form: with more than one batch cli_agg_new refuses it.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define HIDDEN "__segloss_cli_"
+#define HIDDEN_CONFUSION HIDDEN "confusion"
+
+enum lkind { L_PIXEL, L_IMAGE, L_POOLED, L_COMBO };
+
+struct aloss {
+    char *key;
+    bool hidden;
+    enum lkind kind;
+    bool sum;         /* reduction "sum" */
+    json_t *class_wt; /* cross_entropy class_weights (borrowed from the spec), or NULL */
+    double num, den;  /* L_PIXEL mean: sum of value x denominator, sum of denominators */
+    double total;     /* L_PIXEL sum: of batch values; L_IMAGE: of per-image values */
+    int64_t nimg;
+    double pooled; /* L_POOLED: the one batch's value */
+    json_t *per_image;
+    bool has_per_image;
+    int first_term, nterms; /* L_COMBO: its terms are the entries after it */
+    double weight;          /* as a combo term */
+};
+
+struct ametric {
+    char *key;
+    bool hidden;
+    bool confusion, surface;
+    struct sl_spec spec; /* confusion-family metrics: for sl_metric_from_counts */
+    json_t *per_image;
+};
+
+struct cli_agg {
+    struct aloss *l;
+    int nl;
+    struct ametric *m;
+    int nm;
+    int batches;
+    int64_t images;
+    char mode[16];
+    int64_t classes;
+    json_t *shapes;
+    json_t *conventions;
+    double elapsed_ms;
+    struct sl_confusion *total; /* classes */
+    int64_t *matrix;            /* classes x classes, multiclass */
+    bool include_background;
+    enum sl_empty empty;
+};
+
+static char *dupstr(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* A loss parameter: the spec's value when given, else NULL (the table's default applies). */
+static json_t *param(json_t *obj, const char *name)
+{
+    return json_is_object(obj) ? json_object_get(obj, name) : NULL;
+}
+
+static bool bool_param(json_t *obj, const struct sl_def *def, const char *name)
+{
+    json_t *v = param(obj, name);
+    if (json_is_boolean(v)) {
+        return json_is_true(v);
+    }
+    int k = def ? sl_param_index(def, name) : -1;
+    return k >= 0 && def->params[k].def.kind == SL_V_BOOL && def->params[k].def.b;
+}
+
+static const char *entry_name(json_t *e)
+{
+    if (json_is_string(e)) {
+        return json_string_value(e);
+    }
+    const char *n = json_string_value(json_object_get(e, "name"));
+    return n ? n : "";
+}
+
+static const char *entry_key(json_t *e)
+{
+    const char *k = json_string_value(json_object_get(e, "as"));
+    return k ? k : entry_name(e);
+}
+
+/* How loss entry e combines over batches. */
+static enum lkind loss_kind(json_t *e, bool *sum, json_t **class_wt)
+{
+    const struct sl_def *def = sl_find_loss(entry_name(e));
+    *sum = false;
+    *class_wt = NULL;
+    if (!def) {
+        return L_IMAGE; /* the server answers 422 for it */
+    }
+    switch ((enum sl_loss_kind)def->kind) {
+    case SL_LOSS_BALANCED_CE: {
+        /* beta "auto" (the default) is mean(1 - y) over the whole batch */
+        int k = sl_param_index(def, "beta");
+        json_t *beta = param(e, "beta");
+        const char *b = beta ? json_string_value(beta)
+                        : (k >= 0 && def->params[k].def.kind == SL_V_ENUM)
+                            ? def->params[k].choices[def->params[k].def.choice]
+                            : NULL;
+        if (b && strcmp(b, "auto") == 0) {
+            return L_POOLED;
+        }
+    }
+        /* fall through */
+    case SL_LOSS_CROSS_ENTROPY:
+    case SL_LOSS_WEIGHTED_CE:
+    case SL_LOSS_FOCAL:
+    case SL_LOSS_DWCE: {
+        const char *red = json_string_value(param(e, "reduction"));
+        *sum = red && strcmp(red, "sum") == 0;
+        if (def->kind == SL_LOSS_CROSS_ENTROPY && json_is_array(param(e, "class_weights"))) {
+            *class_wt = param(e, "class_weights");
+        }
+        return L_PIXEL;
+    }
+    case SL_LOSS_DICE:
+    case SL_LOSS_JACCARD:
+    case SL_LOSS_TVERSKY:
+    case SL_LOSS_LOVASZ_HINGE:
+    case SL_LOSS_LOVASZ_SOFTMAX:
+        return bool_param(e, def, "per_image") ? L_IMAGE : L_POOLED;
+    case SL_LOSS_COMBO:
+        return L_COMBO;
+    }
+    return L_IMAGE;
+}
+
+static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e)
+{
+    struct aloss *nl = realloc(a->l, sizeof *nl * (size_t)(a->nl + 1));
+    if (!nl) {
+        return -1;
+    }
+    a->l = nl;
+    struct aloss *l = &a->l[a->nl++];
+    memset(l, 0, sizeof *l);
+    l->key = dupstr(key);
+    l->hidden = hidden;
+    l->kind = loss_kind(e, &l->sum, &l->class_wt);
+    l->per_image = json_array();
+    l->has_per_image = true;
+    l->weight = 1;
+    return l->key && l->per_image ? 0 : -1;
+}
+
+static const char *pooled_why(json_t *e)
+{
+    return strcmp(entry_name(e), "balanced_cross_entropy") == 0
+               ? "its beta \"auto\" is a mean over the whole batch"
+               : "with per_image false it pools the sums of the whole batch";
+}
+
+struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
+{
+    struct cli_agg *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    a->shapes = json_array();
+    json_t *losses = json_object_get(spec, "losses");
+    json_t *extra = json_array(); /* hidden combo terms, appended to losses afterwards */
+    size_t i;
+    json_t *e;
+    json_array_foreach(losses, i, e)
+    {
+        if (add_loss(a, entry_key(e), false, e)) {
+            goto oom;
+        }
+        int self = a->nl - 1;
+        if (a->l[self].kind == L_POOLED && nbatches > 1) {
+            snprintf(msg, msglen,
+                     "losses[%zu] (%s): %s, so it cannot be combined from %d batches; raise "
+                     "--batch-size to the number of images or set per_image=true",
+                     i, entry_key(e), pooled_why(e), nbatches);
+            goto fail;
+        }
+        if (a->l[self].kind != L_COMBO) {
+            continue;
+        }
+        json_t *terms = json_object_get(e, "terms");
+        size_t t;
+        json_t *term;
+        a->l[self].first_term = a->nl;
+        json_array_foreach(terms, t, term)
+        {
+            char key[SL_KEY_MAX];
+            snprintf(key, sizeof key, HIDDEN "%zu_%zu", i, t);
+            if (!json_is_object(term)) {
+                continue; /* the server answers 422 */
+            }
+            json_t *copy = json_deep_copy(term);
+            double w = json_is_number(json_object_get(copy, "weight"))
+                           ? json_number_value(json_object_get(copy, "weight"))
+                           : 1.0;
+            json_object_del(copy, "weight");
+            json_object_set_new(copy, "as", json_string(key));
+            json_array_append_new(extra, copy);
+            if (add_loss(a, key, true, copy)) {
+                goto oom;
+            }
+            a->l[a->nl - 1].weight = w;
+            if (a->l[a->nl - 1].kind == L_POOLED && nbatches > 1) {
+                snprintf(msg, msglen,
+                         "losses[%zu].terms[%zu] (%s in combo %s): %s, so it cannot be combined "
+                         "from %d batches; raise --batch-size to the number of images or set "
+                         "per_image=true",
+                         i, t, entry_name(term), entry_key(e), pooled_why(term), nbatches);
+                goto fail;
+            }
+        }
+        a->l[self].nterms = a->nl - a->l[self].first_term;
+    }
+    if (json_array_size(extra)) {
+        json_array_extend(losses, extra);
+    }
+    json_decref(extra);
+    extra = NULL;
+
+    json_t *metrics = json_object_get(spec, "metrics");
+    if (!metrics) {
+        metrics = json_pack("[ss]", "dice", "iou");
+        json_object_set_new(spec, "metrics", metrics);
+    }
+    if (json_is_array(metrics)) {
+        json_array_append_new(metrics,
+                              json_pack("{s:s, s:s}", "name", "confusion", "as", HIDDEN_CONFUSION));
+    }
+    a->m = calloc(json_array_size(metrics) + 1, sizeof *a->m);
+    if (!a->m) {
+        goto oom;
+    }
+    json_array_foreach(metrics, i, e)
+    {
+        struct ametric *m = &a->m[a->nm++];
+        m->key = dupstr(entry_key(e));
+        m->hidden = strcmp(m->key, HIDDEN_CONFUSION) == 0;
+        m->per_image = json_array();
+        if (!m->key || !m->per_image) {
+            goto oom;
+        }
+        const struct sl_def *def = sl_find_metric(entry_name(e));
+        if (!def) {
+            continue;
+        }
+        sl_spec_init(&m->spec, def);
+        m->confusion = def->kind == SL_METRIC_CONFUSION;
+        m->surface = def->kind == SL_METRIC_HAUSDORFF || def->kind == SL_METRIC_ASSD ||
+                     def->kind == SL_METRIC_NSD;
+        int k = sl_param_index(def, "beta");
+        if (k >= 0 && json_is_number(param(e, "beta"))) {
+            m->spec.values[k].kind = SL_V_NUMBER;
+            m->spec.values[k].num = json_number_value(param(e, "beta"));
+        }
+    }
+    /* per-image values are what the combination is made of */
+    json_object_set_new(spec, "per_image", json_true());
+    return a;
+oom:
+    snprintf(msg, msglen, "out of memory");
+fail:
+    json_decref(extra);
+    cli_agg_free(a);
+    return NULL;
+}
+
+void cli_agg_free(struct cli_agg *a)
+{
+    if (!a) {
+        return;
+    }
+    for (int i = 0; i < a->nl; i++) {
+        free(a->l[i].key);
+        json_decref(a->l[i].per_image);
+    }
+    for (int i = 0; i < a->nm; i++) {
+        free(a->m[i].key);
+        json_decref(a->m[i].per_image);
+    }
+    free(a->l);
+    free(a->m);
+    json_decref(a->shapes);
+    json_decref(a->conventions);
+    free(a->total);
+    free(a->matrix);
+    free(a);
+}
+
+static bool counts_of(json_t *o, struct sl_confusion *c)
+{
+    json_t *tp = json_object_get(o, "tp"), *fp = json_object_get(o, "fp"),
+           *fn = json_object_get(o, "fn"), *tn = json_object_get(o, "tn");
+    if (!json_is_integer(tp) || !json_is_integer(fp) || !json_is_integer(fn) ||
+        !json_is_integer(tn)) {
+        return false;
+    }
+    *c = (struct sl_confusion){json_integer_value(tp), json_integer_value(fp),
+                               json_integer_value(fn), json_integer_value(tn)};
+    return true;
+}
+
+/* Image i's pixel-loss denominator from its per-class counts cm[C] (see the top comment). */
+static double denominator(const struct cli_agg *a, const struct aloss *l,
+                          const struct sl_confusion *cm)
+{
+    const int64_t C = a->classes;
+    if (strcmp(a->mode, "multiclass") == 0) {
+        if (!l->class_wt) {
+            return (double)(cm[0].tp + cm[0].fp + cm[0].fn + cm[0].tn);
+        }
+        double d = 0;
+        for (int64_t c = 0; c < C; c++) {
+            d += json_number_value(json_array_get(l->class_wt, (size_t)c)) *
+                 (double)(cm[c].tp + cm[c].fn);
+        }
+        return d;
+    }
+    double d = 0;
+    for (int64_t c = 0; c < C; c++) {
+        d += (double)(cm[c].tp + cm[c].fp + cm[c].fn + cm[c].tn);
+    }
+    return d;
+}
+
+int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
+                size_t msglen)
+{
+    const char *mode = json_string_value(json_object_get(answer, "mode"));
+    json_t *jc = json_object_get(answer, "classes");
+    int64_t n = json_integer_value(json_object_get(answer, "images"));
+    if (!mode || !json_is_integer(jc) || n != last - first) {
+        snprintf(msg, msglen, "the answer lacks mode, classes or the right images count");
+        return -1;
+    }
+    if (a->batches == 0) {
+        snprintf(a->mode, sizeof a->mode, "%s", mode);
+        a->classes = json_integer_value(jc);
+        a->conventions = json_incref(json_object_get(answer, "conventions"));
+        a->include_background =
+            !json_is_false(json_object_get(a->conventions, "include_background"));
+        const char *em = json_string_value(json_object_get(a->conventions, "empty"));
+        a->empty = !em || strcmp(em, "one") == 0 ? SL_EMPTY_ONE
+                   : strcmp(em, "zero") == 0     ? SL_EMPTY_ZERO
+                                                 : SL_EMPTY_NAN;
+        a->total = calloc((size_t)a->classes, sizeof *a->total);
+        a->matrix = calloc((size_t)(a->classes * a->classes), sizeof *a->matrix);
+        if (!a->total || !a->matrix) {
+            snprintf(msg, msglen, "out of memory");
+            return -1;
+        }
+    } else if (strcmp(a->mode, mode) != 0 || a->classes != json_integer_value(jc)) {
+        snprintf(msg, msglen,
+                 "this batch is %s with %lld classes, the first was %s with %lld: one data set "
+                 "must have one mode and one class count",
+                 mode, (long long)json_integer_value(jc), a->mode, (long long)a->classes);
+        return -1;
+    }
+    json_t *shape = json_object_get(answer, "shape");
+    bool seen = false;
+    size_t i;
+    json_t *s;
+    json_array_foreach(a->shapes, i, s)
+    {
+        seen = seen || json_equal(s, shape);
+    }
+    if (!seen) {
+        json_array_append(a->shapes, shape);
+    }
+    a->elapsed_ms += json_number_value(json_object_get(answer, "elapsed_ms"));
+    a->batches++;
+    a->images += n;
+
+    /* the hidden confusion counts: per image and class */
+    const int64_t C = a->classes;
+    json_t *metrics = json_object_get(answer, "metrics");
+    json_t *hc = json_object_get(json_object_get(metrics, HIDDEN_CONFUSION), "per_image");
+    struct sl_confusion *cm = calloc((size_t)(n * C), sizeof *cm);
+    if (!cm) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    bool ok = json_array_size(hc) == (size_t)n;
+    for (int64_t k = 0; ok && k < n; k++) {
+        json_t *row = json_array_get(hc, (size_t)k);
+        for (int64_t c = 0; ok && c < C; c++) {
+            ok = counts_of(C == 1 && json_is_object(row) ? row : json_array_get(row, (size_t)c),
+                           &cm[k * C + c]);
+            a->total[c].tp += cm[k * C + c].tp;
+            a->total[c].fp += cm[k * C + c].fp;
+            a->total[c].fn += cm[k * C + c].fn;
+            a->total[c].tn += cm[k * C + c].tn;
+        }
+    }
+    json_t *mx = json_object_get(json_object_get(metrics, HIDDEN_CONFUSION), "matrix");
+    for (int64_t r = 0; ok && mx && r < C; r++) {
+        for (int64_t c = 0; c < C; c++) {
+            a->matrix[r * C + c] +=
+                json_integer_value(json_array_get(json_array_get(mx, (size_t)r), (size_t)c));
+        }
+    }
+    if (!ok) {
+        free(cm);
+        snprintf(msg, msglen, "the answer lacks the confusion counts the CLI asked for");
+        return -1;
+    }
+
+    json_t *losses = json_object_get(answer, "losses");
+    for (int k = 0; k < a->nl; k++) {
+        struct aloss *l = &a->l[k];
+        json_t *jl = json_object_get(losses, l->key);
+        json_t *pi = json_object_get(jl, "per_image");
+        double v = json_number_value(json_object_get(jl, "value"));
+        if (!jl) {
+            free(cm);
+            snprintf(msg, msglen, "the answer has no loss %s", l->key);
+            return -1;
+        }
+        if (json_array_size(pi) == (size_t)n) {
+            json_array_extend(l->per_image, pi);
+        } else {
+            l->has_per_image = false;
+        }
+        switch (l->kind) {
+        case L_PIXEL:
+            if (l->sum) {
+                l->total += v;
+                break;
+            }
+            for (int64_t j = 0; j < n; j++) {
+                double d = denominator(a, l, cm + j * C);
+                l->num += json_number_value(json_array_get(pi, (size_t)j)) * d;
+                l->den += d;
+            }
+            break;
+        case L_IMAGE:
+            for (int64_t j = 0; j < n; j++) {
+                l->total += json_number_value(json_array_get(pi, (size_t)j));
+            }
+            l->nimg += n;
+            break;
+        case L_POOLED:
+            l->pooled = v;
+            break;
+        case L_COMBO:
+            break;
+        }
+    }
+    free(cm);
+    for (int k = 0; k < a->nm; k++) {
+        json_t *pi = json_object_get(json_object_get(metrics, a->m[k].key), "per_image");
+        if (json_array_size(pi) != (size_t)n) {
+            snprintf(msg, msglen, "the answer has no per-image values of metric %s", a->m[k].key);
+            return -1;
+        }
+        json_array_extend(a->m[k].per_image, pi);
+    }
+    return 0;
+}
+
+static double loss_value(const struct cli_agg *a, const struct aloss *l)
+{
+    switch (l->kind) {
+    case L_PIXEL:
+        return l->sum ? l->total : (l->den > 0 ? l->num / l->den : 0.0);
+    case L_IMAGE:
+        return l->nimg ? l->total / (double)l->nimg : 0.0;
+    case L_POOLED:
+        return l->pooled;
+    case L_COMBO: {
+        double v = 0;
+        for (int t = 0; t < l->nterms; t++) {
+            const struct aloss *term = &a->l[l->first_term + t];
+            v += term->weight * loss_value(a, term);
+        }
+        return v;
+    }
+    }
+    return NAN;
+}
+
+/* A number, or null for NaN/inf (undefined). */
+static json_t *num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *counts_json(const struct sl_confusion *c)
+{
+    return json_pack("{s:I, s:I, s:I, s:I}", "tp", (json_int_t)c->tp, "fp", (json_int_t)c->fp, "fn",
+                     (json_int_t)c->fn, "tn", (json_int_t)c->tn);
+}
+
+static json_t *metric_json(const struct cli_agg *a, const struct ametric *m, bool per_image)
+{
+    const int64_t C = a->classes;
+    const bool binary = strcmp(a->mode, "binary") == 0;
+    json_t *o = json_object();
+    if (m->confusion) {
+        if (binary) {
+            json_object_set_new(o, "global", counts_json(&a->total[0]));
+        } else {
+            json_t *g = json_array();
+            for (int64_t c = 0; c < C; c++) {
+                json_array_append_new(g, counts_json(&a->total[c]));
+            }
+            json_object_set_new(o, "global", g);
+        }
+        if (strcmp(a->mode, "multiclass") == 0) {
+            json_t *mx = json_array();
+            for (int64_t r = 0; r < C; r++) {
+                json_t *row = json_array();
+                for (int64_t c = 0; c < C; c++) {
+                    json_array_append_new(row, json_integer(a->matrix[r * C + c]));
+                }
+                json_array_append_new(mx, row);
+            }
+            json_object_set_new(o, "matrix", mx);
+        }
+        if (per_image) {
+            json_object_set(o, "per_image", m->per_image);
+        }
+        return o;
+    }
+    /* per class: the mean over images of the defined values, as the server does */
+    json_t *per_class = json_array(), *global = json_array();
+    int64_t undefined = 0;
+    double msum = 0;
+    int mk = 0;
+    for (int64_t c = 0; c < C; c++) {
+        double sum = 0;
+        int64_t defined = 0;
+        size_t i;
+        json_t *row;
+        json_array_foreach(m->per_image, i, row)
+        {
+            json_t *v = binary ? row : json_array_get(row, (size_t)c);
+            if (json_is_number(v)) {
+                sum += json_number_value(v);
+                defined++;
+            } else {
+                undefined++;
+            }
+        }
+        double pc = defined ? sum / (double)defined : NAN;
+        json_array_append_new(per_class, num(pc));
+        json_array_append_new(global, num(sl_metric_from_counts(&m->spec, &a->total[c], a->empty)));
+        if ((C == 1 || a->include_background || c > 0) && !isnan(pc)) {
+            msum += pc;
+            mk++;
+        }
+    }
+    json_object_set_new(o, "mean", num(mk ? msum / mk : NAN));
+    if (!m->surface) {
+        json_object_set(o, "global", binary ? json_array_get(global, 0) : global);
+    }
+    if (!binary) {
+        json_object_set(o, "per_class", per_class);
+    }
+    if (per_image) {
+        json_object_set(o, "per_image", m->per_image);
+    }
+    json_object_set_new(o, "undefined", json_integer(undefined));
+    json_decref(per_class);
+    json_decref(global);
+    return o;
+}
+
+json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_image)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "images", json_integer(a->images));
+    json_object_set_new(r, "batches", json_integer(a->batches));
+    json_object_set_new(r, "mode", json_string(a->mode));
+    json_object_set_new(r, "classes", json_integer(a->classes));
+    if (json_array_size(a->shapes) == 1) {
+        json_object_set(r, "shape", json_array_get(a->shapes, 0));
+    } else {
+        json_object_set(r, "shapes", a->shapes);
+    }
+    if (per_image) {
+        json_t *ids = json_array();
+        for (int64_t i = 0; i < d->nimages; i++) {
+            json_array_append_new(ids, json_string(d->images[i].id));
+        }
+        json_object_set_new(r, "image_ids", ids);
+    }
+    json_t *losses = json_object();
+    for (int k = 0; k < a->nl; k++) {
+        const struct aloss *l = &a->l[k];
+        if (l->hidden) {
+            continue;
+        }
+        json_t *o = json_pack("{s:o}", "value", num(loss_value(a, l)));
+        if (per_image && l->has_per_image) {
+            json_object_set(o, "per_image", l->per_image);
+        }
+        json_object_set_new(losses, l->key, o);
+    }
+    json_object_set_new(r, "losses", losses);
+    json_t *metrics = json_object();
+    for (int k = 0; k < a->nm; k++) {
+        if (!a->m[k].hidden) {
+            json_object_set_new(metrics, a->m[k].key, metric_json(a, &a->m[k], per_image));
+        }
+    }
+    json_object_set_new(r, "metrics", metrics);
+    if (a->conventions) {
+        json_object_set(r, "conventions", a->conventions);
+    }
+    json_object_set_new(r, "elapsed_ms", json_real(a->elapsed_ms));
+    return r;
+}

@@ -1,0 +1,482 @@
+/* body.c - one batch as a multipart/form-data body, produced as curl reads it: the `spec`
+ * part, then `pred` and `mask` as .npy bytes (a new header for the batch, then the elements
+ * read from the files), each optionally gzip-compressed on the fly. Memory stays a few buffers
+ * whatever the batch size; a retry rewinds and reads the files again. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "cli.h"
+
+struct seg {
+    char *mem; /* owned text, or NULL for a file range */
+    size_t len;
+    const char *path; /* borrowed from the data set */
+    int64_t off, flen;
+};
+
+struct part {
+    char *head; /* boundary line and part headers */
+    struct seg *segs;
+    int nsegs;
+    bool gz;
+};
+
+/* An open input file, kept across parts and batches so a .gz is not decompressed again
+ * from its start for every batch. */
+struct handle {
+    const char *path;
+    gzFile f;
+    int64_t pos;
+};
+
+enum phase { PH_HEAD, PH_CONTENT, PH_CRLF, PH_TAIL, PH_DONE };
+
+struct cli_body {
+    const struct cli_data *d;
+    enum cli_compress comp;
+    char boundary[48];
+    char ctype[96];
+    struct part parts[3];
+    int nparts;
+    char tail[64];
+    /* reading state */
+    int pi;
+    enum phase ph;
+    size_t pos; /* in head/crlf/tail */
+    int si;
+    int64_t spos; /* in the current segment */
+    bool content_end;
+    z_stream z;
+    bool zinit, zfinish;
+    unsigned char in[1 << 16];
+    struct handle h[2];
+    char err[512];
+};
+
+static void berr(struct cli_body *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err, sizeof b->err, fmt, ap);
+    va_end(ap);
+}
+
+static const char *descr_of(enum sl_dtype t)
+{
+    switch (t) {
+    case SL_DT_BOOL:
+        return "|b1";
+    case SL_DT_U8:
+        return "|u1";
+    case SL_DT_I8:
+        return "|i1";
+    case SL_DT_U16:
+        return "<u2";
+    case SL_DT_I16:
+        return "<i2";
+    case SL_DT_U32:
+        return "<u4";
+    case SL_DT_I32:
+        return "<i4";
+    case SL_DT_I64:
+        return "<i8";
+    case SL_DT_F16:
+        return "<f2";
+    case SL_DT_F32:
+        return "<f4";
+    case SL_DT_F64:
+        return "<f8";
+    case SL_DT_COUNT:
+        break;
+    }
+    return "|u1";
+}
+
+/* A .npy v1.0 header for dtype and shape [n, *rest] (NumPy's format: the dict padded with
+ * spaces and a newline to a multiple of 64 bytes). Returns a new string; *len its length. */
+static char *npy_header(enum sl_dtype t, int64_t n, const int64_t *rest, int nrest, bool fortran,
+                        size_t *len)
+{
+    char dict[512];
+    int k = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': (%lld,",
+                     descr_of(t), fortran ? "True" : "False", (long long)n);
+    for (int i = 0; i < nrest; i++) {
+        k += snprintf(dict + k, sizeof dict - (size_t)k, "%s%lld", i ? ", " : " ",
+                      (long long)rest[i]);
+    }
+    k += snprintf(dict + k, sizeof dict - (size_t)k, "), }");
+    size_t total = 10 + (size_t)k + 1;
+    total = (total + 63) / 64 * 64;
+    char *h = malloc(total);
+    if (!h) {
+        return NULL;
+    }
+    size_t hl = total - 10;
+    memcpy(h, "\x93NUMPY\x01\x00", 8);
+    h[8] = (char)(hl & 0xff);
+    h[9] = (char)(hl >> 8);
+    memcpy(h + 10, dict, (size_t)k);
+    memset(h + 10 + k, ' ', total - 10 - (size_t)k - 1);
+    h[total - 1] = '\n';
+    *len = total;
+    return h;
+}
+
+static bool is_float(enum sl_dtype t)
+{
+    return t == SL_DT_F16 || t == SL_DT_F32 || t == SL_DT_F64;
+}
+
+static void part_clear(struct part *p)
+{
+    free(p->head);
+    for (int i = 0; i < p->nsegs; i++) {
+        free(p->segs[i].mem);
+    }
+    free(p->segs);
+    memset(p, 0, sizeof *p);
+}
+
+static void handles_close(struct cli_body *b)
+{
+    for (int i = 0; i < 2; i++) {
+        if (b->h[i].f) {
+            gzclose(b->h[i].f);
+        }
+        memset(&b->h[i], 0, sizeof b->h[i]);
+    }
+}
+
+struct cli_body *cli_body_new(const struct cli_data *d, enum cli_compress comp)
+{
+    struct cli_body *b = calloc(1, sizeof *b);
+    if (!b) {
+        return NULL;
+    }
+    b->d = d;
+    b->comp = comp;
+    unsigned long long r = (unsigned long long)(uintptr_t)b ^ (unsigned long long)rand();
+    snprintf(b->boundary, sizeof b->boundary, "segloss-%016llx%08x", r, (unsigned)rand());
+    snprintf(b->ctype, sizeof b->ctype, "multipart/form-data; boundary=%s", b->boundary);
+    snprintf(b->tail, sizeof b->tail, "--%s--\r\n", b->boundary);
+    return b;
+}
+
+static char *part_head(const struct cli_body *b, const char *name, const char *filename,
+                       const char *type)
+{
+    char *h = malloc(512);
+    if (h) {
+        snprintf(h, 512,
+                 "--%s\r\nContent-Disposition: form-data; name=\"%s\"%s%s%s\r\n"
+                 "Content-Type: %s\r\n\r\n",
+                 b->boundary, name, filename ? "; filename=\"" : "", filename ? filename : "",
+                 filename ? "\"" : "", type);
+    }
+    return h;
+}
+
+static int add_seg(struct part *p, struct seg s)
+{
+    struct seg *ns = realloc(p->segs, sizeof *ns * (size_t)(p->nsegs + 1));
+    if (!ns) {
+        free(s.mem);
+        return -1;
+    }
+    p->segs = ns;
+    p->segs[p->nsegs++] = s;
+    return 0;
+}
+
+/* The npy part of one array (pred or target) of images [first, last). */
+static int npy_part(struct cli_body *b, struct part *p, bool pred, int64_t first, int64_t last)
+{
+    const struct cli_data *d = b->d;
+    const struct cli_npy *n = d->kind == CLI_SRC_NPY
+                                  ? (pred ? &d->pred : &d->target)
+                                  : (pred ? &d->images[first].pred : &d->images[first].target);
+    bool whole = d->kind == CLI_SRC_NPY && first == 0 && last == d->nimages;
+    bool fortran = d->kind == CLI_SRC_NPY && n->fortran && whole;
+    size_t hl;
+    char *hdr = d->kind == CLI_SRC_NPY
+                    ? npy_header(n->dtype, last - first, n->shape + 1, n->ndim - 1, fortran, &hl)
+                    : npy_header(n->dtype, last - first, n->shape, n->ndim, false, &hl);
+    p->gz = b->comp == CLI_COMPRESS_GZIP || (b->comp == CLI_COMPRESS_AUTO && !is_float(n->dtype));
+    const char *name = pred ? "pred" : "mask";
+    char filename[32];
+    snprintf(filename, sizeof filename, "%s.npy%s", name, p->gz ? ".gz" : "");
+    p->head = part_head(b, name, filename, p->gz ? "application/gzip" : "application/x-npy");
+    if (!hdr || !p->head || add_seg(p, (struct seg){hdr, hl, NULL, 0, 0})) {
+        return -1;
+    }
+    if (d->kind == CLI_SRC_NPY) {
+        int64_t per = cli_npy_image_bytes(n, false);
+        return add_seg(p, (struct seg){NULL, 0, n->path, (int64_t)n->data_offset + first * per,
+                                       (last - first) * per});
+    }
+    for (int64_t i = first; i < last; i++) {
+        const struct cli_npy *f = pred ? &d->images[i].pred : &d->images[i].target;
+        if (add_seg(p, (struct seg){NULL, 0, f->path, (int64_t)f->data_offset,
+                                    cli_npy_image_bytes(f, true)})) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Sets the batch: images [first, last) with the spec object (borrowed; its prediction and
+ * target members are set here). Returns 0, or -1 with msg. */
+int cli_body_batch(struct cli_body *b, int64_t first, int64_t last, json_t *spec, char *msg,
+                   size_t msglen)
+{
+    const struct cli_data *d = b->d;
+    for (int i = 0; i < b->nparts; i++) {
+        part_clear(&b->parts[i]);
+    }
+    b->nparts = 0;
+    if (d->kind == CLI_SRC_CSV) {
+        json_t *shape =
+            json_pack("[III]", (json_int_t)(last - first), (json_int_t)d->h, (json_int_t)d->w);
+        json_t *pd = json_array(), *td = json_array();
+        for (int64_t i = first; i < last; i++) {
+            json_array_append_new(pd, json_string(d->images[i].pred_rle));
+            json_array_append_new(td, json_string(d->images[i].target_rle));
+        }
+        json_object_set_new(
+            spec, "prediction",
+            json_pack("{s:s, s:O, s:o}", "format", "rle", "shape", shape, "data", pd));
+        json_object_set_new(
+            spec, "target",
+            json_pack("{s:s, s:o, s:o}", "format", "rle", "shape", shape, "data", td));
+    } else {
+        for (int k = 0; k < 2; k++) {
+            struct part *p = &b->parts[1 + k];
+            if (npy_part(b, p, k == 0, first, last)) {
+                snprintf(msg, msglen, "out of memory");
+                return -1;
+            }
+            json_object_set_new(spec, k == 0 ? "prediction" : "target",
+                                json_pack("{s:s, s:s, s:s}", "format", "npy", "part",
+                                          k == 0 ? "pred" : "mask", "compression",
+                                          p->gz ? "gzip" : "none"));
+        }
+    }
+    char *text = json_dumps(spec, JSON_COMPACT);
+    b->parts[0].head = part_head(b, "spec", NULL, "application/json");
+    if (!text || !b->parts[0].head ||
+        add_seg(&b->parts[0], (struct seg){text, strlen(text), NULL, 0, 0})) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    b->nparts = d->kind == CLI_SRC_CSV ? 1 : 3;
+    cli_body_rewind(b);
+    return 0;
+}
+
+void cli_body_rewind(struct cli_body *b)
+{
+    b->pi = 0;
+    b->ph = PH_HEAD;
+    b->pos = 0;
+    b->si = 0;
+    b->spos = 0;
+    b->content_end = false;
+    if (b->zinit) {
+        deflateEnd(&b->z);
+        b->zinit = false;
+    }
+    b->err[0] = '\0';
+}
+
+void cli_body_free(struct cli_body *b)
+{
+    if (!b) {
+        return;
+    }
+    cli_body_rewind(b);
+    for (int i = 0; i < 3; i++) {
+        part_clear(&b->parts[i]);
+    }
+    handles_close(b);
+    free(b);
+}
+
+const char *cli_body_error(const struct cli_body *b)
+{
+    return b->err;
+}
+
+const char *cli_body_content_type(const struct cli_body *b)
+{
+    return b->ctype;
+}
+
+/* Up to n bytes of file range s from its position b->spos. */
+static long file_read(struct cli_body *b, const struct seg *s, unsigned char *buf, size_t n)
+{
+    struct handle *h = NULL;
+    for (int i = 0; i < 2 && !h; i++) {
+        if (b->h[i].f && strcmp(b->h[i].path, s->path) == 0) {
+            h = &b->h[i];
+        }
+    }
+    if (!h) {
+        /* reuse the slot of the other array's file least: pred is part 1, target part 2 */
+        h = &b->h[b->pi == 2 ? 1 : 0];
+        if (h->f) {
+            gzclose(h->f);
+        }
+        h->f = gzopen(s->path, "rb");
+        h->path = s->path;
+        h->pos = 0;
+        if (!h->f) {
+            berr(b, "%s: cannot open", s->path);
+            return -1;
+        }
+        gzbuffer(h->f, 1 << 17);
+    }
+    int64_t want = s->off + b->spos;
+    if (h->pos != want) {
+        if (gzseek(h->f, (z_off_t)want, SEEK_SET) != (z_off_t)want) {
+            berr(b, "%s: cannot seek to byte %lld", s->path, (long long)want);
+            return -1;
+        }
+        h->pos = want;
+    }
+    int64_t left = s->flen - b->spos;
+    unsigned k = (unsigned)((int64_t)n < left ? (int64_t)n : left);
+    int got = gzread(h->f, buf, k);
+    if (got <= 0) {
+        int zerr;
+        const char *e = gzerror(h->f, &zerr);
+        berr(b, "%s: ended at byte %lld, %lld more expected%s%s", s->path, (long long)want,
+             (long long)left, zerr ? ": " : "", zerr ? e : "");
+        return -1;
+    }
+    h->pos += got;
+    return got;
+}
+
+/* Up to n uncompressed content bytes of the current part; 0 at its end, -1 on error. */
+static long content_read(struct cli_body *b, unsigned char *buf, size_t n)
+{
+    struct part *p = &b->parts[b->pi];
+    while (b->si < p->nsegs) {
+        const struct seg *s = &p->segs[b->si];
+        int64_t len = s->mem ? (int64_t)s->len : s->flen;
+        if (b->spos == len) {
+            b->si++;
+            b->spos = 0;
+            continue;
+        }
+        long got;
+        if (s->mem) {
+            got = (long)((int64_t)n < len - b->spos ? (int64_t)n : len - b->spos);
+            memcpy(buf, s->mem + b->spos, (size_t)got);
+        } else {
+            got = file_read(b, s, buf, n);
+        }
+        if (got > 0) {
+            b->spos += got;
+        }
+        return got;
+    }
+    return 0;
+}
+
+/* Compressed content bytes of the current part into buf; 0 once the gzip stream has ended. */
+static long gz_read(struct cli_body *b, unsigned char *buf, size_t n)
+{
+    if (!b->zinit) {
+        memset(&b->z, 0, sizeof b->z);
+        if (deflateInit2(&b->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+            berr(b, "out of memory (deflate)");
+            return -1;
+        }
+        b->zinit = true;
+        b->zfinish = false;
+    }
+    b->z.next_out = buf;
+    b->z.avail_out = (uInt)(n > (1u << 30) ? (1u << 30) : n);
+    while (b->z.avail_out == (uInt)(n > (1u << 30) ? (1u << 30) : n)) {
+        if (b->z.avail_in == 0 && !b->zfinish) {
+            long got = content_read(b, b->in, sizeof b->in);
+            if (got < 0) {
+                return -1;
+            }
+            b->z.next_in = b->in;
+            b->z.avail_in = (uInt)got;
+            b->zfinish = got == 0;
+        }
+        int rc = deflate(&b->z, b->zfinish ? Z_FINISH : Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) {
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            berr(b, "deflate failed (%d)", rc);
+            return -1;
+        }
+    }
+    long produced = (long)((unsigned char *)b->z.next_out - buf);
+    if (produced == 0) {
+        deflateEnd(&b->z);
+        b->zinit = false;
+    }
+    return produced;
+}
+
+static long copy_text(struct cli_body *b, const char *text, char *buf, size_t n)
+{
+    size_t len = strlen(text) - b->pos;
+    size_t k = n < len ? n : len;
+    memcpy(buf, text + b->pos, k);
+    b->pos += k;
+    return (long)k;
+}
+
+long cli_body_read(struct cli_body *b, char *buf, size_t n)
+{
+    while (b->ph != PH_DONE) {
+        long got = 0;
+        switch (b->ph) {
+        case PH_HEAD:
+            got = copy_text(b, b->parts[b->pi].head, buf, n);
+            if (got == 0) {
+                b->ph = PH_CONTENT;
+                b->si = 0;
+                b->spos = 0;
+            }
+            break;
+        case PH_CONTENT:
+            got = b->parts[b->pi].gz ? gz_read(b, (unsigned char *)buf, n)
+                                     : content_read(b, (unsigned char *)buf, n);
+            if (got == 0) {
+                b->ph = PH_CRLF;
+                b->pos = 0;
+            }
+            break;
+        case PH_CRLF:
+            got = copy_text(b, "\r\n", buf, n);
+            if (got == 0) {
+                b->pos = 0;
+                b->ph = ++b->pi < b->nparts ? PH_HEAD : PH_TAIL;
+            }
+            break;
+        case PH_TAIL:
+            got = copy_text(b, b->tail, buf, n);
+            if (got == 0) {
+                b->ph = PH_DONE;
+            }
+            break;
+        case PH_DONE:
+            break;
+        }
+        if (got != 0) {
+            return got;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,701 @@
+/* input.c - the CLI's data sets: two .npy batch files, two directories of per-image .npy files
+ * paired by name, or two Kaggle CSV files of RLE rows; paired into images and cut into batches.
+ *
+ * Only headers (and CSV text) are read here; body.c streams the elements. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "array.h"
+#include "cli.h"
+
+#define BATCH_BYTES (32 * 1024 * 1024) /* auto batch size: uncompressed bytes per request */
+#define BATCH_MAX 1024                 /* auto batch size: images per request */
+#define HEADER_MAX (1024 * 1024)       /* longest .npy header read */
+
+static void errf(char *msg, size_t msglen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Reads path's .npy header (the file may be gzip-compressed) into *n. */
+static int npy_open(struct cli_npy *n, const char *path, char *msg, size_t msglen)
+{
+    memset(n, 0, sizeof *n);
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        errf(msg, msglen, "%s: %s", path, strerror(errno ? errno : ENOENT));
+        return -1;
+    }
+    unsigned char pre[12];
+    int got = gzread(f, pre, sizeof pre);
+    int rc = -1;
+    unsigned char *hdr = NULL;
+    if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        errf(msg, msglen, "%s: not a .npy file (no \\x93NUMPY magic)", path);
+        goto out;
+    }
+    size_t hlen = pre[6] == 1 ? (size_t)(pre[8] | pre[9] << 8) + 10
+                              : (got < 12 ? 0
+                                          : ((size_t)pre[8] | (size_t)pre[9] << 8 |
+                                             (size_t)pre[10] << 16 | (size_t)pre[11] << 24) +
+                                                12);
+    if (hlen < 12 || hlen > HEADER_MAX) {
+        errf(msg, msglen, "%s: bad .npy header length", path);
+        goto out;
+    }
+    hdr = malloc(hlen);
+    if (!hdr) {
+        errf(msg, msglen, "%s: out of memory", path);
+        goto out;
+    }
+    memcpy(hdr, pre, (size_t)got);
+    if (gzread(f, hdr + got, (unsigned)(hlen - (size_t)got)) != (int)(hlen - (size_t)got)) {
+        errf(msg, msglen, "%s: .npy header cut short", path);
+        goto out;
+    }
+    char detail[512];
+    if (slp_npy_header(hdr, hlen, &n->dtype, &n->ndim, n->shape, &n->fortran, &n->data_offset, path,
+                       detail, sizeof detail) != 0) {
+        errf(msg, msglen, "%s", detail);
+        goto out;
+    }
+    n->gz = gzdirect(f) == 0;
+    n->path = strdup(path);
+    if (!n->path) {
+        errf(msg, msglen, "out of memory");
+        goto out;
+    }
+    rc = 0;
+    /* a plain file must hold exactly its elements (a .gz is checked while it streams) */
+    struct stat st;
+    if (!n->gz && stat(path, &st) == 0) {
+        int64_t want = (int64_t)n->data_offset + cli_npy_image_bytes(n, true);
+        if (st.st_size != want) {
+            errf(msg, msglen, "%s: %lld bytes, the header's shape and dtype need %lld", path,
+                 (long long)st.st_size, (long long)want);
+            rc = -1;
+        }
+    }
+out:
+    free(hdr);
+    gzclose(f);
+    return rc;
+}
+
+int64_t cli_npy_image_bytes(const struct cli_npy *n, bool whole_file)
+{
+    int64_t e = (int64_t)sl_dtype_size(n->dtype);
+    for (int k = whole_file ? 0 : 1; k < n->ndim; k++) {
+        e *= n->shape[k];
+    }
+    return e;
+}
+
+static bool same_layout(const struct cli_npy *a, const struct cli_npy *b)
+{
+    return a->dtype == b->dtype && a->ndim == b->ndim &&
+           memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) == 0;
+}
+
+static void npy_free(struct cli_npy *n)
+{
+    free(n->path);
+    n->path = NULL;
+}
+
+/* ---- directories ------------------------------------------------------------------------------
+ */
+
+struct entry {
+    char *id;
+    char *path;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->id, ((const struct entry *)b)->id);
+}
+
+static void entries_free(struct entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].id);
+        free(e[i].path);
+    }
+    free(e);
+}
+
+/* The .npy and .npy.gz files of dir, sorted by id (the name without that suffix). */
+static int list_dir(const char *dir, struct entry **out, size_t *count, char *msg, size_t msglen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        errf(msg, msglen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct entry *e = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        size_t cut = ends_with(name, ".npy") ? 4 : ends_with(name, ".npy.gz") ? 7 : 0;
+        if (!cut || strlen(name) == cut) {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            struct entry *ne = realloc(e, cap * sizeof *e);
+            if (!ne) {
+                rc = -1;
+                break;
+            }
+            e = ne;
+        }
+        size_t len = strlen(dir) + strlen(name) + 2;
+        e[n].id = strndup(name, strlen(name) - cut);
+        e[n].path = malloc(len);
+        if (!e[n].id || !e[n].path) {
+            free(e[n].id);
+            free(e[n].path);
+            rc = -1;
+            break;
+        }
+        snprintf(e[n].path, len, "%s/%s", dir, name);
+        n++;
+    }
+    closedir(d);
+    if (rc) {
+        errf(msg, msglen, "out of memory listing %s", dir);
+        entries_free(e, n);
+        return -1;
+    }
+    if (n == 0) {
+        errf(msg, msglen, "%s: no .npy or .npy.gz files", dir);
+        free(e);
+        return -1;
+    }
+    qsort(e, n, sizeof *e, cmp_entry);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(e[i - 1].id, e[i].id) == 0) {
+            errf(msg, msglen, "%s: both %s.npy and %s.npy.gz: which one is image %s?", dir, e[i].id,
+                 e[i].id, e[i].id);
+            entries_free(e, n);
+            return -1;
+        }
+    }
+    *out = e;
+    *count = n;
+    return 0;
+}
+
+static int open_dirs(struct cli_data *d, const char *pdir, const char *tdir, char *msg,
+                     size_t msglen)
+{
+    struct entry *pe = NULL, *te = NULL;
+    size_t np = 0, nt = 0;
+    int rc = -1;
+    if (list_dir(pdir, &pe, &np, msg, msglen) || list_dir(tdir, &te, &nt, msg, msglen)) {
+        goto out;
+    }
+    /* both lists are sorted: walk them together */
+    for (size_t i = 0, j = 0; i < np || j < nt;) {
+        int c = i == np ? 1 : j == nt ? -1 : strcmp(pe[i].id, te[j].id);
+        if (c != 0) {
+            const char *id = c < 0 ? pe[i].id : te[j].id;
+            errf(msg, msglen, "image %s is in %s but not in %s", id, c < 0 ? pdir : tdir,
+                 c < 0 ? tdir : pdir);
+            goto out;
+        }
+        i++;
+        j++;
+    }
+    d->images = calloc(np, sizeof *d->images);
+    if (!d->images) {
+        errf(msg, msglen, "out of memory");
+        goto out;
+    }
+    d->nimages = (int64_t)np;
+    for (size_t i = 0; i < np; i++) {
+        struct cli_image *im = &d->images[i];
+        im->index = (int64_t)i;
+        im->id = pe[i].id;
+        pe[i].id = NULL;
+        if (npy_open(&im->pred, pe[i].path, msg, msglen) ||
+            npy_open(&im->target, te[i].path, msg, msglen)) {
+            goto out;
+        }
+        if ((im->pred.fortran && im->pred.ndim > 1) ||
+            (im->target.fortran && im->target.ndim > 1)) {
+            errf(msg, msglen,
+                 "%s: Fortran-order files in a directory are not supported (one image per file "
+                 "is stacked in C order); save it with np.save(path, np.ascontiguousarray(a))",
+                 im->pred.fortran ? im->pred.path : im->target.path);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    entries_free(pe, np);
+    entries_free(te, nt);
+    return rc;
+}
+
+/* ---- Kaggle CSV --------------------------------------------------------------------------------
+ */
+
+struct run {
+    int64_t start, len;
+};
+
+struct csv_image {
+    char *id;
+    struct run *runs;
+    size_t nruns, cap;
+    size_t order; /* first appearance */
+};
+
+struct csv {
+    struct csv_image *im;
+    size_t n, cap;
+};
+
+static int cmp_csv_id(const void *a, const void *b)
+{
+    return strcmp(((const struct csv_image *)a)->id, ((const struct csv_image *)b)->id);
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+    const struct run *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+    const struct csv_image *x = a, *y = b;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void csv_free(struct csv *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->im[i].id);
+        free(c->im[i].runs);
+    }
+    free(c->im);
+    memset(c, 0, sizeof *c);
+}
+
+/* One CSV field starting at *p (optionally "quoted"); advances *p past it and a comma. */
+static char *csv_field(char **p)
+{
+    char *s = *p;
+    if (*s == '"') {
+        char *e = strchr(s + 1, '"');
+        if (!e) {
+            return NULL;
+        }
+        *e = '\0';
+        *p = e[1] == ',' ? e + 2 : e + 1;
+        return s + 1;
+    }
+    char *e = strchr(s, ',');
+    if (e) {
+        *e = '\0';
+        *p = e + 1;
+    } else {
+        *p = s + strlen(s);
+    }
+    return s;
+}
+
+/* Parses one row's runs into im (validated: positive, inside H*W pixels, sorted and not
+ * overlapping within the row, as API.md asks of an RLE string). */
+static int parse_runs(struct csv_image *im, const char *text, int64_t npix, const char *where,
+                      char *msg, size_t msglen)
+{
+    const char *s = text;
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    if (*s == '\0' || strcmp(s, "-") == 0) {
+        return 0;
+    }
+    int64_t prev_end = 0;
+    size_t first = im->nruns;
+    while (*s) {
+        char *e1, *e2;
+        errno = 0;
+        long long a = strtoll(s, &e1, 10);
+        long long b = e1 != s ? strtoll(e1, &e2, 10) : 0;
+        if (e1 == s || e2 == e1 || errno || a < 1 || b < 1 ||
+            (*e2 && !isspace((unsigned char)*e2))) {
+            errf(msg, msglen, "%s: EncodedPixels must be pairs of positive integers 'start length'",
+                 where);
+            return -1;
+        }
+        if (a - 1 + b > npix) {
+            errf(msg, msglen, "%s: run %lld %lld passes the end of a %lld-pixel image", where, a, b,
+                 (long long)npix);
+            return -1;
+        }
+        if (im->nruns > first && a <= prev_end) {
+            errf(msg, msglen, "%s: runs must be sorted and not overlap (start %lld)", where, a);
+            return -1;
+        }
+        prev_end = a - 1 + b;
+        if (im->nruns == im->cap) {
+            im->cap = im->cap ? 2 * im->cap : 16;
+            struct run *nr = realloc(im->runs, im->cap * sizeof *nr);
+            if (!nr) {
+                errf(msg, msglen, "out of memory");
+                return -1;
+            }
+            im->runs = nr;
+        }
+        im->runs[im->nruns++] = (struct run){a, b};
+        s = e2;
+        while (isspace((unsigned char)*s)) {
+            s++;
+        }
+    }
+    return 0;
+}
+
+static int read_csv(struct csv *c, const char *path, int64_t npix, char *msg, size_t msglen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        errf(msg, msglen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    int rc = -1;
+    struct csv_image *sorted = NULL; /* ids seen so far are found by a linear probe of a hash */
+    size_t hcap = 0;
+    size_t *hash = NULL;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+            line[--len] = '\0';
+        }
+        char where[600];
+        snprintf(where, sizeof where, "%s:%ld", path, lineno);
+        if (lineno == 1) {
+            if (strncmp(line, "ImageId,", 8) != 0 && strncmp(line, "\"ImageId\",", 10) != 0) {
+                errf(msg, msglen, "%s: the first line must be the header ImageId,EncodedPixels",
+                     where);
+                goto out;
+            }
+            continue;
+        }
+        if (len == 0) {
+            continue;
+        }
+        char *p = line;
+        char *id = csv_field(&p);
+        char *rle = id ? csv_field(&p) : NULL;
+        if (!id || !rle || *id == '\0' || *p != '\0') {
+            errf(msg, msglen, "%s: a row is ImageId,EncodedPixels", where);
+            goto out;
+        }
+        if (2 * c->n + 2 > hcap) {
+            size_t ncap = hcap ? 2 * hcap : 1024;
+            size_t *nh = malloc(ncap * sizeof *nh);
+            if (!nh) {
+                errf(msg, msglen, "out of memory");
+                goto out;
+            }
+            for (size_t k = 0; k < ncap; k++) {
+                nh[k] = SIZE_MAX;
+            }
+            for (size_t k = 0; k < c->n; k++) {
+                size_t h = (size_t)crc32(0, (const Bytef *)c->im[k].id, (uInt)strlen(c->im[k].id)) &
+                           (ncap - 1);
+                while (nh[h] != SIZE_MAX) {
+                    h = (h + 1) & (ncap - 1);
+                }
+                nh[h] = k;
+            }
+            free(hash);
+            hash = nh;
+            hcap = ncap;
+        }
+        size_t h = (size_t)crc32(0, (const Bytef *)id, (uInt)strlen(id)) & (hcap - 1);
+        while (hash[h] != SIZE_MAX && strcmp(c->im[hash[h]].id, id) != 0) {
+            h = (h + 1) & (hcap - 1);
+        }
+        if (hash[h] == SIZE_MAX) {
+            if (c->n == c->cap) {
+                c->cap = c->cap ? 2 * c->cap : 256;
+                struct csv_image *ni = realloc(c->im, c->cap * sizeof *ni);
+                if (!ni) {
+                    errf(msg, msglen, "out of memory");
+                    goto out;
+                }
+                c->im = ni;
+            }
+            memset(&c->im[c->n], 0, sizeof c->im[c->n]);
+            c->im[c->n].id = strdup(id);
+            c->im[c->n].order = c->n;
+            if (!c->im[c->n].id) {
+                errf(msg, msglen, "out of memory");
+                goto out;
+            }
+            hash[h] = c->n++;
+        }
+        if (parse_runs(&c->im[hash[h]], rle, npix, where, msg, msglen)) {
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        errf(msg, msglen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (c->n == 0) {
+        errf(msg, msglen, "%s: no rows", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    (void)sorted;
+    free(hash);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* The union of im's runs (rows of one image) as an RLE string, runs merged where they touch. */
+static char *runs_text(struct csv_image *im)
+{
+    qsort(im->runs, im->nruns, sizeof *im->runs, cmp_run);
+    size_t cap = 24 * im->nruns + 2, len = 0;
+    char *s = malloc(cap);
+    if (!s) {
+        return NULL;
+    }
+    s[0] = '\0';
+    for (size_t i = 0; i < im->nruns;) {
+        int64_t a = im->runs[i].start, end = a + im->runs[i].len;
+        for (i++; i < im->nruns && im->runs[i].start <= end; i++) {
+            int64_t e = im->runs[i].start + im->runs[i].len;
+            end = e > end ? e : end;
+        }
+        len += (size_t)snprintf(s + len, cap - len, "%s%lld %lld", len ? " " : "", (long long)a,
+                                (long long)(end - a));
+    }
+    return s;
+}
+
+static int open_csv(struct cli_data *d, const char *ppath, const char *tpath, char *msg,
+                    size_t msglen)
+{
+    struct csv p = {0}, t = {0};
+    int rc = -1;
+    if (d->h <= 0 || d->w <= 0) {
+        errf(msg, msglen, "CSV inputs need --shape H,W (the images' height and width)");
+        return -1;
+    }
+    if (read_csv(&p, ppath, d->h * d->w, msg, msglen) ||
+        read_csv(&t, tpath, d->h * d->w, msg, msglen)) {
+        goto out;
+    }
+    qsort(p.im, p.n, sizeof *p.im, cmp_csv_id);
+    qsort(t.im, t.n, sizeof *t.im, cmp_csv_id);
+    for (size_t i = 0, j = 0; i < p.n || j < t.n;) {
+        int c = i == p.n ? 1 : j == t.n ? -1 : strcmp(p.im[i].id, t.im[j].id);
+        if (c != 0) {
+            errf(msg, msglen, "ImageId %s is in %s but not in %s", c < 0 ? p.im[i].id : t.im[j].id,
+                 c < 0 ? ppath : tpath, c < 0 ? tpath : ppath);
+            goto out;
+        }
+        p.im[i].order = t.im[j].order; /* the target file's order */
+        i++;
+        j++;
+    }
+    qsort(p.im, p.n, sizeof *p.im, cmp_order);
+    qsort(t.im, t.n, sizeof *t.im, cmp_order);
+    d->images = calloc(t.n, sizeof *d->images);
+    if (!d->images) {
+        errf(msg, msglen, "out of memory");
+        goto out;
+    }
+    d->nimages = (int64_t)t.n;
+    for (size_t i = 0; i < t.n; i++) {
+        struct cli_image *im = &d->images[i];
+        im->index = (int64_t)i;
+        im->id = t.im[i].id;
+        t.im[i].id = NULL;
+        im->pred_rle = runs_text(&p.im[i]);
+        im->target_rle = runs_text(&t.im[i]);
+        if (!im->pred_rle || !im->target_rle) {
+            errf(msg, msglen, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    csv_free(&p);
+    csv_free(&t);
+    return rc;
+}
+
+/* ---- the data set ------------------------------------------------------------------------------
+ */
+
+static int open_files(struct cli_data *d, const char *ppath, const char *tpath, char *msg,
+                      size_t msglen)
+{
+    if (npy_open(&d->pred, ppath, msg, msglen) || npy_open(&d->target, tpath, msg, msglen)) {
+        return -1;
+    }
+    if (d->pred.ndim < 2 || d->target.ndim < 2) {
+        errf(msg, msglen, "%s: a batch file is [N, ...] with at least 2 axes",
+             d->pred.ndim < 2 ? ppath : tpath);
+        return -1;
+    }
+    if (d->pred.shape[0] != d->target.shape[0]) {
+        errf(msg, msglen, "%s holds %lld images, %s %lld", ppath, (long long)d->pred.shape[0],
+             tpath, (long long)d->target.shape[0]);
+        return -1;
+    }
+    d->nimages = d->pred.shape[0];
+    if (d->nimages == 0) {
+        errf(msg, msglen, "%s: no images (N = 0)", ppath);
+        return -1;
+    }
+    d->images = calloc((size_t)d->nimages, sizeof *d->images);
+    if (!d->images) {
+        errf(msg, msglen, "out of memory");
+        return -1;
+    }
+    for (int64_t i = 0; i < d->nimages; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)i);
+        d->images[i].index = i;
+        d->images[i].id = strdup(id);
+        if (!d->images[i].id) {
+            errf(msg, msglen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Kind of a path: a directory, a .csv file, or a .npy(.gz) file. */
+static enum cli_src_kind kind_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        return CLI_SRC_DIR;
+    }
+    return ends_with(path, ".csv") || ends_with(path, ".CSV") ? CLI_SRC_CSV : CLI_SRC_NPY;
+}
+
+static int64_t image_bytes(const struct cli_data *d, int64_t i)
+{
+    switch (d->kind) {
+    case CLI_SRC_NPY:
+        return cli_npy_image_bytes(&d->pred, false) + cli_npy_image_bytes(&d->target, false);
+    case CLI_SRC_DIR:
+        return cli_npy_image_bytes(&d->images[i].pred, true) +
+               cli_npy_image_bytes(&d->images[i].target, true);
+    case CLI_SRC_CSV:
+        break;
+    }
+    return 2 * d->h * d->w;
+}
+
+int cli_data_open(struct cli_data *d, const char *pred, const char *target, int64_t h, int64_t w,
+                  int64_t batch_size, char *msg, size_t msglen)
+{
+    memset(d, 0, sizeof *d);
+    d->h = h;
+    d->w = w;
+    d->kind = kind_of(pred);
+    if (kind_of(target) != d->kind) {
+        errf(msg, msglen,
+             "--pred and --target must be the same kind: two .npy files, two directories or "
+             "two .csv files");
+        return -1;
+    }
+    if ((h > 0) != (d->kind == CLI_SRC_CSV)) {
+        errf(msg, msglen, "--shape H,W is for CSV inputs only");
+        return -1;
+    }
+    int rc = d->kind == CLI_SRC_DIR   ? open_dirs(d, pred, target, msg, msglen)
+             : d->kind == CLI_SRC_CSV ? open_csv(d, pred, target, msg, msglen)
+                                      : open_files(d, pred, target, msg, msglen);
+    if (rc) {
+        return -1;
+    }
+    d->batch_start = malloc(sizeof(int64_t) * (size_t)(d->nimages + 1));
+    if (!d->batch_start) {
+        errf(msg, msglen, "out of memory");
+        return -1;
+    }
+    int64_t bsize = batch_size;
+    if (bsize <= 0) {
+        int64_t per = image_bytes(d, 0);
+        bsize = per > 0 ? BATCH_BYTES / per : BATCH_MAX;
+        bsize = bsize < 1 ? 1 : bsize > BATCH_MAX ? BATCH_MAX : bsize;
+    }
+    int nb = 0;
+    for (int64_t i = 0; i < d->nimages;) {
+        d->batch_start[nb++] = i;
+        int64_t j = i + 1;
+        while (
+            j < d->nimages && j - i < bsize &&
+            (d->kind != CLI_SRC_DIR || (same_layout(&d->images[j].pred, &d->images[i].pred) &&
+                                        same_layout(&d->images[j].target, &d->images[i].target)))) {
+            j++;
+        }
+        i = j;
+    }
+    d->batch_start[nb] = d->nimages;
+    d->nbatches = nb;
+    if (d->kind == CLI_SRC_NPY && nb > 1 && (d->pred.fortran || d->target.fortran)) {
+        errf(msg, msglen,
+             "%s is Fortran-ordered and cannot be cut into batches along axis 0; raise "
+             "--batch-size to %lld or save it with np.ascontiguousarray",
+             d->pred.fortran ? d->pred.path : d->target.path, (long long)d->nimages);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_data_free(struct cli_data *d)
+{
+    for (int64_t i = 0; d->images && i < d->nimages; i++) {
+        free(d->images[i].id);
+        npy_free(&d->images[i].pred);
+        npy_free(&d->images[i].target);
+        free(d->images[i].pred_rle);
+        free(d->images[i].target_rle);
+    }
+    free(d->images);
+    free(d->batch_start);
+    npy_free(&d->pred);
+    npy_free(&d->target);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,639 @@
+/* main.c - `segloss`, the command-line client of seglossd: scores a data set in batches and
+ * gates a CI build on the result. Exit status: 0 all gates hold, 1 a gate failed, 2 a usage,
+ * input, network or server error. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define EXIT_GATE 1
+#define EXIT_ERROR 2
+
+static const char usage_text[] =
+    "Usage: segloss score [--url URL] --pred PRED --target TARGET [OPTION]...\n"
+    "       segloss health [--url URL] [--ready] [--timeout S]\n"
+    "       segloss --help | --version\n"
+    "\n"
+    "Scores segmentation predictions against targets with seglossd (POST /v1/score), in\n"
+    "batches, and combines the batches into the result one request would give.\n"
+    "\n"
+    "PRED and TARGET: two .npy/.npy.gz files [N, ...]; two directories of .npy/.npy.gz files,\n"
+    "one image each, paired by name; or two Kaggle CSV files (ImageId,EncodedPixels) with\n"
+    "--shape H,W.\n"
+    "\n"
+    "  --url URL            server (SEGLOSS_URL, else http://127.0.0.1:8080)\n"
+    "  --loss NAME[:k=v,..] a loss and its parameters (repeatable): --loss focal:gamma=2\n"
+    "  --metric NAME[:k=v]  a metric (repeatable; default dice and iou):\n"
+    "                       --metric hausdorff:percentile=95,as=hd95\n"
+    "  --spec FILE          a JSON object of spec keys (losses, metrics, mode, ignore_index...)\n"
+    "  --set KEY=VALUE      one spec key, VALUE as JSON or else a string: --set mode=multiclass\n"
+    "  --shape H,W          image size of CSV inputs\n"
+    "  --batch-size N       images per request (default: up to 32 MiB, at most 1024)\n"
+    "  --compress MODE      auto (gzip integer masks, send floats as they are), gzip, none\n"
+    "  --gate EXPR          [metrics.|losses.]KEY[.FIELD] OP NUMBER, repeatable:\n"
+    "                       'dice.mean>=0.85' 'hausdorff.mean<=12' 'dice.per_class[1]>0.7'\n"
+    "  --json               print the combined result as JSON instead of a table\n"
+    "  --junit FILE         write a JUnit XML report (a test case per gate)\n"
+    "  --no-per-image       leave per-image values and image ids out of --json\n"
+    "  --no-progress        no progress bar (it is shown only when stderr is a terminal)\n"
+    "  --retries N          retries on 503, 429 and connection errors (default 3)\n"
+    "  --timeout S          seconds per request (default 300)\n"
+    "  --quiet              no notes on stderr (retries)\n"
+    "\n"
+    "Exit status: 0 every gate holds, 1 a gate failed, 2 usage, input, network or server "
+    "error.\n";
+
+enum {
+    O_URL = 256,
+    O_PRED,
+    O_TARGET,
+    O_LOSS,
+    O_METRIC,
+    O_SPEC,
+    O_SET,
+    O_SHAPE,
+    O_BATCH,
+    O_COMPRESS,
+    O_GATE,
+    O_JSON,
+    O_JUNIT,
+    O_NO_PER_IMAGE,
+    O_NO_PROGRESS,
+    O_RETRIES,
+    O_TIMEOUT,
+    O_QUIET,
+    O_READY,
+    O_HELP,
+    O_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"url", required_argument, NULL, O_URL},
+    {"pred", required_argument, NULL, O_PRED},
+    {"target", required_argument, NULL, O_TARGET},
+    {"loss", required_argument, NULL, O_LOSS},
+    {"metric", required_argument, NULL, O_METRIC},
+    {"spec", required_argument, NULL, O_SPEC},
+    {"set", required_argument, NULL, O_SET},
+    {"shape", required_argument, NULL, O_SHAPE},
+    {"batch-size", required_argument, NULL, O_BATCH},
+    {"compress", required_argument, NULL, O_COMPRESS},
+    {"gate", required_argument, NULL, O_GATE},
+    {"json", no_argument, NULL, O_JSON},
+    {"junit", required_argument, NULL, O_JUNIT},
+    {"no-per-image", no_argument, NULL, O_NO_PER_IMAGE},
+    {"no-progress", no_argument, NULL, O_NO_PROGRESS},
+    {"retries", required_argument, NULL, O_RETRIES},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"ready", no_argument, NULL, O_READY},
+    {"help", no_argument, NULL, O_HELP},
+    {"version", no_argument, NULL, O_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+struct opts {
+    const char *url, *pred, *target, *spec_file, *junit;
+    char *url_buf; /* url without trailing slashes (owned) */
+    int64_t h, w, batch_size;
+    enum cli_compress comp;
+    bool json, per_image, progress, quiet, ready;
+    int retries;
+    long timeout;
+    char **gates;
+    int ngates;
+    json_t *spec;
+};
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "segloss: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(segloss --help for the options)\n");
+    return EXIT_ERROR;
+}
+
+static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* VALUE as JSON when it parses, else as a string (new reference). */
+static json_t *value_of(const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    return v ? v : json_string(text);
+}
+
+static bool array_key(const char *k)
+{
+    return !strcmp(k, "prediction") || !strcmp(k, "target") || !strcmp(k, "weight") ||
+           !strcmp(k, "instances");
+}
+
+/* NAME[:k=v,...] as a spec object; commas inside [...] or "..." do not split. */
+static json_t *entry_of(const char *text, char *msg, size_t msglen)
+{
+    const char *colon = strchr(text, ':');
+    size_t nlen = colon ? (size_t)(colon - text) : strlen(text);
+    if (nlen == 0) {
+        snprintf(msg, msglen, "'%s': no name before ':'", text);
+        return NULL;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_stringn(text, nlen));
+    if (!colon) {
+        return o;
+    }
+    const char *p = colon + 1;
+    while (*p) {
+        const char *start = p;
+        int depth = 0;
+        bool quoted = false;
+        for (; *p && (depth > 0 || quoted || *p != ','); p++) {
+            if (*p == '"') {
+                quoted = !quoted;
+            } else if (!quoted && (*p == '[' || *p == '{')) {
+                depth++;
+            } else if (!quoted && (*p == ']' || *p == '}')) {
+                depth--;
+            }
+        }
+        char *item = strndup(start, (size_t)(p - start));
+        char *eq = item ? strchr(item, '=') : NULL;
+        if (!eq || eq == item) {
+            snprintf(msg, msglen, "'%s': parameters are k=v, separated by commas", text);
+            free(item);
+            json_decref(o);
+            return NULL;
+        }
+        *eq = '\0';
+        json_object_set_new(o, item, value_of(eq + 1));
+        free(item);
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return o;
+}
+
+static int append_entry(json_t *spec, const char *list, const char *text)
+{
+    char msg[CLI_MSG];
+    json_t *e = entry_of(text, msg, sizeof msg);
+    if (!e) {
+        return usage_error("%s", msg);
+    }
+    json_t *arr = json_object_get(spec, list);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(spec, list, arr);
+    }
+    if (!json_is_array(arr)) {
+        json_decref(e);
+        return usage_error("the spec's %s is not a list", list);
+    }
+    json_array_append_new(arr, e);
+    return 0;
+}
+
+static int load_spec(struct opts *o)
+{
+    json_error_t je;
+    json_t *s = json_load_file(o->spec_file, 0, &je);
+    if (!s) {
+        fprintf(stderr, "segloss: %s:%d: %s\n", o->spec_file, je.line, je.text);
+        return EXIT_ERROR;
+    }
+    if (!json_is_object(s)) {
+        json_decref(s);
+        return usage_error("%s: the spec is a JSON object", o->spec_file);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(s, k, v)
+    {
+        if (array_key(k)) {
+            fprintf(stderr,
+                    "segloss: %s: key '%s': the CLI sends prediction and target from --pred and "
+                    "--target, and does not send weight or instances maps\n",
+                    o->spec_file, k);
+            json_decref(s);
+            return EXIT_ERROR;
+        }
+    }
+    /* the file's losses and metrics come before those of --loss and --metric */
+    json_t *old = o->spec;
+    json_object_foreach(old, k, v)
+    {
+        json_t *mine = json_object_get(s, k);
+        if (json_is_array(mine) && json_is_array(v) &&
+            (!strcmp(k, "losses") || !strcmp(k, "metrics"))) {
+            json_array_extend(mine, v);
+        } else {
+            json_object_set(s, k, v);
+        }
+    }
+    json_decref(old);
+    o->spec = s;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o, bool health)
+{
+    const char *env = getenv("SEGLOSS_URL");
+    o->url = env && *env ? env : "http://127.0.0.1:8080";
+    o->comp = CLI_COMPRESS_AUTO;
+    o->per_image = true;
+    o->progress = true;
+    o->retries = 3;
+    o->timeout = health ? 10 : 300;
+    o->spec = json_object();
+    o->gates = calloc((size_t)argc, sizeof *o->gates);
+    int c, rc;
+    int64_t v;
+    optind = 2;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        const char *a = optarg;
+        switch (c) {
+        case O_URL:
+            o->url = a;
+            break;
+        case O_PRED:
+            o->pred = a;
+            break;
+        case O_TARGET:
+            o->target = a;
+            break;
+        case O_LOSS:
+        case O_METRIC:
+            if ((rc = append_entry(o->spec, c == O_LOSS ? "losses" : "metrics", a))) {
+                return rc;
+            }
+            break;
+        case O_SPEC:
+            o->spec_file = a;
+            break;
+        case O_SET: {
+            const char *eq = strchr(a, '=');
+            if (!eq || eq == a) {
+                return usage_error("--set '%s': KEY=VALUE", a);
+            }
+            char *k = strndup(a, (size_t)(eq - a));
+            if (array_key(k)) {
+                free(k);
+                return usage_error("--set '%s': the CLI sends the arrays itself", a);
+            }
+            json_object_set_new(o->spec, k, value_of(eq + 1));
+            free(k);
+            break;
+        }
+        case O_SHAPE: {
+            long long h, w;
+            char extra;
+            if (sscanf(a, "%lld,%lld%c", &h, &w, &extra) != 2 || h < 1 || w < 1 ||
+                h > (1LL << 31) || w > (1LL << 31)) {
+                return usage_error("--shape '%s': H,W with positive integers", a);
+            }
+            o->h = h;
+            o->w = w;
+            break;
+        }
+        case O_BATCH:
+            if (!parse_int(a, 1, 1 << 20, &v)) {
+                return usage_error("--batch-size '%s': a positive integer", a);
+            }
+            o->batch_size = v;
+            break;
+        case O_COMPRESS:
+            if (!strcmp(a, "auto")) {
+                o->comp = CLI_COMPRESS_AUTO;
+            } else if (!strcmp(a, "gzip")) {
+                o->comp = CLI_COMPRESS_GZIP;
+            } else if (!strcmp(a, "none")) {
+                o->comp = CLI_COMPRESS_NONE;
+            } else {
+                return usage_error("--compress '%s': auto, gzip or none", a);
+            }
+            break;
+        case O_GATE:
+            o->gates[o->ngates++] = optarg;
+            break;
+        case O_JSON:
+            o->json = true;
+            break;
+        case O_JUNIT:
+            o->junit = a;
+            break;
+        case O_NO_PER_IMAGE:
+            o->per_image = false;
+            break;
+        case O_NO_PROGRESS:
+            o->progress = false;
+            break;
+        case O_RETRIES:
+            if (!parse_int(a, 0, 100, &v)) {
+                return usage_error("--retries '%s': 0..100", a);
+            }
+            o->retries = (int)v;
+            break;
+        case O_TIMEOUT:
+            if (!parse_int(a, 1, 86400, &v)) {
+                return usage_error("--timeout '%s': seconds, 1..86400", a);
+            }
+            o->timeout = (long)v;
+            break;
+        case O_QUIET:
+            o->quiet = true;
+            break;
+        case O_READY:
+            o->ready = true;
+            break;
+        case O_HELP:
+            fputs(usage_text, stdout);
+            exit(0);
+        default:
+            return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    }
+    size_t ul = strlen(o->url);
+    while (ul > 0 && o->url[ul - 1] == '/') {
+        ul--;
+    }
+    o->url_buf = strndup(o->url, ul);
+    o->url = o->url_buf ? o->url_buf : o->url;
+    if (o->spec_file && (rc = load_spec(o))) {
+        return rc;
+    }
+    if (!health && (!o->pred || !o->target)) {
+        return usage_error("%s", "score needs --pred and --target");
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress(int done, int total, int64_t images, int64_t all)
+{
+    const int width = 30;
+    int fill = total ? done * width / total : width;
+    fprintf(stderr, "\r[");
+    for (int i = 0; i < width; i++) {
+        fputc(i < fill ? '#' : '.', stderr);
+    }
+    fprintf(stderr, "] %d/%d batches, %lld/%lld images", done, total, (long long)images,
+            (long long)all);
+    fflush(stderr);
+}
+
+static int cmd_health(int argc, char **argv)
+{
+    struct opts o = {0};
+    int rc = parse_args(argc, argv, &o, true);
+    if (rc == 0) {
+        struct cli_net net = {o.url, 0, o.timeout, 0, true, NULL};
+        char msg[CLI_MSG];
+        const char *path = o.ready ? "/readyz" : "/healthz";
+        long status = cli_get_status(&net, path, msg, sizeof msg);
+        if (status == 200) {
+            printf("%s%s: 200\n", o.url, path);
+        } else if (status < 0) {
+            fprintf(stderr, "segloss: %s\n", msg);
+            rc = 1;
+        } else {
+            fprintf(stderr, "segloss: %s%s: %ld\n", o.url, path, status);
+            rc = 1;
+        }
+        if (net.curl) {
+            curl_easy_cleanup(net.curl);
+        }
+    }
+    json_decref(o.spec);
+    free(o.gates);
+    free(o.url_buf);
+    return rc;
+}
+
+/* When the server's message names an image by its index in the batch ("target[3, 0, 1]",
+ * "prediction.data[3]"), the id of that image, for the user; else NULL. */
+static const char *image_named(const char *detail, const struct cli_data *d, int64_t first,
+                               int64_t last)
+{
+    static const char *const pats[] = {"prediction[", "target[", "prediction.data[",
+                                       "target.data["};
+    for (size_t k = 0; k < sizeof pats / sizeof pats[0]; k++) {
+        const char *p = strstr(detail, pats[k]);
+        if (p) {
+            char *end;
+            long long i = strtoll(p + strlen(pats[k]), &end, 10);
+            if (end != p + strlen(pats[k]) && (*end == ',' || *end == ']') && i >= 0 &&
+                i < last - first) {
+                return d->images[first + i].id;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The spec's top-level per_image (false leaves per-image values out of the output). */
+static bool spec_per_image(json_t *spec)
+{
+    return !json_is_false(json_object_get(spec, "per_image"));
+}
+
+static int cmd_score(int argc, char **argv)
+{
+    struct opts o = {0};
+    struct cli_data d;
+    memset(&d, 0, sizeof d);
+    struct cli_agg *agg = NULL;
+    struct cli_body *body = NULL;
+    struct cli_gate *gates = NULL;
+    json_t *result = NULL;
+    struct cli_net net = {0};
+    char msg[CLI_MSG] = "";
+    char err[CLI_MSG + 256] = "";
+    double t0 = now_s();
+    int rc = parse_args(argc, argv, &o, false);
+    if (rc) {
+        goto out;
+    }
+    rc = EXIT_ERROR;
+    bool per_image = o.per_image && spec_per_image(o.spec);
+    if (cli_data_open(&d, o.pred, o.target, o.h, o.w, o.batch_size, msg, sizeof msg)) {
+        snprintf(err, sizeof err, "%s", msg);
+        goto out;
+    }
+    if (d.kind == CLI_SRC_CSV && !json_object_get(o.spec, "prediction_type")) {
+        json_object_set_new(o.spec, "prediction_type", json_string("labels"));
+    }
+    agg = cli_agg_new(o.spec, d.nbatches, msg, sizeof msg);
+    body = cli_body_new(&d, o.comp);
+    gates = calloc((size_t)o.ngates + 1, sizeof *gates);
+    if (!agg || !body || !gates) {
+        snprintf(err, sizeof err, "%s", agg ? "out of memory" : msg);
+        goto out;
+    }
+    net = (struct cli_net){o.url, o.retries, o.timeout, 0.25, o.quiet, NULL};
+    bool bar = o.progress && isatty(STDERR_FILENO);
+    for (int k = 0; k < d.nbatches; k++) {
+        int64_t first = d.batch_start[k], last = d.batch_start[k + 1];
+        char what[600];
+        snprintf(what, sizeof what, "batch %d/%d (images %s..%s)", k + 1, d.nbatches,
+                 d.images[first].id, d.images[last - 1].id);
+        if (bar) {
+            progress(k, d.nbatches, first, d.nimages);
+        }
+        json_t *answer = NULL;
+        if (cli_body_batch(body, first, last, o.spec, msg, sizeof msg) ||
+            cli_post_score(&net, body, what, &answer, msg, sizeof msg) ||
+            cli_agg_add(agg, answer, first, last, msg, sizeof msg)) {
+            json_decref(answer);
+            if (bar) {
+                fputc('\n', stderr);
+            }
+            const char *id = image_named(msg, &d, first, last);
+            if (id) {
+                snprintf(err, sizeof err, "%s: %s (that image of the batch is %s)", what, msg, id);
+            } else {
+                snprintf(err, sizeof err, "%s: %s", what, msg);
+            }
+            goto out;
+        }
+        json_decref(answer);
+    }
+    if (bar) {
+        progress(d.nbatches, d.nbatches, d.nimages, d.nimages);
+        fputc('\n', stderr);
+    }
+    result = cli_agg_result(agg, &d, true);
+    if (cli_gates_eval(result, o.gates, o.ngates, gates, msg, sizeof msg)) {
+        snprintf(err, sizeof err, "%s", msg);
+        json_decref(result);
+        result = NULL;
+        goto out;
+    }
+    rc = 0;
+    for (int i = 0; i < o.ngates; i++) {
+        if (!gates[i].passed) {
+            rc = EXIT_GATE;
+            if (isnan(gates[i].value)) {
+                fprintf(stderr, "segloss: gate failed: %s (%s is undefined: null)\n", gates[i].text,
+                        gates[i].label);
+            } else {
+                fprintf(stderr, "segloss: gate failed: %s (%s = %.6f)\n", gates[i].text,
+                        gates[i].label, gates[i].value);
+            }
+        }
+    }
+    if (o.json) {
+        json_t *out = json_deep_copy(result);
+        if (!per_image) {
+            json_t *sec[2] = {json_object_get(out, "losses"), json_object_get(out, "metrics")};
+            for (int s = 0; s < 2; s++) {
+                const char *k;
+                json_t *v;
+                json_object_foreach(sec[s], k, v)
+                {
+                    json_object_del(v, "per_image");
+                }
+            }
+            json_object_del(out, "image_ids");
+        }
+        json_object_set_new(out, "url", json_string(o.url));
+        json_t *gj = json_array();
+        for (int i = 0; i < o.ngates; i++) {
+            json_array_append_new(
+                gj, json_pack("{s:s, s:o, s:b}", "gate", gates[i].text, "value",
+                              isnan(gates[i].value) ? json_null() : json_real(gates[i].value),
+                              "passed", gates[i].passed));
+        }
+        json_object_set_new(out, "gates", gj);
+        json_object_set_new(out, "passed", json_boolean(rc == 0));
+        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        fputc('\n', stdout);
+        json_decref(out);
+    } else {
+        cli_print_table(stdout, result, gates, o.ngates);
+    }
+out:
+    if (err[0]) {
+        fprintf(stderr, "segloss: %s\n", err);
+    }
+    if (o.junit) {
+        if (cli_write_junit(o.junit, result, gates, result ? o.ngates : 0, err[0] ? err : NULL,
+                            now_s() - t0)) {
+            fprintf(stderr, "segloss: cannot write %s\n", o.junit);
+            rc = EXIT_ERROR;
+        }
+    }
+    for (int i = 0; gates && i < o.ngates; i++) {
+        free(gates[i].text);
+        free(gates[i].label);
+    }
+    free(gates);
+    json_decref(result);
+    cli_body_free(body);
+    cli_agg_free(agg);
+    cli_data_free(&d);
+    if (net.curl) {
+        curl_easy_cleanup(net.curl);
+    }
+    json_decref(o.spec);
+    free(o.gates);
+    free(o.url_buf);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_ERROR;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("segloss %s\n", SL_VERSION);
+        return 0;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    int rc;
+    if (!strcmp(argv[1], "score")) {
+        rc = cmd_score(argc, argv);
+    } else if (!strcmp(argv[1], "health")) {
+        rc = cmd_health(argc, argv);
+    } else {
+        rc = usage_error("unknown command '%s': score or health", argv[1]);
+    }
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,260 @@
+/* net.c - the CLI's HTTP: POST a streamed batch to /v1/score with retries (503, 429 and
+ * connection errors, exponential backoff, the server's Retry-After), GET a status. One curl
+ * handle is reused so batches share a kept-alive connection. */
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define ANSWER_MAX (1024L * 1024 * 1024) /* bytes of one answer kept, at most */
+#define BACKOFF_CAP 8.0                  /* seconds between retries, unless Retry-After says more */
+#define RETRY_AFTER_CAP 60.0             /* seconds: a longer Retry-After is cut to this */
+
+struct answer {
+    char *buf;
+    size_t len, cap;
+    double retry_after; /* seconds, -1 when absent */
+    bool too_big;
+};
+
+static size_t on_write(char *data, size_t size, size_t n, void *ud)
+{
+    struct answer *a = ud;
+    size_t k = size * n;
+    if (a->len + k + 1 > (size_t)ANSWER_MAX) {
+        a->too_big = true;
+        return 0;
+    }
+    if (a->len + k + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap : 16384;
+        while (cap < a->len + k + 1) {
+            cap *= 2;
+        }
+        char *nb = realloc(a->buf, cap);
+        if (!nb) {
+            return 0;
+        }
+        a->buf = nb;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, data, k);
+    a->len += k;
+    a->buf[a->len] = '\0';
+    return k;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    struct answer *a = ud;
+    size_t k = size * n;
+    if (k > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+        char tmp[32];
+        size_t m = k - 12 < sizeof tmp - 1 ? k - 12 : sizeof tmp - 1;
+        memcpy(tmp, data + 12, m);
+        tmp[m] = '\0';
+        char *end;
+        double v = strtod(tmp, &end);
+        if (end != tmp && v >= 0 && isfinite(v)) {
+            a->retry_after = v;
+        }
+    }
+    return k;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+    long got = cli_body_read(ud, buf, size * n);
+    return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static bool retryable_curl(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The problem+json detail of an error answer, else its first bytes. */
+static void problem_text(const struct answer *a, char *out, size_t outlen)
+{
+    json_t *j = a->buf ? json_loadb(a->buf, a->len, 0, NULL) : NULL;
+    const char *detail = j ? json_string_value(json_object_get(j, "detail")) : NULL;
+    if (detail) {
+        snprintf(out, outlen, "%s", detail);
+    } else {
+        snprintf(out, outlen, "%.200s", a->buf ? a->buf : "(no body)");
+    }
+    json_decref(j);
+}
+
+static const char *reason(long status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "";
+    }
+}
+
+static CURL *handle(struct cli_net *net)
+{
+    if (!net->curl) {
+        net->curl = curl_easy_init();
+    }
+    return net->curl;
+}
+
+int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what, json_t **answer,
+                   char *msg, size_t msglen)
+{
+    CURL *c = handle(net);
+    if (!c) {
+        snprintf(msg, msglen, "out of memory (curl)");
+        return -1;
+    }
+    char url[2048];
+    snprintf(url, sizeof url, "%s/v1/score", net->url);
+    char ctype[160];
+    snprintf(ctype, sizeof ctype, "Content-Type: %s", cli_body_content_type(body));
+    struct curl_slist *hdrs = curl_slist_append(NULL, ctype);
+    hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    int rc = -1;
+    double delay = net->backoff_s;
+    for (int attempt = 0;; attempt++) {
+        struct answer a = {NULL, 0, 0, -1, false};
+        cli_body_rewind(body);
+        curl_easy_reset(c);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, body);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
+        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, net->timeout_s);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, net->timeout_s < 10 ? net->timeout_s : 10L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_USERAGENT,
+                         "segloss-cli/"
+                         "0.1.0");
+        CURLcode cr = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        bool retry = false;
+        char why[1200];
+        if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && cli_body_error(body)[0])) {
+            snprintf(msg, msglen, "%s", cli_body_error(body));
+            free(a.buf);
+            break;
+        } else if (cr != CURLE_OK && !(cr == CURLE_WRITE_ERROR && status)) {
+            snprintf(why, sizeof why, "%s: %s", net->url, curl_easy_strerror(cr));
+            retry = retryable_curl(cr);
+        } else if (a.too_big) {
+            snprintf(why, sizeof why, "the answer is over %ld bytes", ANSWER_MAX);
+        } else if (status == 200) {
+            json_error_t je;
+            *answer = json_loadb(a.buf ? a.buf : "", a.len, 0, &je);
+            free(a.buf);
+            if (!*answer) {
+                snprintf(msg, msglen, "the server's answer is not JSON: %s", je.text);
+                break;
+            }
+            rc = 0;
+            break;
+        } else {
+            char detail[1024];
+            problem_text(&a, detail, sizeof detail);
+            snprintf(why, sizeof why, "%ld %s: %s", status, reason(status), detail);
+            retry = status == 503 || status == 429;
+        }
+        double wait = delay;
+        if (a.retry_after > wait) {
+            wait = a.retry_after < RETRY_AFTER_CAP ? a.retry_after : RETRY_AFTER_CAP;
+        }
+        free(a.buf);
+        if (!retry || attempt >= net->retries) {
+            if (retry && attempt > 0) {
+                snprintf(msg, msglen, "%s (after %d retries)", why, attempt);
+            } else {
+                snprintf(msg, msglen, "%s", why);
+            }
+            break;
+        }
+        if (!net->quiet) {
+            fprintf(stderr, "segloss: %s: %s; retry %d/%d in %.2g s\n", what, why, attempt + 1,
+                    net->retries, wait);
+        }
+        sleep_s(wait);
+        delay = delay * 2 < BACKOFF_CAP ? delay * 2 : BACKOFF_CAP;
+    }
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+static size_t on_discard(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    (void)ud;
+    return size * n;
+}
+
+long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msglen)
+{
+    CURL *c = handle(net);
+    if (!c) {
+        snprintf(msg, msglen, "out of memory (curl)");
+        return -1;
+    }
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", net->url, path);
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, net->timeout_s);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode cr = curl_easy_perform(c);
+    if (cr != CURLE_OK) {
+        snprintf(msg, msglen, "%s: %s", url, curl_easy_strerror(cr));
+        return -1;
+    }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}

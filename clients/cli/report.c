@@ -1,0 +1,417 @@
+/* report.c - the CLI's gates (`dice.mean>=0.85`) and its outputs: the human table, JUnit XML.
+ *
+ * A gate is [metrics.|losses.]KEY[.FIELD[[i]]] OP NUMBER with OP one of >= <= > < == !=.
+ * Metric fields: mean (default), global, undefined, min, max, per_class[i], global[i]; loss
+ * fields: value (default), min, max. min and max are over the defined per-image values. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const ops[] = {">=", "<=", "==", "!=", ">", "<"};
+
+static bool compare(double v, const char *op, double t)
+{
+    if (isnan(v)) {
+        return false;
+    }
+    switch (op[0]) {
+    case '>':
+        return op[1] == '=' ? v >= t : v > t;
+    case '<':
+        return op[1] == '=' ? v <= t : v < t;
+    case '=':
+        return v == t;
+    default:
+        return v != t;
+    }
+}
+
+static bool is_metric_field(const char *f)
+{
+    return !strcmp(f, "mean") || !strcmp(f, "global") || !strcmp(f, "undefined") ||
+           !strcmp(f, "per_class");
+}
+
+/* min or max over the defined numbers of a flat per-image list; NaN when none or not flat. */
+static double extreme(json_t *list, bool want_max, bool *flat)
+{
+    double best = NAN;
+    size_t i;
+    json_t *v;
+    *flat = true;
+    json_array_foreach(list, i, v)
+    {
+        if (json_is_array(v)) {
+            *flat = false;
+            return NAN;
+        }
+        if (json_is_number(v)) {
+            double x = json_number_value(v);
+            if (isnan(best) || (want_max ? x > best : x < best)) {
+                best = x;
+            }
+        }
+    }
+    return best;
+}
+
+static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char *msg, size_t msglen)
+{
+    char buf[512];
+    size_t n = 0;
+    for (const char *p = text; *p && n + 1 < sizeof buf; p++) {
+        if (!isspace((unsigned char)*p)) {
+            buf[n++] = *p;
+        }
+    }
+    buf[n] = '\0';
+    char *at = NULL;
+    const char *op = NULL;
+    for (char *p = buf; *p && !at; p++) {
+        for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+            if (strncmp(p, ops[k], strlen(ops[k])) == 0) {
+                at = p;
+                op = ops[k];
+                break;
+            }
+        }
+    }
+    if (!at) {
+        snprintf(msg, msglen, "gate '%s': no comparison (>= <= > < == !=)", text);
+        return -1;
+    }
+    char *end;
+    double threshold = strtod(at + strlen(op), &end);
+    if (end == at + strlen(op) || *end || !isfinite(threshold)) {
+        snprintf(msg, msglen, "gate '%s': '%s' is not a number", text, at + strlen(op));
+        return -1;
+    }
+    *at = '\0';
+    /* [section.]key[.field][[i]] */
+    char *section = NULL, *key = buf, *field = NULL;
+    long index = -1;
+    char *br = strchr(buf, '[');
+    if (br) {
+        char *e;
+        index = strtol(br + 1, &e, 10);
+        if (e == br + 1 || strcmp(e, "]") != 0 || index < 0) {
+            snprintf(msg, msglen, "gate '%s': an index is [i] with i >= 0, at the end", text);
+            return -1;
+        }
+        *br = '\0';
+    }
+    if (!strncmp(key, "metrics.", 8) || !strncmp(key, "losses.", 7)) {
+        section = key;
+        key = strchr(key, '.') + 1;
+        key[-1] = '\0';
+    }
+    json_t *metrics = json_object_get(result, "metrics"),
+           *losses = json_object_get(result, "losses");
+    /* the last dotted part is the field when it names one ("as" keys may hold dots) */
+    char *dot = strrchr(key, '.');
+    if (dot && (is_metric_field(dot + 1) || !strcmp(dot + 1, "value") || !strcmp(dot + 1, "min") ||
+                !strcmp(dot + 1, "max"))) {
+        field = dot + 1;
+        *dot = '\0';
+    }
+    json_t *m = json_object_get(metrics, key), *l = json_object_get(losses, key);
+    bool want_metric;
+    if (section) {
+        want_metric = section[0] == 'm';
+    } else if (field && (is_metric_field(field) || !strcmp(field, "value"))) {
+        want_metric = is_metric_field(field);
+    } else if (m && l) {
+        snprintf(msg, msglen,
+                 "gate '%s': %s is both a loss and a metric; write metrics.%s.mean or "
+                 "losses.%s.value",
+                 text, key, key, key);
+        return -1;
+    } else {
+        want_metric = m != NULL;
+    }
+    json_t *entry = want_metric ? m : l;
+    if (!entry) {
+        snprintf(msg, msglen, "gate '%s': the result has no %s '%s'", text,
+                 want_metric ? "metric" : "loss", key);
+        return -1;
+    }
+    if (!field) {
+        field = want_metric ? "mean" : "value";
+    }
+    if (index >= 0 && strcmp(field, "per_class") && strcmp(field, "global")) {
+        snprintf(msg, msglen, "gate '%s': only per_class[i] and global[i] take an index", text);
+        return -1;
+    }
+    double v = NAN;
+    json_t *j = NULL;
+    if (!strcmp(field, "min") || !strcmp(field, "max")) {
+        json_t *pi = json_object_get(entry, "per_image");
+        bool flat;
+        v = extreme(pi, field[1] == 'a', &flat);
+        if (!pi || !flat) {
+            snprintf(msg, msglen,
+                     "gate '%s': %s is over per-image numbers, which %s has only in binary mode",
+                     text, field, key);
+            return -1;
+        }
+    } else if ((want_metric && is_metric_field(field)) ||
+               (!want_metric && !strcmp(field, "value"))) {
+        j = json_object_get(entry, field);
+        if (!j) {
+            snprintf(msg, msglen, "gate '%s': %s %s has no %s", text,
+                     want_metric ? "metric" : "loss", key, field);
+            return -1;
+        }
+        if (json_is_array(j)) {
+            if (index < 0) {
+                snprintf(msg, msglen,
+                         "gate '%s': %s.%s is a list of %zu (one per class); name "
+                         "one: %s.%s[1]",
+                         text, key, field, json_array_size(j), key, field);
+                return -1;
+            }
+            if ((size_t)index >= json_array_size(j)) {
+                snprintf(msg, msglen, "gate '%s': %s.%s has %zu entries", text, key, field,
+                         json_array_size(j));
+                return -1;
+            }
+            j = json_array_get(j, (size_t)index);
+        } else if (index >= 0) {
+            snprintf(msg, msglen, "gate '%s': %s.%s is one number, not a list", text, key, field);
+            return -1;
+        }
+        if (json_is_object(j)) {
+            snprintf(msg, msglen, "gate '%s': %s.%s is confusion counts, not a number", text, key,
+                     field);
+            return -1;
+        }
+        v = json_is_number(j) ? json_number_value(j) : NAN;
+    } else {
+        snprintf(msg, msglen, "gate '%s': a %s has no field '%s' (%s)", text,
+                 want_metric ? "metric" : "loss", field,
+                 want_metric ? "mean, global, undefined, min, max, per_class[i], global[i]"
+                             : "value, min, max");
+        return -1;
+    }
+    char label[1100];
+    if (index >= 0) {
+        snprintf(label, sizeof label, "%s.%s[%ld]", key, field, index);
+    } else {
+        snprintf(label, sizeof label, "%s.%s", key, field);
+    }
+    g->text = strdup(text);
+    g->label = strdup(label);
+    g->value = v;
+    g->passed = compare(v, op, threshold);
+    return g->text && g->label ? 0 : -1;
+}
+
+int cli_gates_eval(json_t *result, char **texts, int n, struct cli_gate *gates, char *msg,
+                   size_t msglen)
+{
+    for (int i = 0; i < n; i++) {
+        if (gate_eval(result, texts[i], &gates[i], msg, msglen)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void put_num(FILE *out, json_t *v)
+{
+    if (json_is_number(v)) {
+        fprintf(out, " %12.6f", json_number_value(v));
+    } else if (json_is_null(v)) {
+        fprintf(out, " %12s", "null");
+    } else {
+        fprintf(out, " %12s", "-");
+    }
+}
+
+static void put_counts(FILE *out, json_t *c)
+{
+    fprintf(out, "tp=%lld fp=%lld fn=%lld tn=%lld",
+            (long long)json_integer_value(json_object_get(c, "tp")),
+            (long long)json_integer_value(json_object_get(c, "fp")),
+            (long long)json_integer_value(json_object_get(c, "fn")),
+            (long long)json_integer_value(json_object_get(c, "tn")));
+}
+
+void cli_print_table(FILE *out, json_t *r, const struct cli_gate *gates, int ngates)
+{
+    char shape[128] = "";
+    json_t *sh = json_object_get(r, "shape");
+    if (sh) {
+        char *t = json_dumps(sh, JSON_COMPACT);
+        snprintf(shape, sizeof shape, ", shape %s", t ? t : "?");
+        free(t);
+    } else {
+        snprintf(shape, sizeof shape, ", %zu shapes",
+                 json_array_size(json_object_get(r, "shapes")));
+    }
+    fprintf(out, "segloss: %lld images in %lld batch%s, %s, %lld class%s%s\n",
+            (long long)json_integer_value(json_object_get(r, "images")),
+            (long long)json_integer_value(json_object_get(r, "batches")),
+            json_integer_value(json_object_get(r, "batches")) == 1 ? "" : "es",
+            json_string_value(json_object_get(r, "mode")),
+            (long long)json_integer_value(json_object_get(r, "classes")),
+            json_integer_value(json_object_get(r, "classes")) == 1 ? "" : "es", shape);
+    const char *key;
+    json_t *v;
+    json_t *losses = json_object_get(r, "losses");
+    if (json_object_size(losses)) {
+        fprintf(out, "\n%-28s %12s\n", "loss", "value");
+        json_object_foreach(losses, key, v)
+        {
+            fprintf(out, "%-28s", key);
+            put_num(out, json_object_get(v, "value"));
+            fputc('\n', out);
+        }
+    }
+    json_t *metrics = json_object_get(r, "metrics");
+    if (json_object_size(metrics)) {
+        fprintf(out, "\n%-28s %12s %12s %12s\n", "metric", "mean", "global", "undefined");
+        json_object_foreach(metrics, key, v)
+        {
+            json_t *g = json_object_get(v, "global");
+            fprintf(out, "%-28s", key);
+            if (!json_object_get(v, "mean")) {
+                /* confusion: counts */
+                fputc(' ', out);
+                if (json_is_object(g)) {
+                    put_counts(out, g);
+                } else {
+                    for (size_t c = 0; c < json_array_size(g); c++) {
+                        fprintf(out, "%s[%zu] ", c ? "  " : "", c);
+                        put_counts(out, json_array_get(g, c));
+                    }
+                }
+                fputc('\n', out);
+                continue;
+            }
+            put_num(out, json_object_get(v, "mean"));
+            put_num(out, json_is_array(g) ? NULL : g);
+            fprintf(out, " %12lld\n",
+                    (long long)json_integer_value(json_object_get(v, "undefined")));
+            json_t *pc = json_object_get(v, "per_class");
+            if (pc) {
+                fprintf(out, "%-28s", "  per class");
+                for (size_t c = 0; c < json_array_size(pc); c++) {
+                    put_num(out, json_array_get(pc, c));
+                }
+                fputc('\n', out);
+            }
+        }
+    }
+    if (ngates) {
+        fprintf(out, "\n%-28s %12s %s\n", "gate", "value", "result");
+        for (int i = 0; i < ngates; i++) {
+            fprintf(out, "%-28s", gates[i].text);
+            if (isnan(gates[i].value)) {
+                fprintf(out, " %12s", "null");
+            } else {
+                fprintf(out, " %12.6f", gates[i].value);
+            }
+            fprintf(out, " %s\n", gates[i].passed ? "pass" : "FAIL");
+        }
+    }
+}
+
+/* s with XML's five special characters escaped. */
+static void xml_put(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&apos;", f);
+            break;
+        default:
+            if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t') {
+                fputc(*s, f);
+            }
+        }
+    }
+}
+
+int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
+                    const char *error, double seconds)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        return -1;
+    }
+    int failures = 0;
+    for (int i = 0; i < ngates; i++) {
+        failures += !gates[i].passed;
+    }
+    int tests = 1 + ngates;
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f,
+            "<testsuites name=\"segloss\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
+            "time=\"%.3f\">\n",
+            tests, failures, error ? 1 : 0, seconds);
+    fprintf(f,
+            "  <testsuite name=\"segloss\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
+            "skipped=\"0\" time=\"%.3f\">\n",
+            tests, failures, error ? 1 : 0, seconds);
+    fprintf(f, "    <testcase classname=\"segloss\" name=\"score\" time=\"%.3f\">\n", seconds);
+    if (error) {
+        fprintf(f, "      <error message=\"");
+        xml_put(f, error);
+        fprintf(f, "\"/>\n");
+    }
+    if (result) {
+        fprintf(f, "      <system-out>");
+        FILE *mem = tmpfile();
+        if (mem) {
+            cli_print_table(mem, result, gates, ngates);
+            rewind(mem);
+            char line[1024];
+            while (fgets(line, sizeof line, mem)) {
+                xml_put(f, line);
+            }
+            fclose(mem);
+        }
+        fprintf(f, "</system-out>\n");
+    }
+    fprintf(f, "    </testcase>\n");
+    for (int i = 0; i < ngates; i++) {
+        fprintf(f, "    <testcase classname=\"segloss.gates\" name=\"");
+        xml_put(f, gates[i].text);
+        fprintf(f, "\" time=\"0\">\n");
+        if (!gates[i].passed) {
+            char m[400];
+            if (isnan(gates[i].value)) {
+                snprintf(m, sizeof m, "%s is undefined (null)", gates[i].label);
+            } else {
+                snprintf(m, sizeof m, "%s = %.6f", gates[i].label, gates[i].value);
+            }
+            fprintf(f, "      <failure message=\"");
+            xml_put(f, m);
+            fprintf(f, "\" type=\"gate\">");
+            xml_put(f, gates[i].text);
+            fprintf(f, " does not hold: ");
+            xml_put(f, m);
+            fprintf(f, "</failure>\n");
+        }
+        fprintf(f, "    </testcase>\n");
+    }
+    fprintf(f, "  </testsuite>\n</testsuites>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
