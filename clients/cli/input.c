@@ -391,8 +391,7 @@ static int read_csv(struct csv *c, const char *path, int64_t npix, char *msg, si
     ssize_t len;
     long lineno = 0;
     int rc = -1;
-    struct csv_image *sorted = NULL; /* ids seen so far are found by a linear probe of a hash */
-    size_t hcap = 0;
+    size_t hcap = 0; /* ids seen so far: an open-addressing table of indices into c->im */
     size_t *hash = NULL;
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
@@ -478,7 +477,6 @@ static int read_csv(struct csv *c, const char *path, int64_t npix, char *msg, si
     }
     rc = 0;
 out:
-    (void)sorted;
     free(hash);
     free(line);
     fclose(f);
@@ -488,7 +486,9 @@ out:
 /* The union of im's runs (rows of one image) as an RLE string, runs merged where they touch. */
 static char *runs_text(struct csv_image *im)
 {
-    qsort(im->runs, im->nruns, sizeof *im->runs, cmp_run);
+    if (im->nruns > 1) {
+        qsort(im->runs, im->nruns, sizeof *im->runs, cmp_run);
+    }
     size_t cap = 24 * im->nruns + 2, len = 0;
     char *s = malloc(cap);
     if (!s) {

@@ -18,7 +18,7 @@
 
 static const char usage_text[] =
     "Usage: segloss score [--url URL] --pred PRED --target TARGET [OPTION]...\n"
-    "       segloss health [--url URL] [--ready] [--timeout S]\n"
+    "       segloss health [--url URL] [--ready] [--wait S] [--timeout S]\n"
     "       segloss --help | --version\n"
     "\n"
     "Scores segmentation predictions against targets with seglossd (POST /v1/score), in\n"
@@ -47,6 +47,9 @@ static const char usage_text[] =
     "  --timeout S          seconds per request (default 300)\n"
     "  --quiet              no notes on stderr (retries)\n"
     "\n"
+    "health: GET /healthz (--ready: /readyz); exit 0 on 200, else 1. --wait S polls until\n"
+    "200 for at most S seconds (a CI step that waits for a server it has just started).\n"
+    "\n"
     "Exit status: 0 every gate holds, 1 a gate failed, 2 usage, input, network or server "
     "error.\n";
 
@@ -70,6 +73,7 @@ enum {
     O_TIMEOUT,
     O_QUIET,
     O_READY,
+    O_WAIT,
     O_HELP,
     O_VERSION,
 };
@@ -94,6 +98,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"quiet", no_argument, NULL, O_QUIET},
     {"ready", no_argument, NULL, O_READY},
+    {"wait", required_argument, NULL, O_WAIT},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -105,6 +110,7 @@ struct opts {
     int64_t h, w, batch_size;
     enum cli_compress comp;
     bool json, per_image, progress, quiet, ready;
+    int64_t wait_s;
     int retries;
     long timeout;
     char **gates;
@@ -366,6 +372,12 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
         case O_READY:
             o->ready = true;
             break;
+        case O_WAIT:
+            if (!parse_int(a, 0, 86400, &v)) {
+                return usage_error("--wait '%s': seconds, 0..86400", a);
+            }
+            o->wait_s = v;
+            break;
         case O_HELP:
             fputs(usage_text, stdout);
             exit(0);
@@ -419,7 +431,13 @@ static int cmd_health(int argc, char **argv)
         struct cli_net net = {o.url, 0, o.timeout, 0, true, NULL};
         char msg[CLI_MSG];
         const char *path = o.ready ? "/readyz" : "/healthz";
+        double deadline = now_s() + (double)o.wait_s;
         long status = cli_get_status(&net, path, msg, sizeof msg);
+        while (status != 200 && now_s() < deadline) {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            status = cli_get_status(&net, path, msg, sizeof msg);
+        }
         if (status == 200) {
             printf("%s%s: 200\n", o.url, path);
         } else if (status < 0) {
@@ -477,7 +495,7 @@ static int cmd_score(int argc, char **argv)
     json_t *result = NULL;
     struct cli_net net = {0};
     char msg[CLI_MSG] = "";
-    char err[CLI_MSG + 256] = "";
+    char err[4096] = "";
     double t0 = now_s();
     int rc = parse_args(argc, argv, &o, false);
     if (rc) {
