@@ -88,6 +88,21 @@ else
     bad "Kaggle RLE example: $(head -c 300 "$dir/rle.json")"
 fi
 
+# The CLI block (the first sh block of "Gate a model in CI"), run in the temp dir: two Kaggle
+# CSVs, Dice 14/16 and 1, IoU 7/9 and 1 (hand calculation in the README), both gates hold.
+awk '/^## Gate a model in CI/ { on = 1 } on && /^```sh$/ { code = 1; next } code && /^```$/ { exit }
+     code { print }' README.md |
+    sed -e "s/127.0.0.1:8080/127.0.0.1:$port/" -e "s#build/segloss#$(cd "$build" && pwd)/segloss#" \
+        >"$dir/cli.sh"
+if (cd "$dir" && sh cli.sh) >"$dir/cli.out" 2>&1 &&
+    grep -Eq '^dice +0\.937500 +0\.909091 +0$' "$dir/cli.out" &&
+    grep -Eq '^iou +0\.888889 +0\.833333 +0$' "$dir/cli.out" &&
+    grep -Eq '^iou\.min>=0\.75 +0\.777778 pass$' "$dir/cli.out"; then
+    ok "CLI example: Dice mean 15/16, global 20/22, both gates hold (exit 0)"
+else
+    bad "CLI example: $(head -c 600 "$dir/cli.out")"
+fi
+
 # The JavaScript block, run by Node when it is there.
 if command -v node >/dev/null 2>&1; then
     sed -n '/^```js$/,/^```$/p' README.md | sed '1d;$d' |
