@@ -14,6 +14,9 @@
  * - combo: each term is sent again as a hidden loss, combined as above, weighted and summed;
  * - a loss that pools the whole batch (per_image false, balanced CE's beta "auto") has no such
  *   form: with more than one batch cli_agg_new refuses it.
+ * A data set that fits in one batch is one request: its answer is the result, and nothing is
+ * added to its spec. Otherwise the hidden entries take keys starting with __segloss_cli_, which
+ * a user's `as` may not.
  */
 #include <math.h>
 #include <stdio.h>
@@ -52,6 +55,8 @@ struct ametric {
 };
 
 struct cli_agg {
+    json_t *single; /* one batch: its answer is the result as it is */
+    char *conf_key; /* the confusion metric whose counts are summed (the user's, or hidden) */
     struct aloss *l;
     int nl;
     struct ametric *m;
@@ -188,6 +193,23 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
     json_t *extra = json_array(); /* hidden combo terms, appended to losses afterwards */
     size_t i;
     json_t *e;
+    json_t *lists[2] = {losses, json_object_get(spec, "metrics")};
+    for (int k = 0; k < 2; k++) {
+        json_array_foreach(lists[k], i, e)
+        {
+            if (!strncmp(entry_key(e), HIDDEN, strlen(HIDDEN))) {
+                snprintf(msg, msglen, "%s[%zu]: keys starting with %s are the CLI's own",
+                         k ? "metrics" : "losses", i, HIDDEN);
+                goto fail;
+            }
+        }
+    }
+    /* per-image values are what the combination is made of (and what min/max gates read) */
+    json_object_set_new(spec, "per_image", json_true());
+    if (nbatches == 1) {
+        json_decref(extra);
+        return a; /* one request: its answer is the result */
+    }
     json_array_foreach(losses, i, e)
     {
         if (add_loss(a, entry_key(e), false, e)) {
@@ -248,9 +270,17 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
         metrics = json_pack("[ss]", "dice", "iou");
         json_object_set_new(spec, "metrics", metrics);
     }
-    if (json_is_array(metrics)) {
+    /* the counts: the user's own confusion metric when there is one */
+    json_array_foreach(metrics, i, e)
+    {
+        if (!a->conf_key && !strcmp(entry_name(e), "confusion")) {
+            a->conf_key = dupstr(entry_key(e));
+        }
+    }
+    if (!a->conf_key && json_is_array(metrics)) {
         json_array_append_new(metrics,
                               json_pack("{s:s, s:s}", "name", "confusion", "as", HIDDEN_CONFUSION));
+        a->conf_key = dupstr(HIDDEN_CONFUSION);
     }
     a->m = calloc(json_array_size(metrics) + 1, sizeof *a->m);
     if (!a->m) {
@@ -279,8 +309,6 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
             m->spec.values[k].num = json_number_value(param(e, "beta"));
         }
     }
-    /* per-image values are what the combination is made of */
-    json_object_set_new(spec, "per_image", json_true());
     return a;
 oom:
     snprintf(msg, msglen, "out of memory");
@@ -305,6 +333,8 @@ void cli_agg_free(struct cli_agg *a)
     }
     free(a->l);
     free(a->m);
+    free(a->conf_key);
+    json_decref(a->single);
     json_decref(a->shapes);
     json_decref(a->conventions);
     free(a->total);
@@ -395,11 +425,15 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
     a->elapsed_ms += json_number_value(json_object_get(answer, "elapsed_ms"));
     a->batches++;
     a->images += n;
+    if (!a->conf_key) {
+        a->single = json_incref(answer); /* the one batch */
+        return 0;
+    }
 
     /* the hidden confusion counts: per image and class */
     const int64_t C = a->classes;
     json_t *metrics = json_object_get(answer, "metrics");
-    json_t *hc = json_object_get(json_object_get(metrics, HIDDEN_CONFUSION), "per_image");
+    json_t *hc = json_object_get(json_object_get(metrics, a->conf_key), "per_image");
     struct sl_confusion *cm = calloc((size_t)(n * C), sizeof *cm);
     if (!cm) {
         snprintf(msg, msglen, "out of memory");
@@ -417,7 +451,7 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
             a->total[c].tn += cm[k * C + c].tn;
         }
     }
-    json_t *mx = json_object_get(json_object_get(metrics, HIDDEN_CONFUSION), "matrix");
+    json_t *mx = json_object_get(json_object_get(metrics, a->conf_key), "matrix");
     for (int64_t r = 0; ok && mx && r < C; r++) {
         for (int64_t c = 0; c < C; c++) {
             a->matrix[r * C + c] +=
@@ -609,6 +643,15 @@ json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_ima
             json_array_append_new(ids, json_string(d->images[i].id));
         }
         json_object_set_new(r, "image_ids", ids);
+    }
+    if (a->single) {
+        json_object_set(r, "losses", json_object_get(a->single, "losses"));
+        json_object_set(r, "metrics", json_object_get(a->single, "metrics"));
+        if (a->conventions) {
+            json_object_set(r, "conventions", a->conventions);
+        }
+        json_object_set_new(r, "elapsed_ms", json_real(a->elapsed_ms));
+        return r;
     }
     json_t *losses = json_object();
     for (int k = 0; k < a->nl; k++) {
