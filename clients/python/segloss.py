@@ -1,0 +1,493 @@
+"""segloss - a small Python client of seglossd, the segmentation scoring service.
+
+One module, Python 3.9+ standard library + numpy. Copy this file next to your code, or put
+clients/python on PYTHONPATH::
+
+    import numpy as np
+    import segloss
+
+    pred = np.array([[[0.5, 0.6], [0.2, 0.1]]], dtype=np.float32)   # probabilities
+    mask = np.array([[[1, 1], [0, 0]]], dtype=np.uint8)
+    out = segloss.score(pred, mask, losses=["cross_entropy", "dice"],
+                        prediction_type="probabilities")
+    out["losses"]["dice"]["value"]
+
+Arrays travel as .npy bytes (gzip level 1 by default), base64 inside the JSON body or as the
+parts of a multipart/form-data body. Their dtype is never changed (a big-endian array is only
+byte-swapped); a dtype the service does not read raises TypeError before anything is sent. An
+error answer raises SeglossError carrying the problem+json detail; 503 and 429 answers and
+connection failures are retried with exponential backoff.
+
+The HTTP contract is the service's /openapi.json (API.md).
+"""
+
+import base64
+import email.utils
+import gzip
+import http.client
+import io
+import json
+import os
+import secrets
+import socket
+import time
+import urllib.parse
+import zlib
+
+import numpy as np
+
+__all__ = [
+    "Client",
+    "SeglossError",
+    "SeglossConnectionError",
+    "score",
+    "weight_map",
+    "DEFAULT_URL",
+]
+__version__ = "0.1.0"
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+# dtypes the service reads (API.md, Arrays); anything else is refused before a request is made.
+DTYPES = (
+    "bool",
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "uint32",
+    "int32",
+    "int64",
+    "float16",
+    "float32",
+    "float64",
+)
+
+# Longest wait between two attempts, whatever Retry-After or the backoff say.
+MAX_DELAY = 30.0
+
+# Health probes answer at once or not at all: they never wait longer than this.
+PROBE_TIMEOUT = 10.0
+
+
+class SeglossError(Exception):
+    """An error answer of seglossd (or, as SeglossConnectionError, no answer at all).
+
+    Attributes: status (the HTTP status, None when there was no answer), title, detail (the
+    problem+json detail: it names the key path or array index that is wrong), problem (the
+    parsed problem+json body, or None), retry_after (seconds from Retry-After, or None) and
+    request_id (the X-Request-ID of the answer, or None)."""
+
+    def __init__(self, status, title, detail, problem=None, retry_after=None, request_id=None):
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.problem = problem
+        self.retry_after = retry_after
+        self.request_id = request_id
+        super().__init__(str(self))
+
+    def __str__(self):
+        if self.status is None:
+            return f"{self.title}: {self.detail}"
+        return f"{self.status} {self.title}: {self.detail}"
+
+
+class SeglossConnectionError(SeglossError):
+    """seglossd could not be reached (refused, reset, timed out), after the retries, or did not
+    answer within the timeout. status is None."""
+
+    def __init__(self, detail):
+        super().__init__(None, "cannot reach seglossd", detail)
+
+
+def _check_array(value, name):
+    """value as a numpy array of a dtype the service reads, in little-endian byte order."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name}: cannot be made a numpy array ({e})") from None
+    dt = a.dtype
+    if dt.fields is not None or dt.subdtype is not None or dt.name not in DTYPES:
+        raise TypeError(
+            f"{name}: dtype {dt} is not supported by seglossd (use one of {', '.join(DTYPES)}; "
+            "convert it yourself, the client never changes values)"
+        )
+    if dt.byteorder == ">" or (dt.byteorder == "=" and not np.little_endian):
+        a = a.astype(dt.newbyteorder("<"))  # a byte swap: the values are kept exactly
+    return a
+
+
+def _npy(a, compression):
+    """The .npy bytes of a (a checked array), gzip level 1 compressed when asked."""
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    data = buf.getvalue()
+    return gzip.compress(data, 1) if compression == "gzip" else data
+
+
+def _entries(items, what):
+    """A losses/metrics argument as the list the API takes: a name becomes {"name": name}."""
+    if items is None:
+        return None
+    if isinstance(items, (str, dict)):
+        items = [items]
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            out.append({"name": item})
+        elif isinstance(item, dict):
+            out.append(item)
+        else:
+            raise TypeError(f"{what}[{i}]: a name or a dict, not {type(item).__name__}")
+    return out
+
+
+def _json_default(o):
+    """Lets numpy scalars and arrays (spacing=np.array(...)) appear in spec values."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+def _dumps(obj):
+    return json.dumps(obj, default=_json_default, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _multipart(spec, parts):
+    """A multipart/form-data body: the JSON spec part, then one part per (name, bytes)."""
+    payloads = [data for _, data in parts]
+    while True:
+        boundary = "segloss-" + secrets.token_hex(16)
+        b = boundary.encode()
+        if all(b not in p for p in payloads):
+            break
+    out = [
+        b"--" + b + b"\r\n",
+        b'Content-Disposition: form-data; name="spec"; filename="spec.json"\r\n',
+        b"Content-Type: application/json\r\n\r\n",
+        _dumps(spec),
+        b"\r\n",
+    ]
+    for name, data in parts:
+        out += [
+            b"--" + b + b"\r\n",
+            f'Content-Disposition: form-data; name="{name}"; filename="{name}.npy"\r\n'.encode(),
+            b"Content-Type: application/octet-stream\r\n\r\n",
+            data,
+            b"\r\n",
+        ]
+    out.append(b"--" + b + b"--\r\n")
+    return b"".join(out), "multipart/form-data; boundary=" + boundary
+
+
+def _retry_after(value):
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _decode_body(data, encoding):
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("identity", ""):
+        return data
+    if encoding in ("gzip", "x-gzip"):
+        return gzip.decompress(data)
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(data)
+        except zlib.error:
+            return zlib.decompress(data, -15)
+    raise SeglossError(None, "bad answer", f"unknown Content-Encoding {encoding!r}")
+
+
+class _Answer:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+
+class Client:
+    """A seglossd at url (default: $SEGLOSS_URL, else http://127.0.0.1:8080).
+
+    timeout: seconds to wait for a connection and for each read of the answer.
+    retries: how many times a request is repeated after a 503 or 429 answer or a connection
+    failure (refused, reset, connect timeout); the n-th wait is backoff * 2**(n-1) seconds, or
+    Retry-After when that is longer, at most 30 s. Other errors are never retried, nor is a
+    request whose answer did not come within timeout (the server may still be computing it).
+
+    A Client holds no connection (each request opens its own) and may be shared by threads."""
+
+    def __init__(self, url=None, timeout=300, retries=3, backoff=0.25):
+        self.url = (url or os.environ.get("SEGLOSS_URL") or DEFAULT_URL).rstrip("/")
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url: {self.url!r} is not an http:// or https:// address")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+
+    def __repr__(self):
+        return f"segloss.Client({self.url!r})"
+
+    # ---- the API ---------------------------------------------------------------------------
+
+    def score(
+        self,
+        pred,
+        target,
+        losses=None,
+        metrics=None,
+        *,
+        weight=None,
+        instances=None,
+        transport="json",
+        compression="gzip",
+        **spec,
+    ):
+        """Scores a batch: POST /v1/score. Returns the parsed JSON answer (a dict with
+        "losses", "metrics", "mode", "images", "classes", "shape", "conventions", ...).
+
+        pred: prediction array [N, *S], [N, 1, *S] or [N, C, *S] (logits by default);
+        target: label array [N, *S] (or [N, C, *S] of 0/1 for multilabel); weight: optional
+        per-pixel weight map; instances: optional instance label map for
+        distance_weighted_cross_entropy. Arrays are numpy arrays or anything np.asarray takes,
+        of dtype bool, (u)int8/16/32, int64 or float16/32/64 (others raise TypeError).
+        losses, metrics: lists of names ("dice") or dicts ({"name": "focal", "gamma": 2,
+        "as": "focal_g2"}); None leaves the service's default (no losses; dice and iou).
+        transport: "json" (base64 inside the JSON body) or "multipart" (multipart/form-data
+        parts); compression: "gzip" (level 1) or "none" for the .npy bytes.
+        spec: the other top-level keys of the API, passed as they are: mode, prediction_type,
+        ignore_index, threshold, empty, spacing, include_background, per_image.
+
+        Raises SeglossError (status, title, detail) on an error answer."""
+        if transport not in ("json", "multipart"):
+            raise ValueError(f"transport: 'json' or 'multipart', not {transport!r}")
+        if compression not in ("gzip", "none"):
+            raise ValueError(f"compression: 'gzip' or 'none', not {compression!r}")
+        for key in ("prediction", "target", "weight", "instances"):
+            if key in spec:
+                raise TypeError(f"{key}: give arrays as score's arguments, not as spec keys")
+        arrays = [
+            ("prediction", _check_array(pred, "pred")),
+            ("target", _check_array(target, "target")),
+        ]
+        if weight is not None:
+            arrays.append(("weight", _check_array(weight, "weight")))
+        if instances is not None:
+            arrays.append(("instances", _check_array(instances, "instances")))
+
+        body = {}
+        parts = []
+        for key, a in arrays:
+            data = _npy(a, compression)
+            entry = {"format": "npy", "compression": compression}
+            if transport == "json":
+                entry["data"] = base64.b64encode(data).decode("ascii")
+            else:
+                entry["part"] = key
+                parts.append((key, data))
+            body[key] = entry
+        for key, items in (("losses", losses), ("metrics", metrics)):
+            entries = _entries(items, key)
+            if entries is not None:
+                body[key] = entries
+        body.update(spec)
+
+        if transport == "json":
+            payload, ctype = _dumps(body), "application/json"
+        else:
+            payload, ctype = _multipart(body, parts)
+        answer = self._request("POST", "/v1/score", payload, {"Content-Type": ctype})
+        return self._json(answer)
+
+    def weight_map(self, target, *, instances=None, compression="gzip", **params):
+        """The U-Net border weight map of a mask batch: POST /v1/weight-map. Returns a float32
+        numpy array of shape [N, *S].
+
+        target: mask batch [N, H, W] or [N, D, H, W]; instances: optional instance label map
+        (0 = background). params: w0 (10), sigma (5), class_weights ([1, 1]), neighbors (2),
+        connectivity (8), spacing - the parameters of distance_weighted_cross_entropy.
+
+        Raises SeglossError on an error answer."""
+        if compression not in ("gzip", "none"):
+            raise ValueError(f"compression: 'gzip' or 'none', not {compression!r}")
+        for key in ("target", "instances"):
+            if key in params:
+                raise TypeError(f"{key}: give arrays as weight_map's arguments, not as params")
+        body = {}
+        for key, value in (("target", target), ("instances", instances)):
+            if value is not None:
+                data = _npy(_check_array(value, key), compression)
+                body[key] = {
+                    "format": "npy",
+                    "compression": compression,
+                    "data": base64.b64encode(data).decode("ascii"),
+                }
+        body.update(params)
+        answer = self._request(
+            "POST",
+            "/v1/weight-map",
+            _dumps(body),
+            {"Content-Type": "application/json", "Accept": "application/x-npy"},
+        )
+        try:
+            return np.load(io.BytesIO(answer.body), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise SeglossError(answer.status, "bad answer", f"not .npy bytes: {e}") from None
+
+    def catalog(self):
+        """Every loss and metric with its parameters, types, defaults and ranges:
+        GET /v1/catalog, parsed."""
+        return self._json(self._request("GET", "/v1/catalog"))
+
+    def healthy(self):
+        """Whether the server process runs (GET /healthz answers 200). One attempt, at most
+        10 s; an unreachable server is not healthy."""
+        return self._probe("/healthz")
+
+    def ready(self):
+        """Whether the server accepts work (GET /readyz answers 200; 503 while draining or
+        while its compute queue is full). One attempt, at most 10 s."""
+        return self._probe("/readyz")
+
+    # ---- HTTP ------------------------------------------------------------------------------
+
+    def _probe(self, path):
+        try:
+            self._request("GET", path, retries=0, timeout=min(self.timeout, PROBE_TIMEOUT))
+            return True
+        except SeglossError:
+            return False
+
+    def _json(self, answer):
+        try:
+            return json.loads(answer.body)
+        except ValueError as e:
+            raise SeglossError(answer.status, "bad answer", f"not JSON: {e}") from None
+
+    def _connection(self, timeout):
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        return cls(self._host, self._port, timeout=timeout)
+
+    def _once(self, method, path, body, headers, timeout):
+        """One attempt. Returns an _Answer; raises _Retryable for a failure before any answer
+        that is safe to repeat, SeglossConnectionError for one that is not."""
+        conn = self._connection(timeout)
+        try:
+            try:
+                conn.connect()
+            except OSError as e:  # refused, unreachable, connect timeout, DNS
+                raise _Retryable(f"connect to {self.url}: {_reason(e)}") from None
+            try:
+                conn.request(method, self._prefix + path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except socket.timeout:
+                raise SeglossConnectionError(
+                    f"{method} {self.url}{path}: no answer within {timeout} s"
+                ) from None
+            except (ConnectionError, http.client.IncompleteRead) as e:
+                # reset or closed before a whole answer (RemoteDisconnected too): scoring is a
+                # pure function, so asking again loses nothing
+                raise _Retryable(f"{method} {self.url}{path}: {_reason(e)}") from None
+            except (OSError, http.client.HTTPException) as e:
+                raise SeglossConnectionError(f"{method} {self.url}{path}: {_reason(e)}") from None
+            try:
+                data = _decode_body(data, resp.getheader("Content-Encoding"))
+            except (OSError, EOFError, zlib.error) as e:
+                raise SeglossError(resp.status, "bad answer", f"undecodable body: {e}") from None
+            return _Answer(resp.status, resp.reason, resp, data)
+        finally:
+            conn.close()
+
+    def _request(self, method, path, body=None, headers=None, retries=None, timeout=None):
+        """Sends the request, retrying as the class says; returns the 2xx _Answer or raises."""
+        retries = self.retries if retries is None else retries
+        timeout = self.timeout if timeout is None else timeout
+        headers = dict(headers or {})
+        headers.setdefault("Accept-Encoding", "gzip")
+        headers.setdefault("User-Agent", "segloss-python/" + __version__)
+        attempt = 0
+        while True:
+            delay = min(self.backoff * 2**attempt, MAX_DELAY)
+            try:
+                answer = self._once(method, path, body, headers, timeout)
+            except _Retryable as e:
+                if attempt >= retries:
+                    tries = attempt + 1
+                    raise SeglossConnectionError(
+                        f"{e} (after {tries} attempt{'s' if tries > 1 else ''})"
+                    ) from None
+            else:
+                if 200 <= answer.status < 300:
+                    return answer
+                error = _problem(answer)
+                if answer.status not in (429, 503) or attempt >= retries:
+                    raise error
+                if error.retry_after is not None:
+                    delay = min(max(delay, error.retry_after), MAX_DELAY)
+            time.sleep(delay)
+            attempt += 1
+
+
+class _Retryable(Exception):
+    """A failure before any answer that the retry loop may repeat."""
+
+
+def _reason(e):
+    return str(e) or type(e).__name__
+
+
+def _problem(answer):
+    """The SeglossError of an error answer (problem+json, or whatever the body was)."""
+    problem = None
+    ctype = (answer.headers.getheader("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype.endswith("json"):
+        try:
+            parsed = json.loads(answer.body)
+            if isinstance(parsed, dict):
+                problem = parsed
+        except ValueError:
+            pass
+    title = (problem or {}).get("title") or answer.reason or "HTTP error"
+    detail = (problem or {}).get("detail") or (problem or {}).get("error")
+    if not detail:
+        detail = answer.body.decode("utf-8", "replace").strip()[:500] or "(no detail)"
+    return SeglossError(
+        answer.status,
+        title,
+        detail,
+        problem=problem,
+        retry_after=_retry_after(answer.headers.getheader("Retry-After")),
+        request_id=answer.headers.getheader("X-Request-ID"),
+    )
+
+
+def score(pred, target, losses=None, metrics=None, *, url=None, **kwargs):
+    """Client(url).score(pred, target, losses, metrics, **kwargs): scores one batch with the
+    default timeout and retries (see Client.score)."""
+    return Client(url).score(pred, target, losses, metrics, **kwargs)
+
+
+def weight_map(target, *, url=None, **kwargs):
+    """Client(url).weight_map(target, **kwargs): the U-Net weight map as a float32 array (see
+    Client.weight_map)."""
+    return Client(url).weight_map(target, **kwargs)
