@@ -1,10 +1,10 @@
 #!/bin/sh
 # Runs the test programs and sums their "N passed, M failed[, K skipped]" lines into one
-# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e|readme]...
+# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e|readme|clients]...
 build=$1
 golden_dir=$2
 shift 2
-what=${*:-"unit golden e2e readme"}
+what=${*:-"unit golden e2e readme clients"}
 total_p=0
 total_f=0
 total_s=0
@@ -32,12 +32,36 @@ for kind in $what; do
     golden) progs="$build/tests/golden" ;;
     e2e) progs="$build/tests/e2e" ;;
     readme) progs="tests/e2e/readme.sh" ;;
+    clients)
+        # the Python client and the CLI, tested from Python with numpy (Debian's python3-numpy)
+        progs="tests/clients/test_python.py tests/clients/test_cli.py"
+        py=
+        for cand in /usr/bin/python3 python3; do
+            if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import numpy' 2>/dev/null; then
+                py=$cand
+                break
+            fi
+        done
+        if [ -z "$py" ]; then
+            echo "  clients: no python3 with numpy (Debian: apt-get install python3-numpy)"
+            total_f=$((total_f + 1))
+            status=1
+            continue
+        fi
+        ;;
     *) echo "unknown test kind $kind" >&2; exit 2 ;;
     esac
     for prog in $progs; do
         case $kind in
         unit) "$prog" >"$out" 2>&1 ;;
         readme) sh "$prog" "$build" >"$out" 2>&1 ;;
+        clients)
+            case $prog in
+            *test_cli.py) set -- --segloss "$build/segloss" ;;
+            *) set -- ;;
+            esac
+            "$py" "$prog" "$@" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1
+            ;;
         *) "$prog" --golden "$golden_dir" --seglossd "$build/seglossd" >"$out" 2>&1 ;;
         esac
         rc=$?

@@ -1,0 +1,1439 @@
+#!/usr/bin/python3
+"""test_cli.py - the `segloss` command-line client against a real seglossd.
+
+    python3 tests/clients/test_cli.py --segloss build/segloss --seglossd build/seglossd \
+        --golden ../shared/golden
+
+Prints "ok ..." / "FAIL ..." lines and closes with `cli: N passed, M failed` (exit 1 on a failure).
+
+Every expected value comes from outside the CLI: the golden cases' `expect`, the server's answer to
+ONE direct JSON request holding all images (inline .npy), or a calculation written here.
+
+Groups:
+  golden       every 200 /v1/score golden case whose arrays decode to numpy, as .npy files + --spec
+               (also some as .npy.gz; --batch-size 1 where the losses allow it, else exit 2)
+  aggregation  seeded random data sets (binary with ignore_index, multiclass without background and
+               with class weights, multilabel, 3-D, empty masks with empty "nan"), N = 7 in 3
+               batches, equal to one request with all 7 images; other batch sizes, --compress,
+               per_image false, 32 metrics, a 422 in batch 2; N = 64 in 4 batches
+  dirs         directories paired by name (.npy and .npy.gz, two shapes, a dtype change, [C,H,W]
+               files, an unpaired id)
+  memory       128 images of 256x256 in batches of 8: peak RSS well under the data size
+  csv          Kaggle RLE CSV files with --shape (union of rows, empty rows, an unpaired id)
+  gates        passing, failing (exit 1, named with the number), null, malformed and unknown gates
+  output       --json, the table, the progress bar (on a pty only), --junit, --no-per-image
+  errors       a 422, nothing listening (backoff), a silent server (--timeout), 429 retried
+               (seglossd's --max-per-ip), 503 retried (harness.Saturated), health, usage errors,
+               $SEGLOSS_URL
+"""
+
+import argparse
+import base64
+import fcntl
+import gzip
+import io
+import json
+import math
+import os
+import re
+import select
+import shlex
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+T = harness.Tally("cli")
+SEGLOSS = None
+WORK = None
+
+# tolerances of the aggregation comparisons: losses are sums of floating-point terms in another
+# order (relative 1e-9); metrics come from integer counts (exact up to the last bits)
+LOSS_RTOL, LOSS_ATOL = 1e-9, 1e-12
+METRIC_RTOL, METRIC_ATOL = 1e-12, 1e-12
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def run(args, timeout=60, env=None):
+    """Runs segloss with args; returns (exit status, stdout, stderr, seconds). stdin, stdout and
+    stderr are not terminals."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(
+            [SEGLOSS, *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+        )
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode("utf-8", "replace")
+        err = (e.stderr or b"").decode("utf-8", "replace")
+        return None, out, err + f"\n[test: killed after {timeout} s]", time.monotonic() - t0
+    return (
+        p.returncode,
+        p.stdout.decode("utf-8", "replace"),
+        p.stderr.decode("utf-8", "replace"),
+        time.monotonic() - t0,
+    )
+
+
+def cmdline(args):
+    return "segloss " + shlex.join(args)
+
+
+def short(text, n=600):
+    text = text.strip()
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def run_json(args, timeout=60):
+    """Runs segloss with --json appended; returns (rc, parsed stdout or None, stdout, stderr)."""
+    rc, out, err, _ = run([*args, "--json"], timeout=timeout)
+    doc = None
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        pass
+    return rc, doc, out, err
+
+
+def save(path, a):
+    """np.save to path; gzip-compressed when path ends in .gz. Keeps Fortran order."""
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    data = buf.getvalue()
+    if path.endswith(".gz"):
+        data = gzip.compress(data, 6)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    return path
+
+
+def npy_inline(a):
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return {"format": "npy", "data": base64.b64encode(buf.getvalue()).decode()}
+
+
+def direct(url, spec, pred, target):
+    """The server's answer to ONE JSON request with every image (inline .npy)."""
+    body = dict(spec)
+    body["prediction"] = npy_inline(pred)
+    body["target"] = npy_inline(target)
+    status, ans = harness.post_json(url + "/v1/score", body)
+    if status != 200:
+        raise RuntimeError(f"direct request answered {status}: {ans}")
+    return ans
+
+
+def compare_entries(tag, got, want, cmd, loss_tol=(LOSS_RTOL, LOSS_ATOL),
+                    metric_tol=(METRIC_RTOL, METRIC_ATOL)):
+    """One check per loss and metric of want (the direct answer): every field the server gives
+    (value, per_image, mean, global, per_class, matrix, undefined) must match."""
+    if not T.check(isinstance(got, dict), f"{tag}: the CLI answered JSON", cmd):
+        return
+    for sec, (rtol, atol) in (("losses", loss_tol), ("metrics", metric_tol)):
+        g = got.get(sec)
+        w = want.get(sec, {})
+        if not T.check(isinstance(g, dict), f"{tag}: {sec} present", f"{cmd}: got {short(json.dumps(got))}"):
+            continue
+        T.check(
+            set(g) == set(w),
+            f"{tag}: {sec} keys are {sorted(w)}",
+            f"{cmd}: got keys {sorted(g)}",
+        )
+        for key in w:
+            m = harness.mismatch(g.get(key), w[key], rtol, atol, f"{sec}.{key}")
+            if key not in g:
+                m = f"{sec}.{key} missing"
+            T.check(m is None, f"{tag}: {sec}.{key} equals the single request", f"{cmd}: {m}")
+
+
+def blobs(rng, shape, passes=3):
+    """Smooth random fields (unit variance per image): masks from them have real shapes."""
+    f = rng.normal(size=shape)
+    for _ in range(passes):
+        f = (f + np.roll(f, 1, -1) + np.roll(f, -1, -1) + np.roll(f, 1, -2) + np.roll(f, -1, -2)) / 5
+    axes = (-2, -1)
+    f = (f - f.mean(axis=axes, keepdims=True)) / f.std(axis=axes, keepdims=True)
+    return f
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def pooling_loss(spec):
+    """Whether a loss spec pools the whole batch (cannot be combined from batches)."""
+    name = spec.get("name")
+    if name == "combo":
+        return any(pooling_loss(t) for t in spec.get("terms", []))
+    if name in ("dice", "jaccard", "tversky", "lovasz_hinge"):
+        return spec.get("per_image", True) is False
+    if name == "lovasz_softmax":
+        return spec.get("per_image", False) is not True
+    if name == "balanced_cross_entropy":
+        return spec.get("beta") == "auto"
+    return False
+
+
+def metric_from(url, series, source="127.0.0.2"):
+    """One series of url's /metrics, asked from another loopback address (so that a per-IP
+    limit on 127.0.0.1 does not refuse the question itself); None when absent."""
+    import http.client
+
+    host, port = url.split("//")[1].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    try:
+        c.request("GET", "/metrics")
+        for line in c.getresponse().read().decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
+    finally:
+        c.close()
+    return None
+
+
+def wait_metric(url, series, pred, timeout=30):
+    """Polls until pred(value of series) holds; returns whether it did in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred(metric_from(url, series) or 0.0):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+# ---- 1. golden cases ------------------------------------------------------------------------
+
+
+def golden_files(case, d, gz=(False, False)):
+    req = case["request"]
+    pred = harness.to_numpy(req["prediction"])
+    tgt = harness.to_numpy(req["target"])
+    pp = save(os.path.join(d, "pred.npy" + (".gz" if gz[0] else "")), pred)
+    tp = save(os.path.join(d, "target.npy" + (".gz" if gz[1] else "")), tgt)
+    rest = {k: v for k, v in req.items() if k not in ("prediction", "target")}
+    sp = write_json(os.path.join(d, "spec.json"), rest)
+    return pp, tp, sp, pred
+
+
+def golden_usable(case):
+    e = case["expect"]
+    req = case["request"]
+    return (
+        e.get("status") == 200
+        and "weight_map" not in e
+        and "prediction" in req
+        and "target" in req
+        and harness.to_numpy(req["prediction"]) is not None
+        and harness.to_numpy(req["target"]) is not None
+    )
+
+
+def check_golden_answer(tag, case, doc, cmd):
+    e = case["expect"]
+    rtol, atol = case.get("rtol", 1e-5), case.get("atol", 1e-6)
+    for sec in ("losses", "metrics"):
+        if sec not in e:
+            continue
+        m = harness.mismatch(doc.get(sec) if isinstance(doc, dict) else None, e[sec], rtol, atol, sec)
+        T.check(m is None, f"{tag}: {sec} match the golden expect", f"{cmd}: {m}")
+
+
+GZ_CASES = {
+    "ce_ignore_index": (True, True),
+    "enc_npy_fortran_deflate": (True, False),
+    "mc_dice_bg0": (True, True),
+    "ml_ce_dice": (False, True),
+    "surface_metrics": (True, True),
+    "metrics_empty_nan": (True, True),
+}
+
+
+def test_golden(url, golden_dir):
+    cases = [c for c in harness.golden_cases(golden_dir) if golden_usable(c)]
+    T.check(len(cases) >= 40, f"golden: {len(cases)} usable /v1/score cases", "too few")
+    files = {}
+    for case in cases:
+        cid = case["id"]
+        d = tempfile.mkdtemp(prefix=cid + "-", dir=WORK)
+        pp, tp, sp, pred = golden_files(case, d)
+        files[cid] = (pp, tp, sp)
+        args = ["score", "--url", url, "--pred", pp, "--target", tp, "--spec", sp]
+        rc, doc, out, err = run_json(args)
+        cmd = cmdline(args + ["--json"])
+        if T.check(rc == 0 and doc is not None, f"golden {cid}: exit 0 with JSON",
+                   f"{cmd}: rc={rc} stderr={short(err)} stdout={short(out, 200)}"):
+            check_golden_answer(f"golden {cid}", case, doc, cmd)
+
+        if cid in GZ_CASES:
+            dz = tempfile.mkdtemp(prefix=cid + "-gz-", dir=WORK)
+            pz, tz, sz, _ = golden_files(case, dz, GZ_CASES[cid])
+            args = ["score", "--url", url, "--pred", pz, "--target", tz, "--spec", sz]
+            rc, doc, out, err = run_json(args)
+            cmd = cmdline(args + ["--json"])
+            if T.check(rc == 0 and doc is not None, f"golden {cid} (.npy.gz): exit 0 with JSON",
+                       f"{cmd}: rc={rc} stderr={short(err)}"):
+                check_golden_answer(f"golden {cid} (.npy.gz)", case, doc, cmd)
+
+        n = pred.shape[0]
+        if n < 2:
+            continue
+        pools = [l.get("as", l.get("name")) for l in case["request"].get("losses", []) if pooling_loss(l)]
+        args = ["score", "--url", url, "--pred", pp, "--target", tp, "--spec", sp, "--batch-size", "1"]
+        rc, doc, out, err = run_json(args)
+        cmd = cmdline(args + ["--json"])
+        fortran = pred.flags["F_CONTIGUOUS"] and not pred.flags["C_CONTIGUOUS"]
+        if pools:
+            T.check(
+                rc == 2 and re.search(r"combin|batch-size|per_image", err, re.I) is not None,
+                f"golden {cid} --batch-size 1: exit 2, {pools} cannot be combined from batches",
+                f"{cmd}: rc={rc} stderr={short(err)}",
+            )
+        elif fortran:
+            T.check(
+                rc == 2 and "ortran" in err,
+                f"golden {cid} --batch-size 1: Fortran-order file with N > batch size: exit 2",
+                f"{cmd}: rc={rc} stderr={short(err)}",
+            )
+        else:
+            if T.check(rc == 0 and doc is not None, f"golden {cid} --batch-size 1: exit 0 with JSON",
+                       f"{cmd}: rc={rc} stderr={short(err)}"):
+                T.check(doc.get("batches") == n, f"golden {cid} --batch-size 1: {n} batches",
+                        f"{cmd}: batches={doc.get('batches')}")
+                check_golden_answer(f"golden {cid} --batch-size 1", case, doc, cmd)
+    return files
+
+
+# ---- 2. aggregation -------------------------------------------------------------------------
+
+
+def build_spec(spec_file_obj, flags):
+    """The spec the CLI should send: the --spec file's keys, then --set, losses/metrics of the
+    file first and then the --loss/--metric ones. flags: (option, text, meaning) triples where
+    meaning is a loss/metric object or (key, value) for --set."""
+    spec = json.loads(json.dumps(spec_file_obj or {}))
+    losses = list(spec.pop("losses", []))
+    metrics = list(spec.pop("metrics", []))
+    args = []
+    for opt, text, meaning in flags:
+        args += [opt, text]
+        if opt == "--set":
+            spec[meaning[0]] = meaning[1]
+        elif opt == "--loss":
+            losses.append(meaning)
+        elif opt == "--metric":
+            metrics.append(meaning)
+    spec["losses"] = losses
+    spec["metrics"] = metrics if metrics else ["dice", "iou"]
+    return spec, args
+
+
+BINARY_LOSSES = [
+    ("--loss", "cross_entropy", {"name": "cross_entropy"}),
+    ("--loss", "focal:alpha=0.25,gamma=2", {"name": "focal", "alpha": 0.25, "gamma": 2}),
+    ("--loss", "dice:per_image=true,smooth=1e-5", {"name": "dice", "per_image": True, "smooth": 1e-5}),
+    ("--loss", "jaccard", {"name": "jaccard"}),
+    ("--loss", "tversky:beta=0.7,as=tv07", {"name": "tversky", "beta": 0.7, "as": "tv07"}),
+    ("--loss", "lovasz_hinge", {"name": "lovasz_hinge"}),
+    ("--loss", "weighted_cross_entropy:beta=3", {"name": "weighted_cross_entropy", "beta": 3}),
+    ("--loss", "balanced_cross_entropy:beta=auto_per_image",
+     {"name": "balanced_cross_entropy", "beta": "auto_per_image"}),
+    ("--loss", "cross_entropy:reduction=sum,as=ce_sum", {"name": "cross_entropy", "reduction": "sum", "as": "ce_sum"}),
+    ("--loss", "distance_weighted_cross_entropy:w0=5,sigma=3",
+     {"name": "distance_weighted_cross_entropy", "w0": 5, "sigma": 3}),
+]
+
+ALL_METRICS = [
+    ("--metric", "dice", {"name": "dice"}),
+    ("--metric", "iou", {"name": "iou"}),
+    ("--metric", "precision", {"name": "precision"}),
+    ("--metric", "recall", {"name": "recall"}),
+    ("--metric", "mcc", {"name": "mcc"}),
+    ("--metric", "fbeta:beta=2,as=f2", {"name": "fbeta", "beta": 2, "as": "f2"}),
+    ("--metric", "confusion", {"name": "confusion"}),
+    ("--metric", "hausdorff:percentile=95", {"name": "hausdorff", "percentile": 95}),
+    ("--metric", "assd", {"name": "assd"}),
+    ("--metric", "nsd:tolerance=1.5", {"name": "nsd", "tolerance": 1.5}),
+    ("--metric", "specificity", {"name": "specificity"}),
+    ("--metric", "accuracy", {"name": "accuracy"}),
+    ("--metric", "balanced_accuracy", {"name": "balanced_accuracy"}),
+]
+
+
+def dataset_binary(rng, n=7, h=20, w=24):
+    f = blobs(rng, (n, h, w))
+    tgt = (f > 0.3).astype(np.uint8)
+    pred = (2.5 * (f - 0.3) + rng.normal(scale=0.9, size=f.shape)).astype(np.float32)
+    tgt[rng.random(tgt.shape) < 0.05] = 255
+    tgt[2 % n, :5, :7] = 255  # a block of ignored pixels: images count different pixel numbers
+    tgt[n - 2, :, :3] = 255
+    return pred, tgt
+
+
+def dataset_multiclass(rng, n=7, c=4, h=18, w=22):
+    f = blobs(rng, (n, c, h, w))
+    f[:, 0] += 0.8
+    tgt = f.argmax(axis=1).astype(np.uint8)
+    pred = (2.0 * f + rng.normal(scale=1.0, size=f.shape)).astype(np.float32)
+    tgt[rng.random(tgt.shape) < 0.03] = 255
+    tgt[4, 3:9, 2:6] = 255
+    return pred, tgt
+
+
+def dataset_multilabel(rng, n=7, c=3, h=18, w=20):
+    f = blobs(rng, (n, c, h, w))
+    tgt = (f > 0.2).astype(np.uint8)
+    pred = (2.5 * (f - 0.2) + rng.normal(scale=0.9, size=f.shape)).astype(np.float32)
+    return pred, tgt
+
+
+def dataset_empty(rng, n=7, h=16, w=16):
+    """Binary with empty masks: 1, 3, 4, 5 both empty (image 3..5 = the whole second batch),
+    2 nothing predicted, 6 nothing to find."""
+    f = blobs(rng, (n, h, w))
+    tgt = (f > 0.3).astype(np.uint8)
+    pred = (2.5 * (f - 0.3) + rng.normal(scale=0.7, size=f.shape)).astype(np.float32)
+    for i in (1, 3, 4, 5):
+        tgt[i] = 0
+        pred[i] = -4.0
+    pred[2] = -3.0
+    tgt[6] = 0
+    pred[6, 4:9, 5:10] = 3.0
+    return pred, tgt
+
+
+def dataset_mc_absent(rng, n=7, c=3, h=12, w=12):
+    """Multiclass where class 2 is absent from target and prediction in images 0..5: with empty
+    "nan" its per_class value is null in the first two batches and defined in the third."""
+    f = blobs(rng, (n, c, h, w))
+    f[:6, 2] = -10.0
+    tgt = f.argmax(axis=1).astype(np.uint8)
+    pred = (2.0 * f + rng.normal(scale=0.5, size=f.shape)).astype(np.float32)
+    pred[:6, 2] = -20.0
+    return pred, tgt
+
+
+def aggregation_sets(rng):
+    sets = []
+    p, t = dataset_binary(rng)
+    sets.append((
+        "binary+ignore", p, t,
+        {"losses": [{"name": "combo", "terms": [{"name": "cross_entropy"},
+                                                 {"name": "dice", "weight": 0.5}]}],
+         "spacing": [0.8, 1.25]},
+        [("--set", "ignore_index=255", ("ignore_index", 255))] + BINARY_LOSSES + ALL_METRICS,
+    ))
+    p, t = dataset_multiclass(rng)
+    cw = [0.5, 1, 2, 4]
+    sets.append((
+        "multiclass", p, t,
+        {"losses": [{"name": "combo", "as": "ce_dice",
+                     "terms": [{"name": "cross_entropy", "class_weights": cw},
+                               {"name": "dice", "weight": 2}]}]},
+        [("--set", "include_background=false", ("include_background", False)),
+         ("--set", "ignore_index=255", ("ignore_index", 255)),
+         ("--loss", "cross_entropy:class_weights=[0.5,1,2,4]", {"name": "cross_entropy", "class_weights": cw}),
+         ("--loss", "focal:gamma=2", {"name": "focal", "gamma": 2}),
+         ("--loss", "focal:alpha=[0.1,0.2,0.3,0.4],gamma=1.5,as=focal_a",
+          {"name": "focal", "alpha": [0.1, 0.2, 0.3, 0.4], "gamma": 1.5, "as": "focal_a"}),
+         ("--loss", "dice", {"name": "dice"}),
+         ("--loss", "dice:smooth=1e-5,class_weights=[1,2,3,4],as=dice_cw",
+          {"name": "dice", "smooth": 1e-5, "class_weights": [1, 2, 3, 4], "as": "dice_cw"}),
+         ("--loss", "jaccard:smooth=1", {"name": "jaccard", "smooth": 1}),
+         ("--loss", "tversky:fp_weight=0.3,fn_weight=0.7", {"name": "tversky", "fp_weight": 0.3, "fn_weight": 0.7}),
+         ("--loss", "lovasz_softmax:per_image=true", {"name": "lovasz_softmax", "per_image": True})]
+        + ALL_METRICS,
+    ))
+    p, t = dataset_multilabel(rng)
+    sets.append((
+        "multilabel", p, t,
+        {"mode": "multilabel",
+         "losses": [{"name": "combo", "terms": [{"name": "cross_entropy", "weight": 0.7},
+                                                 {"name": "jaccard", "weight": 0.3}]}]},
+        [("--loss", "cross_entropy", {"name": "cross_entropy"}),
+         ("--loss", "focal", {"name": "focal"}),
+         ("--loss", "dice", {"name": "dice"}),
+         ("--loss", "jaccard", {"name": "jaccard"}),
+         ("--loss", "tversky:beta=0.3", {"name": "tversky", "beta": 0.3}),
+         ("--loss", "lovasz_hinge", {"name": "lovasz_hinge"})]
+        + ALL_METRICS,
+    ))
+    p, t = dataset_empty(rng)
+    sets.append((
+        "binary empty=nan", p, t, None,
+        [("--set", "empty=nan", ("empty", "nan")),
+         ("--loss", "cross_entropy", {"name": "cross_entropy"}),
+         ("--loss", "dice", {"name": "dice"})]
+        + ALL_METRICS[:7]
+        + [("--metric", "hausdorff:percentile=95,empty_distance=nan",
+            {"name": "hausdorff", "percentile": 95, "empty_distance": "nan"}),
+           ("--metric", "assd:empty_distance=nan", {"name": "assd", "empty_distance": "nan"}),
+           ("--metric", "nsd", {"name": "nsd"})],
+    ))
+    p, t = dataset_mc_absent(rng)
+    sets.append((
+        "multiclass empty=nan", p, t, {"empty": "nan"},
+        [("--loss", "dice", {"name": "dice"}),
+         ("--loss", "cross_entropy", {"name": "cross_entropy"})]
+        + ALL_METRICS[:7]
+        + [("--metric", "hausdorff:empty_distance=nan", {"name": "hausdorff", "empty_distance": "nan"}),
+           ("--metric", "nsd", {"name": "nsd"})],
+    ))
+    p, t = dataset_3d(rng)
+    sets.append((
+        "3-D volumes", p, t, {"spacing": [2.0, 1.0, 0.5]},
+        [("--loss", "cross_entropy", {"name": "cross_entropy"}),
+         ("--loss", "dice", {"name": "dice"}),
+         ("--metric", "dice", {"name": "dice"}),
+         ("--metric", "iou", {"name": "iou"}),
+         ("--metric", "mcc", {"name": "mcc"}),
+         ("--metric", "hausdorff:percentile=95", {"name": "hausdorff", "percentile": 95}),
+         ("--metric", "nsd:tolerance=2", {"name": "nsd", "tolerance": 2})],
+    ))
+    p = np.full((7, 10, 12), -3.0, dtype=np.float32)
+    t = np.zeros((7, 10, 12), dtype=np.uint8)
+    sets.append((
+        "all empty, empty=nan", p, t, {"empty": "nan"},
+        [("--loss", "dice", {"name": "dice"}),
+         ("--metric", "dice", {"name": "dice"}),
+         ("--metric", "mcc", {"name": "mcc"}),
+         ("--metric", "precision", {"name": "precision"}),
+         ("--metric", "hausdorff:empty_distance=nan", {"name": "hausdorff", "empty_distance": "nan"})],
+    ))
+    return sets
+
+
+def dataset_3d(rng, n=7, d=6, h=10, w=12):
+    f = blobs(rng, (n, d, h, w))
+    f = (f + np.roll(f, 1, 1) + np.roll(f, -1, 1)) / 3
+    f = (f - f.mean()) / f.std()
+    tgt = (f > 0.3).astype(np.uint8)
+    pred = (2.5 * (f - 0.3) + rng.normal(scale=0.7, size=f.shape)).astype(np.float32)
+    return pred[:, None], tgt  # [N, 1, D, H, W] prediction, [N, D, H, W] target
+
+
+def check_top(tag, doc, want, n, batches, cmd, ids=None):
+    T.check(doc.get("images") == n, f"{tag}: images = {n}", f"{cmd}: {doc.get('images')}")
+    T.check(doc.get("batches") == batches, f"{tag}: batches = {batches}", f"{cmd}: {doc.get('batches')}")
+    for k in ("mode", "classes", "shape"):
+        T.check(doc.get(k) == want.get(k), f"{tag}: {k} = {want.get(k)}", f"{cmd}: {doc.get(k)!r}")
+    m = harness.mismatch(doc.get("conventions"), want.get("conventions"), 0, 0, "conventions")
+    T.check(m is None, f"{tag}: conventions as the server's", f"{cmd}: {m}")
+    ids = ids if ids is not None else [str(i) for i in range(n)]
+    T.check(doc.get("image_ids") == ids, f"{tag}: image_ids", f"{cmd}: {doc.get('image_ids')}")
+
+
+def test_aggregation(url):
+    rng = np.random.default_rng(20240611)
+    results = {}
+    for name, pred, tgt, spec_obj, flags in aggregation_sets(rng):
+        try:
+            aggregation_set(url, results, name, pred, tgt, spec_obj, flags)
+        except Exception:
+            T.check(False, f"aggregation {name}: the test ran", traceback.format_exc())
+    if "binary+ignore" in results:
+        try:
+            more_aggregation(url, results)
+        except Exception:
+            T.check(False, "aggregation (more): the test ran", traceback.format_exc())
+    return results
+
+
+def aggregation_set(url, results, name, pred, tgt, spec_obj, flags):
+    d = tempfile.mkdtemp(prefix="agg-", dir=WORK)
+    pp = save(os.path.join(d, "pred.npy"), pred)
+    tp = save(os.path.join(d, "target.npy"), tgt)
+    spec, fargs = build_spec(spec_obj, flags)
+    want = direct(url, spec, pred, tgt)
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "3", *fargs]
+    if spec_obj is not None:
+        args += ["--spec", write_json(os.path.join(d, "spec.json"), spec_obj)]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = f"aggregation {name} (7 images, --batch-size 3)"
+    results[name] = (pp, tp, args, spec, want, pred, tgt)
+    if not T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON",
+                   f"{cmd}: rc={rc} stderr={short(err)}"):
+        return
+    check_top(tag, doc, want, 7, 3, cmd)
+    compare_entries(tag, doc, want, cmd)
+
+
+def more_aggregation(url, results):
+    # the binary set again: compressed and uncompressed bodies, other batch sizes
+    pp, tp, args, spec, want, pred, tgt = results["binary+ignore"]
+    for extra, batches in ((["--batch-size", "3", "--compress", "gzip"], 3),
+                           (["--batch-size", "3", "--compress", "none"], 3),
+                           (["--batch-size", "2"], 4), (["--batch-size", "7"], 1), ([], 1)):
+        a = [x for x in args]
+        i = a.index("--batch-size")
+        del a[i:i + 2]
+        a += extra
+        rc, doc, out, err = run_json(a)
+        cmd = cmdline(a + ["--json"])
+        tag = f"aggregation binary+ignore {' '.join(extra) or '(default batch size)'}"
+        if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+            T.check(doc.get("batches") == batches, f"{tag}: batches = {batches}", f"{cmd}: {doc.get('batches')}")
+            compare_entries(tag, doc, want, cmd)
+
+    # top-level per_image false: the CLI still aggregates over the images, the answer has no lists
+    pp, tp, args, spec, want, pred, tgt = results["binary+ignore"]
+    want_np = direct(url, dict(spec, per_image=False), pred, tgt)
+    a = args + ["--set", "per_image=false"]
+    rc, doc, out, err = run_json(a)
+    cmd = cmdline(a + ["--json"])
+    tag = "aggregation binary+ignore --set per_image=false"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        compare_entries(tag, doc, want_np, cmd)
+        left = [k for sec in ("losses", "metrics") for k, v in doc.get(sec, {}).items() if "per_image" in v]
+        T.check(not left, f"{tag}: no per_image lists", f"{cmd}: {left}")
+
+    # the server's maximum of 32 metric entries (--max-specs) in 3 batches
+    flags = [("--set", "ignore_index=255", ("ignore_index", 255))]
+    flags += [("--metric", f"dice:as=m{i}", {"name": "dice", "as": f"m{i}"}) for i in range(31)]
+    flags.append(("--metric", "confusion", {"name": "confusion"}))
+    spec32, fargs = build_spec(None, flags)
+    want32 = direct(url, spec32, pred, tgt)
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "3", *fargs]
+    rc, doc, out, err = run_json(a)
+    cmd = ("segloss score --url URL --pred PRED --target TARGET --batch-size 3 --set ignore_index=255 "
+           "--metric dice:as=m0 ... --metric dice:as=m30 --metric confusion --json")
+    tag = "aggregation 32 metrics (the server's --max-specs) in 3 batches"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 as one direct request does",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
+        compare_entries(tag, doc, want32, cmd)
+
+    # a bad label in image 4 only: batch 2 (images 3..5) is a 422, named with its image range
+    bad = tgt.copy()
+    bad[4, 0, 0] = 7
+    d = tempfile.mkdtemp(prefix="agg-bad-", dir=WORK)
+    tb = save(os.path.join(d, "target.npy"), bad)
+    status, ans = harness.post_json(url + "/v1/score", dict(spec, prediction=npy_inline(pred[3:6]),
+                                                             target=npy_inline(bad[3:6])))
+    detail = ans.get("detail", "")
+    a = [tb if x == tp else x for x in args]
+    rc, out, err, _ = run(a)
+    cmd = cmdline(a)
+    T.check(status == 422 and rc == 2 and detail and detail in err,
+            "aggregation: a 422 in batch 2: exit 2 with the server's detail",
+            f"{cmd}: rc={rc} want detail {detail!r}; stderr={short(err)}")
+    T.check(re.search(r"\b3\s*(\.\.|-|–|to)\s*5\b", err) is not None,
+            "aggregation: the 422 is prefixed with the batch's image range 3..5", f"{cmd}: stderr={short(err)}")
+
+    # 64 images in 4 batches of 16
+    rng = np.random.default_rng(64)
+    pred, tgt = dataset_binary(rng, n=64, h=32, w=32)
+    d = tempfile.mkdtemp(prefix="agg64-", dir=WORK)
+    pp = save(os.path.join(d, "pred.npy.gz"), pred)
+    tp = save(os.path.join(d, "target.npy.gz"), tgt)
+    flags = [("--set", "ignore_index=255", ("ignore_index", 255)),
+             ("--loss", "cross_entropy", {"name": "cross_entropy"}),
+             ("--loss", "dice", {"name": "dice"}),
+             ("--loss", "lovasz_hinge", {"name": "lovasz_hinge"})] + ALL_METRICS
+    spec, fargs = build_spec(None, flags)
+    want = direct(url, spec, pred, tgt)
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "16", *fargs]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "aggregation 64 images (--batch-size 16)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        check_top(tag, doc, want, 64, 4, cmd)
+        compare_entries(tag, doc, want, cmd)
+
+
+# ---- 3. directories -------------------------------------------------------------------------
+
+
+def test_dirs(url):
+    rng = np.random.default_rng(7)
+    ids = ["img10", "img9", "a", "B", "img_2", "c1"]
+    order = sorted(ids, key=lambda s: s.encode())  # B, a, c1, img10, img9, img_2
+    f = blobs(rng, (len(ids), 14, 12))
+    preds = {i: (2.5 * (f[k] - 0.2) + rng.normal(scale=0.8, size=f[k].shape)).astype(np.float32)
+             for k, i in enumerate(ids)}
+    tgts = {i: (f[k] > 0.2).astype(np.uint8) for k, i in enumerate(ids)}
+    base = tempfile.mkdtemp(prefix="dirs-", dir=WORK)
+    pd, td = os.path.join(base, "pred"), os.path.join(base, "target")
+    os.mkdir(pd)
+    os.mkdir(td)
+    creation = ["img_2", "c1", "img9", "B", "img10", "a"]  # not the id order
+    gz_pred = {"img9", "B", "c1"}
+    gz_tgt = {"img9", "a", "img_2"}
+    for i in creation:
+        save(os.path.join(pd, i + (".npy.gz" if i in gz_pred else ".npy")), preds[i])
+    for i in reversed(creation):
+        save(os.path.join(td, i + (".npy.gz" if i in gz_tgt else ".npy")), tgts[i])
+    flags = [("--loss", "cross_entropy", {"name": "cross_entropy"}),
+             ("--loss", "dice", {"name": "dice"}),
+             ("--metric", "dice", {"name": "dice"}),
+             ("--metric", "iou", {"name": "iou"}),
+             ("--metric", "confusion", {"name": "confusion"}),
+             ("--metric", "hausdorff", {"name": "hausdorff"})]
+    spec, fargs = build_spec(None, flags)
+    P = np.stack([preds[i] for i in order])
+    Tg = np.stack([tgts[i] for i in order])
+    want = direct(url, spec, P, Tg)
+    args = ["score", "--url", url, "--pred", pd, "--target", td, "--batch-size", "4", *fargs]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "dirs (6 files by name, 2 batches)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        check_top(tag, doc, want, 6, 2, cmd, ids=order)
+        compare_entries(tag, doc, want, cmd)
+
+    # an id in one directory only
+    for side, other in ((pd, "only_in_pred"), (td, "only_in_target")):
+        extra = save(os.path.join(side, other + ".npy"), preds["a"] if side == pd else tgts["a"])
+        rc, out, err, _ = run(args)
+        T.check(rc == 2 and other in err, f"dirs: id {other} in one directory only: exit 2 naming it",
+                f"{cmdline(args)}: rc={rc} stderr={short(err)}")
+        os.unlink(extra)
+
+    # two shapes: s1_* are 12x12, s2_* are 9x15 (two shape groups)
+    base = tempfile.mkdtemp(prefix="dirs2-", dir=WORK)
+    pd2, td2 = os.path.join(base, "p"), os.path.join(base, "t")
+    os.mkdir(pd2)
+    os.mkdir(td2)
+    groups = {}
+    for prefix, shape, k in (("s1_", (12, 12), 3), ("s2_", (9, 15), 2)):
+        f = blobs(rng, (k, *shape))
+        p = (2.5 * (f - 0.2) + rng.normal(scale=0.8, size=f.shape)).astype(np.float32)
+        t = (f > 0.2).astype(np.uint8)
+        names = [prefix + c for c in "abc"[:k]]
+        for j, nm in enumerate(names):
+            save(os.path.join(pd2, nm + ".npy"), p[j])
+            save(os.path.join(td2, nm + ".npy.gz"), t[j])
+        groups[prefix] = (names, p, t, direct(url, spec, p, t))
+    args = ["score", "--url", url, "--pred", pd2, "--target", td2, *fargs]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "dirs with two shapes"
+    if not T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        return
+    a, b = groups["s1_"], groups["s2_"]
+    T.check(doc.get("image_ids") == a[0] + b[0], f"{tag}: image_ids in name order", f"{cmd}: {doc.get('image_ids')}")
+    T.check(doc.get("images") == 5, f"{tag}: images = 5", f"{cmd}: {doc.get('images')}")
+    T.check(isinstance(doc.get("batches"), int) and doc.get("batches") >= 2, f"{tag}: 2 or more batches",
+            f"{cmd}: {doc.get('batches')}")
+    shapes = doc.get("shapes")
+    T.check(isinstance(shapes, list) and sorted(map(tuple, shapes)) == [(9, 15), (12, 12)],
+            f"{tag}: shapes lists [12, 12] and [9, 15]", f"{cmd}: shapes={shapes!r} shape={doc.get('shape')!r}")
+    losses, metrics = doc.get("losses", {}), doc.get("metrics", {})
+    wa, wb = a[3], b[3]
+    for key in ("cross_entropy", "dice"):
+        got = losses.get(key, {})
+        pi = wa["losses"][key]["per_image"] + wb["losses"][key]["per_image"]
+        m = harness.mismatch(got.get("per_image"), pi, LOSS_RTOL, LOSS_ATOL, f"losses.{key}.per_image")
+        T.check(m is None, f"{tag}: losses.{key}.per_image = the two direct requests'", f"{cmd}: {m}")
+    # hand calculations: cross entropy is the mean over all pixels (no ignore_index here),
+    # dice the mean of the per-image values
+    na, nb = 3 * 144, 2 * 135
+    ce = (wa["losses"]["cross_entropy"]["value"] * na + wb["losses"]["cross_entropy"]["value"] * nb) / (na + nb)
+    m = harness.mismatch(losses.get("cross_entropy", {}).get("value"), ce, LOSS_RTOL, LOSS_ATOL, "ce.value")
+    T.check(m is None, f"{tag}: losses.cross_entropy.value = pixel-weighted mean of the two", f"{cmd}: {m}")
+    dl = float(np.mean(wa["losses"]["dice"]["per_image"] + wb["losses"]["dice"]["per_image"]))
+    m = harness.mismatch(losses.get("dice", {}).get("value"), dl, LOSS_RTOL, LOSS_ATOL, "dice.value")
+    T.check(m is None, f"{tag}: losses.dice.value = mean of the 5 per-image values", f"{cmd}: {m}")
+    for key in ("dice", "iou", "confusion", "hausdorff"):
+        got = metrics.get(key, {})
+        pi = wa["metrics"][key]["per_image"] + wb["metrics"][key]["per_image"]
+        m = harness.mismatch(got.get("per_image"), pi, METRIC_RTOL, METRIC_ATOL, f"metrics.{key}.per_image")
+        T.check(m is None, f"{tag}: metrics.{key}.per_image = the two direct requests'", f"{cmd}: {m}")
+        if key != "confusion":
+            mean = float(np.mean(pi))
+            m = harness.mismatch(got.get("mean"), mean, METRIC_RTOL, METRIC_ATOL, f"metrics.{key}.mean")
+            T.check(m is None, f"{tag}: metrics.{key}.mean = mean of the 5 per-image values", f"{cmd}: {m}")
+    c = {k: wa["metrics"]["confusion"]["global"][k] + wb["metrics"]["confusion"]["global"][k]
+         for k in ("tp", "fp", "fn", "tn")}
+    m = harness.mismatch(metrics.get("confusion", {}).get("global"), c, 0, 0, "confusion.global")
+    T.check(m is None, f"{tag}: confusion.global = summed counts", f"{cmd}: {m}")
+    g = {"dice": 2 * c["tp"] / (2 * c["tp"] + c["fp"] + c["fn"]),
+         "iou": c["tp"] / (c["tp"] + c["fp"] + c["fn"])}
+    for key, v in g.items():
+        m = harness.mismatch(metrics.get(key, {}).get("global"), v, METRIC_RTOL, METRIC_ATOL, f"{key}.global")
+        T.check(m is None, f"{tag}: metrics.{key}.global from the summed counts", f"{cmd}: {m}")
+
+
+def test_dirs_multiclass(url):
+    """[C, H, W] prediction files; one file in float64 among float32 ones starts its own batch."""
+    rng = np.random.default_rng(11)
+    pred, tgt = dataset_multiclass(rng, n=6, c=3, h=12, w=13)
+    ids = [f"m{i}" for i in range(6)]
+    base = tempfile.mkdtemp(prefix="dirs-mc-", dir=WORK)
+    pd, td = os.path.join(base, "pred"), os.path.join(base, "target")
+    os.mkdir(pd)
+    os.mkdir(td)
+    for i, nm in reversed(list(enumerate(ids))):
+        save(os.path.join(pd, nm + ".npy"), pred[i].astype(np.float64) if i == 3 else pred[i])
+        save(os.path.join(td, nm + ".npy.gz"), tgt[i])
+    flags = [("--set", "include_background=false", ("include_background", False)),
+             ("--set", "ignore_index=255", ("ignore_index", 255)),
+             ("--loss", "cross_entropy:class_weights=[1,2,0.5]", {"name": "cross_entropy", "class_weights": [1, 2, 0.5]}),
+             ("--loss", "dice", {"name": "dice"}),
+             ("--metric", "dice", {"name": "dice"}),
+             ("--metric", "confusion", {"name": "confusion"}),
+             ("--metric", "hausdorff", {"name": "hausdorff"})]
+    spec, fargs = build_spec(None, flags)
+    want = direct(url, spec, pred.astype(np.float64), tgt)
+    args = ["score", "--url", url, "--pred", pd, "--target", td, *fargs]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "dirs multiclass [C,H,W] files, a float64 one in the middle (3 batches)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        check_top(tag, doc, want, 6, 3, cmd, ids=ids)
+        compare_entries(tag, doc, want, cmd)
+
+
+def test_memory(url):
+    """128 images of 256x256 (32 MiB float32 + 8 MiB uint8) in batches of 8: the CLI's peak
+    memory stays well under the data size; dice/iou global checked against counts done here."""
+    rng = np.random.default_rng(5)
+    n = 128
+    pred = rng.normal(size=(n, 256, 256)).astype(np.float32)
+    tgt = (rng.random((n, 256, 256)) < 0.4).astype(np.uint8)
+    d = tempfile.mkdtemp(prefix="mem-", dir=WORK)
+    pp = save(os.path.join(d, "p.npy"), pred)
+    tp = save(os.path.join(d, "t.npy"), tgt)
+    hard = pred >= 0
+    tp_ = int(np.sum(hard & (tgt == 1)))
+    fp_ = int(np.sum(hard & (tgt == 0)))
+    fn_ = int(np.sum(~hard & (tgt == 1)))
+    del pred, tgt, hard
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "8", "--loss", "cross_entropy",
+            "--no-per-image", "--json"]
+    code = ("import resource, subprocess, sys\n"
+            "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
+            "sys.stderr.buffer.write(r.stderr)\n"
+            "sys.stdout.buffer.write(r.stdout)\n"
+            "print('\\nRSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+            "sys.exit(r.returncode)\n")
+    p = subprocess.run([sys.executable, "-c", code, SEGLOSS, *args], capture_output=True, text=True, timeout=120)
+    cmd = cmdline(args)
+    out, _, rss = p.stdout.rpartition("RSS_KIB")
+    rss_mib = int(rss.strip()) / 1024 if rss.strip().isdigit() else None
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        doc = None
+    tag = "memory 128 images of 256x256 (40 MiB), --batch-size 8"
+    if T.check(p.returncode == 0 and doc is not None, f"{tag}: exit 0 with JSON",
+               f"{cmd}: rc={p.returncode} stderr={short(p.stderr)}"):
+        T.check(doc.get("batches") == 16 and doc.get("images") == n, f"{tag}: 16 batches, {n} images",
+                f"{cmd}: batches={doc.get('batches')} images={doc.get('images')}")
+        g = doc.get("metrics", {})
+        m = harness.mismatch(g.get("dice", {}).get("global"), 2 * tp_ / (2 * tp_ + fp_ + fn_), 1e-12, 0, "dice.global")
+        m = m or harness.mismatch(g.get("iou", {}).get("global"), tp_ / (tp_ + fp_ + fn_), 1e-12, 0, "iou.global")
+        T.check(m is None, f"{tag}: dice/iou global from the counts (computed here)", f"{cmd}: {m}")
+    T.check(rss_mib is not None and rss_mib < 24, f"{tag}: peak RSS {rss_mib} MiB < 24 MiB", cmd)
+
+
+# ---- 4. CSV of Kaggle RLE -------------------------------------------------------------------
+
+
+def rle_decode(rows, h, w):
+    """Kaggle EncodedPixels rows (1-indexed start/length, column-major) unioned into an HxW mask."""
+    flat = np.zeros(h * w, dtype=np.uint8)
+    for r in rows:
+        r = r.strip()
+        if r in ("", "-"):
+            continue
+        nums = [int(x) for x in r.split()]
+        for s, n in zip(nums[0::2], nums[1::2]):
+            flat[s - 1:s - 1 + n] = 1
+    return flat.reshape(w, h).T  # column-major: top to bottom, then left to right
+
+
+def test_csv(url):
+    h, w = 12, 10
+    target_rows = [("img_c", "5 10 30 4"), ("img_a", "1 3 50 6"), ("img_d", ""),
+                   ("img_a", "100 7"), ("img_b", "20 15 60 20")]
+    pred_rows = [("img_b", "18 14 61 25"), ("img_a", "1 5"), ("img_c", "6 9 31 4"),
+                 ("img_a", "3 10 98 9"), ("img_d", "-")]
+    order = ["img_c", "img_a", "img_d", "img_b"]
+    d = tempfile.mkdtemp(prefix="csv-", dir=WORK)
+
+    def write(path, rows):
+        with open(path, "w") as f:
+            f.write("ImageId,EncodedPixels\n")
+            for i, e in rows:
+                f.write(f"{i},{e}\n")
+        return path
+
+    tp = write(os.path.join(d, "target.csv"), target_rows)
+    pp = write(os.path.join(d, "pred.csv"), pred_rows)
+    P = np.stack([rle_decode([e for i, e in pred_rows if i == k], h, w) for k in order])
+    Tg = np.stack([rle_decode([e for i, e in target_rows if i == k], h, w) for k in order])
+    # hand check of the decoder: "5 10" starts at row 4 of column 0 and wraps into column 1
+    assert Tg[0, 4:12, 0].all() and Tg[0, 0:2, 1].all() and Tg[0].sum() == 14
+    assert Tg[2].sum() == 0 and Tg[1].sum() == 16
+    flags = [("--metric", "dice", {"name": "dice"}),
+             ("--metric", "iou", {"name": "iou"}),
+             ("--metric", "precision", {"name": "precision"}),
+             ("--metric", "confusion", {"name": "confusion"}),
+             ("--metric", "hausdorff", {"name": "hausdorff"}),
+             ("--metric", "assd", {"name": "assd"})]
+    spec, fargs = build_spec(None, flags)
+    spec["prediction_type"] = "labels"
+    want = direct(url, spec, P, Tg)
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--shape", f"{h},{w}",
+            "--batch-size", "3", *fargs]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "csv RLE (4 ids, 2 batches)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        check_top(tag, doc, want, 4, 2, cmd, ids=order)
+        compare_entries(tag, doc, want, cmd)
+
+    # an id only in the target file
+    tp2 = write(os.path.join(d, "target2.csv"), target_rows + [("img_zz", "3 4")])
+    a = ["score", "--url", url, "--pred", pp, "--target", tp2, "--shape", f"{h},{w}"]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2 and "img_zz" in err, "csv: id img_zz in the target only: exit 2 naming it",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    pp2 = write(os.path.join(d, "pred2.csv"), [r for r in pred_rows if r[0] != "img_b"])
+    a = ["score", "--url", url, "--pred", pp2, "--target", tp, "--shape", f"{h},{w}"]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2 and "img_b" in err, "csv: id img_b missing from the prediction: exit 2 naming it",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    a = ["score", "--url", url, "--pred", pp, "--target", tp]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2, "csv without --shape: exit 2", f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+
+
+# ---- 5. gates -------------------------------------------------------------------------------
+
+
+GATE_FAILED = re.compile(r"gate failed: (\S+) \((\S+) = ([-+0-9.eEinfa]+)\)")
+
+
+def test_gates(url, agg):
+    pp, tp, args, spec, want, pred, tgt = agg["binary+ignore"]
+    wm, wl = want["metrics"], want["losses"]
+    dice = wm["dice"]["mean"]
+    hd = wm["hausdorff"]["mean"]
+    passing = [
+        (f"dice.mean>={dice - 0.01:.6f}", dice),
+        (f"iou>={wm['iou']['mean'] - 0.01:.6f}", wm["iou"]["mean"]),
+        (f"metrics.iou.global>{wm['iou']['global'] - 0.01:.6f}", wm["iou"]["global"]),
+        (f"hausdorff.mean<={math.ceil(hd) + 1}", hd),
+        (f"losses.cross_entropy.value<={wl['cross_entropy']['value'] + 0.01:.6f}", wl["cross_entropy"]["value"]),
+        (f"combo<={wl['combo']['value'] + 0.01:.6f}", wl["combo"]["value"]),
+        (f"losses.tv07.min>={min(wl['tv07']['per_image']) - 1e-3:.6f}", min(wl["tv07"]["per_image"])),
+        (f"losses.dice.max<={max(wl['dice']['per_image']) + 1e-3:.6f}", max(wl["dice"]["per_image"])),
+        (f"metrics.dice.min>={min(wm['dice']['per_image']) - 1e-3:.6f}", min(wm["dice"]["per_image"])),
+        ("dice.undefined==0", 0),
+        (f"mcc.global!={wm['mcc']['global'] + 0.5:.6f}", wm["mcc"]["global"]),
+        (f"f2.mean<{wm['f2']['mean'] + 0.01:.6f}", wm["f2"]["mean"]),
+    ]
+    base = [a for a in args]
+    gargs = []
+    for g, _ in passing:
+        gargs += ["--gate", g]
+    a = base + gargs
+    rc, doc, out, err = run_json(a)
+    cmd = cmdline(a + ["--json"])
+    if T.check(rc == 0 and doc is not None, f"gates: {len(passing)} passing gates: exit 0",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
+        gates = doc.get("gates")
+        ok = isinstance(gates, list) and len(gates) == len(passing)
+        why = f"gates={short(json.dumps(gates), 1500)}"
+        if ok:
+            for (g, v), got in zip(passing, gates):
+                if not (got.get("gate") == g and got.get("passed") is True
+                        and isinstance(got.get("value"), (int, float))
+                        and abs(got["value"] - v) <= 1e-9 + 1e-9 * abs(v)):
+                    ok = False
+                    why = f"{g}: want value {v}, got {got}"
+                    break
+        T.check(ok, "gates: --json gates list each gate, its value and passed", f"{cmd}: {why}")
+        T.check(doc.get("passed") is True, "gates: --json passed true", f"{cmd}: {doc.get('passed')}")
+
+    # one passing, two failing: exit 1, each failed gate named on stderr with its number
+    fail1 = f"dice.mean>={dice + 0.05:.6f}"
+    fail2 = f"hausdorff.mean<={hd - 0.25:.6f}"
+    a = base + ["--gate", passing[0][0], "--gate", fail1, "--gate", fail2]
+    rc, out, err, _ = run(a)
+    cmd = cmdline(a)
+    T.check(rc == 1, "gates: a failing gate: exit 1", f"{cmd}: rc={rc} stderr={short(err)}")
+    found = {m.group(1): (m.group(2), m.group(3)) for m in GATE_FAILED.finditer(err)}
+    for g, key, v in ((fail1, "dice.mean", dice), (fail2, "hausdorff.mean", hd)):
+        got = found.get(g)
+        ok = got is not None and got[0] == key
+        if ok:
+            try:
+                ok = abs(float(got[1]) - v) <= 1e-6 + 1e-6 * abs(v)
+            except ValueError:
+                ok = False
+        T.check(ok, f"gates: stderr says 'gate failed: {g} ({key} = {v:.6f})'", f"{cmd}: stderr={short(err)}")
+    T.check(passing[0][0] not in found, "gates: the passing gate is not reported as failed",
+            f"{cmd}: stderr={short(err)}")
+
+    # multiclass: per_class[i] and global[i]
+    pp, tp, args, spec, want, pred, tgt = agg["multiclass"]
+    wm = want["metrics"]
+    pc1 = wm["dice"]["per_class"][1]
+    g2 = wm["iou"]["global"][2]
+    a = list(args) + ["--gate", f"dice.per_class[1]>={pc1 - 0.001:.6f}", "--gate", f"iou.global[2]<={g2 + 0.001:.6f}"]
+    rc, out, err, _ = run(a)
+    T.check(rc == 0, "gates: dice.per_class[1] and iou.global[2] hold: exit 0", f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    gate = f"dice.per_class[1]>={pc1 + 0.01:.6f}"
+    a = list(args) + ["--gate", gate]
+    rc, out, err, _ = run(a)
+    m = GATE_FAILED.search(err)
+    ok = rc == 1 and m is not None and m.group(1) == gate
+    if ok:
+        try:
+            ok = abs(float(m.group(3)) - pc1) <= 1e-6
+        except ValueError:
+            ok = False
+    T.check(ok, f"gates: {gate} fails: exit 1 naming it with {pc1:.6f}", f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+
+    # a null value fails its gate: one image, both masks empty, empty "nan"
+    d = tempfile.mkdtemp(prefix="gate-null-", dir=WORK)
+    pn = save(os.path.join(d, "p.npy"), np.full((1, 6, 6), -3.0, dtype=np.float32))
+    tn = save(os.path.join(d, "t.npy"), np.zeros((1, 6, 6), dtype=np.uint8))
+    a = ["score", "--url", url, "--pred", pn, "--target", tn, "--set", "empty=nan", "--metric", "dice",
+         "--gate", "dice.mean>=0"]
+    rc, doc, out, err = run_json(a)
+    cmd = cmdline(a + ["--json"])
+    ok = rc == 1 and doc is not None and doc.get("metrics", {}).get("dice", {}).get("mean", 0) is None
+    ok = ok and doc.get("gates") == [{"gate": "dice.mean>=0", "value": None, "passed": False}] and doc.get("passed") is False
+    T.check(ok, "gates: a null (undefined) value fails its gate: exit 1, value null",
+            f"{cmd}: rc={rc} stdout={short(out)} stderr={short(err)}")
+
+    # malformed gates and unknown keys: exit 2
+    pp, tp, args, spec, want, pred, tgt = agg["binary+ignore"]
+    for g in ("dice.mean>>0.5", "dice.mean>=", "dice.mean 0.5", ">=0.5", "dice.mean>=abc", "dice.mean=0.5",
+              "nosuch.mean>=0.5", "losses.nosuch<=1", "dice.median>=0.5", "metrics.cross_entropy>=0"):
+        a = list(args) + ["--gate", g]
+        rc, out, err, _ = run(a)
+        T.check(rc == 2 and err.strip() != "", f"gates: --gate '{g}': exit 2 with a message",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+
+
+# ---- 6. output ------------------------------------------------------------------------------
+
+
+def run_with_pty_stderr(args, timeout=60):
+    """Runs segloss with stderr on a pseudo-terminal (80x24, no output post-processing) and
+    stdout on a pipe; returns (rc, stdout, bytes written to the terminal)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.OPOST  # keep the bytes as written (no \n -> \r\n)
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    p = subprocess.Popen([SEGLOSS, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    outbuf = []
+    t = threading.Thread(target=lambda: outbuf.append(p.stdout.read()))
+    t.start()
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif p.poll() is not None:
+            break
+    try:
+        p.wait(max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    t.join()
+    os.close(master)
+    return p.returncode, (outbuf[0] if outbuf else b"").decode("utf-8", "replace"), b"".join(chunks)
+
+
+def test_output(url, agg):
+    pp, tp, args, spec, want, pred, tgt = agg["binary+ignore"]
+    # the table (stdout is not a terminal, so no progress bar either)
+    rc, out, err, _ = run(args)
+    cmd = cmdline(args)
+    T.check(rc == 0, "output: table run exit 0", f"{cmd}: rc={rc} stderr={short(err)}")
+    names = ["cross_entropy", "focal", "tv07", "lovasz_hinge", "combo", "dice", "iou", "precision",
+             "recall", "mcc", "f2", "hausdorff", "assd", "nsd"]
+    missing = [n for n in names if n not in out]
+    T.check(not missing, "output: the table names every loss and metric", f"{cmd}: missing {missing}; stdout={short(out)}")
+    ok = False
+    dice = want["metrics"]["dice"]["mean"]
+    for line in out.splitlines():
+        if re.search(r"\bdice\b", line):
+            for x in re.findall(r"-?\d+\.\d+(?:[eE][-+]?\d+)?", line):
+                if abs(float(x) - dice) <= 5e-4:
+                    ok = True
+    T.check(ok, f"output: the table shows dice mean {dice:.4f}", f"{cmd}: stdout={short(out)}")
+    T.check("\r" not in err and "\x1b[" not in err, "output: no progress bar when stderr is not a terminal",
+            f"{cmd}: stderr={err!r}")
+    try:
+        json.loads(out)
+        T.check(False, "output: the default output is a table, not JSON", cmd)
+    except ValueError:
+        T.check(True, "output: the default output is a table, not JSON")
+
+    # --json document layout
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    if T.check(rc == 0 and doc is not None, "output: --json is one valid JSON object", f"{cmd}: rc={rc} stdout={short(out)}"):
+        keys = ["url", "images", "batches", "mode", "classes", "shape", "image_ids", "losses", "metrics",
+                "conventions", "gates", "passed"]
+        missing = [k for k in keys if k not in doc]
+        T.check(not missing, "output: --json has " + ", ".join(keys), f"{cmd}: missing {missing}")
+        T.check(doc.get("url") in (url, url + "/", url + "/v1/score"), "output: --json url is the server's",
+                f"{cmd}: {doc.get('url')!r}")
+        T.check(doc.get("gates") == [] and doc.get("passed") is True, "output: no gates: gates [] and passed true",
+                f"{cmd}: gates={doc.get('gates')!r} passed={doc.get('passed')!r}")
+
+    # --no-per-image
+    a = args + ["--no-per-image"]
+    rc, doc, out, err = run_json(a)
+    cmd = cmdline(a + ["--json"])
+    if T.check(rc == 0 and doc is not None, "output: --no-per-image exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        left = [f"losses.{k}" for k, v in doc.get("losses", {}).items() if "per_image" in v]
+        left += [f"metrics.{k}" for k, v in doc.get("metrics", {}).items() if "per_image" in v]
+        T.check(not left and "image_ids" not in doc, "output: --no-per-image drops per_image and image_ids",
+                f"{cmd}: still {left} image_ids={'image_ids' in doc}")
+        m = harness.mismatch(doc.get("metrics", {}).get("dice", {}).get("global"), want["metrics"]["dice"]["global"],
+                             METRIC_RTOL, METRIC_ATOL, "dice.global")
+        m = m or harness.mismatch(doc.get("losses", {}).get("combo", {}).get("value"), want["losses"]["combo"]["value"],
+                                  LOSS_RTOL, LOSS_ATOL, "combo.value")
+        m = m or harness.mismatch(doc.get("metrics", {}).get("hausdorff", {}).get("mean"),
+                                  want["metrics"]["hausdorff"]["mean"], METRIC_RTOL, METRIC_ATOL, "hausdorff.mean")
+        T.check(m is None, "output: --no-per-image values as the single request", f"{cmd}: {m}")
+
+    # progress bar on a terminal (7 batches)
+    a = [x for x in args]
+    i = a.index("--batch-size")
+    a[i + 1] = "1"
+    rc, out, term = run_with_pty_stderr(a + ["--json"])
+    cmd = cmdline(a + ["--json"]) + "  (stderr on a pty)"
+    T.check(rc == 0, "output: run with stderr on a terminal: exit 0", f"{cmd}: rc={rc} tty={term[:300]!r}")
+    T.check(len(term) > 0 and (b"\r" in term or b"\x1b[" in term),
+            "output: a progress bar (redrawn with \\r or escapes) on a terminal stderr", f"{cmd}: tty={term[:300]!r}")
+    try:
+        doc = json.loads(out)
+        m = harness.mismatch(doc.get("losses"), want["losses"], LOSS_RTOL, LOSS_ATOL, "losses")
+        T.check(m is None, "output: with a terminal stderr stdout keeps the clean JSON answer", f"{cmd}: {m}")
+    except ValueError:
+        T.check(False, "output: with a terminal stderr stdout keeps the clean JSON answer", f"{cmd}: stdout={short(out)}")
+    rc, out, term = run_with_pty_stderr(a + ["--json", "--no-progress"])
+    cmd = cmdline(a + ["--json", "--no-progress"]) + "  (stderr on a pty)"
+    T.check(rc == 0 and b"\r" not in term and b"\x1b[" not in term, "output: --no-progress: no bar on a terminal",
+            f"{cmd}: rc={rc} tty={term[:300]!r}")
+
+    # --junit: one passing and one failing gate
+    d = tempfile.mkdtemp(prefix="junit-", dir=WORK)
+    jf = os.path.join(d, "report.xml")
+    dice = want["metrics"]["dice"]["mean"]
+    g_ok, g_bad = f"dice.mean>={dice - 0.01:.6f}", f"iou.mean>={want['metrics']['iou']['mean'] + 0.1:.6f}"
+    a = args + ["--junit", jf, "--gate", g_ok, "--gate", g_bad]
+    rc, out, err, _ = run(a)
+    cmd = cmdline(a)
+    T.check(rc == 1, "output: --junit run with a failing gate: exit 1", f"{cmd}: rc={rc} stderr={short(err)}")
+    check_junit(jf, cmd, cases=3, failures=1, errors=0, failed_name=g_bad)
+
+    # --junit on a server error: the "score" testcase has <error>
+    jf2 = os.path.join(d, "error.xml")
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--loss", "nosuch", "--junit", jf2]
+    rc, out, err, _ = run(a)
+    cmd = cmdline(a)
+    T.check(rc == 2, "output: --junit run with a server error: exit 2", f"{cmd}: rc={rc} stderr={short(err)}")
+    check_junit(jf2, cmd, cases=None, failures=0, errors=1, failed_name=None)
+
+
+def check_junit(path, cmd, cases, failures, errors, failed_name):
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as e:
+        T.check(False, "output: --junit writes XML that parses", f"{cmd}: {e}")
+        return
+    T.check(True, "output: --junit writes XML that parses")
+    suites = [root] if root.tag == "testsuite" else root.findall(".//testsuite")
+    suite = next((s for s in suites if s.get("name") == "segloss"), None)
+    if not T.check(suite is not None, "output: --junit has a testsuite named segloss",
+                   f"{cmd}: {ET.tostring(root, encoding='unicode')[:500]}"):
+        return
+    tcs = suite.findall(".//testcase")
+    names = [tc.get("name") for tc in tcs]
+    xml = ET.tostring(root, encoding="unicode")[:800]
+    if cases is not None:
+        T.check(len(tcs) == cases and "score" in names, f"output: --junit has {cases} testcases (score + gates)",
+                f"{cmd}: {names}")
+    nf = sum(len(tc.findall("failure")) for tc in tcs)
+    ne = sum(len(tc.findall("error")) for tc in tcs)
+    T.check(nf == failures, f"output: --junit has {failures} <failure>", f"{cmd}: {nf}: {xml}")
+    if failed_name:
+        bad = [tc.get("name") for tc in tcs if tc.findall("failure")]
+        T.check(bad and failed_name in bad[0], "output: --junit <failure> is in the failed gate's testcase",
+                f"{cmd}: {bad}")
+    if errors:
+        score = [tc for tc in tcs if tc.get("name") == "score"]
+        T.check(ne == errors and score and score[0].findall("error"), "output: --junit <error> in testcase score",
+                f"{cmd}: {xml}")
+    if suite.get("failures") is not None:
+        T.check(suite.get("failures") == str(failures), "output: --junit testsuite failures attribute",
+                f"{cmd}: failures={suite.get('failures')}")
+
+
+# ---- 7. errors ------------------------------------------------------------------------------
+
+
+def test_errors(url, seglossd, golden_files_by_id, golden_dir):
+    rng = np.random.default_rng(3)
+    d = tempfile.mkdtemp(prefix="err-", dir=WORK)
+    pred, tgt = dataset_binary(rng, n=4, h=10, w=12)
+    tgt[tgt == 255] = 0
+    pp = save(os.path.join(d, "p.npy"), pred)
+    tp = save(os.path.join(d, "t.npy"), tgt)
+
+    # a 422: the problem+json detail of the same spec sent directly
+    status, ans = harness.post_json(url + "/v1/score", {"prediction": npy_inline(pred), "target": npy_inline(tgt),
+                                                         "losses": [{"name": "nosuch"}], "metrics": ["dice", "iou"]})
+    detail = ans.get("detail", "")
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--loss", "nosuch"]
+    rc, out, err, _ = run(a)
+    T.check(status == 422 and detail != "", "errors: direct request with loss nosuch is a 422", f"{status} {ans}")
+    T.check(rc == 2 and detail in err, "errors: --loss nosuch: exit 2 with the server's detail on stderr",
+            f"{cmdline(a)}: rc={rc} want detail {detail!r}; stderr={short(err)}")
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--metric", "hausdorff:percentile=150"]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2 and "percentile" in err, "errors: --metric hausdorff:percentile=150: exit 2 naming percentile",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+
+    # nothing listening
+    port = free_port()
+    a = ["score", "--url", f"http://127.0.0.1:{port}", "--pred", pp, "--target", tp, "--retries", "1"]
+    rc, out, err, secs = run(a, timeout=30)
+    T.check(rc == 2, "errors: nothing listening, --retries 1: exit 2", f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    T.check(0.2 <= secs < 5, f"errors: nothing listening: one retry after ~0.25 s backoff (took {secs:.2f} s)",
+            f"{cmdline(a)}: {secs:.2f} s")
+    T.check(re.search(r"retry 1/1", err) is not None, "errors: the retry is noted on stderr (retry 1/1)",
+            f"{cmdline(a)}: stderr={short(err)}")
+
+    a = ["score", "--url", f"http://127.0.0.1:{port}", "--pred", pp, "--target", tp, "--retries", "2"]
+    rc, out, err, secs = run(a, timeout=30)
+    T.check(rc == 2 and 0.7 <= secs < 5, f"errors: nothing listening, --retries 2: backoff 0.25 + 0.5 s (took {secs:.2f} s)",
+            f"{cmdline(a)}: rc={rc} {secs:.2f} s stderr={short(err)}")
+
+    # a server that accepts and never answers: --timeout
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    try:
+        a = ["score", "--url", f"http://127.0.0.1:{s.getsockname()[1]}", "--pred", pp, "--target", tp,
+             "--timeout", "1", "--retries", "0"]
+        rc, out, err, secs = run(a, timeout=30)
+        T.check(rc == 2 and secs < 5, f"errors: a silent server, --timeout 1 --retries 0: exit 2 in {secs:.2f} s",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    finally:
+        s.close()
+
+    # health
+    rc, out, err, _ = run(["health", "--url", url])
+    T.check(rc == 0, "errors: health on a running server: exit 0", f"rc={rc} stderr={short(err)}")
+    rc, out, err, _ = run(["health", "--url", url, "--ready"])
+    T.check(rc == 0, "errors: health --ready on an idle server: exit 0", f"rc={rc} stderr={short(err)}")
+    rc, out, err, _ = run(["health", "--url", f"http://127.0.0.1:{port}", "--timeout", "2"], timeout=30)
+    T.check(rc == 1, "errors: health with nothing listening: exit 1", f"rc={rc} stderr={short(err)}")
+
+    # usage
+    for a, what in (
+        (["score", "--url", url, "--target", tp], "no --pred"),
+        (["score", "--url", url, "--pred", pp, "--target", tp, "--no-such-option"], "an unknown option"),
+        (["score", "--url", url, "--pred", pp, "--target", d], "a file and a directory"),
+        (["score", "--url", url, "--pred", os.path.join(d, "missing.npy"), "--target", tp], "a missing file"),
+        (["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "0"], "--batch-size 0"),
+        (["score", "--url", url, "--pred", pp, "--target", tp, "--retries", "x"], "--retries x"),
+        (["nosuchcommand"], "an unknown command"),
+    ):
+        rc, out, err, _ = run(a)
+        T.check(rc == 2 and err.strip() != "", f"errors: usage: {what}: exit 2 with a message",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    pn = save(os.path.join(d, "p5.npy"), np.zeros((5, 10, 12), dtype=np.float32))
+    a = ["score", "--url", url, "--pred", pn, "--target", tp]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2, "errors: 5 predictions for 4 targets: exit 2", f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    for a in (["--help"], ["--version"]):
+        rc, out, err, _ = run(a)
+        T.check(rc == 0 and out.strip() != "", f"errors: segloss {a[0]}: exit 0 with output", f"rc={rc}")
+
+    # $SEGLOSS_URL when --url is not given
+    env = dict(os.environ, SEGLOSS_URL=url)
+    a = ["score", "--pred", pp, "--target", tp, "--json"]
+    rc, out, err, _ = run(a, env=env)
+    want = direct(url, {"metrics": ["dice", "iou"]}, pred, tgt)
+    try:
+        doc = json.loads(out)
+        m = harness.mismatch(doc.get("metrics"), want["metrics"], METRIC_RTOL, METRIC_ATOL, "metrics")
+    except ValueError:
+        m = f"stdout not JSON: {short(out)}"
+    T.check(rc == 0 and m is None, "errors: $SEGLOSS_URL is the default URL (default metrics dice, iou)",
+            f"SEGLOSS_URL={url} {cmdline(a)}: rc={rc} {m} stderr={short(err)}")
+
+    # 429 for real: seglossd with --max-per-ip 1 while the test holds an idle connection from
+    # 127.0.0.1, so the CLI's connection (also from 127.0.0.1) is refused with 429 +
+    # Retry-After until the test lets its connection go
+    case = next(c for c in harness.golden_cases(golden_dir) if c["id"] == "dice_smooth1")
+    gp, gt, gs = golden_files_by_id["dice_smooth1"]
+    srv = harness.Server(seglossd, "--max-per-ip", "1")
+    series = 'segloss_rejections_total{reason="per_ip_limit"}'
+    try:
+        for retries in (3, 0):
+            hold = socket.create_connection(("127.0.0.1", int(srv.url.rsplit(":", 1)[1])))
+            held = wait_metric(srv.url, "segloss_open_connections", lambda v: v >= 1)
+            r0 = metric_from(srv.url, series) or 0.0
+            a = ["score", "--url", srv.url, "--pred", gp, "--target", gt, "--spec", gs,
+                 "--retries", str(retries), "--json"]
+            t0 = time.monotonic()
+            proc = subprocess.Popen([SEGLOSS] + a, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+            refused = wait_metric(srv.url, series, lambda v: v > r0)
+            hold.close()
+            out, err = proc.communicate(timeout=60)
+            secs = time.monotonic() - t0
+            rc = proc.returncode
+            if retries == 0:
+                T.check(held and refused and rc == 2 and "429" in err,
+                        "errors: a 429 (--max-per-ip) with --retries 0: exit 2 mentioning 429",
+                        f"{cmdline(a)}: held={held} refused={refused} rc={rc} stderr={short(err)}")
+                continue
+            T.check(held and refused and rc == 0,
+                    f"errors: a 429 (--max-per-ip) is retried: exit 0 ({secs:.2f} s)",
+                    f"{cmdline(a)}: held={held} refused={refused} rc={rc} stderr={short(err)}")
+            T.check(re.search(r"429.*retry 1/3", err) is not None,
+                    "errors: stderr notes '429 ..., retry 1/3 in ...'",
+                    f"{cmdline(a)}: stderr={short(err)}")
+            try:
+                check_golden_answer("errors: 429 retried", case, json.loads(out), cmdline(a))
+            except ValueError:
+                T.check(False, "errors: 429 retried: JSON answer",
+                        f"{cmdline(a)}: stdout={short(out)}")
+    finally:
+        srv.stop()
+
+    # 503: a one-worker, one-slot server kept busy by harness.Saturated
+    srv = harness.Server(seglossd, "--threads", "1", "--queue", "1")
+    series = 'segloss_rejections_total{reason="queue_full"}'
+    try:
+        r0 = srv.metric(series) or 0.0
+        a = ["score", "--url", srv.url, "--pred", gp, "--target", gt, "--spec", gs, "--retries", "0"]
+        with harness.Saturated(srv):
+            rc, out, err, secs = run(a, timeout=30)
+            hrc, _, herr, _ = run(["health", "--url", srv.url, "--ready", "--timeout", "5"], timeout=30)
+        T.check(hrc == 1, "errors: health --ready on a server with a full queue: exit 1", f"rc={hrc} stderr={short(herr)}")
+        T.check(rc == 2 and "503" in err, "errors: 503 with --retries 0: exit 2 mentioning 503",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+        r1 = srv.metric(series) or 0.0
+        T.check(r1 > r0, "errors: the server counted the queue_full rejection", f"{r0} -> {r1}")
+        a = ["score", "--url", srv.url, "--pred", gp, "--target", gt, "--spec", gs, "--retries", "5", "--json"]
+        with harness.Saturated(srv):
+            rc, out, err, secs = run(a, timeout=60)
+        r2 = srv.metric(series) or 0.0
+        T.check(rc == 0, f"errors: 503 with --retries 5: exit 0 after retrying ({secs:.2f} s)",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+        T.check(r2 > r1, "errors: --retries 5 run was refused at least once (queue_full rejections grew)",
+                f"{r1} -> {r2}; stderr={short(err)}")
+        T.check(re.search(r"503.*retry 1/5", err) is not None, "errors: stderr notes '503 ..., retry 1/5 in ...'",
+                f"{cmdline(a)}: stderr={short(err)}")
+        try:
+            doc = json.loads(out)
+            check_golden_answer("errors: 503 retried", case, doc, cmdline(a))
+        except ValueError:
+            T.check(False, "errors: 503 retried: JSON answer", f"{cmdline(a)}: stdout={short(out)}")
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.dir, ignore_errors=True)
+
+
+# ---- main -----------------------------------------------------------------------------------
+
+
+def main():
+    global SEGLOSS, WORK
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--segloss", required=True)
+    ap.add_argument("--seglossd", required=True)
+    ap.add_argument("--golden", required=True)
+    opts = ap.parse_args()
+    SEGLOSS = os.path.abspath(opts.segloss)
+    if not (os.path.isfile(SEGLOSS) and os.access(SEGLOSS, os.X_OK)):
+        T.check(False, f"{opts.segloss} is an executable")
+        return T.finish()
+    WORK = tempfile.mkdtemp(prefix="segloss-cli-test-")
+    server = None
+    t0 = time.monotonic()
+    try:
+        server = harness.Server(opts.seglossd)
+        steps = [
+            ("golden", lambda: test_golden(server.url, opts.golden)),
+            ("aggregation", lambda: test_aggregation(server.url)),
+            ("dirs", lambda: test_dirs(server.url)),
+            ("dirs multiclass", lambda: test_dirs_multiclass(server.url)),
+            ("memory", lambda: test_memory(server.url)),
+            ("csv", lambda: test_csv(server.url)),
+        ]
+        results = {}
+        for name, fn in steps:
+            try:
+                results[name] = fn()
+            except Exception:
+                T.check(False, f"{name}: the test ran", traceback.format_exc())
+        agg = results.get("aggregation")
+        gfiles = results.get("golden") or {}
+        for name, fn in (
+            ("gates", lambda: test_gates(server.url, agg)),
+            ("output", lambda: test_output(server.url, agg)),
+            ("errors", lambda: test_errors(server.url, opts.seglossd, gfiles, opts.golden)),
+        ):
+            try:
+                if name in ("gates", "output") and not agg:
+                    raise RuntimeError("no aggregation data sets")
+                fn()
+            except Exception:
+                T.check(False, f"{name}: the test ran", traceback.format_exc())
+    finally:
+        if server:
+            server.stop()
+            shutil.rmtree(server.dir, ignore_errors=True)
+        shutil.rmtree(WORK, ignore_errors=True)
+    print(f"# {time.monotonic() - t0:.1f} s")
+    return T.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
