@@ -37,8 +37,11 @@ curl_block() {
 }
 curl_block 1 >"$dir/curl.sh"
 if sh "$dir/curl.sh" >"$dir/curl.json" 2>&1 &&
-    grep -q '"combo":{"value":0.7360603770697316' "$dir/curl.json"; then
-    ok "curl example answers the seed's CE + Dice = 0.7360603770697316"
+    grep -q '"combo":{"value":0.7360603770697316' "$dir/curl.json" &&
+    grep -q '"focal_g2":{"value":0.01780980761611' "$dir/curl.json"; then
+    # focal by hand (alpha 0.25, gamma 2): (0.25*0.25*ln 2 + 0.25*0.16*-ln 0.6
+    # + 0.75*0.04*-ln 0.8 + 0.75*0.01*-ln 0.9) / 4 = 0.0178098
+    ok "curl example answers the seed's CE + Dice = 0.7360603770697316 and focal 0.0178098"
 else
     bad "curl example: $(head -c 300 "$dir/curl.json")"
 fi
@@ -130,7 +133,9 @@ if [ -z "$py" ]; then
     echo "skip readme: Python example (no python3 with numpy)"
     skipped=$((skipped + 1))
 else
-    sed -n '/^```python$/,/^```$/p' README.md | sed '1d;$d' |
+    # the block of "Without the client", the raw urllib way
+    awk '/^### Without the client/ { on = 1 } on && /^```python$/ { code = 1; next }
+         code && /^```$/ { exit } code { print }' README.md |
         sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/example.py"
     cat >>"$dir/example.py" <<'PY'
 
@@ -154,6 +159,19 @@ PY
         bad "Python example: $(tail -c 400 "$dir/py.out")"
     fi
 fi
+# The first block of "From Python" (the client, clients/python/segloss.py): the seed's worked
+# example, CE + Dice = 0.736, and a Dice of 1 (p >= 0.5 is the mask exactly).
+if [ -n "$py" ]; then
+    awk '/^## From Python/ { on = 1 } on && /^```python$/ { code = 1; next } code && /^```$/ { exit }
+         code { print }' README.md | sed "s/127.0.0.1:8080/127.0.0.1:$port/" >"$dir/client.py"
+    if PYTHONPATH=clients/python "$py" "$dir/client.py" >"$dir/client.out" 2>&1 &&
+        grep -q '^0.736060377069731' "$dir/client.out" && grep -q '^\[1\]$' "$dir/client.out"; then
+        ok "Python client example prints the seed's 0.736 and Dice [1]"
+    else
+        bad "Python client example: $(head -c 300 "$dir/client.out")"
+    fi
+fi
+
 # The multipart block, run where numpy writes its two files (the seed's numbers, read as
 # logits); CE and Dice (smooth 1e-5) checked by hand.
 if [ -n "$py" ]; then
