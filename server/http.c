@@ -1050,17 +1050,24 @@ static void parts_end(struct srv_req *req)
     }
 }
 
-/* Refuses a body with 503 + Retry-After without keeping it: its bytes are read and dropped
- * (body_append and parts_feed ignore a failed request) and the answer goes out once the body is
- * complete. Answering at the headers would be sooner, but the connection would then close
- * while the client is still sending, and a client that meets the closed socket (curl: "Send
- * failure: Broken pipe") never reads the answer: every request must get one. */
-static enum MHD_Result refuse_body(struct srv_req *req, enum srv_reject why, const char *detail)
+/* Refuses a body with status (503 or 429, both with Retry-After) without keeping it: its bytes
+ * are read and dropped (body_append and parts_feed ignore a failed request) and the answer goes
+ * out once the body is complete. Answering at the headers would be sooner, but the connection
+ * would then close while the client is still sending, and a client that meets the closed
+ * socket (curl: "Send failure: Broken pipe") never reads the answer: every request must get
+ * one. */
+static enum MHD_Result refuse_body_status(struct srv_req *req, enum srv_reject why, int status,
+                                          const char *detail)
 {
-    body_fail(req, SL_EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", detail);
+    body_fail(req, SL_EBUSY, status, "%s", detail);
     req->reject = why;
     req->phase = PH_BODY;
     return MHD_YES;
+}
+
+static enum MHD_Result refuse_body(struct srv_req *req, enum srv_reject why, const char *detail)
+{
+    return refuse_body_status(req, why, MHD_HTTP_SERVICE_UNAVAILABLE, detail);
 }
 
 /* A body without Content-Length (chunked) reserves memory as it arrives: `got` bytes so far,
@@ -1616,7 +1623,9 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 /* Refuses, at its first callback, a request on a connection accepted over --max-connections
  * or --max-per-ip, or whose request line and headers pass --max-header-kb. MHD itself holds
  * the hard limits at twice these (see srv_server_new); between the two the client gets a
- * problem+json answer instead of a closed socket. Returns true when req was answered. */
+ * problem+json answer instead of a closed socket. A body that comes with a connection-limit
+ * refusal is read and dropped first (refuse_body_status), so that the client reads the answer.
+ * Returns true when req was answered or is being refused. */
 static bool refuse_over_limit(struct srv_req *req, const char *url, const char *method,
                               enum MHD_Result *ret)
 {
@@ -1625,24 +1634,29 @@ static bool refuse_over_limit(struct srv_req *req, const char *url, const char *
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     const struct srv_conn *c = ci ? ci->socket_context : NULL;
-    if (c && c->over == REJ_CONNECTIONS) {
-        snprintf(detail, sizeof(detail),
-                 "the server has as many open connections as it may (--max-connections %u); "
-                 "retry later",
-                 srv->cfg.max_connections);
-        req->reject = REJ_CONNECTIONS;
+    if (c && (c->over == REJ_CONNECTIONS || c->over == REJ_PER_IP)) {
+        int status;
+        if (c->over == REJ_CONNECTIONS) {
+            snprintf(detail, sizeof(detail),
+                     "the server has as many open connections as it may (--max-connections %u); "
+                     "retry later",
+                     srv->cfg.max_connections);
+            status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        } else {
+            snprintf(detail, sizeof(detail),
+                     "too many open connections from %.46s (--max-per-ip %u); reuse a "
+                     "connection or retry later",
+                     req->remote, srv->cfg.max_per_ip);
+            status = MHD_HTTP_TOO_MANY_REQUESTS;
+        }
+        req->reject = c->over;
         req->close = true;
-        *ret = send_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, detail, NULL, NULL);
-        return true;
-    }
-    if (c && c->over == REJ_PER_IP) {
-        snprintf(detail, sizeof(detail),
-                 "too many open connections from %.46s (--max-per-ip %u); reuse a connection "
-                 "or retry later",
-                 req->remote, srv->cfg.max_per_ip);
-        req->reject = REJ_PER_IP;
-        req->close = true;
-        *ret = send_problem(req, MHD_HTTP_TOO_MANY_REQUESTS, detail, NULL, NULL);
+        if (req->route && req->route->reads_body && req->route->handle &&
+            (req->route->methods & method_bit(method)) && has_body(req->conn)) {
+            *ret = refuse_body_status(req, c->over, status, detail);
+        } else {
+            *ret = send_problem(req, status, detail, NULL, NULL);
+        }
         return true;
     }
     size_t bytes = strlen(method) + 1 + strlen(url) + 11; /* " HTTP/1.1\r\n" */
