@@ -204,31 +204,36 @@ def pooling_loss(spec):
     return False
 
 
-def metric_from(url, series, source="127.0.0.2"):
-    """One series of url's /metrics, asked from another loopback address (so that a per-IP
-    limit on 127.0.0.1 does not refuse the question itself); None when absent."""
-    import http.client
+class Probe:
+    """/metrics of one server read over ONE kept-alive connection from another loopback address,
+    so that a per-IP limit on 127.0.0.1 neither refuses the questions nor counts them, and the
+    open-connections gauge counts exactly one connection of ours."""
 
-    host, port = url.split("//")[1].split(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
-    try:
-        c.request("GET", "/metrics")
-        for line in c.getresponse().read().decode().splitlines():
+    def __init__(self, url, source="127.0.0.2"):
+        import http.client
+
+        host, port = url.split("//")[1].split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=10,
+                                               source_address=(source, 0))
+
+    def metric(self, series):
+        self.conn.request("GET", "/metrics")
+        for line in self.conn.getresponse().read().decode().splitlines():
             if line.startswith(series + " "):
                 return float(line.split()[-1])
-    finally:
-        c.close()
-    return None
+        return None
 
+    def wait(self, series, pred, timeout=30):
+        """Polls until pred(value of series) holds; returns whether it did in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred(self.metric(series) or 0.0):
+                return True
+            time.sleep(0.01)
+        return False
 
-def wait_metric(url, series, pred, timeout=30):
-    """Polls until pred(value of series) holds; returns whether it did in time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred(metric_from(url, series) or 0.0):
-            return True
-        time.sleep(0.01)
-    return False
+    def close(self):
+        self.conn.close()
 
 
 # ---- 1. golden cases ------------------------------------------------------------------------
@@ -813,9 +818,25 @@ def test_dirs_multiclass(url):
         compare_entries(tag, doc, want, cmd)
 
 
+def peak_rss(args):
+    """Runs the CLI; returns (exit status, stdout, stderr, its peak RSS in MiB or None)."""
+    code = ("import resource, subprocess, sys\n"
+            "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
+            "sys.stderr.buffer.write(r.stderr)\n"
+            "sys.stdout.buffer.write(r.stdout)\n"
+            "print('\\nRSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+            "sys.exit(r.returncode)\n")
+    p = subprocess.run([sys.executable, "-c", code, SEGLOSS, *args], capture_output=True, text=True,
+                       timeout=300)
+    out, _, rss = p.stdout.rpartition("RSS_KIB")
+    return p.returncode, out, p.stderr, int(rss.strip()) / 1024 if rss.strip().isdigit() else None
+
+
 def test_memory(url):
-    """128 images of 256x256 (32 MiB float32 + 8 MiB uint8) in batches of 8: the CLI's peak
-    memory stays well under the data size; dice/iou global checked against counts done here."""
+    """128 images of 256x256 (32 MiB float32 + 8 MiB uint8) in batches of 8: the CLI streams, so
+    its peak memory is that of a run over the first 8 images (one batch) plus little, not plus
+    the 35 MiB the other 120 images hold (a property of streaming, not a speed or size target:
+    it holds under ASan too); dice/iou global checked against counts done here."""
     rng = np.random.default_rng(5)
     n = 128
     pred = rng.normal(size=(n, 256, 256)).astype(np.float32)
@@ -823,37 +844,35 @@ def test_memory(url):
     d = tempfile.mkdtemp(prefix="mem-", dir=WORK)
     pp = save(os.path.join(d, "p.npy"), pred)
     tp = save(os.path.join(d, "t.npy"), tgt)
+    pp8 = save(os.path.join(d, "p8.npy"), pred[:8])
+    tp8 = save(os.path.join(d, "t8.npy"), tgt[:8])
     hard = pred >= 0
     tp_ = int(np.sum(hard & (tgt == 1)))
     fp_ = int(np.sum(hard & (tgt == 0)))
     fn_ = int(np.sum(~hard & (tgt == 1)))
     del pred, tgt, hard
-    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "8", "--loss", "cross_entropy",
-            "--no-per-image", "--json"]
-    code = ("import resource, subprocess, sys\n"
-            "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
-            "sys.stderr.buffer.write(r.stderr)\n"
-            "sys.stdout.buffer.write(r.stdout)\n"
-            "print('\\nRSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-            "sys.exit(r.returncode)\n")
-    p = subprocess.run([sys.executable, "-c", code, SEGLOSS, *args], capture_output=True, text=True, timeout=120)
+    common = ["--batch-size", "8", "--loss", "cross_entropy", "--no-per-image", "--json"]
+    args = ["score", "--url", url, "--pred", pp, "--target", tp] + common
+    rc, out, err, rss_mib = peak_rss(args)
+    rc8, _, err8, rss8_mib = peak_rss(["score", "--url", url, "--pred", pp8, "--target", tp8]
+                                      + common)
     cmd = cmdline(args)
-    out, _, rss = p.stdout.rpartition("RSS_KIB")
-    rss_mib = int(rss.strip()) / 1024 if rss.strip().isdigit() else None
     try:
         doc = json.loads(out)
     except ValueError:
         doc = None
     tag = "memory 128 images of 256x256 (40 MiB), --batch-size 8"
-    if T.check(p.returncode == 0 and doc is not None, f"{tag}: exit 0 with JSON",
-               f"{cmd}: rc={p.returncode} stderr={short(p.stderr)}"):
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
         T.check(doc.get("batches") == 16 and doc.get("images") == n, f"{tag}: 16 batches, {n} images",
                 f"{cmd}: batches={doc.get('batches')} images={doc.get('images')}")
         g = doc.get("metrics", {})
         m = harness.mismatch(g.get("dice", {}).get("global"), 2 * tp_ / (2 * tp_ + fp_ + fn_), 1e-12, 0, "dice.global")
         m = m or harness.mismatch(g.get("iou", {}).get("global"), tp_ / (tp_ + fp_ + fn_), 1e-12, 0, "iou.global")
         T.check(m is None, f"{tag}: dice/iou global from the counts (computed here)", f"{cmd}: {m}")
-    T.check(rss_mib is not None and rss_mib < 24, f"{tag}: peak RSS {rss_mib} MiB < 24 MiB", cmd)
+    ok = rc8 == 0 and rss_mib is not None and rss8_mib is not None and rss_mib - rss8_mib < 16
+    T.check(ok, f"{tag}: peak RSS {rss_mib} MiB, one batch of 8 alone {rss8_mib} MiB: the other "
+            "120 images (35 MiB) add under 16 MiB (ASan keeps freed memory a while)", f"{cmd}: rc8={rc8} {short(err8)}")
 
 
 # ---- 4. CSV of Kaggle RLE -------------------------------------------------------------------
@@ -1312,17 +1331,21 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
     gp, gt, gs = golden_files_by_id["dice_smooth1"]
     srv = harness.Server(seglossd, "--max-per-ip", "1")
     series = 'segloss_rejections_total{reason="per_ip_limit"}'
+    probe = Probe(srv.url)
     try:
         for retries in (3, 0):
+            # the gauge counts the probe's connection too: first only that one (the last run's
+            # connections are gone), then that one and the held one
+            idle = probe.wait("segloss_open_connections", lambda v: v == 1)
             hold = socket.create_connection(("127.0.0.1", int(srv.url.rsplit(":", 1)[1])))
-            held = wait_metric(srv.url, "segloss_open_connections", lambda v: v >= 1)
-            r0 = metric_from(srv.url, series) or 0.0
+            held = idle and probe.wait("segloss_open_connections", lambda v: v == 2)
+            r0 = probe.metric(series) or 0.0
             a = ["score", "--url", srv.url, "--pred", gp, "--target", gt, "--spec", gs,
                  "--retries", str(retries), "--json"]
             t0 = time.monotonic()
             proc = subprocess.Popen([SEGLOSS] + a, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)
-            refused = wait_metric(srv.url, series, lambda v: v > r0)
+            refused = probe.wait(series, lambda v: v > r0)
             hold.close()
             out, err = proc.communicate(timeout=60)
             secs = time.monotonic() - t0
@@ -1344,6 +1367,7 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
                 T.check(False, "errors: 429 retried: JSON answer",
                         f"{cmdline(a)}: stdout={short(out)}")
     finally:
+        probe.close()
         srv.stop()
 
     # 503: a one-worker, one-slot server kept busy by harness.Saturated
