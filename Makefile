@@ -8,6 +8,7 @@
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang)
 #   make valgrind   the suite under valgrind memcheck
 #   make soak       a bounded load/soak run against a live server on loopback
+#   make test-cluster  3 replicas behind nginx on loopback: kill and drain under load
 
 CC      ?= cc
 BUILD   ?= build
@@ -244,3 +245,13 @@ $(SOAK): $(BUILD)/obj/tests/soak/soak.o
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL) -lcurl
 soak: deps $(SEGLOSSD) $(SOAK)
 	$(Q)$(SOAK) --seglossd $(SEGLOSSD) --seconds $(SOAK_SECONDS)
+
+# ---- test-cluster: 3 seglossd replicas behind Debian's nginx running docker/nginx/segloss.conf
+# on loopback ports (tests/cluster/test_cluster.py: golden load through nginx, SIGKILL and
+# SIGTERM of a replica), and the deployment files checked against seglossd's flags
+# (tests/cluster/check_deploy.py). Installs its Debian packages as root, like deps.
+CLUSTER_PKGS = nginx python3-yaml yamllint
+.PHONY: test-cluster
+test-cluster: deps $(SEGLOSSD) $(SEGLOSS)
+	$(Q)SEGLOSS_PKGS="$(CLUSTER_PKGS)" sh .ci/deps.sh
+	$(Q)sh tests/cluster/run.sh $(SEGLOSSD) $(GOLDEN_DIR)
