@@ -92,41 +92,18 @@ static bool retryable_curl(CURLcode rc)
     }
 }
 
-/* The problem+json detail of an error answer, else its first bytes. */
+/* "TITLE: DETAIL" of a problem+json error answer (RFC 9457), else its first bytes. */
 static void problem_text(const struct answer *a, char *out, size_t outlen)
 {
     json_t *j = a->buf ? json_loadb(a->buf, a->len, 0, NULL) : NULL;
+    const char *title = j ? json_string_value(json_object_get(j, "title")) : NULL;
     const char *detail = j ? json_string_value(json_object_get(j, "detail")) : NULL;
     if (detail) {
-        snprintf(out, outlen, "%s", detail);
+        snprintf(out, outlen, "%s%s%s", title ? title : "", title ? ": " : "", detail);
     } else {
         snprintf(out, outlen, "%.200s", a->buf ? a->buf : "(no body)");
     }
     json_decref(j);
-}
-
-static const char *reason(long status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 413:
-        return "Content Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Content";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "";
-    }
 }
 
 static CURL *handle(struct cli_net *net)
@@ -201,7 +178,7 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
         } else {
             char detail[1024];
             problem_text(&a, detail, sizeof detail);
-            snprintf(why, sizeof why, "%ld %s: %s", status, reason(status), detail);
+            snprintf(why, sizeof why, "%ld %s", status, detail);
             retry = status == 503 || status == 429;
         }
         double wait = delay;

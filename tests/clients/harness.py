@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,28 +20,8 @@ import zlib
 
 import numpy as np
 
-
-class Tally:
-    """Counts checks and prints "ok"/"FAIL" lines and the closing summary line."""
-
-    def __init__(self, name):
-        self.name = name
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, cond, what, why=""):
-        if cond:
-            self.passed += 1
-            print(f"ok   {self.name}: {what}")
-        else:
-            self.failed += 1
-            print(f"FAIL {self.name}: {what}" + (f": {why}" if why else ""))
-        sys.stdout.flush()
-        return cond
-
-    def finish(self):
-        print(f"{self.name}: {self.passed} passed, {self.failed} failed")
-        return 0 if self.failed == 0 else 1
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tally import Tally  # noqa: E402,F401  (tests/tally.py, shared with tests/cluster)
 
 
 class Server:
@@ -89,6 +70,15 @@ class Server:
                 if line.startswith(series + " "):
                     return float(line.split()[-1])
         return None
+
+
+def free_port():
+    """A loopback port nobody listens on (bound once, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def post_json(url, body, timeout=60):

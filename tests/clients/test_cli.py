@@ -182,12 +182,6 @@ def blobs(rng, shape, passes=3):
     return f
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def pooling_loss(spec):
@@ -1255,7 +1249,7 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
             f"{cmdline(a)}: rc={rc} stderr={short(err)}")
 
     # nothing listening
-    port = free_port()
+    port = harness.free_port()
     a = ["score", "--url", f"http://127.0.0.1:{port}", "--pred", pp, "--target", tp, "--retries", "1"]
     rc, out, err, secs = run(a, timeout=30)
     T.check(rc == 2, "errors: nothing listening, --retries 1: exit 2", f"{cmdline(a)}: rc={rc} stderr={short(err)}")

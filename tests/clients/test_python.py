@@ -70,13 +70,6 @@ def expected(case):
     return {k: v for k, v in case["expect"].items() if k != "status"}
 
 
-def free_port():
-    """A loopback port nobody listens on (bound once, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Listener:
@@ -421,7 +414,7 @@ def test_connection(t, by_id):
     case = by_id["seed_example_ce_plus_dice"]
     pred, target, kwargs = case_args(case)
 
-    client = segloss.Client(f"http://127.0.0.1:{free_port()}", retries=2, backoff=0.02)
+    client = segloss.Client(f"http://127.0.0.1:{harness.free_port()}", retries=2, backoff=0.02)
     t0 = time.monotonic()
     e = raises(lambda: client.score(pred, target, **kwargs), segloss.SeglossError)
     elapsed = time.monotonic() - t0

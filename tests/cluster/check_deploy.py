@@ -30,29 +30,14 @@ import tempfile
 
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tally import Tally  # noqa: E402  (tests/tally.py)
+
 MIB = 1 << 20
 # the sizing formula (docker/k8s/README.md): memory >= max-inflight-mb
 #   + threads x (max-body-mb + ARRAYS x 8 bytes x max-pixels) + BASE_MIB
 ARRAYS = 4
 BASE_MIB = 128
-
-
-class Tally:
-    def __init__(self, name):
-        self.name, self.passed, self.failed = name, 0, 0
-
-    def check(self, cond, what, why=""):
-        if cond:
-            self.passed += 1
-            print(f"ok   {self.name}: {what}")
-        else:
-            self.failed += 1
-            print(f"FAIL {self.name}: {what}" + (f": {why}" if why else ""))
-        sys.stdout.flush()
-        return bool(cond)
-
-    def skip(self, what):
-        print(f"skip {self.name}: {what}")
 
 
 T = Tally("deploy")

@@ -38,34 +38,14 @@ import threading
 import time
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tally import Tally  # noqa: E402  (tests/tally.py)
+
 START_TIMEOUT = 15.0  # seconds for a replica or nginx to come up
 REQUEST_TIMEOUT = 60.0  # seconds per request through nginx
 DRAIN_EXIT_TIMEOUT = 40.0  # seconds for a drained replica to exit (its --drain-seconds is 30)
 HEAVY_TILES = 2048  # the heavy request: the surface case's images repeated this many times
 MAX_SHOWN = 8  # failing requests printed per phase
-
-
-class Tally:
-    def __init__(self, name):
-        self.name = name
-        self.passed = 0
-        self.failed = 0
-        self.lock = threading.Lock()
-
-    def check(self, cond, what, why=""):
-        with self.lock:
-            if cond:
-                self.passed += 1
-                print(f"ok   {self.name}: {what}")
-            else:
-                self.failed += 1
-                print(f"FAIL {self.name}: {what}" + (f": {why}" if why else ""))
-            sys.stdout.flush()
-        return cond
-
-    def info(self, text):
-        print(f"     {self.name}: {text}")
-        sys.stdout.flush()
 
 
 T = Tally("cluster")

@@ -1,0 +1,42 @@
+"""tally.py - the Python tests' checks: "ok"/"FAIL"/"skip" lines and the closing
+"NAME: N passed, M failed" line that tests/run.sh sums. Safe to call from several threads."""
+
+import sys
+import threading
+
+
+class Tally:
+    """Counts checks of one test program named name."""
+
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+        self.lock = threading.Lock()
+
+    def check(self, cond, what, why=""):
+        """Records cond as one check; prints it; returns cond."""
+        with self.lock:
+            if cond:
+                self.passed += 1
+                print(f"ok   {self.name}: {what}")
+            else:
+                self.failed += 1
+                print(f"FAIL {self.name}: {what}" + (f": {why}" if why else ""))
+            sys.stdout.flush()
+        return cond
+
+    def skip(self, what):
+        """A check that could not run here (not counted)."""
+        print(f"skip {self.name}: {what}")
+        sys.stdout.flush()
+
+    def info(self, text):
+        """A line of context (not counted)."""
+        print(f"     {self.name}: {text}")
+        sys.stdout.flush()
+
+    def finish(self):
+        """Prints the closing line; returns the exit status (1 when a check failed)."""
+        print(f"{self.name}: {self.passed} passed, {self.failed} failed")
+        return 0 if self.failed == 0 else 1
