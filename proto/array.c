@@ -813,7 +813,7 @@ static int decode_npy_plain(struct areq *r, struct slp__npy_info *info, unsigned
     const char *s = NULL;
     size_t slen = 0;
     size_t have = 0;
-    unsigned char pre[SLP__NPY_PREAMBLE];
+    unsigned char pre[SLP_NPY_PREAMBLE];
     size_t off = 0;
     int rc = data_string(r, &s, &slen);
     if (!rc) {
@@ -825,7 +825,7 @@ static int decode_npy_plain(struct areq *r, struct slp__npy_info *info, unsigned
     size_t npre = have < sizeof pre ? have : sizeof pre;
     rc = slp__base64_decode_range(s, slen, 0, npre, pre, r->dpath, r->msg, r->msglen);
     if (!rc) {
-        rc = slp__npy_preamble(pre, npre, &off, r->dpath, r->msg, r->msglen);
+        rc = slp_npy_preamble(pre, npre, &off, r->dpath, r->msg, r->msglen);
     }
     if (rc) {
         return rc;
@@ -885,7 +885,7 @@ static int decode_npy_part(struct areq *r, struct slp__npy_info *info, unsigned 
                   gzip_hint(r));
         return SL_EMALFORMED;
     }
-    rc = slp__npy_preamble(p, have, &off, r->dpath, r->msg, r->msglen);
+    rc = slp_npy_preamble(p, have, &off, r->dpath, r->msg, r->msglen);
     if (!rc && off > have) {
         slp__errf(r->msg, r->msglen, "%s: npy header is truncated (%zu of %zu bytes)", r->dpath,
                   have, off);
@@ -917,11 +917,11 @@ static int decode_npy_part(struct areq *r, struct slp__npy_info *info, unsigned 
 static int inflate_npy(struct areq *r, struct slp__inflater *z, struct slp__npy_info *info,
                        unsigned char **bufp, size_t *data_off, size_t *nbytes, int64_t *numel)
 {
-    unsigned char pre[SLP__NPY_PREAMBLE];
+    unsigned char pre[SLP_NPY_PREAMBLE];
     size_t got = 0, off = 0;
     int rc = slp__inflater_read(z, pre, sizeof pre, &got, r->msg, r->msglen);
     if (!rc) {
-        rc = slp__npy_preamble(pre, got, &off, r->dpath, r->msg, r->msglen);
+        rc = slp_npy_preamble(pre, got, &off, r->dpath, r->msg, r->msglen);
     }
     if (rc) {
         return rc;

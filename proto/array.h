@@ -95,6 +95,22 @@ int slp_base64_decode(const char *in, size_t len, size_t max_out, unsigned char 
 int slp_inflate_exact(const unsigned char *in, size_t len, enum slp_compression comp, void *out,
                       size_t expected, const char *name, char *msg, size_t msglen);
 
+/* Bytes that always hold a .npy preamble (magic, version, header length; 10 in v1.0). */
+#define SLP_NPY_PREAMBLE 12u
+
+/* Reads the .npy preamble in buf[0..len) (len >= SLP_NPY_PREAMBLE, or the whole file if
+ * shorter): magic, version, header length. Sets *data_offset, the bytes of the whole header.
+ * Returns 0, SL_EMALFORMED or SL_EUNSUPPORTED with a message naming name. */
+int slp_npy_preamble(const unsigned char *buf, size_t len, size_t *data_offset, const char *name,
+                     char *msg, size_t msglen);
+
+/* Writes a .npy v1.0 header for host-order elements of dtype and shape (C order, or Fortran
+ * order when fortran) into hdr (cap bytes; 512 always suffice): the dict padded with spaces
+ * and a newline to a multiple of 64 bytes, as NumPy writes it. Returns its length, or 0 when
+ * cap is too small. */
+size_t slp_npy_write_header(enum sl_dtype dtype, const int64_t *shape, int ndim, int fortran,
+                            char *hdr, size_t cap);
+
 /* Parses a .npy header at the start of buf (len bytes). On success sets dtype, ndim, shape,
  * *fortran and *data_offset (bytes from buf to the first element). Only little-endian or
  * byte-order-free dtypes of the API are accepted ('<f4', '|u1', '|b1', ...). */

@@ -24,8 +24,6 @@
 
 /* Longest .npy header (the dict plus its padding) accepted, in bytes; v1 cannot say more. */
 #define SLP__NPY_MAX_HEADER 65535u
-/* Bytes that always hold the complete .npy preamble (magic, version, header length). */
-#define SLP__NPY_PREAMBLE 12u
 
 /* Writes a printf-style message into msg (msglen bytes, always terminated; NULL/0 is fine). */
 void slp__errf(char *msg, size_t msglen, const char *fmt, ...) SLP__PRINTF(3, 4);
@@ -189,11 +187,6 @@ struct slp__npy_info {
     size_t data_offset; /* bytes before the first element */
     char descr[24];     /* the descr string as written (truncated), for messages */
 };
-
-/* Reads the preamble in buf[0..len) (len >= SLP__NPY_PREAMBLE, or the whole file if shorter):
- * magic, version, header length. Sets *data_offset. Returns 0, SL_EMALFORMED, SL_EUNSUPPORTED. */
-int slp__npy_preamble(const unsigned char *buf, size_t len, size_t *data_offset, const char *name,
-                      char *msg, size_t msglen);
 
 /* Parses the whole header in buf[0..len) (len >= its data_offset). Accepts any byte order and
  * reports it in info->wire_big. Returns 0, SL_EMALFORMED, SL_EUNSUPPORTED or SL_EINVAL. */

@@ -141,8 +141,8 @@ void slp__fortran_to_c(const void *src, void *dst, size_t itemsize, int ndim, co
     }
 }
 
-int slp__npy_preamble(const unsigned char *buf, size_t len, size_t *data_offset, const char *name,
-                      char *msg, size_t msglen)
+int slp_npy_preamble(const unsigned char *buf, size_t len, size_t *data_offset, const char *name,
+                     char *msg, size_t msglen)
 {
     *data_offset = 0;
     size_t cmp = len < sizeof npy_magic ? len : sizeof npy_magic;
@@ -337,7 +337,7 @@ int slp__npy_parse(const unsigned char *buf, size_t len, struct slp__npy_info *i
 {
     memset(info, 0, sizeof *info);
     size_t off = 0;
-    int rc = slp__npy_preamble(buf, len, &off, name, msg, msglen);
+    int rc = slp_npy_preamble(buf, len, &off, name, msg, msglen);
     if (rc) {
         return rc;
     }
@@ -478,4 +478,45 @@ int slp_npy_header(const unsigned char *buf, size_t len, enum sl_dtype *dtype, i
     *fortran = info.fortran;
     *data_offset = info.data_offset;
     return 0;
+}
+
+size_t slp_npy_write_header(enum sl_dtype dtype, const int64_t *shape, int ndim, int fortran,
+                            char *hdr, size_t cap)
+{
+    const char *code = NULL;
+    for (size_t k = 0; k < sizeof npy_codes / sizeof npy_codes[0]; k++) {
+        if (npy_codes[k].dtype == dtype) {
+            code = npy_codes[k].code;
+        }
+    }
+    if (!code || ndim < 0 || ndim > SL_MAX_DIMS) {
+        return 0;
+    }
+    const char order = sl_dtype_size(dtype) == 1 ? '|' : slp__host_is_big() ? '>' : '<';
+    char dict[384];
+    size_t n =
+        (size_t)snprintf(dict, sizeof dict, "{'descr': '%c%s', 'fortran_order': %s, 'shape': (",
+                         order, code, fortran ? "True" : "False");
+    for (int a = 0; a < ndim; a++) {
+        n += (size_t)snprintf(dict + n, sizeof dict - n, "%s%lld", a ? ", " : "",
+                              (long long)shape[a]);
+    }
+    n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", ndim == 1 ? "," : "");
+    /* magic, version 1.0, a 2-byte length, then the dict padded with spaces and '\n' up to the
+     * next multiple of 64 bytes (the NumPy format specification) */
+    const size_t pre = 10, align = 64;
+    size_t total = (pre + n + 1 + align - 1) / align * align;
+    if (total > cap) {
+        return 0;
+    }
+    size_t hlen = total - pre;
+    memcpy(hdr, npy_magic, sizeof npy_magic);
+    hdr[6] = 1;
+    hdr[7] = 0;
+    hdr[8] = (char)(hlen & 0xff);
+    hdr[9] = (char)(hlen >> 8);
+    memcpy(hdr + pre, dict, n);
+    memset(hdr + pre + n, ' ', hlen - n - 1);
+    hdr[total - 1] = '\n';
+    return total;
 }

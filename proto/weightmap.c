@@ -15,11 +15,6 @@
 #include "array_internal.h"
 #include "internal.h"
 
-/* Magic, version 1.0 and the 2-byte header length of a .npy v1.0 file. */
-#define NPY_PREAMBLE 10
-/* numpy pads the header so that the data starts at a multiple of 64 bytes */
-#define NPY_ALIGN 64
-
 struct wm_request {
     struct sl_weight_map_params p;
     struct slp_array target, instances;
@@ -154,34 +149,6 @@ static int answer_shape(const struct wm_request *r, int64_t *shape)
     return n;
 }
 
-/* Writes the .npy v1.0 header for float32 data of shape into hdr (at least NPY_ALIGN * 2
- * bytes); returns its length, a multiple of NPY_ALIGN. */
-static size_t npy_header(const int64_t *shape, int ndim, char *hdr, size_t cap)
-{
-    char dict[256];
-    size_t n = (size_t)snprintf(dict, sizeof dict,
-                                "{'descr': '<f4', 'fortran_order': False, "
-                                "'shape': (");
-    for (int a = 0; a < ndim; a++) {
-        n += (size_t)snprintf(dict + n, sizeof dict - n, "%s%lld", a ? ", " : "",
-                              (long long)shape[a]);
-    }
-    n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", ndim == 1 ? "," : "");
-    /* spaces then '\n' up to the next multiple of 64 (the NumPy format specification) */
-    size_t total = (NPY_PREAMBLE + n + 1 + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
-    if (total > cap) {
-        return 0;
-    }
-    size_t hlen = total - NPY_PREAMBLE;
-    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
-    hdr[8] = (char)(hlen & 0xff);
-    hdr[9] = (char)(hlen >> 8);
-    memcpy(hdr + NPY_PREAMBLE, dict, n);
-    memset(hdr + NPY_PREAMBLE + n, ' ', hlen - n - 1);
-    hdr[total - 1] = '\n';
-    return total;
-}
-
 /* Appends the shortest decimal that reads back (strtof) to the same float. */
 static void buf_float(struct slp_buf *b, float v, char *last, float *last_v)
 {
@@ -254,8 +221,8 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
     }
     const int64_t count = sl_tensor_numel(&r.target.t);
     const int ndim = answer_shape(&r, shape);
-    char hdr[2 * NPY_ALIGN + 256];
-    size_t hlen = want_json ? 0 : npy_header(shape, ndim, hdr, sizeof hdr);
+    char hdr[512];
+    size_t hlen = want_json ? 0 : slp_npy_write_header(SL_DT_F32, shape, ndim, 0, hdr, sizeof hdr);
     /* the .npy answer is computed in place after its header (64-byte aligned) */
     buf = malloc(hlen + sizeof(float) * (size_t)(count > 0 ? count : 1));
     if (!buf) {

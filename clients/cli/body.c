@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "array.h"
 #include "cli.h"
 
 struct seg {
@@ -48,7 +49,6 @@ struct cli_body {
     size_t pos; /* in head/crlf/tail */
     int si;
     int64_t spos; /* in the current segment */
-    bool content_end;
     z_stream z;
     bool zinit, zfinish;
     unsigned char in[1 << 16];
@@ -62,67 +62,6 @@ static void berr(struct cli_body *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b->err, sizeof b->err, fmt, ap);
     va_end(ap);
-}
-
-static const char *descr_of(enum sl_dtype t)
-{
-    switch (t) {
-    case SL_DT_BOOL:
-        return "|b1";
-    case SL_DT_U8:
-        return "|u1";
-    case SL_DT_I8:
-        return "|i1";
-    case SL_DT_U16:
-        return "<u2";
-    case SL_DT_I16:
-        return "<i2";
-    case SL_DT_U32:
-        return "<u4";
-    case SL_DT_I32:
-        return "<i4";
-    case SL_DT_I64:
-        return "<i8";
-    case SL_DT_F16:
-        return "<f2";
-    case SL_DT_F32:
-        return "<f4";
-    case SL_DT_F64:
-        return "<f8";
-    case SL_DT_COUNT:
-        break;
-    }
-    return "|u1";
-}
-
-/* A .npy v1.0 header for dtype and shape [n, *rest] (NumPy's format: the dict padded with
- * spaces and a newline to a multiple of 64 bytes). Returns a new string; *len its length. */
-static char *npy_header(enum sl_dtype t, int64_t n, const int64_t *rest, int nrest, bool fortran,
-                        size_t *len)
-{
-    char dict[512];
-    int k = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': (%lld,",
-                     descr_of(t), fortran ? "True" : "False", (long long)n);
-    for (int i = 0; i < nrest; i++) {
-        k += snprintf(dict + k, sizeof dict - (size_t)k, "%s%lld", i ? ", " : " ",
-                      (long long)rest[i]);
-    }
-    k += snprintf(dict + k, sizeof dict - (size_t)k, "), }");
-    size_t total = 10 + (size_t)k + 1;
-    total = (total + 63) / 64 * 64;
-    char *h = malloc(total);
-    if (!h) {
-        return NULL;
-    }
-    size_t hl = total - 10;
-    memcpy(h, "\x93NUMPY\x01\x00", 8);
-    h[8] = (char)(hl & 0xff);
-    h[9] = (char)(hl >> 8);
-    memcpy(h + 10, dict, (size_t)k);
-    memset(h + 10 + k, ' ', total - 10 - (size_t)k - 1);
-    h[total - 1] = '\n';
-    *len = total;
-    return h;
 }
 
 static bool is_float(enum sl_dtype t)
@@ -198,18 +137,25 @@ static int npy_part(struct cli_body *b, struct part *p, bool pred, int64_t first
     const struct cli_npy *n = d->kind == CLI_SRC_NPY
                                   ? (pred ? &d->pred : &d->target)
                                   : (pred ? &d->images[first].pred : &d->images[first].target);
-    bool whole = d->kind == CLI_SRC_NPY && first == 0 && last == d->nimages;
-    bool fortran = d->kind == CLI_SRC_NPY && n->fortran && whole;
-    size_t hl;
-    char *hdr = d->kind == CLI_SRC_NPY
-                    ? npy_header(n->dtype, last - first, n->shape + 1, n->ndim - 1, fortran, &hl)
-                    : npy_header(n->dtype, last - first, n->shape, n->ndim, false, &hl);
+    /* the batch's shape: [last - first] + an image's shape (axis 0 of a batch file cut off) */
+    const int skip = d->kind == CLI_SRC_NPY;
+    int64_t shape[SL_MAX_DIMS + 1] = {last - first};
+    memcpy(shape + 1, n->shape + skip, sizeof(int64_t) * (size_t)(n->ndim - skip));
+    /* a Fortran-order batch file is only ever sent whole (cli_data_open) */
+    bool fortran = skip && n->fortran;
+    char *hdr = malloc(512);
+    size_t hl =
+        hdr ? slp_npy_write_header(n->dtype, shape, n->ndim - skip + 1, fortran, hdr, 512) : 0;
     p->gz = b->comp == CLI_COMPRESS_GZIP || (b->comp == CLI_COMPRESS_AUTO && !is_float(n->dtype));
     const char *name = pred ? "pred" : "mask";
     char filename[32];
     snprintf(filename, sizeof filename, "%s.npy%s", name, p->gz ? ".gz" : "");
     p->head = part_head(b, name, filename, p->gz ? "application/gzip" : "application/x-npy");
-    if (!hdr || !p->head || add_seg(p, (struct seg){hdr, hl, NULL, 0, 0})) {
+    if (!hl || !p->head) {
+        free(hdr);
+        return -1;
+    }
+    if (add_seg(p, (struct seg){hdr, hl, NULL, 0, 0})) {
         return -1;
     }
     if (d->kind == CLI_SRC_NPY) {
@@ -283,7 +229,6 @@ void cli_body_rewind(struct cli_body *b)
     b->pos = 0;
     b->si = 0;
     b->spos = 0;
-    b->content_end = false;
     if (b->zinit) {
         deflateEnd(&b->z);
         b->zinit = false;
@@ -399,9 +344,10 @@ static long gz_read(struct cli_body *b, unsigned char *buf, size_t n)
         b->zinit = true;
         b->zfinish = false;
     }
+    const uInt room = (uInt)(n > (1u << 30) ? (1u << 30) : n);
     b->z.next_out = buf;
-    b->z.avail_out = (uInt)(n > (1u << 30) ? (1u << 30) : n);
-    while (b->z.avail_out == (uInt)(n > (1u << 30) ? (1u << 30) : n)) {
+    b->z.avail_out = room;
+    while (b->z.avail_out == room) { /* until some output, or the stream's end */
         if (b->z.avail_in == 0 && !b->zfinish) {
             long got = content_read(b, b->in, sizeof b->in);
             if (got < 0) {

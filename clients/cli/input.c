@@ -17,7 +17,6 @@
 
 #define BATCH_BYTES (32 * 1024 * 1024) /* auto batch size: uncompressed bytes per request */
 #define BATCH_MAX 1024                 /* auto batch size: images per request */
-#define HEADER_MAX (1024 * 1024)       /* longest .npy header read */
 
 static void errf(char *msg, size_t msglen, const char *fmt, ...)
 {
@@ -42,21 +41,12 @@ static int npy_open(struct cli_npy *n, const char *path, char *msg, size_t msgle
         errf(msg, msglen, "%s: %s", path, strerror(errno ? errno : ENOENT));
         return -1;
     }
-    unsigned char pre[12];
+    unsigned char pre[SLP_NPY_PREAMBLE];
     int got = gzread(f, pre, sizeof pre);
     int rc = -1;
     unsigned char *hdr = NULL;
-    if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        errf(msg, msglen, "%s: not a .npy file (no \\x93NUMPY magic)", path);
-        goto out;
-    }
-    size_t hlen = pre[6] == 1 ? (size_t)(pre[8] | pre[9] << 8) + 10
-                              : (got < 12 ? 0
-                                          : ((size_t)pre[8] | (size_t)pre[9] << 8 |
-                                             (size_t)pre[10] << 16 | (size_t)pre[11] << 24) +
-                                                12);
-    if (hlen < 12 || hlen > HEADER_MAX) {
-        errf(msg, msglen, "%s: bad .npy header length", path);
+    size_t hlen;
+    if (slp_npy_preamble(pre, got > 0 ? (size_t)got : 0, &hlen, path, msg, msglen) != 0) {
         goto out;
     }
     hdr = malloc(hlen);
@@ -64,8 +54,9 @@ static int npy_open(struct cli_npy *n, const char *path, char *msg, size_t msgle
         errf(msg, msglen, "%s: out of memory", path);
         goto out;
     }
-    memcpy(hdr, pre, (size_t)got);
-    if (gzread(f, hdr + got, (unsigned)(hlen - (size_t)got)) != (int)(hlen - (size_t)got)) {
+    size_t have = (size_t)got < hlen ? (size_t)got : hlen;
+    memcpy(hdr, pre, have);
+    if (have < hlen && gzread(f, hdr + have, (unsigned)(hlen - have)) != (int)(hlen - have)) {
         errf(msg, msglen, "%s: .npy header cut short", path);
         goto out;
     }
@@ -241,6 +232,12 @@ static int open_dirs(struct cli_data *d, const char *pdir, const char *tdir, cha
             npy_open(&im->target, te[i].path, msg, msglen)) {
             goto out;
         }
+        if (im->pred.ndim >= SL_MAX_DIMS || im->target.ndim >= SL_MAX_DIMS) {
+            errf(msg, msglen, "%s: %d axes; a batch of such files would pass the %d of the API",
+                 im->pred.ndim >= SL_MAX_DIMS ? im->pred.path : im->target.path,
+                 im->pred.ndim >= SL_MAX_DIMS ? im->pred.ndim : im->target.ndim, SL_MAX_DIMS);
+            goto out;
+        }
         if ((im->pred.fortran && im->pred.ndim > 1) ||
             (im->target.fortran && im->target.ndim > 1)) {
             errf(msg, msglen,
@@ -276,9 +273,12 @@ struct csv {
     size_t n, cap;
 };
 
+/* By id, then by order: the rows of one id together, its first row first. */
 static int cmp_csv_id(const void *a, const void *b)
 {
-    return strcmp(((const struct csv_image *)a)->id, ((const struct csv_image *)b)->id);
+    const struct csv_image *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : x->order < y->order ? -1 : x->order > y->order;
 }
 
 static int cmp_run(const void *a, const void *b)
@@ -379,6 +379,44 @@ static int parse_runs(struct csv_image *im, const char *text, int64_t npix, cons
     return 0;
 }
 
+/* One entry per row first, then the rows of one id merged into the first (sorted by id). */
+static int merge_rows(struct csv *c, char *msg, size_t msglen)
+{
+    qsort(c->im, c->n, sizeof *c->im, cmp_csv_id);
+    size_t out = 0, i;
+    for (i = 0; i < c->n; i++) {
+        struct csv_image *row = &c->im[i];
+        if (out == 0 || strcmp(c->im[out - 1].id, row->id) != 0) {
+            c->im[out++] = *row;
+            continue;
+        }
+        struct csv_image *dst = &c->im[out - 1];
+        struct run *nr = realloc(dst->runs, (dst->nruns + row->nruns + 1) * sizeof *nr);
+        if (!nr) {
+            break;
+        }
+        dst->runs = nr;
+        dst->cap = dst->nruns + row->nruns + 1;
+        memcpy(dst->runs + dst->nruns, row->runs, row->nruns * sizeof *row->runs);
+        dst->nruns += row->nruns;
+        free(row->id);
+        free(row->runs);
+    }
+    for (size_t k = i; k < c->n; k++) { /* out of memory: the rows not merged */
+        free(c->im[k].id);
+        free(c->im[k].runs);
+    }
+    bool oom = i < c->n;
+    c->n = out;
+    if (oom) {
+        errf(msg, msglen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads a Kaggle CSV into c: one entry per ImageId, sorted by id, each with the runs of all its
+ * rows and the position of its first row. */
 static int read_csv(struct csv *c, const char *path, int64_t npix, char *msg, size_t msglen)
 {
     FILE *f = fopen(path, "rb");
@@ -391,8 +429,6 @@ static int read_csv(struct csv *c, const char *path, int64_t npix, char *msg, si
     ssize_t len;
     long lineno = 0;
     int rc = -1;
-    size_t hcap = 0; /* ids seen so far: an open-addressing table of indices into c->im */
-    size_t *hash = NULL;
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
@@ -418,52 +454,25 @@ static int read_csv(struct csv *c, const char *path, int64_t npix, char *msg, si
             errf(msg, msglen, "%s: a row is ImageId,EncodedPixels", where);
             goto out;
         }
-        if (2 * c->n + 2 > hcap) {
-            size_t ncap = hcap ? 2 * hcap : 1024;
-            size_t *nh = malloc(ncap * sizeof *nh);
-            if (!nh) {
+        if (c->n == c->cap) {
+            c->cap = c->cap ? 2 * c->cap : 256;
+            struct csv_image *ni = realloc(c->im, c->cap * sizeof *ni);
+            if (!ni) {
                 errf(msg, msglen, "out of memory");
                 goto out;
             }
-            for (size_t k = 0; k < ncap; k++) {
-                nh[k] = SIZE_MAX;
-            }
-            for (size_t k = 0; k < c->n; k++) {
-                size_t h = (size_t)crc32(0, (const Bytef *)c->im[k].id, (uInt)strlen(c->im[k].id)) &
-                           (ncap - 1);
-                while (nh[h] != SIZE_MAX) {
-                    h = (h + 1) & (ncap - 1);
-                }
-                nh[h] = k;
-            }
-            free(hash);
-            hash = nh;
-            hcap = ncap;
+            c->im = ni;
         }
-        size_t h = (size_t)crc32(0, (const Bytef *)id, (uInt)strlen(id)) & (hcap - 1);
-        while (hash[h] != SIZE_MAX && strcmp(c->im[hash[h]].id, id) != 0) {
-            h = (h + 1) & (hcap - 1);
+        struct csv_image *row = &c->im[c->n];
+        memset(row, 0, sizeof *row);
+        row->order = c->n;
+        row->id = strdup(id);
+        if (!row->id) {
+            errf(msg, msglen, "out of memory");
+            goto out;
         }
-        if (hash[h] == SIZE_MAX) {
-            if (c->n == c->cap) {
-                c->cap = c->cap ? 2 * c->cap : 256;
-                struct csv_image *ni = realloc(c->im, c->cap * sizeof *ni);
-                if (!ni) {
-                    errf(msg, msglen, "out of memory");
-                    goto out;
-                }
-                c->im = ni;
-            }
-            memset(&c->im[c->n], 0, sizeof c->im[c->n]);
-            c->im[c->n].id = strdup(id);
-            c->im[c->n].order = c->n;
-            if (!c->im[c->n].id) {
-                errf(msg, msglen, "out of memory");
-                goto out;
-            }
-            hash[h] = c->n++;
-        }
-        if (parse_runs(&c->im[hash[h]], rle, npix, where, msg, msglen)) {
+        c->n++;
+        if (parse_runs(row, rle, npix, where, msg, msglen)) {
             goto out;
         }
     }
@@ -475,9 +484,8 @@ static int read_csv(struct csv *c, const char *path, int64_t npix, char *msg, si
         errf(msg, msglen, "%s: no rows", path);
         goto out;
     }
-    rc = 0;
+    rc = merge_rows(c, msg, msglen);
 out:
-    free(hash);
     free(line);
     fclose(f);
     return rc;
@@ -520,8 +528,7 @@ static int open_csv(struct cli_data *d, const char *ppath, const char *tpath, ch
         read_csv(&t, tpath, d->h * d->w, msg, msglen)) {
         goto out;
     }
-    qsort(p.im, p.n, sizeof *p.im, cmp_csv_id);
-    qsort(t.im, t.n, sizeof *t.im, cmp_csv_id);
+    /* both are sorted by id: walk them together */
     for (size_t i = 0, j = 0; i < p.n || j < t.n;) {
         int c = i == p.n ? 1 : j == t.n ? -1 : strcmp(p.im[i].id, t.im[j].id);
         if (c != 0) {
