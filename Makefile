@@ -54,7 +54,7 @@ SEGLOSS    := $(BUILD)/segloss
 GOLDEN     := $(BUILD)/tests/golden
 E2E        := $(BUILD)/tests/e2e
 BENCH      := $(BUILD)/tests/bench
-GOLDEN_DIR ?= ../shared/golden
+GOLDEN_DIR ?= tests/golden/cases
 
 # keep test objects: they are not throwaway intermediates
 .SECONDARY:

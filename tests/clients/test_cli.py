@@ -2,7 +2,7 @@
 """test_cli.py - the `segloss` command-line client against a real seglossd.
 
     python3 tests/clients/test_cli.py --segloss build/segloss --seglossd build/seglossd \
-        --golden ../shared/golden
+        --golden tests/golden/cases
 
 Prints "ok ..." / "FAIL ..." lines and closes with `cli: N passed, M failed` (exit 1 on a failure).
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_python.py - the Python client (clients/python/segloss.py) against a real seglossd.
 
-    python3 tests/clients/test_python.py --seglossd build/seglossd --golden ../shared/golden
+    python3 tests/clients/test_python.py --seglossd build/seglossd --golden tests/golden/cases
 
 Every expected value comes from outside the client: the golden cases, the server's /metrics
 counters and headers, or a socket the test itself listens on. Prints "ok"/"FAIL" lines and ends
@@ -542,7 +542,7 @@ def test_wire(t, by_id):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seglossd", default="build/seglossd")
-    ap.add_argument("--golden", default="../shared/golden")
+    ap.add_argument("--golden", default="tests/golden/cases")
     args = ap.parse_args()
 
     t = harness.Tally("python")

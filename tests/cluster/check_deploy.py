@@ -209,8 +209,11 @@ def check_dockerfile(repo, build, flags):
     bst, rst = st[0], st[-1]
     brun = " ".join(a for i, a in bst["instrs"] if i == "RUN")
     T.check(re.search(r"\bmake test\b", brun), "Dockerfile: the build stage runs make test")
-    T.check(any(i == "COPY" and "--from=golden" in a for i, a in bst["instrs"]),
-            "Dockerfile: the build stage has the golden cases (COPY --from=golden)")
+    T.check(any(i == "COPY" and a.split()[:1] == ["."] for i, a in bst["instrs"]),
+            "Dockerfile: the build stage copies the repository, golden cases included (COPY . ...)")
+    with open(path) as f:
+        T.check(not f.readline().startswith("# syntax="),
+                "Dockerfile: no '# syntax=' line (it would fetch a frontend from a registry)")
     T.check("make install" in brun, "Dockerfile: the build stage runs make install")
     with open(os.path.join(repo, ".ci", "deps.sh")) as f:
         deps = re.search(r'SEGLOSS_PKGS:-([^}"]*)', f.read()).group(1).split()
@@ -388,10 +391,8 @@ def check_compose(repo, flags):
     T.check(os.path.isfile(os.path.join(ctx, b.get("dockerfile", "Dockerfile"))) and
             os.path.samefile(ctx, repo), "compose: seglossd is built from the repository with "
             "docker/Dockerfile", b)
-    golden = b.get("additional_contexts", {}).get("golden")
-    T.check(golden and os.path.isdir(os.path.join(d, golden)) and
-            glob.glob(os.path.join(d, golden, "*.json")),
-            f"compose: the build context 'golden' ({golden}) holds the golden cases")
+    T.check(glob.glob(os.path.join(ctx, "tests", "golden", "cases", "*.json")),
+            "compose: the build context holds the golden cases (tests/golden/cases)")
     env = s.get("environment", {})
     if isinstance(env, list):
         env = dict(e.split("=", 1) for e in env)

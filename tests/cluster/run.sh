@@ -2,7 +2,7 @@
 # Runs the deployment checks and the native cluster test (make test-cluster) and closes with
 # one "N passed, M failed" line over both. Usage: tests/cluster/run.sh SEGLOSSD GOLDEN_DIR
 seglossd=${1:-build/seglossd}
-golden=${2:-../shared/golden}
+golden=${2:-tests/golden/cases}
 here=$(dirname "$0")
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -2,7 +2,7 @@
 """test_cluster.py - the compose topology, natively: 3 seglossd replicas behind Debian's nginx
 running the repository's docker/nginx/segloss.conf, all on loopback ports.
 
-  python3 tests/cluster/test_cluster.py --seglossd build/seglossd --golden ../shared/golden \
+  python3 tests/cluster/test_cluster.py --seglossd build/seglossd --golden tests/golden/cases \
       [--nginx-conf docker/nginx] [--nginx /usr/sbin/nginx] [--requests 480] [--concurrency 6]
 
 Checks, through nginx: /healthz, /readyz, X-Request-ID, a gzip request body and gzip answers

@@ -1,4 +1,4 @@
-/* golden.c - runs the shared golden cases (every *.json in ../shared/golden) twice each: in-process
+/* golden.c - runs the golden cases (every *.json in tests/golden/cases) twice each: in-process
  * through slp_score_request() and over HTTP against a seglossd this program starts itself.
  *
  * Usage: golden --golden DIR (--seglossd PATH | --no-http) [--only ID_SUBSTRING]
