@@ -3,7 +3,9 @@
  * Conventions (API.md, and the README's list): pixel losses are means over counted pixels;
  * region losses are per image, averaged over the counted classes (class 0 left out when
  * include_background is false), each class's loss times its class weight (MONAI); Lovász
- * losses average over classes as the reference code does. */
+ * losses average over classes as the reference code does. Pixel losses leave channel 0 out in
+ * multilabel mode and multiclass focal takes its softmax without class 0 when
+ * include_background is false; multiclass cross entropy keeps every class (MONAI DiceCELoss). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,10 +127,14 @@ static void softmax_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s
         }
         return;
     }
-    /* focal: alpha_t weighs the target class's term (Lin et al.; a number weighs all) */
+    /* focal: alpha_t weighs the target class's term (Lin et al.; a number weighs all). Without
+     * background the pass took the softmax over classes 1..C-1 (MONAI FocalLoss drops channel 0
+     * first): class-0 pixels add 0 to the numerator but still count in the mean. */
     int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num);
     for (int64_t c = 0; c < C; c++) {
-        *num += per_class(&s->values[SL_P_FOCAL_ALPHA], c, 1) * plane(pl, i, c)->focal_pos[f];
+        if (counted(pl, c)) {
+            *num += per_class(&s->values[SL_P_FOCAL_ALPHA], c, 1) * plane(pl, i, c)->focal_pos[f];
+        }
     }
 }
 
@@ -153,9 +159,13 @@ static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, dou
         if (multiclass(pl)) {
             softmax_pixel_sum(pl, s, i, &num, &den);
         } else {
+            /* without background channel 0 is left out of numerator and denominator: the
+             * mean over the kept channels x pixels (MONAI FocalLoss include_background=False) */
             for (int64_t c = 0; c < C; c++) {
-                num += plane_pixel_sum(pl, s, i, c, beta_auto);
-                den += plane(pl, i, c)->count;
+                if (counted(pl, c)) {
+                    num += plane_pixel_sum(pl, s, i, c, beta_auto);
+                    den += plane(pl, i, c)->count;
+                }
             }
         }
         /* an image whose pixels are all ignored scores 0 and adds nothing to the batch */

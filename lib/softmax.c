@@ -36,6 +36,23 @@ static void load_row(const struct sl_tensor *t, int64_t off, int n, double *x)
     }
 }
 
+/* log q_y of the distribution q over classes 1..C-1 (y >= 1) from the log-probabilities
+ * lp[c * BLOCK] of all C classes: lp_y - log sum_{c>=1} e^{lp_c}, the max subtracted. On
+ * log-softmax values this is the log-softmax of logits 1..C-1 (the common term cancels); on
+ * log-clipped probabilities it renormalises classes 1..C-1 to sum 1. */
+static double log_softmax_nobg(const double *lp, int64_t C, int y)
+{
+    double mx = lp[BLOCK];
+    for (int64_t c = 2; c < C; c++) {
+        mx = lp[c * BLOCK] > mx ? lp[c * BLOCK] : mx;
+    }
+    double s = 0;
+    for (int64_t c = 1; c < C; c++) {
+        s += exp(lp[c * BLOCK] - mx);
+    }
+    return lp[y * BLOCK] - (mx + log(s));
+}
+
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
 {
     const struct sl_request *req = pl->req;
@@ -112,6 +129,15 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
                 int y = cls[k];
                 double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
                 a[y].ce_pos -= w[k] * l;
+                if (pl->nfocal && !req->include_background) {
+                    /* MONAI FocalLoss(include_background=False) drops channel 0 before its
+                     * softmax: a class-0 pixel's one-hot row is then all 0 and adds nothing */
+                    if (y == 0) {
+                        continue;
+                    }
+                    l = log_softmax_nobg(lp + k, C, y);
+                    py = exp(l);
+                }
                 for (int f = 0; f < pl->nfocal; f++) {
                     /* Lin et al. 2017: -(1 - p_t)^gamma log p_t */
                     a[y].focal_pos[f] -= w[k] * pow(fmax(1.0 - py, 0.0), pl->focal_gamma[f]) * l;
