@@ -556,6 +556,61 @@ static void test_hand_values(const struct hu_server *srv)
     hu_xfer_cleanup(&x);
 }
 
+/* ---- 4b. include_background: false over HTTP -------------------------------------------- */
+
+/* MONAI's own focal case (tests/losses/test_focal_loss.py): input (1, 3, 2, 2), every channel
+ * [[1, 1], [0.5, 0]], target labels [[0, 1], [2, 0]]. */
+#define MONAI_PRED                                                                                 \
+    "\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [1, 3, 2, 2], "     \
+    "\"data\": [1, 1, 0.5, 0, 1, 1, 0.5, 0, 1, 1, 0.5, 0]}, "
+
+static void test_include_background(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    /* Multilabel: the one-hot target. MONAI FocalLoss(to_onehot_y=True, include_background=
+     * False) = 0.36498 (MONAI's expected value, to its 1e-4). cross_entropy without channel 0:
+     * BCE = softplus(x) - x t over the 8 elements of channels 1 (targets 0 1 0 0) and 2
+     * (0 0 1 0): (4 softplus(1) + 2 softplus(0.5) + 2 log 2 - 1 - 0.5) / 8. */
+    static const char ml_body[] =
+        "{" MONAI_PRED "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", "
+        "\"shape\": [1, 3, 2, 2], \"data\": [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0]}, "
+        "\"mode\": \"multilabel\", \"include_background\": false, "
+        "\"losses\": [{\"name\": \"focal\", \"alpha\": null}, {\"name\": \"cross_entropy\"}], "
+        "\"metrics\": []}";
+    const double sp1 = log1p(exp(1.0)), sp05 = log1p(exp(0.5));
+    request(&x, srv, "POST", "/v1/score", json_ct, ml_body, strlen(ml_body), HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("multilabel include_background", &x);
+    check_num("multilabel include_background", doc, "losses.focal.value", 0.36498, 1e-4);
+    check_num("multilabel include_background", doc, "losses.cross_entropy.value",
+              (4 * sp1 + 2 * sp05 + 2 * log(2.0) - 1.5) / 8, 1e-6);
+    CHECK(json_is_false(jget(doc, "conventions.include_background")));
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* Multiclass: the labels. focal drops class 0 before the softmax (MONAI): softmax over
+     * classes 1, 2 is 1/2 everywhere, pixels 1 and 2 add (1/2)^2 log 2 each, the class-0 pixels
+     * 0 and count: log(2) / 8 per pixel. cross_entropy keeps every class (MONAI DiceCELoss):
+     * log 3. The combo is MONAI DiceCELoss(softmax=True, include_background=False): log 3 plus
+     * Dice over classes 1, 2, each sum p = 4/3, sum y = 1, sum p y = 1/3. */
+    static const char mc_body[] =
+        "{" MONAI_PRED "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", "
+        "\"shape\": [1, 2, 2], \"data\": [0, 1, 2, 0]}, "
+        "\"mode\": \"multiclass\", \"include_background\": false, "
+        "\"losses\": [{\"name\": \"focal\", \"alpha\": null}, {\"name\": \"cross_entropy\"}, "
+        "{\"name\": \"combo\", \"as\": \"dice_ce\", \"terms\": [{\"name\": \"cross_entropy\"}, "
+        "{\"name\": \"dice\", \"smooth\": 1e-5}]}], \"metrics\": []}";
+    request(&x, srv, "POST", "/v1/score", json_ct, mc_body, strlen(mc_body), HU_REQUEST_TIMEOUT);
+    doc = check_json_200("multiclass include_background", &x);
+    check_num("multiclass include_background", doc, "losses.focal.value", log(2.0) / 8, 1e-6);
+    check_num("multiclass include_background", doc, "losses.focal.per_image[0]", log(2.0) / 8,
+              1e-6);
+    check_num("multiclass include_background", doc, "losses.cross_entropy.value", log(3.0), 1e-6);
+    check_num("multiclass include_background", doc, "losses.dice_ce.value",
+              log(3.0) + 1 - (2.0 / 3 + 1e-5) / (4.0 / 3 + 1 + 1e-5), 1e-6);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+}
+
 /* ---- 5. compressed request bodies ------------------------------------------------------- */
 
 static void test_compressed(const struct hu_server *srv)
@@ -2400,6 +2455,7 @@ int main(int argc, char **argv)
         test_routing(&srv);
         test_bad_bodies(&srv);
         test_hand_values(&srv);
+        test_include_background(&srv);
         test_compressed(&srv);
         test_multipart(&srv);
         test_weight_map(&srv);
