@@ -199,6 +199,14 @@ static void test_multilabel_ce_family(void)
     combo.terms = terms;
     combo.nterms = 2;
     CHECK_CLOSE(score1(&req, &combo), bce / 8 + dice / 2, 1e-12, 1e-12);
+    /* focal (alpha None, gamma 2) + dice: DiceFocalLoss(sigmoid=True, include_background=False) */
+    double fl = 0;
+    for (int k = 4; k < 12; k++) {
+        fl += monai_sigmoid_focal(monai_x[k], monai_onehot[k], 2, NAN);
+    }
+    terms[0] = loss("focal");
+    set_null(&terms[0], "alpha");
+    CHECK_CLOSE(score1(&req, &combo), fl / 8 + dice / 2, 1e-12, 1e-12);
 }
 
 /* ---- 3. multilabel: ignore_index, per image and batch ------------------------------------ */
