@@ -12,6 +12,9 @@
 #define SL_LOG_FLOOR 1e-7
 
 bool sl__dtype_is_float(enum sl_dtype dtype);
+/* The include_background that loss s follows: its own parameter when given, else inherited
+ * (its combo's, or the request's). */
+bool sl__include_bg(const struct sl_spec *s, bool inherited);
 /* Writes the multi-index of flat index i in shape as "[a, b, c]". */
 void sl__format_index(const int64_t *shape, int ndim, int64_t i, char *buf, size_t len);
 
@@ -108,6 +111,8 @@ struct sl__plan {
     bool need_hinge_img, need_hinge_batch, need_lsm_img, need_lsm_batch;
     int nfocal;
     double focal_gamma[SL_MAX_FOCAL];
+    bool focal_nobg[SL_MAX_FOCAL]; /* multiclass: softmax over classes 1..C-1 (MONAI) */
+    bool lovasz_bg;                /* some Lovász loss counts class/channel 0 */
     int ndwce;
     const struct sl_spec *dwce[SL_MAX_DWCE]; /* distinct distance-weighted CE specs */
     int nsurf;
@@ -140,8 +145,10 @@ struct sl__plan {
  * validate fully and report that. */
 #define SL_EAGAIN_CHECK 1
 
-/* Index of the focal accumulator of gamma in the plan (it exists after planning). */
-int sl__focal_slot(const struct sl__plan *pl, double gamma);
+/* Index of the focal accumulator of gamma in the plan (it exists after planning); nobg: a
+ * multiclass focal without class 0 (false in binary and multilabel mode, where channels are
+ * left out in the reduction). */
+int sl__focal_slot(const struct sl__plan *pl, double gamma, bool nobg);
 
 /* Binary and multilabel: the fused pass over pixels [start, start + len) of plane (image i,
  * channel c), added to *a. */

@@ -18,17 +18,18 @@ static bool multiclass(const struct sl__plan *pl)
     return pl->g->mode == SL_MODE_MULTICLASS;
 }
 
-/* Whether class c counts in a mean over classes. */
-static bool counted(const struct sl__plan *pl, int64_t c)
+/* Whether class c counts in a mean over classes under include_background bg (one channel
+ * always counts: MONAI ignores the flag for a single channel). */
+static bool counted(const struct sl__plan *pl, bool bg, int64_t c)
 {
-    return pl->g->classes == 1 || pl->req->include_background || c > 0;
+    return pl->g->classes == 1 || bg || c > 0;
 }
 
-static int64_t ncounted(const struct sl__plan *pl)
+static int64_t ncounted(const struct sl__plan *pl, bool bg)
 {
     int64_t n = 0;
     for (int64_t c = 0; c < pl->g->classes; c++) {
-        n += counted(pl, c);
+        n += counted(pl, bg, c);
     }
     return n;
 }
@@ -90,7 +91,7 @@ static double plane_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s
         return beta * a->ce_pos + (1 - beta) * a->ce_neg;
     }
     case SL_LOSS_FOCAL: {
-        int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num);
+        int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num, false);
         const struct sl_value *alpha = &s->values[SL_P_FOCAL_ALPHA];
         if (alpha->kind == SL_V_NULL) {
             return a->focal_pos[f] + a->focal_neg[f];
@@ -107,8 +108,8 @@ static double plane_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s
 
 /* Multiclass: numerator and denominator of image i's pixel loss (PyTorch cross_entropy: with
  * class weights the mean divides by the summed weights of the targets). */
-static void softmax_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s, int64_t i,
-                              double *num, double *den)
+static void softmax_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                              int64_t i, double *num, double *den)
 {
     const int64_t C = pl->g->classes;
     *num = 0;
@@ -130,15 +131,16 @@ static void softmax_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s
     /* focal: alpha_t weighs the target class's term (Lin et al.; a number weighs all). Without
      * background the pass took the softmax over classes 1..C-1 (MONAI FocalLoss drops channel 0
      * first): class-0 pixels add 0 to the numerator but still count in the mean. */
-    int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num);
+    int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num, !bg);
     for (int64_t c = 0; c < C; c++) {
-        if (counted(pl, c)) {
+        if (counted(pl, bg, c)) {
             *num += per_class(&s->values[SL_P_FOCAL_ALPHA], c, 1) * plane(pl, i, c)->focal_pos[f];
         }
     }
 }
 
-static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, double *per_image)
+static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                         double *per_image)
 {
     const int64_t N = pl->g->images, C = pl->g->classes;
     const bool sum = reduction_of(s) == SL_RED_SUM;
@@ -157,12 +159,12 @@ static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, dou
     for (int64_t i = 0; i < N; i++) {
         double num = 0, den = 0;
         if (multiclass(pl)) {
-            softmax_pixel_sum(pl, s, i, &num, &den);
+            softmax_pixel_sum(pl, s, bg, i, &num, &den);
         } else {
             /* without background channel 0 is left out of numerator and denominator: the
              * mean over the kept channels x pixels (MONAI FocalLoss include_background=False) */
             for (int64_t c = 0; c < C; c++) {
-                if (counted(pl, c)) {
+                if (counted(pl, bg, c)) {
                     num += plane_pixel_sum(pl, s, i, c, beta_auto);
                     den += plane(pl, i, c)->count;
                 }
@@ -256,17 +258,17 @@ static double region_finish(const struct sl_spec *s, double v)
     return pow(fmax(v, 0.0), s->values[SL_P_TV_GAMMA].num);
 }
 
-static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, double *per_image,
-                          bool *has_per_image)
+static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                          double *per_image, bool *has_per_image)
 {
-    const int64_t N = pl->g->images, C = pl->g->classes, K = ncounted(pl);
+    const int64_t N = pl->g->images, C = pl->g->classes, K = ncounted(pl, bg);
     const struct sl_value *cw = region_class_weights(s);
     double total = 0;
     for (int64_t i = 0; i < N; i++) {
         double v = 0;
         for (int64_t c = 0; c < C; c++) {
             const struct sl__acc *a = plane(pl, i, c);
-            if (counted(pl, c)) {
+            if (counted(pl, bg, c)) {
                 v += per_class(cw, c, 1) * region_value(s, a->sp, a->sy, a->spy, a->sp2);
             }
         }
@@ -288,7 +290,7 @@ static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, do
             spy += a->spy;
             sp2 += a->sp2;
         }
-        if (counted(pl, c)) {
+        if (counted(pl, bg, c)) {
             v += per_class(cw, c, 1) * region_value(s, sp, sy, spy, sp2);
         }
     }
@@ -354,8 +356,8 @@ int sl__lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
 /* Lovász hinge (binary, multilabel: mean over counted channels) and Lovász-Softmax (mean over
  * the counted classes, only those present in the target when classes is "present"; the
  * reference's mean of an empty list is 0). */
-static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, double *per_image,
-                       bool *has_per_image, double *value)
+static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                       double *per_image, bool *has_per_image, double *value)
 {
     const int64_t N = pl->g->images, C = pl->g->classes;
     const bool softmax = s->def->kind == SL_LOSS_LOVASZ_SOFTMAX;
@@ -368,7 +370,7 @@ static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, doubl
             int k = 0;
             for (int64_t c = 0; c < C; c++) {
                 const struct sl__acc *a = plane(pl, i, c);
-                if (counted(pl, c) && (!present || a->lovasz_fg)) {
+                if (counted(pl, bg, c) && (!present || a->lovasz_fg)) {
                     sum += a->lovasz;
                     k++;
                 }
@@ -387,7 +389,7 @@ static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, doubl
         for (int64_t i = 0; i < N; i++) {
             fg = fg || plane(pl, i, c)->sy > 0;
         }
-        if (!counted(pl, c) || (present && !fg)) {
+        if (!counted(pl, bg, c) || (present && !fg)) {
             continue;
         }
         double v;
@@ -407,28 +409,30 @@ static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, doubl
     return 0;
 }
 
-/* Fills per_image[N] and *value for loss s; *has_per_image is false when it pools the batch. */
-static int loss_values(const struct sl__plan *pl, const struct sl_spec *s, double *per_image,
-                       bool *has_per_image, double *value)
+/* Fills per_image[N] and *value for loss s; *has_per_image is false when it pools the batch.
+ * bg: the include_background s inherits (its combo's or the request's). */
+static int loss_values(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                       double *per_image, bool *has_per_image, double *value)
 {
     const int64_t N = pl->g->images;
     *has_per_image = true;
+    bg = sl__include_bg(s, bg);
     switch ((enum sl_loss_kind)s->def->kind) {
     case SL_LOSS_CROSS_ENTROPY:
     case SL_LOSS_WEIGHTED_CE:
     case SL_LOSS_BALANCED_CE:
     case SL_LOSS_FOCAL:
     case SL_LOSS_DWCE:
-        *value = pixel_loss(pl, s, per_image);
+        *value = pixel_loss(pl, s, bg, per_image);
         return 0;
     case SL_LOSS_DICE:
     case SL_LOSS_JACCARD:
     case SL_LOSS_TVERSKY:
-        *value = region_loss(pl, s, per_image, has_per_image);
+        *value = region_loss(pl, s, bg, per_image, has_per_image);
         return 0;
     case SL_LOSS_LOVASZ_HINGE:
     case SL_LOSS_LOVASZ_SOFTMAX:
-        return lovasz_loss(pl, s, per_image, has_per_image, value);
+        return lovasz_loss(pl, s, bg, per_image, has_per_image, value);
     case SL_LOSS_COMBO: {
         double *tmp = malloc(sizeof(double) * (size_t)(N > 0 ? N : 1));
         if (!tmp) {
@@ -440,7 +444,7 @@ static int loss_values(const struct sl__plan *pl, const struct sl_spec *s, doubl
             const struct sl_spec *term = &s->terms[t];
             bool term_img;
             double v;
-            int rc = loss_values(pl, term, tmp, &term_img, &v);
+            int rc = loss_values(pl, term, bg, tmp, &term_img, &v);
             if (rc) {
                 free(tmp);
                 return rc;
@@ -561,7 +565,7 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
         r->per_class[c] = defined ? sum / defined : NAN;
         /* surface distances have no batch-summed form */
         r->global[c] = surf >= 0 ? NAN : sl_metric_from_counts(s, &total, e);
-        if (counted(pl, c) && !isnan(r->per_class[c])) {
+        if (counted(pl, pl->req->include_background, c) && !isnan(r->per_class[c])) {
             msum += r->per_class[c];
             mk++;
         }
@@ -573,7 +577,8 @@ int sl__reduce(const struct sl__plan *pl, struct sl_result *res, char *msg, size
 {
     for (int i = 0; i < res->nlosses; i++) {
         struct sl_loss_result *r = &res->losses[i];
-        int rc = loss_values(pl, r->spec, r->per_image, &r->has_per_image, &r->value);
+        int rc = loss_values(pl, r->spec, pl->req->include_background, r->per_image,
+                             &r->has_per_image, &r->value);
         if (rc) {
             snprintf(msg, msglen, "%s: out of memory for the Lovász sort", r->spec->path);
             return rc;

@@ -10,10 +10,10 @@
 
 #include "internal.h"
 
-int sl__focal_slot(const struct sl__plan *pl, double gamma)
+int sl__focal_slot(const struct sl__plan *pl, double gamma, bool nobg)
 {
     for (int i = 0; i < pl->nfocal; i++) {
-        if (pl->focal_gamma[i] == gamma) {
+        if (pl->focal_gamma[i] == gamma && pl->focal_nobg[i] == nobg) {
             return i;
         }
     }
@@ -30,8 +30,10 @@ int sl__dwce_slot(const struct sl__plan *pl, const struct sl_spec *s)
     return -1;
 }
 
-static int plan_loss(struct sl__plan *pl, const struct sl_spec *s)
+/* bg: the include_background s inherits (its combo's or the request's). */
+static int plan_loss(struct sl__plan *pl, const struct sl_spec *s, bool bg)
 {
+    bg = sl__include_bg(s, bg);
     switch ((enum sl_loss_kind)s->def->kind) {
     case SL_LOSS_CROSS_ENTROPY:
     case SL_LOSS_WEIGHTED_CE:
@@ -41,10 +43,12 @@ static int plan_loss(struct sl__plan *pl, const struct sl_spec *s)
         return 0;
     case SL_LOSS_FOCAL: {
         double g = s->values[SL_P_FOCAL_GAMMA].num;
-        if (sl__focal_slot(pl, g) < 0) {
+        bool nobg = pl->g->mode == SL_MODE_MULTICLASS && !bg;
+        if (sl__focal_slot(pl, g, nobg) < 0) {
             if (pl->nfocal == SL_MAX_FOCAL) {
                 return SL_ETOOLARGE;
             }
+            pl->focal_nobg[pl->nfocal] = nobg;
             pl->focal_gamma[pl->nfocal++] = g;
         }
         return 0;
@@ -55,6 +59,7 @@ static int plan_loss(struct sl__plan *pl, const struct sl_spec *s)
         pl->need_soft = true;
         return 0;
     case SL_LOSS_LOVASZ_HINGE:
+        pl->lovasz_bg = pl->lovasz_bg || bg;
         if (s->values[SL_P_LH_PER_IMAGE].b) {
             pl->need_hinge_img = true;
         } else {
@@ -62,6 +67,7 @@ static int plan_loss(struct sl__plan *pl, const struct sl_spec *s)
         }
         return 0;
     case SL_LOSS_LOVASZ_SOFTMAX:
+        pl->lovasz_bg = pl->lovasz_bg || bg;
         if (s->values[SL_P_LSM_PER_IMAGE].b) {
             pl->need_lsm_img = true;
         } else {
@@ -78,7 +84,7 @@ static int plan_loss(struct sl__plan *pl, const struct sl_spec *s)
         return 0;
     case SL_LOSS_COMBO:
         for (int i = 0; i < s->nterms; i++) {
-            int rc = plan_loss(pl, &s->terms[i]);
+            int rc = plan_loss(pl, &s->terms[i], bg);
             if (rc) {
                 return rc;
             }
@@ -232,7 +238,7 @@ static void lovasz_batch_task(void *arg, int64_t c)
     for (int64_t i = 0; i < N && !fg; i++) {
         fg = pl->accs[i * C + c].sy > 0;
     }
-    if ((C == 1 || pl->req->include_background || c > 0) && fg) {
+    if ((C == 1 || pl->lovasz_bg || c > 0) && fg) {
         pl->lovasz_batch_rc[c] = sl__lovasz_batch_class(pl, c, &pl->lovasz_batch[c]);
     }
 }
@@ -299,7 +305,7 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
         pl.thr_f = nextafterf(pl.thr_f, INFINITY);
     }
     for (int i = 0; i < req->nlosses; i++) {
-        rc = plan_loss(&pl, &req->losses[i]);
+        rc = plan_loss(&pl, &req->losses[i], req->include_background);
         if (rc) {
             snprintf(msg, msglen,
                      "losses: more than %d distinct focal gammas or %d distance-weighted "

@@ -175,6 +175,20 @@ static int check_spec(const struct sl_spec *s, const struct sl__geom *g, char *m
                                               : " (multiclass: cross_entropy with class_weights)");
         return SL_EINVAL;
     }
+    if (is_loss && mode == SL_MODE_MULTICLASS && kind == SL_LOSS_CROSS_ENTROPY) {
+        /* an explicit false cannot apply: softmax CE has no class to leave out (the request's or
+         * a combo's flag is not this: MONAI DiceCELoss keeps every class in its CE term) */
+        const struct sl_value *v = &s->values[sl_param_index(s->def, "include_background")];
+        if (v->kind == SL_V_BOOL && !v->b) {
+            snprintf(msg, msglen,
+                     "%s.include_background: false does not apply to multiclass cross_entropy, "
+                     "whose softmax keeps every class (as MONAI DiceCELoss's CE term); leave it "
+                     "out, or use focal with gamma 0 and alpha null, whose softmax leaves class 0 "
+                     "out",
+                     where);
+            return SL_EINVAL;
+        }
+    }
     if (is_loss && kind == SL_LOSS_DWCE) {
         /* the U-Net map is defined on a binary target: [background, foreground] weights */
         const struct sl_value *cw = &s->values[SL_P_DW_CLASS_WEIGHTS];

@@ -21,7 +21,7 @@ extern "C" {
 
 #define SL_VERSION "0.1.0"
 #define SL_MAX_DIMS 8
-#define SL_MAX_PARAMS 8
+#define SL_MAX_PARAMS 12
 #define SL_MAX_TERMS 8
 #define SL_KEY_MAX 64
 /* Classes C a request may have, whatever its max_classes says: per-class state has this size. */

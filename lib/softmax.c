@@ -127,20 +127,28 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
                     continue;
                 }
                 int y = cls[k];
-                double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
+                const double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
                 a[y].ce_pos -= w[k] * l;
-                if (pl->nfocal && !req->include_background) {
-                    /* MONAI FocalLoss(include_background=False) drops channel 0 before its
-                     * softmax: a class-0 pixel's one-hot row is then all 0 and adds nothing */
-                    if (y == 0) {
-                        continue;
-                    }
-                    l = log_softmax_nobg(lp + k, C, y);
-                    py = exp(l);
-                }
+                /* MONAI FocalLoss(include_background=False) drops channel 0 before its softmax:
+                 * a class-0 pixel's one-hot row is then all 0 and adds nothing */
+                double lq = 0, qy = 0;
+                bool have_q = false;
                 for (int f = 0; f < pl->nfocal; f++) {
+                    double lf = l, pf = py;
+                    if (pl->focal_nobg[f]) {
+                        if (y == 0) {
+                            continue;
+                        }
+                        if (!have_q) {
+                            lq = log_softmax_nobg(lp + k, C, y);
+                            qy = exp(lq);
+                            have_q = true;
+                        }
+                        lf = lq;
+                        pf = qy;
+                    }
                     /* Lin et al. 2017: -(1 - p_t)^gamma log p_t */
-                    a[y].focal_pos[f] -= w[k] * pow(fmax(1.0 - py, 0.0), pl->focal_gamma[f]) * l;
+                    a[y].focal_pos[f] -= w[k] * pow(fmax(1.0 - pf, 0.0), pl->focal_gamma[f]) * lf;
                 }
             }
         }

@@ -52,6 +52,19 @@ static const char *const auto_choices[] = {"auto", "auto_per_image", NULL};
         "per_image", SL_PT_BOOL, BOOLV(true), 0, 0, false, NULL, doc                               \
     }
 
+/* Per loss: absent = the request's include_background (or its combo's); MONAI's flag of the
+ * same name, which each MONAI loss takes. */
+#define INCLUDE_BG_PARAM(doc)                                                                      \
+    {                                                                                              \
+        "include_background", SL_PT_BOOL, ABSENT, 0, 0, false, NULL, doc                           \
+    }
+#define INCLUDE_BG_CHANNELS                                                                        \
+    "false: multilabel leaves channel 0 out (mean over channels 1..C-1); default: the request's "  \
+    "include_background"
+#define INCLUDE_BG_CLASSES                                                                         \
+    "false: multiclass/multilabel leave class/channel 0 out of the mean over classes; default: "   \
+    "the request's include_background"
+
 #define CLASS_WEIGHTS_PARAM(doc)                                                                   \
     {                                                                                              \
         "class_weights", SL_PT_LIST, NULLV, 0, INFINITY, false, NULL, doc                          \
@@ -61,17 +74,23 @@ static const struct sl_param_def ce_params[] = {
     REDUCTION_PARAM,
     CLASS_WEIGHTS_PARAM("multiclass: weight of each class, PyTorch cross_entropy weight= (the mean "
                         "divides by the summed weights); multilabel: weight of each channel"),
+    INCLUDE_BG_PARAM("false: multilabel leaves channel 0 out (mean over channels 1..C-1); false "
+                     "is a 422 in multiclass, whose softmax CE keeps every class (MONAI "
+                     "DiceCELoss); default: the request's include_background, which multiclass "
+                     "CE does not follow"),
 };
 static const struct sl_param_def wce_params[] = {
     {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
      "weight of the positive term (pos_weight)"},
     REDUCTION_PARAM,
+    INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
 };
 static const struct sl_param_def bce_params[] = {
     {"beta", SL_PT_NUMBER_ENUM, CHOICE(SL_BETA_AUTO), 0, 1, false, auto_choices,
      "weight of the positive term, 1-beta of the negative; auto = mean(1-y) over the batch, "
      "auto_per_image = over each image"},
     REDUCTION_PARAM,
+    INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
 };
 static const struct sl_param_def focal_params[] = {
     {"alpha", SL_PT_NUMBER_NULL_LIST, NUM(0.25), 0, 1, false, NULL,
@@ -79,6 +98,9 @@ static const struct sl_param_def focal_params[] = {
      "class, or a list of one per class; null = no weighting"},
     {"gamma", SL_PT_NUMBER, NUM(2), 0, INFINITY, false, NULL, "focusing exponent"},
     REDUCTION_PARAM,
+    INCLUDE_BG_PARAM("false: multilabel leaves channel 0 out (mean over channels 1..C-1); "
+                     "multiclass takes the softmax over classes 1..C-1, class-0 pixels adding 0 "
+                     "(MONAI FocalLoss); default: the request's include_background"),
 };
 #define REGION_CW_DOC                                                                              \
     "multiclass/multilabel: each class's loss is multiplied by its weight before the mean over "   \
@@ -91,12 +113,14 @@ static const struct sl_param_def dice_params[] = {
     LOG_PARAM,
     PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
     CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
+    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
 static const struct sl_param_def jaccard_params[] = {
     SMOOTH_PARAM,
     LOG_PARAM,
     PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
     CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
+    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
 static const struct sl_param_def tversky_params[] = {
     {"beta", SL_PT_NUMBER, ABSENT, 0, 1, false, NULL,
@@ -110,9 +134,11 @@ static const struct sl_param_def tversky_params[] = {
     LOG_PARAM,
     PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
     CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
+    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
 static const struct sl_param_def lovasz_hinge_params[] = {
     PER_IMAGE_PARAM("true: mean of per-image losses; false: one loss over the flattened batch"),
+    INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
 };
 static const char *const lsm_classes_choices[] = {"present", "all", NULL};
 static const struct sl_param_def lovasz_softmax_params[] = {
@@ -120,6 +146,7 @@ static const struct sl_param_def lovasz_softmax_params[] = {
      "present: average over the classes present in the target; all: over every class"},
     {"per_image", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
      "true: mean of per-image losses; false: one loss over the flattened batch"},
+    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
 static const struct sl_param_def dwce_params[] = {
     {"w0", SL_PT_NUMBER, NUM(10), 0, INFINITY, false, NULL, "border weight"},
@@ -135,6 +162,9 @@ static const struct sl_param_def dwce_params[] = {
 static const struct sl_param_def combo_params[] = {
     {"terms", SL_PT_TERMS, ABSENT, 1, SL_MAX_TERMS, false, NULL,
      "loss specs, each with an optional weight (default 1); the value is the weighted sum"},
+    INCLUDE_BG_PARAM("the include_background of every term that does not give its own (MONAI "
+                     "DiceCELoss and DiceFocalLoss pass theirs to both terms; multiclass "
+                     "cross_entropy keeps every class); default: the request's"),
 };
 
 static const struct sl_def loss_table[] = {
@@ -253,6 +283,12 @@ const struct sl_def *sl_find_loss(const char *name)
 const struct sl_def *sl_find_metric(const char *name)
 {
     return find(metric_table, COUNT(metric_table), name);
+}
+
+bool sl__include_bg(const struct sl_spec *s, bool inherited)
+{
+    int i = sl_param_index(s->def, "include_background");
+    return i >= 0 && s->values[i].kind == SL_V_BOOL ? s->values[i].b : inherited;
 }
 
 int sl_param_index(const struct sl_def *def, const char *name)

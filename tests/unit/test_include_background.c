@@ -421,6 +421,115 @@ static void test_multiclass_general(void)
     CHECK_CLOSE(score1(&req, &f), 0, 0, 1e-15);
 }
 
+/* ---- 6. the per-loss parameter: overrides the request's (and a combo's) ------------------- */
+
+static void set_bg(struct sl_spec *s, bool v)
+{
+    set_bool(s, "include_background", v);
+}
+
+static void test_per_loss(void)
+{
+    /* every loss but the binary-only distance-weighted CE takes it, with no default (absent:
+     * the request's) */
+    static const char *const takes[] = {"cross_entropy",
+                                        "weighted_cross_entropy",
+                                        "balanced_cross_entropy",
+                                        "focal",
+                                        "dice",
+                                        "jaccard",
+                                        "tversky",
+                                        "lovasz_hinge",
+                                        "lovasz_softmax",
+                                        "combo"};
+    for (size_t k = 0; k < sizeof takes / sizeof takes[0]; k++) {
+        const struct sl_def *d = sl_find_loss(takes[k]);
+        int i = sl_param_index(d, "include_background");
+        CHECK(i >= 0);
+        if (i >= 0) {
+            CHECK(d->params[i].type == SL_PT_BOOL && d->params[i].def.kind == SL_V_ABSENT);
+        }
+    }
+    CHECK(sl_param_index(sl_find_loss("distance_weighted_cross_entropy"), "include_background") <
+          0);
+
+    /* multilabel, MONAI's case: the spec's flag wins over the request's either way */
+    struct sl_request req;
+    sl_request_init(&req);
+    req.prediction = f64(monai_x, 4, 1, 3, 2, 2);
+    req.target = u8(monai_onehot, 4, 1, 3, 2, 2);
+    struct sl_spec f[2] = {loss("focal"), loss("focal")};
+    set_null(&f[0], "alpha");
+    set_null(&f[1], "alpha");
+    set_bg(&f[0], false);
+    snprintf(f[1].key, sizeof f[1].key, "focal_default");
+    double v[3];
+    char msg[256];
+    CHECK_INT(score(&req, f, 2, v, NULL, msg, sizeof msg), 0);
+    CHECK_CLOSE(v[0], 0.36498, 1e-4, 1e-4);
+    CHECK_CLOSE(v[1], 0.34959, 1e-4, 1e-4);
+    req.include_background = false;
+    set_bg(&f[0], true);
+    CHECK_INT(score(&req, f, 2, v, NULL, msg, sizeof msg), 0);
+    CHECK_CLOSE(v[0], 0.34959, 1e-4, 1e-4);
+    CHECK_CLOSE(v[1], 0.36498, 1e-4, 1e-4);
+
+    /* multiclass: two focal losses of the same gamma, one without class 0, in one request:
+     * 4/9 log 3 with every class, (2 (1/2)^2 log 2) / 4 without (test_multiclass above) */
+    sl_request_init(&req);
+    req.prediction = f64(monai_x, 4, 1, 3, 2, 2);
+    req.target = u8(monai_labels, 3, 1, 2, 2, 0);
+    set_bg(&f[0], false);
+    CHECK_INT(score(&req, f, 2, v, NULL, msg, sizeof msg), 0);
+    CHECK_CLOSE(v[0], 2 * 0.25 * log(2.0) / 4, 1e-12, 1e-12);
+    CHECK_CLOSE(v[1], 4.0 / 9.0 * log(3.0), 1e-12, 1e-12);
+
+    /* a combo's flag reaches the terms that give none: DiceCELoss(include_background=False)
+     * with the request's true: CE over every class + Dice over classes 1, 2 (sum p 4/3, sum y 1,
+     * sum p y 1/3); a term's own true keeps class 0 in its Dice (class 0: sum p 4/3, sum y 2,
+     * sum p y 2/3) */
+    struct sl_spec terms[2] = {loss("cross_entropy"), loss("dice")};
+    set_num(&terms[1], "smooth", 1e-5);
+    struct sl_spec combo = loss("combo");
+    combo.terms = terms;
+    combo.nterms = 2;
+    set_bg(&combo, false);
+    const double d12 = 1 - (2.0 / 3.0 + 1e-5) / (4.0 / 3.0 + 1 + 1e-5);
+    const double d0 = 1 - (4.0 / 3.0 + 1e-5) / (4.0 / 3.0 + 2 + 1e-5);
+    CHECK_CLOSE(score1(&req, &combo), log(3.0) + d12, 1e-12, 1e-12);
+    set_bg(&terms[1], true);
+    CHECK_CLOSE(score1(&req, &combo), log(3.0) + (d0 + 2 * d12) / 3, 1e-12, 1e-12);
+
+    /* multiclass cross_entropy with its own false: a 422 naming the key (softmax CE has no
+     * class to leave out), alone or as a combo term; the request's or a combo's false is fine */
+    struct sl_spec ce = loss("cross_entropy");
+    snprintf(ce.path, sizeof ce.path, "losses[0]");
+    set_bg(&ce, false);
+    CHECK(score(&req, &ce, 1, v, NULL, msg, sizeof msg) == SL_EINVAL);
+    CHECK_PREFIX(msg, "losses[0].include_background: false does not apply to multiclass");
+    set_bg(&terms[1], false);
+    terms[0] = ce;
+    snprintf(terms[0].path, sizeof terms[0].path, "losses[0].terms[0]");
+    CHECK(score(&req, &combo, 1, v, NULL, msg, sizeof msg) == SL_EINVAL);
+    CHECK_PREFIX(msg, "losses[0].terms[0].include_background");
+    set_bg(&ce, true);
+    CHECK_CLOSE(score1(&req, &ce), log(3.0), 1e-12, 1e-12);
+
+    /* binary: a loss's own false is accepted and has no effect (MONAI warns and ignores it) */
+    const double xb[4] = {1, -2, 0.5, 3};
+    const uint8_t yb[4] = {1, 0, 0, 1};
+    sl_request_init(&req);
+    req.prediction = f64(xb, 4, 1, 1, 2, 2);
+    req.target = u8(yb, 3, 1, 2, 2, 0);
+    double bce = 0;
+    for (int k = 0; k < 4; k++) {
+        bce += monai_sigmoid_focal(xb[k], yb[k], 0, NAN);
+    }
+    struct sl_spec cb = loss("cross_entropy");
+    set_bg(&cb, false);
+    CHECK_CLOSE(score1(&req, &cb), bce / 4, 1e-12, 1e-12);
+}
+
 int main(void)
 {
     test_monai_focal_case();
@@ -429,5 +538,6 @@ int main(void)
     test_binary_ignored();
     test_multiclass();
     test_multiclass_general();
+    test_per_loss();
     return check_summary("test_include_background");
 }
