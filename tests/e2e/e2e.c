@@ -609,6 +609,63 @@ static void test_include_background(const struct hu_server *srv)
               log(3.0) + 1 - (2.0 / 3 + 1e-5) / (4.0 / 3 + 1 + 1e-5), 1e-6);
     json_decref(doc);
     hu_xfer_cleanup(&x);
+
+    /* A loss's own include_background overrides the request's: the request keeps class 0, the
+     * multilabel focal leaves it out (MONAI's 0.36498 again). */
+    static const char own_body[] =
+        "{" MONAI_PRED "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", "
+        "\"shape\": [1, 3, 2, 2], \"data\": [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0]}, "
+        "\"losses\": [{\"name\": \"focal\", \"alpha\": null, \"include_background\": false}], "
+        "\"metrics\": []}";
+    request(&x, srv, "POST", "/v1/score", json_ct, own_body, strlen(own_body), HU_REQUEST_TIMEOUT);
+    doc = check_json_200("per-loss include_background", &x);
+    check_num("per-loss include_background", doc, "losses.focal.value", 0.36498, 1e-4);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* Its own false on multiclass cross_entropy cannot apply (softmax CE keeps every class): a
+     * 422 naming the key, not a silent ignore. */
+    static const char ce_body[] =
+        "{" MONAI_PRED "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", "
+        "\"shape\": [1, 2, 2], \"data\": [0, 1, 2, 0]}, "
+        "\"losses\": [{\"name\": \"cross_entropy\", \"include_background\": false}], "
+        "\"metrics\": []}";
+    request(&x, srv, "POST", "/v1/score", json_ct, ce_body, strlen(ce_body), HU_REQUEST_TIMEOUT);
+    check_problem("multiclass cross_entropy include_background", &x, 422);
+    doc = hu_xfer_json(&x);
+    check_str_has("multiclass cross_entropy include_background", doc, "detail",
+                  "losses[0].include_background");
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* the catalog lists it for focal (a boolean with no default: absent = the request's) and
+     * not for the binary-only distance-weighted CE */
+    request(&x, srv, "GET", "/v1/catalog", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    doc = check_json_200("GET /v1/catalog", &x);
+    int listed_focal = 0, listed_dwce = 0;
+    size_t i, k;
+    json_t *e, *p;
+    json_array_foreach(json_object_get(doc, "losses"), i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        json_array_foreach(json_object_get(e, "params"), k, p)
+        {
+            const char *pn = json_string_value(json_object_get(p, "name"));
+            if (strcmp(pn, "include_background") != 0) {
+                continue;
+            }
+            if (strcmp(name, "focal") == 0) {
+                const char *type = json_string_value(json_object_get(p, "type"));
+                listed_focal =
+                    type && strcmp(type, "boolean") == 0 && !json_object_get(p, "default");
+            }
+            listed_dwce += strcmp(name, "distance_weighted_cross_entropy") == 0;
+        }
+    }
+    CHECK(listed_focal);
+    CHECK(listed_dwce == 0);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
 }
 
 /* ---- 5. compressed request bodies ------------------------------------------------------- */
