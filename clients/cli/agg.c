@@ -7,11 +7,14 @@
  *   hidden `confusion` metric is added to every request for them), never from batch means;
  * - pixel losses (mean over counted pixels): sum of per-image value x per-image denominator
  *   over the sum of denominators; the denominators are counted pixels (binary, multiclass),
- *   pixels x channels (multilabel) or the class-weighted target pixels (multiclass cross
- *   entropy with class_weights, as PyTorch) - all read off the per-image confusion counts;
+ *   pixels x channels (multilabel; channel 0 left out when the loss's include_background is
+ *   false) or the class-weighted target pixels (multiclass cross entropy with class_weights,
+ *   as PyTorch) - all read off the per-image confusion counts;
  *   reduction "sum" adds the batch values;
  * - losses with per-image values (region and Lovasz losses with per_image true): mean of them;
- * - combo: each term is sent again as a hidden loss, combined as above, weighted and summed;
+ * - combo: each term is sent again as a hidden loss, combined as above, weighted and summed
+ *   (inside a one-term combo carrying the combo's include_background when it has its own, so
+ *   that the term inherits it as it does in the combo);
  * - a loss that pools the whole batch (per_image false, balanced CE's beta "auto") has no such
  *   form: with more than one batch cli_agg_new refuses it.
  * A data set that fits in one batch is one request: its answer is the result, and nothing is
@@ -36,6 +39,7 @@ struct aloss {
     enum lkind kind;
     bool sum;         /* reduction "sum" */
     json_t *class_wt; /* cross_entropy class_weights (borrowed from the spec), or NULL */
+    int bg;           /* include_background of the loss: 0, 1, or -1 for the request's */
     double num, den;  /* L_PIXEL mean: sum of value x denominator, sum of denominators */
     double total;     /* L_PIXEL sum: of batch values; L_IMAGE: of per-image values */
     int64_t nimg;
@@ -156,7 +160,15 @@ static enum lkind loss_kind(json_t *e, bool *sum, json_t **class_wt)
     return L_IMAGE;
 }
 
-static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e)
+/* The include_background that entry e gives itself (0 or 1), else inherited. */
+static int own_bg(json_t *e, int inherited)
+{
+    json_t *v = param(e, "include_background");
+    return json_is_boolean(v) ? json_is_true(v) : inherited;
+}
+
+/* inherited_bg: the include_background e inherits (a combo's own), or -1 for the request's. */
+static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, int inherited_bg)
 {
     struct aloss *nl = realloc(a->l, sizeof *nl * (size_t)(a->nl + 1));
     if (!nl) {
@@ -168,6 +180,7 @@ static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e)
     l->key = dupstr(key);
     l->hidden = hidden;
     l->kind = loss_kind(e, &l->sum, &l->class_wt);
+    l->bg = own_bg(e, inherited_bg);
     l->per_image = json_array();
     l->has_per_image = true;
     l->weight = 1;
@@ -212,7 +225,7 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
     }
     json_array_foreach(losses, i, e)
     {
-        if (add_loss(a, entry_key(e), false, e)) {
+        if (add_loss(a, entry_key(e), false, e, -1)) {
             goto oom;
         }
         int self = a->nl - 1;
@@ -242,11 +255,22 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
                            ? json_number_value(json_object_get(copy, "weight"))
                            : 1.0;
             json_object_del(copy, "weight");
-            json_object_set_new(copy, "as", json_string(key));
-            json_array_append_new(extra, copy);
-            if (add_loss(a, key, true, copy)) {
+            const int combo_bg = own_bg(e, -1);
+            if (add_loss(a, key, true, copy, combo_bg)) {
+                json_decref(copy);
                 goto oom;
             }
+            if (combo_bg >= 0) {
+                /* the term inherits the combo's flag as it does inside the combo (an explicit
+                 * one on the term itself would differ: multiclass cross_entropy refuses it) */
+                copy = json_pack("{s:s, s:[o], s:b}", "name", "combo", "terms", copy,
+                                 "include_background", combo_bg);
+                if (!copy) {
+                    goto oom;
+                }
+            }
+            json_object_set_new(copy, "as", json_string(key));
+            json_array_append_new(extra, copy);
             a->l[a->nl - 1].weight = w;
             if (a->l[a->nl - 1].kind == L_POOLED && nbatches > 1) {
                 snprintf(msg, msglen,
@@ -371,8 +395,11 @@ static double denominator(const struct cli_agg *a, const struct aloss *l,
         }
         return d;
     }
+    /* multilabel without background: the mean runs over channels 1..C-1 (one channel keeps
+     * its own, as MONAI ignores the flag there) */
+    const bool bg = l->bg >= 0 ? l->bg : a->include_background;
     double d = 0;
-    for (int64_t c = 0; c < C; c++) {
+    for (int64_t c = (C > 1 && !bg) ? 1 : 0; c < C; c++) {
         d += (double)(cm[c].tp + cm[c].fp + cm[c].fn + cm[c].tn);
     }
     return d;

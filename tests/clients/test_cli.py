@@ -528,6 +528,33 @@ def aggregation_sets(rng):
          ("--metric", "precision", {"name": "precision"}),
          ("--metric", "hausdorff:empty_distance=nan", {"name": "hausdorff", "empty_distance": "nan"})],
     ))
+    # multilabel without channel 0, with ignored pixels that differ per image and channel (the
+    # pixel losses' denominators leave channel 0 out), a loss's own include_background and a
+    # combo's own one (its terms inherit it); a generator of its own leaves the sets above as
+    # they were
+    p, t = dataset_multilabel(np.random.default_rng(20261207))
+    for i in range(t.shape[0]):
+        t[i, 0, : i + 1, :] = 255
+        t[i, 2, 0, : 2 * i] = 255
+    sets.append((
+        "multilabel include_background=false", p, t,
+        {"mode": "multilabel",
+         "losses": [{"name": "combo", "as": "dice_focal_bg", "include_background": True,
+                     "terms": [{"name": "focal", "alpha": None}, {"name": "dice", "smooth": 1e-5}]},
+                    {"name": "combo", "terms": [{"name": "cross_entropy", "weight": 0.7},
+                                               {"name": "dice", "weight": 0.3}]}]},
+        [("--set", "include_background=false", ("include_background", False)),
+         ("--set", "ignore_index=255", ("ignore_index", 255)),
+         ("--loss", "cross_entropy", {"name": "cross_entropy"}),
+         ("--loss", "focal:alpha=null", {"name": "focal", "alpha": None}),
+         ("--loss", "focal:include_background=true,as=focal_bg",
+          {"name": "focal", "include_background": True, "as": "focal_bg"}),
+         ("--loss", "weighted_cross_entropy:beta=3", {"name": "weighted_cross_entropy", "beta": 3}),
+         ("--loss", "balanced_cross_entropy:beta=0.3", {"name": "balanced_cross_entropy", "beta": 0.3}),
+         ("--loss", "dice", {"name": "dice"}),
+         ("--loss", "lovasz_hinge", {"name": "lovasz_hinge"})]
+        + ALL_METRICS,
+    ))
     return sets
 
 
