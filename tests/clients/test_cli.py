@@ -1304,6 +1304,12 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
     for a in (["--help"], ["--version"]):
         rc, out, err, _ = run(a)
         T.check(rc == 0 and out.strip() != "", f"errors: segloss {a[0]}: exit 0 with output", f"rc={rc}")
+    # -h is --help, before a command and after one
+    rc, help_text, _, _ = run(["--help"])
+    for a in (["-h"], ["score", "-h"], ["health", "-h"], ["score", "--help"]):
+        rc, out, err, _ = run(a)
+        T.check(rc == 0 and out.startswith("Usage: segloss") and out == help_text,
+                f"errors: segloss {' '.join(a)}: exit 0 with the help", f"rc={rc} stderr={short(err)}")
 
     # $SEGLOSS_URL when --url is not given
     env = dict(os.environ, SEGLOSS_URL=url)

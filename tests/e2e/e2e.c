@@ -2335,6 +2335,11 @@ static void test_limit_flags(void)
     char out[8192];
     static const char *const help[] = {"--help", NULL};
     CHECK_INT(run_cli(help, noenv, out, sizeof out), 0);
+    /* -h is --help: exit 0 and the same text */
+    char out_h[8192];
+    static const char *const help_h[] = {"-h", NULL};
+    CHECK_INT(run_cli(help_h, noenv, out_h, sizeof out_h), 0);
+    CHECK(strncmp(out, "Usage: seglossd", 15) == 0 && strcmp(out, out_h) == 0);
     static const char *const flags[] = {"--max-connections", "--max-per-ip",  "--idle-timeout",
                                         "--max-header-kb",   "--access-log",  "--max-inflight-mb",
                                         "--max-images",      "--max-classes", "--max-spec-depth",
