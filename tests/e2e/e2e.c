@@ -506,6 +506,32 @@ static void test_hand_values(const struct hu_server *srv)
     json_decref(doc);
     hu_xfer_cleanup(&x);
 
+    /* the same combo with its terms as bare names, next to bare-name losses: each is that loss
+     * with its defaults, so the combo and the sum of the two are the seed's CE + Dice */
+    static const char bare_body[] =
+        "{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+        "\"target\": [[[1, 1], [0, 0]]], \"losses\": [\"cross_entropy\", {\"name\": \"combo\", "
+        "\"terms\": [\"cross_entropy\", \"dice\"]}, \"dice\"], \"metrics\": []}";
+    request(&x, srv, "POST", "/v1/score", json_ct, bare_body, strlen(bare_body),
+            HU_REQUEST_TIMEOUT);
+    doc = check_json_200("bare loss names", &x);
+    check_num("bare loss names", doc, "losses.combo.value", want, 1e-12);
+    check_num("bare loss names", doc, "losses.cross_entropy.value",
+              -(log(0.5) + log(0.6) + log(0.8) + log(0.9)) / 4.0, 1e-12);
+    check_num("bare loss names", doc, "losses.dice.value", 1.0 - 2.2 / 3.4, 1e-12);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    /* a bad entry is still a 422 naming its index */
+    static const char bare_bad[] = "{\"prediction\": [[[0.5]]], \"prediction_type\": "
+                                   "\"probabilities\", \"target\": [[[1]]], "
+                                   "\"losses\": [\"dice\", 2]}";
+    request(&x, srv, "POST", "/v1/score", json_ct, bare_bad, strlen(bare_bad), HU_REQUEST_TIMEOUT);
+    check_problem("losses [\"dice\", 2]", &x, 422);
+    doc = hu_xfer_json(&x);
+    check_str_has("losses [\"dice\", 2]", doc, "detail", "losses[1]: must be a loss name");
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
     /* Metrics by hand. Logits [2, -1, 3, -2], threshold 0.5 <=> x >= 0, so the hard prediction
      * is [1, 0, 1, 0] against target [1, 1, 0, 0]:
      *   pixel 0: 1 vs 1 TP; pixel 1: 0 vs 1 FN; pixel 2: 1 vs 0 FP; pixel 3: 0 vs 0 TN

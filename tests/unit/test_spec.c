@@ -121,6 +121,40 @@ int main(void)
     CHECK(json_object_get(bce, "per_image") == NULL);
     json_decref(j);
 
+    /* a bare loss name is that loss with its defaults, as in metrics; names and objects mix.
+     * By hand, logits 0 (p = 0.5) against one foreground pixel of four: CE = ln 2; Dice
+     * (smooth 0) = 1 - 2*0.5 / (4*0.5 + 1) = 2/3; focal (alpha 0.25, gamma 2) =
+     * (0.25*0.5^2 + 3*0.75*0.5^2) ln 2 / 4 = 0.15625 ln 2. */
+    CHECK_INT(run("{" ARRAYS ", \"losses\": [\"dice\", \"cross_entropy\", {\"name\": \"focal\", "
+                  "\"as\": \"f\"}, {\"name\": \"combo\", \"terms\": [\"cross_entropy\", "
+                  "{\"name\": \"dice\", \"weight\": 2}]}]}",
+                  &j),
+              200);
+    CHECK_CLOSE(num_at(j, "losses", "dice", "value"), 2.0 / 3.0, 1e-12, 0);
+    CHECK_CLOSE(num_at(j, "losses", "cross_entropy", "value"), log(2.0), 1e-12, 0);
+    CHECK_CLOSE(num_at(j, "losses", "f", "value"), 0.15625 * log(2.0), 1e-12, 0);
+    CHECK_CLOSE(num_at(j, "losses", "combo", "value"), log(2.0) + 2 * 2.0 / 3.0, 1e-12, 0);
+    json_decref(j);
+    /* bad entries still name their index */
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", 1]}", 422,
+                 "losses[1]: must be a loss name like \"dice\" or an object");
+    expect_error("{" ARRAYS ", \"losses\": [null]}", 422, "losses[0]: must be a loss name");
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", \"\"]}", 422,
+                 "losses[1]: unknown loss \"\"; the losses are cross_entropy");
+    expect_error("{" ARRAYS ", \"losses\": [\"nope\"]}", 422,
+                 "losses[0]: unknown loss \"nope\"; the losses are");
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", \"Dice\"]}", 422,
+                 "losses[1]: unknown loss \"Dice\"");
+    expect_error("{" ARRAYS ", \"losses\": [\"combo\"]}", 422,
+                 "losses[0]: a combo needs its terms");
+    expect_error("{" ARRAYS ", \"losses\": [{\"name\": \"combo\", \"terms\": [\"dice\", "
+                 "\"combo\"]}]}",
+                 422, "losses[0].terms[1]: a combo cannot be a term of a combo");
+    expect_error("{" ARRAYS ", \"losses\": [{\"name\": \"combo\", \"terms\": [\"dice\", 7]}]}", 422,
+                 "losses[0].terms[1]: must be a loss name");
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", {\"name\": \"dice\"}]}", 422,
+                 "losses[1]: response key \"dice\" is already used by losses[0]");
+
     /* empty "nan": an undefined value is JSON null, never a NaN token */
     CHECK_INT(run("{\"prediction\": [[[-5, -5]]], \"target\": [[[0, 0]]], \"empty\": \"nan\"}", &j),
               200);
