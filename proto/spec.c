@@ -1,4 +1,4 @@
-/* spec.c - strict parsing of the /v1/score spec (API.md "The spec") into a lib request.
+/* spec.c - strict parsing of the /v1/score spec (openapi.json ScoreRequest) into a lib request.
  * Unknown keys and wrong types are 422 naming the key path (losses[1].gamma); defaults come
  * from the lib's loss and metric tables. */
 #include <math.h>
@@ -502,7 +502,13 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
         } else if (strcmp(key, "per_image") == 0) {
             rc = parse_bool(val, key, &r->per_image, msg, msglen);
         } else {
-            snprintf(msg, msglen, "%s: unknown key (the spec's keys are listed in API.md)", key);
+            /* name what a user has: the keys themselves, /openapi.json and the catalog */
+            snprintf(msg, msglen,
+                     "%.64s: unknown key; the spec's keys are prediction, target, weight, "
+                     "instances, mode, prediction_type, losses, metrics, ignore_index, threshold, "
+                     "empty, spacing, include_background and per_image (GET /openapi.json "
+                     "describes them, GET /v1/catalog lists the losses and metrics)",
+                     key);
             rc = SL_EINVAL;
         }
         if (rc) {

@@ -1,5 +1,5 @@
 /* agg.c - combines the answers of several /v1/score requests (batches of one data set) into
- * the answer one request with every image would give (API.md's reductions):
+ * the answer one request with every image would give (the README's reductions):
  *
  * - metrics: per-image values are concatenated; `per_class` is the mean over images of the
  *   defined values, `mean` the mean over images (binary) or over the counted classes;

@@ -1,6 +1,6 @@
 /* e2e.c - end-to-end tests of seglossd over HTTP: starts its own servers on ephemeral ports of
  * 127.0.0.1 and drives them with libcurl. Every expected value comes from the API contract
- * (../shared/design/API.md) or from a hand calculation written here.
+ * (proto/openapi.json, the README) or from a hand calculation written here.
  *
  * Usage: e2e --golden DIR --seglossd PATH   (DIR is accepted for symmetry with golden)
  * Ends with "e2e: N passed, M failed"; exits 1 when anything failed.
@@ -351,7 +351,7 @@ static void test_basics(const struct hu_server *srv)
     json_decref(doc);
     hu_xfer_cleanup(&x);
 
-    /* the catalog lists every loss with the defaults of API.md: focal gamma 2, alpha 0.25 */
+    /* the catalog lists every loss with the defaults of openapi.json: focal gamma 2, alpha 0.25 */
     request(&x, srv, "GET", "/v1/catalog", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
     doc = check_json_200("GET /v1/catalog", &x);
     bool found = false;

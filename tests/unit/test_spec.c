@@ -48,6 +48,40 @@ static double num_at(json_t *j, const char *a, const char *b, const char *c)
     return json_number_value(json_object_get(json_object_get(json_object_get(j, a), b), c));
 }
 
+/* The unknown-key message points at what a user has (/openapi.json, /v1/catalog), and the keys
+ * it lists are exactly the properties of openapi.json's ScoreRequest. */
+static void check_unknown_key_lists_openapi(void)
+{
+    json_t *j;
+    size_t len;
+    const char *api = slp_openapi_json(&len);
+    json_t *doc = json_loadb(api, len, 0, NULL);
+    json_t *props = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+                        "ScoreRequest"),
+        "properties");
+    CHECK(json_object_size(props) == 14);
+    CHECK_INT(run("{" ARRAYS ", \"lossses\": []}", &j), 422);
+    const char *detail = json_string_value(json_object_get(j, "detail"));
+    CHECK_HAS(detail, "lossses: unknown key; the spec's keys are ");
+    CHECK_HAS(detail, "GET /openapi.json");
+    CHECK_HAS(detail, "GET /v1/catalog");
+    CHECK(detail && !strstr(detail, "API.md"));
+    const char *key;
+    json_t *v;
+    json_object_foreach(props, key, v)
+    {
+        char word[64];
+        snprintf(word, sizeof word, " %s%s", key, strcmp(key, "per_image") ? "," : " (");
+        if (strcmp(key, "include_background") == 0) {
+            snprintf(word, sizeof word, " %s and", key);
+        }
+        CHECK_HAS(detail, word);
+    }
+    json_decref(j);
+    json_decref(doc);
+}
+
 int main(void)
 {
     json_t *j;
@@ -56,6 +90,7 @@ int main(void)
     expect_error("{\"a\": 1, \"a\": 2}", 400, "duplicate");
     /* strictness: unknown keys, wrong types, ranges, names */
     expect_error("{" ARRAYS ", \"foo\": 1}", 422, "foo: unknown key");
+    check_unknown_key_lists_openapi();
     expect_error("{" ARRAYS ", \"losses\": [{\"name\": \"dice\"}, {\"name\": \"focal\", "
                  "\"gamma\": -1}]}",
                  422, "losses[1].gamma");
