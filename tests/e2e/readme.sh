@@ -107,14 +107,17 @@ run() {
         $to "$cmd" "$script") >"$dir/out.$n" 2>&1
 }
 
-# check NAME FILE: runs the Python on stdin with FILE as argv[1]; ok when it exits 0.
+# check NAME FILE [ARG]...: runs the Python on stdin with FILE (a block's output) and the ARGs
+# as its arguments; ok when it exits 0.
 check() {
+    name=$1
+    shift
     if [ -z "$pyj" ]; then
-        skip "$1 (no python3 to check it)"
-    elif "$pyj" - "$2" >"$dir/check.out" 2>&1; then
-        ok "$1"
+        skip "$name (no python3 to check it)"
+    elif "$pyj" - "$@" >"$dir/check.out" 2>&1; then
+        ok "$name"
     else
-        bad "$1: $(head -c 400 "$2") / $(tail -c 400 "$dir/check.out")"
+        bad "$name: $(head -c 400 "$1") / $(tail -c 400 "$dir/check.out")"
     fi
 }
 
@@ -200,11 +203,10 @@ if [ -z "$py" ]; then
 else
     run "$n"
     cat >"$dir/wm.py" <<'PY'
-import math, os, sys
+import math, sys
 import numpy as np
 out = open(sys.argv[1]).read()
-w = np.load(os.path.join(os.path.dirname(sys.argv[1]), "run." + sys.argv[1].rsplit(".", 1)[1],
-                         "weights.npy"))
+w = np.load(sys.argv[2])
 blobs = [[(1, 1), (1, 2), (2, 1), (2, 2)], [(2, 5), (3, 5)]]
 fg = {p for b in blobs for p in b}
 want = np.ones((1, 5, 7))
@@ -220,7 +222,7 @@ assert abs(want[0, 2, 3] - (1 + 10 * math.exp(-9 / 50))) < 1e-12
 assert out.strip() == "float32 (1, 5, 7) 9.352702", out
 PY
     check "weight-map file example: weights.npy by brute force, 9.352702 printed" "$dir/out.$n" \
-        <"$dir/wm.py"
+        "$dir/run.$n/weights.npy" <"$dir/wm.py"
     # the same curl and python lines on a bad file: curl exits 22, python does not run, and
     # weights.npy holds the problem+json naming the key
     mkdir "$dir/wmbad"
