@@ -313,7 +313,7 @@ void sl_pool_parallel_for(struct sl_pool *pool, int64_t n, void (*fn)(void *, in
 
 /* ---- U-Net weight maps ------------------------------------------------------------------- */
 
-/* Parameters of the U-Net border weight map (Ronneberger et al. 2015), API.md /v1/weight-map. */
+/* Parameters of the U-Net border weight map (Ronneberger et al. 2015), POST /v1/weight-map. */
 struct sl_weight_map_params {
     double w0;               /* border weight (10) */
     double sigma;            /* border width (5), in spacing units */
@@ -325,7 +325,7 @@ struct sl_weight_map_params {
     int64_t max_images; /* N of target; 0 = no limit; over it is SL_ETOOLARGE (--max-images) */
 };
 
-/* Fills p with the defaults of API.md (no image limit). */
+/* Fills p with the defaults of POST /v1/weight-map (no image limit). */
 void sl_weight_map_params_init(struct sl_weight_map_params *p);
 
 /* The weight map w of a binary target batch [N, *S] or [N, 1, *S] (2 or 3 spatial dims):

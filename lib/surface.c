@@ -1,7 +1,7 @@
 /* surface.c - surface-distance metrics of one plane: Hausdorff (maximum or a percentile, the
  * directed percentiles' maximum or the pooled percentile), ASSD and normalized surface Dice.
  *
- * Surfaces (API.md): mask XOR erosion(mask) with the cross element (4- or 6-connected), the
+ * Surfaces (README): mask XOR erosion(mask) with the cross element (4- or 6-connected), the
  * outside of the image counting as background (scipy binary_erosion with border_value 0, as
  * MONAI's get_mask_edges). Distances from each surface pixel to the nearest pixel of the other
  * surface come from one exact EDT per surface. */

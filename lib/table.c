@@ -124,7 +124,7 @@ static const struct sl_param_def jaccard_params[] = {
 };
 static const struct sl_param_def tversky_params[] = {
     {"beta", SL_PT_NUMBER, ABSENT, 0, 1, false, NULL,
-     "the seed's form: fp weight beta, fn weight 1-beta (0.5 when no weights are given)"},
+     "one number for both: fp weight beta, fn weight 1-beta (0.5 when no weights are given)"},
     {"fp_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
      "weight of false positives (MONAI alpha); give with fn_weight"},
     {"fn_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,

@@ -1,4 +1,4 @@
-/* result.c - the JSON writer for /v1/score answers (API.md "Response of /v1/score"). */
+/* result.c - the JSON writer for /v1/score answers (openapi.json ScoreResponse). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* rle.c - the mask formats of API.md "Arrays": Kaggle EncodedPixels (rle) and COCO RLE
+/* rle.c - the mask formats of openapi.json's arrays: Kaggle EncodedPixels (rle) and COCO RLE
  * (coco_rle, counts list or compressed string), decoded into a 0/1 mask [N, H, W] in C order.
  *
  * Both encodings number pixels column-major (down each column, then the next column). Every
@@ -25,7 +25,7 @@
 
 /* ---- shared ---- */
 
-/* Checks part, compression and dtype (API.md: mask formats are uint8/bool, uncompressed). */
+/* Checks part, compression and dtype (openapi.json: mask formats are uint8/bool, uncompressed). */
 static int mask_common(const struct slp__mask_req *m, const char *fmt, enum sl_dtype *dt, char *msg,
                        size_t msglen)
 {

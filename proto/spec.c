@@ -1,4 +1,4 @@
-/* spec.c - strict parsing of the /v1/score spec (API.md "The spec") into a lib request.
+/* spec.c - strict parsing of the /v1/score spec (openapi.json ScoreRequest) into a lib request.
  * Unknown keys and wrong types are 422 naming the key path (losses[1].gamma); defaults come
  * from the lib's loss and metric tables. */
 #include <math.h>
@@ -185,8 +185,9 @@ static int check_tversky(const json_t *j, const char *path, char *msg, size_t ms
     return 0;
 }
 
-/* Parses one loss spec (an object with "name"). terms is the storage for a combo's terms
- * (NULL inside a combo: combos do not nest). */
+/* Parses one loss spec: a name (that loss with its defaults, as metrics take them), or an
+ * object with "name" and parameters. terms is the storage for a combo's terms (NULL inside a
+ * combo: combos do not nest). */
 static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *path,
                       struct sl_spec *spec, struct sl_spec *terms, bool is_term, char *msg,
                       size_t msglen)
@@ -194,28 +195,45 @@ static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *
     char sub[256];
     const char *key;
     json_t *val;
-    if (!json_is_object(j)) {
-        snprintf(msg, msglen, "%s: must be an object like {\"name\": \"dice\"}", path);
+    const bool bare = json_is_string(j);
+    if (!bare && !json_is_object(j)) {
+        snprintf(msg, msglen,
+                 "%s: must be a loss name like \"dice\" or an object like {\"name\": \"dice\"}",
+                 path);
         return SL_EINVAL;
     }
-    const char *name = json_string_value(json_object_get(j, "name"));
+    const char *name = bare ? json_string_value(j) : json_string_value(json_object_get(j, "name"));
     if (!name) {
         snprintf(msg, msglen, "%s.name: required (a string)", path);
         return SL_EINVAL;
     }
+    /* a bare name's message names the entry itself: there is no .name key */
+    const char *dot = bare ? "" : ".name";
     const struct sl_def *def = sl_find_loss(name);
     if (!def) {
         char names[512];
         table_names(sl_loss_table, names, sizeof names);
-        snprintf(msg, msglen, "%s.name: unknown loss \"%s\"; the losses are %s", path, name, names);
+        snprintf(msg, msglen, "%s%s: unknown loss \"%s\"; the losses are %s", path, dot, name,
+                 names);
         return SL_EINVAL;
     }
     if (is_term && def->kind == SL_LOSS_COMBO) {
-        snprintf(msg, msglen, "%s.name: a combo cannot be a term of a combo", path);
+        snprintf(msg, msglen, "%s%s: a combo cannot be a term of a combo", path, dot);
         return SL_EINVAL;
     }
     sl_spec_init(spec, def);
     snprintf(spec->path, sizeof spec->path, "%s", path);
+    if (bare && def->kind == SL_LOSS_COMBO) {
+        snprintf(
+            msg, msglen,
+            "%s: a combo needs its terms: {\"name\": \"combo\", \"terms\": [\"cross_entropy\", "
+            "\"dice\"]}",
+            path);
+        return SL_EINVAL;
+    }
+    if (bare) {
+        return 0;
+    }
     json_object_foreach((json_t *)j, key, val)
     {
         snprintf(sub, sizeof sub, "%s.%s", path, key);
@@ -484,7 +502,13 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
         } else if (strcmp(key, "per_image") == 0) {
             rc = parse_bool(val, key, &r->per_image, msg, msglen);
         } else {
-            snprintf(msg, msglen, "%s: unknown key (the spec's keys are listed in API.md)", key);
+            /* name what a user has: the keys themselves, /openapi.json and the catalog */
+            snprintf(msg, msglen,
+                     "%.64s: unknown key; the spec's keys are prediction, target, weight, "
+                     "instances, mode, prediction_type, losses, metrics, ignore_index, threshold, "
+                     "empty, spacing, include_background and per_image (GET /openapi.json "
+                     "describes them, GET /v1/catalog lists the losses and metrics)",
+                     key);
             rc = SL_EINVAL;
         }
         if (rc) {

@@ -1,4 +1,4 @@
-/* weightmap.c - POST /v1/weight-map (API.md "/v1/weight-map"): the strict body parser, the call
+/* weightmap.c - POST /v1/weight-map (openapi.json): the strict body parser, the call
  * into sl_weight_map() and the two answer forms: .npy v1.0 ('<f4', C order, header padded to
  * 64 bytes as numpy writes it) or JSON {"shape": [...], "data": [...]}.
  *

@@ -121,7 +121,7 @@ static const char usage_text[] =
     "  --max-header-kb N   per-connection memory for request line (SEGLOSS_MAX_HEADER_KB, 64)\n"
     "                      and headers, KiB, >= 8\n"
     "  --access-log 0|1    one JSON line per request on stderr    (SEGLOSS_ACCESS_LOG, 1)\n"
-    "  --help              print this and exit\n"
+    "  -h, --help          print this and exit\n"
     "  --version           print the version and exit\n"
     "\n"
     "A flag wins over its environment variable; an empty variable counts as unset.\n";
@@ -266,8 +266,9 @@ int srv_config_load(struct srv_config *cfg, int argc, char **argv)
     optind = 1;
     opterr = 1; /* getopt names an unknown flag or a missing value itself */
     int c;
-    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        if (c == OPT_HELP) {
+    /* "h": -h is --help, as newcomers type it */
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        if (c == OPT_HELP || c == 'h') {
             fputs(usage_text, stdout);
             return 0;
         }

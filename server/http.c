@@ -87,7 +87,7 @@ typedef void (*srv_compute_parts)(struct srv_req *req, const struct slp_parts *p
 
 enum srv_method { M_GET = 1, M_HEAD = 2, M_POST = 4 };
 
-/* One row per path of API.md. handle NULL: in the API, not in this version (404 saying so).
+/* One row per path of openapi.json. handle NULL: in the API, not in this version (404 saying so).
  * reads_body: the handler runs from the first (headers) call and takes the body itself;
  * otherwise it runs once the request is complete. compute: what a worker does with the body
  * (routes handled by handle_body); compute_parts: with a multipart/form-data body (NULL: such

@@ -1,5 +1,5 @@
 /* agg.c - combines the answers of several /v1/score requests (batches of one data set) into
- * the answer one request with every image would give (API.md's reductions):
+ * the answer one request with every image would give (the README's reductions):
  *
  * - metrics: per-image values are concatenated; `per_class` is the mean over images of the
  *   defined values, `mean` the mean over images (binary) or over the counted classes;
@@ -247,10 +247,15 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
         {
             char key[SL_KEY_MAX];
             snprintf(key, sizeof key, HIDDEN "%zu_%zu", i, t);
-            if (!json_is_object(term)) {
+            if (!json_is_string(term) && !json_is_object(term)) {
                 continue; /* the server answers 422 */
             }
-            json_t *copy = json_deep_copy(term);
+            /* a term is a loss name (that loss with its defaults) or an object */
+            json_t *copy =
+                json_is_string(term) ? json_pack("{s:O}", "name", term) : json_deep_copy(term);
+            if (!copy) {
+                goto oom;
+            }
             double w = json_is_number(json_object_get(copy, "weight"))
                            ? json_number_value(json_object_get(copy, "weight"))
                            : 1.0;

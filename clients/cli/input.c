@@ -327,7 +327,7 @@ static char *csv_field(char **p)
 }
 
 /* Parses one row's runs into im (validated: positive, inside H*W pixels, sorted and not
- * overlapping within the row, as API.md asks of an RLE string). */
+ * overlapping within the row, as the server asks of an RLE string). */
 static int parse_runs(struct csv_image *im, const char *text, int64_t npix, const char *where,
                       char *msg, size_t msglen)
 {

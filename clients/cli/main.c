@@ -19,7 +19,7 @@
 static const char usage_text[] =
     "Usage: segloss score [--url URL] --pred PRED --target TARGET [OPTION]...\n"
     "       segloss health [--url URL] [--ready] [--wait S] [--timeout S]\n"
-    "       segloss --help | --version\n"
+    "       segloss -h | --help | --version\n"
     "\n"
     "Scores segmentation predictions against targets with seglossd (POST /v1/score), in\n"
     "batches, and combines the batches into the result one request would give.\n"
@@ -276,7 +276,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     int64_t v;
     optind = 2;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) { /* -h is --help */
         const char *a = optarg;
         switch (c) {
         case O_URL:
@@ -379,6 +379,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
             o->wait_s = v;
             break;
         case O_HELP:
+        case 'h':
             fputs(usage_text, stdout);
             exit(0);
         default:

@@ -18,7 +18,7 @@ byte-swapped); a dtype the service does not read raises TypeError before anythin
 error answer raises SeglossError carrying the problem+json detail; 503 and 429 answers and
 connection failures are retried with exponential backoff.
 
-The HTTP contract is the service's /openapi.json (API.md).
+The HTTP contract is the service's /openapi.json.
 """
 
 import base64
@@ -48,7 +48,7 @@ __version__ = "0.1.0"
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
-# dtypes the service reads (API.md, Arrays); anything else is refused before a request is made.
+# dtypes the service reads (its /openapi.json, Array); anything else is refused before a request is made.
 DTYPES = (
     "bool",
     "uint8",

@@ -643,6 +643,22 @@ def more_aggregation(url, results):
         left = [k for sec in ("losses", "metrics") for k, v in doc.get(sec, {}).items() if "per_image" in v]
         T.check(not left, f"{tag}: no per_image lists", f"{cmd}: {left}")
 
+    # a --spec file with bare loss names (each its defaults), a combo with bare terms, in 3 batches
+    sb = {"ignore_index": 255, "losses": ["cross_entropy", "dice",
+                                          {"name": "combo", "terms": ["cross_entropy", "jaccard"]}],
+          "metrics": ["dice", "iou"]}
+    want_b = direct(url, sb, pred, tgt)
+    d = tempfile.mkdtemp(prefix="agg-bare-", dir=WORK)
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "3",
+         "--spec", write_json(os.path.join(d, "spec.json"), sb)]
+    rc, doc, out, err = run_json(a)
+    cmd = cmdline(a + ["--json"])
+    tag = "aggregation: bare loss names in --spec (combo terms too), 3 batches"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        T.check(sorted(doc.get("losses", {})) == ["combo", "cross_entropy", "dice"],
+                f"{tag}: the three losses, no hidden terms", f"{cmd}: {sorted(doc.get('losses', {}))}")
+        compare_entries(tag, doc, want_b, cmd)
+
     # the server's maximum of 32 metric entries (--max-specs) in 3 batches
     flags = [("--set", "ignore_index=255", ("ignore_index", 255))]
     flags += [("--metric", f"dice:as=m{i}", {"name": "dice", "as": f"m{i}"}) for i in range(31)]
@@ -1331,6 +1347,12 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
     for a in (["--help"], ["--version"]):
         rc, out, err, _ = run(a)
         T.check(rc == 0 and out.strip() != "", f"errors: segloss {a[0]}: exit 0 with output", f"rc={rc}")
+    # -h is --help, before a command and after one
+    rc, help_text, _, _ = run(["--help"])
+    for a in (["-h"], ["score", "-h"], ["health", "-h"], ["score", "--help"]):
+        rc, out, err, _ = run(a)
+        T.check(rc == 0 and out.startswith("Usage: segloss") and out == help_text,
+                f"errors: segloss {' '.join(a)}: exit 0 with the help", f"rc={rc} stderr={short(err)}")
 
     # $SEGLOSS_URL when --url is not given
     env = dict(os.environ, SEGLOSS_URL=url)

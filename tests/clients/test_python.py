@@ -345,7 +345,7 @@ def test_module_functions(t, server, by_id):
     cat = client.catalog()
     names = {x.get("name") for x in cat.get("losses", [])}
     t.check({"cross_entropy", "dice", "focal", "lovasz_hinge"} <= names,
-            "catalog() lists the losses of API.md", repr(sorted(names)))
+            "catalog() lists every loss of openapi.json", repr(sorted(names)))
     metrics = {x.get("name") for x in cat.get("metrics", [])}
     t.check({"dice", "iou", "hausdorff", "nsd"} <= metrics, "catalog() lists the metrics")
     t.check(client.healthy() is True, "healthy() is True on a running server")

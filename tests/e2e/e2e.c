@@ -1,6 +1,6 @@
 /* e2e.c - end-to-end tests of seglossd over HTTP: starts its own servers on ephemeral ports of
  * 127.0.0.1 and drives them with libcurl. Every expected value comes from the API contract
- * (../shared/design/API.md) or from a hand calculation written here.
+ * (proto/openapi.json, the README) or from a hand calculation written here.
  *
  * Usage: e2e --golden DIR --seglossd PATH   (DIR is accepted for symmetry with golden)
  * Ends with "e2e: N passed, M failed"; exits 1 when anything failed.
@@ -351,7 +351,7 @@ static void test_basics(const struct hu_server *srv)
     json_decref(doc);
     hu_xfer_cleanup(&x);
 
-    /* the catalog lists every loss with the defaults of API.md: focal gamma 2, alpha 0.25 */
+    /* the catalog lists every loss with the defaults of openapi.json: focal gamma 2, alpha 0.25 */
     request(&x, srv, "GET", "/v1/catalog", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
     doc = check_json_200("GET /v1/catalog", &x);
     bool found = false;
@@ -503,6 +503,32 @@ static void test_hand_values(const struct hu_server *srv)
     check_num("seed", doc, "classes", 1, 0);
     check_num("seed", doc, "shape[0]", 2, 0);
     check_num("seed", doc, "shape[1]", 2, 0);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* the same combo with its terms as bare names, next to bare-name losses: each is that loss
+     * with its defaults, so the combo and the sum of the two are the seed's CE + Dice */
+    static const char bare_body[] =
+        "{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+        "\"target\": [[[1, 1], [0, 0]]], \"losses\": [\"cross_entropy\", {\"name\": \"combo\", "
+        "\"terms\": [\"cross_entropy\", \"dice\"]}, \"dice\"], \"metrics\": []}";
+    request(&x, srv, "POST", "/v1/score", json_ct, bare_body, strlen(bare_body),
+            HU_REQUEST_TIMEOUT);
+    doc = check_json_200("bare loss names", &x);
+    check_num("bare loss names", doc, "losses.combo.value", want, 1e-12);
+    check_num("bare loss names", doc, "losses.cross_entropy.value",
+              -(log(0.5) + log(0.6) + log(0.8) + log(0.9)) / 4.0, 1e-12);
+    check_num("bare loss names", doc, "losses.dice.value", 1.0 - 2.2 / 3.4, 1e-12);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    /* a bad entry is still a 422 naming its index */
+    static const char bare_bad[] = "{\"prediction\": [[[0.5]]], \"prediction_type\": "
+                                   "\"probabilities\", \"target\": [[[1]]], "
+                                   "\"losses\": [\"dice\", 2]}";
+    request(&x, srv, "POST", "/v1/score", json_ct, bare_bad, strlen(bare_bad), HU_REQUEST_TIMEOUT);
+    check_problem("losses [\"dice\", 2]", &x, 422);
+    doc = hu_xfer_json(&x);
+    check_str_has("losses [\"dice\", 2]", doc, "detail", "losses[1]: must be a loss name");
     json_decref(doc);
     hu_xfer_cleanup(&x);
 
@@ -2447,6 +2473,11 @@ static void test_limit_flags(void)
     char out[8192];
     static const char *const help[] = {"--help", NULL};
     CHECK_INT(run_cli(help, noenv, out, sizeof out), 0);
+    /* -h is --help: exit 0 and the same text */
+    char out_h[8192];
+    static const char *const help_h[] = {"-h", NULL};
+    CHECK_INT(run_cli(help_h, noenv, out_h, sizeof out_h), 0);
+    CHECK(strncmp(out, "Usage: seglossd", 15) == 0 && strcmp(out, out_h) == 0);
     static const char *const flags[] = {"--max-connections", "--max-per-ip",  "--idle-timeout",
                                         "--max-header-kb",   "--access-log",  "--max-inflight-mb",
                                         "--max-images",      "--max-classes", "--max-spec-depth",

@@ -1,5 +1,5 @@
 /* test_catalog.c - GET /v1/catalog's document: valid JSON, every table row, and the defaults
- * and ranges API.md gives. */
+ * and ranges openapi.json gives. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +45,7 @@ int main(void)
         return check_summary("test_catalog");
     }
     json_t *losses = json_object_get(j, "losses"), *metrics = json_object_get(j, "metrics");
-    /* every loss and metric of API.md */
+    /* every loss and metric of openapi.json */
     const char *api_losses[] = {"cross_entropy",
                                 "weighted_cross_entropy",
                                 "balanced_cross_entropy",
@@ -71,7 +71,7 @@ int main(void)
     }
     CHECK_INT(json_array_size(losses), sizeof api_losses / sizeof api_losses[0]);
     CHECK_INT(json_array_size(metrics), sizeof api_metrics / sizeof api_metrics[0]);
-    /* defaults and ranges of API.md */
+    /* defaults and ranges of openapi.json */
     json_t *focal = entry(losses, "focal");
     CHECK_CLOSE(num(param(focal, "alpha"), "default"), 0.25, 0, 0);
     CHECK_CLOSE(num(param(focal, "gamma"), "default"), 2, 0, 0);

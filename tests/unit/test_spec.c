@@ -48,6 +48,40 @@ static double num_at(json_t *j, const char *a, const char *b, const char *c)
     return json_number_value(json_object_get(json_object_get(json_object_get(j, a), b), c));
 }
 
+/* The unknown-key message points at what a user has (/openapi.json, /v1/catalog), and the keys
+ * it lists are exactly the properties of openapi.json's ScoreRequest. */
+static void check_unknown_key_lists_openapi(void)
+{
+    json_t *j;
+    size_t len;
+    const char *api = slp_openapi_json(&len);
+    json_t *doc = json_loadb(api, len, 0, NULL);
+    json_t *props = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+                        "ScoreRequest"),
+        "properties");
+    CHECK(json_object_size(props) == 14);
+    CHECK_INT(run("{" ARRAYS ", \"lossses\": []}", &j), 422);
+    const char *detail = json_string_value(json_object_get(j, "detail"));
+    CHECK_HAS(detail, "lossses: unknown key; the spec's keys are ");
+    CHECK_HAS(detail, "GET /openapi.json");
+    CHECK_HAS(detail, "GET /v1/catalog");
+    CHECK(detail && !strstr(detail, "API.md"));
+    const char *key;
+    json_t *v;
+    json_object_foreach(props, key, v)
+    {
+        char word[64];
+        snprintf(word, sizeof word, " %s%s", key, strcmp(key, "per_image") ? "," : " (");
+        if (strcmp(key, "include_background") == 0) {
+            snprintf(word, sizeof word, " %s and", key);
+        }
+        CHECK_HAS(detail, word);
+    }
+    json_decref(j);
+    json_decref(doc);
+}
+
 int main(void)
 {
     json_t *j;
@@ -56,6 +90,7 @@ int main(void)
     expect_error("{\"a\": 1, \"a\": 2}", 400, "duplicate");
     /* strictness: unknown keys, wrong types, ranges, names */
     expect_error("{" ARRAYS ", \"foo\": 1}", 422, "foo: unknown key");
+    check_unknown_key_lists_openapi();
     expect_error("{" ARRAYS ", \"losses\": [{\"name\": \"dice\"}, {\"name\": \"focal\", "
                  "\"gamma\": -1}]}",
                  422, "losses[1].gamma");
@@ -120,6 +155,40 @@ int main(void)
     CHECK_CLOSE(json_number_value(json_object_get(bce, "value")), log(2.0), 1e-12, 0);
     CHECK(json_object_get(bce, "per_image") == NULL);
     json_decref(j);
+
+    /* a bare loss name is that loss with its defaults, as in metrics; names and objects mix.
+     * By hand, logits 0 (p = 0.5) against one foreground pixel of four: CE = ln 2; Dice
+     * (smooth 0) = 1 - 2*0.5 / (4*0.5 + 1) = 2/3; focal (alpha 0.25, gamma 2) =
+     * (0.25*0.5^2 + 3*0.75*0.5^2) ln 2 / 4 = 0.15625 ln 2. */
+    CHECK_INT(run("{" ARRAYS ", \"losses\": [\"dice\", \"cross_entropy\", {\"name\": \"focal\", "
+                  "\"as\": \"f\"}, {\"name\": \"combo\", \"terms\": [\"cross_entropy\", "
+                  "{\"name\": \"dice\", \"weight\": 2}]}]}",
+                  &j),
+              200);
+    CHECK_CLOSE(num_at(j, "losses", "dice", "value"), 2.0 / 3.0, 1e-12, 0);
+    CHECK_CLOSE(num_at(j, "losses", "cross_entropy", "value"), log(2.0), 1e-12, 0);
+    CHECK_CLOSE(num_at(j, "losses", "f", "value"), 0.15625 * log(2.0), 1e-12, 0);
+    CHECK_CLOSE(num_at(j, "losses", "combo", "value"), log(2.0) + 2 * 2.0 / 3.0, 1e-12, 0);
+    json_decref(j);
+    /* bad entries still name their index */
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", 1]}", 422,
+                 "losses[1]: must be a loss name like \"dice\" or an object");
+    expect_error("{" ARRAYS ", \"losses\": [null]}", 422, "losses[0]: must be a loss name");
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", \"\"]}", 422,
+                 "losses[1]: unknown loss \"\"; the losses are cross_entropy");
+    expect_error("{" ARRAYS ", \"losses\": [\"nope\"]}", 422,
+                 "losses[0]: unknown loss \"nope\"; the losses are");
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", \"Dice\"]}", 422,
+                 "losses[1]: unknown loss \"Dice\"");
+    expect_error("{" ARRAYS ", \"losses\": [\"combo\"]}", 422,
+                 "losses[0]: a combo needs its terms");
+    expect_error("{" ARRAYS ", \"losses\": [{\"name\": \"combo\", \"terms\": [\"dice\", "
+                 "\"combo\"]}]}",
+                 422, "losses[0].terms[1]: a combo cannot be a term of a combo");
+    expect_error("{" ARRAYS ", \"losses\": [{\"name\": \"combo\", \"terms\": [\"dice\", 7]}]}", 422,
+                 "losses[0].terms[1]: must be a loss name");
+    expect_error("{" ARRAYS ", \"losses\": [\"dice\", {\"name\": \"dice\"}]}", 422,
+                 "losses[1]: response key \"dice\" is already used by losses[0]");
 
     /* empty "nan": an undefined value is JSON null, never a NaN token */
     CHECK_INT(run("{\"prediction\": [[[-5, -5]]], \"target\": [[[0, 0]]], \"empty\": \"nan\"}", &j),

@@ -40,7 +40,7 @@ int main(void)
     CHECK(n == 11 && t[0].name != NULL);
     CHECK(sl_find_loss("nope") == NULL);
     CHECK(sl_find_metric("mcc") != NULL);
-    /* defaults of API.md */
+    /* defaults of openapi.json and the README */
     struct sl_spec s;
     sl_spec_init(&s, sl_find_loss("focal"));
     CHECK_CLOSE(s.values[sl_param_index(s.def, "alpha")].num, 0.25, 0, 0);

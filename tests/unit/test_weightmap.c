@@ -345,7 +345,7 @@ static void random_balls(uint64_t *seed, const int64_t *sh, int k, double rmin, 
 }
 
 /* The definition, by brute force: for every background pixel the distance to every pixel of
- * every instance (labels 1..n, n < 256), the two smallest per-instance minima, API.md's w. */
+ * every instance (labels 1..n, n < 256), the two smallest per-instance minima, the README's w. */
 static void brute_map(const uint8_t *mask, const int32_t *labels, int n, const int64_t *sh,
                       const double *sp, const struct sl_weight_map_params *p, float *out)
 {

@@ -12,7 +12,7 @@ Writes, into OUTDIR:
   post.lua    the wrk script: POSTs the file named by $BODY_FILE as application/json
 
 Every body is the same spec, the one segloss's README shows from Python: arrays as
-{"format": "npy", "compression": "gzip", "data": <base64>} (API.md has no "encoding" key:
+{"format": "npy", "compression": "gzip", "data": <base64>} (the spec has no "encoding" key:
 npy data in JSON is always base64, and the server's strict parser would answer 422 to an
 unknown key), logits, losses cross_entropy + dice + focal, metrics dice + iou.
 The parameters segloss would default are spelled out anyway, so that the spec documents

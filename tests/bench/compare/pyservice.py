@@ -7,7 +7,7 @@ metrics dice, iou) with a response shaped like segloss's (losses[k].value/per_im
 metrics[k].mean/global/per_image/undefined), so the two can be compared number by number
 and both do the same amount of work per request (per-image lists included).
 
-Definitions follow segloss's API.md / GET /v1/catalog, because the comparison is only fair if
+Definitions follow segloss's README / GET /v1/catalog, because the comparison is only fair if
 both compute the same thing:
   cross_entropy  mean over all pixels of binary_cross_entropy_with_logits (stable form)
   focal          -(a (1-p)^g y log p + (1-a) p^g (1-y) log(1-p)), a=0.25, g=2 by default
