@@ -620,7 +620,13 @@ def main():
     t_start = time.monotonic()
     engine = Engine(workdir)
     try:
-        if engine.up() and base_images(workdir):
+        up = engine.up()
+        if up:
+            ver = docker("version", "--format", "client {{.Client.Version}}, engine "
+                         "{{.Server.Version}}")[1].strip()
+            comp = run(["docker-compose", "version", "--short"], 30)[1].strip()
+            T.info(f"docker {ver}; docker-compose {comp}")
+        if up and base_images(workdir):
             images = compose_images(repo)
             T.check(images.get("seglossd") and images.get("nginx"),
                     "docker/compose.yaml names the seglossd and nginx images", images)
