@@ -66,6 +66,7 @@ REQUEST_TIMEOUT = 120  # one request through nginx or to a container
 PROJECT = "segloss-imagetest"
 CONTAINER = "segloss-imagetest-seglossd"
 PKG_MIRROR_DEFAULT = "http://deb.debian.org/debian"
+STORAGE_DRIVERS = ("overlay2", "vfs")  # for a dockerd started here, the first that comes up
 
 
 def run(argv, timeout, log=None, env=None, input_bytes=None):
@@ -130,7 +131,7 @@ class Engine:
         if os.geteuid() != 0:
             T.check(False, "a Docker engine", "docker info fails and only root can start dockerd")
             return False
-        for driver in ("overlay2", "vfs"):
+        for driver in STORAGE_DRIVERS:
             with open(self.log, "ab") as f:
                 f.write(f"\n==== dockerd --storage-driver {driver}\n".encode())
                 f.flush()
