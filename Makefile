@@ -9,6 +9,7 @@
 #   make valgrind   the suite under valgrind memcheck
 #   make soak       a bounded load/soak run against a live server on loopback
 #   make test-cluster  3 replicas behind nginx on loopback: kill and drain under load
+#   make test-image    the Docker image and the compose stack, built and tested (as root)
 
 CC      ?= cc
 BUILD   ?= build
@@ -255,3 +256,16 @@ CLUSTER_PKGS = nginx python3-yaml yamllint
 test-cluster: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)SEGLOSS_PKGS="$(CLUSTER_PKGS)" sh .ci/deps.sh
 	$(Q)sh tests/cluster/run.sh $(SEGLOSSD) $(GOLDEN_DIR)
+
+# ---- test-image: docker/Dockerfile and docker/compose.yaml for real (tests/image/test_image.py):
+# starts dockerd if none answers (and stops it after), makes debian:12 / debian:12-slim with
+# debootstrap when missing, builds both images, runs the golden runner and e2e's functional
+# checks against a read-only container, drains it with docker stop, brings up the compose stack
+# (3 replicas behind nginx), kills a replica under golden load, docker-compose down -v. Installs
+# its Debian packages as root, like deps.
+IMAGE_PKGS = docker.io docker-compose debootstrap debian-archive-keyring python3-yaml
+.PHONY: test-image
+test-image: deps $(SEGLOSSD) $(SEGLOSS) $(GOLDEN) $(E2E)
+	$(Q)SEGLOSS_PKGS="$(IMAGE_PKGS)" sh .ci/deps.sh
+	$(Q)$(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3) tests/image/test_image.py \
+	    --build $(BUILD) --golden $(GOLDEN_DIR)

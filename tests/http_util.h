@@ -1,5 +1,6 @@
 /* http_util.h - helpers shared by tests/golden and tests/e2e: start and stop a seglossd child on
- * an ephemeral port of 127.0.0.1, and make HTTP requests with libcurl (easy or multi).
+ * an ephemeral port of 127.0.0.1 (or attach to a seglossd run by someone else, such as a
+ * container published on a loopback port), and make HTTP requests with libcurl (easy or multi).
  *
  * Header-only (static functions) because the Makefile links one object per test program.
  * Ownership: every hu_*_setup/start has a matching cleanup/stop; buffers in the structs are
@@ -708,6 +709,47 @@ static inline int hu_server_start_log(struct hu_server *s, const char *path,
         return -1;
     }
     return 0;
+}
+
+/* Attaches s to a seglossd that this process did not start (a container, say): url is
+ * "http://127.0.0.1:PORT", optionally with a trailing '/'. Waits up to timeout seconds for
+ * GET /healthz to answer 200. s->pid stays 0, so hu_server_alive() is false and the stop/kill
+ * functions leave that server alone. Returns 0, or -1 with a message in err. */
+static inline int hu_server_attach(struct hu_server *s, const char *url, double timeout, char *err,
+                                   size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->out_fd = -1;
+    static const char prefix[] = "http://127.0.0.1:";
+    char *endp = NULL;
+    long port = 0;
+    if (strncmp(url, prefix, sizeof prefix - 1) == 0) {
+        port = strtol(url + sizeof prefix - 1, &endp, 10);
+    }
+    if (port <= 0 || port > 65535 || !endp || (*endp != '\0' && strcmp(endp, "/") != 0)) {
+        snprintf(err, errlen, "--url must be http://127.0.0.1:PORT, not \"%s\"", url);
+        return -1;
+    }
+    s->port = (int)port;
+    char hz[128];
+    hu_url(s, "/healthz", hz, sizeof hz);
+    double end = hu_now() + timeout;
+    long st = 0;
+    char last[CURL_ERROR_SIZE + 1] = "";
+    do {
+        struct hu_xfer x;
+        hu_http(&x, "GET", hz, NULL, NULL, 0, 2L);
+        st = x.status;
+        snprintf(last, sizeof last, "%s", x.rc == CURLE_OK ? "" : x.errbuf);
+        hu_xfer_cleanup(&x);
+        if (st == 200) {
+            return 0;
+        }
+        hu_sleep_ms(100);
+    } while (hu_now() < end);
+    snprintf(err, errlen, "GET %s did not answer 200 within %.0f s (last: HTTP %ld %s)", hz,
+             timeout, st, last);
+    return -1;
 }
 
 /* hu_server_start_log with the child's stderr passed through. */

@@ -11,7 +11,9 @@
   ENV SEGLOSS_BIND=0.0.0.0; docker/nginx/Dockerfile on Debian 12's nginx;
 - docker/compose.yaml and docker/k8s/*.yaml parsed (python3-yaml; yamllint when installed):
   probes, resources, grace periods against SEGLOSS_DRAIN_SECONDS + preStop, the memory limit
-  against the sizing formula of docker/k8s/README.md, selectors, ports;
+  against the sizing formula of docker/k8s/README.md, selectors, ports; compose.yaml with only
+  the top-level keys docker-compose 1.29 accepts and nginx on 127.0.0.1:${NGINX_PORT:-8080};
+- .dockerignore at the repository root (the classic builder's) keeps .git and build/ out;
 - docker/nginx/segloss.conf: the directives the deployment relies on, its numbers against the
   flags, and `nginx -t` on it (with the test's files, and inside Debian's stock nginx.conf as in
   the container image).
@@ -432,7 +434,28 @@ def check_compose(repo, flags):
         listen = re.findall(r"(?m)^\s*listen\s+(?:\S+:)?(\d+)", f.read())
     T.check(listen and any(p.endswith(":" + listen[0]) for p in ports),
             f"compose: nginx's listen port {listen} is published", ports)
+    # make test-image publishes nginx on a free port: NGINX_PORT, 8080 when unset
+    T.check(listen and ports == [f"127.0.0.1:${{NGINX_PORT:-8080}}:{listen[0]}"],
+            "compose: nginx is published on 127.0.0.1, host port ${NGINX_PORT:-8080}", ports)
+    # docker-compose 1.29 (Debian 12's, which make test-image runs) refuses a top-level name:
+    T.check(set(doc) <= {"services", "volumes", "networks", "configs", "secrets"},
+            "compose: only top-level keys docker-compose 1.29 and Compose v2 both accept (no "
+            "name:, the project is named with -p)", sorted(doc))
     return eff
+
+
+def check_dockerignore(repo):
+    """The context filter of docker/Dockerfile, read by the classic builder and BuildKit."""
+    path = os.path.join(repo, ".dockerignore")
+    rules = []
+    if os.path.isfile(path):
+        with open(path) as f:
+            rules = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    T.check({".git", "build"} <= set(rules), ".dockerignore at the repository root (the classic "
+            "builder reads no other) leaves .git and build/ out of the context", rules)
+    # BuildKit would prefer docker/Dockerfile.dockerignore over it: one file, not two that drift
+    T.check(not os.path.exists(os.path.join(repo, "docker", "Dockerfile.dockerignore")),
+            "no docker/Dockerfile.dockerignore beside the root .dockerignore")
 
 
 def check_k8s(repo, flags):
@@ -560,6 +583,7 @@ def main():
         check_yamllint(repo)
         eff_docker = check_dockerfile(repo, build, flags)
         eff_compose = check_compose(repo, flags)
+        check_dockerignore(repo)
         eff_k8s = check_k8s(repo, flags)
         effs = [(e, w) for e, w in ((eff_docker, "the image"), (eff_compose, "compose"),
                                     (eff_k8s, "k8s")) if e]

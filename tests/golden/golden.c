@@ -1,8 +1,11 @@
 /* golden.c - runs the golden cases (every *.json in tests/golden/cases) twice each: in-process
- * through slp_score_request() and over HTTP against a seglossd this program starts itself.
+ * through slp_score_request() and over HTTP against a seglossd this program starts itself, or
+ * one already running at --url (a container: make test-image).
  *
- * Usage: golden --golden DIR (--seglossd PATH | --no-http) [--only ID_SUBSTRING]
- * --no-http runs the in-process half only (no server; used by make valgrind).
+ * Usage: golden --golden DIR (--seglossd PATH | --url http://127.0.0.1:PORT | --no-http)
+ *               [--only ID_SUBSTRING]
+ * --no-http runs the in-process half only (no server; used by make valgrind). With --url the
+ * server is not this program's: it is neither restarted after a failure nor stopped at the end.
  * Prints "ok   ID [mode]" or "FAIL ID [mode]: path = got, want want (tol t)" per case and mode,
  * then "golden: N passed, M failed, K skipped"; exits 1 when anything failed.
  */
@@ -250,6 +253,7 @@ static void check_answer(const json_t *expect, double rtol, double atol, long st
 struct run {
     int passed, failed, skipped;
     const char *seglossd;
+    const char *url; /* --url: a server someone else runs */
     struct hu_server srv;
     bool srv_up;
     int srv_incidents; /* times the server died or hung and was restarted */
@@ -281,12 +285,15 @@ static const char *const server_args[] = {"--threads", "2", "--access-log", "0",
 static void server_up(struct run *r)
 {
     char err[400];
-    if (hu_server_start(&r->srv, r->seglossd, server_args, err, sizeof err) == 0) {
+    int rc = r->url ? hu_server_attach(&r->srv, r->url, HU_START_TIMEOUT, err, sizeof err)
+                    : hu_server_start(&r->srv, r->seglossd, server_args, err, sizeof err);
+    if (rc == 0) {
         r->srv_up = true;
     } else {
         r->srv_up = false;
         /* reported by every [http] run that follows and by the exit check */
-        snprintf(r->srv_error, sizeof r->srv_error, "cannot start seglossd: %s", err);
+        snprintf(r->srv_error, sizeof r->srv_error, "cannot %s seglossd: %s",
+                 r->url ? "reach" : "start", err);
     }
 }
 
@@ -333,7 +340,9 @@ static void run_http(struct run *r, const char *id, const json_t *c, const char 
         /* a crash or a hang is a failure of this case; restart so later cases still run */
         mismatch(&m, "no answer: %s", x.errbuf);
         char d[128];
-        if (x.rc == CURLE_OPERATION_TIMEDOUT && hu_server_alive(&r->srv)) {
+        if (r->url) {
+            r->srv_incidents++; /* not ours to restart */
+        } else if (x.rc == CURLE_OPERATION_TIMEDOUT && hu_server_alive(&r->srv)) {
             mismatch(&m, "server hung for %ld s; killed and restarted", HTTP_TIMEOUT);
             hu_server_kill(&r->srv);
             r->srv_incidents++;
@@ -411,8 +420,8 @@ static char **list_cases(const char *dir, size_t *n)
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: golden --golden DIR (--seglossd PATH | --no-http) [--only ID_SUBSTRING]\n");
+    fprintf(stderr, "usage: golden --golden DIR (--seglossd PATH | --url http://127.0.0.1:PORT | "
+                    "--no-http) [--only ID_SUBSTRING]\n");
     return 2;
 }
 
@@ -426,6 +435,8 @@ int main(int argc, char **argv)
             dir = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--seglossd") == 0) {
             r.seglossd = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--url") == 0) {
+            r.url = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--only") == 0) {
             only = argv[++i];
         } else if (strcmp(argv[i], "--no-http") == 0) {
@@ -434,7 +445,7 @@ int main(int argc, char **argv)
             return usage();
         }
     }
-    if (!dir || (http && !r.seglossd)) {
+    if (!dir || (http && (r.seglossd != NULL) == (r.url != NULL))) {
         return usage();
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -504,8 +515,20 @@ int main(int argc, char **argv)
     free(names);
 
     /* the exit check: SIGTERM must drain and exit 0, and the server must not have died or
-     * hung during the run */
-    if (started) {
+     * hung during the run (a --url server: it must have answered every request) */
+    if (started && r.url) {
+        if (!r.srv_up) {
+            printf("FAIL seglossd at %s: %s\n", r.url, r.srv_error);
+            r.failed++;
+        } else if (r.srv_incidents) {
+            printf("FAIL seglossd at %s left %d request(s) without an answer\n", r.url,
+                   r.srv_incidents);
+            r.failed++;
+        } else {
+            printf("ok   seglossd at %s answered every request\n", r.url);
+            r.passed++;
+        }
+    } else if (started) {
         char err[256], d[128];
         if (!r.srv_up) {
             printf("FAIL seglossd exit: %s\n", r.srv_error);
