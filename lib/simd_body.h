@@ -84,14 +84,15 @@ SL_INL void SL_NAME(log1p01)(VF *e)
 /* A double vector of a's. */
 #define SL_DSPLAT(a) ((VD){0} + (a))
 
-/* z <- e^z in double for z <= 0 (NaN or below -800: 0; e^z is 0 in double from -745.2 on):
+/* z <- e^z in double for z <= 0 (below -800: 0, as e^z is 0 in double from -745.2 on; NaN,
+ * which only a focal gamma beyond FLT_MAX times a log of 0 makes, as that product 0: 1):
  * z = n ln2 + r, |r| <= ln2/2, e^r by its Taylor polynomial of degree 11 (truncation under
  * 1e-14 relative), times 2^n built from exponent bits in two steps so that a result below the
  * smallest normal double is rounded once, as libm's exp rounds it. Only for far lanes. */
 SL_INL void SL_NAME(dexp)(VD *z)
 {
-    const VQ keep = *z >= -800.0;
-    const VD zc = (VD)((VQ)*z & keep);              /* NaN and z < -800 become 0, then masked */
+    const VQ nan = *z != *z, keep = (*z >= -800.0) | nan;
+    const VD zc = (VD)((VQ)*z & (keep & ~nan));     /* NaN and z < -800 become 0 */
     const VD magic = SL_DSPLAT(6755399441055744.0); /* 1.5 * 2^52: adding it rounds */
     VD t = zc * 1.4426950408889634 + magic;
     const VD nf = t - magic;

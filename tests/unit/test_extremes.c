@@ -195,6 +195,25 @@ static void test_tiny_terms(void)
     }
 }
 
+/* A focal gamma beyond FLT_MAX (1e39, rounded to float: inf) where 1 - p is 1 in double
+ * (x = -800, y = 1): (1 - p)^gamma = 1, the term alpha * 800; no NaN. */
+static void test_huge_gamma(void)
+{
+    struct sl_spec l = loss("focal");
+    set_num(&l, "gamma", 1e39);
+    float x[NPIX];
+    uint8_t y[NPIX];
+    for (int k = 0; k < NPIX; k++) {
+        x[k] = -800.0f;
+        y[k] = 1;
+    }
+    for (int f64 = 0; f64 < 2; f64++) {
+        struct sl_result *r = run(x, y, NULL, false, f64, &l, 1);
+        CHECK_CLOSE(value(r, 0), 0.25 * 800, 1e-12, 0);
+        sl_result_free(r);
+    }
+}
+
 /* Logits and weights near FLT_MAX: finite cross entropy and focal, no overflow to null. */
 static void test_huge(void)
 {
@@ -280,6 +299,7 @@ int main(void)
     test_tiny_p_region();
     test_tiny_terms();
     test_huge();
+    test_huge_gamma();
     test_multiclass();
     return check_summary("test_extremes");
 }
