@@ -337,7 +337,7 @@ static inline double SL_NAME(hsum)(const DF *v)
     return s;
 }
 
-/* The pixels [k, lim) (at most VL) zero-padded into x, tb and w (w when what & SL_FZ_W). */
+/* The first VL pixels of [k, lim), zero-padded, into x, tb and w (w when what & SL_FZ_W). */
 SL_INL void SL_NAME(load_tail)(const struct sl__fused_in *in, int64_t k, int64_t lim, VF *x, VI *tb,
                                VF *w, const int what)
 {
@@ -391,8 +391,8 @@ SL_INL void SL_NAME(fused_body)(const struct sl__fused_in *in, struct sl__fused_
     struct SL_NAME(dlanes) d;
     VI bad = VI_SPLAT(0);
     const int64_t n = in->n;
-    /* the float32 range (above): |x| <= 40 keeps p^2 and (1 - p)^2 normal; with a gamma other
-     * than 2, e^(-gamma (|x| + ln 2)) must stay normal too */
+    /* float32's reach (the top of this file): |x| <= 40 keeps p^2 and (1 - p)^2 normal; with a
+     * gamma other than 2, e^(-gamma (|x| + ln 2)) must stay normal too */
     float far_x = 40.0f;
     if ((what & SL_FZ_FOCAL_EXP) && in->gamma * 41.0f > 86.0f) {
         far_x = 86.0f / in->gamma - 1.0f;
