@@ -285,7 +285,8 @@ struct sl__fused_out {
  * when the CPU lacks it). Per-pixel
  * values are float32 (exp and log1p below); per-lane float32 sums over at most SL_FOLD / 8
  * pixels are folded into double, so a sum's relative error is at most (SL_FOLD / 8 - 1) 2^-24
- * plus the per-term error; results are bit-identical for every isa. */
+ * plus the per-term error; pixels whose values would leave the normal floats (|x| > 40,
+ * extreme weights) are computed in double instead; results are bit-identical for every isa. */
 void sl__fused_logits(int isa, const struct sl__fused_in *in, struct sl__fused_out *out);
 /* out[k] = e^in[k] for in[k] <= 0 (0 below -87.3365) with the kernels' float32 exp; n is a
  * multiple of 16. isa < 0: the best; an isa this CPU lacks: the baseline. For tests and error

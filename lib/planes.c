@@ -195,7 +195,10 @@ void sl__pass_range(const struct sl__plan *pl, int64_t i, int64_t c, int64_t sta
         } else if (logits) {
             if (pl->need_soft) {
                 for (int k = 0; k < n; k++) {
-                    p[k] = 1.0 / (1.0 + exp(-x[k]));
+                    /* e/(1+e), e = e^-|x|, below 0: positive down to x = -745 (as exp(lp)
+                     * above and the float32 kernel), where 1/(1+e^-x) would overflow to 0 */
+                    const double e = exp(-fabs(x[k]));
+                    p[k] = x[k] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
                 }
             }
         } else {

@@ -46,10 +46,59 @@ static bool plain_shape(const struct sl_tensor *o, int64_t n, const int64_t *sp,
             same_dims(o->shape + 2, sp, ns));
 }
 
+/* Whether axis 1 of the prediction is a channel axis (API.md "mode", README "Shapes and
+ * layouts"): spacing, when given, has one value per spatial axis, so the axes after N are
+ * either exactly the spatial ones ([N, *S], binary) or a channel axis and them; without it,
+ * binary [N, 1, *S] has one and binary [N, *S] (3-D, or 4-D with mode binary) has none, and
+ * multiclass and multilabel always have one. */
+static bool channel_axis(const struct sl_request *req, enum sl_mode mode)
+{
+    const struct sl_tensor *p = &req->prediction;
+    if (req->nspacing) {
+        return p->ndim - 1 != req->nspacing;
+    }
+    return mode != SL_MODE_BINARY || (p->ndim >= 4 && p->shape[1] == 1);
+}
+
+/* A shape the spacing contradicts: 0, or SL_ESHAPE with a message naming spacing. */
+static int check_spacing_layout(const struct sl_request *req, enum sl_mode mode, char *msg,
+                                size_t msglen)
+{
+    const struct sl_tensor *p = &req->prediction;
+    const int s = req->nspacing, k = p->ndim - 1;
+    char ps[96];
+    if (!s) {
+        return 0;
+    }
+    sl_format_shape(p->shape, p->ndim, ps, sizeof ps);
+    if (k != s && k != s + 1) {
+        snprintf(msg, msglen,
+                 "spacing: has %d values but prediction %s has %d axes after N; spacing gives one "
+                 "value per spatial axis ([N, *S] or [N, C, *S] with %d spatial axes)",
+                 s, ps, k < 0 ? 0 : k, s);
+        return SL_ESHAPE;
+    }
+    if (k == s && mode != SL_MODE_BINARY) {
+        snprintf(msg, msglen,
+                 "spacing: has %d values, so prediction %s has no channel axis, but %s mode takes "
+                 "[N, C, *S] (with %d spacings: %d axes after N)",
+                 s, ps, sl_mode_name(mode), s, s + 1);
+        return SL_ESHAPE;
+    }
+    if (k == s + 1 && mode == SL_MODE_BINARY && p->shape[1] != 1) {
+        snprintf(msg, msglen,
+                 "spacing: has %d values, so axis 1 of prediction %s is a channel axis of %lld, "
+                 "but binary mode takes C = 1 ([N, *S] or [N, 1, *S])",
+                 s, ps, (long long)p->shape[1]);
+        return SL_ESHAPE;
+    }
+    return 0;
+}
+
 /* Shapes per mode (API.md): binary prediction [N, *S] or [N, 1, *S], target and weight
  * [N, *S] or [N, 1, *S]; multiclass prediction [N, C, *S] (C >= 2), target and weight [N, *S]
  * or [N, 1, *S]; multilabel prediction and target [N, C, *S], weight [N, *S], [N, 1, *S] or
- * [N, C, *S]. A 4-D [N, D, H, W] pair is 3-D binary only when mode says binary. */
+ * [N, C, *S]. Which axes are spatial: channel_axis. */
 static int geometry(const struct sl_request *req, enum sl_mode mode, struct sl__geom *g, char *msg,
                     size_t msglen)
 {
@@ -62,7 +111,11 @@ static int geometry(const struct sl_request *req, enum sl_mode mode, struct sl__
     memset(g, 0, sizeof *g);
     g->mode = mode;
     g->classes = 1;
-    if (mode == SL_MODE_BINARY && !(p->ndim >= 4 && p->shape[1] == 1)) {
+    int rc = check_spacing_layout(req, mode, msg, msglen);
+    if (rc) {
+        return rc;
+    }
+    if (!channel_axis(req, mode)) {
         ns = p->ndim - 1;
         memcpy(sp, p->shape + 1, sizeof(int64_t) * (size_t)(ns > 0 ? ns : 0));
     } else {
@@ -139,11 +192,13 @@ static int geometry(const struct sl_request *req, enum sl_mode mode, struct sl__
     return 0;
 }
 
-/* Infers the mode from the shapes (API.md "mode: inferred"). */
+/* Infers the mode from the shapes (API.md "mode: inferred"): binary without a channel axis
+ * (channel_axis) or with C = 1; else multilabel when the target has the prediction's shape,
+ * multiclass otherwise. */
 static enum sl_mode infer_mode(const struct sl_request *req)
 {
     const struct sl_tensor *p = &req->prediction, *t = &req->target;
-    if (p->ndim < 4 || p->shape[1] == 1) {
+    if (p->ndim < 4 || p->shape[1] == 1 || (req->nspacing && p->ndim - 1 == req->nspacing)) {
         return SL_MODE_BINARY;
     }
     if (t->ndim == p->ndim && t->shape[1] == p->shape[1]) {
@@ -205,8 +260,12 @@ static int check_spec(const struct sl_spec *s, const struct sl__geom *g, char *m
         }
         if (conn != 0 &&
             !(g->nspatial == 2 ? (conn == 4 || conn == 8) : (conn == 6 || conn == 26))) {
-            snprintf(msg, msglen, "%s.connectivity: %d is not one of %s", where, conn,
-                     g->nspatial == 2 ? "4, 8 (2-D)" : "6, 26 (3-D)");
+            snprintf(msg, msglen, "%s.connectivity: %d is not one of %s%s", where, conn,
+                     g->nspatial == 2 ? "4, 8 (2-D)" : "6, 26 (3-D)",
+                     g->nspatial == 2 && (conn == 6 || conn == 26)
+                         ? "; these images are 2-D: a one-slice volume is [N, 1, 1, H, W], or "
+                           "[N, 1, H, W] with 3 spacings"
+                         : "");
             return SL_ERANGE;
         }
         return 0;

@@ -14,10 +14,12 @@
  * 6.6e-7; a focal term within 1.1e-6 for gamma 2 (products), for other gammas
  * exp(gamma log(1 - p)) adds about 6 gamma |log(1 - p)| u (gamma is rounded to float).
  * Sums: float32 per lane over at most SL_FOLD / 8 = 8 non-negative terms, within 7 u = 4.2e-7
- * relative, then double. So a plane's sums are within 7.5e-7 (cross entropy), 7.2e-7 (sum p,
- * sum p y), 1.1e-6 (sum p^2) and 1.5e-6 (focal, gamma 2) of the exact sums. test_fused compares
- * the losses with the double pass on random inputs at 1e-6 relative (focal 2e-6); the largest
- * difference it sees is about 1e-7. */
+ * relative, then double. Pixels beyond float32's normal range ("far": |x| > 40, extreme
+ * weights; simd_body.h) are computed in double with e^z to about 1e-14 and log1p to float
+ * accuracy, so these bounds hold for them too. So a plane's sums are within 7.5e-7 (cross
+ * entropy), 7.2e-7 (sum p, sum p y), 1.1e-6 (sum p^2) and 1.5e-6 (focal, gamma 2) of the exact
+ * sums. test_fused compares the losses with the double pass on random inputs at 1e-6 relative
+ * (focal 2e-6); the largest difference it sees is about 1e-7. */
 #include <stdint.h>
 #include <string.h>
 
@@ -31,11 +33,19 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
 typedef double v8d __attribute__((vector_size(64)));
+typedef double v16d __attribute__((vector_size(128)));
+typedef int64_t v4q __attribute__((vector_size(32)));
+typedef int64_t v8q __attribute__((vector_size(64)));
+typedef int64_t v16q __attribute__((vector_size(128)));
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef uint32_t v16u __attribute__((vector_size(64)));
 /* Pixels a float32 lane sum runs over before it is folded into double: 8 per lane. */
 #define SL_FOLD 64
+/* Focal terms are summed times 2^75: outside the far lanes they lie in [2^-179, 2^5.4] (or
+ * [2^-199, 2^25.4] times a weight in [2^-20, 2^20]), which 2^75 moves into the normal floats
+ * (simd_body.h). */
+#define SL_FOCAL_SCALE 0x1p75f
 
 /* Vectors are passed in memory between the wider variants' helpers; every helper is inlined,
  * the ABI note does not concern us. */
@@ -67,6 +77,8 @@ typedef uint32_t v16u __attribute__((vector_size(64)));
 #define AI v4i
 #define DF v4d
 #define NA 2
+#define VD v4d
+#define VQ v4q
 
 /* VL bytes at p widened to VL int32 lanes. */
 static inline __attribute__((always_inline)) void base_load_u8(v4i *out, const uint8_t *p)
@@ -83,13 +95,25 @@ static inline __attribute__((always_inline)) void base_load_u8(v4i *out, const u
 #endif
 }
 
+/* Whether any lane of mask m is set. */
+static inline __attribute__((always_inline)) int base_any(v4i m)
+{
+#if defined(__x86_64__)
+    return _mm_movemask_ps((__m128)m) != 0;
+#else
+    return (m[0] | m[1] | m[2] | m[3]) != 0;
+#endif
+}
+
 #define SL_TGT
 #define SL_NAME(f) base_##f
 #define SL_LOAD_U8 base_load_u8
+#define SL_ANY base_any
 #include "simd_body.h"
 #undef SL_TGT
 #undef SL_NAME
 #undef SL_LOAD_U8
+#undef SL_ANY
 
 #undef VF
 #undef VI
@@ -102,6 +126,8 @@ static inline __attribute__((always_inline)) void base_load_u8(v4i *out, const u
 #undef AI
 #undef DF
 #undef NA
+#undef VD
+#undef VQ
 
 #ifdef SL_HAVE_X86
 #define SL_AVX2 "avx2"
@@ -119,6 +145,8 @@ static inline __attribute__((always_inline)) void base_load_u8(v4i *out, const u
 #define AI v8i
 #define DF v8d
 #define NA 1
+#define VD v8d
+#define VQ v8q
 
 static inline __attribute__((always_inline, target(SL_AVX2))) void avx2_load_u8(v8i *out,
                                                                                 const uint8_t *p)
@@ -126,13 +154,20 @@ static inline __attribute__((always_inline, target(SL_AVX2))) void avx2_load_u8(
     *out = (v8i)_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
 }
 
+static inline __attribute__((always_inline, target(SL_AVX2))) int avx2_any(v8i m)
+{
+    return _mm256_movemask_ps((__m256)m) != 0;
+}
+
 #define SL_TGT __attribute__((target(SL_AVX2)))
 #define SL_NAME(f) avx2_##f
 #define SL_LOAD_U8 avx2_load_u8
+#define SL_ANY avx2_any
 #include "simd_body.h"
 #undef SL_TGT
 #undef SL_NAME
 #undef SL_LOAD_U8
+#undef SL_ANY
 #undef VF
 #undef VI
 #undef VU
@@ -140,6 +175,8 @@ static inline __attribute__((always_inline, target(SL_AVX2))) void avx2_load_u8(
 #undef VF_SPLAT
 #undef VI_SPLAT
 #undef VI_IOTA
+#undef VD
+#undef VQ
 
 /* ---- AVX-512: 16 lanes of math, summed into 8-lane accumulators ---- */
 #define VF v16f
@@ -158,13 +195,22 @@ avx512_load_u8(v16i *out, const uint8_t *p)
     *out = (v16i)_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
 
+static inline __attribute__((always_inline, target(SL_AVX512))) int avx512_any(v16i m)
+{
+    return _mm512_test_epi32_mask((__m512i)m, (__m512i)m) != 0;
+}
+
+#define VD v16d
+#define VQ v16q
 #define SL_TGT __attribute__((target(SL_AVX512)))
 #define SL_NAME(f) avx512_##f
 #define SL_LOAD_U8 avx512_load_u8
+#define SL_ANY avx512_any
 #include "simd_body.h"
 #undef SL_TGT
 #undef SL_NAME
 #undef SL_LOAD_U8
+#undef SL_ANY
 #endif
 
 int sl__simd_best(void)

@@ -3,7 +3,8 @@
  *
  * The includer defines SL_TGT (the target attribute or nothing), SL_NAME(f) (the variant's name
  * of f), the math vector types VF/VI/VU (float, int32, uint32) of VL = 4, 8 or 16 lanes with
- * VF_SPLAT/VI_SPLAT/VI_IOTA, SL_LOAD_U8(VI *, const uint8_t *) widening VL bytes, and the
+ * VF_SPLAT/VI_SPLAT/VI_IOTA, SL_LOAD_U8(VI *, const uint8_t *) widening VL bytes, SL_ANY(VI)
+ * (whether any lane of a mask is set), the double and int64 vectors VD/VQ of VL lanes, and the
  * accumulators: NA of AF/AI (float and int32, 8 lanes in all) and DF (double, as many lanes as
  * AF).
  *
@@ -12,9 +13,21 @@
  * alternates; a 16-lane one adds its low half, then its high half). FMA is not used, so no
  * multiply-add is contracted. Hence all variants return bit-identical results.
  *
+ * Float32 covers a pixel only while every intermediate value stays a normal float: |x| <= 40
+ * (p, 1 - p, p^2 and (1 - p)^2 are then at least e^-80 = 1.8e-35), for a focal gamma other than
+ * 2 also gamma (|x| + ln 2) <= 86 (the factor e^(-gamma |log p|) stays normal), and a weight 0 or
+ * in [2^-60, 2^100] ([2^-20, 2^20] with focal; no float sum of 8 terms overflows). Focal terms,
+ * as small as e^-124 w, are summed times SL_FOCAL_SCALE. Any other counted lane is "far": the
+ * main loop leaves it out and far_block computes it in double, as planes.c's double pass does,
+ * with e^z over the whole double range (dexp). So sigmoid(-90) = 8.2e-40 is not flushed to 0
+ * (Dice with smooth 0 on an empty target is 1 - 0 / sum p: 1 when any p > 0, not 0/0), and a
+ * logit or a weight near 3e38 cannot overflow a float sum. Far lanes are rare in real data;
+ * a block that has one costs a second, slower pass over its 64 pixels.
+ *
  * Helpers take and return vectors through pointers: a 32-byte vector passed by value would
  * change the ABI of the baseline variant (GCC notes it, clang refuses across targets); every
- * helper is always inlined, so the pointers cost nothing. */
+ * helper but far_block (which takes no vector) is always inlined, so the pointers cost
+ * nothing. */
 
 #define SL_INL static inline __attribute__((always_inline)) SL_TGT
 
@@ -68,13 +81,40 @@ SL_INL void SL_NAME(log1p01)(VF *e)
     *e = tt + ((tt * t2) * q - (corr + corr));
 }
 
-/* Per-lane partial sums of one fused pass: float32 over at most SL_FOLD pixels (then folded
- * into doubles), counts in int32. */
+/* A double vector of a's. */
+#define SL_DSPLAT(a) ((VD){0} + (a))
+
+/* z <- e^z in double for z <= 0 (below -800: 0, as e^z is 0 in double from -745.2 on; NaN,
+ * which only a focal gamma beyond FLT_MAX times a log of 0 makes, as that product 0: 1):
+ * z = n ln2 + r, |r| <= ln2/2, e^r by its Taylor polynomial of degree 11 (truncation under
+ * 1e-14 relative), times 2^n built from exponent bits in two steps so that a result below the
+ * smallest normal double is rounded once, as libm's exp rounds it. Only for far lanes. */
+SL_INL void SL_NAME(dexp)(VD *z)
+{
+    const VQ nan = *z != *z, keep = (*z >= -800.0) | nan;
+    const VD zc = (VD)((VQ)*z & (keep & ~nan));     /* NaN and z < -800 become 0 */
+    const VD magic = SL_DSPLAT(6755399441055744.0); /* 1.5 * 2^52: adding it rounds */
+    VD t = zc * 1.4426950408889634 + magic;
+    const VD nf = t - magic;
+    const VQ ni = (VQ)t - (VQ)magic;
+    const VD r = (zc - nf * 0.693147180369123816490) - nf * 1.90821492927058770002e-10;
+    VD y = 1.0 + r * (1.0 / 11);
+    for (int k = 10; k >= 1; k--) {
+        y = 1.0 + r * y * (1.0 / k);
+    }
+    const VD scale = (VD)((VQ)(ni + (1023 + 600)) << 52);
+    *z = (VD)((VQ)((y * scale) * 0x1p-600) & keep);
+}
+
+/* Per-lane partial sums of one fused pass over at most SL_FOLD pixels, then folded into
+ * dlanes: float32 sums, counts in int32. */
 struct SL_NAME(lanes) {
-    AF sp[NA], spy[NA], sp2[NA], ce_pos[NA], ce_neg[NA], f_pos[NA], f_neg[NA];
-    AI counts[NA]; /* count + 2^8 sy + 2^16 tp + 2^24 sh: each at most SL_FOLD / 8 */
+    AF sp[NA], spy[NA], sp2[NA], ce_pos[NA], ce_neg[NA];
+    AF f_pos[NA], f_neg[NA]; /* times SL_FOCAL_SCALE */
+    AI counts[NA];           /* count + 2^8 sy + 2^16 tp + 2^24 sh: each at most SL_FOLD / 8 */
 };
 
+/* The sums over all pixels; far lanes add to them directly. */
 struct SL_NAME(dlanes) {
     DF sp[NA], spy[NA], sp2[NA], ce_pos[NA], ce_neg[NA], f_pos[NA], f_neg[NA];
     DF count[NA], sy[NA], tp[NA], sh[NA];
@@ -107,11 +147,96 @@ SL_INL void SL_NAME(addm)(AI *acc, const VI *m)
 #endif
 }
 
+/* *acc += VL double terms, in pixel order. */
+SL_INL void SL_NAME(addd)(DF *acc, const VD *t)
+{
+#if VL <= 8
+    *acc += *t;
+#else
+    *acc += __builtin_shufflevector(*t, *t, 0, 1, 2, 3, 4, 5, 6, 7);
+    *acc += __builtin_shufflevector(*t, *t, 8, 9, 10, 11, 12, 13, 14, 15);
+#endif
+}
+
+/* Lane-wise m ? a : b on doubles (m: int64 lanes all ones or zeros). */
+#define SL_DSEL(m, a, b) ((VD)(((m) & (VQ)(a)) | (~(m) & (VQ)(b))))
+#define SL_DAND(m, t) ((VD)((m) & (VQ)(t)))
+
+/* The far lanes (mask far, a subset of the counted lanes m; y the positives) of VL pixels, all
+ * in double, added to d: the double path's formulas (planes.c) with e = e^-|x| from dexp. */
+SL_INL void SL_NAME(far_step)(const struct sl__fused_in *in, const VF *xp, const VI *farp,
+                              const VI *yp, const VF *wp, struct SL_NAME(dlanes) * d, int j,
+                              const int what)
+{
+    const VQ far = __builtin_convertvector(*farp, VQ);
+    const VQ y = far & __builtin_convertvector(*yp, VQ), ny = far & ~y;
+    const VD x = __builtin_convertvector(*xp, VD);
+    const VD ax = SL_DSEL(x < 0.0, -x, x);
+    VD e = -ax;
+    SL_NAME(dexp)(&e);
+    /* p = 1/(1+e) for x >= 0, e/(1+e) below; q = 1 - p likewise */
+    const VD r = 1.0 / (1.0 + e), er = e * r;
+    const VQ pos = x >= 0.0;
+    const VD p = SL_DSEL(pos, r, er), q = SL_DSEL(pos, er, r), p2 = p * p;
+    const VD mp = SL_DAND(far, p), yp2 = SL_DAND(y, p), mp2 = SL_DAND(far, p2);
+    SL_NAME(addd)(&d->sp[j], &mp);
+    SL_NAME(addd)(&d->spy[j], &yp2);
+    SL_NAME(addd)(&d->sp2[j], &mp2);
+    if (!(what & SL_FZ_LOG)) {
+        return;
+    }
+    /* log1p(e): e (1 - e/2 + e^2/3) for e < 1e-5 (within e^3/4 relative), else the float
+     * kernel's (far lanes reach that far for a large focal gamma only) */
+    VF ef = __builtin_convertvector(e, VF);
+    SL_NAME(log1p01)(&ef);
+    const VD s =
+        SL_DSEL(e < 1e-5, e * (1.0 - e * (0.5 - e * (1.0 / 3))), __builtin_convertvector(ef, VD));
+    const VD nlp = s + SL_DAND(~pos, ax), nl1p = s + SL_DAND(pos, ax);
+    VD wy = SL_DAND(y, SL_DSPLAT(1.0)), wn = SL_DAND(ny, SL_DSPLAT(1.0));
+    if (what & SL_FZ_W) {
+        const VD w = __builtin_convertvector(*wp, VD);
+        wy = SL_DAND(y, w);
+        wn = SL_DAND(ny, w);
+    }
+    const VD cp = wy * nlp, cn = wn * nl1p;
+    SL_NAME(addd)(&d->ce_pos[j], &cp);
+    SL_NAME(addd)(&d->ce_neg[j], &cn);
+    if (what & (SL_FZ_FOCAL_SQ | SL_FZ_FOCAL_EXP)) {
+        VD qg = q * q, pg = p2;
+        if (what & SL_FZ_FOCAL_EXP) {
+            const double g = -(double)in->gamma;
+            qg = g * nl1p;
+            pg = g * nlp;
+            SL_NAME(dexp)(&qg);
+            SL_NAME(dexp)(&pg);
+        }
+        const VD fp = wy * qg * nlp, fn = wn * pg * nl1p;
+        SL_NAME(addd)(&d->f_pos[j], &fp);
+        SL_NAME(addd)(&d->f_neg[j], &fn);
+    }
+}
+
+/* The far lanes among the counted lanes m: |x| above far_x, or (with weights) a weight
+ * outside {0} and [2^-60, 2^100] ([2^-20, 2^20] with focal), where a term could leave the
+ * normal floats or a float sum of 8 terms overflow. */
+SL_INL VI SL_NAME(far_mask)(const VF *ax, const VF *w, const VI *m, const float far_x,
+                            const int what)
+{
+    VI far = *ax > VF_SPLAT(far_x);
+    if ((what & SL_FZ_W) && (what & SL_FZ_LOG)) {
+        const bool focal = what & (SL_FZ_FOCAL_SQ | SL_FZ_FOCAL_EXP);
+        const float lo = focal ? 0x1p-20f : 0x1p-60f, hi = focal ? 0x1p20f : 0x1p100f;
+        far |= (*w > VF_SPLAT(hi)) | ((*w < VF_SPLAT(lo)) & (*w > VF_SPLAT(0.0f)));
+    }
+    return far & *m;
+}
+
 /* VL pixels: logits x, target bytes tb, weights w (what & SL_FZ_W), lanes live (all ones but
- * in the tail), summed into accumulators j. See struct sl__fused_in for what is summed. */
+ * in the tail), summed into accumulators j of a, but for the far lanes, which are added to
+ * *farv (far_block sums them). See struct sl__fused_in for what is summed. */
 SL_INL void SL_NAME(fused_step)(const struct sl__fused_in *in, const VF *xp, const VI *tb,
-                                const VF *wp, const VI *live, struct SL_NAME(lanes) * a, int j,
-                                VI *bad, const int what)
+                                const VF *wp, const VI *live, const float far_x,
+                                struct SL_NAME(lanes) * a, int j, VI *bad, VI *farv, const int what)
 {
     const VF one = VF_SPLAT(1.0f), x = *xp;
     const VI m = (*tb != in->ign) & *live;
@@ -126,14 +251,18 @@ SL_INL void SL_NAME(fused_step)(const struct sl__fused_in *in, const VF *xp, con
     if (!(what & SL_FZ_P)) {
         return;
     }
-    /* sigmoid from e = exp(-|x|): p = 1/(1+e) for x >= 0, e/(1+e) below; q = 1 - p likewise */
     const VF ax = (VF)((VI)x & 0x7fffffff);
+    /* lanes beyond float32's reach are left to far_block; the rest (mf, yf) are summed here */
+    const VI far = SL_NAME(far_mask)(&ax, wp, &m, far_x, what);
+    *farv |= far;
+    const VI mf = m & ~far, yf = y & ~far;
+    /* sigmoid from e = exp(-|x|): p = 1/(1+e) for x >= 0, e/(1+e) below; q = 1 - p likewise */
     VF e = -ax;
     SL_NAME(exp_neg)(&e);
     const VF r = one / (one + e), er = e * r;
     const VI pos = x >= VF_SPLAT(0.0f);
     const VF p = SL_SEL(pos, r, er), q = SL_SEL(pos, er, r), p2 = p * p;
-    const VF mp = SL_AND(m, p), yp = SL_AND(y, p), mp2 = SL_AND(m, p2);
+    const VF mp = SL_AND(mf, p), yp = SL_AND(yf, p), mp2 = SL_AND(mf, p2);
     SL_NAME(addf)(&a->sp[j], &mp);
     SL_NAME(addf)(&a->spy[j], &yp);
     SL_NAME(addf)(&a->sp2[j], &mp2);
@@ -145,18 +274,17 @@ SL_INL void SL_NAME(fused_step)(const struct sl__fused_in *in, const VF *xp, con
     VF s = e;
     SL_NAME(log1p01)(&s);
     const VF nlp = s + SL_AND(~pos, ax), nl1p = s + SL_AND(pos, ax);
-    const VI ny = m & ~y;
-    VF wy = SL_AND(y, one), wn = SL_AND(ny, one);
+    const VI nf = mf & ~yf;
+    VF cp = SL_AND(yf, nlp), cn = SL_AND(nf, nl1p);
     if (what & SL_FZ_W) {
-        wy = SL_AND(y, *wp);
-        wn = SL_AND(ny, *wp);
+        cp = cp * *wp;
+        cn = cn * *wp;
     }
-    const VF cp = wy * nlp, cn = wn * nl1p;
     SL_NAME(addf)(&a->ce_pos[j], &cp);
     SL_NAME(addf)(&a->ce_neg[j], &cn);
     if (what & (SL_FZ_FOCAL_SQ | SL_FZ_FOCAL_EXP)) {
         /* Lin et al. 2017: (1-p)^gamma (-log p) and p^gamma (-log(1-p)); gamma 2 by products,
-         * any other gamma as exp(gamma log(1-p)) (MONAI's form) */
+         * any other gamma as exp(gamma log(1-p)) (MONAI's form); summed times SL_FOCAL_SCALE */
         VF qg = q * q, pg = p2;
         if (what & SL_FZ_FOCAL_EXP) {
             const VF g = VF_SPLAT(-in->gamma);
@@ -165,7 +293,8 @@ SL_INL void SL_NAME(fused_step)(const struct sl__fused_in *in, const VF *xp, con
             SL_NAME(exp_neg)(&qg);
             SL_NAME(exp_neg)(&pg);
         }
-        const VF fp = wy * qg * nlp, fn = wn * pg * nl1p;
+        const VF fp = cp * (qg * VF_SPLAT(SL_FOCAL_SCALE));
+        const VF fn = cn * (pg * VF_SPLAT(SL_FOCAL_SCALE));
         SL_NAME(addf)(&a->f_pos[j], &fp);
         SL_NAME(addf)(&a->f_neg[j], &fn);
     }
@@ -182,9 +311,11 @@ SL_INL void SL_NAME(fold)(const struct SL_NAME(lanes) * a, struct SL_NAME(dlanes
     SL_FOLD1(sp2);
     SL_FOLD1(ce_pos);
     SL_FOLD1(ce_neg);
-    SL_FOLD1(f_pos);
-    SL_FOLD1(f_neg);
 #undef SL_FOLD1
+    for (int j = 0; j < NA; j++) {
+        d->f_pos[j] += __builtin_convertvector(a->f_pos[j], DF) * (1 / (double)SL_FOCAL_SCALE);
+        d->f_neg[j] += __builtin_convertvector(a->f_neg[j], DF) * (1 / (double)SL_FOCAL_SCALE);
+    }
     for (int j = 0; j < NA; j++) {
         const AI c = a->counts[j];
         d->count[j] += __builtin_convertvector(c & 0xff, DF);
@@ -206,6 +337,53 @@ static inline double SL_NAME(hsum)(const DF *v)
     return s;
 }
 
+/* The first VL pixels of [k, lim), zero-padded, into x, tb and w (w when what & SL_FZ_W). */
+SL_INL void SL_NAME(load_tail)(const struct sl__fused_in *in, int64_t k, int64_t lim, VF *x, VI *tb,
+                               VF *w, const int what)
+{
+    float xs[VL] = {0}, ws[VL] = {0};
+    uint8_t ts[VL] = {0};
+    const int rem = (int)(lim - k < VL ? lim - k : VL);
+    memcpy(xs, in->x + k, sizeof(float) * (size_t)rem);
+    memcpy(ts, in->t + k, (size_t)rem);
+    if (what & SL_FZ_W) {
+        memcpy(ws, in->w + k, sizeof(float) * (size_t)rem);
+    }
+    memcpy(x, xs, sizeof *x);
+    memcpy(w, ws, sizeof *w);
+    SL_LOAD_U8(tb, ts);
+}
+
+/* The far lanes of pixels [base, lim) (one block, which has some), added to d in the order of
+ * fused_body's steps. Out of line and cold: the hot loop keeps its registers. */
+static __attribute__((noinline, cold)) SL_TGT void
+SL_NAME(far_block)(const struct sl__fused_in *in, int64_t base, int64_t lim, float far_x,
+                   struct SL_NAME(dlanes) * d, int what)
+{
+    VF x, w = VF_SPLAT(0.0f);
+    VI tb;
+    for (int64_t k = base, j = 0; k < lim; k += VL, j = (j + 1) % NA) {
+        VI live = VI_SPLAT(-1);
+        if (k + VL <= lim) {
+            memcpy(&x, in->x + k, sizeof x);
+            SL_LOAD_U8(&tb, in->t + k);
+            if (what & SL_FZ_W) {
+                memcpy(&w, in->w + k, sizeof w);
+            }
+        } else {
+            SL_NAME(load_tail)(in, k, lim, &x, &tb, &w, what);
+            live = VI_IOTA < VI_SPLAT((int)(lim - k));
+        }
+        const VI m = (tb != in->ign) & live;
+        const VI y = (tb == 1) & m;
+        const VF ax = (VF)((VI)x & 0x7fffffff);
+        const VI far = SL_NAME(far_mask)(&ax, &w, &m, far_x, what);
+        if (SL_ANY(far)) {
+            SL_NAME(far_step)(in, &x, &far, &y, &w, d, (int)j, what);
+        }
+    }
+}
+
 /* The fused pass over in->n pixels for one combination of what (a constant once inlined). */
 SL_INL void SL_NAME(fused_body)(const struct sl__fused_in *in, struct sl__fused_out *out,
                                 const int what)
@@ -213,6 +391,12 @@ SL_INL void SL_NAME(fused_body)(const struct sl__fused_in *in, struct sl__fused_
     struct SL_NAME(dlanes) d;
     VI bad = VI_SPLAT(0);
     const int64_t n = in->n;
+    /* float32's reach (the top of this file): |x| <= 40 keeps p^2 and (1 - p)^2 normal; with a
+     * gamma other than 2, e^(-gamma (|x| + ln 2)) must stay normal too */
+    float far_x = 40.0f;
+    if ((what & SL_FZ_FOCAL_EXP) && in->gamma * 41.0f > 86.0f) {
+        far_x = 86.0f / in->gamma - 1.0f;
+    }
     memset(&d, 0, sizeof d);
     for (int64_t base = 0; base < n; base += SL_FOLD) {
         struct SL_NAME(lanes) a;
@@ -220,7 +404,7 @@ SL_INL void SL_NAME(fused_body)(const struct sl__fused_in *in, struct sl__fused_
         const int64_t lim = n - base < SL_FOLD ? n : base + SL_FOLD;
         const VI all = VI_SPLAT(-1);
         VF x, w = VF_SPLAT(0.0f);
-        VI tb;
+        VI tb, farv = VI_SPLAT(0);
         int64_t k = base;
         /* NA steps of VL pixels at a time, one per accumulator (NA = 1 but for 4 lanes) */
         for (; k + VL * NA <= lim; k += VL * NA) {
@@ -230,26 +414,18 @@ SL_INL void SL_NAME(fused_body)(const struct sl__fused_in *in, struct sl__fused_
                 if (what & SL_FZ_W) {
                     memcpy(&w, in->w + k + j * VL, sizeof w);
                 }
-                SL_NAME(fused_step)(in, &x, &tb, &w, &all, &a, j, &bad, what);
+                SL_NAME(fused_step)(in, &x, &tb, &w, &all, far_x, &a, j, &bad, &farv, what);
             }
         }
         for (int j = 0; j < NA && k < lim; j++, k += VL) {
-            /* the tail: zero-padded copies, dead lanes masked out */
-            float xs[VL] = {0}, ws[VL] = {0};
-            uint8_t ts[VL] = {0};
-            const int rem = (int)(lim - k < VL ? lim - k : VL);
-            memcpy(xs, in->x + k, sizeof(float) * (size_t)rem);
-            memcpy(ts, in->t + k, (size_t)rem);
-            if (what & SL_FZ_W) {
-                memcpy(ws, in->w + k, sizeof(float) * (size_t)rem);
-            }
-            memcpy(&x, xs, sizeof x);
-            memcpy(&w, ws, sizeof w);
-            SL_LOAD_U8(&tb, ts);
-            const VI live = VI_IOTA < VI_SPLAT(rem);
-            SL_NAME(fused_step)(in, &x, &tb, &w, &live, &a, j, &bad, what);
+            SL_NAME(load_tail)(in, k, lim, &x, &tb, &w, what);
+            const VI live = VI_IOTA < VI_SPLAT((int)(lim - k));
+            SL_NAME(fused_step)(in, &x, &tb, &w, &live, far_x, &a, j, &bad, &farv, what);
         }
         SL_NAME(fold)(&a, &d);
+        if (SL_ANY(farv)) {
+            SL_NAME(far_block)(in, base, lim, far_x, &d, what);
+        }
     }
     out->count += SL_NAME(hsum)(d.count);
     out->sy += SL_NAME(hsum)(d.sy);
@@ -322,4 +498,7 @@ static SL_TGT void SL_NAME(log1p01_array)(const float *in, float *out, int64_t n
 
 #undef SL_AND
 #undef SL_SEL
+#undef SL_DAND
+#undef SL_DSEL
+#undef SL_DSPLAT
 #undef SL_INL

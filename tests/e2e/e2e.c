@@ -1202,6 +1202,146 @@ static void test_weight_map(const struct hu_server *srv)
     hu_xfer_cleanup(&x);
 }
 
+/* POSTs body to path and checks a 200 JSON answer; returns the parsed body (new, or NULL). */
+static json_t *post_200(const struct hu_server *srv, const char *what, const char *path,
+                        const char *body)
+{
+    struct hu_xfer x;
+    const char *const accept_json[] = {"Content-Type: application/json", "Accept: application/json",
+                                       NULL};
+    request(&x, srv, "POST", path, accept_json, body, strlen(body), HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200(what, &x);
+    hu_xfer_cleanup(&x);
+    return doc;
+}
+
+/* POSTs body to path and checks a 422 problem whose detail contains needle. */
+static void post_422(const struct hu_server *srv, const char *what, const char *path,
+                     const char *body, const char *needle)
+{
+    struct hu_xfer x;
+    request(&x, srv, "POST", path, json_ct, body, strlen(body), HU_REQUEST_TIMEOUT);
+    check_problem_has(what, &x, 422, needle);
+    hu_xfer_cleanup(&x);
+}
+
+#define F32(shape) "{\"format\": \"list\", \"dtype\": \"float32\", \"shape\": " shape ", \"data\": "
+#define U8(shape) "{\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": " shape ", \"data\": "
+
+/* Shapes and layouts (README "Shapes and layouts"): spacing fixes the spatial axes, a
+ * one-slice volume stays 3-D where the layout or the spacing says so, and a shape that
+ * contradicts the spacing or the mode is a 422 naming the key. */
+static void test_layouts(const struct hu_server *srv)
+{
+    /* [N, D, H, W] = [1, 2, 1, 2] with three spacings is a binary 3-D batch (without spacing
+     * the same arrays would be multilabel C = 2). Target voxel (d, h, w) = (0, 0, 0), predicted
+     * voxel (1, 0, 0): both surfaces are one voxel, 1 slice apart at spacing 2 along D, so
+     * hausdorff = 2. */
+    json_t *doc = post_200(
+        srv, "4-D with 3 spacings", "/v1/score",
+        "{\"prediction\": " F32("[1, 2, 1, 2]") "[-5, -5, 5, -5]}, \"target\": " U8(
+            "[1, 2, 1, 2]") "[1, 0, 0, 0]}, \"spacing\": [2, 1, 1], \"metrics\": [\"hausdorff\"]}");
+    const char *mode = json_string_value(jget(doc, "mode"));
+    CHECK(mode && strcmp(mode, "binary") == 0);
+    check_num("4-D with 3 spacings", doc, "classes", 1, 0);
+    check_num("4-D with 3 spacings", doc, "shape[0]", 2, 0);
+    check_num("4-D with 3 spacings", doc, "shape[2]", 2, 0);
+    check_num("4-D with 3 spacings", doc, "metrics.hausdorff.per_image[0]", 2, 1e-12);
+    json_decref(doc);
+
+    /* [N, 1, H, W] = [1, 1, 2, 2] with three spacings: a one-slice volume [D, H, W] = [1, 2, 2];
+     * target (0, 0, 0), prediction (0, 1, 1): sqrt((1 * 1)^2 + (1 * 2)^2) = sqrt(5) */
+    doc = post_200(srv, "one slice by spacing", "/v1/score",
+                   "{\"prediction\": " F32("[1, 1, 2, 2]") "[-5, -5, -5, 5]}, \"target\": " U8(
+                       "[1, 1, 2, 2]") "[1, 0, 0, 0]}, \"spacing\": [5, 1, 2], \"metrics\": "
+                                       "[\"hausdorff\"]}");
+    check_num("one slice by spacing", doc, "shape[0]", 1, 0);
+    check_num("one slice by spacing", doc, "shape[1]", 2, 0);
+    check_num("one slice by spacing", doc, "metrics.hausdorff.per_image[0]", sqrt(5.0), 1e-12);
+    json_decref(doc);
+
+    /* 5-D [N, 1, 1, H, W]: 3-D by its layout. Target fg at (0, 0, 0) and (0, 1, 1), logits 0.
+     * connectivity 26: the diagonal pair is one instance, so (neighbors 2) no border term, w = 1
+     * everywhere and the loss is the mean BCE at p = 1/2: ln 2. connectivity 6: two instances;
+     * each background pixel is 1 from both: w = 1 + 10 exp(-(1 + 1)^2 / (2 * 5^2)). */
+    const double wb = 1 + 10 * exp(-4.0 / 50.0);
+    static const char *const conns[] = {"26", "6"};
+    for (int k = 0; k < 2; k++) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"prediction\": " F32("[1, 1, 1, 2, 2]") "[0, 0, 0, 0]}, \"target\": " U8(
+                     "[1, 1, 1, 2, 2]") "[1, 0, 0, 1]}, \"losses\": [{\"name\": "
+                                        "\"distance_weighted_cross_entropy\", \"connectivity\": "
+                                        "%s}], \"metrics\": []}",
+                 conns[k]);
+        doc = post_200(srv, "5-D dwce", "/v1/score", body);
+        check_num("5-D dwce", doc, "losses.distance_weighted_cross_entropy.value",
+                  k == 0 ? log(2.0) : log(2.0) * (2 + 2 * wb) / 4, 1e-6); /* w is float32 */
+        json_decref(doc);
+        snprintf(body, sizeof body,
+                 "{\"target\": " U8("[1, 1, 1, 2, 2]") "[1, 0, 0, 1]}, \"connectivity\": %s}",
+                 conns[k]);
+        doc = post_200(srv, "5-D weight map", "/v1/weight-map", body);
+        CHECK_INT(json_array_size(jget(doc, "shape")), 4); /* [N, D, H, W] */
+        check_num("5-D weight map", doc, "shape[1]", 1, 0);
+        check_num("5-D weight map", doc, "data[0]", 1, 0);
+        check_num("5-D weight map", doc, "data[1]", k == 0 ? 1 : wb, 1e-6);
+        json_decref(doc);
+    }
+    /* the weight map reads a 4-D [N, D, H, W] with three spacings as /v1/score does */
+    doc = post_200(srv, "4-D weight map", "/v1/weight-map",
+                   "{\"target\": " U8("[1, 2, 1, 2]") "[1, 0, 0, 0]}, \"spacing\": [2, 1, 1]}");
+    CHECK_INT(json_array_size(jget(doc, "shape")), 4);
+    check_num("4-D weight map", doc, "shape[1]", 2, 0);
+    json_decref(doc);
+
+    /* contradictions: 422 naming the key */
+    post_422(srv, "3-D with 3 spacings", "/v1/score",
+             "{\"prediction\": " F32("[1, 2, 2]") "[0, 0, 0, 0]}, \"target\": " U8(
+                 "[1, 2, 2]") "[0, 0, 0, 0]}, \"spacing\": [1, 1, 1]}",
+             "spacing");
+    post_422(srv, "multiclass with spacing of its channel", "/v1/score",
+             "{\"prediction\": " F32("[1, 2, 1, 2]") "[0, 0, 0, 0]}, \"target\": " U8(
+                 "[1, 1, 2]") "[0, 1]}, \"mode\": \"multiclass\", \"spacing\": [1, 1, 1]}",
+             "spacing");
+    post_422(srv, "binary C = 2 with 2 spacings", "/v1/score",
+             "{\"prediction\": " F32("[1, 2, 1, 2]") "[0, 0, 0, 0]}, \"target\": " U8(
+                 "[1, 2, 1, 2]") "[0, 0, 0, 0]}, \"mode\": \"binary\", \"spacing\": [1, 1]}",
+             "spacing");
+    post_422(srv, "5-D with 2 spacings", "/v1/score",
+             "{\"prediction\": " F32("[1, 1, 1, 1, 2]") "[0, 0]}, \"target\": " U8(
+                 "[1, 1, 1, 1, 2]") "[0, 0]}, \"spacing\": [1, 1]}",
+             "spacing");
+    post_422(srv, "2-D [N, 1, H, W] with connectivity 26", "/v1/score",
+             "{\"prediction\": " F32("[1, 1, 1, 2]") "[0, 0]}, \"target\": " U8(
+                 "[1, 1, 1, 2]") "[0, 1]}, \"losses\": [{\"name\": "
+                                 "\"distance_weighted_cross_entropy\", \"connectivity\": 26}]}",
+             "losses[0].connectivity");
+}
+
+/* float32 logits at the ends of the range answer what float64 answers (README "Numerics"):
+ * Dice with smooth 0 on an empty target at x = -90 is 1 - 0 / sum p = 1 (p = 8.2e-40 > 0), and
+ * the cross entropy of x = 3e38 with y = 0 is x itself, finite. */
+static void test_float32_extremes(const struct hu_server *srv)
+{
+    json_t *doc = post_200(srv, "dice at -90", "/v1/score",
+                           "{\"prediction\": " F32("[1, 1, 3]") "[-90, -90, -90]}, \"target\": " U8(
+                               "[1, 1, 3]") "[0, 0, 0]}, \"losses\": [{\"name\": \"dice\"}], "
+                                            "\"metrics\": []}");
+    check_num("dice at -90", doc, "losses.dice.value", 1, 0);
+    json_decref(doc);
+    doc = post_200(
+        srv, "ce at 3e38", "/v1/score",
+        "{\"prediction\": " F32("[1, 1, 9]") "[3e38, 3e38, 3e38, 3e38, 3e38, 3e38, 3e38, "
+                                             "3e38, 3e38]}, \"target\": " U8(
+                                                 "[1, 1, 9]") "[0, 0, 0, 0, 0, 0, 0, 0, 0]}, "
+                                                              "\"losses\": [{\"name\": "
+                                                              "\"cross_entropy\"}], "
+                                                              "\"metrics\": []}");
+    CHECK_CLOSE(jnum(doc, "losses.cross_entropy.value"), (double)3e38f, 1e-6, 0);
+    json_decref(doc);
+}
+
 /* A large answer comes back gzipped when the client allows it, and plain otherwise. */
 static void test_gzip_answer(const struct hu_server *srv)
 {
@@ -2532,6 +2672,8 @@ static void functional_checks(const struct hu_server *srv)
     test_compressed(srv);
     test_multipart(srv);
     test_weight_map(srv);
+    test_layouts(srv);
+    test_float32_extremes(srv);
     test_gzip_answer(srv);
     test_concurrent_small(srv);
     test_request_id(srv);

@@ -157,6 +157,12 @@ static void test_fused_variants(void)
     x[5] = 100.0f; /* beyond the exp cut */
     x[6] = -100.0f;
     x[7] = -0.0f;
+    /* far lanes (computed in double), alone and beside others, weights near FLT_MAX */
+    const float far[] = {45.0f, -45.0f, -90.0f, 3e38f, -3e38f, -800.0f, 20.0f, -17.0f};
+    for (int k = 0; k < N; k += 11) {
+        x[k] = far[(k / 11) % 8];
+        w[k] = k % 3 == 0 ? 1e38f : w[k];
+    }
     const int whats[] = {0,
                          SL_FZ_P,
                          SL_FZ_P | SL_FZ_LOG,
@@ -167,9 +173,12 @@ static void test_fused_variants(void)
                          SL_FZ_FOCAL_EXP | SL_FZ_W};
     const int lens[] = {1, 3, 4, 5, 8, 15, 16, 17, 63, 64, 65, 100, 129, N};
     int64_t mismatch = 0, runs = 0;
-    for (size_t wi = 0; wi < sizeof whats / sizeof whats[0]; wi++) {
+    /* gamma 5: lanes with |x| > 86/5 - 1 are far too */
+    for (size_t wi = 0; wi < 2 * sizeof whats / sizeof whats[0]; wi++) {
         for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-            struct sl__fused_in in = {x, t, w, lens[li], 255, 0.5f, 0.7f, whats[wi]};
+            const size_t nw = sizeof whats / sizeof whats[0];
+            struct sl__fused_in in = {
+                x, t, w, lens[li], 255, 0.5f, wi < nw ? 0.7f : 5.0f, whats[wi % nw]};
             struct sl__fused_out base, o;
             memset(&base, 0, sizeof base);
             sl__fused_logits(SL_SIMD_BASE, &in, &base);
