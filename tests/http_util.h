@@ -747,7 +747,8 @@ static inline int hu_server_attach(struct hu_server *s, const char *url, double 
         }
         hu_sleep_ms(100);
     } while (hu_now() < end);
-    snprintf(err, errlen, "GET %s did not answer 200 within %.0f s (last: HTTP %ld %s)", hz,
+    /* curl's message cut to 120 bytes, so the whole line fits a caller's usual 400 */
+    snprintf(err, errlen, "GET %s did not answer 200 within %.0f s (last: HTTP %ld %.120s)", hz,
              timeout, st, last);
     return -1;
 }
