@@ -362,8 +362,9 @@ def test_saturation(t, seglossd, by_id):
     server = harness.Server(seglossd, "--threads", "1", "--queue", "1")
     try:
         # backoff 0.01 s: the waits are the server's Retry-After (1 s), so every rejection
-        # costs a second (retries=8: room for a slow machine)
-        client = segloss.Client(server.url, retries=8, backoff=0.01)
+        # costs a second (retries=30: room for a slow machine, where the saturating jobs can
+        # take several seconds under ASan on a busy CPU)
+        client = segloss.Client(server.url, retries=30, backoff=0.01)
         before = server.metric(QUEUE_FULL) or 0
         with harness.Saturated(server) as sat:
             t0 = time.monotonic()
