@@ -135,46 +135,51 @@ struct sl_param_def {
     bool min_open;              /* true: min itself is excluded */
     const char *const *choices; /* NULL-terminated, for ENUM and NUMBER_ENUM */
     const char *doc;
+    const char *requires; /* another parameter that must be given with this one, or NULL */
+    const char *excludes; /* another parameter that must not be given with this one, or NULL */
 };
 
-enum sl_loss_kind {
-    SL_LOSS_CROSS_ENTROPY,
-    SL_LOSS_WEIGHTED_CE,
-    SL_LOSS_BALANCED_CE,
-    SL_LOSS_FOCAL,
-    SL_LOSS_DICE,
-    SL_LOSS_JACCARD,
-    SL_LOSS_TVERSKY,
-    SL_LOSS_LOVASZ_HINGE,
-    SL_LOSS_LOVASZ_SOFTMAX,
-    SL_LOSS_DWCE,
-    SL_LOSS_COMBO,
+/* Modes a loss accepts, as bits (1 << enum sl_mode) in sl_def.modes. */
+#define SL_MODE_BIT(m) (1u << (m))
+#define SL_MODES_ALL                                                                               \
+    (SL_MODE_BIT(SL_MODE_BINARY) | SL_MODE_BIT(SL_MODE_MULTICLASS) |                               \
+     SL_MODE_BIT(SL_MODE_MULTILABEL))
+
+/* sl_def.flags: what a row is, for the code outside lib/ that must ask. */
+enum {
+    SL_DEF_DISTANCES = 1, /* needs distance transforms: a surface metric has no batch-summed
+                             `global` (distance-weighted CE is a loss with this flag too) */
+    SL_DEF_COUNTS = 2,    /* the metric is the confusion counts themselves (and matrix) */
+    SL_DEF_TERMS = 4,     /* the loss is a sum of loss terms (combo): no bare name, no nesting */
 };
 
-enum sl_metric_kind {
-    SL_METRIC_DICE,
-    SL_METRIC_IOU,
-    SL_METRIC_PRECISION,
-    SL_METRIC_RECALL,
-    SL_METRIC_SPECIFICITY,
-    SL_METRIC_ACCURACY,
-    SL_METRIC_BALANCED_ACCURACY,
-    SL_METRIC_MCC,
-    SL_METRIC_FBETA,
-    SL_METRIC_CONFUSION,
-    SL_METRIC_HAUSDORFF,
-    SL_METRIC_ASSD,
-    SL_METRIC_NSD,
+/* How a loss value split over several batches of one data set recombines into the value of
+ * one request with every image (clients/cli/agg.c). sl_loss_combine() answers it per spec. */
+enum sl_combine {
+    SL_COMBINE_PIXEL_MEAN,    /* mean over counted pixels: sum value x pixels / sum pixels */
+    SL_COMBINE_WEIGHTED_MEAN, /* multiclass: divided by the class-weighted target pixels
+                                 (class_weights, PyTorch cross_entropy); else PIXEL_MEAN */
+    SL_COMBINE_SUM,           /* reduction "sum": the batch values add */
+    SL_COMBINE_IMAGE_MEAN,    /* the mean of per-image values */
+    SL_COMBINE_POOLED,        /* pools the whole batch: cannot be recombined */
+    SL_COMBINE_TERMS,         /* the weighted sum of its terms, each recombined */
 };
 
-/* One row of the loss or metric table: the parser, /v1/catalog and the docs read it. */
+/* A row's entry points inside lib/ (plan, values, mode checks, formula; lib/internal.h). */
+struct sl__kernel;
+
+/* One row of the loss or metric table: the parser, /v1/catalog, the docs and the kernels read
+ * it. Adding a loss or metric is one row (lib/table.c) plus its kernel functions. */
 struct sl_def {
     const char *name;
-    int kind; /* enum sl_loss_kind or enum sl_metric_kind */
     const struct sl_param_def *params;
     int nparams;
     const char *summary;    /* one line: what it computes */
     const char *convention; /* the peer convention it follows, with its source */
+    unsigned modes;         /* SL_MODE_BIT()s it accepts (metrics: SL_MODES_ALL) */
+    const char *mode_hint;  /* what to use instead in the other modes, or NULL */
+    unsigned flags;         /* SL_DEF_* */
+    const struct sl__kernel *kernel;
 };
 
 /* The loss table and the metric table (static, never freed). */
@@ -204,6 +209,9 @@ void sl_spec_init(struct sl_spec *spec, const struct sl_def *def);
 /* Checks v against p; returns 0, or SL_ERANGE/SL_EINVAL with a message naming path. */
 int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const char *path,
                    char *msg, size_t msglen);
+/* How loss spec s recombines over batches (its row's rule applied to its values); for
+ * SL_COMBINE_POOLED, *why (when why is not NULL) receives a static reason for the user. */
+enum sl_combine sl_loss_combine(const struct sl_spec *s, const char **why);
 
 /* ---- a scoring request ---------------------------------------------------------------------- */
 

@@ -48,6 +48,7 @@ struct aloss {
     bool has_per_image;
     int first_term, nterms; /* L_COMBO: its terms are the entries after it */
     double weight;          /* as a combo term */
+    const char *why;        /* L_POOLED: why (static, from the table) */
 };
 
 struct ametric {
@@ -89,16 +90,6 @@ static json_t *param(json_t *obj, const char *name)
     return json_is_object(obj) ? json_object_get(obj, name) : NULL;
 }
 
-static bool bool_param(json_t *obj, const struct sl_def *def, const char *name)
-{
-    json_t *v = param(obj, name);
-    if (json_is_boolean(v)) {
-        return json_is_true(v);
-    }
-    int k = def ? sl_param_index(def, name) : -1;
-    return k >= 0 && def->params[k].def.kind == SL_V_BOOL && def->params[k].def.b;
-}
-
 static const char *entry_name(json_t *e)
 {
     if (json_is_string(e)) {
@@ -114,47 +105,59 @@ static const char *entry_key(json_t *e)
     return k ? k : entry_name(e);
 }
 
-/* How loss entry e combines over batches. */
-static enum lkind loss_kind(json_t *e, bool *sum, json_t **class_wt)
+/* Fills spec with def's defaults and the parameter values entry e gives (lists by their length
+ * only: the recombination rules ask whether a list is given, not what it holds). Values the
+ * server would refuse are taken as they come: it answers 422 for them anyway. */
+static void spec_of(json_t *e, const struct sl_def *def, struct sl_spec *spec)
+{
+    sl_spec_init(spec, def);
+    for (int k = 0; k < def->nparams && k < SL_MAX_PARAMS; k++) {
+        const struct sl_param_def *p = &def->params[k];
+        json_t *v = param(e, p->name);
+        struct sl_value *out = &spec->values[k];
+        if (json_is_boolean(v)) {
+            *out = (struct sl_value){.kind = SL_V_BOOL, .b = json_is_true(v)};
+        } else if (json_is_number(v)) {
+            *out = (struct sl_value){.kind = SL_V_NUMBER, .num = json_number_value(v)};
+        } else if (json_is_null(v)) {
+            *out = (struct sl_value){.kind = SL_V_NULL};
+        } else if (json_is_array(v)) {
+            *out = (struct sl_value){.kind = SL_V_LIST, .nlist = (int)json_array_size(v)};
+        } else if (json_is_string(v)) {
+            for (int c = 0; p->choices && p->choices[c]; c++) {
+                if (strcmp(p->choices[c], json_string_value(v)) == 0) {
+                    *out = (struct sl_value){.kind = SL_V_ENUM, .choice = c};
+                }
+            }
+        }
+    }
+}
+
+/* How loss entry e combines over batches: its row's rule (sl_loss_combine). */
+static enum lkind loss_kind(json_t *e, bool *sum, json_t **class_wt, const char **why)
 {
     const struct sl_def *def = sl_find_loss(entry_name(e));
+    struct sl_spec spec;
     *sum = false;
     *class_wt = NULL;
     if (!def) {
         return L_IMAGE; /* the server answers 422 for it */
     }
-    switch ((enum sl_loss_kind)def->kind) {
-    case SL_LOSS_BALANCED_CE: {
-        /* beta "auto" (the default) is mean(1 - y) over the whole batch */
-        int k = sl_param_index(def, "beta");
-        json_t *beta = param(e, "beta");
-        const char *b = beta ? json_string_value(beta)
-                        : (k >= 0 && def->params[k].def.kind == SL_V_ENUM)
-                            ? def->params[k].choices[def->params[k].def.choice]
-                            : NULL;
-        if (b && strcmp(b, "auto") == 0) {
-            return L_POOLED;
-        }
-    }
-        /* fall through */
-    case SL_LOSS_CROSS_ENTROPY:
-    case SL_LOSS_WEIGHTED_CE:
-    case SL_LOSS_FOCAL:
-    case SL_LOSS_DWCE: {
-        const char *red = json_string_value(param(e, "reduction"));
-        *sum = red && strcmp(red, "sum") == 0;
-        if (def->kind == SL_LOSS_CROSS_ENTROPY && json_is_array(param(e, "class_weights"))) {
-            *class_wt = param(e, "class_weights");
-        }
+    spec_of(e, def, &spec);
+    switch (sl_loss_combine(&spec, why)) {
+    case SL_COMBINE_SUM:
+        *sum = true;
         return L_PIXEL;
-    }
-    case SL_LOSS_DICE:
-    case SL_LOSS_JACCARD:
-    case SL_LOSS_TVERSKY:
-    case SL_LOSS_LOVASZ_HINGE:
-    case SL_LOSS_LOVASZ_SOFTMAX:
-        return bool_param(e, def, "per_image") ? L_IMAGE : L_POOLED;
-    case SL_LOSS_COMBO:
+    case SL_COMBINE_WEIGHTED_MEAN:
+        *class_wt = param(e, "class_weights");
+        return L_PIXEL;
+    case SL_COMBINE_PIXEL_MEAN:
+        return L_PIXEL;
+    case SL_COMBINE_IMAGE_MEAN:
+        return L_IMAGE;
+    case SL_COMBINE_POOLED:
+        return L_POOLED;
+    case SL_COMBINE_TERMS:
         return L_COMBO;
     }
     return L_IMAGE;
@@ -179,19 +182,13 @@ static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, 
     memset(l, 0, sizeof *l);
     l->key = dupstr(key);
     l->hidden = hidden;
-    l->kind = loss_kind(e, &l->sum, &l->class_wt);
+    l->why = "it pools the whole batch";
+    l->kind = loss_kind(e, &l->sum, &l->class_wt, &l->why);
     l->bg = own_bg(e, inherited_bg);
     l->per_image = json_array();
     l->has_per_image = true;
     l->weight = 1;
     return l->key && l->per_image ? 0 : -1;
-}
-
-static const char *pooled_why(json_t *e)
-{
-    return strcmp(entry_name(e), "balanced_cross_entropy") == 0
-               ? "its beta \"auto\" is a mean over the whole batch"
-               : "with per_image false it pools the sums of the whole batch";
 }
 
 struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
@@ -233,7 +230,7 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
             snprintf(msg, msglen,
                      "losses[%zu] (%s): %s, so it cannot be combined from %d batches; raise "
                      "--batch-size to the number of images or set per_image=true",
-                     i, entry_key(e), pooled_why(e), nbatches);
+                     i, entry_key(e), a->l[self].why, nbatches);
             goto fail;
         }
         if (a->l[self].kind != L_COMBO) {
@@ -282,7 +279,7 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
                          "losses[%zu].terms[%zu] (%s in combo %s): %s, so it cannot be combined "
                          "from %d batches; raise --batch-size to the number of images or set "
                          "per_image=true",
-                         i, t, entry_name(term), entry_key(e), pooled_why(term), nbatches);
+                         i, t, entry_name(term), entry_key(e), a->l[a->nl - 1].why, nbatches);
                 goto fail;
             }
         }
@@ -328,15 +325,9 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
         if (!def) {
             continue;
         }
-        sl_spec_init(&m->spec, def);
-        m->confusion = def->kind == SL_METRIC_CONFUSION;
-        m->surface = def->kind == SL_METRIC_HAUSDORFF || def->kind == SL_METRIC_ASSD ||
-                     def->kind == SL_METRIC_NSD;
-        int k = sl_param_index(def, "beta");
-        if (k >= 0 && json_is_number(param(e, "beta"))) {
-            m->spec.values[k].kind = SL_V_NUMBER;
-            m->spec.values[k].num = json_number_value(param(e, "beta"));
-        }
+        spec_of(e, def, &m->spec);
+        m->confusion = def->flags & SL_DEF_COUNTS;
+        m->surface = def->flags & SL_DEF_DISTANCES;
     }
     return a;
 oom:
