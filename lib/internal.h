@@ -262,6 +262,7 @@ double sl__m_accuracy(const struct sl_spec *s, double tp, double fp, double fn, 
                       double dg);
 double sl__m_balanced_accuracy(const struct sl_spec *s, double tp, double fp, double fn, double tn,
                                double dg);
+double sl__m_npv(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
 double sl__m_mcc(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
 double sl__m_fbeta(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
 

@@ -530,6 +530,15 @@ double sl__m_balanced_accuracy(const struct sl_spec *s, double tp, double fp, do
     return (ratio(tp, tp + fn, dg) + ratio(tn, tn + fp, dg)) / 2;
 }
 
+/* Negative predictive value (MONAI ConfusionMatrixMetric "npv"). */
+double sl__m_npv(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s;
+    (void)tp;
+    (void)fp;
+    return ratio(tn, tn + fn, dg);
+}
+
 /* Matthews 1975 */
 double sl__m_mcc(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
 {

@@ -380,6 +380,8 @@ static const struct sl_def metric_table[] = {
     {COUNTS("specificity", sl__m_specificity, "TN / (TN + FP)", NULL)},
     {COUNTS("accuracy", sl__m_accuracy, "(TP + TN) / (TP + FP + FN + TN)", NULL)},
     {COUNTS("balanced_accuracy", sl__m_balanced_accuracy, "(recall + specificity) / 2", NULL)},
+    {COUNTS("npv", sl__m_npv, "TN / (TN + FN)",
+            "negative predictive value, MONAI ConfusionMatrixMetric \"npv\"")},
     {COUNTS("mcc", sl__m_mcc, "(TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))",
             "Matthews 1975")},
     {COUNTS("fbeta", sl__m_fbeta, "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL),

@@ -59,7 +59,7 @@ int main(void)
                                 "combo"};
     const char *api_metrics[] = {
         "dice", "iou",   "precision", "recall",    "specificity", "accuracy", "balanced_accuracy",
-        "mcc",  "fbeta", "confusion", "hausdorff", "assd",        "nsd"};
+        "mcc",  "fbeta", "confusion", "hausdorff", "assd",        "nsd",      "npv"};
     for (size_t i = 0; i < sizeof api_losses / sizeof api_losses[0]; i++) {
         json_t *e = entry(losses, api_losses[i]);
         CHECK(e != NULL);
