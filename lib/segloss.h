@@ -5,8 +5,18 @@
  *
  * Ownership, once for the whole library: the caller allocates inputs and keeps them alive
  * for the duration of a call; the library never keeps a caller's pointer after returning.
- * Every sl_*_new() has an sl_*_free() that accepts NULL. Errors are negative SL_E* codes;
- * user-facing detail (which key, which index) is written into a caller-provided buffer.
+ * Every sl_*_new() has an sl_*_free() that accepts NULL (so does sl_result_free()).
+ *
+ * Errors, once for the whole library: a function that can fail returns int, 0 for success or
+ * a negative SL_E* code (SL_ERRNO_MAP below; sl_strerror() names it), and never aborts, not
+ * even on out-of-memory (SL_ENOMEM). One that makes an object returns NULL on failure. Detail
+ * for the user (which key, which index, which limit) goes into the caller's msg buffer of
+ * msglen bytes, always terminated, never into a global; on failure an out-pointer is set to
+ * NULL. Lookups return NULL or -1 for "not found", which is not an error.
+ *
+ * The loss and metric tables (sl_loss_table(), sl_metric_table()) are the extension point:
+ * a loss or metric is one row of lib/table.c plus its kernel (README "Adding a loss or a
+ * metric").
  */
 #ifndef SEGLOSS_H
 #define SEGLOSS_H
@@ -182,11 +192,13 @@ struct sl_def {
     const struct sl__kernel *kernel;
 };
 
-/* The loss table and the metric table (static, never freed). */
+/* The loss table: its rows, *count of them (static, never freed). */
 const struct sl_def *sl_loss_table(int *count);
+/* The metric table: its rows, *count of them (static, never freed). */
 const struct sl_def *sl_metric_table(int *count);
-/* Looks a name up in a table; NULL when absent. */
+/* The loss row called name, or NULL when there is none. */
 const struct sl_def *sl_find_loss(const char *name);
+/* The metric row called name, or NULL when there is none. */
 const struct sl_def *sl_find_metric(const char *name);
 /* Index of the parameter called name in def, or -1. */
 int sl_param_index(const struct sl_def *def, const char *name);
@@ -219,8 +231,11 @@ enum sl_mode { SL_MODE_AUTO, SL_MODE_BINARY, SL_MODE_MULTICLASS, SL_MODE_MULTILA
 enum sl_pred_type { SL_PRED_LOGITS, SL_PRED_PROBABILITIES, SL_PRED_LABELS };
 enum sl_empty { SL_EMPTY_ONE, SL_EMPTY_ZERO, SL_EMPTY_NAN };
 
+/* The wire name of mode m ("binary"), static; "?" for a value outside the enum. */
 const char *sl_mode_name(enum sl_mode m);
+/* The wire name of prediction type t ("logits"), static; "?" outside the enum. */
 const char *sl_pred_type_name(enum sl_pred_type t);
+/* The wire name of empty convention e ("one"), static; "?" outside the enum. */
 const char *sl_empty_name(enum sl_empty e);
 
 struct sl_request {
@@ -291,6 +306,7 @@ struct sl_result {
     struct sl_metric_result *metrics;
 };
 
+/* Frees a result of sl_score() and every array it holds. NULL is fine. */
 void sl_result_free(struct sl_result *res);
 
 /* Value of a confusion-matrix metric (dice, iou, precision, recall, specificity, accuracy,

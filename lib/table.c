@@ -1,6 +1,18 @@
-/* table.c - the loss and metric tables: names, parameters (type, default, range), summaries.
- * The wire parser validates against these rows and /v1/catalog lists them; adding a loss is one
- * row here plus its kernel. */
+/* table.c - the loss and metric tables: the extension point of the library.
+ *
+ * A row is everything the rest of the service knows about a loss or metric: its name, its
+ * parameters (type, default, range, choices, which go together), a summary and the peer
+ * convention it follows, the modes it accepts, flags (needs distances, is the confusion counts,
+ * is a sum of terms) and its kernel, the functions that compute it (struct sl__kernel,
+ * lib/internal.h). As jq's builtin table pairs a name with a function, a loss is one row plus
+ * its kernel functions: the parser (proto/spec.c) validates against the row, /v1/catalog lists
+ * it, score.c checks its modes and rule, run.c plans the fused pass with its plan, reduce.c and
+ * surface.c compute it with its functions, the response writer and the CLI read its flags and
+ * its batch recombination (sl_loss_combine). tests/unit/test_openapi.c holds proto/openapi.json
+ * to these rows; README "Adding a loss or a metric" lists the steps.
+ *
+ * Parameter indices (SL_P_* in lib/internal.h) are placed here with designated initializers and
+ * each row is asserted to have as many parameters as its index enum names. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

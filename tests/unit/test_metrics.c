@@ -206,6 +206,7 @@ static void test_npv(void)
         CHECK_CLOSE(res->metrics[0].global[0], 0.5, 0, 1e-15);
     }
     sl_result_free(res);
+    sl_result_free(NULL); /* every _free of lib/ accepts NULL */
 }
 
 int main(void)
