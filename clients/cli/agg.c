@@ -1,5 +1,9 @@
 /* agg.c - combines the answers of several /v1/score requests (batches of one data set) into
- * the answer one request with every image would give (the README's reductions):
+ * the answer one request with every image would give (the README's reductions). Which rule a
+ * loss follows is its table row's (sl_loss_combine: pixel mean, class-weighted mean, sum, mean
+ * of per-image values, pooled, sum of terms); which metrics have a batch-summed `global` and
+ * which are the counts, the rows' flags; a metric's value from summed counts, its row's formula
+ * (sl_metric_from_counts). This file keeps no list of losses or metrics:
  *
  * - metrics: per-image values are concatenated; `per_class` is the mean over images of the
  *   defined values, `mean` the mean over images (binary) or over the counted classes;
