@@ -133,19 +133,23 @@ static void block_ce_focal(const struct sl__plan *pl, struct sl__acc *a, const d
 static void block_confusion(struct sl__acc *a, int64_t *matrix, const double *x, const double *m,
                             const int *cls, int n, int64_t C)
 {
+    int arg[BLOCK];
     for (int k = 0; k < n; k++) {
-        if (m[k] == 0) {
-            continue;
-        }
-        int h = 0;
+        int best = 0;
         double bv = x[k];
         for (int64_t c = 1; c < C; c++) {
             if (x[c * BLOCK + k] > bv) {
                 bv = x[c * BLOCK + k];
-                h = (int)c;
+                best = (int)c;
             }
         }
-        int y = cls[k];
+        arg[k] = best;
+    }
+    for (int k = 0; k < n; k++) {
+        if (m[k] == 0) {
+            continue;
+        }
+        int y = cls[k], h = arg[k];
         if (h == y) {
             a[y].cm.tp++;
         } else {
