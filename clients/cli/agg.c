@@ -195,6 +195,126 @@ static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, 
     return l->key && l->per_image ? 0 : -1;
 }
 
+/* The terms of combo entry e (losses[i]) as hidden losses after it, and their specs in extra
+ * (appended to the request's losses afterwards). Returns 0, or -1 with a message. */
+static int add_terms(struct cli_agg *a, json_t *e, size_t i, json_t *extra, int nbatches, char *msg,
+                     size_t msglen)
+{
+    const int self = a->nl - 1, combo_bg = own_bg(e, -1);
+    size_t t;
+    json_t *term;
+    a->l[self].first_term = a->nl;
+    json_array_foreach(json_object_get(e, "terms"), t, term)
+    {
+        char key[SL_KEY_MAX];
+        snprintf(key, sizeof key, HIDDEN "%zu_%zu", i, t);
+        if (!json_is_string(term) && !json_is_object(term)) {
+            continue; /* the server answers 422 */
+        }
+        /* a term is a loss name (that loss with its defaults) or an object */
+        json_t *copy =
+            json_is_string(term) ? json_pack("{s:O}", "name", term) : json_deep_copy(term);
+        if (!copy) {
+            goto oom;
+        }
+        double w = json_is_number(json_object_get(copy, "weight"))
+                       ? json_number_value(json_object_get(copy, "weight"))
+                       : 1.0;
+        json_object_del(copy, "weight");
+        if (add_loss(a, key, true, copy, combo_bg)) {
+            json_decref(copy);
+            goto oom;
+        }
+        if (combo_bg >= 0) {
+            /* the term inherits the combo's flag as it does inside the combo (an explicit
+             * one on the term itself would differ: multiclass cross_entropy refuses it) */
+            copy = json_pack("{s:s, s:[o], s:b}", "name", entry_name(e), "terms", copy,
+                             "include_background", combo_bg);
+            if (!copy) {
+                goto oom;
+            }
+        }
+        json_object_set_new(copy, "as", json_string(key));
+        json_array_append_new(extra, copy);
+        a->l[a->nl - 1].weight = w;
+        if (a->l[a->nl - 1].kind == L_POOLED && nbatches > 1) {
+            snprintf(msg, msglen,
+                     "losses[%zu].terms[%zu] (%s in combo %s): %s, so it cannot be combined "
+                     "from %d batches; raise --batch-size to the number of images or set "
+                     "per_image=true",
+                     i, t, entry_name(term), entry_key(e), a->l[a->nl - 1].why, nbatches);
+            return -1;
+        }
+    }
+    a->l[self].nterms = a->nl - a->l[self].first_term;
+    return 0;
+oom:
+    snprintf(msg, msglen, "out of memory");
+    return -1;
+}
+
+/* The name of the metric that is the confusion counts themselves (its row's SL_DEF_COUNTS). */
+static const char *counts_metric(void)
+{
+    int n;
+    const struct sl_def *t = sl_metric_table(&n);
+    for (int i = 0; i < n; i++) {
+        if (t[i].flags & SL_DEF_COUNTS) {
+            return t[i].name;
+        }
+    }
+    return "confusion";
+}
+
+/* The metrics of spec (default: dice and iou), with a hidden counts metric added when the user
+ * asked for none: their per-image values are concatenated, the counts summed. Returns 0 or -1
+ * (out of memory). */
+static int add_metrics(struct cli_agg *a, json_t *spec)
+{
+    size_t i;
+    json_t *e;
+    json_t *metrics = json_object_get(spec, "metrics");
+    if (!metrics) {
+        metrics = json_pack("[ss]", "dice", "iou");
+        json_object_set_new(spec, "metrics", metrics);
+    }
+    /* the counts: the user's own counts metric when there is one */
+    json_array_foreach(metrics, i, e)
+    {
+        const struct sl_def *def = sl_find_metric(entry_name(e));
+        if (!a->conf_key && def && (def->flags & SL_DEF_COUNTS)) {
+            a->conf_key = dupstr(entry_key(e));
+        }
+    }
+    if (!a->conf_key && json_is_array(metrics)) {
+        json_array_append_new(
+            metrics, json_pack("{s:s, s:s}", "name", counts_metric(), "as", HIDDEN_CONFUSION));
+        a->conf_key = dupstr(HIDDEN_CONFUSION);
+    }
+    a->m = calloc(json_array_size(metrics) + 1, sizeof *a->m);
+    if (!a->m) {
+        return -1;
+    }
+    json_array_foreach(metrics, i, e)
+    {
+        struct ametric *m = &a->m[a->nm++];
+        m->key = dupstr(entry_key(e));
+        m->hidden = strcmp(m->key, HIDDEN_CONFUSION) == 0;
+        m->per_image = json_array();
+        if (!m->key || !m->per_image) {
+            return -1;
+        }
+        const struct sl_def *def = sl_find_metric(entry_name(e));
+        if (!def) {
+            continue;
+        }
+        spec_of(e, def, &m->spec);
+        m->confusion = def->flags & SL_DEF_COUNTS;
+        m->surface = def->flags & SL_DEF_DISTANCES;
+    }
+    return 0;
+}
+
 struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
 {
     struct cli_agg *a = calloc(1, sizeof *a);
@@ -229,109 +349,25 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
         if (add_loss(a, entry_key(e), false, e, -1)) {
             goto oom;
         }
-        int self = a->nl - 1;
-        if (a->l[self].kind == L_POOLED && nbatches > 1) {
+        const struct aloss *l = &a->l[a->nl - 1];
+        if (l->kind == L_POOLED && nbatches > 1) {
             snprintf(msg, msglen,
                      "losses[%zu] (%s): %s, so it cannot be combined from %d batches; raise "
                      "--batch-size to the number of images or set per_image=true",
-                     i, entry_key(e), a->l[self].why, nbatches);
+                     i, entry_key(e), l->why, nbatches);
             goto fail;
         }
-        if (a->l[self].kind != L_COMBO) {
-            continue;
+        if (l->kind == L_COMBO && add_terms(a, e, i, extra, nbatches, msg, msglen)) {
+            goto fail;
         }
-        json_t *terms = json_object_get(e, "terms");
-        size_t t;
-        json_t *term;
-        a->l[self].first_term = a->nl;
-        json_array_foreach(terms, t, term)
-        {
-            char key[SL_KEY_MAX];
-            snprintf(key, sizeof key, HIDDEN "%zu_%zu", i, t);
-            if (!json_is_string(term) && !json_is_object(term)) {
-                continue; /* the server answers 422 */
-            }
-            /* a term is a loss name (that loss with its defaults) or an object */
-            json_t *copy =
-                json_is_string(term) ? json_pack("{s:O}", "name", term) : json_deep_copy(term);
-            if (!copy) {
-                goto oom;
-            }
-            double w = json_is_number(json_object_get(copy, "weight"))
-                           ? json_number_value(json_object_get(copy, "weight"))
-                           : 1.0;
-            json_object_del(copy, "weight");
-            const int combo_bg = own_bg(e, -1);
-            if (add_loss(a, key, true, copy, combo_bg)) {
-                json_decref(copy);
-                goto oom;
-            }
-            if (combo_bg >= 0) {
-                /* the term inherits the combo's flag as it does inside the combo (an explicit
-                 * one on the term itself would differ: multiclass cross_entropy refuses it) */
-                copy = json_pack("{s:s, s:[o], s:b}", "name", "combo", "terms", copy,
-                                 "include_background", combo_bg);
-                if (!copy) {
-                    goto oom;
-                }
-            }
-            json_object_set_new(copy, "as", json_string(key));
-            json_array_append_new(extra, copy);
-            a->l[a->nl - 1].weight = w;
-            if (a->l[a->nl - 1].kind == L_POOLED && nbatches > 1) {
-                snprintf(msg, msglen,
-                         "losses[%zu].terms[%zu] (%s in combo %s): %s, so it cannot be combined "
-                         "from %d batches; raise --batch-size to the number of images or set "
-                         "per_image=true",
-                         i, t, entry_name(term), entry_key(e), a->l[a->nl - 1].why, nbatches);
-                goto fail;
-            }
-        }
-        a->l[self].nterms = a->nl - a->l[self].first_term;
     }
     if (json_array_size(extra)) {
         json_array_extend(losses, extra);
     }
     json_decref(extra);
     extra = NULL;
-
-    json_t *metrics = json_object_get(spec, "metrics");
-    if (!metrics) {
-        metrics = json_pack("[ss]", "dice", "iou");
-        json_object_set_new(spec, "metrics", metrics);
-    }
-    /* the counts: the user's own confusion metric when there is one */
-    json_array_foreach(metrics, i, e)
-    {
-        if (!a->conf_key && !strcmp(entry_name(e), "confusion")) {
-            a->conf_key = dupstr(entry_key(e));
-        }
-    }
-    if (!a->conf_key && json_is_array(metrics)) {
-        json_array_append_new(metrics,
-                              json_pack("{s:s, s:s}", "name", "confusion", "as", HIDDEN_CONFUSION));
-        a->conf_key = dupstr(HIDDEN_CONFUSION);
-    }
-    a->m = calloc(json_array_size(metrics) + 1, sizeof *a->m);
-    if (!a->m) {
+    if (add_metrics(a, spec)) {
         goto oom;
-    }
-    json_array_foreach(metrics, i, e)
-    {
-        struct ametric *m = &a->m[a->nm++];
-        m->key = dupstr(entry_key(e));
-        m->hidden = strcmp(m->key, HIDDEN_CONFUSION) == 0;
-        m->per_image = json_array();
-        if (!m->key || !m->per_image) {
-            goto oom;
-        }
-        const struct sl_def *def = sl_find_metric(entry_name(e));
-        if (!def) {
-            continue;
-        }
-        spec_of(e, def, &m->spec);
-        m->confusion = def->flags & SL_DEF_COUNTS;
-        m->surface = def->flags & SL_DEF_DISTANCES;
     }
     return a;
 oom:
@@ -403,6 +439,54 @@ static double denominator(const struct cli_agg *a, const struct aloss *l,
         d += (double)(cm[c].tp + cm[c].fp + cm[c].fn + cm[c].tn);
     }
     return d;
+}
+
+/* Adds the losses of one batch's answer (n images, per-image per-class counts cm) to their
+ * sums. Returns 0, or -1 with a message. */
+static int add_loss_values(struct cli_agg *a, json_t *losses, int64_t n,
+                           const struct sl_confusion *cm, char *msg, size_t msglen)
+{
+    const int64_t C = a->classes;
+    for (int k = 0; k < a->nl; k++) {
+        struct aloss *l = &a->l[k];
+        json_t *jl = json_object_get(losses, l->key);
+        json_t *pi = json_object_get(jl, "per_image");
+        double v = json_number_value(json_object_get(jl, "value"));
+        if (!jl) {
+            snprintf(msg, msglen, "the answer has no loss %s", l->key);
+            return -1;
+        }
+        if (json_array_size(pi) == (size_t)n) {
+            json_array_extend(l->per_image, pi);
+        } else {
+            l->has_per_image = false;
+        }
+        switch (l->kind) {
+        case L_PIXEL:
+            if (l->sum) {
+                l->total += v;
+                break;
+            }
+            for (int64_t j = 0; j < n; j++) {
+                double d = denominator(a, l, cm + j * C);
+                l->num += json_number_value(json_array_get(pi, (size_t)j)) * d;
+                l->den += d;
+            }
+            break;
+        case L_IMAGE:
+            for (int64_t j = 0; j < n; j++) {
+                l->total += json_number_value(json_array_get(pi, (size_t)j));
+            }
+            l->nimg += n;
+            break;
+        case L_POOLED:
+            l->pooled = v;
+            break;
+        case L_COMBO:
+            break;
+        }
+    }
+    return 0;
 }
 
 int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
@@ -491,48 +575,11 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
         return -1;
     }
 
-    json_t *losses = json_object_get(answer, "losses");
-    for (int k = 0; k < a->nl; k++) {
-        struct aloss *l = &a->l[k];
-        json_t *jl = json_object_get(losses, l->key);
-        json_t *pi = json_object_get(jl, "per_image");
-        double v = json_number_value(json_object_get(jl, "value"));
-        if (!jl) {
-            free(cm);
-            snprintf(msg, msglen, "the answer has no loss %s", l->key);
-            return -1;
-        }
-        if (json_array_size(pi) == (size_t)n) {
-            json_array_extend(l->per_image, pi);
-        } else {
-            l->has_per_image = false;
-        }
-        switch (l->kind) {
-        case L_PIXEL:
-            if (l->sum) {
-                l->total += v;
-                break;
-            }
-            for (int64_t j = 0; j < n; j++) {
-                double d = denominator(a, l, cm + j * C);
-                l->num += json_number_value(json_array_get(pi, (size_t)j)) * d;
-                l->den += d;
-            }
-            break;
-        case L_IMAGE:
-            for (int64_t j = 0; j < n; j++) {
-                l->total += json_number_value(json_array_get(pi, (size_t)j));
-            }
-            l->nimg += n;
-            break;
-        case L_POOLED:
-            l->pooled = v;
-            break;
-        case L_COMBO:
-            break;
-        }
-    }
+    int rc = add_loss_values(a, json_object_get(answer, "losses"), n, cm, msg, msglen);
     free(cm);
+    if (rc) {
+        return rc;
+    }
     for (int k = 0; k < a->nm; k++) {
         json_t *pi = json_object_get(json_object_get(metrics, a->m[k].key), "per_image");
         if (json_array_size(pi) != (size_t)n) {
