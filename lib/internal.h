@@ -18,45 +18,65 @@ bool sl__include_bg(const struct sl_spec *s, bool inherited);
 /* Writes the multi-index of flat index i in shape as "[a, b, c]". */
 void sl__format_index(const int64_t *shape, int ndim, int64_t i, char *buf, size_t len);
 
-/* Parameter indices, in the order of each table row. */
-enum { SL_P_CE_REDUCTION = 0, SL_P_CE_CLASS_WEIGHTS };
-enum { SL_P_WCE_BETA = 0, SL_P_WCE_REDUCTION };
-enum { SL_P_BCE_BETA = 0, SL_P_BCE_REDUCTION };
-enum { SL_P_FOCAL_ALPHA = 0, SL_P_FOCAL_GAMMA, SL_P_FOCAL_REDUCTION };
+/* Parameter indices of each row. lib/table.c places every parameter at its index with a
+ * designated initializer ([SL_P_DICE_SMOOTH] = ...) and asserts that the row has _N of them, so
+ * an index cannot drift from its row; the kernels read values[SL_P_...]. */
+enum { SL_P_CE_REDUCTION, SL_P_CE_CLASS_WEIGHTS, SL_P_CE_INCLUDE_BG, SL_P_CE_N };
+enum { SL_P_WCE_BETA, SL_P_WCE_REDUCTION, SL_P_WCE_INCLUDE_BG, SL_P_WCE_N };
+enum { SL_P_BCE_BETA, SL_P_BCE_REDUCTION, SL_P_BCE_INCLUDE_BG, SL_P_BCE_N };
 enum {
-    SL_P_DICE_SMOOTH = 0,
+    SL_P_FOCAL_ALPHA,
+    SL_P_FOCAL_GAMMA,
+    SL_P_FOCAL_REDUCTION,
+    SL_P_FOCAL_INCLUDE_BG,
+    SL_P_FOCAL_N
+};
+enum {
+    SL_P_DICE_SMOOTH,
     SL_P_DICE_SQUARED,
     SL_P_DICE_LOG,
     SL_P_DICE_PER_IMAGE,
-    SL_P_DICE_CLASS_WEIGHTS
+    SL_P_DICE_CLASS_WEIGHTS,
+    SL_P_DICE_INCLUDE_BG,
+    SL_P_DICE_N
 };
-enum { SL_P_JAC_SMOOTH = 0, SL_P_JAC_LOG, SL_P_JAC_PER_IMAGE, SL_P_JAC_CLASS_WEIGHTS };
 enum {
-    SL_P_TV_BETA = 0,
+    SL_P_JAC_SMOOTH,
+    SL_P_JAC_LOG,
+    SL_P_JAC_PER_IMAGE,
+    SL_P_JAC_CLASS_WEIGHTS,
+    SL_P_JAC_INCLUDE_BG,
+    SL_P_JAC_N
+};
+enum {
+    SL_P_TV_BETA,
     SL_P_TV_FP,
     SL_P_TV_FN,
     SL_P_TV_GAMMA,
     SL_P_TV_SMOOTH,
     SL_P_TV_LOG,
     SL_P_TV_PER_IMAGE,
-    SL_P_TV_CLASS_WEIGHTS
+    SL_P_TV_CLASS_WEIGHTS,
+    SL_P_TV_INCLUDE_BG,
+    SL_P_TV_N
 };
-enum { SL_P_LH_PER_IMAGE = 0 };
-enum { SL_P_LSM_CLASSES = 0, SL_P_LSM_PER_IMAGE };
+enum { SL_P_LH_PER_IMAGE, SL_P_LH_INCLUDE_BG, SL_P_LH_N };
+enum { SL_P_LSM_CLASSES, SL_P_LSM_PER_IMAGE, SL_P_LSM_INCLUDE_BG, SL_P_LSM_N };
 enum { SL_LSM_PRESENT = 0, SL_LSM_ALL };
 enum {
-    SL_P_DW_W0 = 0,
+    SL_P_DW_W0,
     SL_P_DW_SIGMA,
     SL_P_DW_CLASS_WEIGHTS,
     SL_P_DW_NEIGHBORS,
     SL_P_DW_CONNECTIVITY,
-    SL_P_DW_REDUCTION
+    SL_P_DW_REDUCTION,
+    SL_P_DW_N
 };
-enum { SL_P_COMBO_TERMS = 0 };
-enum { SL_P_FBETA_BETA = 0 };
-enum { SL_P_HD_PERCENTILE = 0, SL_P_HD_POOLING, SL_P_HD_EMPTY };
-enum { SL_P_ASSD_EMPTY = 0 };
-enum { SL_P_NSD_TOLERANCE = 0 };
+enum { SL_P_COMBO_TERMS, SL_P_COMBO_INCLUDE_BG, SL_P_COMBO_N };
+enum { SL_P_FBETA_BETA, SL_P_FBETA_N };
+enum { SL_P_HD_PERCENTILE, SL_P_HD_POOLING, SL_P_HD_EMPTY, SL_P_HD_N };
+enum { SL_P_ASSD_EMPTY, SL_P_ASSD_N };
+enum { SL_P_NSD_TOLERANCE, SL_P_NSD_N };
 enum { SL_POOL_MAX = 0, SL_POOL_POOLED };
 
 /* Choices of enum parameters. */
@@ -144,6 +164,123 @@ struct sl__plan {
 /* sl__run's answer when the fused kernel met a value that validation skipped for it would refuse:
  * validate fully and report that. */
 #define SL_EAGAIN_CHECK 1
+
+/* A row's entry points (struct sl_def.kernel): the loss or metric itself, found by the row
+ * instead of by a switch. NULL where a row has no such step. */
+struct sl__kernel {
+    /* losses: records in the plan what the fused pass must compute for s; bg is the
+     * include_background s inherits. Returns 0 or SL_ETOOLARGE (a plan table is full). */
+    int (*plan)(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+    /* losses: fills per_image[N] and *value from the plane sums; *has_per_image is false when
+     * the loss pools the batch. Returns 0 or a negative code. */
+    int (*value)(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                 bool *has_per_image, double *value);
+    /* pixel losses, binary/multilabel: the loss sum of plane (i, c); beta_auto[c] is the
+     * batch's mean(1-y) of channel c. */
+    double (*plane_sum)(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                        const double *beta_auto);
+    /* pixel losses, multiclass: numerator and denominator of image i's mean. */
+    void (*softmax_sum)(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
+                        double *num, double *den);
+    /* region losses: the score of one class's soft sums; *use_log: report -log(score). */
+    double (*score)(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
+                    bool *use_log);
+    /* region losses: applied to the mean over classes (focal Tversky's gamma), or NULL. */
+    double (*finish)(const struct sl_spec *s, double v);
+    /* losses: rules beyond the modes and per-class list lengths (which score.c checks for every
+     * row), for geometry g; where names the spec. Returns 0 or a negative code with msg. */
+    int (*check)(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
+                 size_t msglen);
+    /* losses: how a value split over batches recombines (sl_loss_combine). */
+    enum sl_combine (*combine)(const struct sl_spec *s, const char **why);
+    /* confusion-matrix metrics: the value from the counts; a zero denominator gives degenerate
+     * (the `empty` value when prediction and target agree, else 0). */
+    double (*from_counts)(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                          double degenerate);
+    /* surface metrics: the value from the distances d[0..np) of the prediction's surface to
+     * the target's and d[np..np+nt) back (tmp: np + nt doubles of scratch) */
+    double (*surface)(const struct sl_spec *s, const double *d, int64_t np, int64_t nt,
+                      double *tmp);
+    /* surface metrics: the value when both surfaces (both) or one is empty */
+    double (*surface_empty)(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
+                            const double *spacing);
+};
+
+/* ---- kernel entry points, named in the rows of lib/table.c ---- */
+
+/* run.c: what each loss family asks of the pass */
+int sl__plan_ce(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+int sl__plan_focal(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+int sl__plan_soft(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+int sl__plan_lovasz_hinge(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+int sl__plan_lovasz_softmax(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+int sl__plan_dwce(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+int sl__plan_terms(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+/* Plans loss s under the inherited include_background bg (its row's plan). */
+int sl__plan_loss(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+
+/* reduce.c: values per family, and each loss's own formula */
+int sl__value_pixel(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                    bool *has_per_image, double *value);
+int sl__value_region(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                     bool *has_per_image, double *value);
+int sl__value_lovasz(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                     bool *has_per_image, double *value);
+int sl__value_terms(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                    bool *has_per_image, double *value);
+double sl__sum_ce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                  const double *beta_auto);
+double sl__sum_wce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                   const double *beta_auto);
+double sl__sum_bce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                   const double *beta_auto);
+double sl__sum_focal(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                     const double *beta_auto);
+double sl__sum_dwce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                    const double *beta_auto);
+void sl__softmax_ce(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
+                    double *num, double *den);
+void sl__softmax_focal(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
+                       double *num, double *den);
+double sl__score_dice(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
+                      bool *use_log);
+double sl__score_jaccard(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
+                         bool *use_log);
+double sl__score_tversky(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
+                         bool *use_log);
+double sl__finish_tversky(const struct sl_spec *s, double v);
+
+/* reduce.c: confusion-matrix metric formulas (struct sl__kernel.from_counts) */
+double sl__m_dice(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_iou(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_precision(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                       double dg);
+double sl__m_recall(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_specificity(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                         double dg);
+double sl__m_accuracy(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                      double dg);
+double sl__m_balanced_accuracy(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                               double dg);
+double sl__m_npv(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_mcc(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_fbeta(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+
+/* surface.c: surface-distance metrics */
+double sl__surf_hausdorff(const struct sl_spec *s, const double *d, int64_t np, int64_t nt,
+                          double *tmp);
+double sl__surf_assd(const struct sl_spec *s, const double *d, int64_t np, int64_t nt, double *tmp);
+double sl__surf_nsd(const struct sl_spec *s, const double *d, int64_t np, int64_t nt, double *tmp);
+double sl__surf_empty_distance(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
+                               const double *spacing);
+double sl__surf_empty_nsd(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
+                          const double *spacing);
+
+/* score.c: per-loss rules */
+int sl__check_ce(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
+                 size_t msglen);
+int sl__check_dwce(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
+                   size_t msglen);
 
 /* Index of the focal accumulator of gamma in the plan (it exists after planning); nobg: a
  * multiclass focal without class 0 (false in binary and multilabel mode, where channels are

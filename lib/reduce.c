@@ -48,90 +48,98 @@ static double per_class(const struct sl_value *v, int64_t c, double absent)
     return v->kind == SL_V_NUMBER ? v->num : absent;
 }
 
+/* The loss's "reduction" (mean when it has none). */
 static int reduction_of(const struct sl_spec *s)
 {
-    switch ((enum sl_loss_kind)s->def->kind) {
-    case SL_LOSS_CROSS_ENTROPY:
-        return s->values[SL_P_CE_REDUCTION].choice;
-    case SL_LOSS_WEIGHTED_CE:
-        return s->values[SL_P_WCE_REDUCTION].choice;
-    case SL_LOSS_BALANCED_CE:
-        return s->values[SL_P_BCE_REDUCTION].choice;
-    case SL_LOSS_FOCAL:
-        return s->values[SL_P_FOCAL_REDUCTION].choice;
-    case SL_LOSS_DWCE:
-        return s->values[SL_P_DW_REDUCTION].choice;
-    default:
-        return SL_RED_MEAN;
-    }
+    int k = sl_param_index(s->def, "reduction");
+    return k >= 0 ? s->values[k].choice : SL_RED_MEAN;
 }
 
-/* Binary/multilabel: the loss sum of plane (i, c) under a CE-family spec. beta_auto[c] is the
- * batch's mean(1-y) of channel c. */
-static double plane_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s, int64_t i,
-                              int64_t c, const double *beta_auto)
+/* Binary/multilabel plane sums of the pixel losses (struct sl__kernel.plane_sum). */
+
+double sl__sum_ce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                  const double *beta_auto)
+{
+    (void)beta_auto;
+    const struct sl__acc *a = plane(pl, i, c);
+    return per_class(&s->values[SL_P_CE_CLASS_WEIGHTS], c, 1) * (a->ce_pos + a->ce_neg);
+}
+
+double sl__sum_wce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                   const double *beta_auto)
+{
+    (void)beta_auto;
+    const struct sl__acc *a = plane(pl, i, c);
+    return s->values[SL_P_WCE_BETA].num * a->ce_pos + a->ce_neg;
+}
+
+/* HED (Xie & Tu 2015): beta = fraction of negatives */
+double sl__sum_bce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                   const double *beta_auto)
 {
     const struct sl__acc *a = plane(pl, i, c);
-    switch ((enum sl_loss_kind)s->def->kind) {
-    case SL_LOSS_CROSS_ENTROPY:
-        return per_class(&s->values[SL_P_CE_CLASS_WEIGHTS], c, 1) * (a->ce_pos + a->ce_neg);
-    case SL_LOSS_WEIGHTED_CE:
-        return s->values[SL_P_WCE_BETA].num * a->ce_pos + a->ce_neg;
-    case SL_LOSS_BALANCED_CE: {
-        /* HED (Xie & Tu 2015): beta = fraction of negatives */
-        const struct sl_value *v = &s->values[SL_P_BCE_BETA];
-        double beta;
-        if (v->kind == SL_V_NUMBER) {
-            beta = v->num;
-        } else if (v->choice == SL_BETA_AUTO) {
-            beta = beta_auto[c];
-        } else {
-            beta = a->count > 0 ? (a->count - a->sy) / a->count : 0.0;
-        }
-        return beta * a->ce_pos + (1 - beta) * a->ce_neg;
+    const struct sl_value *v = &s->values[SL_P_BCE_BETA];
+    double beta;
+    if (v->kind == SL_V_NUMBER) {
+        beta = v->num;
+    } else if (v->choice == SL_BETA_AUTO) {
+        beta = beta_auto[c];
+    } else {
+        beta = a->count > 0 ? (a->count - a->sy) / a->count : 0.0;
     }
-    case SL_LOSS_FOCAL: {
-        int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num, false);
-        const struct sl_value *alpha = &s->values[SL_P_FOCAL_ALPHA];
-        if (alpha->kind == SL_V_NULL) {
-            return a->focal_pos[f] + a->focal_neg[f];
-        }
-        double al = per_class(alpha, c, 1);
-        return al * a->focal_pos[f] + (1 - al) * a->focal_neg[f];
+    return beta * a->ce_pos + (1 - beta) * a->ce_neg;
+}
+
+double sl__sum_focal(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                     const double *beta_auto)
+{
+    (void)beta_auto;
+    const struct sl__acc *a = plane(pl, i, c);
+    int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num, false);
+    const struct sl_value *alpha = &s->values[SL_P_FOCAL_ALPHA];
+    if (alpha->kind == SL_V_NULL) {
+        return a->focal_pos[f] + a->focal_neg[f];
     }
-    case SL_LOSS_DWCE:
-        return a->dwce[sl__dwce_slot(pl, s)];
-    default:
-        return NAN;
+    double al = per_class(alpha, c, 1);
+    return al * a->focal_pos[f] + (1 - al) * a->focal_neg[f];
+}
+
+double sl__sum_dwce(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                    const double *beta_auto)
+{
+    (void)beta_auto;
+    return plane(pl, i, c)->dwce[sl__dwce_slot(pl, s)];
+}
+
+/* Multiclass: numerator and denominator of image i's cross entropy (PyTorch cross_entropy:
+ * with class weights the mean divides by the summed weights of the targets). */
+void sl__softmax_ce(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
+                    double *num, double *den)
+{
+    (void)bg;
+    const int64_t C = pl->g->classes;
+    const struct sl_value *cw = &s->values[SL_P_CE_CLASS_WEIGHTS];
+    *num = 0;
+    *den = cw->kind == SL_V_LIST ? 0 : plane(pl, i, 0)->count;
+    for (int64_t c = 0; c < C; c++) {
+        double wc = per_class(cw, c, 1);
+        *num += wc * plane(pl, i, c)->ce_pos;
+        if (cw->kind == SL_V_LIST) {
+            *den += wc * plane(pl, i, c)->sy;
+        }
     }
 }
 
-/* Multiclass: numerator and denominator of image i's pixel loss (PyTorch cross_entropy: with
- * class weights the mean divides by the summed weights of the targets). */
-static void softmax_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
-                              int64_t i, double *num, double *den)
+/* Multiclass focal: alpha_t weighs the target class's term (Lin et al.; a number weighs all).
+ * Without background the pass took the softmax over classes 1..C-1 (MONAI FocalLoss drops
+ * channel 0 first): class-0 pixels add 0 to the numerator but still count in the mean. */
+void sl__softmax_focal(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
+                       double *num, double *den)
 {
     const int64_t C = pl->g->classes;
+    int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num, !bg);
     *num = 0;
     *den = plane(pl, i, 0)->count;
-    if (s->def->kind == SL_LOSS_CROSS_ENTROPY) {
-        const struct sl_value *cw = &s->values[SL_P_CE_CLASS_WEIGHTS];
-        if (cw->kind == SL_V_LIST) {
-            *den = 0;
-        }
-        for (int64_t c = 0; c < C; c++) {
-            double wc = per_class(cw, c, 1);
-            *num += wc * plane(pl, i, c)->ce_pos;
-            if (cw->kind == SL_V_LIST) {
-                *den += wc * plane(pl, i, c)->sy;
-            }
-        }
-        return;
-    }
-    /* focal: alpha_t weighs the target class's term (Lin et al.; a number weighs all). Without
-     * background the pass took the softmax over classes 1..C-1 (MONAI FocalLoss drops channel 0
-     * first): class-0 pixels add 0 to the numerator but still count in the mean. */
-    int f = sl__focal_slot(pl, s->values[SL_P_FOCAL_GAMMA].num, !bg);
     for (int64_t c = 0; c < C; c++) {
         if (counted(pl, bg, c)) {
             *num += per_class(&s->values[SL_P_FOCAL_ALPHA], c, 1) * plane(pl, i, c)->focal_pos[f];
@@ -139,9 +147,11 @@ static void softmax_pixel_sum(const struct sl__plan *pl, const struct sl_spec *s
     }
 }
 
+/* Pixel losses: the mean over counted pixels of each image and of the batch (or sums). */
 static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
                          double *per_image)
 {
+    const struct sl__kernel *k = s->def->kernel;
     const int64_t N = pl->g->images, C = pl->g->classes;
     const bool sum = reduction_of(s) == SL_RED_SUM;
     double beta_auto[SL_MAX_CLASSES];
@@ -159,13 +169,13 @@ static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, boo
     for (int64_t i = 0; i < N; i++) {
         double num = 0, den = 0;
         if (multiclass(pl)) {
-            softmax_pixel_sum(pl, s, bg, i, &num, &den);
+            k->softmax_sum(pl, s, bg, i, &num, &den);
         } else {
             /* without background channel 0 is left out of numerator and denominator: the
              * mean over the kept channels x pixels (MONAI FocalLoss include_background=False) */
             for (int64_t c = 0; c < C; c++) {
                 if (counted(pl, bg, c)) {
-                    num += plane_pixel_sum(pl, s, i, c, beta_auto);
+                    num += k->plane_sum(pl, s, i, c, beta_auto);
                     den += plane(pl, i, c)->count;
                 }
             }
@@ -184,82 +194,81 @@ static double ratio1(double num, double den)
     return den == 0 ? 1.0 : num / den;
 }
 
-/* 1 - score (or -log score) of one class's soft sums, before any Tversky gamma. */
-static double region_value(const struct sl_spec *s, double sp, double sy, double spy, double sp2)
+/* Region scores of one class's soft sums (struct sl__kernel.score). */
+
+double sl__score_dice(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
+                      bool *use_log)
 {
-    double score;
-    bool use_log;
-    switch ((enum sl_loss_kind)s->def->kind) {
-    case SL_LOSS_DICE: {
-        double sm = s->values[SL_P_DICE_SMOOTH].num;
-        double den = (s->values[SL_P_DICE_SQUARED].b ? sp2 : sp) + sy + sm;
-        score = ratio1(2 * spy + sm, den);
-        use_log = s->values[SL_P_DICE_LOG].b;
-        break;
-    }
-    case SL_LOSS_JACCARD: {
-        double sm = s->values[SL_P_JAC_SMOOTH].num;
-        score = ratio1(spy + sm, sp + sy - spy + sm);
-        use_log = s->values[SL_P_JAC_LOG].b;
-        break;
-    }
-    case SL_LOSS_TVERSKY: {
-        double a, b;
-        if (s->values[SL_P_TV_FP].kind == SL_V_NUMBER) {
-            a = s->values[SL_P_TV_FP].num;
-            b = s->values[SL_P_TV_FN].num;
-        } else {
-            double beta =
-                s->values[SL_P_TV_BETA].kind == SL_V_NUMBER ? s->values[SL_P_TV_BETA].num : 0.5;
-            a = beta;
-            b = 1 - beta;
-        }
-        double sm = s->values[SL_P_TV_SMOOTH].num;
-        score = ratio1(spy + sm, spy + a * (sp - spy) + b * (sy - spy) + sm);
-        use_log = s->values[SL_P_TV_LOG].b;
-        break;
-    }
-    default:
-        return NAN;
-    }
-    return use_log ? -log(fmax(score, SL_LOG_FLOOR)) : 1 - score;
+    double sm = s->values[SL_P_DICE_SMOOTH].num;
+    double den = (s->values[SL_P_DICE_SQUARED].b ? sp2 : sp) + sy + sm;
+    *use_log = s->values[SL_P_DICE_LOG].b;
+    return ratio1(2 * spy + sm, den);
 }
 
-static const struct sl_value *region_class_weights(const struct sl_spec *s)
+double sl__score_jaccard(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
+                         bool *use_log)
 {
-    switch ((enum sl_loss_kind)s->def->kind) {
-    case SL_LOSS_DICE:
-        return &s->values[SL_P_DICE_CLASS_WEIGHTS];
-    case SL_LOSS_JACCARD:
-        return &s->values[SL_P_JAC_CLASS_WEIGHTS];
-    default:
-        return &s->values[SL_P_TV_CLASS_WEIGHTS];
-    }
+    (void)sp2;
+    double sm = s->values[SL_P_JAC_SMOOTH].num;
+    *use_log = s->values[SL_P_JAC_LOG].b;
+    return ratio1(spy + sm, sp + sy - spy + sm);
 }
 
-static bool region_per_image(const struct sl_spec *s)
+double sl__score_tversky(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
+                         bool *use_log)
 {
-    switch ((enum sl_loss_kind)s->def->kind) {
-    case SL_LOSS_DICE:
-        return s->values[SL_P_DICE_PER_IMAGE].b;
-    case SL_LOSS_JACCARD:
-        return s->values[SL_P_JAC_PER_IMAGE].b;
-    default:
-        return s->values[SL_P_TV_PER_IMAGE].b;
+    (void)sp2;
+    double a, b;
+    if (s->values[SL_P_TV_FP].kind == SL_V_NUMBER) {
+        a = s->values[SL_P_TV_FP].num;
+        b = s->values[SL_P_TV_FN].num;
+    } else {
+        double beta =
+            s->values[SL_P_TV_BETA].kind == SL_V_NUMBER ? s->values[SL_P_TV_BETA].num : 0.5;
+        a = beta;
+        b = 1 - beta;
     }
+    double sm = s->values[SL_P_TV_SMOOTH].num;
+    *use_log = s->values[SL_P_TV_LOG].b;
+    return ratio1(spy + sm, spy + a * (sp - spy) + b * (sy - spy) + sm);
 }
 
 /* Focal Tversky (Abraham & Khan 2019): smp raises the class mean to gamma. */
-static double region_finish(const struct sl_spec *s, double v)
+double sl__finish_tversky(const struct sl_spec *s, double v)
 {
-    if (s->def->kind != SL_LOSS_TVERSKY) {
-        return v;
-    }
     return pow(fmax(v, 0.0), s->values[SL_P_TV_GAMMA].num);
 }
 
-static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
-                          double *per_image, bool *has_per_image)
+/* 1 - score (or -log score) of one class's soft sums, before any finish. */
+static double region_value(const struct sl_spec *s, double sp, double sy, double spy, double sp2)
+{
+    bool use_log = false;
+    double score = s->def->kernel->score(s, sp, sy, spy, sp2, &use_log);
+    return use_log ? -log(fmax(score, SL_LOG_FLOOR)) : 1 - score;
+}
+
+/* A loss's per-class weights ("class_weights"; absent: every class weighs 1). */
+static const struct sl_value *region_class_weights(const struct sl_spec *s)
+{
+    static const struct sl_value none = {.kind = SL_V_NULL};
+    int k = sl_param_index(s->def, "class_weights");
+    return k >= 0 ? &s->values[k] : &none;
+}
+
+/* A loss's per_image (true when it has none). */
+static bool region_per_image(const struct sl_spec *s)
+{
+    int k = sl_param_index(s->def, "per_image");
+    return k < 0 || s->values[k].b;
+}
+
+static double region_finish(const struct sl_spec *s, double v)
+{
+    return s->def->kernel->finish ? s->def->kernel->finish(s, v) : v;
+}
+
+int sl__value_region(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                     bool *has_per_image, double *value)
 {
     const int64_t N = pl->g->images, C = pl->g->classes, K = ncounted(pl, bg);
     const struct sl_value *cw = region_class_weights(s);
@@ -276,7 +285,8 @@ static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, bo
         total += per_image[i];
     }
     if (region_per_image(s)) {
-        return N ? total / (double)N : 0.0;
+        *value = N ? total / (double)N : 0.0;
+        return 0;
     }
     /* per_image false: every class's sums pooled over the batch first (MONAI batch=True) */
     *has_per_image = false;
@@ -294,7 +304,8 @@ static double region_loss(const struct sl__plan *pl, const struct sl_spec *s, bo
             v += per_class(cw, c, 1) * region_value(s, sp, sy, spy, sp2);
         }
     }
-    return region_finish(s, K ? v / (double)K : 0.0);
+    *value = region_finish(s, K ? v / (double)K : 0.0);
+    return 0;
 }
 
 /* The items of every image of one class, each written at its own image's offset. */
@@ -356,13 +367,13 @@ int sl__lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
 /* Lovász hinge (binary, multilabel: mean over counted channels) and Lovász-Softmax (mean over
  * the counted classes, only those present in the target when classes is "present"; the
  * reference's mean of an empty list is 0). */
-static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
-                       double *per_image, bool *has_per_image, double *value)
+int sl__value_lovasz(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                     bool *has_per_image, double *value)
 {
     const int64_t N = pl->g->images, C = pl->g->classes;
-    const bool softmax = s->def->kind == SL_LOSS_LOVASZ_SOFTMAX;
-    const bool present = softmax && s->values[SL_P_LSM_CLASSES].choice == SL_LSM_PRESENT;
-    const bool img = softmax ? s->values[SL_P_LSM_PER_IMAGE].b : s->values[SL_P_LH_PER_IMAGE].b;
+    const int cl = sl_param_index(s->def, "classes");
+    const bool present = cl >= 0 && s->values[cl].choice == SL_LSM_PRESENT;
+    const bool img = region_per_image(s);
     if (img) {
         double total = 0;
         for (int64_t i = 0; i < N; i++) {
@@ -409,100 +420,151 @@ static int lovasz_loss(const struct sl__plan *pl, const struct sl_spec *s, bool 
     return 0;
 }
 
-/* Fills per_image[N] and *value for loss s; *has_per_image is false when it pools the batch.
- * bg: the include_background s inherits (its combo's or the request's). */
+/* Fills per_image[N] and *value for loss s with its row's kernel; *has_per_image is false when
+ * it pools the batch. bg: the include_background s inherits (its combo's or the request's). */
 static int loss_values(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
                        double *per_image, bool *has_per_image, double *value)
 {
-    const int64_t N = pl->g->images;
     *has_per_image = true;
-    bg = sl__include_bg(s, bg);
-    switch ((enum sl_loss_kind)s->def->kind) {
-    case SL_LOSS_CROSS_ENTROPY:
-    case SL_LOSS_WEIGHTED_CE:
-    case SL_LOSS_BALANCED_CE:
-    case SL_LOSS_FOCAL:
-    case SL_LOSS_DWCE:
-        *value = pixel_loss(pl, s, bg, per_image);
-        return 0;
-    case SL_LOSS_DICE:
-    case SL_LOSS_JACCARD:
-    case SL_LOSS_TVERSKY:
-        *value = region_loss(pl, s, bg, per_image, has_per_image);
-        return 0;
-    case SL_LOSS_LOVASZ_HINGE:
-    case SL_LOSS_LOVASZ_SOFTMAX:
-        return lovasz_loss(pl, s, bg, per_image, has_per_image, value);
-    case SL_LOSS_COMBO: {
-        double *tmp = malloc(sizeof(double) * (size_t)(N > 0 ? N : 1));
-        if (!tmp) {
-            return SL_ENOMEM;
-        }
-        memset(per_image, 0, sizeof(double) * (size_t)N);
-        *value = 0;
-        for (int t = 0; t < s->nterms; t++) {
-            const struct sl_spec *term = &s->terms[t];
-            bool term_img;
-            double v;
-            int rc = loss_values(pl, term, bg, tmp, &term_img, &v);
-            if (rc) {
-                free(tmp);
-                return rc;
-            }
-            *value += term->weight * v;
-            *has_per_image = *has_per_image && term_img; /* a pooled term has no per-image value */
-            for (int64_t i = 0; i < N; i++) {
-                per_image[i] += term->weight * tmp[i];
-            }
-        }
-        free(tmp);
-        return 0;
-    }
-    }
-    return SL_EINTERNAL;
+    return s->def->kernel->value(pl, s, sl__include_bg(s, bg), per_image, has_per_image, value);
 }
 
-/* Value of a confusion-matrix metric. A ratio with a zero denominator takes the `empty` value
- * when prediction and target agree (FP = FN = 0: both masks empty, nothing to find and nothing
- * found); otherwise it is 0, the worst score (scikit-learn's zero_division=0). */
+int sl__value_pixel(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                    bool *has_per_image, double *value)
+{
+    (void)has_per_image;
+    *value = pixel_loss(pl, s, bg, per_image);
+    return 0;
+}
+
+/* A sum of terms: weight x each term's values; a pooled term leaves no per-image values. */
+int sl__value_terms(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                    bool *has_per_image, double *value)
+{
+    const int64_t N = pl->g->images;
+    double *tmp = malloc(sizeof(double) * (size_t)(N > 0 ? N : 1));
+    if (!tmp) {
+        return SL_ENOMEM;
+    }
+    memset(per_image, 0, sizeof(double) * (size_t)N);
+    *value = 0;
+    for (int t = 0; t < s->nterms; t++) {
+        const struct sl_spec *term = &s->terms[t];
+        bool term_img;
+        double v;
+        int rc = loss_values(pl, term, bg, tmp, &term_img, &v);
+        if (rc) {
+            free(tmp);
+            return rc;
+        }
+        *value += term->weight * v;
+        *has_per_image = *has_per_image && term_img;
+        for (int64_t i = 0; i < N; i++) {
+            per_image[i] += term->weight * tmp[i];
+        }
+    }
+    free(tmp);
+    return 0;
+}
+
+/* Confusion-matrix metric formulas (struct sl__kernel.from_counts). A ratio with a zero
+ * denominator is dg: the `empty` value when prediction and target agree (FP = FN = 0: both
+ * masks empty, nothing to find and nothing found); otherwise 0, the worst score
+ * (scikit-learn's zero_division=0). */
+static double ratio(double num, double den, double dg)
+{
+    return den == 0 ? dg : num / den;
+}
+
+double sl__m_dice(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s;
+    (void)tn;
+    return ratio(2 * tp, 2 * tp + fp + fn, dg);
+}
+
+double sl__m_iou(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s;
+    (void)tn;
+    return ratio(tp, tp + fp + fn, dg);
+}
+
+double sl__m_precision(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                       double dg)
+{
+    (void)s;
+    (void)fn;
+    (void)tn;
+    return ratio(tp, tp + fp, dg);
+}
+
+double sl__m_recall(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s;
+    (void)fp;
+    (void)tn;
+    return ratio(tp, tp + fn, dg);
+}
+
+double sl__m_specificity(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                         double dg)
+{
+    (void)s;
+    (void)tp;
+    (void)fn;
+    return ratio(tn, tn + fp, dg);
+}
+
+double sl__m_accuracy(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                      double dg)
+{
+    (void)s;
+    return ratio(tp + tn, tp + tn + fp + fn, dg);
+}
+
+double sl__m_balanced_accuracy(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                               double dg)
+{
+    (void)s;
+    return (ratio(tp, tp + fn, dg) + ratio(tn, tn + fp, dg)) / 2;
+}
+
+/* Negative predictive value (MONAI ConfusionMatrixMetric "npv"). */
+double sl__m_npv(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s;
+    (void)tp;
+    (void)fp;
+    return ratio(tn, tn + fn, dg);
+}
+
+/* Matthews 1975 */
+double sl__m_mcc(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s;
+    double den = sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn));
+    return ratio(tp * tn - fp * fn, den, dg);
+}
+
+double sl__m_fbeta(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)tn;
+    double b2 = s->values[SL_P_FBETA_BETA].num * s->values[SL_P_FBETA_BETA].num;
+    return ratio((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp, dg);
+}
+
 double sl_metric_from_counts(const struct sl_spec *spec, const struct sl_confusion *c,
                              enum sl_empty e)
 {
-    const double tp = (double)c->tp, fp = (double)c->fp, fn = (double)c->fn, tn = (double)c->tn;
-    const double empty = e == SL_EMPTY_ONE ? 1.0 : e == SL_EMPTY_ZERO ? 0.0 : NAN;
-    const double degenerate = (c->fp == 0 && c->fn == 0) ? empty : 0.0;
-#define RATIO(num, den) ((den) == 0 ? degenerate : (num) / (den))
-    switch ((enum sl_metric_kind)spec->def->kind) {
-    case SL_METRIC_DICE:
-        return RATIO(2 * tp, 2 * tp + fp + fn);
-    case SL_METRIC_IOU:
-        return RATIO(tp, tp + fp + fn);
-    case SL_METRIC_PRECISION:
-        return RATIO(tp, tp + fp);
-    case SL_METRIC_RECALL:
-        return RATIO(tp, tp + fn);
-    case SL_METRIC_SPECIFICITY:
-        return RATIO(tn, tn + fp);
-    case SL_METRIC_ACCURACY:
-        return RATIO(tp + tn, tp + tn + fp + fn);
-    case SL_METRIC_BALANCED_ACCURACY:
-        return (RATIO(tp, tp + fn) + RATIO(tn, tn + fp)) / 2;
-    case SL_METRIC_MCC: {
-        double den = sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn));
-        return RATIO(tp * tn - fp * fn, den);
-    }
-    case SL_METRIC_FBETA: {
-        double b2 = spec->values[SL_P_FBETA_BETA].num * spec->values[SL_P_FBETA_BETA].num;
-        return RATIO((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp);
-    }
-    case SL_METRIC_CONFUSION:
-    case SL_METRIC_HAUSDORFF:
-    case SL_METRIC_ASSD:
-    case SL_METRIC_NSD:
+    const struct sl__kernel *k = spec->def->kernel;
+    if (!k || !k->from_counts) {
         return NAN;
     }
-#undef RATIO
-    return NAN;
+    const double empty = e == SL_EMPTY_ONE ? 1.0 : e == SL_EMPTY_ZERO ? 0.0 : NAN;
+    const double degenerate = (c->fp == 0 && c->fn == 0) ? empty : 0.0;
+    return k->from_counts(spec, (double)c->tp, (double)c->fp, (double)c->fn, (double)c->tn,
+                          degenerate);
 }
 
 static void add_counts(struct sl_confusion *t, const struct sl_confusion *c)
@@ -518,7 +580,7 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
     const int64_t N = pl->g->images, C = pl->g->classes;
     const struct sl_spec *s = r->spec;
     const enum sl_empty e = pl->req->empty;
-    if (s->def->kind == SL_METRIC_CONFUSION) {
+    if (s->def->flags & SL_DEF_COUNTS) {
         for (int64_t c = 0; c < C; c++) {
             memset(&r->total[c], 0, sizeof r->total[c]);
             for (int64_t i = 0; i < N; i++) {

@@ -30,68 +30,91 @@ int sl__dwce_slot(const struct sl__plan *pl, const struct sl_spec *s)
     return -1;
 }
 
-/* bg: the include_background s inherits (its combo's or the request's). */
-static int plan_loss(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+int sl__plan_loss(struct sl__plan *pl, const struct sl_spec *s, bool bg)
 {
-    bg = sl__include_bg(s, bg);
-    switch ((enum sl_loss_kind)s->def->kind) {
-    case SL_LOSS_CROSS_ENTROPY:
-    case SL_LOSS_WEIGHTED_CE:
-    case SL_LOSS_BALANCED_CE:
-        pl->need_ce = true;
-        pl->need_soft = true; /* sy and count: balanced beta, class-weighted means */
-        return 0;
-    case SL_LOSS_FOCAL: {
-        double g = s->values[SL_P_FOCAL_GAMMA].num;
-        bool nobg = pl->g->mode == SL_MODE_MULTICLASS && !bg;
-        if (sl__focal_slot(pl, g, nobg) < 0) {
-            if (pl->nfocal == SL_MAX_FOCAL) {
-                return SL_ETOOLARGE;
-            }
-            pl->focal_nobg[pl->nfocal] = nobg;
-            pl->focal_gamma[pl->nfocal++] = g;
-        }
-        return 0;
-    }
-    case SL_LOSS_DICE:
-    case SL_LOSS_JACCARD:
-    case SL_LOSS_TVERSKY:
-        pl->need_soft = true;
-        return 0;
-    case SL_LOSS_LOVASZ_HINGE:
-        pl->lovasz_bg = pl->lovasz_bg || bg;
-        if (s->values[SL_P_LH_PER_IMAGE].b) {
-            pl->need_hinge_img = true;
-        } else {
-            pl->need_hinge_batch = true;
-        }
-        return 0;
-    case SL_LOSS_LOVASZ_SOFTMAX:
-        pl->lovasz_bg = pl->lovasz_bg || bg;
-        if (s->values[SL_P_LSM_PER_IMAGE].b) {
-            pl->need_lsm_img = true;
-        } else {
-            pl->need_lsm_batch = true;
-            pl->lsm_all = pl->lsm_all || s->values[SL_P_LSM_CLASSES].choice == SL_LSM_ALL;
-        }
-        return 0;
-    case SL_LOSS_DWCE:
-        if (pl->ndwce == SL_MAX_DWCE) {
+    return s->def->kernel->plan(pl, s, sl__include_bg(s, bg));
+}
+
+/* The CE family: the two halves of the CE; sy and count for balanced beta and class-weighted
+ * means. */
+int sl__plan_ce(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    (void)s;
+    (void)bg;
+    pl->need_ce = true;
+    pl->need_soft = true;
+    return 0;
+}
+
+/* One focal accumulator per distinct (gamma, softmax without class 0). */
+int sl__plan_focal(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    double g = s->values[SL_P_FOCAL_GAMMA].num;
+    bool nobg = pl->g->mode == SL_MODE_MULTICLASS && !bg;
+    if (sl__focal_slot(pl, g, nobg) < 0) {
+        if (pl->nfocal == SL_MAX_FOCAL) {
             return SL_ETOOLARGE;
         }
-        pl->dwce[pl->ndwce++] = s;
-        pl->need_soft = true; /* the counted pixels */
-        return 0;
-    case SL_LOSS_COMBO:
-        for (int i = 0; i < s->nterms; i++) {
-            int rc = plan_loss(pl, &s->terms[i], bg);
-            if (rc) {
-                return rc;
-            }
-        }
-        return 0;
+        pl->focal_nobg[pl->nfocal] = nobg;
+        pl->focal_gamma[pl->nfocal++] = g;
     }
-    return SL_EINTERNAL;
+    return 0;
+}
+
+/* Region losses: the soft sums. */
+int sl__plan_soft(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    (void)s;
+    (void)bg;
+    pl->need_soft = true;
+    return 0;
+}
+
+int sl__plan_lovasz_hinge(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    pl->lovasz_bg = pl->lovasz_bg || bg;
+    if (s->values[SL_P_LH_PER_IMAGE].b) {
+        pl->need_hinge_img = true;
+    } else {
+        pl->need_hinge_batch = true;
+    }
+    return 0;
+}
+
+int sl__plan_lovasz_softmax(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    pl->lovasz_bg = pl->lovasz_bg || bg;
+    if (s->values[SL_P_LSM_PER_IMAGE].b) {
+        pl->need_lsm_img = true;
+    } else {
+        pl->need_lsm_batch = true;
+        pl->lsm_all = pl->lsm_all || s->values[SL_P_LSM_CLASSES].choice == SL_LSM_ALL;
+    }
+    return 0;
+}
+
+/* Distance-weighted CE: one map per spec, and the counted pixels. */
+int sl__plan_dwce(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    (void)bg;
+    if (pl->ndwce == SL_MAX_DWCE) {
+        return SL_ETOOLARGE;
+    }
+    pl->dwce[pl->ndwce++] = s;
+    pl->need_soft = true;
+    return 0;
+}
+
+/* A sum of terms: each term's plan, inheriting bg. */
+int sl__plan_terms(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    for (int i = 0; i < s->nterms; i++) {
+        int rc = sl__plan_loss(pl, &s->terms[i], bg);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
 }
 
 /* Distance-weighted CE of image i (binary): the U-Net map of its target, then sum map * CE. */
@@ -281,7 +304,7 @@ bool sl__run_validates(const struct sl_request *req, const struct sl__geom *g)
 static bool wants_matrix(const struct sl_request *req)
 {
     for (int i = 0; i < req->nmetrics; i++) {
-        if (req->metrics[i].def->kind == SL_METRIC_CONFUSION) {
+        if (req->metrics[i].def->flags & SL_DEF_COUNTS) {
             return true;
         }
     }
@@ -305,7 +328,7 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
         pl.thr_f = nextafterf(pl.thr_f, INFINITY);
     }
     for (int i = 0; i < req->nlosses; i++) {
-        rc = plan_loss(&pl, &req->losses[i], req->include_background);
+        rc = sl__plan_loss(&pl, &req->losses[i], req->include_background);
         if (rc) {
             snprintf(msg, msglen,
                      "losses: more than %d distinct focal gammas or %d distance-weighted "
@@ -315,8 +338,7 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
         }
     }
     for (int i = 0; i < req->nmetrics; i++) {
-        int kind = req->metrics[i].def->kind;
-        if (kind == SL_METRIC_HAUSDORFF || kind == SL_METRIC_ASSD || kind == SL_METRIC_NSD) {
+        if (req->metrics[i].def->flags & SL_DEF_DISTANCES) {
             if (pl.nsurf == SL_MAX_SURFACE) {
                 snprintf(msg, msglen, "metrics: more than %d surface-distance metrics",
                          SL_MAX_SURFACE);

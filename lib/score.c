@@ -207,68 +207,86 @@ static enum sl_mode infer_mode(const struct sl_request *req)
     return SL_MODE_MULTICLASS;
 }
 
-/* Checks that a loss or metric makes sense in mode and that its per-class lists have C
- * entries; recurses into combo terms. */
+/* Multiclass cross entropy: an explicit include_background false cannot apply, since softmax
+ * CE has no class to leave out (the request's or a combo's flag is not this: MONAI DiceCELoss
+ * keeps every class in its CE term). */
+int sl__check_ce(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
+                 size_t msglen)
+{
+    const struct sl_value *v = &s->values[SL_P_CE_INCLUDE_BG];
+    if (g->mode == SL_MODE_MULTICLASS && v->kind == SL_V_BOOL && !v->b) {
+        snprintf(msg, msglen,
+                 "%s.include_background: false does not apply to multiclass cross_entropy, "
+                 "whose softmax keeps every class (as MONAI DiceCELoss's CE term); leave it "
+                 "out, or use focal with gamma 0 and alpha null, whose softmax leaves class 0 "
+                 "out",
+                 where);
+        return SL_EINVAL;
+    }
+    return 0;
+}
+
+/* The U-Net map is defined on a binary target: [background, foreground] weights, and a
+ * connectivity of the images' dimension. */
+int sl__check_dwce(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
+                   size_t msglen)
+{
+    const struct sl_value *cw = &s->values[SL_P_DW_CLASS_WEIGHTS];
+    int conn = (int)s->values[SL_P_DW_CONNECTIVITY].num;
+    if (cw->kind == SL_V_LIST && cw->nlist != 2) {
+        snprintf(msg, msglen, "%s.class_weights: has %d values; it takes [background, foreground]",
+                 where, cw->nlist);
+        return SL_EINVAL;
+    }
+    if (conn != 0 && !(g->nspatial == 2 ? (conn == 4 || conn == 8) : (conn == 6 || conn == 26))) {
+        snprintf(msg, msglen, "%s.connectivity: %d is not one of %s%s", where, conn,
+                 g->nspatial == 2 ? "4, 8 (2-D)" : "6, 26 (3-D)",
+                 g->nspatial == 2 && (conn == 6 || conn == 26)
+                     ? "; these images are 2-D: a one-slice volume is [N, 1, 1, H, W], or "
+                       "[N, 1, H, W] with 3 spacings"
+                     : "");
+        return SL_ERANGE;
+    }
+    return 0;
+}
+
+/* "binary and multilabel" for a set of mode bits. */
+static void modes_text(unsigned modes, char *buf, size_t len)
+{
+    size_t used = 0;
+    int n = 0;
+    buf[0] = '\0';
+    for (int m = SL_MODE_BINARY; m <= SL_MODE_MULTILABEL && used < len; m++) {
+        if (modes & SL_MODE_BIT(m)) {
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", n++ ? " and " : "",
+                                     sl_mode_name((enum sl_mode)m));
+        }
+    }
+}
+
+/* Checks that a loss or metric makes sense in mode (its row's modes and rules) and that its
+ * per-class lists have C entries; recurses into combo terms. */
 static int check_spec(const struct sl_spec *s, const struct sl__geom *g, char *msg, size_t msglen)
 {
     const char *where = s->path[0] ? s->path : s->key;
     const enum sl_mode mode = g->mode;
-    int kind = s->def->kind;
-    bool is_loss = sl_find_loss(s->def->name) == s->def;
-    if (is_loss && kind == SL_LOSS_LOVASZ_SOFTMAX && mode != SL_MODE_MULTICLASS) {
-        snprintf(msg, msglen,
-                 "%s: lovasz_softmax is for multiclass mode (this request is %s; use "
-                 "lovasz_hinge)",
-                 where, sl_mode_name(mode));
+    const struct sl_def *def = s->def;
+    if (!(def->modes & SL_MODE_BIT(mode))) {
+        char modes[64];
+        modes_text(def->modes, modes, sizeof modes);
+        snprintf(msg, msglen, "%s: %s is for %s mode (this request is %s%s%s)", where, def->name,
+                 modes, sl_mode_name(mode), def->mode_hint ? "; " : "",
+                 def->mode_hint ? def->mode_hint : "");
         return SL_EINVAL;
     }
-    if (is_loss && mode == SL_MODE_MULTICLASS &&
-        (kind == SL_LOSS_LOVASZ_HINGE || kind == SL_LOSS_WEIGHTED_CE ||
-         kind == SL_LOSS_BALANCED_CE)) {
-        snprintf(msg, msglen, "%s: %s is for binary and multilabel mode%s", where, s->def->name,
-                 kind == SL_LOSS_LOVASZ_HINGE ? " (multiclass: lovasz_softmax)"
-                                              : " (multiclass: cross_entropy with class_weights)");
-        return SL_EINVAL;
-    }
-    if (is_loss && mode == SL_MODE_MULTICLASS && kind == SL_LOSS_CROSS_ENTROPY) {
-        /* an explicit false cannot apply: softmax CE has no class to leave out (the request's or
-         * a combo's flag is not this: MONAI DiceCELoss keeps every class in its CE term) */
-        const struct sl_value *v = &s->values[sl_param_index(s->def, "include_background")];
-        if (v->kind == SL_V_BOOL && !v->b) {
-            snprintf(msg, msglen,
-                     "%s.include_background: false does not apply to multiclass cross_entropy, "
-                     "whose softmax keeps every class (as MONAI DiceCELoss's CE term); leave it "
-                     "out, or use focal with gamma 0 and alpha null, whose softmax leaves class 0 "
-                     "out",
-                     where);
-            return SL_EINVAL;
+    if (def->kernel && def->kernel->check) {
+        int rc = def->kernel->check(s, g, where, msg, msglen);
+        if (rc) {
+            return rc;
         }
     }
-    if (is_loss && kind == SL_LOSS_DWCE) {
-        /* the U-Net map is defined on a binary target: [background, foreground] weights */
-        const struct sl_value *cw = &s->values[SL_P_DW_CLASS_WEIGHTS];
-        int conn = (int)s->values[SL_P_DW_CONNECTIVITY].num;
-        if (mode != SL_MODE_BINARY) {
-            snprintf(msg, msglen, "%s: distance_weighted_cross_entropy is for binary mode", where);
-            return SL_EINVAL;
-        }
-        if (cw->kind == SL_V_LIST && cw->nlist != 2) {
-            snprintf(msg, msglen,
-                     "%s.class_weights: has %d values; it takes [background, foreground]", where,
-                     cw->nlist);
-            return SL_EINVAL;
-        }
-        if (conn != 0 &&
-            !(g->nspatial == 2 ? (conn == 4 || conn == 8) : (conn == 6 || conn == 26))) {
-            snprintf(msg, msglen, "%s.connectivity: %d is not one of %s%s", where, conn,
-                     g->nspatial == 2 ? "4, 8 (2-D)" : "6, 26 (3-D)",
-                     g->nspatial == 2 && (conn == 6 || conn == 26)
-                         ? "; these images are 2-D: a one-slice volume is [N, 1, 1, H, W], or "
-                           "[N, 1, H, W] with 3 spacings"
-                         : "");
-            return SL_ERANGE;
-        }
-        return 0;
+    if (def->modes == SL_MODE_BIT(SL_MODE_BINARY)) {
+        return 0; /* a binary-only loss has no per-class lists: its lists are its rule's */
     }
     for (int i = 0; i < s->def->nparams; i++) {
         const struct sl_value *v = &s->values[i];
@@ -467,7 +485,7 @@ static int alloc_result(const struct sl_request *req, const struct sl__geom *g,
         if (!m->per_image || !m->per_class || !m->global) {
             return SL_ENOMEM;
         }
-        if (req->metrics[i].def->kind == SL_METRIC_CONFUSION) {
+        if (req->metrics[i].def->flags & SL_DEF_COUNTS) {
             m->counts = calloc(N * C, sizeof *m->counts);
             m->total = calloc(C, sizeof *m->total);
             if (!m->counts || !m->total) {

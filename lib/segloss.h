@@ -5,8 +5,18 @@
  *
  * Ownership, once for the whole library: the caller allocates inputs and keeps them alive
  * for the duration of a call; the library never keeps a caller's pointer after returning.
- * Every sl_*_new() has an sl_*_free() that accepts NULL. Errors are negative SL_E* codes;
- * user-facing detail (which key, which index) is written into a caller-provided buffer.
+ * Every sl_*_new() has an sl_*_free() that accepts NULL (so does sl_result_free()).
+ *
+ * Errors, once for the whole library: a function that can fail returns int, 0 for success or
+ * a negative SL_E* code (SL_ERRNO_MAP below; sl_strerror() names it), and never aborts, not
+ * even on out-of-memory (SL_ENOMEM). One that makes an object returns NULL on failure. Detail
+ * for the user (which key, which index, which limit) goes into the caller's msg buffer of
+ * msglen bytes, always terminated, never into a global; on failure an out-pointer is set to
+ * NULL. Lookups return NULL or -1 for "not found", which is not an error.
+ *
+ * The loss and metric tables (sl_loss_table(), sl_metric_table()) are the extension point:
+ * a loss or metric is one row of lib/table.c plus its kernel (README "Adding a loss or a
+ * metric").
  */
 #ifndef SEGLOSS_H
 #define SEGLOSS_H
@@ -135,53 +145,60 @@ struct sl_param_def {
     bool min_open;              /* true: min itself is excluded */
     const char *const *choices; /* NULL-terminated, for ENUM and NUMBER_ENUM */
     const char *doc;
+    const char *requires; /* another parameter that must be given with this one, or NULL */
+    const char *excludes; /* another parameter that must not be given with this one, or NULL */
 };
 
-enum sl_loss_kind {
-    SL_LOSS_CROSS_ENTROPY,
-    SL_LOSS_WEIGHTED_CE,
-    SL_LOSS_BALANCED_CE,
-    SL_LOSS_FOCAL,
-    SL_LOSS_DICE,
-    SL_LOSS_JACCARD,
-    SL_LOSS_TVERSKY,
-    SL_LOSS_LOVASZ_HINGE,
-    SL_LOSS_LOVASZ_SOFTMAX,
-    SL_LOSS_DWCE,
-    SL_LOSS_COMBO,
+/* Modes a loss accepts, as bits (1 << enum sl_mode) in sl_def.modes. */
+#define SL_MODE_BIT(m) (1u << (m))
+#define SL_MODES_ALL                                                                               \
+    (SL_MODE_BIT(SL_MODE_BINARY) | SL_MODE_BIT(SL_MODE_MULTICLASS) |                               \
+     SL_MODE_BIT(SL_MODE_MULTILABEL))
+
+/* sl_def.flags: what a row is, for the code outside lib/ that must ask. */
+enum {
+    SL_DEF_DISTANCES = 1, /* needs distance transforms: a surface metric has no batch-summed
+                             `global` (distance-weighted CE is a loss with this flag too) */
+    SL_DEF_COUNTS = 2,    /* the metric is the confusion counts themselves (and matrix) */
+    SL_DEF_TERMS = 4,     /* the loss is a sum of loss terms (combo): no bare name, no nesting */
 };
 
-enum sl_metric_kind {
-    SL_METRIC_DICE,
-    SL_METRIC_IOU,
-    SL_METRIC_PRECISION,
-    SL_METRIC_RECALL,
-    SL_METRIC_SPECIFICITY,
-    SL_METRIC_ACCURACY,
-    SL_METRIC_BALANCED_ACCURACY,
-    SL_METRIC_MCC,
-    SL_METRIC_FBETA,
-    SL_METRIC_CONFUSION,
-    SL_METRIC_HAUSDORFF,
-    SL_METRIC_ASSD,
-    SL_METRIC_NSD,
+/* How a loss value split over several batches of one data set recombines into the value of
+ * one request with every image (clients/cli/agg.c). sl_loss_combine() answers it per spec. */
+enum sl_combine {
+    SL_COMBINE_PIXEL_MEAN,    /* mean over counted pixels: sum value x pixels / sum pixels */
+    SL_COMBINE_WEIGHTED_MEAN, /* multiclass: divided by the class-weighted target pixels
+                                 (class_weights, PyTorch cross_entropy); else PIXEL_MEAN */
+    SL_COMBINE_SUM,           /* reduction "sum": the batch values add */
+    SL_COMBINE_IMAGE_MEAN,    /* the mean of per-image values */
+    SL_COMBINE_POOLED,        /* pools the whole batch: cannot be recombined */
+    SL_COMBINE_TERMS,         /* the weighted sum of its terms, each recombined */
 };
 
-/* One row of the loss or metric table: the parser, /v1/catalog and the docs read it. */
+/* A row's entry points inside lib/ (plan, values, mode checks, formula; lib/internal.h). */
+struct sl__kernel;
+
+/* One row of the loss or metric table: the parser, /v1/catalog, the docs and the kernels read
+ * it. Adding a loss or metric is one row (lib/table.c) plus its kernel functions. */
 struct sl_def {
     const char *name;
-    int kind; /* enum sl_loss_kind or enum sl_metric_kind */
     const struct sl_param_def *params;
     int nparams;
     const char *summary;    /* one line: what it computes */
     const char *convention; /* the peer convention it follows, with its source */
+    unsigned modes;         /* SL_MODE_BIT()s it accepts (metrics: SL_MODES_ALL) */
+    const char *mode_hint;  /* what to use instead in the other modes, or NULL */
+    unsigned flags;         /* SL_DEF_* */
+    const struct sl__kernel *kernel;
 };
 
-/* The loss table and the metric table (static, never freed). */
+/* The loss table: its rows, *count of them (static, never freed). */
 const struct sl_def *sl_loss_table(int *count);
+/* The metric table: its rows, *count of them (static, never freed). */
 const struct sl_def *sl_metric_table(int *count);
-/* Looks a name up in a table; NULL when absent. */
+/* The loss row called name, or NULL when there is none. */
 const struct sl_def *sl_find_loss(const char *name);
+/* The metric row called name, or NULL when there is none. */
 const struct sl_def *sl_find_metric(const char *name);
 /* Index of the parameter called name in def, or -1. */
 int sl_param_index(const struct sl_def *def, const char *name);
@@ -204,6 +221,9 @@ void sl_spec_init(struct sl_spec *spec, const struct sl_def *def);
 /* Checks v against p; returns 0, or SL_ERANGE/SL_EINVAL with a message naming path. */
 int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const char *path,
                    char *msg, size_t msglen);
+/* How loss spec s recombines over batches (its row's rule applied to its values); for
+ * SL_COMBINE_POOLED, *why (when why is not NULL) receives a static reason for the user. */
+enum sl_combine sl_loss_combine(const struct sl_spec *s, const char **why);
 
 /* ---- a scoring request ---------------------------------------------------------------------- */
 
@@ -211,8 +231,11 @@ enum sl_mode { SL_MODE_AUTO, SL_MODE_BINARY, SL_MODE_MULTICLASS, SL_MODE_MULTILA
 enum sl_pred_type { SL_PRED_LOGITS, SL_PRED_PROBABILITIES, SL_PRED_LABELS };
 enum sl_empty { SL_EMPTY_ONE, SL_EMPTY_ZERO, SL_EMPTY_NAN };
 
+/* The wire name of mode m ("binary"), static; "?" for a value outside the enum. */
 const char *sl_mode_name(enum sl_mode m);
+/* The wire name of prediction type t ("logits"), static; "?" outside the enum. */
 const char *sl_pred_type_name(enum sl_pred_type t);
+/* The wire name of empty convention e ("one"), static; "?" outside the enum. */
 const char *sl_empty_name(enum sl_empty e);
 
 struct sl_request {
@@ -283,6 +306,7 @@ struct sl_result {
     struct sl_metric_result *metrics;
 };
 
+/* Frees a result of sl_score() and every array it holds. NULL is fine. */
 void sl_result_free(struct sl_result *res);
 
 /* Value of a confusion-matrix metric (dice, iou, precision, recall, specificity, accuracy,

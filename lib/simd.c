@@ -110,24 +110,10 @@ static inline __attribute__((always_inline)) int base_any(v4i m)
 #define SL_LOAD_U8 base_load_u8
 #define SL_ANY base_any
 #include "simd_body.h"
-#undef SL_TGT
-#undef SL_NAME
-#undef SL_LOAD_U8
-#undef SL_ANY
-
-#undef VF
-#undef VI
-#undef VU
-#undef VL
-#undef VF_SPLAT
-#undef VI_SPLAT
-#undef VI_IOTA
 #undef AF
 #undef AI
 #undef DF
 #undef NA
-#undef VD
-#undef VQ
 
 #ifdef SL_HAVE_X86
 #define SL_AVX2 "avx2"
@@ -164,19 +150,6 @@ static inline __attribute__((always_inline, target(SL_AVX2))) int avx2_any(v8i m
 #define SL_LOAD_U8 avx2_load_u8
 #define SL_ANY avx2_any
 #include "simd_body.h"
-#undef SL_TGT
-#undef SL_NAME
-#undef SL_LOAD_U8
-#undef SL_ANY
-#undef VF
-#undef VI
-#undef VU
-#undef VL
-#undef VF_SPLAT
-#undef VI_SPLAT
-#undef VI_IOTA
-#undef VD
-#undef VQ
 
 /* ---- AVX-512: 16 lanes of math, summed into 8-lane accumulators ---- */
 #define VF v16f
@@ -207,10 +180,6 @@ static inline __attribute__((always_inline, target(SL_AVX512))) int avx512_any(v
 #define SL_LOAD_U8 avx512_load_u8
 #define SL_ANY avx512_any
 #include "simd_body.h"
-#undef SL_TGT
-#undef SL_NAME
-#undef SL_LOAD_U8
-#undef SL_ANY
 #endif
 
 int sl__simd_best(void)

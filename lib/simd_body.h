@@ -502,3 +502,18 @@ static SL_TGT void SL_NAME(log1p01_array)(const float *in, float *out, int64_t n
 #undef SL_DSEL
 #undef SL_DSPLAT
 #undef SL_INL
+/* the includer's per-variant parameters, so that the next variant defines its own (the
+ * accumulators AF/AI/DF/NA may be shared by several variants: simd.c undefines them) */
+#undef SL_TGT
+#undef SL_NAME
+#undef SL_LOAD_U8
+#undef SL_ANY
+#undef VF
+#undef VI
+#undef VU
+#undef VL
+#undef VF_SPLAT
+#undef VI_SPLAT
+#undef VI_IOTA
+#undef VD
+#undef VQ

@@ -53,6 +53,133 @@ static double log_softmax_nobg(const double *lp, int64_t C, int y)
     return lp[y * BLOCK] - (mx + log(s));
 }
 
+/* Block of n pixels: x (C rows of BLOCK, the prediction) becomes p in place and lp log p. */
+static void block_probs(double *x, double *lp, int n, int64_t C, bool logits, bool u8prob)
+{
+    if (logits) {
+        /* log-softmax with the max subtracted: lp_c = (x_c - max) - log sum exp(x - max),
+         * p_c = exp(x_c - max) / sum (one exp per class) */
+        for (int k = 0; k < n; k++) {
+            double mx = x[k];
+            for (int64_t c = 1; c < C; c++) {
+                mx = x[c * BLOCK + k] > mx ? x[c * BLOCK + k] : mx;
+            }
+            double s = 0;
+            for (int64_t c = 0; c < C; c++) {
+                const double d = x[c * BLOCK + k] - mx;
+                const double ex = exp(d);
+                lp[c * BLOCK + k] = d;
+                x[c * BLOCK + k] = ex;
+                s += ex;
+            }
+            const double ls = log(s);
+            for (int64_t c = 0; c < C; c++) {
+                lp[c * BLOCK + k] -= ls;
+                x[c * BLOCK + k] /= s;
+            }
+        }
+        return;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        double *xc = x + c * BLOCK;
+        for (int k = 0; k < n; k++) {
+            if (u8prob) {
+                xc[k] /= 255.0;
+            }
+            lp[c * BLOCK + k] = log(sl__clip(xc[k])); /* Keras clip before the log */
+        }
+    }
+}
+
+/* Cross entropy and focal of a block: the target class's term only (PyTorch cross_entropy),
+ * added to the planes a[C]; m: counted (0/1), w: pixel weights, cls: target classes. */
+static void block_ce_focal(const struct sl__plan *pl, struct sl__acc *a, const double *x,
+                           const double *lp, const double *m, const double *w, const int *cls,
+                           int n, int64_t C)
+{
+    for (int k = 0; k < n; k++) {
+        if (m[k] == 0) {
+            continue;
+        }
+        int y = cls[k];
+        const double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
+        a[y].ce_pos -= w[k] * l;
+        /* MONAI FocalLoss(include_background=False) drops channel 0 before its softmax:
+         * a class-0 pixel's one-hot row is then all 0 and adds nothing */
+        double lq = 0, qy = 0;
+        bool have_q = false;
+        for (int f = 0; f < pl->nfocal; f++) {
+            double lf = l, pf = py;
+            if (pl->focal_nobg[f]) {
+                if (y == 0) {
+                    continue;
+                }
+                if (!have_q) {
+                    lq = log_softmax_nobg(lp + k, C, y);
+                    qy = exp(lq);
+                    have_q = true;
+                }
+                lf = lq;
+                pf = qy;
+            }
+            /* Lin et al. 2017: -(1 - p_t)^gamma log p_t */
+            a[y].focal_pos[f] -= w[k] * pow(fmax(1.0 - pf, 0.0), pl->focal_gamma[f]) * lf;
+        }
+    }
+}
+
+/* Hard counts of a block: the argmax, first maximum on ties (numpy, torch), against the target
+ * classes, into the planes a[C] and the C x C matrix (NULL: none). */
+static void block_confusion(struct sl__acc *a, int64_t *matrix, const double *x, const double *m,
+                            const int *cls, int n, int64_t C)
+{
+    int arg[BLOCK];
+    for (int k = 0; k < n; k++) {
+        int best = 0;
+        double bv = x[k];
+        for (int64_t c = 1; c < C; c++) {
+            if (x[c * BLOCK + k] > bv) {
+                bv = x[c * BLOCK + k];
+                best = (int)c;
+            }
+        }
+        arg[k] = best;
+    }
+    for (int k = 0; k < n; k++) {
+        if (m[k] == 0) {
+            continue;
+        }
+        int y = cls[k], h = arg[k];
+        if (h == y) {
+            a[y].cm.tp++;
+        } else {
+            a[h].cm.fp++;
+            a[y].cm.fn++;
+        }
+        if (matrix) {
+            matrix[y * C + h]++;
+        }
+    }
+}
+
+/* The per-image Lovász-Softmax of every class of image i into its planes a[C]. */
+static int image_lovasz(const struct sl__plan *pl, int64_t i, struct sl__acc *a)
+{
+    const int64_t C = pl->g->classes, S = pl->g->pixels;
+    uint64_t *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
+    if (!v) {
+        return SL_ENOMEM;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        int64_t gts = 0;
+        int64_t n = sl__softmax_items(pl, i, c, v, &gts);
+        a[c].lovasz_fg = a[c].sy > 0;
+        a[c].lovasz = sl__lovasz_items(NULL, v, n, gts, true);
+    }
+    free(v);
+    return 0;
+}
+
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
 {
     const struct sl_request *req = pl->req;
@@ -68,7 +195,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
     }
     double *lp = x + C * BLOCK; /* log p; x becomes p in place */
     double m[BLOCK], w[BLOCK];
-    int cls[BLOCK], arg[BLOCK];
+    int cls[BLOCK];
     double count = 0;
     memset(a, 0, sizeof *a * (size_t)C);
     for (int64_t off = 0; off < S; off += BLOCK) {
@@ -87,70 +214,9 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         for (int k = 0; k < n; k++) {
             count += m[k];
         }
-        if (logits) {
-            /* log-softmax with the max subtracted: lp_c = (x_c - max) - log sum exp(x - max),
-             * p_c = exp(x_c - max) / sum (one exp per class) */
-            for (int k = 0; k < n; k++) {
-                double mx = x[k];
-                for (int64_t c = 1; c < C; c++) {
-                    mx = x[c * BLOCK + k] > mx ? x[c * BLOCK + k] : mx;
-                }
-                double s = 0;
-                for (int64_t c = 0; c < C; c++) {
-                    const double d = x[c * BLOCK + k] - mx;
-                    const double ex = exp(d);
-                    lp[c * BLOCK + k] = d;
-                    x[c * BLOCK + k] = ex;
-                    s += ex;
-                }
-                const double ls = log(s);
-                for (int64_t c = 0; c < C; c++) {
-                    lp[c * BLOCK + k] -= ls;
-                    x[c * BLOCK + k] /= s;
-                }
-            }
-        } else {
-            for (int64_t c = 0; c < C; c++) {
-                double *xc = x + c * BLOCK;
-                for (int k = 0; k < n; k++) {
-                    if (u8prob) {
-                        xc[k] /= 255.0;
-                    }
-                    lp[c * BLOCK + k] = log(sl__clip(xc[k])); /* Keras clip before the log */
-                }
-            }
-        }
-        /* cross entropy and focal: the target class's term only (PyTorch cross_entropy) */
+        block_probs(x, lp, n, C, logits, u8prob);
         if (pl->need_ce || pl->nfocal) {
-            for (int k = 0; k < n; k++) {
-                if (m[k] == 0) {
-                    continue;
-                }
-                int y = cls[k];
-                const double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
-                a[y].ce_pos -= w[k] * l;
-                /* MONAI FocalLoss(include_background=False) drops channel 0 before its softmax:
-                 * a class-0 pixel's one-hot row is then all 0 and adds nothing */
-                double lq = 0, qy = 0;
-                bool have_q = false;
-                for (int f = 0; f < pl->nfocal; f++) {
-                    double lf = l, pf = py;
-                    if (pl->focal_nobg[f]) {
-                        if (y == 0) {
-                            continue;
-                        }
-                        if (!have_q) {
-                            lq = log_softmax_nobg(lp + k, C, y);
-                            qy = exp(lq);
-                            have_q = true;
-                        }
-                        lf = lq;
-                        pf = qy;
-                    }
-                    /* Lin et al. 2017: -(1 - p_t)^gamma log p_t */
-                    a[y].focal_pos[f] -= w[k] * pow(fmax(1.0 - pf, 0.0), pl->focal_gamma[f]) * lf;
-                }
-            }
+            block_ce_focal(pl, a, x, lp, m, w, cls, n, C);
         }
         if (pl->need_soft) {
             for (int64_t c = 0; c < C; c++) {
@@ -171,33 +237,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
             }
         }
         if (pl->need_cm) {
-            /* argmax, the first maximum on ties (numpy, torch) */
-            for (int k = 0; k < n; k++) {
-                int best = 0;
-                double bv = x[k];
-                for (int64_t c = 1; c < C; c++) {
-                    if (x[c * BLOCK + k] > bv) {
-                        bv = x[c * BLOCK + k];
-                        best = (int)c;
-                    }
-                }
-                arg[k] = best;
-            }
-            for (int k = 0; k < n; k++) {
-                if (m[k] == 0) {
-                    continue;
-                }
-                int y = cls[k], h = arg[k];
-                if (h == y) {
-                    a[y].cm.tp++;
-                } else {
-                    a[h].cm.fp++;
-                    a[y].cm.fn++;
-                }
-                if (matrix) {
-                    matrix[y * C + h]++;
-                }
-            }
+            block_confusion(a, matrix, x, m, cls, n, C);
         }
         if (pl->probs) {
             for (int64_t c = 0; c < C; c++) {
@@ -213,20 +253,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         a[c].count = count;
         a[c].cm.tn = (int64_t)count - a[c].cm.tp - a[c].cm.fp - a[c].cm.fn;
     }
-    if (pl->need_lsm_img) {
-        uint64_t *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
-        if (!v) {
-            return SL_ENOMEM;
-        }
-        for (int64_t c = 0; c < C; c++) {
-            int64_t gts = 0;
-            int64_t n = sl__softmax_items(pl, i, c, v, &gts);
-            a[c].lovasz_fg = a[c].sy > 0;
-            a[c].lovasz = sl__lovasz_items(NULL, v, n, gts, true);
-        }
-        free(v);
-    }
-    return 0;
+    return pl->need_lsm_img ? image_lovasz(pl, i, a) : 0;
 }
 
 int64_t sl__softmax_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v,

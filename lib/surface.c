@@ -91,6 +91,65 @@ static double one_empty(const struct sl_value *v, int nd, const int64_t *shape,
     return sqrt(diag);
 }
 
+/* Distances with a surface empty: 0 when both are, else the row's empty_distance. */
+double sl__surf_empty_distance(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
+                               const double *spacing)
+{
+    int e = sl_param_index(s->def, "empty_distance");
+    return both || e < 0 ? 0.0 : one_empty(&s->values[e], nd, shape, spacing);
+}
+
+/* NSD with a surface empty: 1 when both are, 0 when one is. */
+double sl__surf_empty_nsd(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
+                          const double *spacing)
+{
+    (void)s;
+    (void)nd;
+    (void)shape;
+    (void)spacing;
+    return both ? 1.0 : 0.0;
+}
+
+/* Hausdorff: the maximum, a max of directed percentiles (MONAI) or a pooled one (MedPy). */
+double sl__surf_hausdorff(const struct sl_spec *s, const double *d, int64_t np, int64_t nt,
+                          double *tmp)
+{
+    const struct sl_value *q = &s->values[SL_P_HD_PERCENTILE];
+    if (q->kind != SL_V_NUMBER) {
+        return fmax(max_of(d, np), max_of(d + np, nt));
+    }
+    memcpy(tmp, d, sizeof(double) * (size_t)(np + nt));
+    if (s->values[SL_P_HD_POOLING].choice == SL_POOL_POOLED) {
+        return percentile(tmp, np + nt, q->num);
+    }
+    double a = percentile(tmp, np, q->num);
+    return fmax(a, percentile(tmp + np, nt, q->num));
+}
+
+/* ASSD: the mean of both directions' distances together (MONAI symmetric, MedPy). */
+double sl__surf_assd(const struct sl_spec *s, const double *d, int64_t np, int64_t nt, double *tmp)
+{
+    (void)s;
+    (void)tmp;
+    double sum = 0;
+    for (int64_t i = 0; i < np + nt; i++) {
+        sum += d[i];
+    }
+    return sum / (double)(np + nt);
+}
+
+/* NSD (Nikolov et al. 2021): the share of both surfaces within tolerance of the other. */
+double sl__surf_nsd(const struct sl_spec *s, const double *d, int64_t np, int64_t nt, double *tmp)
+{
+    (void)tmp;
+    double tol = s->values[SL_P_NSD_TOLERANCE].num;
+    int64_t within = 0;
+    for (int64_t i = 0; i < np + nt; i++) {
+        within += d[i] <= tol;
+    }
+    return (double)within / (double)(np + nt);
+}
+
 int sl__surface_metrics(const uint8_t *pred, const uint8_t *tgt, int nd, const int64_t *shape,
                         const double *spacing, const struct sl_spec *const *specs, int n,
                         double *vals)
@@ -111,13 +170,7 @@ int sl__surface_metrics(const uint8_t *pred, const uint8_t *tgt, int nd, const i
         /* both empty: distance 0, NSD 1; one empty: empty_distance, NSD 0 */
         for (int k = 0; k < n; k++) {
             const struct sl_spec *s = specs[k];
-            bool both = np == 0 && nt == 0;
-            if (s->def->kind == SL_METRIC_NSD) {
-                vals[k] = both ? 1.0 : 0.0;
-            } else {
-                int e = s->def->kind == SL_METRIC_HAUSDORFF ? SL_P_HD_EMPTY : SL_P_ASSD_EMPTY;
-                vals[k] = both ? 0.0 : one_empty(&s->values[e], nd, shape, spacing);
-            }
+            vals[k] = s->def->kernel->surface_empty(s, np == 0 && nt == 0, nd, shape, spacing);
         }
         rc = 0;
         goto out;
@@ -138,42 +191,7 @@ int sl__surface_metrics(const uint8_t *pred, const uint8_t *tgt, int nd, const i
     }
     for (int k = 0; k < n; k++) {
         const struct sl_spec *s = specs[k];
-        switch ((enum sl_metric_kind)s->def->kind) {
-        case SL_METRIC_HAUSDORFF: {
-            const struct sl_value *q = &s->values[SL_P_HD_PERCENTILE];
-            if (q->kind != SL_V_NUMBER) {
-                vals[k] = fmax(max_of(d, np), max_of(d + np, nt));
-            } else if (s->values[SL_P_HD_POOLING].choice == SL_POOL_POOLED) {
-                memcpy(tmp, d, sizeof(double) * (size_t)(np + nt));
-                vals[k] = percentile(tmp, np + nt, q->num);
-            } else {
-                memcpy(tmp, d, sizeof(double) * (size_t)(np + nt));
-                double a = percentile(tmp, np, q->num);
-                vals[k] = fmax(a, percentile(tmp + np, nt, q->num));
-            }
-            break;
-        }
-        case SL_METRIC_ASSD: {
-            double sum = 0;
-            for (int64_t i = 0; i < np + nt; i++) {
-                sum += d[i];
-            }
-            vals[k] = sum / (double)(np + nt);
-            break;
-        }
-        case SL_METRIC_NSD: {
-            double tol = s->values[SL_P_NSD_TOLERANCE].num;
-            int64_t within = 0;
-            for (int64_t i = 0; i < np + nt; i++) {
-                within += d[i] <= tol;
-            }
-            vals[k] = (double)within / (double)(np + nt);
-            break;
-        }
-        default:
-            vals[k] = NAN;
-            break;
-        }
+        vals[k] = s->def->kernel->surface(s, d, np, nt, tmp);
     }
     rc = 0;
 out:

@@ -1,6 +1,18 @@
-/* table.c - the loss and metric tables: names, parameters (type, default, range), summaries.
- * The wire parser validates against these rows and /v1/catalog lists them; adding a loss is one
- * row here plus its kernel. */
+/* table.c - the loss and metric tables: the extension point of the library.
+ *
+ * A row is everything the rest of the service knows about a loss or metric: its name, its
+ * parameters (type, default, range, choices, which go together), a summary and the peer
+ * convention it follows, the modes it accepts, flags (needs distances, is the confusion counts,
+ * is a sum of terms) and its kernel, the functions that compute it (struct sl__kernel,
+ * lib/internal.h). As jq's builtin table pairs a name with a function, a loss is one row plus
+ * its kernel functions: the parser (proto/spec.c) validates against the row, /v1/catalog lists
+ * it, score.c checks its modes and rule, run.c plans the fused pass with its plan, reduce.c and
+ * surface.c compute it with its functions, the response writer and the CLI read its flags and
+ * its batch recombination (sl_loss_combine). tests/unit/test_openapi.c holds proto/openapi.json
+ * to these rows; README "Adding a loss or a metric" lists the steps.
+ *
+ * Parameter indices (SL_P_* in lib/internal.h) are placed here with designated initializers and
+ * each row is asserted to have as many parameters as its index enum names. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,141 +83,260 @@ static const char *const auto_choices[] = {"auto", "auto_per_image", NULL};
     }
 
 static const struct sl_param_def ce_params[] = {
-    REDUCTION_PARAM,
-    CLASS_WEIGHTS_PARAM("multiclass: weight of each class, PyTorch cross_entropy weight= (the mean "
-                        "divides by the summed weights); multilabel: weight of each channel"),
-    INCLUDE_BG_PARAM("false: multilabel leaves channel 0 out (mean over channels 1..C-1); false "
-                     "is a 422 in multiclass, whose softmax CE keeps every class (MONAI "
-                     "DiceCELoss); default: the request's include_background, which multiclass "
-                     "CE does not follow"),
+    [SL_P_CE_REDUCTION] = REDUCTION_PARAM,
+    [SL_P_CE_CLASS_WEIGHTS] = CLASS_WEIGHTS_PARAM(
+        "multiclass: weight of each class, PyTorch cross_entropy weight= (the mean "
+        "divides by the summed weights); multilabel: weight of each channel"),
+    [SL_P_CE_INCLUDE_BG] = INCLUDE_BG_PARAM(
+        "false: multilabel leaves channel 0 out (mean over channels 1..C-1); false "
+        "is a 422 in multiclass, whose softmax CE keeps every class (MONAI "
+        "DiceCELoss); default: the request's include_background, which multiclass "
+        "CE does not follow"),
 };
+_Static_assert(COUNT(ce_params) == SL_P_CE_N, "ce_params: one row per index");
 static const struct sl_param_def wce_params[] = {
-    {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
-     "weight of the positive term (pos_weight)"},
-    REDUCTION_PARAM,
-    INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
+    [SL_P_WCE_BETA] = {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
+                       "weight of the positive term (pos_weight)"},
+    [SL_P_WCE_REDUCTION] = REDUCTION_PARAM,
+    [SL_P_WCE_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
 };
+_Static_assert(COUNT(wce_params) == SL_P_WCE_N, "wce_params: one row per index");
 static const struct sl_param_def bce_params[] = {
-    {"beta", SL_PT_NUMBER_ENUM, CHOICE(SL_BETA_AUTO), 0, 1, false, auto_choices,
-     "weight of the positive term, 1-beta of the negative; auto = mean(1-y) over the batch, "
-     "auto_per_image = over each image"},
-    REDUCTION_PARAM,
-    INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
+    [SL_P_BCE_BETA] =
+        {"beta", SL_PT_NUMBER_ENUM, CHOICE(SL_BETA_AUTO), 0, 1, false, auto_choices,
+         "weight of the positive term, 1-beta of the negative; auto = mean(1-y) over the batch, "
+         "auto_per_image = over each image"},
+    [SL_P_BCE_REDUCTION] = REDUCTION_PARAM,
+    [SL_P_BCE_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
 };
+_Static_assert(COUNT(bce_params) == SL_P_BCE_N, "bce_params: one row per index");
 static const struct sl_param_def focal_params[] = {
-    {"alpha", SL_PT_NUMBER_NULL_LIST, NUM(0.25), 0, 1, false, NULL,
-     "binary: weight of the positive term, 1-alpha of the negative; multiclass: weight of every "
-     "class, or a list of one per class; null = no weighting"},
-    {"gamma", SL_PT_NUMBER, NUM(2), 0, INFINITY, false, NULL, "focusing exponent"},
-    REDUCTION_PARAM,
-    INCLUDE_BG_PARAM("false: multilabel leaves channel 0 out (mean over channels 1..C-1); "
-                     "multiclass takes the softmax over classes 1..C-1, class-0 pixels adding 0 "
-                     "(MONAI FocalLoss); default: the request's include_background"),
+    [SL_P_FOCAL_ALPHA] = {"alpha", SL_PT_NUMBER_NULL_LIST, NUM(0.25), 0, 1, false, NULL,
+                          "binary: weight of the positive term, 1-alpha of the negative; "
+                          "multiclass: weight of every "
+                          "class, or a list of one per class; null = no weighting"},
+    [SL_P_FOCAL_GAMMA] = {"gamma", SL_PT_NUMBER, NUM(2), 0, INFINITY, false, NULL,
+                          "focusing exponent"},
+    [SL_P_FOCAL_REDUCTION] = REDUCTION_PARAM,
+    [SL_P_FOCAL_INCLUDE_BG] = INCLUDE_BG_PARAM(
+        "false: multilabel leaves channel 0 out (mean over channels 1..C-1); "
+        "multiclass takes the softmax over classes 1..C-1, class-0 pixels adding 0 "
+        "(MONAI FocalLoss); default: the request's include_background"),
 };
+_Static_assert(COUNT(focal_params) == SL_P_FOCAL_N, "focal_params: one row per index");
 #define REGION_CW_DOC                                                                              \
     "multiclass/multilabel: each class's loss is multiplied by its weight before the mean over "   \
     "classes (MONAI weight=)"
 
 static const struct sl_param_def dice_params[] = {
-    SMOOTH_PARAM,
-    {"squared", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
-     "V-Net denominator sum(p^2) + sum(y^2)"},
-    LOG_PARAM,
-    PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
-    CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
-    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+    [SL_P_DICE_SMOOTH] = SMOOTH_PARAM,
+    [SL_P_DICE_SQUARED] = {"squared", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
+                           "V-Net denominator sum(p^2) + sum(y^2)"},
+    [SL_P_DICE_LOG] = LOG_PARAM,
+    [SL_P_DICE_PER_IMAGE] =
+        PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+    [SL_P_DICE_CLASS_WEIGHTS] = CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
+    [SL_P_DICE_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
+_Static_assert(COUNT(dice_params) == SL_P_DICE_N, "dice_params: one row per index");
 static const struct sl_param_def jaccard_params[] = {
-    SMOOTH_PARAM,
-    LOG_PARAM,
-    PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
-    CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
-    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+    [SL_P_JAC_SMOOTH] = SMOOTH_PARAM,
+    [SL_P_JAC_LOG] = LOG_PARAM,
+    [SL_P_JAC_PER_IMAGE] =
+        PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+    [SL_P_JAC_CLASS_WEIGHTS] = CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
+    [SL_P_JAC_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
+_Static_assert(COUNT(jaccard_params) == SL_P_JAC_N, "jaccard_params: one row per index");
 static const struct sl_param_def tversky_params[] = {
-    {"beta", SL_PT_NUMBER, ABSENT, 0, 1, false, NULL,
-     "one number for both: fp weight beta, fn weight 1-beta (0.5 when no weights are given)"},
-    {"fp_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
-     "weight of false positives (MONAI alpha); give with fn_weight"},
-    {"fn_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
-     "weight of false negatives (MONAI beta); give with fp_weight"},
-    {"gamma", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL, "focal Tversky exponent: loss^gamma"},
-    SMOOTH_PARAM,
-    LOG_PARAM,
-    PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
-    CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
-    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+    [SL_P_TV_BETA] =
+        {"beta", SL_PT_NUMBER, ABSENT, 0, 1, false, NULL,
+         "one number for both: fp weight beta, fn weight 1-beta (0.5 when no weights are given)",
+         NULL, "fp_weight"},
+    [SL_P_TV_FP] = {"fp_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
+                    "weight of false positives (MONAI alpha); give with fn_weight", "fn_weight",
+                    NULL},
+    [SL_P_TV_FN] = {"fn_weight", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL,
+                    "weight of false negatives (MONAI beta); give with fp_weight", "fp_weight",
+                    NULL},
+    [SL_P_TV_GAMMA] = {"gamma", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL,
+                       "focal Tversky exponent: loss^gamma"},
+    [SL_P_TV_SMOOTH] = SMOOTH_PARAM,
+    [SL_P_TV_LOG] = LOG_PARAM,
+    [SL_P_TV_PER_IMAGE] =
+        PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
+    [SL_P_TV_CLASS_WEIGHTS] = CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
+    [SL_P_TV_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
+_Static_assert(COUNT(tversky_params) == SL_P_TV_N, "tversky_params: one row per index");
 static const struct sl_param_def lovasz_hinge_params[] = {
-    PER_IMAGE_PARAM("true: mean of per-image losses; false: one loss over the flattened batch"),
-    INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
+    [SL_P_LH_PER_IMAGE] =
+        PER_IMAGE_PARAM("true: mean of per-image losses; false: one loss over the flattened batch"),
+    [SL_P_LH_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CHANNELS),
 };
+_Static_assert(COUNT(lovasz_hinge_params) == SL_P_LH_N, "lovasz_hinge_params: one row per index");
 static const char *const lsm_classes_choices[] = {"present", "all", NULL};
 static const struct sl_param_def lovasz_softmax_params[] = {
-    {"classes", SL_PT_ENUM, CHOICE(SL_LSM_PRESENT), 0, 0, false, lsm_classes_choices,
-     "present: average over the classes present in the target; all: over every class"},
-    {"per_image", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
-     "true: mean of per-image losses; false: one loss over the flattened batch"},
-    INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+    [SL_P_LSM_CLASSES] =
+        {"classes", SL_PT_ENUM, CHOICE(SL_LSM_PRESENT), 0, 0, false, lsm_classes_choices,
+         "present: average over the classes present in the target; all: over every class"},
+    [SL_P_LSM_PER_IMAGE] =
+        {"per_image", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
+         "true: mean of per-image losses; false: one loss over the flattened batch"},
+    [SL_P_LSM_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
 };
+_Static_assert(COUNT(lovasz_softmax_params) == SL_P_LSM_N,
+               "lovasz_softmax_params: one row per index");
 static const struct sl_param_def dwce_params[] = {
-    {"w0", SL_PT_NUMBER, NUM(10), 0, INFINITY, false, NULL, "border weight"},
-    {"sigma", SL_PT_NUMBER, NUM(5), 0, INFINITY, true, NULL, "border width, in spacing units"},
-    {"class_weights", SL_PT_LIST, NULLV, 0, INFINITY, false, NULL,
-     "[background, foreground] class weights w_c (default [1, 1])"},
-    {"neighbors", SL_PT_INTEGER, NUM(2), 1, 2, false, NULL,
-     "2: d1 + d2 as U-Net; 1: d1 only (the one-object variant)"},
-    {"connectivity", SL_PT_INTEGER, NUM(0), 0, 26, false, NULL,
-     "instances as connected components with 4 or 8 (2-D), 6 or 26 (3-D) neighbours; 0: 8/26"},
-    REDUCTION_PARAM,
+    [SL_P_DW_W0] = {"w0", SL_PT_NUMBER, NUM(10), 0, INFINITY, false, NULL, "border weight"},
+    [SL_P_DW_SIGMA] = {"sigma", SL_PT_NUMBER, NUM(5), 0, INFINITY, true, NULL,
+                       "border width, in spacing units"},
+    [SL_P_DW_CLASS_WEIGHTS] = {"class_weights", SL_PT_LIST, NULLV, 0, INFINITY, false, NULL,
+                               "[background, foreground] class weights w_c (default [1, 1])"},
+    [SL_P_DW_NEIGHBORS] = {"neighbors", SL_PT_INTEGER, NUM(2), 1, 2, false, NULL,
+                           "2: d1 + d2 as U-Net; 1: d1 only (the one-object variant)"},
+    [SL_P_DW_CONNECTIVITY] =
+        {"connectivity", SL_PT_INTEGER, NUM(0), 0, 26, false, NULL,
+         "instances as connected components with 4 or 8 (2-D), 6 or 26 (3-D) neighbours; 0: 8/26"},
+    [SL_P_DW_REDUCTION] = REDUCTION_PARAM,
 };
+_Static_assert(COUNT(dwce_params) == SL_P_DW_N, "dwce_params: one row per index");
 static const struct sl_param_def combo_params[] = {
-    {"terms", SL_PT_TERMS, ABSENT, 1, SL_MAX_TERMS, false, NULL,
-     "loss specs, each with an optional weight (default 1); the value is the weighted sum"},
-    INCLUDE_BG_PARAM("the include_background of every term that does not give its own (MONAI "
-                     "DiceCELoss and DiceFocalLoss pass theirs to both terms; multiclass "
-                     "cross_entropy keeps every class); default: the request's"),
+    [SL_P_COMBO_TERMS] =
+        {"terms", SL_PT_TERMS, ABSENT, 1, SL_MAX_TERMS, false, NULL,
+         "loss specs, each with an optional weight (default 1); the value is the weighted sum"},
+    [SL_P_COMBO_INCLUDE_BG] =
+        INCLUDE_BG_PARAM("the include_background of every term that does not give its own (MONAI "
+                         "DiceCELoss and DiceFocalLoss pass theirs to both terms; multiclass "
+                         "cross_entropy keeps every class); default: the request's"),
 };
+_Static_assert(COUNT(combo_params) == SL_P_COMBO_N, "combo_params: one row per index");
+
+/* Modes of the losses that refuse some. */
+#define NOT_MULTICLASS (SL_MODE_BIT(SL_MODE_BINARY) | SL_MODE_BIT(SL_MODE_MULTILABEL))
+#define ONLY(m) SL_MODE_BIT(SL_MODE_##m)
+
+/* Kernels shared by a family: the family's plan and value, each loss's own formula. */
+#define PIXEL_KERNEL(plan_fn, sum, softmax, combine_fn, check_fn)                                  \
+    &(const struct sl__kernel)                                                                     \
+    {                                                                                              \
+        .plan = (plan_fn), .value = sl__value_pixel, .plane_sum = (sum), .softmax_sum = (softmax), \
+        .combine = (combine_fn), .check = (check_fn)                                               \
+    }
+#define REGION_KERNEL(score_fn, finish_fn)                                                         \
+    &(const struct sl__kernel)                                                                     \
+    {                                                                                              \
+        .plan = sl__plan_soft, .value = sl__value_region, .score = (score_fn),                     \
+        .finish = (finish_fn), .combine = combine_per_image                                        \
+    }
+
+static enum sl_combine combine_pixel(const struct sl_spec *s, const char **why);
+static enum sl_combine combine_bce(const struct sl_spec *s, const char **why);
+static enum sl_combine combine_per_image(const struct sl_spec *s, const char **why);
+static enum sl_combine combine_terms(const struct sl_spec *s, const char **why);
 
 static const struct sl_def loss_table[] = {
-    {"cross_entropy", SL_LOSS_CROSS_ENTROPY, ce_params, COUNT(ce_params),
-     "-(y log p + (1-y) log(1-p)) per pixel",
-     "PyTorch binary_cross_entropy_with_logits (stable form); from probabilities Keras "
-     "BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]"},
-    {"weighted_cross_entropy", SL_LOSS_WEIGHTED_CE, wce_params, COUNT(wce_params),
-     "-(beta y log p + (1-y) log(1-p)) per pixel",
-     "TensorFlow weighted_cross_entropy_with_logits, pos_weight = beta"},
-    {"balanced_cross_entropy", SL_LOSS_BALANCED_CE, bce_params, COUNT(bce_params),
-     "-(beta y log p + (1-beta)(1-y) log(1-p)) per pixel",
-     "HED (Xie & Tu 2015) class-balanced cross entropy"},
-    {"focal", SL_LOSS_FOCAL, focal_params, COUNT(focal_params),
-     "-(alpha (1-p)^gamma y log p + (1-alpha) p^gamma (1-y) log(1-p)) per pixel",
-     "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits"},
-    {"dice", SL_LOSS_DICE, dice_params, COUNT(dice_params),
-     "1 - (2 tp + smooth) / (sum p + sum y + smooth) per image",
-     "MONAI DiceLoss (smooth_nr = smooth_dr = smooth); smp DiceLoss with per_image false"},
-    {"jaccard", SL_LOSS_JACCARD, jaccard_params, COUNT(jaccard_params),
-     "1 - (tp + smooth) / (tp + fp + fn + smooth) per image", "smp JaccardLoss"},
-    {"tversky", SL_LOSS_TVERSKY, tversky_params, COUNT(tversky_params),
-     "(1 - (tp + smooth) / (tp + fp_weight fp + fn_weight fn + smooth))^gamma per image",
-     "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp"},
-    {"lovasz_hinge", SL_LOSS_LOVASZ_HINGE, lovasz_hinge_params, COUNT(lovasz_hinge_params),
-     "Lovász extension of the Jaccard loss on hinge errors of the logits",
-     "Berman, Triki & Blaschko 2018, reference lovasz_hinge"},
-    {"lovasz_softmax", SL_LOSS_LOVASZ_SOFTMAX, lovasz_softmax_params, COUNT(lovasz_softmax_params),
-     "Lovász extension of the Jaccard loss per class on softmax probabilities (multiclass)",
-     "Berman, Triki & Blaschko 2018, reference lovasz_softmax"},
-    {"distance_weighted_cross_entropy", SL_LOSS_DWCE, dwce_params, COUNT(dwce_params),
-     "w(x) CE(x) per pixel, w = w_c + w0 exp(-(d1 + d2)^2 / (2 sigma^2)) on background",
-     "Ronneberger et al. 2015 (U-Net) border weight map; the map is POST /v1/weight-map"},
-    {"combo", SL_LOSS_COMBO, combo_params, COUNT(combo_params),
-     "sum of weight * term over its terms, per image and per batch",
-     "MONAI DiceCELoss is combo of cross_entropy and dice"},
+    {.name = "cross_entropy",
+     .params = ce_params,
+     .nparams = COUNT(ce_params),
+     .summary = "-(y log p + (1-y) log(1-p)) per pixel",
+     .convention = "PyTorch binary_cross_entropy_with_logits (stable form); from probabilities "
+                   "Keras BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]",
+     .modes = SL_MODES_ALL,
+     .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_ce, sl__softmax_ce, combine_pixel, sl__check_ce)},
+    {.name = "weighted_cross_entropy",
+     .params = wce_params,
+     .nparams = COUNT(wce_params),
+     .summary = "-(beta y log p + (1-y) log(1-p)) per pixel",
+     .convention = "TensorFlow weighted_cross_entropy_with_logits, pos_weight = beta",
+     .modes = NOT_MULTICLASS,
+     .mode_hint = "use cross_entropy with class_weights",
+     .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_wce, NULL, combine_pixel, NULL)},
+    {.name = "balanced_cross_entropy",
+     .params = bce_params,
+     .nparams = COUNT(bce_params),
+     .summary = "-(beta y log p + (1-beta)(1-y) log(1-p)) per pixel",
+     .convention = "HED (Xie & Tu 2015) class-balanced cross entropy",
+     .modes = NOT_MULTICLASS,
+     .mode_hint = "use cross_entropy with class_weights",
+     .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_bce, NULL, combine_bce, NULL)},
+    {.name = "focal",
+     .params = focal_params,
+     .nparams = COUNT(focal_params),
+     .summary = "-(alpha (1-p)^gamma y log p + (1-alpha) p^gamma (1-y) log(1-p)) per pixel",
+     .convention = "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits",
+     .modes = SL_MODES_ALL,
+     .kernel = PIXEL_KERNEL(sl__plan_focal, sl__sum_focal, sl__softmax_focal, combine_pixel, NULL)},
+    {.name = "dice",
+     .params = dice_params,
+     .nparams = COUNT(dice_params),
+     .summary = "1 - (2 tp + smooth) / (sum p + sum y + smooth) per image",
+     .convention = "MONAI DiceLoss (smooth_nr = smooth_dr = smooth); smp DiceLoss with per_image "
+                   "false",
+     .modes = SL_MODES_ALL,
+     .kernel = REGION_KERNEL(sl__score_dice, NULL)},
+    {.name = "jaccard",
+     .params = jaccard_params,
+     .nparams = COUNT(jaccard_params),
+     .summary = "1 - (tp + smooth) / (tp + fp + fn + smooth) per image",
+     .convention = "smp JaccardLoss",
+     .modes = SL_MODES_ALL,
+     .kernel = REGION_KERNEL(sl__score_jaccard, NULL)},
+    {.name = "tversky",
+     .params = tversky_params,
+     .nparams = COUNT(tversky_params),
+     .summary = "(1 - (tp + smooth) / (tp + fp_weight fp + fn_weight fn + smooth))^gamma per image",
+     .convention =
+         "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp",
+     .modes = SL_MODES_ALL,
+     .kernel = REGION_KERNEL(sl__score_tversky, sl__finish_tversky)},
+    {.name = "lovasz_hinge",
+     .params = lovasz_hinge_params,
+     .nparams = COUNT(lovasz_hinge_params),
+     .summary = "Lovász extension of the Jaccard loss on hinge errors of the logits",
+     .convention = "Berman, Triki & Blaschko 2018, reference lovasz_hinge",
+     .modes = NOT_MULTICLASS,
+     .mode_hint = "use lovasz_softmax",
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_lovasz_hinge,
+                                          .value = sl__value_lovasz,
+                                          .combine = combine_per_image}},
+    {.name = "lovasz_softmax",
+     .params = lovasz_softmax_params,
+     .nparams = COUNT(lovasz_softmax_params),
+     .summary = "Lovász extension of the Jaccard loss per class on softmax probabilities "
+                "(multiclass)",
+     .convention = "Berman, Triki & Blaschko 2018, reference lovasz_softmax",
+     .modes = ONLY(MULTICLASS),
+     .mode_hint = "use lovasz_hinge",
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_lovasz_softmax,
+                                          .value = sl__value_lovasz,
+                                          .combine = combine_per_image}},
+    {.name = "distance_weighted_cross_entropy",
+     .params = dwce_params,
+     .nparams = COUNT(dwce_params),
+     .summary = "w(x) CE(x) per pixel, w = w_c + w0 exp(-(d1 + d2)^2 / (2 sigma^2)) on background",
+     .convention = "Ronneberger et al. 2015 (U-Net) border weight map; the map is POST "
+                   "/v1/weight-map",
+     .modes = ONLY(BINARY),
+     .flags = SL_DEF_DISTANCES,
+     .kernel = PIXEL_KERNEL(sl__plan_dwce, sl__sum_dwce, NULL, combine_pixel, sl__check_dwce)},
+    {.name = "combo",
+     .params = combo_params,
+     .nparams = COUNT(combo_params),
+     .summary = "sum of weight * term over its terms, per image and per batch",
+     .convention = "MONAI DiceCELoss is combo of cross_entropy and dice",
+     .modes = SL_MODES_ALL,
+     .flags = SL_DEF_TERMS,
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_terms,
+                                          .value = sl__value_terms,
+                                          .combine = combine_terms}},
 };
 
 static const struct sl_param_def fbeta_params[] = {
-    {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL, "recall is beta times as important"},
+    [SL_P_FBETA_BETA] = {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL,
+                         "recall is beta times as important"},
 };
+_Static_assert(COUNT(fbeta_params) == SL_P_FBETA_N, "fbeta_params: one row per index");
 
 static const char *const pooling_choices[] = {"max", "pooled", NULL};
 static const char *const nan_choice[] = {"nan", NULL};
@@ -216,41 +347,71 @@ static const char *const nan_choice[] = {"nan", NULL};
             "\"nan\" reports null)"                                                                \
     }
 static const struct sl_param_def hausdorff_params[] = {
-    {"percentile", SL_PT_NUMBER, ABSENT, 0, 100, false, NULL,
-     "a percentile of the surface distances (95 for HD95; default: the maximum)"},
-    {"pooling", SL_PT_ENUM, CHOICE(SL_POOL_MAX), 0, 0, false, pooling_choices,
-     "max: the larger of the two directed percentiles (MONAI, Metrics Reloaded); pooled: the "
-     "percentile of both directions together (MedPy)"},
-    EMPTY_DISTANCE_PARAM,
+    [SL_P_HD_PERCENTILE] =
+        {"percentile", SL_PT_NUMBER, ABSENT, 0, 100, false, NULL,
+         "a percentile of the surface distances (95 for HD95; default: the maximum)"},
+    [SL_P_HD_POOLING] =
+        {"pooling", SL_PT_ENUM, CHOICE(SL_POOL_MAX), 0, 0, false, pooling_choices,
+         "max: the larger of the two directed percentiles (MONAI, Metrics Reloaded); pooled: the "
+         "percentile of both directions together (MedPy)"},
+    [SL_P_HD_EMPTY] = EMPTY_DISTANCE_PARAM,
 };
-static const struct sl_param_def assd_params[] = {EMPTY_DISTANCE_PARAM};
+_Static_assert(COUNT(hausdorff_params) == SL_P_HD_N, "hausdorff_params: one row per index");
+static const struct sl_param_def assd_params[] = {[SL_P_ASSD_EMPTY] = EMPTY_DISTANCE_PARAM};
+_Static_assert(COUNT(assd_params) == SL_P_ASSD_N, "assd_params: one row per index");
 static const struct sl_param_def nsd_params[] = {
-    {"tolerance", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
-     "surface pixels closer than this (spacing units) to the other surface count as correct"},
+    [SL_P_NSD_TOLERANCE] =
+        {"tolerance", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
+         "surface pixels closer than this (spacing units) to the other surface count as correct"},
 };
+_Static_assert(COUNT(nsd_params) == SL_P_NSD_N, "nsd_params: one row per index");
+
+/* A confusion-matrix metric: its formula is its kernel. */
+#define COUNTS_KERNEL(fn)                                                                          \
+    &(const struct sl__kernel)                                                                     \
+    {                                                                                              \
+        .from_counts = (fn)                                                                        \
+    }
+/* A surface-distance metric: its value from the distances, and with an empty surface. */
+#define SURFACE_KERNEL(fn, empty_fn)                                                               \
+    &(const struct sl__kernel)                                                                     \
+    {                                                                                              \
+        .surface = (fn), .surface_empty = (empty_fn)                                               \
+    }
+/* A metric row's name, summary and convention; its kernel, parameters and flags follow. */
+#define METRIC(nm, sum, conv)                                                                      \
+    .name = (nm), .summary = (sum), .convention = (conv), .modes = SL_MODES_ALL
+/* A confusion-matrix metric row: its name, formula, summary and convention. */
+#define COUNTS(nm, fn, sum, conv) METRIC(nm, sum, conv), .kernel = COUNTS_KERNEL(fn)
 
 static const struct sl_def metric_table[] = {
-    {"dice", SL_METRIC_DICE, NULL, 0, "2TP / (2TP + FP + FN)", "MONAI DiceMetric"},
-    {"iou", SL_METRIC_IOU, NULL, 0, "TP / (TP + FP + FN)", "MONAI MeanIoU"},
-    {"precision", SL_METRIC_PRECISION, NULL, 0, "TP / (TP + FP)", NULL},
-    {"recall", SL_METRIC_RECALL, NULL, 0, "TP / (TP + FN)", NULL},
-    {"specificity", SL_METRIC_SPECIFICITY, NULL, 0, "TN / (TN + FP)", NULL},
-    {"accuracy", SL_METRIC_ACCURACY, NULL, 0, "(TP + TN) / (TP + FP + FN + TN)", NULL},
-    {"balanced_accuracy", SL_METRIC_BALANCED_ACCURACY, NULL, 0, "(recall + specificity) / 2", NULL},
-    {"mcc", SL_METRIC_MCC, NULL, 0, "(TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))",
-     "Matthews 1975"},
-    {"fbeta", SL_METRIC_FBETA, fbeta_params, COUNT(fbeta_params),
-     "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL},
-    {"confusion", SL_METRIC_CONFUSION, NULL, 0, "TP, FP, FN, TN counts", NULL},
-    {"hausdorff", SL_METRIC_HAUSDORFF, hausdorff_params, COUNT(hausdorff_params),
-     "symmetric Hausdorff distance between the surfaces (or a percentile of it)",
-     "MONAI compute_hausdorff_distance; pooled percentile as MedPy hd95"},
-    {"assd", SL_METRIC_ASSD, assd_params, COUNT(assd_params),
-     "mean of the surface distances of both directions together",
-     "MONAI compute_average_surface_distance(symmetric=True), MedPy assd"},
-    {"nsd", SL_METRIC_NSD, nsd_params, COUNT(nsd_params),
-     "normalized surface Dice: share of both surfaces within tolerance of the other",
-     "Nikolov et al. 2021; MONAI compute_surface_dice"},
+    {COUNTS("dice", sl__m_dice, "2TP / (2TP + FP + FN)", "MONAI DiceMetric")},
+    {COUNTS("iou", sl__m_iou, "TP / (TP + FP + FN)", "MONAI MeanIoU")},
+    {COUNTS("precision", sl__m_precision, "TP / (TP + FP)", NULL)},
+    {COUNTS("recall", sl__m_recall, "TP / (TP + FN)", NULL)},
+    {COUNTS("specificity", sl__m_specificity, "TN / (TN + FP)", NULL)},
+    {COUNTS("accuracy", sl__m_accuracy, "(TP + TN) / (TP + FP + FN + TN)", NULL)},
+    {COUNTS("balanced_accuracy", sl__m_balanced_accuracy, "(recall + specificity) / 2", NULL)},
+    {COUNTS("npv", sl__m_npv, "TN / (TN + FN)",
+            "negative predictive value, MONAI ConfusionMatrixMetric \"npv\"")},
+    {COUNTS("mcc", sl__m_mcc, "(TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))",
+            "Matthews 1975")},
+    {COUNTS("fbeta", sl__m_fbeta, "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL),
+     .params = fbeta_params, .nparams = COUNT(fbeta_params)},
+    {METRIC("confusion", "TP, FP, FN, TN counts", NULL), .flags = SL_DEF_COUNTS},
+    {METRIC("hausdorff",
+            "symmetric Hausdorff distance between the surfaces (or a percentile of it)",
+            "MONAI compute_hausdorff_distance; pooled percentile as MedPy hd95"),
+     .params = hausdorff_params, .nparams = COUNT(hausdorff_params), .flags = SL_DEF_DISTANCES,
+     .kernel = SURFACE_KERNEL(sl__surf_hausdorff, sl__surf_empty_distance)},
+    {METRIC("assd", "mean of the surface distances of both directions together",
+            "MONAI compute_average_surface_distance(symmetric=True), MedPy assd"),
+     .params = assd_params, .nparams = COUNT(assd_params), .flags = SL_DEF_DISTANCES,
+     .kernel = SURFACE_KERNEL(sl__surf_assd, sl__surf_empty_distance)},
+    {METRIC("nsd", "normalized surface Dice: share of both surfaces within tolerance of the other",
+            "Nikolov et al. 2021; MONAI compute_surface_dice"),
+     .params = nsd_params, .nparams = COUNT(nsd_params), .flags = SL_DEF_DISTANCES,
+     .kernel = SURFACE_KERNEL(sl__surf_nsd, sl__surf_empty_nsd)},
 };
 
 const struct sl_def *sl_loss_table(int *count)
@@ -283,6 +444,59 @@ const struct sl_def *sl_find_loss(const char *name)
 const struct sl_def *sl_find_metric(const char *name)
 {
     return find(metric_table, COUNT(metric_table), name);
+}
+
+/* Pixel losses: the mean over counted pixels, or the batch sum. */
+static enum sl_combine combine_pixel(const struct sl_spec *s, const char **why)
+{
+    (void)why;
+    int r = sl_param_index(s->def, "reduction"), cw = sl_param_index(s->def, "class_weights");
+    if (r >= 0 && s->values[r].kind == SL_V_ENUM && s->values[r].choice == SL_RED_SUM) {
+        return SL_COMBINE_SUM;
+    }
+    return cw >= 0 && s->values[cw].kind == SL_V_LIST ? SL_COMBINE_WEIGHTED_MEAN
+                                                      : SL_COMBINE_PIXEL_MEAN;
+}
+
+/* Balanced CE: beta "auto" is mean(1 - y) over the whole batch. */
+static enum sl_combine combine_bce(const struct sl_spec *s, const char **why)
+{
+    const struct sl_value *b = &s->values[SL_P_BCE_BETA];
+    if (b->kind == SL_V_ENUM && b->choice == SL_BETA_AUTO) {
+        if (why) {
+            *why = "its beta \"auto\" is a mean over the whole batch";
+        }
+        return SL_COMBINE_POOLED;
+    }
+    return combine_pixel(s, why);
+}
+
+/* Region and Lovász losses: the mean of per-image values, unless per_image is false. */
+static enum sl_combine combine_per_image(const struct sl_spec *s, const char **why)
+{
+    int k = sl_param_index(s->def, "per_image");
+    if (k >= 0 && s->values[k].kind == SL_V_BOOL && !s->values[k].b) {
+        if (why) {
+            *why = "with per_image false it pools the sums of the whole batch";
+        }
+        return SL_COMBINE_POOLED;
+    }
+    return SL_COMBINE_IMAGE_MEAN;
+}
+
+static enum sl_combine combine_terms(const struct sl_spec *s, const char **why)
+{
+    (void)s;
+    (void)why;
+    return SL_COMBINE_TERMS;
+}
+
+enum sl_combine sl_loss_combine(const struct sl_spec *s, const char **why)
+{
+    if (!s->def->kernel || !s->def->kernel->combine) {
+        return SL_COMBINE_IMAGE_MEAN;
+    }
+    return s->def->kernel->combine(s, why);
 }
 
 bool sl__include_bg(const struct sl_spec *s, bool inherited)

@@ -140,7 +140,7 @@ static void write_metric(struct slp_buf *b, const struct sl_metric_result *m,
 {
     const int64_t n = res->images, c = res->classes;
     const bool binary = res->mode == SL_MODE_BINARY;
-    if (m->spec->def->kind == SL_METRIC_CONFUSION) {
+    if (m->spec->def->flags & SL_DEF_COUNTS) {
         slp__buf_puts(b, "{\"global\":");
         if (binary) {
             write_counts(b, &m->total[0]);
@@ -179,9 +179,7 @@ static void write_metric(struct slp_buf *b, const struct sl_metric_result *m,
         slp__buf_puts(b, "}");
         return;
     }
-    const int kind = m->spec->def->kind;
-    const bool distance =
-        kind == SL_METRIC_HAUSDORFF || kind == SL_METRIC_ASSD || kind == SL_METRIC_NSD;
+    const bool distance = m->spec->def->flags & SL_DEF_DISTANCES;
     slp__buf_puts(b, "{\"mean\":");
     slp__buf_num(b, m->mean);
     if (!distance) {

@@ -166,21 +166,32 @@ static int parse_terms(struct slp_score_req *owner, const json_t *j, const char 
     return 0;
 }
 
-/* Tversky takes either beta or the fp_weight/fn_weight pair. */
-static int check_tversky(const json_t *j, const char *path, char *msg, size_t msglen)
+/* The pairing rules of def's parameters (struct sl_param_def requires/excludes, e.g. tversky's
+ * fp_weight/fn_weight pair, which excludes beta), on the keys object j gives: all pairs first,
+ * then the exclusions. */
+static int check_pairs(const struct sl_def *def, const json_t *j, const char *path, char *msg,
+                       size_t msglen)
 {
-    bool fp = json_object_get(j, "fp_weight"), fn = json_object_get(j, "fn_weight");
-    if (fp != fn) {
-        snprintf(msg, msglen, "%s.%s: fp_weight and fn_weight go together", path,
-                 fp ? "fn_weight" : "fp_weight");
-        return SL_EINVAL;
+    for (int i = 0; i < def->nparams; i++) {
+        const struct sl_param_def *p = &def->params[i];
+        if (p->requires && json_object_get(j, p->name) && !json_object_get(j, p->requires)) {
+            /* the pair named in row order */
+            const bool first = i < sl_param_index(def, p->requires);
+            snprintf(msg, msglen, "%s.%s: %s and %s go together", path, p->requires,
+                     first ? p->name : p->requires, first ? p->requires : p->name);
+            return SL_EINVAL;
+        }
     }
-    if (fp && json_object_get(j, "beta")) {
-        snprintf(msg, msglen,
-                 "%s.beta: give either beta (fp weight beta, fn weight 1-beta) or "
-                 "fp_weight/fn_weight, not both",
-                 path);
-        return SL_EINVAL;
+    for (int i = 0; i < def->nparams; i++) {
+        const struct sl_param_def *p = &def->params[i];
+        if (p->excludes && json_object_get(j, p->name) && json_object_get(j, p->excludes)) {
+            /* the excluded parameter with its pair: "fp_weight/fn_weight" */
+            int x = sl_param_index(def, p->excludes);
+            const char *pair = x >= 0 ? def->params[x].requires : NULL;
+            snprintf(msg, msglen, "%s.%s: give either %s or %s%s%s, not both", path, p->name,
+                     p->name, p->excludes, pair ? "/" : "", pair ? pair : "");
+            return SL_EINVAL;
+        }
     }
     return 0;
 }
@@ -217,18 +228,19 @@ static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *
                  names);
         return SL_EINVAL;
     }
-    if (is_term && def->kind == SL_LOSS_COMBO) {
-        snprintf(msg, msglen, "%s%s: a combo cannot be a term of a combo", path, dot);
+    const bool terms_row = def->flags & SL_DEF_TERMS;
+    if (is_term && terms_row) {
+        snprintf(msg, msglen, "%s%s: a %s cannot be a term of a %s", path, dot, def->name,
+                 def->name);
         return SL_EINVAL;
     }
     sl_spec_init(spec, def);
     snprintf(spec->path, sizeof spec->path, "%s", path);
-    if (bare && def->kind == SL_LOSS_COMBO) {
-        snprintf(
-            msg, msglen,
-            "%s: a combo needs its terms: {\"name\": \"combo\", \"terms\": [\"cross_entropy\", "
-            "\"dice\"]}",
-            path);
+    if (bare && terms_row) {
+        snprintf(msg, msglen,
+                 "%s: a %s needs its terms: {\"name\": \"%s\", \"terms\": [\"cross_entropy\", "
+                 "\"dice\"]}",
+                 path, def->name, def->name);
         return SL_EINVAL;
     }
     if (bare) {
@@ -249,7 +261,7 @@ static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *
                 rc = SL_EINVAL;
             }
             spec->weight = json_number_value(val);
-        } else if (def->kind == SL_LOSS_COMBO && strcmp(key, "terms") == 0) {
+        } else if (terms_row && strcmp(key, "terms") == 0) {
             rc = parse_terms(owner, val, path, spec, terms, msg, msglen);
         } else {
             rc = parse_param(owner, spec, key, val, sub, msg, msglen);
@@ -258,14 +270,11 @@ static int parse_loss(struct slp_score_req *owner, const json_t *j, const char *
             return rc;
         }
     }
-    if (def->kind == SL_LOSS_COMBO && spec->nterms == 0) {
-        snprintf(msg, msglen, "%s.terms: required for combo", path);
+    if (terms_row && spec->nterms == 0) {
+        snprintf(msg, msglen, "%s.terms: required for %s", path, def->name);
         return SL_EINVAL;
     }
-    if (def->kind == SL_LOSS_TVERSKY) {
-        return check_tversky(j, path, msg, msglen);
-    }
-    return 0;
+    return check_pairs(def, j, path, msg, msglen);
 }
 
 /* Parses one metric: a name, or an object with "name", "as" and parameters. */

@@ -1,5 +1,9 @@
 /* agg.c - combines the answers of several /v1/score requests (batches of one data set) into
- * the answer one request with every image would give (the README's reductions):
+ * the answer one request with every image would give (the README's reductions). Which rule a
+ * loss follows is its table row's (sl_loss_combine: pixel mean, class-weighted mean, sum, mean
+ * of per-image values, pooled, sum of terms); which metrics have a batch-summed `global` and
+ * which are the counts, the rows' flags; a metric's value from summed counts, its row's formula
+ * (sl_metric_from_counts). This file keeps no list of losses or metrics:
  *
  * - metrics: per-image values are concatenated; `per_class` is the mean over images of the
  *   defined values, `mean` the mean over images (binary) or over the counted classes;
@@ -48,6 +52,7 @@ struct aloss {
     bool has_per_image;
     int first_term, nterms; /* L_COMBO: its terms are the entries after it */
     double weight;          /* as a combo term */
+    const char *why;        /* L_POOLED: why (static, from the table) */
 };
 
 struct ametric {
@@ -89,16 +94,6 @@ static json_t *param(json_t *obj, const char *name)
     return json_is_object(obj) ? json_object_get(obj, name) : NULL;
 }
 
-static bool bool_param(json_t *obj, const struct sl_def *def, const char *name)
-{
-    json_t *v = param(obj, name);
-    if (json_is_boolean(v)) {
-        return json_is_true(v);
-    }
-    int k = def ? sl_param_index(def, name) : -1;
-    return k >= 0 && def->params[k].def.kind == SL_V_BOOL && def->params[k].def.b;
-}
-
 static const char *entry_name(json_t *e)
 {
     if (json_is_string(e)) {
@@ -114,47 +109,59 @@ static const char *entry_key(json_t *e)
     return k ? k : entry_name(e);
 }
 
-/* How loss entry e combines over batches. */
-static enum lkind loss_kind(json_t *e, bool *sum, json_t **class_wt)
+/* Fills spec with def's defaults and the parameter values entry e gives (lists by their length
+ * only: the recombination rules ask whether a list is given, not what it holds). Values the
+ * server would refuse are taken as they come: it answers 422 for them anyway. */
+static void spec_of(json_t *e, const struct sl_def *def, struct sl_spec *spec)
+{
+    sl_spec_init(spec, def);
+    for (int k = 0; k < def->nparams && k < SL_MAX_PARAMS; k++) {
+        const struct sl_param_def *p = &def->params[k];
+        json_t *v = param(e, p->name);
+        struct sl_value *out = &spec->values[k];
+        if (json_is_boolean(v)) {
+            *out = (struct sl_value){.kind = SL_V_BOOL, .b = json_is_true(v)};
+        } else if (json_is_number(v)) {
+            *out = (struct sl_value){.kind = SL_V_NUMBER, .num = json_number_value(v)};
+        } else if (json_is_null(v)) {
+            *out = (struct sl_value){.kind = SL_V_NULL};
+        } else if (json_is_array(v)) {
+            *out = (struct sl_value){.kind = SL_V_LIST, .nlist = (int)json_array_size(v)};
+        } else if (json_is_string(v)) {
+            for (int c = 0; p->choices && p->choices[c]; c++) {
+                if (strcmp(p->choices[c], json_string_value(v)) == 0) {
+                    *out = (struct sl_value){.kind = SL_V_ENUM, .choice = c};
+                }
+            }
+        }
+    }
+}
+
+/* How loss entry e combines over batches: its row's rule (sl_loss_combine). */
+static enum lkind loss_kind(json_t *e, bool *sum, json_t **class_wt, const char **why)
 {
     const struct sl_def *def = sl_find_loss(entry_name(e));
+    struct sl_spec spec;
     *sum = false;
     *class_wt = NULL;
     if (!def) {
         return L_IMAGE; /* the server answers 422 for it */
     }
-    switch ((enum sl_loss_kind)def->kind) {
-    case SL_LOSS_BALANCED_CE: {
-        /* beta "auto" (the default) is mean(1 - y) over the whole batch */
-        int k = sl_param_index(def, "beta");
-        json_t *beta = param(e, "beta");
-        const char *b = beta ? json_string_value(beta)
-                        : (k >= 0 && def->params[k].def.kind == SL_V_ENUM)
-                            ? def->params[k].choices[def->params[k].def.choice]
-                            : NULL;
-        if (b && strcmp(b, "auto") == 0) {
-            return L_POOLED;
-        }
-    }
-        /* fall through */
-    case SL_LOSS_CROSS_ENTROPY:
-    case SL_LOSS_WEIGHTED_CE:
-    case SL_LOSS_FOCAL:
-    case SL_LOSS_DWCE: {
-        const char *red = json_string_value(param(e, "reduction"));
-        *sum = red && strcmp(red, "sum") == 0;
-        if (def->kind == SL_LOSS_CROSS_ENTROPY && json_is_array(param(e, "class_weights"))) {
-            *class_wt = param(e, "class_weights");
-        }
+    spec_of(e, def, &spec);
+    switch (sl_loss_combine(&spec, why)) {
+    case SL_COMBINE_SUM:
+        *sum = true;
         return L_PIXEL;
-    }
-    case SL_LOSS_DICE:
-    case SL_LOSS_JACCARD:
-    case SL_LOSS_TVERSKY:
-    case SL_LOSS_LOVASZ_HINGE:
-    case SL_LOSS_LOVASZ_SOFTMAX:
-        return bool_param(e, def, "per_image") ? L_IMAGE : L_POOLED;
-    case SL_LOSS_COMBO:
+    case SL_COMBINE_WEIGHTED_MEAN:
+        *class_wt = param(e, "class_weights");
+        return L_PIXEL;
+    case SL_COMBINE_PIXEL_MEAN:
+        return L_PIXEL;
+    case SL_COMBINE_IMAGE_MEAN:
+        return L_IMAGE;
+    case SL_COMBINE_POOLED:
+        return L_POOLED;
+    case SL_COMBINE_TERMS:
         return L_COMBO;
     }
     return L_IMAGE;
@@ -179,7 +186,8 @@ static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, 
     memset(l, 0, sizeof *l);
     l->key = dupstr(key);
     l->hidden = hidden;
-    l->kind = loss_kind(e, &l->sum, &l->class_wt);
+    l->why = "it pools the whole batch";
+    l->kind = loss_kind(e, &l->sum, &l->class_wt, &l->why);
     l->bg = own_bg(e, inherited_bg);
     l->per_image = json_array();
     l->has_per_image = true;
@@ -187,11 +195,124 @@ static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, 
     return l->key && l->per_image ? 0 : -1;
 }
 
-static const char *pooled_why(json_t *e)
+/* The terms of combo entry e (losses[i]) as hidden losses after it, and their specs in extra
+ * (appended to the request's losses afterwards). Returns 0, or -1 with a message. */
+static int add_terms(struct cli_agg *a, json_t *e, size_t i, json_t *extra, int nbatches, char *msg,
+                     size_t msglen)
 {
-    return strcmp(entry_name(e), "balanced_cross_entropy") == 0
-               ? "its beta \"auto\" is a mean over the whole batch"
-               : "with per_image false it pools the sums of the whole batch";
+    const int self = a->nl - 1, combo_bg = own_bg(e, -1);
+    size_t t;
+    json_t *term;
+    a->l[self].first_term = a->nl;
+    json_array_foreach(json_object_get(e, "terms"), t, term)
+    {
+        char key[SL_KEY_MAX];
+        snprintf(key, sizeof key, HIDDEN "%zu_%zu", i, t);
+        if (!json_is_string(term) && !json_is_object(term)) {
+            continue; /* the server answers 422 */
+        }
+        /* a term is a loss name (that loss with its defaults) or an object */
+        json_t *copy =
+            json_is_string(term) ? json_pack("{s:O}", "name", term) : json_deep_copy(term);
+        if (!copy) {
+            goto oom;
+        }
+        double w = json_is_number(json_object_get(copy, "weight"))
+                       ? json_number_value(json_object_get(copy, "weight"))
+                       : 1.0;
+        json_object_del(copy, "weight");
+        if (add_loss(a, key, true, copy, combo_bg)) {
+            json_decref(copy);
+            goto oom;
+        }
+        if (combo_bg >= 0) {
+            /* the term inherits the combo's flag as it does inside the combo (an explicit
+             * one on the term itself would differ: multiclass cross_entropy refuses it) */
+            copy = json_pack("{s:s, s:[o], s:b}", "name", entry_name(e), "terms", copy,
+                             "include_background", combo_bg);
+            if (!copy) {
+                goto oom;
+            }
+        }
+        json_object_set_new(copy, "as", json_string(key));
+        json_array_append_new(extra, copy);
+        a->l[a->nl - 1].weight = w;
+        if (a->l[a->nl - 1].kind == L_POOLED && nbatches > 1) {
+            snprintf(msg, msglen,
+                     "losses[%zu].terms[%zu] (%s in combo %s): %s, so it cannot be combined "
+                     "from %d batches; raise --batch-size to the number of images or set "
+                     "per_image=true",
+                     i, t, entry_name(term), entry_key(e), a->l[a->nl - 1].why, nbatches);
+            return -1;
+        }
+    }
+    a->l[self].nterms = a->nl - a->l[self].first_term;
+    return 0;
+oom:
+    snprintf(msg, msglen, "out of memory");
+    return -1;
+}
+
+/* The name of the metric that is the confusion counts themselves (its row's SL_DEF_COUNTS). */
+static const char *counts_metric(void)
+{
+    int n;
+    const struct sl_def *t = sl_metric_table(&n);
+    for (int i = 0; i < n; i++) {
+        if (t[i].flags & SL_DEF_COUNTS) {
+            return t[i].name;
+        }
+    }
+    return "confusion";
+}
+
+/* The metrics of spec (default: dice and iou), with a hidden counts metric added when the user
+ * asked for none: their per-image values are concatenated, the counts summed. Returns 0 or -1
+ * (out of memory). */
+static int add_metrics(struct cli_agg *a, json_t *spec)
+{
+    size_t i;
+    json_t *e;
+    json_t *metrics = json_object_get(spec, "metrics");
+    if (!metrics) {
+        metrics = json_pack("[ss]", "dice", "iou");
+        json_object_set_new(spec, "metrics", metrics);
+    }
+    /* the counts: the user's own counts metric when there is one */
+    json_array_foreach(metrics, i, e)
+    {
+        const struct sl_def *def = sl_find_metric(entry_name(e));
+        if (!a->conf_key && def && (def->flags & SL_DEF_COUNTS)) {
+            a->conf_key = dupstr(entry_key(e));
+        }
+    }
+    if (!a->conf_key && json_is_array(metrics)) {
+        json_array_append_new(
+            metrics, json_pack("{s:s, s:s}", "name", counts_metric(), "as", HIDDEN_CONFUSION));
+        a->conf_key = dupstr(HIDDEN_CONFUSION);
+    }
+    a->m = calloc(json_array_size(metrics) + 1, sizeof *a->m);
+    if (!a->m) {
+        return -1;
+    }
+    json_array_foreach(metrics, i, e)
+    {
+        struct ametric *m = &a->m[a->nm++];
+        m->key = dupstr(entry_key(e));
+        m->hidden = strcmp(m->key, HIDDEN_CONFUSION) == 0;
+        m->per_image = json_array();
+        if (!m->key || !m->per_image) {
+            return -1;
+        }
+        const struct sl_def *def = sl_find_metric(entry_name(e));
+        if (!def) {
+            continue;
+        }
+        spec_of(e, def, &m->spec);
+        m->confusion = def->flags & SL_DEF_COUNTS;
+        m->surface = def->flags & SL_DEF_DISTANCES;
+    }
+    return 0;
 }
 
 struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
@@ -228,115 +349,25 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
         if (add_loss(a, entry_key(e), false, e, -1)) {
             goto oom;
         }
-        int self = a->nl - 1;
-        if (a->l[self].kind == L_POOLED && nbatches > 1) {
+        const struct aloss *l = &a->l[a->nl - 1];
+        if (l->kind == L_POOLED && nbatches > 1) {
             snprintf(msg, msglen,
                      "losses[%zu] (%s): %s, so it cannot be combined from %d batches; raise "
                      "--batch-size to the number of images or set per_image=true",
-                     i, entry_key(e), pooled_why(e), nbatches);
+                     i, entry_key(e), l->why, nbatches);
             goto fail;
         }
-        if (a->l[self].kind != L_COMBO) {
-            continue;
+        if (l->kind == L_COMBO && add_terms(a, e, i, extra, nbatches, msg, msglen)) {
+            goto fail;
         }
-        json_t *terms = json_object_get(e, "terms");
-        size_t t;
-        json_t *term;
-        a->l[self].first_term = a->nl;
-        json_array_foreach(terms, t, term)
-        {
-            char key[SL_KEY_MAX];
-            snprintf(key, sizeof key, HIDDEN "%zu_%zu", i, t);
-            if (!json_is_string(term) && !json_is_object(term)) {
-                continue; /* the server answers 422 */
-            }
-            /* a term is a loss name (that loss with its defaults) or an object */
-            json_t *copy =
-                json_is_string(term) ? json_pack("{s:O}", "name", term) : json_deep_copy(term);
-            if (!copy) {
-                goto oom;
-            }
-            double w = json_is_number(json_object_get(copy, "weight"))
-                           ? json_number_value(json_object_get(copy, "weight"))
-                           : 1.0;
-            json_object_del(copy, "weight");
-            const int combo_bg = own_bg(e, -1);
-            if (add_loss(a, key, true, copy, combo_bg)) {
-                json_decref(copy);
-                goto oom;
-            }
-            if (combo_bg >= 0) {
-                /* the term inherits the combo's flag as it does inside the combo (an explicit
-                 * one on the term itself would differ: multiclass cross_entropy refuses it) */
-                copy = json_pack("{s:s, s:[o], s:b}", "name", "combo", "terms", copy,
-                                 "include_background", combo_bg);
-                if (!copy) {
-                    goto oom;
-                }
-            }
-            json_object_set_new(copy, "as", json_string(key));
-            json_array_append_new(extra, copy);
-            a->l[a->nl - 1].weight = w;
-            if (a->l[a->nl - 1].kind == L_POOLED && nbatches > 1) {
-                snprintf(msg, msglen,
-                         "losses[%zu].terms[%zu] (%s in combo %s): %s, so it cannot be combined "
-                         "from %d batches; raise --batch-size to the number of images or set "
-                         "per_image=true",
-                         i, t, entry_name(term), entry_key(e), pooled_why(term), nbatches);
-                goto fail;
-            }
-        }
-        a->l[self].nterms = a->nl - a->l[self].first_term;
     }
     if (json_array_size(extra)) {
         json_array_extend(losses, extra);
     }
     json_decref(extra);
     extra = NULL;
-
-    json_t *metrics = json_object_get(spec, "metrics");
-    if (!metrics) {
-        metrics = json_pack("[ss]", "dice", "iou");
-        json_object_set_new(spec, "metrics", metrics);
-    }
-    /* the counts: the user's own confusion metric when there is one */
-    json_array_foreach(metrics, i, e)
-    {
-        if (!a->conf_key && !strcmp(entry_name(e), "confusion")) {
-            a->conf_key = dupstr(entry_key(e));
-        }
-    }
-    if (!a->conf_key && json_is_array(metrics)) {
-        json_array_append_new(metrics,
-                              json_pack("{s:s, s:s}", "name", "confusion", "as", HIDDEN_CONFUSION));
-        a->conf_key = dupstr(HIDDEN_CONFUSION);
-    }
-    a->m = calloc(json_array_size(metrics) + 1, sizeof *a->m);
-    if (!a->m) {
+    if (add_metrics(a, spec)) {
         goto oom;
-    }
-    json_array_foreach(metrics, i, e)
-    {
-        struct ametric *m = &a->m[a->nm++];
-        m->key = dupstr(entry_key(e));
-        m->hidden = strcmp(m->key, HIDDEN_CONFUSION) == 0;
-        m->per_image = json_array();
-        if (!m->key || !m->per_image) {
-            goto oom;
-        }
-        const struct sl_def *def = sl_find_metric(entry_name(e));
-        if (!def) {
-            continue;
-        }
-        sl_spec_init(&m->spec, def);
-        m->confusion = def->kind == SL_METRIC_CONFUSION;
-        m->surface = def->kind == SL_METRIC_HAUSDORFF || def->kind == SL_METRIC_ASSD ||
-                     def->kind == SL_METRIC_NSD;
-        int k = sl_param_index(def, "beta");
-        if (k >= 0 && json_is_number(param(e, "beta"))) {
-            m->spec.values[k].kind = SL_V_NUMBER;
-            m->spec.values[k].num = json_number_value(param(e, "beta"));
-        }
     }
     return a;
 oom:
@@ -408,6 +439,54 @@ static double denominator(const struct cli_agg *a, const struct aloss *l,
         d += (double)(cm[c].tp + cm[c].fp + cm[c].fn + cm[c].tn);
     }
     return d;
+}
+
+/* Adds the losses of one batch's answer (n images, per-image per-class counts cm) to their
+ * sums. Returns 0, or -1 with a message. */
+static int add_loss_values(struct cli_agg *a, json_t *losses, int64_t n,
+                           const struct sl_confusion *cm, char *msg, size_t msglen)
+{
+    const int64_t C = a->classes;
+    for (int k = 0; k < a->nl; k++) {
+        struct aloss *l = &a->l[k];
+        json_t *jl = json_object_get(losses, l->key);
+        json_t *pi = json_object_get(jl, "per_image");
+        double v = json_number_value(json_object_get(jl, "value"));
+        if (!jl) {
+            snprintf(msg, msglen, "the answer has no loss %s", l->key);
+            return -1;
+        }
+        if (json_array_size(pi) == (size_t)n) {
+            json_array_extend(l->per_image, pi);
+        } else {
+            l->has_per_image = false;
+        }
+        switch (l->kind) {
+        case L_PIXEL:
+            if (l->sum) {
+                l->total += v;
+                break;
+            }
+            for (int64_t j = 0; j < n; j++) {
+                double d = denominator(a, l, cm + j * C);
+                l->num += json_number_value(json_array_get(pi, (size_t)j)) * d;
+                l->den += d;
+            }
+            break;
+        case L_IMAGE:
+            for (int64_t j = 0; j < n; j++) {
+                l->total += json_number_value(json_array_get(pi, (size_t)j));
+            }
+            l->nimg += n;
+            break;
+        case L_POOLED:
+            l->pooled = v;
+            break;
+        case L_COMBO:
+            break;
+        }
+    }
+    return 0;
 }
 
 int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
@@ -496,48 +575,11 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
         return -1;
     }
 
-    json_t *losses = json_object_get(answer, "losses");
-    for (int k = 0; k < a->nl; k++) {
-        struct aloss *l = &a->l[k];
-        json_t *jl = json_object_get(losses, l->key);
-        json_t *pi = json_object_get(jl, "per_image");
-        double v = json_number_value(json_object_get(jl, "value"));
-        if (!jl) {
-            free(cm);
-            snprintf(msg, msglen, "the answer has no loss %s", l->key);
-            return -1;
-        }
-        if (json_array_size(pi) == (size_t)n) {
-            json_array_extend(l->per_image, pi);
-        } else {
-            l->has_per_image = false;
-        }
-        switch (l->kind) {
-        case L_PIXEL:
-            if (l->sum) {
-                l->total += v;
-                break;
-            }
-            for (int64_t j = 0; j < n; j++) {
-                double d = denominator(a, l, cm + j * C);
-                l->num += json_number_value(json_array_get(pi, (size_t)j)) * d;
-                l->den += d;
-            }
-            break;
-        case L_IMAGE:
-            for (int64_t j = 0; j < n; j++) {
-                l->total += json_number_value(json_array_get(pi, (size_t)j));
-            }
-            l->nimg += n;
-            break;
-        case L_POOLED:
-            l->pooled = v;
-            break;
-        case L_COMBO:
-            break;
-        }
-    }
+    int rc = add_loss_values(a, json_object_get(answer, "losses"), n, cm, msg, msglen);
     free(cm);
+    if (rc) {
+        return rc;
+    }
     for (int k = 0; k < a->nm; k++) {
         json_t *pi = json_object_get(json_object_get(metrics, a->m[k].key), "per_image");
         if (json_array_size(pi) != (size_t)n) {

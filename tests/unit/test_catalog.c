@@ -59,7 +59,7 @@ int main(void)
                                 "combo"};
     const char *api_metrics[] = {
         "dice", "iou",   "precision", "recall",    "specificity", "accuracy", "balanced_accuracy",
-        "mcc",  "fbeta", "confusion", "hausdorff", "assd",        "nsd"};
+        "mcc",  "fbeta", "confusion", "hausdorff", "assd",        "nsd",      "npv"};
     for (size_t i = 0; i < sizeof api_losses / sizeof api_losses[0]; i++) {
         json_t *e = entry(losses, api_losses[i]);
         CHECK(e != NULL);
@@ -69,8 +69,17 @@ int main(void)
     for (size_t i = 0; i < sizeof api_metrics / sizeof api_metrics[0]; i++) {
         CHECK(entry(metrics, api_metrics[i]) != NULL);
     }
-    CHECK_INT(json_array_size(losses), sizeof api_losses / sizeof api_losses[0]);
-    CHECK_INT(json_array_size(metrics), sizeof api_metrics / sizeof api_metrics[0]);
+    /* and every row of the tables, in their order: the catalog is written from them */
+    int nl, nm;
+    const struct sl_def *tl = sl_loss_table(&nl), *tm = sl_metric_table(&nm);
+    CHECK_INT(json_array_size(losses), nl);
+    CHECK_INT(json_array_size(metrics), nm);
+    for (int i = 0; i < nl; i++) {
+        CHECK(entry(losses, tl[i].name) == json_array_get(losses, (size_t)i));
+    }
+    for (int i = 0; i < nm; i++) {
+        CHECK(entry(metrics, tm[i].name) == json_array_get(metrics, (size_t)i));
+    }
     /* defaults and ranges of openapi.json */
     json_t *focal = entry(losses, "focal");
     CHECK_CLOSE(num(param(focal, "alpha"), "default"), 0.25, 0, 0);

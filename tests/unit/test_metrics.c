@@ -169,11 +169,52 @@ static void test_ignore(void)
     sl_result_free(res);
 }
 
+/* Negative predictive value TN / (TN + FN), by hand: from counts, and through sl_score. */
+static void test_npv(void)
+{
+    struct sl_spec npv = metric("npv");
+    CHECK(npv.def != NULL);
+    if (!npv.def) {
+        return;
+    }
+    /* TN 3, FN 1: 3 / 4 */
+    struct sl_confusion c = {.tp = 2, .fp = 0, .fn = 1, .tn = 3};
+    CHECK_CLOSE(sl_metric_from_counts(&npv, &c, SL_EMPTY_ONE), 0.75, 0, 1e-15);
+    /* TN + FN = 0 with FP = FN = 0 (prediction and target agree, all foreground): `empty` */
+    c = (struct sl_confusion){.tp = 5};
+    CHECK_CLOSE(sl_metric_from_counts(&npv, &c, SL_EMPTY_ONE), 1, 0, 0);
+    CHECK_CLOSE(sl_metric_from_counts(&npv, &c, SL_EMPTY_ZERO), 0, 0, 0);
+    CHECK(isnan(sl_metric_from_counts(&npv, &c, SL_EMPTY_NAN)));
+    /* TN + FN = 0 with FP 2: they disagree, the worst score 0 whatever `empty` says */
+    c = (struct sl_confusion){.tp = 1, .fp = 2};
+    CHECK_CLOSE(sl_metric_from_counts(&npv, &c, SL_EMPTY_NAN), 0, 0, 0);
+    /* logits [2, -1, 3, -2, -4, -5] vs [1, 1, 0, 0, 0, 1]: hard [1, 0, 1, 0, 0, 0] ->
+     * TN 2 (pixels 3, 4), FN 2 (pixels 1, 5): npv 2 / 4 */
+    const float x[6] = {2, -1, 3, -2, -4, -5};
+    const uint8_t y[6] = {1, 1, 0, 0, 0, 1};
+    struct sl_request req;
+    struct sl_result *res = NULL;
+    char msg[128];
+    sl_request_init(&req);
+    req.prediction = (struct sl_tensor){x, SL_DT_F32, 3, {1, 2, 3}};
+    req.target = (struct sl_tensor){y, SL_DT_U8, 3, {1, 2, 3}};
+    req.metrics = &npv;
+    req.nmetrics = 1;
+    CHECK_INT(sl_score(&req, NULL, &res, msg, sizeof msg), 0);
+    if (res) {
+        CHECK_CLOSE(res->metrics[0].per_image[0], 0.5, 0, 1e-15);
+        CHECK_CLOSE(res->metrics[0].global[0], 0.5, 0, 1e-15);
+    }
+    sl_result_free(res);
+    sl_result_free(NULL); /* every _free of lib/ accepts NULL */
+}
+
 int main(void)
 {
     test_hand_counts();
     test_threshold();
     test_empty_conventions();
     test_ignore();
+    test_npv();
     return check_summary("test_metrics");
 }

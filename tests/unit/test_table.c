@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "segloss.h"
+#include "internal.h"
 
 static int check(const char *loss, const char *param, struct sl_value v)
 {
@@ -16,6 +16,71 @@ static struct sl_value num(double x)
 {
     struct sl_value v = {.kind = SL_V_NUMBER, .num = x};
     return v;
+}
+
+/* Every row of a table is found by its name (names are unique), has a summary, parameters with
+ * names at their own index (lib/table.c places them by index), and a kernel: a loss its plan and
+ * value, a metric its formula, its surface value, or the counts themselves. */
+static void check_rows(const struct sl_def *t, int n, bool losses)
+{
+    CHECK(n > 0);
+    for (int i = 0; i < n; i++) {
+        const struct sl_def *d = &t[i];
+        CHECK(d->name && d->summary);
+        CHECK((losses ? sl_find_loss(d->name) : sl_find_metric(d->name)) == d);
+        CHECK(d->nparams >= 0 && d->nparams <= SL_MAX_PARAMS);
+        for (int k = 0; k < d->nparams; k++) {
+            CHECK(d->params[k].name && d->params[k].doc);
+            CHECK_INT(sl_param_index(d, d->params[k].name), k);
+            if (d->params[k].requires) {
+                CHECK(sl_param_index(d, d->params[k].requires) >= 0);
+            }
+            if (d->params[k].excludes) {
+                CHECK(sl_param_index(d, d->params[k].excludes) >= 0);
+            }
+        }
+        const struct sl__kernel *k = d->kernel;
+        if (losses) {
+            CHECK(k && k->plan && k->value && k->combine);
+        } else {
+            /* exactly one of: a formula of the counts, a surface value, the counts themselves */
+            CHECK((k && k->from_counts) + (k && k->surface) + !!(d->flags & SL_DEF_COUNTS) == 1);
+            CHECK(!(k && k->surface) || (k->surface_empty && (d->flags & SL_DEF_DISTANCES)));
+        }
+        CHECK(d->modes != 0 && (d->modes & ~SL_MODES_ALL) == 0);
+        CHECK(losses || d->modes == SL_MODES_ALL);
+        CHECK(d->modes == SL_MODES_ALL || d->mode_hint || d->modes == SL_MODE_BIT(SL_MODE_BINARY));
+    }
+}
+
+/* The tables against themselves: rows, and the combination rule of every loss's defaults. */
+static void test_rows(void)
+{
+    int nl, nm;
+    const struct sl_def *l = sl_loss_table(&nl), *m = sl_metric_table(&nm);
+    check_rows(l, nl, true);
+    check_rows(m, nm, false);
+    struct sl_spec s;
+    sl_spec_init(&s, sl_find_loss("dice"));
+    CHECK_INT(sl_loss_combine(&s, NULL), SL_COMBINE_IMAGE_MEAN);
+    s.values[sl_param_index(s.def, "per_image")].b = false;
+    const char *why = NULL;
+    CHECK_INT(sl_loss_combine(&s, &why), SL_COMBINE_POOLED);
+    CHECK(why != NULL);
+    sl_spec_init(&s, sl_find_loss("balanced_cross_entropy")); /* beta "auto" */
+    CHECK_INT(sl_loss_combine(&s, NULL), SL_COMBINE_POOLED);
+    sl_spec_init(&s, sl_find_loss("cross_entropy"));
+    CHECK_INT(sl_loss_combine(&s, NULL), SL_COMBINE_PIXEL_MEAN);
+    s.values[sl_param_index(s.def, "reduction")].choice = 1; /* "sum" */
+    CHECK_INT(sl_loss_combine(&s, NULL), SL_COMBINE_SUM);
+    sl_spec_init(&s, sl_find_loss("combo"));
+    CHECK_INT(sl_loss_combine(&s, NULL), SL_COMBINE_TERMS);
+    CHECK(sl_find_loss("combo")->flags & SL_DEF_TERMS);
+    /* the surface metrics need distances and have no batch-summed form */
+    CHECK(sl_find_metric("hausdorff")->flags & SL_DEF_DISTANCES);
+    CHECK(sl_find_metric("nsd")->flags & SL_DEF_DISTANCES);
+    CHECK(!(sl_find_metric("dice")->flags & SL_DEF_DISTANCES));
+    CHECK(sl_find_metric("confusion")->flags & SL_DEF_COUNTS);
 }
 
 int main(void)
@@ -37,7 +102,8 @@ int main(void)
         CHECK(d != NULL);
         CHECK(d && d->summary && d->convention);
     }
-    CHECK(n == 11 && t[0].name != NULL);
+    CHECK(n >= (int)(sizeof api / sizeof api[0]) && t[0].name != NULL);
+    test_rows();
     CHECK(sl_find_loss("nope") == NULL);
     CHECK(sl_find_metric("mcc") != NULL);
     /* defaults of openapi.json and the README */
