@@ -446,7 +446,7 @@ int slp__npy_parse(const unsigned char *buf, size_t len, struct slp__npy_info *i
     for (int k = 0; k < count; k++) {
         if (info->shape[k] == 0) {
             char s[160];
-            slp__format_shape(info->shape, count, s, sizeof s);
+            sl_format_shape(info->shape, count, s, sizeof s);
             slp__errf(msg, msglen,
                       "%s: npy shape %s has a zero dimension (empty arrays are not accepted)", name,
                       s);
