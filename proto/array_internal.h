@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "array.h"
+#include "dynbuf.h"
 #include "segloss.h"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -59,8 +60,10 @@ struct slp__jdoc {
     const char *text; /* the JSON text (borrowed: it must outlive the doc and every string
                          slp__jdoc_string returns) */
     size_t len;
-    struct slp__jstr *strs; /* strs[k] is the string of placeholder k (owned) */
-    size_t n, cap;
+    struct slp__jstr *strs; /* strs[k] is the string of placeholder k: the records of table */
+    size_t n;
+    struct slp_dynbuf table; /* owns strs; capped at the most strings the text can hold, one
+                                per SLP__JSON_LONG bytes */
     char *skel; /* the skeleton until slp__json_parse has parsed it (owned), or NULL when no
                    string was left out */
     size_t skel_len;
