@@ -48,6 +48,14 @@ static int npy_check_body(struct slp__areq *r, const struct slp__npy_info *info,
     return 0;
 }
 
+/* SL_EMALFORMED: the file ends after have of the header's off bytes. */
+static int npy_truncated(struct slp__areq *r, size_t have, size_t off)
+{
+    slp__errf(r->msg, r->msglen, "%s: npy header is truncated (%zu of %zu bytes)", r->dpath, have,
+              off);
+    return SL_EMALFORMED;
+}
+
 /* Parses the complete header in hdr[0..len), naming the array's data in messages. */
 static int npy_header_from(struct slp__areq *r, const unsigned char *hdr, size_t len,
                            struct slp__npy_info *info)
@@ -79,9 +87,7 @@ static int decode_npy_plain(struct slp__areq *r, struct slp__npy_info *info, uns
         return rc;
     }
     if (off > have) {
-        slp__errf(r->msg, r->msglen, "%s: npy header is truncated (%zu of %zu bytes)", r->dpath,
-                  have, off);
-        return SL_EMALFORMED;
+        return npy_truncated(r, have, off);
     }
     if (off <= npre) {
         rc = npy_header_from(r, pre, off, info);
@@ -135,9 +141,7 @@ static int decode_npy_part(struct slp__areq *r, struct slp__npy_info *info, unsi
     }
     rc = slp_npy_preamble(p, have, &off, r->dpath, r->msg, r->msglen);
     if (!rc && off > have) {
-        slp__errf(r->msg, r->msglen, "%s: npy header is truncated (%zu of %zu bytes)", r->dpath,
-                  have, off);
-        rc = SL_EMALFORMED;
+        rc = npy_truncated(r, have, off);
     }
     if (!rc) {
         rc = npy_header_from(r, p, off, info);
@@ -192,9 +196,7 @@ static int inflate_npy(struct slp__areq *r, struct slp__inflater *z, struct slp_
     size_t got2 = 0;
     rc = slp__inflater_read(z, hdr + got, off - got, &got2, r->msg, r->msglen);
     if (!rc && got + got2 < off) {
-        slp__errf(r->msg, r->msglen, "%s: npy header is truncated (%zu of %zu bytes)", r->dpath,
-                  got + got2, off);
-        rc = SL_EMALFORMED;
+        rc = npy_truncated(r, got + got2, off);
     }
     if (!rc) {
         rc = npy_header_from(r, hdr, off, info);

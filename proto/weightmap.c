@@ -22,6 +22,9 @@ struct wm_request {
 
 static void wm_request_free(struct wm_request *r)
 {
+    if (!r) {
+        return;
+    }
     slp_array_free(&r->target);
     slp_array_free(&r->instances);
 }
