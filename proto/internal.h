@@ -33,6 +33,7 @@ struct slp_score_req {
 int slp__parse_score(const json_t *root, const struct slp_limits *lim,
                      const struct slp_parts *parts, struct slp__jdoc *doc,
                      struct slp_score_req **out, char *msg, size_t msglen);
+/* Frees r and the arrays and lists it owns. NULL is fine. */
 void slp__score_req_free(struct slp_score_req *r);
 
 /* The most bytes one JSON answer (/v1/score, /v1/weight-map as JSON, /v1/catalog) may take: the
