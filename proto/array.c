@@ -423,8 +423,8 @@ static int find_part(struct slp__areq *r, const struct slp__format *fmt)
 static const struct slp__format *find_format(struct slp__areq *r)
 {
     char all[80];
-    slp__format_names(0, " or ", all, sizeof all);
     if (!r->format) {
+        slp__format_names(0, " or ", all, sizeof all);
         slp__errf(r->msg, r->msglen, "%s.format: required (%s)", r->name, all);
         return NULL;
     }
@@ -434,6 +434,7 @@ static const struct slp__format *find_format(struct slp__areq *r)
             return &formats[i];
         }
     }
+    slp__format_names(0, " or ", all, sizeof all);
     slp__errf(r->msg, r->msglen, "%s.format: unknown format '%.40s' (expected %s)", r->name, f,
               all);
     return NULL;
