@@ -140,6 +140,15 @@ static void join_names(const char *const *names, int n, const char *last_sep, ch
     }
 }
 
+void slp__dtype_names(const char *last_sep, char *buf, size_t len)
+{
+    const char *names[SL_DT_COUNT];
+    for (int k = 0; k < SL_DT_COUNT; k++) {
+        names[k] = sl_dtype_name((enum sl_dtype)k);
+    }
+    join_names(names, SL_DT_COUNT, last_sep, buf, len);
+}
+
 void slp__format_names(unsigned need, const char *last_sep, char *buf, size_t len)
 {
     const char *names[NFORMATS];
@@ -188,13 +197,8 @@ static int parse_dtype(struct slp__areq *r)
         r->has_dtype = 1;
         return 0;
     }
-    /* the list of names is lib's dtype table, in its order */
-    const char *names[SL_DT_COUNT];
-    for (int k = 0; k < SL_DT_COUNT; k++) {
-        names[k] = sl_dtype_name((enum sl_dtype)k);
-    }
     char all[160];
-    join_names(names, SL_DT_COUNT, " or ", all, sizeof all);
+    slp__dtype_names(" or ", all, sizeof all);
     slp__errf(r->msg, r->msglen, "%s.dtype: unknown dtype '%.40s' (expected %s)", r->name, s, all);
     return SL_EINVAL;
 }

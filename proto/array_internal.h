@@ -252,6 +252,10 @@ const struct slp__format *slp__format_table(int *n);
  * with " and ". Messages list formats only through this, so the table is the one list. */
 void slp__format_names(unsigned need, const char *last_sep, char *buf, size_t len);
 
+/* Writes the names of lib's dtypes, in its table's order, into buf (always terminated) as
+ * prose: "bool, uint8, ... or float64" with last_sep " or ". */
+void slp__dtype_names(const char *last_sep, char *buf, size_t len);
+
 /* The decoders of the table's rows. */
 slp__format_decode slp__fmt_npy;  /* fmt_npy.c: .npy files, base64 or a part, maybe compressed */
 slp__format_decode slp__fmt_raw;  /* fmt_raw.c: C-order bytes of dtype and shape */

@@ -325,10 +325,10 @@ static int map_descr(const char *descr, int full, struct slp__npy_info *info, co
             return 0;
         }
     }
-    slp__errf(msg, msglen,
-              "%s: npy dtype '%s%s' is not supported (bool, uint8, int8, uint16, int16, uint32, "
-              "int32, int64, float16, float32, float64 are)",
-              name, descr, full ? "" : "...");
+    char all[160];
+    slp__dtype_names(", ", all, sizeof all);
+    slp__errf(msg, msglen, "%s: npy dtype '%s%s' is not supported (%s are)", name, descr,
+              full ? "" : "...", all);
     return SL_EUNSUPPORTED;
 }
 

@@ -163,6 +163,22 @@ static void test_messages(void)
               SL_EINVAL);
     CHECK(strcmp(msg, "x.compression: unknown compression 'xz' (expected none, gzip, zlib, "
                       "deflate or auto)") == 0);
+    /* a .npy header (v1.0, 128 bytes as NumPy pads it) of a dtype the API lacks */
+    static const char dict[] = "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }";
+    unsigned char npy[128];
+    memset(npy, ' ', sizeof npy);
+    memcpy(npy, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memcpy(npy + 10, dict, sizeof dict - 1);
+    npy[127] = '\n';
+    enum sl_dtype dt;
+    int ndim, fortran;
+    int64_t shape[SL_MAX_DIMS];
+    size_t off;
+    CHECK_INT(
+        slp_npy_header(npy, sizeof npy, &dt, &ndim, shape, &fortran, &off, "x", msg, sizeof msg),
+        SL_EUNSUPPORTED);
+    CHECK(strcmp(msg, "x: npy dtype '<c8' is not supported (bool, uint8, int8, uint16, int16, "
+                      "uint32, int32, int64, float16, float32, float64 are)") == 0);
 }
 
 /* Every row's decoder is reached by its name: one 1 x 2 x 2 mask [1, 0, 0, 1] (row-major) each. */
