@@ -1,10 +1,16 @@
 /* array.h - wire arrays (API.md "Arrays") decoded into owned, C-order, host-order buffers.
  *
- * Formats: list (flat with shape, or nested), raw, npy (v1/v2/v3, C or Fortran order), each
- * npy/raw base64 or a multipart part, possibly compressed (none, gzip, zlib, deflate, auto),
- * and the masks rle (Kaggle) and coco_rle. Every byte count is
- * checked exactly: a compressed stream is inflated into exactly the declared size and must end
- * there (the inflater stops at expected + 1 bytes, so a bomb costs nothing).
+ * Formats (one row each in array.c's table): list (flat with shape, or nested), raw, npy
+ * (v1/v2/v3, C or Fortran order), each npy/raw base64 or a multipart part, possibly compressed
+ * (none, gzip, zlib, deflate, auto), and the masks rle (Kaggle) and coco_rle. Every byte count
+ * is checked exactly: a compressed stream is inflated into exactly the declared size and must
+ * end there (the inflater stops at expected + 1 bytes, so a bomb costs nothing).
+ *
+ * Errors: functions return 0 or a negative SL_E* code of lib/segloss.h, with a message naming
+ * the array and the key or index in msg (msglen bytes, always terminated; NULL/0 is fine); out
+ * of memory is SL_ENOMEM, never an abort. Ownership: every input is borrowed; a decoded
+ * struct slp_array owns its buffer until slp_array_free (NULL is fine), and on error holds
+ * nothing.
  */
 #ifndef SLP_ARRAY_H
 #define SLP_ARRAY_H
@@ -112,8 +118,10 @@ size_t slp_npy_write_header(enum sl_dtype dtype, const int64_t *shape, int ndim,
                             char *hdr, size_t cap);
 
 /* Parses a .npy header at the start of buf (len bytes). On success sets dtype, ndim, shape,
- * *fortran and *data_offset (bytes from buf to the first element). Only little-endian or
- * byte-order-free dtypes of the API are accepted ('<f4', '|u1', '|b1', ...). */
+ * *fortran and *data_offset (bytes from buf to the first element). Only host-order (on the
+ * usual hosts little-endian) or byte-order-free dtypes of the API are accepted ('<f4', '|u1',
+ * '|b1', ...). Returns 0, or SL_EMALFORMED (not a .npy header), SL_EUNSUPPORTED (dtype, byte
+ * order) or SL_EINVAL (0-d, too many dimensions, a zero dimension) with a message naming name. */
 int slp_npy_header(const unsigned char *buf, size_t len, enum sl_dtype *dtype, int *ndim,
                    int64_t shape[SL_MAX_DIMS], int *fortran, size_t *data_offset, const char *name,
                    char *msg, size_t msglen);

@@ -1,4 +1,4 @@
-/* array_internal.h - internals shared by proto/array.c, base64.c, inflate.c, npy.c and rle.c.
+/* array_internal.h - internals shared by proto/array.c, base64.c, inflate.c, npy.c and fmt_*.c.
  * Nothing here is part of the proto/ API; see array.h for that.
  */
 #ifndef SLP_ARRAY_INTERNAL_H
@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "array.h"
+#include "dynbuf.h"
 #include "segloss.h"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -59,8 +60,10 @@ struct slp__jdoc {
     const char *text; /* the JSON text (borrowed: it must outlive the doc and every string
                          slp__jdoc_string returns) */
     size_t len;
-    struct slp__jstr *strs; /* strs[k] is the string of placeholder k (owned) */
-    size_t n, cap;
+    struct slp__jstr *strs; /* strs[k] is the string of placeholder k: the records of table */
+    size_t n;
+    struct slp_dynbuf table; /* owns strs; capped at the most strings the text can hold, one
+                                per SLP__JSON_LONG bytes */
     char *skel; /* the skeleton until slp__json_parse has parsed it (owned), or NULL when no
                    string was left out */
     size_t skel_len;
@@ -196,35 +199,104 @@ int slp__npy_parse(const unsigned char *buf, size_t len, struct slp__npy_info *i
 /* Copies the Fortran-order array src of the given shape into C order at dst (no overlap). */
 void slp__fortran_to_c(const void *src, void *dst, size_t itemsize, int ndim, const int64_t *shape);
 
-/* Writes "[a, b, c]" into buf (always terminated). */
-void slp__format_shape(const int64_t *shape, int ndim, char *buf, size_t len);
+/* ---- wire formats: the table (array.c) and one decoder file per format (fmt_*.c) ---- */
 
-/* ---- mask formats: rle and coco_rle (rle.c) ---- */
-
-/* One array object of format rle or coco_rle as array.c has read it: keys type-checked (JSON
- * strings for part, compression and dtype), shape parsed. Every pointer is borrowed. */
-struct slp__mask_req {
-    struct slp__jdoc *doc; /* where the strings of data live (NULL: all in jansson's tree) */
-    const char *name;      /* "target" */
-    const char *dpath;     /* "target.data", for messages */
+/* One array object being decoded: its keys as array.c has read them (type-checked: JSON strings
+ * for format, part, compression and dtype, a list for shape), then parsed as its format's row
+ * says. Every pointer is borrowed. */
+struct slp__areq {
+    struct slp__jdoc *doc; /* the strings the JSON text's skeleton left out, or NULL */
+    const char *name;      /* "prediction" */
     const struct slp_limits *lim;
-    const json_t *data, *part, *compression, *dtype; /* NULL when absent */
-    int has_shape;
+    char *msg; /* the caller's message buffer (msglen bytes) */
+    size_t msglen;
+    char dpath[96]; /* "name.data", "name" for the bare-list shorthand, "name (part 'P')" */
+    const json_t *format, *data, *part, *compression, *dtype, *shape; /* NULL when absent */
+    const struct slp_parts *parts; /* NULL: not a multipart body */
+    const struct slp_part *pt;     /* the part named by "part": its bytes replace "data" */
+    enum slp_compression comp;     /* parsed "compression" (SLP__FMT_TYPED formats) */
+    int has_dtype;                 /* parsed "dtype" (SLP__FMT_TYPED formats) */
+    enum sl_dtype dt;
+    int has_shape; /* parsed "shape" (every format) */
     int ndim;
-    int64_t shape[SL_MAX_DIMS];
+    int64_t shp[SL_MAX_DIMS];
 };
 
-/* Decodes Kaggle EncodedPixels (one string, or a list of one per image) into a new 0/1 mask
- * [N, H, W] (uint8, or bool when dtype says so) in out, which the caller frees. Returns 0, or
- * SL_EINVAL (keys, bad token), SL_ESHAPE (string count), SL_ERANGE (zero, odd count, unsorted,
- * overlapping or out-of-image pairs), SL_ETOOLARGE or SL_ENOMEM, with a message. */
-int slp__decode_rle(const struct slp__mask_req *m, struct slp_array *out, char *msg, size_t msglen);
+/* What a format accepts besides "data" (the bits of struct slp__format.accepts):
+ *  - SLP__FMT_PART: "part", a multipart part's bytes standing for "data";
+ *  - SLP__FMT_COMPRESSION: "compression" other than none;
+ *  - SLP__FMT_TYPED: "dtype" any of the API's and "compression" any known name, both parsed by
+ *    array.c; without it the decoder checks both itself (the mask formats: uint8 or bool, and no
+ *    compression, with their own messages). */
+#define SLP__FMT_PART 1u
+#define SLP__FMT_COMPRESSION 2u
+#define SLP__FMT_TYPED 4u
 
-/* Decodes COCO RLE (one {"size", "counts"} object or a list, counts as a list or maskApi.c's
- * compressed string) into a new 0/1 mask [N, h, w] in out, which the caller frees. Returns 0, or
- * SL_EINVAL, SL_ESHAPE (sizes differ, shape disagrees), SL_EMALFORMED (bad compressed string),
- * SL_ERANGE (negative counts, sum other than h*w), SL_ETOOLARGE or SL_ENOMEM. */
-int slp__decode_coco_rle(const struct slp__mask_req *m, struct slp_array *out, char *msg,
-                         size_t msglen);
+/* A decoder: the array r describes into *out (owned by the caller after 0). Returns 0 or a
+ * negative SL_E* code with a message in r->msg; on error *out is left for the caller to free. */
+typedef int slp__format_decode(struct slp__areq *r, struct slp_array *out);
+
+/* One row of the wire-format table (after curl's content_encoding.c writers). */
+struct slp__format {
+    const char *name;           /* the "format" value */
+    slp__format_decode *decode; /* see the fmt_*.c files */
+    unsigned accepts;           /* SLP__FMT_* bits */
+    const char *data_is;        /* what "data" holds, for messages: "values", "text", "bytes" */
+};
+
+/* The table, in the order API.md and openapi.json list the formats; *n its row count. */
+const struct slp__format *slp__format_table(int *n);
+
+/* Writes the names of the table's formats whose accepts has every bit of need into buf (always
+ * terminated) as prose: "npy, raw, list, rle or coco_rle" with last_sep " or ", "npy and raw"
+ * with " and ". Messages list formats only through this, so the table is the one list. */
+void slp__format_names(unsigned need, const char *last_sep, char *buf, size_t len);
+
+/* Writes the names of lib's dtypes, in its table's order, into buf (always terminated) as
+ * prose: "bool, uint8, ... or float64" with last_sep " or ". */
+void slp__dtype_names(const char *last_sep, char *buf, size_t len);
+
+/* The decoders of the table's rows. */
+slp__format_decode slp__fmt_npy;  /* fmt_npy.c: .npy files, base64 or a part, maybe compressed */
+slp__format_decode slp__fmt_raw;  /* fmt_raw.c: C-order bytes of dtype and shape */
+slp__format_decode slp__fmt_list; /* fmt_list.c: JSON numbers, flat with shape or nested */
+slp__format_decode slp__fmt_rle;  /* fmt_rle.c: Kaggle EncodedPixels into a 0/1 mask */
+slp__format_decode slp__fmt_coco_rle; /* fmt_rle.c: COCO RLE into a 0/1 mask */
+
+/* ---- helpers the format decoders share (array.c) ---- */
+
+/* A JSON value as a user would recognize it in a message: 3, 1.5, true, a string, a list. */
+void slp__describe(const json_t *v, char *buf, size_t len);
+
+/* Checks shape against r's limits (overflow-safe): SL_ETOOLARGE with a message naming r, else
+ * 0 with the element count in *numel and the byte count of dtype dt in *nbytes. */
+int slp__check_size(struct slp__areq *r, const int64_t *shape, int ndim, enum sl_dtype dt,
+                    int64_t *numel, size_t *nbytes);
+
+/* Makes buf (malloc'd; *out owns it from now on) the array's storage with its elements from data
+ * (inside buf) on, of dtype dt and shape. */
+void slp__array_set(struct slp_array *out, void *buf, const void *data, enum sl_dtype dt, int ndim,
+                    const int64_t *shape);
+
+/* A new buffer of nbytes (at least 1) for an array's elements, or NULL with a message. */
+void *slp__alloc_array(struct slp__areq *r, size_t nbytes);
+
+/* Bytes a compressed payload may take: the limit lim plus deflate/gzip overhead slack. */
+size_t slp__compressed_cap(size_t lim);
+
+/* 0 when r->data is a JSON string, else SL_EINVAL "expected a base64 string". */
+int slp__need_string_data(struct slp__areq *r);
+
+/* The bytes of the string r->data (not NUL-terminated: they may be the original text of a long
+ * JSON string the skeleton left out of jansson's tree). Returns 0 or SL_ENOMEM. */
+int slp__data_string(struct slp__areq *r, const char **s, size_t *len);
+
+/* Base64-decodes r->data, a compressed payload, into a new buffer *cbuf (malloc'd, the caller
+ * frees it) of at most cap bytes. Returns 0 or the error of slp_base64_decode. */
+int slp__decode_compressed(struct slp__areq *r, size_t cap, unsigned char **cbuf, size_t *clen);
+
+/* A hint to append to a message when r's part starts with the gzip magic while "compression" is
+ * none; "" otherwise (static strings). */
+const char *slp__gzip_hint(const struct slp__areq *r);
 
 #endif /* SLP_ARRAY_INTERNAL_H */

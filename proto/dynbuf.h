@@ -39,7 +39,8 @@ char *slp_dynbuf_room(struct slp_dynbuf *b, size_t n);
 /* Counts n bytes written at the pointer slp_dynbuf_room returned (n at most what it was asked). */
 void slp_dynbuf_commit(struct slp_dynbuf *b, size_t n);
 /* Hands the data over (the caller frees it; never NULL unless out of memory, "" when empty) and
- * *len its length when len is not NULL; the buffer is left empty with the same cap. */
+ * *len its length when len is not NULL; the buffer is left empty, owning nothing, with the
+ * same max. */
 char *slp_dynbuf_take(struct slp_dynbuf *b, size_t *len);
 /* Empties the buffer and clears its error, keeping the allocation and the max. */
 void slp_dynbuf_reset(struct slp_dynbuf *b);

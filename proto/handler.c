@@ -88,17 +88,27 @@ void slp_problem(int status, const char *detail, struct slp_response *out)
     out->len = s ? strlen(s) : 0;
 }
 
-void slp__answer_json(struct slp_buf *b, struct slp_response *out)
+void slp__answer_json(struct slp_dynbuf *b, struct slp_response *out)
 {
-    if (b->oom) {
-        free(b->data);
+    char msg[160];
+    if (b->err == SL_ETOOLARGE) {
+        snprintf(msg, sizeof msg,
+                 "the answer is over the limit of %zu bytes (ask for fewer values: per_image, "
+                 "fewer metrics, or a smaller batch)",
+                 b->max);
+        slp_dynbuf_free(b);
+        slp__answer_error(SL_ETOOLARGE, msg, out);
+        return;
+    }
+    char *body = b->err ? NULL : slp_dynbuf_take(b, &out->len);
+    if (!body) {
+        slp_dynbuf_free(b);
         slp_problem(503, "out of memory while writing the answer", out);
         return;
     }
     out->status = 200;
     out->content_type = "application/json";
-    out->body = b->data;
-    out->len = b->len;
+    out->body = body;
 }
 
 void slp__answer_error(int rc, const char *msg, struct slp_response *out)
@@ -139,7 +149,8 @@ static void score_spec(const json_t *root, struct slp__jdoc *doc, const struct s
     char msg[512] = "";
     struct slp_score_req *r = NULL;
     struct sl_result *res = NULL;
-    struct slp_buf b = {0};
+    struct slp_dynbuf b;
+    slp_dynbuf_init(&b, SLP_ANSWER_MAX);
     int rc = slp__parse_score(root, lim, parts, doc, &r, msg, sizeof msg);
     if (rc) {
         goto fail;

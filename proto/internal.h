@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "dynbuf.h"
 #include "proto.h"
 
 struct slp__jdoc;
@@ -32,32 +33,36 @@ struct slp_score_req {
 int slp__parse_score(const json_t *root, const struct slp_limits *lim,
                      const struct slp_parts *parts, struct slp__jdoc *doc,
                      struct slp_score_req **out, char *msg, size_t msglen);
+/* Frees r and the arrays and lists it owns. NULL is fine. */
 void slp__score_req_free(struct slp_score_req *r);
 
-/* A growable output buffer; on allocation failure it sets oom and stops growing. */
-struct slp_buf {
-    char *data;
-    size_t len, cap;
-    bool oom;
-};
+/* The most bytes one JSON answer (/v1/score, /v1/weight-map as JSON, /v1/catalog) may take: the
+ * cap of the proto/dynbuf.h buffer it is written into. 1 GiB holds a JSON weight map of the
+ * default 64 Mi elements at 15 bytes each; an answer over it is SL_ETOOLARGE (413). */
+#define SLP_ANSWER_MAX ((size_t)1 << 30)
 
-void slp__buf_put(struct slp_buf *b, const char *s, size_t n);
-void slp__buf_puts(struct slp_buf *b, const char *s);
-/* Appends a JSON string literal (quoted, escaped). */
-void slp__buf_str(struct slp_buf *b, const char *s);
+/* JSON writers: they append to b (started with slp_dynbuf_init(b, SLP_ANSWER_MAX)) and return
+ * 0 or b's sticky error (SL_ENOMEM, SL_ETOOLARGE), so a writer appends many pieces and checks
+ * b->err once at the end. */
+
+/* Appends s (NUL-terminated UTF-8) as a JSON string literal, quoted and escaped. */
+int slp__write_str(struct slp_dynbuf *b, const char *s);
 /* Appends a JSON number in the shortest form that reads back to the same double;
  * NaN and infinities become null. */
-void slp__buf_num(struct slp_buf *b, double v);
-void slp__buf_int(struct slp_buf *b, long long v);
+int slp__write_num(struct slp_dynbuf *b, double v);
+/* Appends v in decimal. */
+int slp__write_int(struct slp_dynbuf *b, long long v);
 
-/* Fills *out with the 200 application/json answer b holds (taking b's buffer), or a 503 when
- * writing b ran out of memory. */
-void slp__answer_json(struct slp_buf *b, struct slp_response *out);
+/* Fills *out with the 200 application/json answer b holds (taking b's data; b is left empty),
+ * or, when writing b failed, frees b's data and fills *out with the problem+json error: 503 out
+ * of memory, 413 over SLP_ANSWER_MAX. */
+void slp__answer_json(struct slp_dynbuf *b, struct slp_response *out);
 /* Fills *out with the problem+json answer of error code rc (msg, or the code's text). */
 void slp__answer_error(int rc, const char *msg, struct slp_response *out);
 
-/* Serializes a score result as the API's 200 body into b. */
-void slp__write_result(struct slp_buf *b, const struct slp_score_req *r,
+/* Serializes a score result (r and res borrowed) as the API's 200 body into b; b->err says
+ * whether it all fit. */
+void slp__write_result(struct slp_dynbuf *b, const struct slp_score_req *r,
                        const struct sl_result *res, double elapsed_ms);
 
 #endif /* SLP_INTERNAL_H */

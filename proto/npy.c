@@ -325,11 +325,108 @@ static int map_descr(const char *descr, int full, struct slp__npy_info *info, co
             return 0;
         }
     }
-    slp__errf(msg, msglen,
-              "%s: npy dtype '%s%s' is not supported (bool, uint8, int8, uint16, int16, uint32, "
-              "int32, int64, float16, float32, float64 are)",
-              name, descr, full ? "" : "...");
+    char all[160];
+    slp__dtype_names(", ", all, sizeof all);
+    slp__errf(msg, msglen, "%s: npy dtype '%s%s' is not supported (%s are)", name, descr,
+              full ? "" : "...", all);
     return SL_EUNSUPPORTED;
+}
+
+/* What the header dict has said so far. */
+struct npy_dict {
+    int have_descr, have_fortran, have_shape;
+    int descr_full; /* descr fit in info->descr */
+    int count;      /* dimensions of shape */
+};
+
+/* Parses one "key: value" member of the header dict at h into info and d. */
+static int parse_member(struct hparse *h, struct slp__npy_info *info, struct npy_dict *d)
+{
+    char key[32];
+    int key_full = 1;
+    size_t key_at = h->i;
+    int rc = parse_string(h, key, sizeof key, &key_full);
+    if (rc) {
+        return rc;
+    }
+    skip_ws(h);
+    if (peek(h) != ':') {
+        return expected(h, "':'");
+    }
+    h->i++;
+    skip_ws(h);
+    int *seen = NULL;
+    if (key_full && strcmp(key, "descr") == 0) {
+        seen = &d->have_descr;
+    } else if (key_full && strcmp(key, "fortran_order") == 0) {
+        seen = &d->have_fortran;
+    } else if (key_full && strcmp(key, "shape") == 0) {
+        seen = &d->have_shape;
+    } else {
+        slp__errf(h->msg, h->msglen, "%s: npy header has an unknown key '%s' at byte %zu", h->name,
+                  key, key_at);
+        return SL_EMALFORMED;
+    }
+    if (*seen) {
+        slp__errf(h->msg, h->msglen, "%s: npy header repeats the key '%s' at byte %zu", h->name,
+                  key, key_at);
+        return SL_EMALFORMED;
+    }
+    *seen = 1;
+    if (seen == &d->have_descr) {
+        if (peek(h) == '[') {
+            slp__errf(h->msg, h->msglen,
+                      "%s: npy structured dtypes (a list as 'descr') are not supported", h->name);
+            return SL_EUNSUPPORTED;
+        }
+        return parse_string(h, info->descr, sizeof info->descr, &d->descr_full);
+    }
+    if (seen == &d->have_fortran) {
+        if (match_word(h, "True")) {
+            info->fortran = 1;
+        } else if (!match_word(h, "False")) {
+            return expected(h, "True or False");
+        }
+        return 0;
+    }
+    return parse_shape(h, info->shape, &d->count);
+}
+
+/* After the dict: every key given, a supported dtype, 1 to SL_MAX_DIMS non-zero dimensions. */
+static int check_dict(const struct npy_dict *d, struct slp__npy_info *info, const char *name,
+                      char *msg, size_t msglen)
+{
+    if (!d->have_descr || !d->have_fortran || !d->have_shape) {
+        slp__errf(msg, msglen, "%s: npy header lacks '%s'", name,
+                  !d->have_descr     ? "descr"
+                  : !d->have_fortran ? "fortran_order"
+                                     : "shape");
+        return SL_EMALFORMED;
+    }
+    int rc = map_descr(info->descr, d->descr_full, info, name, msg, msglen);
+    if (rc) {
+        return rc;
+    }
+    if (d->count == 0) {
+        slp__errf(msg, msglen, "%s: 0-d arrays are not accepted (npy shape ())", name);
+        return SL_EINVAL;
+    }
+    if (d->count > SL_MAX_DIMS) {
+        slp__errf(msg, msglen, "%s: npy array has more than %d dimensions", name, SL_MAX_DIMS);
+        return SL_EINVAL;
+    }
+    info->ndim = d->count;
+    for (int k = 0; k < d->count; k++) {
+        if (info->shape[k] == 0) {
+            char s[160];
+            sl_format_shape(info->shape, d->count, s, sizeof s);
+            slp__errf(msg, msglen,
+                      "%s: npy shape %s has a zero dimension (empty arrays are not accepted)", name,
+                      s);
+            return SL_EINVAL;
+        }
+    }
+    return 0;
 }
 
 int slp__npy_parse(const unsigned char *buf, size_t len, struct slp__npy_info *info,
@@ -346,7 +443,7 @@ int slp__npy_parse(const unsigned char *buf, size_t len, struct slp__npy_info *i
         return SL_EMALFORMED;
     }
     struct hparse h = {buf, buf[6] == 1 ? 10 : 12, off, name, msg, msglen};
-    int have_descr = 0, have_fortran = 0, have_shape = 0, descr_full = 1, count = 0;
+    struct npy_dict d = {0, 0, 0, 1, 0};
     skip_ws(&h);
     if (peek(&h) != '{') {
         return expected(&h, "'{'");
@@ -358,53 +455,7 @@ int slp__npy_parse(const unsigned char *buf, size_t len, struct slp__npy_info *i
             h.i++;
             break;
         }
-        char key[32];
-        int key_full = 1;
-        size_t key_at = h.i;
-        rc = parse_string(&h, key, sizeof key, &key_full);
-        if (rc) {
-            return rc;
-        }
-        skip_ws(&h);
-        if (peek(&h) != ':') {
-            return expected(&h, "':'");
-        }
-        h.i++;
-        skip_ws(&h);
-        int *seen = NULL;
-        if (key_full && strcmp(key, "descr") == 0) {
-            seen = &have_descr;
-        } else if (key_full && strcmp(key, "fortran_order") == 0) {
-            seen = &have_fortran;
-        } else if (key_full && strcmp(key, "shape") == 0) {
-            seen = &have_shape;
-        } else {
-            slp__errf(msg, msglen, "%s: npy header has an unknown key '%s' at byte %zu", name, key,
-                      key_at);
-            return SL_EMALFORMED;
-        }
-        if (*seen) {
-            slp__errf(msg, msglen, "%s: npy header repeats the key '%s' at byte %zu", name, key,
-                      key_at);
-            return SL_EMALFORMED;
-        }
-        *seen = 1;
-        if (seen == &have_descr) {
-            if (peek(&h) == '[') {
-                slp__errf(msg, msglen,
-                          "%s: npy structured dtypes (a list as 'descr') are not supported", name);
-                return SL_EUNSUPPORTED;
-            }
-            rc = parse_string(&h, info->descr, sizeof info->descr, &descr_full);
-        } else if (seen == &have_fortran) {
-            if (match_word(&h, "True")) {
-                info->fortran = 1;
-            } else if (!match_word(&h, "False")) {
-                return expected(&h, "True or False");
-            }
-        } else {
-            rc = parse_shape(&h, info->shape, &count);
-        }
+        rc = parse_member(&h, info, &d);
         if (rc) {
             return rc;
         }
@@ -423,35 +474,9 @@ int slp__npy_parse(const unsigned char *buf, size_t len, struct slp__npy_info *i
     if (h.i != h.end) {
         return expected(&h, "only spaces after the header dict");
     }
-    if (!have_descr || !have_fortran || !have_shape) {
-        slp__errf(msg, msglen, "%s: npy header lacks '%s'", name,
-                  !have_descr     ? "descr"
-                  : !have_fortran ? "fortran_order"
-                                  : "shape");
-        return SL_EMALFORMED;
-    }
-    rc = map_descr(info->descr, descr_full, info, name, msg, msglen);
+    rc = check_dict(&d, info, name, msg, msglen);
     if (rc) {
         return rc;
-    }
-    if (count == 0) {
-        slp__errf(msg, msglen, "%s: 0-d arrays are not accepted (npy shape ())", name);
-        return SL_EINVAL;
-    }
-    if (count > SL_MAX_DIMS) {
-        slp__errf(msg, msglen, "%s: npy array has more than %d dimensions", name, SL_MAX_DIMS);
-        return SL_EINVAL;
-    }
-    info->ndim = count;
-    for (int k = 0; k < count; k++) {
-        if (info->shape[k] == 0) {
-            char s[160];
-            slp__format_shape(info->shape, count, s, sizeof s);
-            slp__errf(msg, msglen,
-                      "%s: npy shape %s has a zero dimension (empty arrays are not accepted)", name,
-                      s);
-            return SL_EINVAL;
-        }
     }
     info->data_offset = off;
     return 0;

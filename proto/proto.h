@@ -1,8 +1,20 @@
 /* proto.h - the segloss wire contract in C: request bodies in, JSON responses out.
  *
  * Everything here turns bytes into lib/ requests and lib/ results into bytes; nothing here
- * knows about sockets. Responses are always produced: an error becomes problem+json
- * (RFC 9457) with `type`, `title`, `status`, `detail` and `error`.
+ * knows about sockets.
+ *
+ * Errors, for all of proto/: a request handler (slp_score_request, slp_score_multipart,
+ * slp_weight_map_request) never fails - it always fills a struct slp_response, an error being
+ * problem+json (RFC 9457) with `type`, `title`, `status`, `detail` and `error`. A function
+ * that makes a document returns it, NULL meaning out of memory. Every other function returns 0
+ * or a negative SL_E* code of lib/segloss.h's table (never aborts, not even when out of memory:
+ * SL_ENOMEM), with the detail a user needs (which array, key or index) in a
+ * caller's msg buffer of msglen bytes, always terminated, never in a global. slp_http_status
+ * maps a code to its HTTP status, in one table.
+ *
+ * Ownership: inputs (bodies, jansson values, parts, limits) are borrowed and never kept after a
+ * call returns; what a call makes (a response body, an array's buffer, a string) is the
+ * caller's, freed with the matching _free, which accepts NULL.
  */
 #ifndef SLP_PROTO_H
 #define SLP_PROTO_H

@@ -22,6 +22,9 @@ struct wm_request {
 
 static void wm_request_free(struct wm_request *r)
 {
+    if (!r) {
+        return;
+    }
     slp_array_free(&r->target);
     slp_array_free(&r->instances);
 }
@@ -150,15 +153,15 @@ static int answer_shape(const struct wm_request *r, int64_t *shape)
 }
 
 /* Appends the shortest decimal that reads back (strtof) to the same float. */
-static void buf_float(struct slp_buf *b, float v, char *last, float *last_v)
+static void buf_float(struct slp_dynbuf *b, float v, char *last, float *last_v)
 {
     char s[32];
     if (!isfinite(v)) {
-        slp__buf_puts(b, "null");
+        slp_dynbuf_adds(b, "null");
         return;
     }
     if (last[0] && v == *last_v) {
-        slp__buf_puts(b, last); /* weight maps repeat w_c on most pixels */
+        slp_dynbuf_adds(b, last); /* weight maps repeat w_c on most pixels */
         return;
     }
     for (int prec = 6; prec <= 9; prec++) {
@@ -167,31 +170,31 @@ static void buf_float(struct slp_buf *b, float v, char *last, float *last_v)
             break;
         }
     }
-    slp__buf_puts(b, s);
+    slp_dynbuf_adds(b, s);
     snprintf(last, 32, "%s", s);
     *last_v = v;
 }
 
-static void write_json(struct slp_buf *b, const int64_t *shape, int ndim, const float *w,
+static void write_json(struct slp_dynbuf *b, const int64_t *shape, int ndim, const float *w,
                        int64_t count)
 {
     char last[32] = "";
     float last_v = 0;
-    slp__buf_puts(b, "{\"shape\":[");
+    slp_dynbuf_adds(b, "{\"shape\":[");
     for (int a = 0; a < ndim; a++) {
         if (a) {
-            slp__buf_put(b, ",", 1);
+            slp_dynbuf_add(b, ",", 1);
         }
-        slp__buf_int(b, shape[a]);
+        slp__write_int(b, shape[a]);
     }
-    slp__buf_puts(b, "],\"data\":[");
-    for (int64_t i = 0; i < count && !b->oom; i++) {
+    slp_dynbuf_adds(b, "],\"data\":[");
+    for (int64_t i = 0; i < count && !b->err; i++) {
         if (i) {
-            slp__buf_put(b, ",", 1);
+            slp_dynbuf_add(b, ",", 1);
         }
         buf_float(b, w[i], last, &last_v);
     }
-    slp__buf_puts(b, "]}");
+    slp_dynbuf_adds(b, "]}");
 }
 
 void slp_weight_map_request(const char *body, size_t len, const struct slp_limits *lim,
@@ -239,7 +242,8 @@ void slp_weight_map_request(const char *body, size_t len, const struct slp_limit
         goto fail;
     }
     if (want_json) {
-        struct slp_buf b = {0};
+        struct slp_dynbuf b;
+        slp_dynbuf_init(&b, SLP_ANSWER_MAX);
         write_json(&b, shape, ndim, w, count);
         free(buf);
         slp__answer_json(&b, out);

@@ -9,42 +9,32 @@
 #include <time.h>
 
 #include "cli.h"
+#include "dynbuf.h"
 
 #define ANSWER_MAX (1024L * 1024 * 1024) /* bytes of one answer kept, at most */
 #define BACKOFF_CAP 8.0                  /* seconds between retries, unless Retry-After says more */
 #define RETRY_AFTER_CAP 60.0             /* seconds: a longer Retry-After is cut to this */
 
+/* One attempt's answer: the body (capped at ANSWER_MAX; its err says SL_ETOOLARGE or SL_ENOMEM
+ * when it stopped) and the Retry-After header. */
 struct answer {
-    char *buf;
-    size_t len, cap;
+    struct slp_dynbuf body;
     double retry_after; /* seconds, -1 when absent */
-    bool too_big;
 };
 
+/* Starts an empty answer. */
+static void answer_init(struct answer *a)
+{
+    slp_dynbuf_init(&a->body, (size_t)ANSWER_MAX);
+    a->retry_after = -1;
+}
+
+/* curl's write callback: appends to the answer; 0 (curl stops) over the cap or out of memory. */
 static size_t on_write(char *data, size_t size, size_t n, void *ud)
 {
     struct answer *a = ud;
     size_t k = size * n;
-    if (a->len + k + 1 > (size_t)ANSWER_MAX) {
-        a->too_big = true;
-        return 0;
-    }
-    if (a->len + k + 1 > a->cap) {
-        size_t cap = a->cap ? a->cap : 16384;
-        while (cap < a->len + k + 1) {
-            cap *= 2;
-        }
-        char *nb = realloc(a->buf, cap);
-        if (!nb) {
-            return 0;
-        }
-        a->buf = nb;
-        a->cap = cap;
-    }
-    memcpy(a->buf + a->len, data, k);
-    a->len += k;
-    a->buf[a->len] = '\0';
-    return k;
+    return slp_dynbuf_add(&a->body, data, k) == 0 ? k : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
@@ -95,13 +85,14 @@ static bool retryable_curl(CURLcode rc)
 /* "TITLE: DETAIL" of a problem+json error answer (RFC 9457), else its first bytes. */
 static void problem_text(const struct answer *a, char *out, size_t outlen)
 {
-    json_t *j = a->buf ? json_loadb(a->buf, a->len, 0, NULL) : NULL;
+    const struct slp_dynbuf *b = &a->body;
+    json_t *j = b->data ? json_loadb(b->data, b->len, 0, NULL) : NULL;
     const char *title = j ? json_string_value(json_object_get(j, "title")) : NULL;
     const char *detail = j ? json_string_value(json_object_get(j, "detail")) : NULL;
     if (detail) {
         snprintf(out, outlen, "%s%s%s", title ? title : "", title ? ": " : "", detail);
     } else {
-        snprintf(out, outlen, "%.200s", a->buf ? a->buf : "(no body)");
+        snprintf(out, outlen, "%.200s", b->data ? b->data : "(no body)");
     }
     json_decref(j);
 }
@@ -132,7 +123,8 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
     int rc = -1;
     double delay = net->backoff_s;
     for (int attempt = 0;; attempt++) {
-        struct answer a = {NULL, 0, 0, -1, false};
+        struct answer a;
+        answer_init(&a);
         cli_body_rewind(body);
         curl_easy_reset(c);
         curl_easy_setopt(c, CURLOPT_URL, url);
@@ -158,17 +150,17 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
         char why[1200];
         if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && cli_body_error(body)[0])) {
             snprintf(msg, msglen, "%s", cli_body_error(body));
-            free(a.buf);
+            slp_dynbuf_free(&a.body);
             break;
         } else if (cr != CURLE_OK && !(cr == CURLE_WRITE_ERROR && status)) {
             snprintf(why, sizeof why, "%s: %s", net->url, curl_easy_strerror(cr));
             retry = retryable_curl(cr);
-        } else if (a.too_big) {
+        } else if (a.body.err == SL_ETOOLARGE) {
             snprintf(why, sizeof why, "the answer is over %ld bytes", ANSWER_MAX);
         } else if (status == 200) {
             json_error_t je;
-            *answer = json_loadb(a.buf ? a.buf : "", a.len, 0, &je);
-            free(a.buf);
+            *answer = json_loadb(a.body.data ? a.body.data : "", a.body.len, 0, &je);
+            slp_dynbuf_free(&a.body);
             if (!*answer) {
                 snprintf(msg, msglen, "the server's answer is not JSON: %s", je.text);
                 break;
@@ -185,7 +177,7 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
         if (a.retry_after > wait) {
             wait = a.retry_after < RETRY_AFTER_CAP ? a.retry_after : RETRY_AFTER_CAP;
         }
-        free(a.buf);
+        slp_dynbuf_free(&a.body);
         if (!retry || attempt >= net->retries) {
             if (retry && attempt > 0) {
                 snprintf(msg, msglen, "%s (after %d retries)", why, attempt);

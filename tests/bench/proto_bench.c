@@ -344,10 +344,11 @@ int main(int argc, char **argv)
     if (rc) {
         die("sl_score", msg);
     }
-    struct slp_buf b = {0};
-    BEST(t, reps, (free(b.data), memset(&b, 0, sizeof b)), slp__write_result(&b, r, res, 1.0));
+    struct slp_dynbuf b;
+    slp_dynbuf_init(&b, SLP_ANSWER_MAX);
+    BEST(t, reps, slp_dynbuf_free(&b), slp__write_result(&b, r, res, 1.0));
     row("answer JSON", t, 0);
-    free(b.data);
+    slp_dynbuf_free(&b);
     sl_result_free(res);
     slp__score_req_free(r);
     json_decref(root);

@@ -1449,7 +1449,7 @@ static void test_keys_and_limits(void)
     struct slp_array a;
     CHECK_FAILS(RUN("{\"format\": \"list\", \"data\": [1], \"foo\": 1}", "prediction"), SL_EINVAL,
                 "prediction.foo: unknown key");
-    /* rle and coco_rle are decoded by proto/rle.c (tests/unit/test_rle.c): a 2 x 2 mask */
+    /* rle and coco_rle are decoded by proto/fmt_rle.c (tests/unit/test_rle.c): a 2 x 2 mask */
     CHECK_INT(
         run("{\"format\": \"rle\", \"data\": \"1 3\", \"shape\": [2, 2]}", "target", NULL, &a, m),
         0);

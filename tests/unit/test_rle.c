@@ -1,4 +1,4 @@
-/* test_rle.c - proto/rle.c: the mask formats rle (Kaggle EncodedPixels) and coco_rle (COCO RLE,
+/* test_rle.c - proto/fmt_rle.c: the mask formats rle (Kaggle EncodedPixels) and coco_rle (COCO RLE,
  * counts list and compressed string), through slp_array_from_json.
  * Expected masks and strings are worked out by hand in the comments; the compressed strings of
  * the golden cases (pycocotools output) are checked against their counts lists; a small encoder

@@ -1,4 +1,4 @@
-/* rle.c - the mask formats of openapi.json's arrays: Kaggle EncodedPixels (rle) and COCO RLE
+/* fmt_rle.c - the mask formats of openapi.json's arrays: Kaggle EncodedPixels (rle) and COCO RLE
  * (coco_rle, counts list or compressed string), decoded into a 0/1 mask [N, H, W] in C order.
  *
  * Both encodings number pixels column-major (down each column, then the next column). Every
@@ -25,19 +25,17 @@
 
 /* ---- shared ---- */
 
-/* Checks part, compression and dtype (openapi.json: mask formats are uint8/bool, uncompressed). */
-static int mask_common(const struct slp__mask_req *m, const char *fmt, enum sl_dtype *dt, char *msg,
+/* Checks compression and dtype (openapi.json: mask formats are uint8/bool, uncompressed); array.c
+ * has refused "part" and required "data" from the table's row. */
+static int mask_common(const struct slp__areq *m, const char *fmt, enum sl_dtype *dt, char *msg,
                        size_t msglen)
 {
     *dt = SL_DT_U8;
-    if (m->part) {
-        slp__errf(msg, msglen, "%s.part: format '%s' takes its text in \"data\", not a part",
-                  m->name, fmt);
-        return SL_EINVAL;
-    }
     if (m->compression && strcmp(json_string_value(m->compression), "none") != 0) {
-        slp__errf(msg, msglen, "%s.compression: not allowed with format '%s' (npy and raw only)",
-                  m->name, fmt);
+        char takers[80];
+        slp__format_names(SLP__FMT_COMPRESSION, " and ", takers, sizeof takers);
+        slp__errf(msg, msglen, "%s.compression: not allowed with format '%s' (%s only)", m->name,
+                  fmt, takers);
         return SL_EINVAL;
     }
     if (m->dtype) {
@@ -54,16 +52,12 @@ static int mask_common(const struct slp__mask_req *m, const char *fmt, enum sl_d
             return SL_EINVAL;
         }
     }
-    if (!m->data) {
-        slp__errf(msg, msglen, "%s.data: required", m->name);
-        return SL_EINVAL;
-    }
     return 0;
 }
 
 /* The bytes of the JSON string v (borrowed; a long one may be a placeholder whose bytes are the
  * request text's, not NUL-terminated). */
-static int mask_string(const struct slp__mask_req *m, const json_t *v, const char **s, size_t *n,
+static int mask_string(const struct slp__areq *m, const json_t *v, const char **s, size_t *n,
                        const char *path, char *msg, size_t msglen)
 {
     int rc = slp__jdoc_string(m->doc, v, s, n);
@@ -97,8 +91,8 @@ static const char *kind_of(const json_t *v)
 
 /* Checks n images of h x w against the limits (overflow-safe), then allocates the zeroed mask
  * and fills *out (which then owns it). Returns 0, SL_ETOOLARGE or SL_ENOMEM. */
-static int alloc_mask(const struct slp__mask_req *m, int64_t n, int64_t h, int64_t w,
-                      enum sl_dtype dt, struct slp_array *out, char *msg, size_t msglen)
+static int alloc_mask(const struct slp__areq *m, int64_t n, int64_t h, int64_t w, enum sl_dtype dt,
+                      struct slp_array *out, char *msg, size_t msglen)
 {
     int64_t lim = m->lim->max_elements;
     /* every factor is >= 1, so a partial product over the limit stays over it */
@@ -130,7 +124,7 @@ static int alloc_mask(const struct slp__mask_req *m, int64_t n, int64_t h, int64
 
 /* The path of image i's data in messages: "target.data[i]" + tail, or "target.data" + tail
  * when data holds a single image rather than a list. */
-static void image_path(const struct slp__mask_req *m, int is_list, int64_t i, const char *tail,
+static void image_path(const struct slp__areq *m, int is_list, int64_t i, const char *tail,
                        char *buf, size_t len)
 {
     if (is_list) {
@@ -314,7 +308,7 @@ static int rle_decode_one(const char *s, size_t n, int64_t h, int64_t w, uint8_t
     }
 }
 
-int slp__decode_rle(const struct slp__mask_req *m, struct slp_array *out, char *msg, size_t msglen)
+static int decode_rle(const struct slp__areq *m, struct slp_array *out, char *msg, size_t msglen)
 {
     enum sl_dtype dt;
     int rc = mask_common(m, "rle", &dt, msg, msglen);
@@ -326,7 +320,7 @@ int slp__decode_rle(const struct slp__mask_req *m, struct slp_array *out, char *
                   m->has_shape ? "" : " (required)");
         return SL_EINVAL;
     }
-    int64_t h = m->shape[m->ndim - 2], w = m->shape[m->ndim - 1];
+    int64_t h = m->shp[m->ndim - 2], w = m->shp[m->ndim - 1];
     int is_list = json_is_array(m->data);
     if (!is_list && !json_is_string(m->data)) {
         slp__errf(msg, msglen, "%s: expected an RLE string or a list of them, got %s", m->dpath,
@@ -335,10 +329,10 @@ int slp__decode_rle(const struct slp__mask_req *m, struct slp_array *out, char *
     }
     int64_t n = is_list ? (int64_t)json_array_size(m->data) : 1;
     char sh[160];
-    slp__format_shape(m->shape, m->ndim, sh, sizeof sh);
-    if (m->ndim == 3 && n != m->shape[0]) {
+    sl_format_shape(m->shp, m->ndim, sh, sizeof sh);
+    if (m->ndim == 3 && n != m->shp[0]) {
         slp__errf(msg, msglen, "%s: %lld string(s) for shape %s (expected %lld, one per image)",
-                  m->dpath, (long long)n, sh, (long long)m->shape[0]);
+                  m->dpath, (long long)n, sh, (long long)m->shp[0]);
         return SL_ESHAPE;
     }
     if (n == 0) {
@@ -550,8 +544,8 @@ static int coco_size(const json_t *o, const char *path, int64_t *h, int64_t *w, 
     return 0;
 }
 
-int slp__decode_coco_rle(const struct slp__mask_req *m, struct slp_array *out, char *msg,
-                         size_t msglen)
+static int decode_coco_rle(const struct slp__areq *m, struct slp_array *out, char *msg,
+                           size_t msglen)
 {
     enum sl_dtype dt;
     int rc = mask_common(m, "coco_rle", &dt, msg, msglen);
@@ -597,12 +591,12 @@ int slp__decode_coco_rle(const struct slp__mask_req *m, struct slp_array *out, c
     }
     if (m->has_shape) {
         int64_t want[3] = {n, h, w};
-        const int64_t *got = m->shape;
+        const int64_t *got = m->shp;
         int off = 3 - m->ndim;
         if (memcmp(got, want + off, sizeof(int64_t) * (size_t)m->ndim) != 0) {
             char s1[160], s2[160];
-            slp__format_shape(got, m->ndim, s1, sizeof s1);
-            slp__format_shape(want + off, m->ndim, s2, sizeof s2);
+            sl_format_shape(got, m->ndim, s1, sizeof s1);
+            sl_format_shape(want + off, m->ndim, s2, sizeof s2);
             slp__errf(msg, msglen, "%s.shape: %s does not match the RLE data's %s", m->name, s1,
                       s2);
             return SL_ESHAPE;
@@ -632,4 +626,14 @@ int slp__decode_coco_rle(const struct slp__mask_req *m, struct slp_array *out, c
         slp_array_free(out);
     }
     return rc;
+}
+
+int slp__fmt_rle(struct slp__areq *r, struct slp_array *out)
+{
+    return decode_rle(r, out, r->msg, r->msglen);
+}
+
+int slp__fmt_coco_rle(struct slp__areq *r, struct slp_array *out)
+{
+    return decode_coco_rle(r, out, r->msg, r->msglen);
 }
