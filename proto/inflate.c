@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "array_internal.h"
+#include "inflate.h"
 
 const char *slp__compression_name(int kind)
 {
@@ -293,4 +294,45 @@ int slp_inflate_exact(const unsigned char *in, size_t len, enum slp_compression 
                       size_t expected, const char *name, char *msg, size_t msglen)
 {
     return slp__inflate_exact(in, len, comp, out, expected, name, name, msg, msglen);
+}
+
+enum slp_compression slp_http_deflate_kind(const unsigned char *in, size_t len)
+{
+    return is_zlib_header(in, len) ? SLP_COMP_ZLIB : SLP_COMP_DEFLATE;
+}
+
+/* Output asked of zlib per call at first; then as much as is already held (doubling). */
+#define INFLATE_ALL_FIRST ((size_t)256 * 1024)
+
+int slp_inflate_all(const unsigned char *in, size_t len, enum slp_compression comp,
+                    struct slp_dynbuf *out, const char *name, char *msg, size_t msglen)
+{
+    struct slp__inflater z;
+    int rc = slp__inflater_init(&z, in, len, comp, name, name, msg, msglen);
+    size_t step = INFLATE_ALL_FIRST;
+    while (!rc && !z.ended) {
+        size_t left = out->err ? 0 : out->max - out->len;
+        if (left == 0 && !out->err) {
+            /* full: one more byte says whether the stream goes on past the cap */
+            int more = 0;
+            rc = slp__inflater_at_end(&z, &more, msg, msglen);
+            if (!rc && more) {
+                slp__errf(msg, msglen, "%s inflates to more than %zu bytes", name, out->max);
+                rc = SL_ETOOLARGE;
+            }
+            break;
+        }
+        char *at = slp_dynbuf_room(out, step < left ? step : left);
+        if (!at) {
+            slp__errf(msg, msglen, "%s: out of memory while inflating", name);
+            rc = out->err ? out->err : SL_ENOMEM;
+            break;
+        }
+        size_t got = 0;
+        rc = slp__inflater_read(&z, at, step < left ? step : left, &got, msg, msglen);
+        slp_dynbuf_commit(out, got);
+        step = out->len > step ? out->len : step;
+    }
+    slp__inflater_end(&z);
+    return rc;
 }
