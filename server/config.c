@@ -176,7 +176,8 @@ static const struct opt_def *opt_find(int id)
     return NULL;
 }
 
-/* Sets one option from text; origin names where it came from for the message. Returns 0 or 2. */
+/* Sets one option from text; origin names where it came from for the message. Returns 0 or
+ * SL_EINVAL (message on stderr). */
 static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *value,
                    const char *origin)
 {
@@ -186,7 +187,7 @@ static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *
             (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1)) {
             fprintf(stderr, "seglossd: %s: '%s' is not an IPv4 or IPv6 address literal\n", origin,
                     value);
-            return 2;
+            return SL_EINVAL;
         }
         snprintf(cfg->bind, sizeof(cfg->bind), "%s", value);
         return 0;
@@ -195,7 +196,7 @@ static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *
     if (!parse_u64(value, d->min, d->max, &v)) {
         fprintf(stderr, "seglossd: %s: '%s' is not an integer in [%llu, %llu]\n", origin, value,
                 (unsigned long long)d->min, (unsigned long long)d->max);
-        return 2;
+        return SL_EINVAL;
     }
     switch (d->id) {
     case OPT_PORT:
@@ -255,13 +256,14 @@ static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *
     return 0;
 }
 
-/* Flags first; a setting without its flag comes from its variable. Returns -1 to run, or an
- * exit status (0 or 2). A variable is not looked at when its flag is given. */
-int srv_config_load(struct srv_config *cfg, int argc, char **argv)
+/* Flags first; a setting without its flag comes from its variable (not looked at when its flag
+ * is given). */
+int srv_config_load(struct srv_config *cfg, int argc, char **argv, bool *done)
 {
     enum { NDEFS = sizeof(opt_defs) / sizeof(opt_defs[0]) };
     const char *flag_value[NDEFS] = {0};
 
+    *done = false;
     srv_config_defaults(cfg);
     optind = 1;
     opterr = 1; /* getopt names an unknown flag or a missing value itself */
@@ -270,23 +272,25 @@ int srv_config_load(struct srv_config *cfg, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         if (c == OPT_HELP || c == 'h') {
             fputs(usage_text, stdout);
+            *done = true;
             return 0;
         }
         if (c == OPT_VERSION) {
             printf("seglossd %s\n", SL_VERSION);
+            *done = true;
             return 0;
         }
         const struct opt_def *d = opt_find(c);
         if (!d) {
             fputs("Try 'seglossd --help'.\n", stderr);
-            return 2;
+            return SL_EINVAL;
         }
         flag_value[d - opt_defs] = optarg; /* the last one given wins */
     }
     if (optind < argc) {
         fprintf(stderr, "seglossd: unexpected argument '%s'\nTry 'seglossd --help'.\n",
                 argv[optind]);
-        return 2;
+        return SL_EINVAL;
     }
 
     for (size_t i = 0; i < NDEFS; i++) {
@@ -300,8 +304,9 @@ int srv_config_load(struct srv_config *cfg, int argc, char **argv)
                 continue;
             }
         }
-        if (opt_set(cfg, d, v, origin) != 0) {
-            return 2;
+        int rc = opt_set(cfg, d, v, origin);
+        if (rc != 0) {
+            return rc;
         }
     }
     if (cfg->max_inflight_mb < cfg->max_body_mb) {
@@ -310,7 +315,7 @@ int srv_config_load(struct srv_config *cfg, int argc, char **argv)
                 "seglossd: --max-inflight-mb %llu is smaller than --max-body-mb %llu; give it at "
                 "least that\n",
                 (unsigned long long)cfg->max_inflight_mb, (unsigned long long)cfg->max_body_mb);
-        return 2;
+        return SL_EINVAL;
     }
-    return -1;
+    return 0;
 }
