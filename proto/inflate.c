@@ -296,6 +296,7 @@ int slp_inflate_exact(const unsigned char *in, size_t len, enum slp_compression 
     return slp__inflate_exact(in, len, comp, out, expected, name, name, msg, msglen);
 }
 
+/* ZLIB when in starts with a zlib header (is_zlib_header), else raw DEFLATE. */
 enum slp_compression slp_http_deflate_kind(const unsigned char *in, size_t len)
 {
     return is_zlib_header(in, len) ? SLP_COMP_ZLIB : SLP_COMP_DEFLATE;
@@ -304,6 +305,7 @@ enum slp_compression slp_http_deflate_kind(const unsigned char *in, size_t len)
 /* Output asked of zlib per call at first; then as much as is already held (doubling). */
 #define INFLATE_ALL_FIRST ((size_t)256 * 1024)
 
+/* Appends the whole inflated stream to out, at most out->max bytes (see inflate.h). */
 int slp_inflate_all(const unsigned char *in, size_t len, enum slp_compression comp,
                     struct slp_dynbuf *out, const char *name, char *msg, size_t msglen)
 {

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+/* Appends s as a quoted JSON string literal (see jsonw.h). */
 int slp_json_add_str(struct slp_dynbuf *b, const char *s, unsigned flags)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");

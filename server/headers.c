@@ -31,6 +31,8 @@ static bool token_is(const char *value, const char *word)
     return *value == '\0';
 }
 
+/* Content-Encoding: identity (or absent), gzip/x-gzip or deflate into *enc; 0 or
+ * SL_EUNSUPPORTED. */
 int srv_parse_encoding(const char *value, enum srv_encoding *enc)
 {
     if (!value || token_is(value, "") || token_is(value, "identity")) {
@@ -103,6 +105,7 @@ static bool tok_is(const char *tok, size_t n, const char *word)
     return n == strlen(word) && strncasecmp(tok, word, n) == 0;
 }
 
+/* Whether Accept lists application/json with q > 0 above application/x-npy. */
 bool srv_accept_prefers_json(const char *value)
 {
     double q_json = -1, q_npy = -1, q;
@@ -118,6 +121,7 @@ bool srv_accept_prefers_json(const char *value)
     return q_json > 0 && q_json > q_npy;
 }
 
+/* Whether Accept-Encoding allows gzip (or "*" when gzip is not listed). */
 bool srv_accept_encoding_allows_gzip(const char *value)
 {
     double q_gzip = -1, q_any = -1, q;
@@ -133,11 +137,13 @@ bool srv_accept_encoding_allows_gzip(const char *value)
     return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
 }
 
+/* A request header's value, borrowed from MHD; NULL when absent. */
 const char *srv_header(struct MHD_Connection *conn, const char *name)
 {
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/* Content-Length into *n (0 when absent); 0, or SL_ERANGE past 64 bits. */
 int srv_content_length(const char *value, uint64_t *n)
 {
     *n = 0;
@@ -157,6 +163,7 @@ int srv_content_length(const char *value, uint64_t *n)
     return 0;
 }
 
+/* Whether the request announces a body (chunked, or a Content-Length over 0). */
 bool srv_has_body(struct MHD_Connection *conn)
 {
     uint64_t n = 0;
@@ -173,6 +180,7 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* About how many bytes the request line and headers took on the wire. */
 size_t srv_header_bytes(struct MHD_Connection *conn, const char *method, const char *url)
 {
     size_t bytes = strlen(method) + 1 + strlen(url) + 11; /* " HTTP/1.1\r\n" */

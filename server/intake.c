@@ -17,6 +17,7 @@
 #include "segloss.h"
 #include "srv_internal.h"
 
+/* Notes why the body cannot be used (code, status, detail) and frees what was kept. */
 void srv_body_fail(struct srv_req *req, int code, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -29,6 +30,7 @@ void srv_body_fail(struct srv_req *req, int code, int status, const char *fmt, .
     srv_parts_free(req);
 }
 
+/* srv_body_fail with the --max-body-mb 413. */
 void srv_body_fail_limit(struct srv_req *req)
 {
     srv_body_fail(req, SL_ETOOLARGE, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -36,6 +38,7 @@ void srv_body_fail_limit(struct srv_req *req)
                   req->srv->max_body, (unsigned long long)req->srv->cfg.max_body_mb);
 }
 
+/* Refuses the body with status once it has been read and dropped; MHD_YES. */
 enum MHD_Result srv_body_refuse(struct srv_req *req, enum srv_reject why, int status,
                                 const char *detail)
 {
@@ -396,6 +399,7 @@ static enum MHD_Result body_finish(struct srv_req *req)
     return MHD_NO;
 }
 
+/* Every MHD call of a route that takes a body: headers, bytes, completion, resume. */
 enum MHD_Result srv_body_handle(struct srv_req *req, const char *data, size_t *size)
 {
     switch (req->phase) {

@@ -24,6 +24,7 @@ static void req_free(struct srv_req *req)
     free(req);
 }
 
+/* Drops one reference (srv->mu held); the last one frees req and all it owns. */
 void srv_req_unref_locked(struct srv_req *req)
 {
     if (--req->job.refs == 0) {
@@ -31,6 +32,7 @@ void srv_req_unref_locked(struct srv_req *req)
     }
 }
 
+/* Puts req on the list of suspended requests (srv->mu held). */
 void srv_suspended_link(struct srv_server *srv, struct srv_req *req)
 {
     req->job.prev = NULL;
@@ -42,6 +44,7 @@ void srv_suspended_link(struct srv_server *srv, struct srv_req *req)
     req->job.suspended = true;
 }
 
+/* Takes req off the list of suspended requests (srv->mu held). */
 void srv_suspended_unlink(struct srv_server *srv, struct srv_req *req)
 {
     if (req->job.prev) {
@@ -56,6 +59,7 @@ void srv_suspended_unlink(struct srv_server *srv, struct srv_req *req)
     req->job.suspended = false;
 }
 
+/* Whether srv_server_drain was called (takes srv->mu). */
 bool srv_is_draining(struct srv_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
@@ -134,6 +138,8 @@ static int daemon_start(struct srv_server *srv, char *err, size_t errlen)
     return 0;
 }
 
+/* Starts the pool and the daemon; 0 and the new server in *out, or SL_E* with err
+ * (see server.h). */
 int srv_server_new(const struct srv_config *cfg, struct srv_server **out, char *err, size_t errlen)
 {
     int rc = SL_ENOMEM;
@@ -178,6 +184,7 @@ free_srv:
     return rc;
 }
 
+/* The port actually bound. */
 unsigned srv_server_port(const struct srv_server *srv)
 {
     return srv->port;
@@ -194,6 +201,7 @@ void srv_server_drain(struct srv_server *srv)
     pthread_mutex_unlock(&srv->mu);
 }
 
+/* Requests between their first callback and their completion. */
 int srv_server_inflight(struct srv_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
@@ -202,6 +210,8 @@ int srv_server_inflight(struct srv_server *srv)
     return n;
 }
 
+/* Resumes every suspended connection as abandoned (answered 503 by its I/O thread)
+ * and forbids new suspensions. Returns how many were resumed. */
 int srv_server_abandon(struct srv_server *srv)
 {
     int n = 0;
@@ -223,6 +233,7 @@ int srv_server_abandon(struct srv_server *srv)
     return n;
 }
 
+/* Stops the daemon, finishes the pool, frees srv. NULL is fine. */
 void srv_server_free(struct srv_server *srv)
 {
     if (!srv) {

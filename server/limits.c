@@ -78,6 +78,7 @@ static void ip_unref_locked(struct srv_server *srv, struct srv_ip *ip)
     free(ip);
 }
 
+/* MHD's connection notifications: counts connections, marks those over a limit. */
 void srv_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                        enum MHD_ConnectionNotificationCode toe)
 {
@@ -144,6 +145,7 @@ static enum MHD_Result refuse_connection(struct srv_req *req, enum srv_reject ov
     return srv_reply_problem(req, status, detail, NULL, NULL);
 }
 
+/* Answers a request over a connection or header limit; true when it did. */
 bool srv_refuse_over_limit(struct srv_req *req, const char *url, const char *method,
                            enum MHD_Result *ret)
 {
@@ -189,6 +191,7 @@ int srv_body_reserve(struct srv_req *req, size_t bytes)
     return rc;
 }
 
+/* Gives back req's reservation of body memory (srv->mu held). */
 void srv_body_release_locked(struct srv_req *req)
 {
     req->srv->body_bytes -= req->in.reserved;

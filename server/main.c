@@ -46,6 +46,8 @@ static int drain(struct srv_server *srv, const sigset_t *sigs, double seconds)
     }
 }
 
+/* seglossd: load the configuration, serve until a signal, drain, stop. Exit status 0, 1 (cannot
+ * start) or 2 (bad flag or value). */
 int main(int argc, char **argv)
 {
     struct srv_config cfg;

@@ -99,6 +99,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
+/* Creates the post processor for a multipart body; 0 or SL_EMALFORMED with msg. */
 int srv_parts_begin(struct srv_req *req, const char *ct, char *msg, size_t msglen)
 {
     /* MHD finds the boundary with a case-sensitive "boundary=" too */
@@ -119,6 +120,7 @@ int srv_parts_begin(struct srv_req *req, const char *ct, char *msg, size_t msgle
     return 0;
 }
 
+/* On the I/O thread: splits more bytes of a multipart body (identity coding). */
 void srv_parts_feed(struct srv_req *req, const char *data, size_t n)
 {
     if (req->in.fail) {
@@ -191,6 +193,7 @@ int srv_parts_split(struct srv_req *req, const char *body, size_t len, struct sl
     return 0;
 }
 
+/* On a worker: hands req's parts (borrowed) to the route's multipart step. */
 void srv_parts_compute(struct srv_req *req, struct slp_response *resp)
 {
     struct slp_part items[SRV_MAX_PARTS];
@@ -203,8 +206,12 @@ void srv_parts_compute(struct srv_req *req, struct slp_response *resp)
     req->route->compute_parts(req, &parts, resp);
 }
 
+/* Frees the parts' bytes; req may be NULL. */
 void srv_parts_free(struct srv_req *req)
 {
+    if (!req) {
+        return;
+    }
     for (int i = 0; i < req->in.nparts; i++) {
         slp_dynbuf_free(&req->in.parts[i].data);
     }

@@ -39,6 +39,7 @@ static const char *const reject_names[REJ_COUNT] = {"",
  * 6 bytes escaped), so a line never comes near this. */
 #define LOG_LINE_MAX 4096
 
+/* Seconds on the monotonic clock. */
 double srv_mono_s(void)
 {
     struct timespec ts;
@@ -136,6 +137,7 @@ static void metrics_render(struct srv_server *srv, struct slp_dynbuf *b)
                     queued, srv->cfg.queue, running);
 }
 
+/* GET /metrics: every series, rendered into a capped dynbuf. */
 enum MHD_Result srv_handle_metrics(struct srv_req *req)
 {
     struct slp_dynbuf b;
@@ -261,6 +263,7 @@ static void access_log_write(const struct srv_req *req, double secs)
     slp_dynbuf_free(&b);
 }
 
+/* Notes a new request for the log and the metrics (start, method, path, id, client). */
 void srv_obs_begin(struct srv_req *req, const char *url, const char *method)
 {
     req->obs.t0 = srv_mono_s();
@@ -279,6 +282,7 @@ void srv_obs_begin(struct srv_req *req, const char *url, const char *method)
     }
 }
 
+/* Counts a completed request and writes its access-log line when the log is on. */
 void srv_obs_end(struct srv_req *req, double secs)
 {
     struct srv_server *srv = req->srv;

@@ -32,6 +32,7 @@ static void note_answer(struct srv_req *req, int status, size_t len, bool shutti
     }
 }
 
+/* Queues an answer with the headers every answer carries (see srv_internal.h). */
 enum MHD_Result srv_reply_hdrs(struct srv_req *req, int status, const char *ctype, void *body,
                                size_t len, bool owned, const char *const *hdrs)
 {
@@ -72,11 +73,13 @@ enum MHD_Result srv_reply_hdrs(struct srv_req *req, int status, const char *ctyp
     return ret;
 }
 
+/* Queues a static application/json body. */
 enum MHD_Result srv_reply_static(struct srv_req *req, int status, const char *json, size_t len)
 {
     return srv_reply_hdrs(req, status, "application/json", (void *)json, len, false, NULL);
 }
 
+/* Queues r; its body moves to MHD. */
 enum MHD_Result srv_reply_response(struct srv_req *req, struct slp_response *r,
                                    const char *const *hdrs)
 {
@@ -87,6 +90,7 @@ enum MHD_Result srv_reply_response(struct srv_req *req, struct slp_response *r,
     return srv_reply_hdrs(req, r->status, r->content_type, body, len, true, hdrs);
 }
 
+/* Queues a problem+json answer with an optional extra header. */
 enum MHD_Result srv_reply_problem(struct srv_req *req, int status, const char *detail,
                                   const char *hname, const char *hval)
 {
@@ -96,6 +100,7 @@ enum MHD_Result srv_reply_problem(struct srv_req *req, int status, const char *d
     return srv_reply_response(req, &r, hname ? hdrs : NULL);
 }
 
+/* Queues the job's answer (taken out of req) with Vary and Content-Encoding. */
 enum MHD_Result srv_reply_job(struct srv_req *req)
 {
     struct slp_response r = req->job.resp;
@@ -148,6 +153,7 @@ static char *gzip_smaller(const char *in, size_t len, size_t *outlen)
     return (char *)out;
 }
 
+/* On a worker: gzips a large 200 answer the client accepts gzipped, if it shrinks. */
 void srv_maybe_gzip(struct srv_req *req, struct slp_response *resp)
 {
     if (resp->status != MHD_HTTP_OK || !req->hdr.accept_gzip || resp->len < SRV_GZIP_MIN) {

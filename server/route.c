@@ -41,6 +41,7 @@ static const struct srv_route *route_find(const char *url)
     return NULL;
 }
 
+/* The SRV_* bit of method; 0 for methods no route takes. */
 unsigned srv_method_bit(const char *method)
 {
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
@@ -55,6 +56,7 @@ unsigned srv_method_bit(const char *method)
     return 0;
 }
 
+/* The Allow header value of route's methods. */
 const char *srv_route_allow(const struct srv_route *route)
 {
     /* indexed by the SRV_GET | SRV_HEAD | SRV_POST bits */
@@ -63,6 +65,7 @@ const char *srv_route_allow(const struct srv_route *route)
     return allow[route->methods & 7];
 }
 
+/* Whether method on route (may be NULL) brings a body to compute. */
 bool srv_route_takes_body(const struct srv_route *route, const char *method)
 {
     return route && route->compute && (route->methods & srv_method_bit(method));
