@@ -21,6 +21,9 @@
  * 30/31, an incomplete precode of one codeword); their output, checked by the gzip CRC-32 or
  * zlib Adler-32 when there is one, is then taken as it is. Headers whose checks libdeflate
  * skips (a gzip header CRC, a zlib window under 32 KiB) always go to zlib.
+ *
+ * A stream whose inflated size is not known (an HTTP body's Content-Encoding, inflate.h) goes
+ * through the same zlib inflater into a capped dynbuf: slp_inflate_all.
  */
 #include <libdeflate.h>
 #include <limits.h>

@@ -188,3 +188,16 @@ size_t srv_header_bytes(struct MHD_Connection *conn, const char *method, const c
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_header, &bytes);
     return bytes;
 }
+
+/* X-Request-ID's visible ASCII characters (0x21-0x7e) into out, at most n - 1 of them. */
+size_t srv_request_id(const char *value, char *out, size_t n)
+{
+    size_t len = 0;
+    for (const char *p = value; p && *p && len < n - 1; p++) {
+        if (*p >= 0x21 && *p <= 0x7e) {
+            out[len++] = *p;
+        }
+    }
+    out[len] = '\0';
+    return len;
+}

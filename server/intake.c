@@ -91,9 +91,10 @@ static int check_media_type(struct srv_req *req, const char *ct, char *detail, s
     const char *want =
         route->compute_parts ? "application/json or multipart/form-data" : "application/json";
     if (req->hdr.multipart) {
-        snprintf(detail, len,
-                 "multipart/form-data is not accepted on %s (only on /v1/score); send %s",
-                 route->path, want);
+        char where[128];
+        srv_routes_multipart(where, sizeof(where));
+        snprintf(detail, len, "multipart/form-data is not accepted on %s (only on %s); send %s",
+                 route->path, where, want);
     } else if (!ct) {
         snprintf(detail, len, "Content-Type is missing; send %s", want);
     } else {

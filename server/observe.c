@@ -206,20 +206,13 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* Sets req->obs.id from the X-Request-ID header: its visible ASCII characters (0x21-0x7e), at
- * most 128 of them; when none is given (or nothing is left), 16 hex digits from the server's
- * request counter mixed with the wall-clock time. */
+/* Sets req->obs.id from the X-Request-ID header (srv_request_id); when none is given (or
+ * nothing is left), 16 hex digits from the server's request counter mixed with the wall-clock
+ * time. */
 static void request_id_init(struct srv_req *req, const char *given)
 {
     char *id = req->obs.id;
-    size_t n = 0;
-    for (const char *p = given; p && *p && n < sizeof(req->obs.id) - 1; p++) {
-        if (*p >= 0x21 && *p <= 0x7e) {
-            id[n++] = *p;
-        }
-    }
-    id[n] = '\0';
-    if (n > 0) {
+    if (srv_request_id(given, id, sizeof(req->obs.id)) > 0) {
         return;
     }
     struct srv_server *srv = req->srv;

@@ -71,6 +71,19 @@ bool srv_route_takes_body(const struct srv_route *route, const char *method)
     return route && route->compute && (route->methods & srv_method_bit(method));
 }
 
+/* The paths that take multipart/form-data, comma-separated, into buf (n bytes). */
+void srv_routes_multipart(char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < SRV_NROUTES && len < n; i++) {
+        if (srv_routes[i].compute_parts) {
+            int k = snprintf(buf + len, n - len, "%s%s", len ? ", " : "", srv_routes[i].path);
+            len += k > 0 ? (size_t)k : 0;
+        }
+    }
+}
+
 /* ---- routes without a body ------------------------------------------------------------------ */
 
 static const char json_ok[] = "{\"status\":\"ok\"}";

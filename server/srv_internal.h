@@ -94,6 +94,10 @@ const char *srv_route_allow(const struct srv_route *route);
 /* The SRV_* bit of an HTTP method, 0 for any other. */
 unsigned srv_method_bit(const char *method);
 
+/* The paths of the routes that take multipart/form-data, ", "-separated, into buf (n bytes,
+ * truncated). */
+void srv_routes_multipart(char *buf, size_t n);
+
 /* Whether route takes a body with method (a POST to a compute route). */
 bool srv_route_takes_body(const struct srv_route *route, const char *method);
 
@@ -272,6 +276,9 @@ const char *srv_header(struct MHD_Connection *conn, const char *name);
 bool srv_has_body(struct MHD_Connection *conn);
 /* Bytes of the request line and headers (approximate: as sent, with CRLFs). */
 size_t srv_header_bytes(struct MHD_Connection *conn, const char *method, const char *url);
+/* Copies the visible ASCII characters (0x21-0x7e) of an X-Request-ID value (NULL: absent) into
+ * out, at most n - 1 of them, NUL-terminated. Returns how many were copied. */
+size_t srv_request_id(const char *value, char *out, size_t n);
 /* Reads Content-Length (NULL: absent, *n = 0). Returns 0, or SL_ERANGE (*n = UINT64_MAX) when
  * it does not fit in 64 bits (MHD has already refused one that is not a number). */
 int srv_content_length(const char *value, uint64_t *n);
