@@ -21,12 +21,16 @@
  * 30/31, an incomplete precode of one codeword); their output, checked by the gzip CRC-32 or
  * zlib Adler-32 when there is one, is then taken as it is. Headers whose checks libdeflate
  * skips (a gzip header CRC, a zlib window under 32 KiB) always go to zlib.
+ *
+ * A stream whose inflated size is not known (an HTTP body's Content-Encoding, inflate.h) goes
+ * through the same zlib inflater into a capped dynbuf: slp_inflate_all.
  */
 #include <libdeflate.h>
 #include <limits.h>
 #include <string.h>
 
 #include "array_internal.h"
+#include "inflate.h"
 
 const char *slp__compression_name(int kind)
 {
@@ -293,4 +297,47 @@ int slp_inflate_exact(const unsigned char *in, size_t len, enum slp_compression 
                       size_t expected, const char *name, char *msg, size_t msglen)
 {
     return slp__inflate_exact(in, len, comp, out, expected, name, name, msg, msglen);
+}
+
+/* ZLIB when in starts with a zlib header (is_zlib_header), else raw DEFLATE. */
+enum slp_compression slp_http_deflate_kind(const unsigned char *in, size_t len)
+{
+    return is_zlib_header(in, len) ? SLP_COMP_ZLIB : SLP_COMP_DEFLATE;
+}
+
+/* Output asked of zlib per call at first; then as much as is already held (doubling). */
+#define INFLATE_ALL_FIRST ((size_t)256 * 1024)
+
+/* Appends the whole inflated stream to out, at most out->max bytes (see inflate.h). */
+int slp_inflate_all(const unsigned char *in, size_t len, enum slp_compression comp,
+                    struct slp_dynbuf *out, const char *name, char *msg, size_t msglen)
+{
+    struct slp__inflater z;
+    int rc = slp__inflater_init(&z, in, len, comp, name, name, msg, msglen);
+    size_t step = INFLATE_ALL_FIRST;
+    while (!rc && !z.ended) {
+        size_t left = out->err ? 0 : out->max - out->len;
+        if (left == 0 && !out->err) {
+            /* full: one more byte says whether the stream goes on past the cap */
+            int more = 0;
+            rc = slp__inflater_at_end(&z, &more, msg, msglen);
+            if (!rc && more) {
+                slp__errf(msg, msglen, "%s inflates to more than %zu bytes", name, out->max);
+                rc = SL_ETOOLARGE;
+            }
+            break;
+        }
+        char *at = slp_dynbuf_room(out, step < left ? step : left);
+        if (!at) {
+            slp__errf(msg, msglen, "%s: out of memory while inflating", name);
+            rc = out->err ? out->err : SL_ENOMEM;
+            break;
+        }
+        size_t got = 0;
+        rc = slp__inflater_read(&z, at, step < left ? step : left, &got, msg, msglen);
+        slp_dynbuf_commit(out, got);
+        step = out->len > step ? out->len : step;
+    }
+    slp__inflater_end(&z);
+    return rc;
 }

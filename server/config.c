@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,82 +15,49 @@
 #include "segloss.h"
 #include "server.h"
 
-enum opt_id {
-    OPT_PORT = 'p',
-    OPT_BIND = 'b',
-    OPT_THREADS = 't',
-    OPT_QUEUE = 'q',
-    OPT_MAX_BODY = 'm',
-    OPT_MAX_PIXELS = 'x',
-    OPT_DRAIN = 'd',
-    OPT_MAX_CONN = 'c',
-    OPT_MAX_PER_IP = 'i',
-    OPT_IDLE_TIMEOUT = 'I',
-    OPT_MAX_HEADER_KB = 'H',
-    OPT_ACCESS_LOG = 'l',
-    OPT_MAX_INFLIGHT = 'f',
-    OPT_MAX_IMAGES = 'n',
-    OPT_MAX_CLASSES = 'C',
-    OPT_MAX_SPEC_DEPTH = 'D',
-    OPT_MAX_JSON_VALUES = 'J',
-    OPT_MAX_SPECS = 'S',
-    OPT_HELP = 'h',
-    OPT_VERSION = 'V',
-};
+/* How a setting is stored in struct srv_config. */
+enum opt_type { T_BIND, T_UNSIGNED, T_INT, T_U64, T_I64, T_BOOL };
 
-/* One row per setting: the flag, its variable and its bounds (numbers only). */
+/* One row per setting: the flag, its variable, where and how it is stored, its bounds and its
+ * default (numbers only; --bind is text). */
 struct opt_def {
-    int id;
     const char *flag;
     const char *env;
-    uint64_t min, max;
+    size_t off;
+    enum opt_type type;
+    uint64_t min, max, def;
 };
+
+#define CFG(field) offsetof(struct srv_config, field)
 
 static const struct opt_def opt_defs[] = {
-    {OPT_PORT, "--port", "SEGLOSS_PORT", 0, 65535},
-    {OPT_BIND, "--bind", "SEGLOSS_BIND", 0, 0},
-    {OPT_THREADS, "--threads", "SEGLOSS_THREADS", 0, 1024},
-    {OPT_QUEUE, "--queue", "SEGLOSS_QUEUE", 1, 1000000},
-    {OPT_MAX_BODY, "--max-body-mb", "SEGLOSS_MAX_BODY_MB", 1, 1048576},
-    {OPT_MAX_PIXELS, "--max-pixels", "SEGLOSS_MAX_PIXELS", 1, (uint64_t)INT64_MAX / 8},
-    {OPT_DRAIN, "--drain-seconds", "SEGLOSS_DRAIN_SECONDS", 0, 86400},
+    {"--port", "SEGLOSS_PORT", CFG(port), T_UNSIGNED, 0, 65535, 8080},
+    {"--bind", "SEGLOSS_BIND", CFG(bind), T_BIND, 0, 0, 0},
+    {"--threads", "SEGLOSS_THREADS", CFG(threads), T_INT, 0, 1024, 0},
+    {"--queue", "SEGLOSS_QUEUE", CFG(queue), T_INT, 1, 1000000, 64},
+    {"--max-body-mb", "SEGLOSS_MAX_BODY_MB", CFG(max_body_mb), T_U64, 1, 1048576, 256},
+    {"--max-pixels", "SEGLOSS_MAX_PIXELS", CFG(max_pixels), T_I64, 1, (uint64_t)INT64_MAX / 8,
+     67108864},
+    {"--drain-seconds", "SEGLOSS_DRAIN_SECONDS", CFG(drain_seconds), T_UNSIGNED, 0, 86400, 30},
     /* MHD splits the connection limit over its I/O threads: at least one each */
-    {OPT_MAX_CONN, "--max-connections", "SEGLOSS_MAX_CONNECTIONS", SRV_IO_THREADS, 1000000},
-    {OPT_MAX_PER_IP, "--max-per-ip", "SEGLOSS_MAX_PER_IP", 0, 1000000},
-    {OPT_IDLE_TIMEOUT, "--idle-timeout", "SEGLOSS_IDLE_TIMEOUT", 1, 86400},
-    {OPT_MAX_HEADER_KB, "--max-header-kb", "SEGLOSS_MAX_HEADER_KB", 8, 1048576},
-    {OPT_ACCESS_LOG, "--access-log", "SEGLOSS_ACCESS_LOG", 0, 1},
-    {OPT_MAX_INFLIGHT, "--max-inflight-mb", "SEGLOSS_MAX_INFLIGHT_MB", 1, 1048576},
-    {OPT_MAX_IMAGES, "--max-images", "SEGLOSS_MAX_IMAGES", 1, (uint64_t)INT64_MAX},
-    {OPT_MAX_CLASSES, "--max-classes", "SEGLOSS_MAX_CLASSES", 2, SL_MAX_CLASSES},
-    {OPT_MAX_SPEC_DEPTH, "--max-spec-depth", "SEGLOSS_MAX_SPEC_DEPTH", 4, 1000},
-    {OPT_MAX_JSON_VALUES, "--max-json-values", "SEGLOSS_MAX_JSON_VALUES", 16, (uint64_t)INT64_MAX},
-    {OPT_MAX_SPECS, "--max-specs", "SEGLOSS_MAX_SPECS", 1, SLP_MAX_SPECS},
+    {"--max-connections", "SEGLOSS_MAX_CONNECTIONS", CFG(max_connections), T_UNSIGNED,
+     SRV_IO_THREADS, 1000000, 256},
+    {"--max-per-ip", "SEGLOSS_MAX_PER_IP", CFG(max_per_ip), T_UNSIGNED, 0, 1000000, 64},
+    {"--idle-timeout", "SEGLOSS_IDLE_TIMEOUT", CFG(idle_timeout), T_UNSIGNED, 1, 86400, 60},
+    {"--max-header-kb", "SEGLOSS_MAX_HEADER_KB", CFG(max_header_kb), T_UNSIGNED, 8, 1048576, 64},
+    {"--access-log", "SEGLOSS_ACCESS_LOG", CFG(access_log), T_BOOL, 0, 1, 1},
+    {"--max-inflight-mb", "SEGLOSS_MAX_INFLIGHT_MB", CFG(max_inflight_mb), T_U64, 1, 1048576, 1024},
+    {"--max-images", "SEGLOSS_MAX_IMAGES", CFG(max_images), T_I64, 1, (uint64_t)INT64_MAX, 4096},
+    {"--max-classes", "SEGLOSS_MAX_CLASSES", CFG(max_classes), T_I64, 2, SL_MAX_CLASSES, 1024},
+    {"--max-spec-depth", "SEGLOSS_MAX_SPEC_DEPTH", CFG(max_spec_depth), T_INT, 4, 1000, 32},
+    {"--max-json-values", "SEGLOSS_MAX_JSON_VALUES", CFG(max_json_values), T_I64, 16,
+     (uint64_t)INT64_MAX, 4194304},
+    {"--max-specs", "SEGLOSS_MAX_SPECS", CFG(max_specs), T_INT, 1, SLP_MAX_SPECS, 32},
 };
+#define NDEFS (sizeof(opt_defs) / sizeof(opt_defs[0]))
 
-static const struct option long_opts[] = {
-    {"port", required_argument, NULL, OPT_PORT},
-    {"bind", required_argument, NULL, OPT_BIND},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"queue", required_argument, NULL, OPT_QUEUE},
-    {"max-body-mb", required_argument, NULL, OPT_MAX_BODY},
-    {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
-    {"drain-seconds", required_argument, NULL, OPT_DRAIN},
-    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-    {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
-    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-    {"max-header-kb", required_argument, NULL, OPT_MAX_HEADER_KB},
-    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
-    {"max-inflight-mb", required_argument, NULL, OPT_MAX_INFLIGHT},
-    {"max-images", required_argument, NULL, OPT_MAX_IMAGES},
-    {"max-classes", required_argument, NULL, OPT_MAX_CLASSES},
-    {"max-spec-depth", required_argument, NULL, OPT_MAX_SPEC_DEPTH},
-    {"max-json-values", required_argument, NULL, OPT_MAX_JSON_VALUES},
-    {"max-specs", required_argument, NULL, OPT_MAX_SPECS},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0},
-};
+/* getopt_long values: a setting is its row index + OPT_ROW; 'h' is -h and --help. */
+enum { OPT_HELP = 'h', OPT_VERSION = 'V', OPT_ROW = 256 };
 
 static const char usage_text[] =
     "Usage: seglossd [OPTION]...\n"
@@ -126,28 +94,39 @@ static const char usage_text[] =
     "\n"
     "A flag wins over its environment variable; an empty variable counts as unset.\n";
 
+/* Stores the number v (within d's bounds) in d's field of cfg. */
+static void opt_store(struct srv_config *cfg, const struct opt_def *d, uint64_t v)
+{
+    char *field = (char *)cfg + d->off;
+    switch (d->type) {
+    case T_UNSIGNED:
+        *(unsigned *)(void *)field = (unsigned)v;
+        break;
+    case T_INT:
+        *(int *)(void *)field = (int)v;
+        break;
+    case T_U64:
+        *(uint64_t *)(void *)field = v;
+        break;
+    case T_I64:
+        *(int64_t *)(void *)field = (int64_t)v;
+        break;
+    case T_BOOL:
+        *(bool *)(void *)field = v != 0;
+        break;
+    case T_BIND:
+        break;
+    }
+}
+
 /* Fills cfg with the defaults of the documented flags. */
 void srv_config_defaults(struct srv_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->port = 8080;
     snprintf(cfg->bind, sizeof(cfg->bind), "%s", "127.0.0.1");
-    cfg->threads = 0;
-    cfg->queue = 64;
-    cfg->max_body_mb = 256;
-    cfg->max_pixels = 67108864;
-    cfg->drain_seconds = 30;
-    cfg->max_connections = 256;
-    cfg->max_per_ip = 64;
-    cfg->idle_timeout = 60;
-    cfg->max_header_kb = 64;
-    cfg->access_log = true;
-    cfg->max_inflight_mb = 1024;
-    cfg->max_images = 4096;
-    cfg->max_classes = 1024;
-    cfg->max_spec_depth = 32;
-    cfg->max_json_values = 4194304;
-    cfg->max_specs = 32;
+    for (size_t i = 0; i < NDEFS; i++) {
+        opt_store(cfg, &opt_defs[i], opt_defs[i].def);
+    }
 }
 
 /* Parses all of s as a decimal in [min, max]; no sign, no spaces, no trailing text. */
@@ -166,27 +145,18 @@ static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return true;
 }
 
-static const struct opt_def *opt_find(int id)
-{
-    for (size_t i = 0; i < sizeof(opt_defs) / sizeof(opt_defs[0]); i++) {
-        if (opt_defs[i].id == id) {
-            return &opt_defs[i];
-        }
-    }
-    return NULL;
-}
-
-/* Sets one option from text; origin names where it came from for the message. Returns 0 or 2. */
+/* Sets one option from text; origin names where it came from for the message. Returns 0 or
+ * SL_EINVAL (message on stderr). */
 static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *value,
                    const char *origin)
 {
-    if (d->id == OPT_BIND) {
+    if (d->type == T_BIND) {
         unsigned char addr[16];
         if (strlen(value) >= sizeof(cfg->bind) ||
             (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1)) {
             fprintf(stderr, "seglossd: %s: '%s' is not an IPv4 or IPv6 address literal\n", origin,
                     value);
-            return 2;
+            return SL_EINVAL;
         }
         snprintf(cfg->bind, sizeof(cfg->bind), "%s", value);
         return 0;
@@ -195,98 +165,58 @@ static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *
     if (!parse_u64(value, d->min, d->max, &v)) {
         fprintf(stderr, "seglossd: %s: '%s' is not an integer in [%llu, %llu]\n", origin, value,
                 (unsigned long long)d->min, (unsigned long long)d->max);
-        return 2;
+        return SL_EINVAL;
     }
-    switch (d->id) {
-    case OPT_PORT:
-        cfg->port = (unsigned)v;
-        break;
-    case OPT_THREADS:
-        cfg->threads = (int)v;
-        break;
-    case OPT_QUEUE:
-        cfg->queue = (int)v;
-        break;
-    case OPT_MAX_BODY:
-        cfg->max_body_mb = v;
-        break;
-    case OPT_MAX_PIXELS:
-        cfg->max_pixels = (int64_t)v;
-        break;
-    case OPT_DRAIN:
-        cfg->drain_seconds = (unsigned)v;
-        break;
-    case OPT_MAX_CONN:
-        cfg->max_connections = (unsigned)v;
-        break;
-    case OPT_MAX_PER_IP:
-        cfg->max_per_ip = (unsigned)v;
-        break;
-    case OPT_IDLE_TIMEOUT:
-        cfg->idle_timeout = (unsigned)v;
-        break;
-    case OPT_MAX_HEADER_KB:
-        cfg->max_header_kb = (unsigned)v;
-        break;
-    case OPT_ACCESS_LOG:
-        cfg->access_log = v != 0;
-        break;
-    case OPT_MAX_INFLIGHT:
-        cfg->max_inflight_mb = v;
-        break;
-    case OPT_MAX_IMAGES:
-        cfg->max_images = (int64_t)v;
-        break;
-    case OPT_MAX_CLASSES:
-        cfg->max_classes = (int64_t)v;
-        break;
-    case OPT_MAX_SPEC_DEPTH:
-        cfg->max_spec_depth = (int)v;
-        break;
-    case OPT_MAX_JSON_VALUES:
-        cfg->max_json_values = (int64_t)v;
-        break;
-    case OPT_MAX_SPECS:
-        cfg->max_specs = (int)v;
-        break;
-    default:
-        break;
-    }
+    opt_store(cfg, d, v);
     return 0;
 }
 
-/* Flags first; a setting without its flag comes from its variable. Returns -1 to run, or an
- * exit status (0 or 2). A variable is not looked at when its flag is given. */
-int srv_config_load(struct srv_config *cfg, int argc, char **argv)
+/* The getopt_long table of opt_defs into lo (NDEFS + 3 entries). */
+static void long_opts_fill(struct option *lo)
 {
-    enum { NDEFS = sizeof(opt_defs) / sizeof(opt_defs[0]) };
-    const char *flag_value[NDEFS] = {0};
+    for (size_t i = 0; i < NDEFS; i++) {
+        lo[i] = (struct option){opt_defs[i].flag + 2, required_argument, NULL, (int)i + OPT_ROW};
+    }
+    lo[NDEFS] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    lo[NDEFS + 1] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+    lo[NDEFS + 2] = (struct option){NULL, 0, NULL, 0};
+}
 
+/* Flags first; a setting without its flag comes from its variable (not looked at when its flag
+ * is given). */
+int srv_config_load(struct srv_config *cfg, int argc, char **argv, bool *done)
+{
+    const char *flag_value[NDEFS] = {0};
+    struct option long_opts[NDEFS + 3];
+    long_opts_fill(long_opts);
+
+    *done = false;
     srv_config_defaults(cfg);
     optind = 1;
     opterr = 1; /* getopt names an unknown flag or a missing value itself */
     int c;
     /* "h": -h is --help, as newcomers type it */
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-        if (c == OPT_HELP || c == 'h') {
+        if (c == OPT_HELP) {
             fputs(usage_text, stdout);
+            *done = true;
             return 0;
         }
         if (c == OPT_VERSION) {
             printf("seglossd %s\n", SL_VERSION);
+            *done = true;
             return 0;
         }
-        const struct opt_def *d = opt_find(c);
-        if (!d) {
+        if (c < OPT_ROW || c >= OPT_ROW + (int)NDEFS) {
             fputs("Try 'seglossd --help'.\n", stderr);
-            return 2;
+            return SL_EINVAL;
         }
-        flag_value[d - opt_defs] = optarg; /* the last one given wins */
+        flag_value[c - OPT_ROW] = optarg; /* the last one given wins */
     }
     if (optind < argc) {
         fprintf(stderr, "seglossd: unexpected argument '%s'\nTry 'seglossd --help'.\n",
                 argv[optind]);
-        return 2;
+        return SL_EINVAL;
     }
 
     for (size_t i = 0; i < NDEFS; i++) {
@@ -300,8 +230,9 @@ int srv_config_load(struct srv_config *cfg, int argc, char **argv)
                 continue;
             }
         }
-        if (opt_set(cfg, d, v, origin) != 0) {
-            return 2;
+        int rc = opt_set(cfg, d, v, origin);
+        if (rc != 0) {
+            return rc;
         }
     }
     if (cfg->max_inflight_mb < cfg->max_body_mb) {
@@ -310,7 +241,7 @@ int srv_config_load(struct srv_config *cfg, int argc, char **argv)
                 "seglossd: --max-inflight-mb %llu is smaller than --max-body-mb %llu; give it at "
                 "least that\n",
                 (unsigned long long)cfg->max_inflight_mb, (unsigned long long)cfg->max_body_mb);
-        return 2;
+        return SL_EINVAL;
     }
-    return -1;
+    return 0;
 }

@@ -46,12 +46,17 @@ static int drain(struct srv_server *srv, const sigset_t *sigs, double seconds)
     }
 }
 
+/* seglossd: load the configuration, serve until a signal, drain, stop. Exit status 0, 1 (cannot
+ * start) or 2 (bad flag or value). */
 int main(int argc, char **argv)
 {
     struct srv_config cfg;
-    int status = srv_config_load(&cfg, argc, argv);
-    if (status >= 0) {
-        return status;
+    bool done = false;
+    if (srv_config_load(&cfg, argc, argv, &done) != 0) {
+        return 2;
+    }
+    if (done) {
+        return 0;
     }
 
     /* Before any thread exists: every thread inherits this mask. */
@@ -66,8 +71,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char err[256];
-    struct srv_server *srv = srv_server_new(&cfg, err, sizeof(err));
-    if (!srv) {
+    struct srv_server *srv = NULL;
+    if (srv_server_new(&cfg, &srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "seglossd: %s\n", err);
         return 1;
     }

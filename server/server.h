@@ -1,8 +1,13 @@
-/* server.h - seglossd internals: configuration, the HTTP front end and body decoding.
+/* server.h - seglossd: configuration, the HTTP server and the header values it parses.
  *
- * main.c owns the process (signals, the drain loop); http.c owns the sockets, the routes and
- * the hand-off of request bodies to the worker pool; config.c reads flags and environment;
- * inflate.c undoes Content-Encoding on a worker.
+ * main.c owns the process (signals, the drain loop); config.c reads flags and environment;
+ * the HTTP front end is split by responsibility (srv_internal.h lists its files).
+ *
+ * Errors, for every server/ function that can fail: it returns 0, or a negative SL_E* code of
+ * lib/segloss.h with a message for the user in a caller-provided buffer (config.c, which talks
+ * to the command line, prints its messages on stderr instead). Predicates return bool. The
+ * MHD callbacks return MHD's enum MHD_Result. Ownership: what a _new makes, its _free frees;
+ * every _free accepts NULL.
  */
 #ifndef SRV_SERVER_H
 #define SRV_SERVER_H
@@ -49,17 +54,18 @@ struct srv_config {
 void srv_config_defaults(struct srv_config *cfg);
 
 /* Reads SEGLOSS_* environment variables, then argv (a flag wins over its variable) into cfg.
- * Returns -1 when the server should run, or the exit status otherwise: 0 after --help or
- * --version (printed on stdout), 2 after an invalid value or flag (message on stderr). */
-int srv_config_load(struct srv_config *cfg, int argc, char **argv);
+ * Returns 0, with *done set after --help or --version (printed on stdout: nothing to run), or
+ * SL_EINVAL after an invalid value or flag (message on stderr). */
+int srv_config_load(struct srv_config *cfg, int argc, char **argv, bool *done);
 
 /* ---- the HTTP server -------------------------------------------------------------------- */
 
 struct srv_server;
 
-/* Starts the worker pool and the HTTP daemon for cfg. Returns a new server (free with
- * srv_server_free), or NULL with a message in err. Signals must already be blocked. */
-struct srv_server *srv_server_new(const struct srv_config *cfg, char *err, size_t errlen);
+/* Starts the worker pool and the HTTP daemon for cfg. Returns 0 and a new server in *out (free
+ * with srv_server_free), or SL_EINVAL (bad --bind), SL_EBUSY (cannot listen) or SL_ENOMEM with a
+ * message in err. Signals must already be blocked. */
+int srv_server_new(const struct srv_config *cfg, struct srv_server **out, char *err, size_t errlen);
 
 /* The port actually bound (the ephemeral one when cfg->port was 0). */
 unsigned srv_server_port(const struct srv_server *srv);
@@ -78,12 +84,12 @@ int srv_server_abandon(struct srv_server *srv);
 /* Stops the daemon (after srv_server_abandon), lets the pool finish, frees. NULL is fine. */
 void srv_server_free(struct srv_server *srv);
 
-/* ---- request bodies ----------------------------------------------------------------------- */
+/* ---- header values (headers.c) ----------------------------------------------------------- */
 
 enum srv_encoding { SRV_ENC_IDENTITY, SRV_ENC_GZIP, SRV_ENC_DEFLATE };
 
-/* Parses a Content-Encoding value (NULL: absent). Returns 0 and sets *enc, or -1 when the
- * coding is not one of identity, gzip (x-gzip) or deflate. */
+/* Parses a Content-Encoding value (NULL: absent). Returns 0 and sets *enc, or SL_EUNSUPPORTED
+ * when the coding is not one of identity, gzip (x-gzip) or deflate. */
 int srv_parse_encoding(const char *value, enum srv_encoding *enc);
 
 /* Whether the Content-Type value names media type `type` (case-insensitive, parameters such
@@ -100,12 +106,5 @@ bool srv_accept_prefers_json(const char *value);
 /* Whether an Accept-Encoding value (NULL: absent, which gets the identity coding) allows
  * gzip: "gzip" or "x-gzip" with q > 0, or, when neither is listed, "*" with q > 0. */
 bool srv_accept_encoding_allows_gzip(const char *value);
-
-/* Inflates body (gzip, or deflate: zlib-wrapped, or raw when the zlib header is absent) into
- * a new NUL-terminated buffer of at most max_out bytes. Returns 0 and sets *out (malloc'd,
- * caller frees) and *out_len; or SL_EMALFORMED (corrupt or truncated stream, trailing data),
- * SL_ETOOLARGE (more than max_out bytes) or SL_ENOMEM, with a message in msg. */
-int srv_inflate(const void *body, size_t len, enum srv_encoding enc, size_t max_out, char **out,
-                size_t *out_len, char *msg, size_t msglen);
 
 #endif /* SRV_SERVER_H */

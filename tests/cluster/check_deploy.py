@@ -52,20 +52,13 @@ def load_flags(repo):
     """{SEGLOSS_X: (flag, min, max, default)} from server/config.c (min/max None when symbolic)."""
     with open(os.path.join(repo, "server", "config.c")) as f:
         src = f.read()
-    defaults = {}
-    for m in re.finditer(r"cfg->(\w+) = ([^;]+);", src[src.index("srv_config_defaults"):]):
-        defaults.setdefault(m.group(1), m.group(2).strip())
     flags = {}
-    for m in re.finditer(r'\{OPT_\w+, "(--[a-z-]+)", "(SEGLOSS_\w+)", ([^,]+), ([^}]+)\}', src):
-        flag, env, lo, hi = m.group(1), m.group(2), m.group(3).strip(), m.group(4).strip()
-        field = env[len("SEGLOSS_"):].lower()
-        d = defaults.get(field)
-        if d == "true":
-            d = "1"
-        elif d == "false":
-            d = "0"
-        if d is None and field == "bind":
-            d = "127.0.0.1"
+    # one row per setting: {"--flag", "SEGLOSS_X", CFG(field), T_TYPE, min, max, default}
+    for m in re.finditer(r'\{"(--[a-z-]+)", "(SEGLOSS_\w+)", CFG\(\w+\), T_\w+,\s*([^,]+),'
+                         r'\s*([^,]+),\s*([^}]+)\}', src):
+        flag, env, lo, hi, d = (m.group(i).strip() for i in range(1, 6))
+        if env == "SEGLOSS_BIND":
+            d = "127.0.0.1"  # text, set apart from the numbers' defaults
         flags[env] = (flag, int(lo) if lo.isdigit() else None, int(hi) if hi.isdigit() else None,
                       d)
     return flags
