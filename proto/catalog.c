@@ -44,7 +44,7 @@ static void write_default(struct slp_dynbuf *b, const struct sl_param_def *p)
         return;
     case SL_V_ENUM:
         slp_dynbuf_adds(b, ",\"default\":");
-        slp__write_str(b, p->choices[v->choice]);
+        slp_json_add_str(b, p->choices[v->choice], 0);
         return;
     case SL_V_NULL:
         slp_dynbuf_adds(b, ",\"default\":null");
@@ -58,9 +58,9 @@ static void write_default(struct slp_dynbuf *b, const struct sl_param_def *p)
 static void write_param(struct slp_dynbuf *b, const struct sl_param_def *p)
 {
     slp_dynbuf_adds(b, "{\"name\":");
-    slp__write_str(b, p->name);
+    slp_json_add_str(b, p->name, 0);
     slp_dynbuf_adds(b, ",\"type\":");
-    slp__write_str(b, type_name(p->type));
+    slp_json_add_str(b, type_name(p->type), 0);
     write_default(b, p);
     bool numeric = p->type != SL_PT_BOOL && p->type != SL_PT_ENUM && p->type != SL_PT_TERMS;
     if (numeric) {
@@ -80,12 +80,12 @@ static void write_param(struct slp_dynbuf *b, const struct sl_param_def *p)
             if (i) {
                 slp_dynbuf_add(b, ",", 1);
             }
-            slp__write_str(b, p->choices[i]);
+            slp_json_add_str(b, p->choices[i], 0);
         }
         slp_dynbuf_adds(b, "]");
     }
     slp_dynbuf_adds(b, ",\"description\":");
-    slp__write_str(b, p->doc);
+    slp_json_add_str(b, p->doc, 0);
     slp_dynbuf_adds(b, "}");
 }
 
@@ -95,11 +95,11 @@ static void write_table(struct slp_dynbuf *b, const struct sl_def *defs, int n)
     for (int i = 0; i < n; i++) {
         const struct sl_def *d = &defs[i];
         slp_dynbuf_adds(b, i ? ",{\"name\":" : "{\"name\":");
-        slp__write_str(b, d->name);
+        slp_json_add_str(b, d->name, 0);
         slp_dynbuf_adds(b, ",\"summary\":");
-        slp__write_str(b, d->summary);
+        slp_json_add_str(b, d->summary, 0);
         slp_dynbuf_adds(b, ",\"convention\":");
-        slp__write_str(b, d->convention ? d->convention : "the usual confusion-matrix form");
+        slp_json_add_str(b, d->convention ? d->convention : "the usual confusion-matrix form", 0);
         slp_dynbuf_adds(b, ",\"params\":[");
         for (int k = 0; k < d->nparams; k++) {
             if (k) {
@@ -119,7 +119,7 @@ char *slp_catalog_json(size_t *len)
     int nl, nm;
     const struct sl_def *losses = sl_loss_table(&nl), *metrics = sl_metric_table(&nm);
     slp_dynbuf_adds(&b, "{\"version\":");
-    slp__write_str(&b, SL_VERSION);
+    slp_json_add_str(&b, SL_VERSION, 0);
     slp_dynbuf_adds(&b, ",\"losses\":");
     write_table(&b, losses, nl);
     slp_dynbuf_adds(&b, ",\"metrics\":");

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "dynbuf.h"
+#include "jsonw.h"
 #include "proto.h"
 
 struct slp__jdoc;
@@ -45,8 +46,7 @@ void slp__score_req_free(struct slp_score_req *r);
  * 0 or b's sticky error (SL_ENOMEM, SL_ETOOLARGE), so a writer appends many pieces and checks
  * b->err once at the end. */
 
-/* Appends s (NUL-terminated UTF-8) as a JSON string literal, quoted and escaped. */
-int slp__write_str(struct slp_dynbuf *b, const char *s);
+/* JSON string literals: slp_json_add_str(b, s, 0) of jsonw.h. */
 /* Appends a JSON number in the shortest form that reads back to the same double;
  * NaN and infinities become null. */
 int slp__write_num(struct slp_dynbuf *b, double v);

@@ -3,20 +3,26 @@
 
 #include <stdio.h>
 
-/* Appends s as a quoted JSON string literal (see jsonw.h). */
+/* Appends s as a quoted JSON string literal (see jsonw.h): runs of plain bytes in one piece,
+ * each byte that needs it escaped. */
 int slp_json_add_str(struct slp_dynbuf *b, const char *s, unsigned flags)
 {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const unsigned char *run = (const unsigned char *)(s ? s : ""), *p = run;
+    const unsigned hi = (flags & SLP_JSON_ASCII) ? 0x7f : 0x100;
     slp_dynbuf_add(b, "\"", 1);
-    for (size_t i = 0; p[i]; i++) {
-        if (p[i] == '"' || p[i] == '\\') {
-            char esc[2] = {'\\', (char)p[i]};
-            slp_dynbuf_add(b, esc, 2);
-        } else if (p[i] < 0x20 || ((flags & SLP_JSON_ASCII) && p[i] >= 0x7f)) {
-            slp_dynbuf_addf(b, "\\u%04x", p[i]);
-        } else {
-            slp_dynbuf_add(b, p + i, 1);
+    for (; *p; p++) {
+        if (*p != '"' && *p != '\\' && *p >= 0x20 && *p < hi) {
+            continue;
         }
+        slp_dynbuf_add(b, run, (size_t)(p - run));
+        if (*p == '"' || *p == '\\') {
+            const char esc[2] = {'\\', (char)*p};
+            slp_dynbuf_add(b, esc, 2);
+        } else {
+            slp_dynbuf_addf(b, "\\u%04x", *p);
+        }
+        run = p + 1;
     }
+    slp_dynbuf_add(b, run, (size_t)(p - run));
     return slp_dynbuf_add(b, "\"", 1);
 }

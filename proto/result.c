@@ -6,31 +6,6 @@
 
 #include "internal.h"
 
-int slp__write_str(struct slp_dynbuf *b, const char *s)
-{
-    slp_dynbuf_add(b, "\"", 1);
-    const unsigned char *run = (const unsigned char *)s, *p = run;
-    for (; *p; p++) {
-        if (*p != '"' && *p != '\\' && *p >= 0x20) {
-            continue;
-        }
-        /* the plain bytes before p in one piece, then p escaped */
-        char esc[8];
-        slp_dynbuf_add(b, run, (size_t)(p - run));
-        if (*p < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            slp_dynbuf_add(b, esc, 6);
-        } else {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            slp_dynbuf_add(b, esc, 2);
-        }
-        run = p + 1;
-    }
-    slp_dynbuf_add(b, run, (size_t)(p - run));
-    return slp_dynbuf_add(b, "\"", 1);
-}
-
 int slp__write_num(struct slp_dynbuf *b, double v)
 {
     char s[40];
@@ -190,7 +165,7 @@ void slp__write_result(struct slp_dynbuf *b, const struct slp_score_req *r,
 {
     const struct sl_request *req = &r->req;
     slp_dynbuf_adds(b, "{\"mode\":");
-    slp__write_str(b, sl_mode_name(res->mode));
+    slp_json_add_str(b, sl_mode_name(res->mode), 0);
     slp_dynbuf_adds(b, ",\"images\":");
     slp__write_int(b, res->images);
     slp_dynbuf_adds(b, ",\"classes\":");
@@ -208,7 +183,7 @@ void slp__write_result(struct slp_dynbuf *b, const struct slp_score_req *r,
         if (i) {
             slp_dynbuf_add(b, ",", 1);
         }
-        slp__write_str(b, l->spec->key);
+        slp_json_add_str(b, l->spec->key, 0);
         slp_dynbuf_adds(b, ":{\"value\":");
         slp__write_num(b, l->value);
         if (r->per_image && l->has_per_image) {
@@ -222,16 +197,16 @@ void slp__write_result(struct slp_dynbuf *b, const struct slp_score_req *r,
         if (i) {
             slp_dynbuf_add(b, ",", 1);
         }
-        slp__write_str(b, res->metrics[i].spec->key);
+        slp_json_add_str(b, res->metrics[i].spec->key, 0);
         slp_dynbuf_add(b, ":", 1);
         write_metric(b, &res->metrics[i], res, r->per_image);
     }
     slp_dynbuf_adds(b, "},\"conventions\":{\"prediction_type\":");
-    slp__write_str(b, sl_pred_type_name(req->pred_type));
+    slp_json_add_str(b, sl_pred_type_name(req->pred_type), 0);
     slp_dynbuf_adds(b, ",\"threshold\":");
     slp__write_num(b, req->threshold);
     slp_dynbuf_adds(b, ",\"empty\":");
-    slp__write_str(b, sl_empty_name(req->empty));
+    slp_json_add_str(b, sl_empty_name(req->empty), 0);
     slp_dynbuf_adds(b, ",\"spacing\":[");
     for (int i = 0; i < res->nspatial; i++) {
         if (i) {

@@ -12,10 +12,10 @@ static void test_writers(void)
 {
     struct slp_dynbuf b;
     slp_dynbuf_init(&b, SLP_ANSWER_MAX);
-    CHECK_INT(slp__write_str(&b, "a\"b\\c\nd\x01"), 0);
+    CHECK_INT(slp_json_add_str(&b, "a\"b\\c\nd\x01", 0), 0);
     CHECK(strcmp(b.data, "\"a\\\"b\\\\c\\u000ad\\u0001\"") == 0);
     slp_dynbuf_reset(&b);
-    CHECK_INT(slp__write_str(&b, ""), 0);
+    CHECK_INT(slp_json_add_str(&b, "", 0), 0);
     CHECK(strcmp(b.data, "\"\"") == 0);
     slp_dynbuf_reset(&b);
     slp__write_num(&b, 0.1);
@@ -44,7 +44,7 @@ static void test_answers(void)
 
     /* 10 bytes into a buffer capped at 8: the sticky error, then 413 */
     slp_dynbuf_init(&b, 8);
-    CHECK_INT(slp__write_str(&b, "12345678"), SL_ETOOLARGE);
+    CHECK_INT(slp_json_add_str(&b, "12345678", 0), SL_ETOOLARGE);
     CHECK_INT(slp__write_int(&b, 1), SL_ETOOLARGE);
     slp__answer_json(&b, &out);
     CHECK_INT(out.status, 413);
