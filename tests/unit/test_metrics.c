@@ -169,11 +169,14 @@ static void test_ignore(void)
     sl_result_free(res);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_hand_counts),
+    CHECK_TEST(test_threshold),
+    CHECK_TEST(test_empty_conventions),
+    CHECK_TEST(test_ignore),
+};
+
+int main(int argc, char **argv)
 {
-    test_hand_counts();
-    test_threshold();
-    test_empty_conventions();
-    test_ignore();
-    return check_summary("test_metrics");
+    return CHECK_RUN("test_metrics", tests);
 }

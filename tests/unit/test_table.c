@@ -18,7 +18,7 @@ static struct sl_value num(double x)
     return v;
 }
 
-int main(void)
+static void test_defaults_and_ranges(void)
 {
     int n;
     const struct sl_def *t = sl_loss_table(&n);
@@ -65,5 +65,13 @@ int main(void)
     struct sl_value b = {.kind = SL_V_BOOL, .b = true};
     CHECK_INT(check("dice", "log", b), 0);
     CHECK_INT(check("dice", "log", num(1)), SL_EINVAL);
-    return check_summary("test_table");
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_defaults_and_ranges),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_table", tests);
 }
