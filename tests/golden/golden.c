@@ -4,6 +4,8 @@
  *
  * Usage: golden --golden DIR (--seglossd PATH | --url http://127.0.0.1:PORT | --no-http)
  *               [--only ID_SUBSTRING]
+ * SEGLOSS_TEST (tests/filter.h) selects cases by their full name "golden/ID", as --only does by a
+ * substring of the ID; unselected cases are not counted.
  * --no-http runs the in-process half only (no server; used by make valgrind). With --url the
  * server is not this program's: it is neither restarted after a failure nor stopped at the end.
  * Prints "ok   ID [mode]" or "FAIL ID [mode]: path = got, want want (tol t)" per case and mode,
@@ -13,6 +15,7 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "../filter.h"
 #include "../http_util.h"
 #include "proto.h"
 #include "segloss.h"
@@ -479,7 +482,9 @@ int main(int argc, char **argv)
             snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
             id = stem;
         }
-        if (only && !strstr(id, only)) {
+        char full[300];
+        snprintf(full, sizeof full, "golden/%s", id);
+        if ((only && !strstr(id, only)) || !filter_match(filter_pattern(), full)) {
             json_decref(c);
             continue;
         }
