@@ -53,14 +53,17 @@ struct cli_body {
     bool zinit, zfinish;
     unsigned char in[1 << 16];
     struct handle h[2];
-    char err[512];
+    /* the message buffer of the cli_body_read() call in progress (the caller's) */
+    char *msg;
+    size_t msglen;
 };
 
+/* Writes the reason of a failing read into the caller's message buffer. */
 static void berr(struct cli_body *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->err, sizeof b->err, fmt, ap);
+    vsnprintf(b->msg, b->msglen, fmt, ap);
     va_end(ap);
 }
 
@@ -233,7 +236,6 @@ void cli_body_rewind(struct cli_body *b)
         deflateEnd(&b->z);
         b->zinit = false;
     }
-    b->err[0] = '\0';
 }
 
 void cli_body_free(struct cli_body *b)
@@ -247,11 +249,6 @@ void cli_body_free(struct cli_body *b)
     }
     handles_close(b);
     free(b);
-}
-
-const char *cli_body_error(const struct cli_body *b)
-{
-    return b->err;
 }
 
 const char *cli_body_content_type(const struct cli_body *b)
@@ -383,8 +380,10 @@ static long copy_text(struct cli_body *b, const char *text, char *buf, size_t n)
     return (long)k;
 }
 
-long cli_body_read(struct cli_body *b, char *buf, size_t n)
+long cli_body_read(struct cli_body *b, char *buf, size_t n, char *msg, size_t msglen)
 {
+    b->msg = msg;
+    b->msglen = msglen;
     while (b->ph != PH_DONE) {
         long got = 0;
         switch (b->ph) {

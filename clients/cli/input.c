@@ -693,6 +693,9 @@ int cli_data_open(struct cli_data *d, const char *pred, const char *target, int6
 
 void cli_data_free(struct cli_data *d)
 {
+    if (!d) {
+        return;
+    }
     for (int64_t i = 0; d->images && i < d->nimages; i++) {
         free(d->images[i].id);
         npy_free(&d->images[i].pred);

@@ -65,9 +65,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     return k;
 }
 
+/* curl's read callback: the body, and where a failing read leaves its reason. */
+struct reader {
+    struct cli_body *body;
+    char msg[512];
+};
+
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 {
-    long got = cli_body_read(ud, buf, size * n);
+    struct reader *r = ud;
+    long got = cli_body_read(r->body, buf, size * n, r->msg, sizeof r->msg);
     return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
 }
 
@@ -133,13 +140,14 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
     double delay = net->backoff_s;
     for (int attempt = 0;; attempt++) {
         struct answer a = {NULL, 0, 0, -1, false};
+        struct reader rd = {body, ""};
         cli_body_rewind(body);
         curl_easy_reset(c);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(c, CURLOPT_READDATA, body);
+        curl_easy_setopt(c, CURLOPT_READDATA, &rd);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -156,8 +164,8 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         bool retry = false;
         char why[1200];
-        if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && cli_body_error(body)[0])) {
-            snprintf(msg, msglen, "%s", cli_body_error(body));
+        if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && rd.msg[0])) {
+            snprintf(msg, msglen, "%s", rd.msg);
             free(a.buf);
             break;
         } else if (cr != CURLE_OK && !(cr == CURLE_WRITE_ERROR && status)) {
