@@ -78,6 +78,7 @@ struct cli_agg {
     enum sl_empty empty;
 };
 
+/* A new copy of s ("" for NULL); NULL on out of memory. */
 static char *dupstr(const char *s)
 {
     return strdup(s ? s : "");
@@ -89,6 +90,8 @@ static json_t *param(json_t *obj, const char *name)
     return json_is_object(obj) ? json_object_get(obj, name) : NULL;
 }
 
+/* Boolean parameter name of a spec entry: its value in obj, else def's default (false when
+ * def has none). */
 static bool bool_param(json_t *obj, const struct sl_def *def, const char *name)
 {
     json_t *v = param(obj, name);
@@ -99,6 +102,7 @@ static bool bool_param(json_t *obj, const struct sl_def *def, const char *name)
     return k >= 0 && def->params[k].def.kind == SL_V_BOOL && def->params[k].def.b;
 }
 
+/* The loss or metric name of a spec entry (a bare name or an object's "name"; "" if none). */
 static const char *entry_name(json_t *e)
 {
     if (json_is_string(e)) {
@@ -108,6 +112,7 @@ static const char *entry_name(json_t *e)
     return n ? n : "";
 }
 
+/* The key an entry answers under: its "as", else its name. */
 static const char *entry_key(json_t *e)
 {
     const char *k = json_string_value(json_object_get(e, "as"));
@@ -187,6 +192,7 @@ static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, 
     return l->key && l->per_image ? 0 : -1;
 }
 
+/* Why loss entry e pools its batch and so cannot be combined over several batches. */
 static const char *pooled_why(json_t *e)
 {
     return strcmp(entry_name(e), "balanced_cross_entropy") == 0
@@ -194,6 +200,9 @@ static const char *pooled_why(json_t *e)
                : "with per_image false it pools the sums of the whole batch";
 }
 
+/* Reads the spec's entries into rules and adds the hidden entries (cli.h). Long: one branch
+ * per rule of the file comment (pixel, per-image, pooled, combo terms, confusion), kept in one
+ * place so the rules read together. */
 struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
 {
     struct cli_agg *a = calloc(1, sizeof *a);
@@ -347,6 +356,7 @@ fail:
     return NULL;
 }
 
+/* Frees a and its keys and per-image lists; NULL is fine. */
 void cli_agg_free(struct cli_agg *a)
 {
     if (!a) {
@@ -371,6 +381,7 @@ void cli_agg_free(struct cli_agg *a)
     free(a);
 }
 
+/* Reads {tp, fp, fn, tn} of o into *c; false when one is missing or not an integer. */
 static bool counts_of(json_t *o, struct sl_confusion *c)
 {
     json_t *tp = json_object_get(o, "tp"), *fp = json_object_get(o, "fp"),
@@ -410,6 +421,8 @@ static double denominator(const struct cli_agg *a, const struct aloss *l,
     return d;
 }
 
+/* Checks one batch's answer against the others and adds its values by each rule (cli.h).
+ * Long: the same branches as cli_agg_new, one per rule, reading what that one wrote. */
 int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
                 size_t msglen)
 {
@@ -549,6 +562,7 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
     return 0;
 }
 
+/* Loss l's combined value over all batches, by its rule. */
 static double loss_value(const struct cli_agg *a, const struct aloss *l)
 {
     switch (l->kind) {
@@ -576,12 +590,15 @@ static json_t *num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* Confusion counts as a new {tp, fp, fn, tn} object. */
 static json_t *counts_json(const struct sl_confusion *c)
 {
     return json_pack("{s:I, s:I, s:I, s:I}", "tp", (json_int_t)c->tp, "fp", (json_int_t)c->fp, "fn",
                      (json_int_t)c->fn, "tn", (json_int_t)c->tn);
 }
 
+/* Metric m's combined entry (new): per-image lists, per-class means, and the global values
+ * from the summed counts. */
 static json_t *metric_json(const struct cli_agg *a, const struct ametric *m, bool per_image)
 {
     const int64_t C = a->classes;
@@ -657,6 +674,7 @@ static json_t *metric_json(const struct cli_agg *a, const struct ametric *m, boo
     return o;
 }
 
+/* The combined answer (new), or the single batch's own answer with ids (cli.h). */
 json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_image)
 {
     json_t *r = json_object();

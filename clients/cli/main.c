@@ -129,6 +129,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     return EXIT_ERROR;
 }
 
+/* Whether s is a whole decimal integer in [min, max]; sets *out when it is. */
 static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end;
@@ -147,6 +148,7 @@ static json_t *value_of(const char *text)
     return v ? v : json_string(text);
 }
 
+/* Whether k is a spec key holding an array, which the CLI sends itself. */
 static bool array_key(const char *k)
 {
     return !strcmp(k, "prediction") || !strcmp(k, "target") || !strcmp(k, "weight") ||
@@ -199,6 +201,8 @@ static json_t *entry_of(const char *text, char *msg, size_t msglen)
     return o;
 }
 
+/* Appends entry text (NAME[:k=v,...]) to spec's list ("losses" or "metrics"). Returns 0, or
+ * EXIT_ERROR after a usage message. */
 static int append_entry(json_t *spec, const char *list, const char *text)
 {
     char msg[CLI_MSG];
@@ -219,6 +223,9 @@ static int append_entry(json_t *spec, const char *list, const char *text)
     return 0;
 }
 
+/* Reads --spec FILE and merges the command line's spec into it (its losses and metrics after
+ * the file's, its other keys over the file's) as o->spec. Returns 0, or EXIT_ERROR after a
+ * message. */
 static int load_spec(struct opts *o)
 {
     json_error_t je;
@@ -416,6 +423,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     return 0;
 }
 
+/* Seconds of the monotonic clock. */
 static double now_s(void)
 {
     struct timespec ts;
@@ -423,6 +431,7 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Redraws the progress bar on stderr: done of total batches, images of all. */
 static void progress(int done, int total, int64_t images, int64_t all)
 {
     const int width = 30;
@@ -436,6 +445,8 @@ static void progress(int done, int total, int64_t images, int64_t all)
     fflush(stderr);
 }
 
+/* `segloss health`: GET /healthz (--ready: /readyz), again every 0.2 s for up to --wait
+ * seconds until it answers 200. Returns the exit status: 0 on 200, else 1 (EXIT_ERROR on usage). */
 static int cmd_health(int argc, char **argv)
 {
     struct opts o = {0};
@@ -665,6 +676,7 @@ out:
     return rc;
 }
 
+/* segloss COMMAND [options]: dispatches to score or health; returns the exit status. */
 int main(int argc, char **argv)
 {
     if (argc < 2) {

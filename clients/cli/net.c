@@ -21,6 +21,7 @@ struct answer {
     bool too_big;
 };
 
+/* curl's write callback: appends to the answer, up to ANSWER_MAX (then aborts, too_big). */
 static size_t on_write(char *data, size_t size, size_t n, void *ud)
 {
     struct answer *a = ud;
@@ -47,6 +48,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud)
     return k;
 }
 
+/* curl's header callback: keeps Retry-After (seconds). */
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct answer *a = ud;
@@ -71,6 +73,7 @@ struct reader {
     char msg[512];
 };
 
+/* Reads the body for curl; a failing read aborts the transfer with its reason in r->msg. */
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 {
     struct reader *r = ud;
@@ -78,12 +81,15 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
     return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
 }
 
+/* Sleeps s seconds. */
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
     nanosleep(&ts, NULL);
 }
 
+/* Whether a curl error is worth a retry: no connection, a failed send or receive, no answer or
+ * part of one. */
 static bool retryable_curl(CURLcode rc)
 {
     switch (rc) {
@@ -113,6 +119,7 @@ static void problem_text(const struct answer *a, char *out, size_t outlen)
     json_decref(j);
 }
 
+/* net's curl handle, made on first use (reused for keep-alive); NULL on out of memory. */
 static CURL *handle(struct cli_net *net)
 {
     if (!net->curl) {
@@ -121,6 +128,7 @@ static CURL *handle(struct cli_net *net)
     return net->curl;
 }
 
+/* POSTs the body with retries and backoff (cli.h). Returns 0 with *answer (new), or -1 with msg. */
 int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what, json_t **answer,
                    char *msg, size_t msglen)
 {
@@ -213,6 +221,7 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
     return rc;
 }
 
+/* curl's write callback that drops the body. */
 static size_t on_discard(char *data, size_t size, size_t n, void *ud)
 {
     (void)data;
@@ -220,6 +229,7 @@ static size_t on_discard(char *data, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* GET url/path; returns the HTTP status, or -1 with msg. */
 long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msglen)
 {
     CURL *c = handle(net);

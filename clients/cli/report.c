@@ -14,6 +14,7 @@
 
 static const char *const ops[] = {">=", "<=", "==", "!=", ">", "<"};
 
+/* Whether v op t holds; false for v NaN (an undefined value fails every gate). */
 static bool compare(double v, const char *op, double t)
 {
     if (isnan(v)) {
@@ -31,6 +32,7 @@ static bool compare(double v, const char *op, double t)
     }
 }
 
+/* Whether f is a field of a metric entry that a gate may name. */
 static bool is_metric_field(const char *f)
 {
     return !strcmp(f, "mean") || !strcmp(f, "global") || !strcmp(f, "undefined") ||
@@ -243,6 +245,7 @@ static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char 
     return 0;
 }
 
+/* Evaluates each gate text into gates[i] (cli.h); 0, or -1 with msg at the first bad one. */
 int cli_gates_eval(json_t *result, char **texts, int n, struct cli_gate *gates, char *msg,
                    size_t msglen)
 {
@@ -254,6 +257,7 @@ int cli_gates_eval(json_t *result, char **texts, int n, struct cli_gate *gates, 
     return 0;
 }
 
+/* One table cell: a number, null, or "-" for absent. */
 static void put_num(FILE *out, json_t *v)
 {
     if (json_is_number(v)) {
@@ -265,6 +269,7 @@ static void put_num(FILE *out, json_t *v)
     }
 }
 
+/* Confusion counts as tp=.. fp=.. fn=.. tn=.. */
 static void put_counts(FILE *out, json_t *c)
 {
     fprintf(out, "tp=%lld fp=%lld fn=%lld tn=%lld",
@@ -274,6 +279,7 @@ static void put_counts(FILE *out, json_t *c)
             (long long)json_integer_value(json_object_get(c, "tn")));
 }
 
+/* Writes the human table of result r, then the gates (cli.h). */
 void cli_print_table(FILE *out, json_t *r, const struct cli_gate *gates, int ngates)
 {
     char shape[128] = "";
@@ -382,6 +388,7 @@ static void xml_put(FILE *f, const char *s)
     }
 }
 
+/* Writes the JUnit XML report (cli.h); 0, or -1 with msg. */
 int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
                     const char *error, double seconds, char *msg, size_t msglen)
 {
