@@ -268,12 +268,30 @@ static int load_spec(struct opts *o)
     return 0;
 }
 
+/* The options that take a whole number: its range, and what to say when it is not in it. */
+static const struct {
+    int opt;
+    const char *name;
+    int64_t min, max;
+    const char *want;
+} int_opts[] = {
+    {O_BATCH, "--batch-size", 1, 1 << 20, "a positive integer"},
+    {O_RETRIES, "--retries", 0, 100, "0..100"},
+    {O_TIMEOUT, "--timeout", 1, 86400, "seconds, 1..86400"},
+    {O_WAIT, "--wait", 0, 86400, "seconds, 0..86400"},
+};
+
 /* Applies option c with argument a (NULL for a flag) to o; given is the option as written, for
  * messages. Returns 0, or EXIT_ERROR after a usage message. --help prints and exits. */
 static int apply_option(struct opts *o, int c, char *a, const char *given)
 {
     int rc;
-    int64_t v;
+    int64_t v = 0;
+    for (size_t k = 0; k < sizeof int_opts / sizeof int_opts[0]; k++) {
+        if (int_opts[k].opt == c && !parse_int(a, int_opts[k].min, int_opts[k].max, &v)) {
+            return usage_error("%s '%s': %s", int_opts[k].name, a, int_opts[k].want);
+        }
+    }
     switch (c) {
     case O_URL:
         o->url = a;
@@ -319,9 +337,6 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
         break;
     }
     case O_BATCH:
-        if (!parse_int(a, 1, 1 << 20, &v)) {
-            return usage_error("--batch-size '%s': a positive integer", a);
-        }
         o->batch_size = v;
         break;
     case O_COMPRESS:
@@ -351,15 +366,9 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
         o->progress = false;
         break;
     case O_RETRIES:
-        if (!parse_int(a, 0, 100, &v)) {
-            return usage_error("--retries '%s': 0..100", a);
-        }
         o->retries = (int)v;
         break;
     case O_TIMEOUT:
-        if (!parse_int(a, 1, 86400, &v)) {
-            return usage_error("--timeout '%s': seconds, 1..86400", a);
-        }
         o->timeout = (long)v;
         break;
     case O_QUIET:
@@ -369,9 +378,6 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
         o->ready = true;
         break;
     case O_WAIT:
-        if (!parse_int(a, 0, 86400, &v)) {
-            return usage_error("--wait '%s': seconds, 0..86400", a);
-        }
         o->wait_s = v;
         break;
     case O_HELP:
