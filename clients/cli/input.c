@@ -108,9 +108,12 @@ static bool same_layout(const struct cli_npy *a, const struct cli_npy *b)
            memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) == 0;
 }
 
-/* Frees what n owns (its path). */
+/* Frees what n owns (its path); NULL is fine. */
 static void npy_free(struct cli_npy *n)
 {
+    if (!n) {
+        return;
+    }
     free(n->path);
     n->path = NULL;
 }
@@ -129,7 +132,7 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const struct entry *)a)->id, ((const struct entry *)b)->id);
 }
 
-/* Frees n directory entries and the array. */
+/* Frees n directory entries and the array; NULL (n 0) is fine. */
 static void entries_free(struct entry *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -304,9 +307,12 @@ static int cmp_order(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Frees a parsed CSV file and zeroes it. */
+/* Frees a parsed CSV file and zeroes it; NULL is fine. */
 static void csv_free(struct csv *c)
 {
+    if (!c) {
+        return;
+    }
     for (size_t i = 0; i < c->n; i++) {
         free(c->im[i].id);
         free(c->im[i].runs);
