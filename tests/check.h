@@ -76,10 +76,9 @@ struct check_test {
     const char *name; /* the function's name; "test_" is dropped from the full name */
     void (*fn)(void);
 };
-#define CHECK_TEST(fn)                                                                             \
-    {                                                                                              \
-#fn, fn                                                                                    \
-    }
+/* clang-format off */
+#define CHECK_TEST(fn) {#fn, fn}
+/* clang-format on */
 
 /* Runs the tests of list[0..n) whose full names "unit/MODULE/NAME" (MODULE: program without
  * "test_") match the pattern (argv[1] if given, else SEGLOSS_TEST; none selects all), in order,
