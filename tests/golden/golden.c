@@ -287,7 +287,7 @@ static const char *const server_args[] = {"--threads", "2", "--access-log", "0",
 /* Starts (or restarts) the server; on failure remembers why in r->srv_error. */
 static void server_up(struct run *r)
 {
-    char err[400];
+    char err[480]; /* the longest hu_server_attach message fits (gcc -O1 checks) */
     int rc = r->url ? hu_server_attach(&r->srv, r->url, HU_START_TIMEOUT, err, sizeof err)
                     : hu_server_start(&r->srv, r->seglossd, server_args, err, sizeof err);
     if (rc == 0) {
