@@ -2,6 +2,8 @@
 #   make            build build/seglossd (and the libraries)
 #   make run        start the server on port 8080
 #   make test       unit tests + golden cases (in-process and over HTTP) + e2e + the clients
+#   make test T=PATTERN  only the tests whose names match (make test T=lovasz; tests/filter.h);
+#                   also for unit, golden, e2e, clients, valgrind and asan
 #   make asan       the whole suite under ASan+UBSan
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
@@ -56,6 +58,8 @@ GOLDEN     := $(BUILD)/tests/golden
 E2E        := $(BUILD)/tests/e2e
 BENCH      := $(BUILD)/tests/bench
 GOLDEN_DIR ?= tests/golden/cases
+T           =
+RUN_TESTS   = SEGLOSS_TEST='$(T)' sh tests/run.sh
 
 # keep test objects: they are not throwaway intermediates
 .SECONDARY:
@@ -120,22 +124,22 @@ $(PROTO_BENCH): $(BUILD)/obj/tests/bench/proto_bench.o $(LINK_LIBS)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
 test: deps $(SEGLOSSD) $(SEGLOSS) $(UNIT_BIN) $(GOLDEN) $(E2E)
-	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR)
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR)
 
 unit: deps $(UNIT_BIN)
-	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR) unit
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) unit
 
 golden: deps $(SEGLOSSD) $(GOLDEN)
-	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR) golden
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) golden
 
 e2e: deps $(SEGLOSSD) $(E2E)
-	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR) e2e
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) e2e
 
 clients: deps $(SEGLOSSD) $(SEGLOSS)
-	$(Q)sh tests/run.sh $(BUILD) $(GOLDEN_DIR) clients
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) clients
 
 asan:
-	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT="-O1 -g" test
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT="-O1 -g" T='$(T)' test
 
 bench: deps $(BENCH)
 	$(Q)$(BENCH)
@@ -235,7 +239,7 @@ valgrind: deps $(SEGLOSSD) $(UNIT_BIN) $(GOLDEN) $(E2E)
 	$(Q)$(call vg_wrap,$(VG_DIR)/tests/golden,$(VALGRIND) $(abspath $(GOLDEN)) --no-http)
 	$(Q)$(call vg_wrap,$(VG_DIR)/tests/e2e,$(abspath $(E2E)))
 	$(Q)$(call vg_wrap,$(VG_DIR)/seglossd,$(VALGRIND) $(abspath $(SEGLOSSD)))
-	$(Q)sh tests/run.sh $(VG_DIR) $(GOLDEN_DIR) unit golden e2e
+	$(Q)$(RUN_TESTS) $(VG_DIR) $(GOLDEN_DIR) unit golden e2e
 
 # ---- soak: tests/soak/soak.c against a fresh seglossd on loopback (a valid/invalid mix for
 # SOAK_SECONDS, a --threads 1 --queue 2 flood, peak RSS under 64 concurrent 8x512x512 requests)

@@ -1,10 +1,31 @@
 #!/bin/sh
 # Runs the test programs and sums their "N passed, M failed[, K skipped]" lines into one
-# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e|readme|clients]...
+# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e|readme|filter|clients]...
+# SEGLOSS_TEST=PATTERN (make test T=PATTERN) runs only the tests whose names match it (the rule
+# of tests/filter.h); the programs read it themselves, and a program with nothing selected
+# prints "0 passed, 0 failed".
 build=$1
 golden_dir=$2
 shift 2
-what=${*:-"unit golden e2e readme clients"}
+what=${*:-"unit golden e2e readme filter clients"}
+export SEGLOSS_TEST="${SEGLOSS_TEST:-}"
+# selected NAME: whether SEGLOSS_TEST selects the test NAME (tests/filter.h's rule)
+selected() {
+    [ -z "$SEGLOSS_TEST" ] && return 0
+    (
+        set -f
+        IFS=,
+        for alt in $SEGLOSS_TEST; do
+            [ -z "$alt" ] && continue
+            case $alt in
+            *[*?[]*) case $1 in $alt) exit 0 ;; esac ;;
+            *) case $1 in *"$alt"*) exit 0 ;; esac ;;
+            esac
+        done
+        exit 1
+    )
+}
+[ -n "$SEGLOSS_TEST" ] && echo "tests selected by: $SEGLOSS_TEST"
 total_p=0
 total_f=0
 total_s=0
@@ -31,7 +52,11 @@ for kind in $what; do
     unit) progs=$(ls "$build"/tests/test_* 2>/dev/null | grep -v '\.d$') ;;
     golden) progs="$build/tests/golden" ;;
     e2e) progs="$build/tests/e2e" ;;
-    readme) progs="tests/e2e/readme.sh" ;;
+    readme | filter)
+        # one test each, named as the kind
+        selected "$kind" || continue
+        progs="tests/e2e/$kind.sh"
+        ;;
     clients)
         # the Python client and the CLI, tested from Python with numpy (Debian's python3-numpy)
         progs="tests/clients/test_python.py tests/clients/test_cli.py"
@@ -54,7 +79,7 @@ for kind in $what; do
     for prog in $progs; do
         case $kind in
         unit) "$prog" >"$out" 2>&1 ;;
-        readme) sh "$prog" "$build" >"$out" 2>&1 ;;
+        readme | filter) sh "$prog" "$build" >"$out" 2>&1 ;;
         clients)
             case $prog in
             *test_cli.py) set -- --segloss "$build/segloss" ;;

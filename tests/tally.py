@@ -1,8 +1,31 @@
 """tally.py - the Python tests' checks: "ok"/"FAIL"/"skip" lines and the closing
-"NAME: N passed, M failed" line that tests/run.sh sums. Safe to call from several threads."""
+"NAME: N passed, M failed" line that tests/run.sh sums, and selected(), which tests run.
+Safe to call from several threads."""
 
+import fnmatch
+import os
 import sys
 import threading
+
+
+def selected(name, pattern=None):
+    """Whether the test named name runs: the rule of tests/filter.h. pattern (default: the
+    SEGLOSS_TEST environment variable, which make test T=PATTERN sets) is alternatives separated
+    by ','; one with a glob character (* ? [) must match the whole name, any other must be a
+    substring of it. No pattern selects everything."""
+    if pattern is None:
+        pattern = os.environ.get("SEGLOSS_TEST", "")
+    if not pattern:
+        return True
+    for alt in pattern.split(","):
+        if not alt:
+            continue
+        if any(c in alt for c in "*?["):
+            if fnmatch.fnmatchcase(name, alt):
+                return True
+        elif alt in name:
+            return True
+    return False
 
 
 class Tally:

@@ -83,6 +83,7 @@ struct cli_agg {
     enum sl_empty empty;
 };
 
+/* A new copy of s ("" for NULL); NULL on out of memory. */
 static char *dupstr(const char *s)
 {
     return strdup(s ? s : "");
@@ -94,6 +95,7 @@ static json_t *param(json_t *obj, const char *name)
     return json_is_object(obj) ? json_object_get(obj, name) : NULL;
 }
 
+/* The loss or metric name of a spec entry (a bare name or an object's "name"; "" if none). */
 static const char *entry_name(json_t *e)
 {
     if (json_is_string(e)) {
@@ -103,6 +105,7 @@ static const char *entry_name(json_t *e)
     return n ? n : "";
 }
 
+/* The key an entry answers under: its "as", else its name. */
 static const char *entry_key(json_t *e)
 {
     const char *k = json_string_value(json_object_get(e, "as"));
@@ -315,6 +318,9 @@ static int add_metrics(struct cli_agg *a, json_t *spec)
     return 0;
 }
 
+/* Reads the spec's entries into rules and adds the hidden entries (cli.h). Long: one branch
+ * per rule of the file comment (pixel, per-image, pooled, combo terms, confusion), kept in one
+ * place so the rules read together. */
 struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
 {
     struct cli_agg *a = calloc(1, sizeof *a);
@@ -378,6 +384,7 @@ fail:
     return NULL;
 }
 
+/* Frees a and its keys and per-image lists; NULL is fine. */
 void cli_agg_free(struct cli_agg *a)
 {
     if (!a) {
@@ -402,6 +409,7 @@ void cli_agg_free(struct cli_agg *a)
     free(a);
 }
 
+/* Reads {tp, fp, fn, tn} of o into *c; false when one is missing or not an integer. */
 static bool counts_of(json_t *o, struct sl_confusion *c)
 {
     json_t *tp = json_object_get(o, "tp"), *fp = json_object_get(o, "fp"),
@@ -591,6 +599,7 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
     return 0;
 }
 
+/* Loss l's combined value over all batches, by its rule. */
 static double loss_value(const struct cli_agg *a, const struct aloss *l)
 {
     switch (l->kind) {
@@ -618,12 +627,15 @@ static json_t *num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* Confusion counts as a new {tp, fp, fn, tn} object. */
 static json_t *counts_json(const struct sl_confusion *c)
 {
     return json_pack("{s:I, s:I, s:I, s:I}", "tp", (json_int_t)c->tp, "fp", (json_int_t)c->fp, "fn",
                      (json_int_t)c->fn, "tn", (json_int_t)c->tn);
 }
 
+/* Metric m's combined entry (new): per-image lists, per-class means, and the global values
+ * from the summed counts. */
 static json_t *metric_json(const struct cli_agg *a, const struct ametric *m, bool per_image)
 {
     const int64_t C = a->classes;
@@ -699,6 +711,7 @@ static json_t *metric_json(const struct cli_agg *a, const struct ametric *m, boo
     return o;
 }
 
+/* The combined answer (new), or the single batch's own answer with ids (cli.h). */
 json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_image)
 {
     json_t *r = json_object();

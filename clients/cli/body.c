@@ -53,22 +53,27 @@ struct cli_body {
     bool zinit, zfinish;
     unsigned char in[1 << 16];
     struct handle h[2];
-    char err[512];
+    /* the message buffer of the cli_body_read() call in progress (the caller's) */
+    char *msg;
+    size_t msglen;
 };
 
+/* Writes the reason of a failing read into the caller's message buffer. */
 static void berr(struct cli_body *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->err, sizeof b->err, fmt, ap);
+    vsnprintf(b->msg, b->msglen, fmt, ap);
     va_end(ap);
 }
 
+/* Whether t is a floating-point dtype. */
 static bool is_float(enum sl_dtype t)
 {
     return t == SL_DT_F16 || t == SL_DT_F32 || t == SL_DT_F64;
 }
 
+/* Frees a part's head and segments and zeroes it. */
 static void part_clear(struct part *p)
 {
     free(p->head);
@@ -79,6 +84,7 @@ static void part_clear(struct part *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Closes the body's open input files. */
 static void handles_close(struct cli_body *b)
 {
     for (int i = 0; i < 2; i++) {
@@ -89,6 +95,7 @@ static void handles_close(struct cli_body *b)
     }
 }
 
+/* A new body over d (borrowed) with its boundary and Content-Type; NULL on out of memory. */
 struct cli_body *cli_body_new(const struct cli_data *d, enum cli_compress comp)
 {
     struct cli_body *b = calloc(1, sizeof *b);
@@ -104,6 +111,7 @@ struct cli_body *cli_body_new(const struct cli_data *d, enum cli_compress comp)
     return b;
 }
 
+/* The boundary line and headers of part name (new, 512 bytes); NULL on out of memory. */
 static char *part_head(const struct cli_body *b, const char *name, const char *filename,
                        const char *type)
 {
@@ -118,6 +126,7 @@ static char *part_head(const struct cli_body *b, const char *name, const char *f
     return h;
 }
 
+/* Appends segment s to p, which takes s.mem; 0, or -1 (s.mem freed) on out of memory. */
 static int add_seg(struct part *p, struct seg s)
 {
     struct seg *ns = realloc(p->segs, sizeof *ns * (size_t)(p->nsegs + 1));
@@ -222,6 +231,7 @@ int cli_body_batch(struct cli_body *b, int64_t first, int64_t last, json_t *spec
     return 0;
 }
 
+/* Back to the first byte of the body; the input files stay open. */
 void cli_body_rewind(struct cli_body *b)
 {
     b->pi = 0;
@@ -233,9 +243,9 @@ void cli_body_rewind(struct cli_body *b)
         deflateEnd(&b->z);
         b->zinit = false;
     }
-    b->err[0] = '\0';
 }
 
+/* Frees b, its parts and its open files; NULL is fine. */
 void cli_body_free(struct cli_body *b)
 {
     if (!b) {
@@ -249,11 +259,7 @@ void cli_body_free(struct cli_body *b)
     free(b);
 }
 
-const char *cli_body_error(const struct cli_body *b)
-{
-    return b->err;
-}
-
+/* The multipart Content-Type with its boundary (borrowed from b). */
 const char *cli_body_content_type(const struct cli_body *b)
 {
     return b->ctype;
@@ -374,6 +380,7 @@ static long gz_read(struct cli_body *b, unsigned char *buf, size_t n)
     return produced;
 }
 
+/* Copies what is left of text from b->pos into buf (at most n); returns the count. */
 static long copy_text(struct cli_body *b, const char *text, char *buf, size_t n)
 {
     size_t len = strlen(text) - b->pos;
@@ -383,8 +390,12 @@ static long copy_text(struct cli_body *b, const char *text, char *buf, size_t n)
     return (long)k;
 }
 
-long cli_body_read(struct cli_body *b, char *buf, size_t n)
+/* Produces up to n bytes of the body into buf: heads, contents, CRLFs, the closing boundary.
+ * Returns the count (0 at the end), or -1 with msg. */
+long cli_body_read(struct cli_body *b, char *buf, size_t n, char *msg, size_t msglen)
 {
+    b->msg = msg;
+    b->msglen = msglen;
     while (b->ph != PH_DONE) {
         long got = 0;
         switch (b->ph) {

@@ -3,8 +3,12 @@
  * input.c reads the prediction/target sources (.npy files, directories, Kaggle CSV) and cuts
  * them into batches; body.c streams one batch as multipart/form-data; net.c posts it with
  * retries; agg.c combines the answers of all batches into what one request would answer;
- * report.c evaluates gates and writes the table, JSON and JUnit output. Errors are reported
- * into a caller's message buffer; a function returns 0 or -1. */
+ * report.c evaluates gates and writes the table, JSON and JUnit output.
+ *
+ * Errors, the one convention: a function that can fail takes the caller's message buffer
+ * (char *msg, size_t msglen; CLI_MSG bytes is enough) and returns 0 (or a count, a status, a new
+ * object), or -1 (NULL) with the reason written there; nothing keeps an error for later. Every
+ * _free accepts NULL. Ownership is said at each function: borrowed, or new (the caller frees). */
 #ifndef SEGLOSS_CLI_H
 #define SEGLOSS_CLI_H
 
@@ -53,12 +57,14 @@ struct cli_data {
     int64_t *batch_start; /* nbatches + 1 image indices */
 };
 
-/* Opens PRED and TARGET (same kind), pairs their images and cuts batches of at most
- * batch_size images (0: as many as fit in 32 MiB, at most 1024). */
+/* Opens pred and target (same kind: .npy batch files, directories, or Kaggle CSV with the shape
+ * h x w), pairs their images and cuts batches of at most batch_size images (0: as many as fit in
+ * 32 MiB, at most 1024). Returns 0 with *d filled (free with cli_data_free), or -1 with msg. */
 int cli_data_open(struct cli_data *d, const char *pred, const char *target, int64_t h, int64_t w,
                   int64_t batch_size, char *msg, size_t msglen);
+/* Frees what d holds and zeroes it; d may be NULL or zeroed. */
 void cli_data_free(struct cli_data *d);
-/* Bytes of one element of t's arrays per image (prediction, target). */
+/* Bytes of one image of n's elements, or (whole_file) of the whole array n describes. */
 int64_t cli_npy_image_bytes(const struct cli_npy *n, bool whole_file);
 
 /* ---- one batch as a streamed multipart/form-data body --------------------------------------- */
@@ -67,19 +73,21 @@ enum cli_compress { CLI_COMPRESS_AUTO, CLI_COMPRESS_GZIP, CLI_COMPRESS_NONE };
 
 struct cli_body;
 
-/* A body reading d (borrowed) with the given compression; NULL on out of memory. */
+/* A body reading d (borrowed, must outlive it) with the given compression; new (free with
+ * cli_body_free), or NULL on out of memory. */
 struct cli_body *cli_body_new(const struct cli_data *d, enum cli_compress comp);
 /* Sets the batch: images [first, last) with the spec object spec (borrowed; its "prediction"
  * and "target" members are set here). Returns 0, or -1 with msg. */
 int cli_body_batch(struct cli_body *b, int64_t first, int64_t last, json_t *spec, char *msg,
                    size_t msglen);
+/* Frees b (NULL is fine) and closes its files. */
 void cli_body_free(struct cli_body *b);
 /* Back to the first byte (before a retry). */
 void cli_body_rewind(struct cli_body *b);
-/* Up to n bytes of the body into buf; returns the count (0 at the end), or -1 with the error
- * in cli_body_error(). */
-long cli_body_read(struct cli_body *b, char *buf, size_t n);
-const char *cli_body_error(const struct cli_body *b);
+/* Up to n bytes of the body into buf; returns the count (0 at the end), or -1 with msg (a file
+ * that cannot be read, deflate out of memory). */
+long cli_body_read(struct cli_body *b, char *buf, size_t n, char *msg, size_t msglen);
+/* The multipart Content-Type with its boundary (borrowed from b). */
 const char *cli_body_content_type(const struct cli_body *b);
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
@@ -98,7 +106,7 @@ struct cli_net {
  * for an HTTP error). what names the batch in notes ("batch 2/3"). */
 int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what, json_t **answer,
                    char *msg, size_t msglen);
-/* GET url/path; returns the HTTP status, or -1 on a network error (msg). */
+/* GET url/path; returns the HTTP status, or -1 with msg on a network error. */
 long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msglen);
 
 /* ---- aggregation ------------------------------------------------------------------------------
@@ -107,15 +115,18 @@ long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msg
 struct cli_agg;
 
 /* Prepares aggregation of the spec's losses and metrics over nbatches requests: rewrites
- * spec (adds the hidden entries the combination needs; see agg.c). Returns NULL and msg when
- * a loss cannot be combined over several batches. */
+ * spec (borrowed; adds the hidden entries the combination needs; see agg.c). Returns a new
+ * aggregation (free with cli_agg_free), or NULL with msg when a loss cannot be combined over
+ * several batches. */
 struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen);
+/* Frees a (NULL is fine). */
 void cli_agg_free(struct cli_agg *a);
-/* Adds one batch's answer (borrowed) for images [first, last) of ids. */
+/* Adds one batch's answer (borrowed) for images [first, last) of the data set. Returns 0, or -1
+ * with msg when the answer does not fit the others (mode, classes, a missing entry). */
 int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
                 size_t msglen);
-/* The combined result, shaped like a /v1/score answer (new reference); ids (borrowed) are
- * the images' ids. */
+/* The combined result, shaped like a /v1/score answer (new reference); d (borrowed) gives the
+ * images' ids for "image_ids" when per_image. */
 json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_image);
 
 /* ---- gates and output ------------------------------------------------------------------------ */
@@ -127,13 +138,16 @@ struct cli_gate {
     bool passed;
 };
 
-/* Evaluates gate texts against result; fills gates[ngates]. Returns -1 with msg on a gate
- * that does not parse or names nothing in result. */
+/* Evaluates the n gate texts (borrowed) against result; fills gates[0..n) (their text and label
+ * are new: the caller frees them). Returns 0 (also when a gate fails: see .passed), or -1 with
+ * msg on a gate that does not parse or names nothing in result. */
 int cli_gates_eval(json_t *result, char **texts, int n, struct cli_gate *gates, char *msg,
                    size_t msglen);
+/* Writes result (borrowed) as the human table to out, then the gates' verdicts. */
 void cli_print_table(FILE *out, json_t *result, const struct cli_gate *gates, int ngates);
-/* Writes the JUnit XML report; error is the failure text of an exit-2 run, or NULL. */
+/* Writes the JUnit XML report to path; error is the failure text of an exit-2 run, or NULL.
+ * Returns 0, or -1 with msg when the file cannot be written. */
 int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
-                    const char *error, double seconds);
+                    const char *error, double seconds, char *msg, size_t msglen);
 
 #endif /* SEGLOSS_CLI_H */

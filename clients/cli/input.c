@@ -18,6 +18,7 @@
 #define BATCH_BYTES (32 * 1024 * 1024) /* auto batch size: uncompressed bytes per request */
 #define BATCH_MAX 1024                 /* auto batch size: images per request */
 
+/* printf into the caller's message buffer. */
 static void errf(char *msg, size_t msglen, const char *fmt, ...)
 {
     va_list ap;
@@ -26,6 +27,7 @@ static void errf(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Whether s ends with suffix. */
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -89,6 +91,7 @@ out:
     return rc;
 }
 
+/* Bytes of one image of n's array (axes 1..), or of all of it (whole_file). */
 int64_t cli_npy_image_bytes(const struct cli_npy *n, bool whole_file)
 {
     int64_t e = (int64_t)sl_dtype_size(n->dtype);
@@ -98,14 +101,19 @@ int64_t cli_npy_image_bytes(const struct cli_npy *n, bool whole_file)
     return e;
 }
 
+/* Whether a and b have the same dtype and shape. */
 static bool same_layout(const struct cli_npy *a, const struct cli_npy *b)
 {
     return a->dtype == b->dtype && a->ndim == b->ndim &&
            memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) == 0;
 }
 
+/* Frees what n owns (its path); NULL is fine. */
 static void npy_free(struct cli_npy *n)
 {
+    if (!n) {
+        return;
+    }
     free(n->path);
     n->path = NULL;
 }
@@ -118,11 +126,13 @@ struct entry {
     char *path;
 };
 
+/* qsort order of directory entries: by id. */
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const struct entry *)a)->id, ((const struct entry *)b)->id);
 }
 
+/* Frees n directory entries and the array; NULL (n 0) is fine. */
 static void entries_free(struct entry *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -196,6 +206,8 @@ static int list_dir(const char *dir, struct entry **out, size_t *count, char *ms
     return 0;
 }
 
+/* Pairs the .npy files of two directories by id into d's images; 0, or -1 with msg (an unpaired
+ * id, a file of the wrong rank). */
 static int open_dirs(struct cli_data *d, const char *pdir, const char *tdir, char *msg,
                      size_t msglen)
 {
@@ -281,20 +293,26 @@ static int cmp_csv_id(const void *a, const void *b)
     return c ? c : x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* qsort order of RLE runs: by start. */
 static int cmp_run(const void *a, const void *b)
 {
     const struct run *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* qsort order of CSV images: as they first appear in the file. */
 static int cmp_order(const void *a, const void *b)
 {
     const struct csv_image *x = a, *y = b;
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* Frees a parsed CSV file and zeroes it; NULL is fine. */
 static void csv_free(struct csv *c)
 {
+    if (!c) {
+        return;
+    }
     for (size_t i = 0; i < c->n; i++) {
         free(c->im[i].id);
         free(c->im[i].runs);
@@ -515,6 +533,8 @@ static char *runs_text(struct csv_image *im)
     return s;
 }
 
+/* Reads two Kaggle RLE CSV files and pairs their images into d (--shape gives H and W); 0, or -1
+ * with msg. */
 static int open_csv(struct cli_data *d, const char *ppath, const char *tpath, char *msg,
                     size_t msglen)
 {
@@ -570,6 +590,7 @@ out:
 /* ---- the data set ------------------------------------------------------------------------------
  */
 
+/* Opens two .npy batch files as d's images (one per index of axis 0); 0, or -1 with msg. */
 static int open_files(struct cli_data *d, const char *ppath, const char *tpath, char *msg,
                       size_t msglen)
 {
@@ -619,6 +640,7 @@ static enum cli_src_kind kind_of(const char *path)
     return ends_with(path, ".csv") || ends_with(path, ".CSV") ? CLI_SRC_CSV : CLI_SRC_NPY;
 }
 
+/* Bytes image i of d sends (prediction and target), to size batches. */
 static int64_t image_bytes(const struct cli_data *d, int64_t i)
 {
     switch (d->kind) {
@@ -633,6 +655,8 @@ static int64_t image_bytes(const struct cli_data *d, int64_t i)
     return 2 * d->h * d->w;
 }
 
+/* Opens the data set by the kind of its paths and cuts it into batches (cli.h); 0, or -1 with msg.
+ */
 int cli_data_open(struct cli_data *d, const char *pred, const char *target, int64_t h, int64_t w,
                   int64_t batch_size, char *msg, size_t msglen)
 {
@@ -691,8 +715,12 @@ int cli_data_open(struct cli_data *d, const char *pred, const char *target, int6
     return 0;
 }
 
+/* Frees what d holds and zeroes it; NULL is fine. */
 void cli_data_free(struct cli_data *d)
 {
+    if (!d) {
+        return;
+    }
     for (int64_t i = 0; d->images && i < d->nimages; i++) {
         free(d->images[i].id);
         npy_free(&d->images[i].pred);

@@ -129,6 +129,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     return EXIT_ERROR;
 }
 
+/* Whether s is a whole decimal integer in [min, max]; sets *out when it is. */
 static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end;
@@ -147,6 +148,7 @@ static json_t *value_of(const char *text)
     return v ? v : json_string(text);
 }
 
+/* Whether k is a spec key holding an array, which the CLI sends itself. */
 static bool array_key(const char *k)
 {
     return !strcmp(k, "prediction") || !strcmp(k, "target") || !strcmp(k, "weight") ||
@@ -199,6 +201,8 @@ static json_t *entry_of(const char *text, char *msg, size_t msglen)
     return o;
 }
 
+/* Appends entry text (NAME[:k=v,...]) to spec's list ("losses" or "metrics"). Returns 0, or
+ * EXIT_ERROR after a usage message. */
 static int append_entry(json_t *spec, const char *list, const char *text)
 {
     char msg[CLI_MSG];
@@ -219,6 +223,9 @@ static int append_entry(json_t *spec, const char *list, const char *text)
     return 0;
 }
 
+/* Reads --spec FILE and merges the command line's spec into it (its losses and metrics after
+ * the file's, its other keys over the file's) as o->spec. Returns 0, or EXIT_ERROR after a
+ * message. */
 static int load_spec(struct opts *o)
 {
     json_error_t je;
@@ -261,6 +268,130 @@ static int load_spec(struct opts *o)
     return 0;
 }
 
+/* The options that take a whole number: its range, and what to say when it is not in it. */
+static const struct {
+    int opt;
+    const char *name;
+    int64_t min, max;
+    const char *want;
+} int_opts[] = {
+    {O_BATCH, "--batch-size", 1, 1 << 20, "a positive integer"},
+    {O_RETRIES, "--retries", 0, 100, "0..100"},
+    {O_TIMEOUT, "--timeout", 1, 86400, "seconds, 1..86400"},
+    {O_WAIT, "--wait", 0, 86400, "seconds, 0..86400"},
+};
+
+/* Applies option c with argument a (NULL for a flag) to o; given is the option as written, for
+ * messages. Returns 0, or EXIT_ERROR after a usage message. --help prints and exits. */
+static int apply_option(struct opts *o, int c, char *a, const char *given)
+{
+    int rc;
+    int64_t v = 0;
+    for (size_t k = 0; k < sizeof int_opts / sizeof int_opts[0]; k++) {
+        if (int_opts[k].opt == c && !parse_int(a, int_opts[k].min, int_opts[k].max, &v)) {
+            return usage_error("%s '%s': %s", int_opts[k].name, a, int_opts[k].want);
+        }
+    }
+    switch (c) {
+    case O_URL:
+        o->url = a;
+        break;
+    case O_PRED:
+        o->pred = a;
+        break;
+    case O_TARGET:
+        o->target = a;
+        break;
+    case O_LOSS:
+    case O_METRIC:
+        if ((rc = append_entry(o->spec, c == O_LOSS ? "losses" : "metrics", a))) {
+            return rc;
+        }
+        break;
+    case O_SPEC:
+        o->spec_file = a;
+        break;
+    case O_SET: {
+        const char *eq = strchr(a, '=');
+        if (!eq || eq == a) {
+            return usage_error("--set '%s': KEY=VALUE", a);
+        }
+        char *k = strndup(a, (size_t)(eq - a));
+        if (array_key(k)) {
+            free(k);
+            return usage_error("--set '%s': the CLI sends the arrays itself", a);
+        }
+        json_object_set_new(o->spec, k, value_of(eq + 1));
+        free(k);
+        break;
+    }
+    case O_SHAPE: {
+        long long h, w;
+        char extra;
+        if (sscanf(a, "%lld,%lld%c", &h, &w, &extra) != 2 || h < 1 || w < 1 || h > (1LL << 31) ||
+            w > (1LL << 31)) {
+            return usage_error("--shape '%s': H,W with positive integers", a);
+        }
+        o->h = h;
+        o->w = w;
+        break;
+    }
+    case O_BATCH:
+        o->batch_size = v;
+        break;
+    case O_COMPRESS:
+        if (!strcmp(a, "auto")) {
+            o->comp = CLI_COMPRESS_AUTO;
+        } else if (!strcmp(a, "gzip")) {
+            o->comp = CLI_COMPRESS_GZIP;
+        } else if (!strcmp(a, "none")) {
+            o->comp = CLI_COMPRESS_NONE;
+        } else {
+            return usage_error("--compress '%s': auto, gzip or none", a);
+        }
+        break;
+    case O_GATE:
+        o->gates[o->ngates++] = a;
+        break;
+    case O_JSON:
+        o->json = true;
+        break;
+    case O_JUNIT:
+        o->junit = a;
+        break;
+    case O_NO_PER_IMAGE:
+        o->per_image = false;
+        break;
+    case O_NO_PROGRESS:
+        o->progress = false;
+        break;
+    case O_RETRIES:
+        o->retries = (int)v;
+        break;
+    case O_TIMEOUT:
+        o->timeout = (long)v;
+        break;
+    case O_QUIET:
+        o->quiet = true;
+        break;
+    case O_READY:
+        o->ready = true;
+        break;
+    case O_WAIT:
+        o->wait_s = v;
+        break;
+    case O_HELP:
+    case 'h':
+        fputs(usage_text, stdout);
+        exit(0);
+    default:
+        return usage_error("unknown or incomplete option '%s'", given);
+    }
+    return 0;
+}
+
+/* Parses the options of `segloss score` (health: of `segloss health`) into o (defaults first;
+ * o->spec new, o->gates borrow argv). Returns 0, or EXIT_ERROR after a usage message. */
 static int parse_args(int argc, char **argv, struct opts *o, bool health)
 {
     const char *env = getenv("SEGLOSS_URL");
@@ -273,117 +404,11 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     o->spec = json_object();
     o->gates = calloc((size_t)argc, sizeof *o->gates);
     int c, rc;
-    int64_t v;
     optind = 2;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) { /* -h is --help */
-        const char *a = optarg;
-        switch (c) {
-        case O_URL:
-            o->url = a;
-            break;
-        case O_PRED:
-            o->pred = a;
-            break;
-        case O_TARGET:
-            o->target = a;
-            break;
-        case O_LOSS:
-        case O_METRIC:
-            if ((rc = append_entry(o->spec, c == O_LOSS ? "losses" : "metrics", a))) {
-                return rc;
-            }
-            break;
-        case O_SPEC:
-            o->spec_file = a;
-            break;
-        case O_SET: {
-            const char *eq = strchr(a, '=');
-            if (!eq || eq == a) {
-                return usage_error("--set '%s': KEY=VALUE", a);
-            }
-            char *k = strndup(a, (size_t)(eq - a));
-            if (array_key(k)) {
-                free(k);
-                return usage_error("--set '%s': the CLI sends the arrays itself", a);
-            }
-            json_object_set_new(o->spec, k, value_of(eq + 1));
-            free(k);
-            break;
-        }
-        case O_SHAPE: {
-            long long h, w;
-            char extra;
-            if (sscanf(a, "%lld,%lld%c", &h, &w, &extra) != 2 || h < 1 || w < 1 ||
-                h > (1LL << 31) || w > (1LL << 31)) {
-                return usage_error("--shape '%s': H,W with positive integers", a);
-            }
-            o->h = h;
-            o->w = w;
-            break;
-        }
-        case O_BATCH:
-            if (!parse_int(a, 1, 1 << 20, &v)) {
-                return usage_error("--batch-size '%s': a positive integer", a);
-            }
-            o->batch_size = v;
-            break;
-        case O_COMPRESS:
-            if (!strcmp(a, "auto")) {
-                o->comp = CLI_COMPRESS_AUTO;
-            } else if (!strcmp(a, "gzip")) {
-                o->comp = CLI_COMPRESS_GZIP;
-            } else if (!strcmp(a, "none")) {
-                o->comp = CLI_COMPRESS_NONE;
-            } else {
-                return usage_error("--compress '%s': auto, gzip or none", a);
-            }
-            break;
-        case O_GATE:
-            o->gates[o->ngates++] = optarg;
-            break;
-        case O_JSON:
-            o->json = true;
-            break;
-        case O_JUNIT:
-            o->junit = a;
-            break;
-        case O_NO_PER_IMAGE:
-            o->per_image = false;
-            break;
-        case O_NO_PROGRESS:
-            o->progress = false;
-            break;
-        case O_RETRIES:
-            if (!parse_int(a, 0, 100, &v)) {
-                return usage_error("--retries '%s': 0..100", a);
-            }
-            o->retries = (int)v;
-            break;
-        case O_TIMEOUT:
-            if (!parse_int(a, 1, 86400, &v)) {
-                return usage_error("--timeout '%s': seconds, 1..86400", a);
-            }
-            o->timeout = (long)v;
-            break;
-        case O_QUIET:
-            o->quiet = true;
-            break;
-        case O_READY:
-            o->ready = true;
-            break;
-        case O_WAIT:
-            if (!parse_int(a, 0, 86400, &v)) {
-                return usage_error("--wait '%s': seconds, 0..86400", a);
-            }
-            o->wait_s = v;
-            break;
-        case O_HELP:
-        case 'h':
-            fputs(usage_text, stdout);
-            exit(0);
-        default:
-            return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        if ((rc = apply_option(o, c, optarg, argv[optind - 1]))) {
+            return rc;
         }
     }
     if (optind < argc) {
@@ -404,6 +429,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     return 0;
 }
 
+/* Seconds of the monotonic clock. */
 static double now_s(void)
 {
     struct timespec ts;
@@ -411,6 +437,7 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Redraws the progress bar on stderr: done of total batches, images of all. */
 static void progress(int done, int total, int64_t images, int64_t all)
 {
     const int width = 30;
@@ -424,6 +451,8 @@ static void progress(int done, int total, int64_t images, int64_t all)
     fflush(stderr);
 }
 
+/* `segloss health`: GET /healthz (--ready: /readyz), again every 0.2 s for up to --wait
+ * seconds until it answers 200. Returns the exit status: 0 on 200, else 1 (EXIT_ERROR on usage). */
 static int cmd_health(int argc, char **argv)
 {
     struct opts o = {0};
@@ -485,6 +514,82 @@ static bool spec_per_image(json_t *spec)
     return !json_is_false(json_object_get(spec, "per_image"));
 }
 
+/* Posts every batch of d (body and agg borrowed) and adds each answer to agg, with a progress bar
+ * on a terminal. Returns 0, or -1 with err naming the batch (and the image, when the server's
+ * message names its index). */
+static int send_batches(const struct opts *o, const struct cli_data *d, struct cli_body *body,
+                        struct cli_agg *agg, struct cli_net *net, char *err, size_t errlen)
+{
+    char msg[CLI_MSG] = "";
+    bool bar = o->progress && isatty(STDERR_FILENO);
+    for (int k = 0; k < d->nbatches; k++) {
+        int64_t first = d->batch_start[k], last = d->batch_start[k + 1];
+        char what[600];
+        snprintf(what, sizeof what, "batch %d/%d (images %s..%s)", k + 1, d->nbatches,
+                 d->images[first].id, d->images[last - 1].id);
+        if (bar) {
+            progress(k, d->nbatches, first, d->nimages);
+        }
+        json_t *answer = NULL;
+        if (cli_body_batch(body, first, last, o->spec, msg, sizeof msg) ||
+            cli_post_score(net, body, what, &answer, msg, sizeof msg) ||
+            cli_agg_add(agg, answer, first, last, msg, sizeof msg)) {
+            json_decref(answer);
+            if (bar) {
+                fputc('\n', stderr);
+            }
+            const char *id = image_named(msg, d, first, last);
+            if (id) {
+                snprintf(err, errlen, "%s: %s (that image of the batch is %s)", what, msg, id);
+            } else {
+                snprintf(err, errlen, "%s: %s", what, msg);
+            }
+            return -1;
+        }
+        json_decref(answer);
+    }
+    if (bar) {
+        progress(d->nbatches, d->nbatches, d->nimages, d->nimages);
+        fputc('\n', stderr);
+    }
+    return 0;
+}
+
+/* Writes result (borrowed) to stdout as --json asks: per-image values only when per_image, with
+ * the URL, each gate's verdict and whether all passed. */
+static void print_json(json_t *result, const struct opts *o, const struct cli_gate *gates,
+                       bool per_image, bool passed)
+{
+    json_t *out = json_deep_copy(result);
+    if (!per_image) {
+        json_t *sec[2] = {json_object_get(out, "losses"), json_object_get(out, "metrics")};
+        for (int s = 0; s < 2; s++) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(sec[s], k, v)
+            {
+                json_object_del(v, "per_image");
+            }
+        }
+        json_object_del(out, "image_ids");
+    }
+    json_object_set_new(out, "url", json_string(o->url));
+    json_t *gj = json_array();
+    for (int i = 0; i < o->ngates; i++) {
+        json_array_append_new(
+            gj, json_pack("{s:s, s:o, s:b}", "gate", gates[i].text, "value",
+                          isnan(gates[i].value) ? json_null() : json_real(gates[i].value), "passed",
+                          gates[i].passed));
+    }
+    json_object_set_new(out, "gates", gj);
+    json_object_set_new(out, "passed", json_boolean(passed));
+    json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    fputc('\n', stdout);
+    json_decref(out);
+}
+
+/* `segloss score`: reads the data set, posts it batch by batch, combines the answers, checks the
+ * gates and prints the result. Returns the exit status (0, EXIT_GATE, EXIT_ERROR). */
 static int cmd_score(int argc, char **argv)
 {
     struct opts o = {0};
@@ -519,36 +624,8 @@ static int cmd_score(int argc, char **argv)
         goto out;
     }
     net = (struct cli_net){o.url, o.retries, o.timeout, 0.25, o.quiet, NULL};
-    bool bar = o.progress && isatty(STDERR_FILENO);
-    for (int k = 0; k < d.nbatches; k++) {
-        int64_t first = d.batch_start[k], last = d.batch_start[k + 1];
-        char what[600];
-        snprintf(what, sizeof what, "batch %d/%d (images %s..%s)", k + 1, d.nbatches,
-                 d.images[first].id, d.images[last - 1].id);
-        if (bar) {
-            progress(k, d.nbatches, first, d.nimages);
-        }
-        json_t *answer = NULL;
-        if (cli_body_batch(body, first, last, o.spec, msg, sizeof msg) ||
-            cli_post_score(&net, body, what, &answer, msg, sizeof msg) ||
-            cli_agg_add(agg, answer, first, last, msg, sizeof msg)) {
-            json_decref(answer);
-            if (bar) {
-                fputc('\n', stderr);
-            }
-            const char *id = image_named(msg, &d, first, last);
-            if (id) {
-                snprintf(err, sizeof err, "%s: %s (that image of the batch is %s)", what, msg, id);
-            } else {
-                snprintf(err, sizeof err, "%s: %s", what, msg);
-            }
-            goto out;
-        }
-        json_decref(answer);
-    }
-    if (bar) {
-        progress(d.nbatches, d.nbatches, d.nimages, d.nimages);
-        fputc('\n', stderr);
+    if (send_batches(&o, &d, body, agg, &net, err, sizeof err)) {
+        goto out;
     }
     result = cli_agg_result(agg, &d, true);
     if (cli_gates_eval(result, o.gates, o.ngates, gates, msg, sizeof msg)) {
@@ -571,32 +648,7 @@ static int cmd_score(int argc, char **argv)
         }
     }
     if (o.json) {
-        json_t *out = json_deep_copy(result);
-        if (!per_image) {
-            json_t *sec[2] = {json_object_get(out, "losses"), json_object_get(out, "metrics")};
-            for (int s = 0; s < 2; s++) {
-                const char *k;
-                json_t *v;
-                json_object_foreach(sec[s], k, v)
-                {
-                    json_object_del(v, "per_image");
-                }
-            }
-            json_object_del(out, "image_ids");
-        }
-        json_object_set_new(out, "url", json_string(o.url));
-        json_t *gj = json_array();
-        for (int i = 0; i < o.ngates; i++) {
-            json_array_append_new(
-                gj, json_pack("{s:s, s:o, s:b}", "gate", gates[i].text, "value",
-                              isnan(gates[i].value) ? json_null() : json_real(gates[i].value),
-                              "passed", gates[i].passed));
-        }
-        json_object_set_new(out, "gates", gj);
-        json_object_set_new(out, "passed", json_boolean(rc == 0));
-        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-        fputc('\n', stdout);
-        json_decref(out);
+        print_json(result, &o, gates, per_image, rc == 0);
     } else {
         cli_print_table(stdout, result, gates, o.ngates);
     }
@@ -605,9 +657,10 @@ out:
         fprintf(stderr, "segloss: %s\n", err);
     }
     if (o.junit) {
+        char jmsg[CLI_MSG];
         if (cli_write_junit(o.junit, result, gates, result ? o.ngates : 0, err[0] ? err : NULL,
-                            now_s() - t0)) {
-            fprintf(stderr, "segloss: cannot write %s\n", o.junit);
+                            now_s() - t0, jmsg, sizeof jmsg)) {
+            fprintf(stderr, "segloss: %s\n", jmsg);
             rc = EXIT_ERROR;
         }
     }
@@ -629,6 +682,7 @@ out:
     return rc;
 }
 
+/* segloss COMMAND [options]: dispatches to score or health; returns the exit status. */
 int main(int argc, char **argv)
 {
     if (argc < 2) {

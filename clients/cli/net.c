@@ -37,6 +37,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud)
     return slp_dynbuf_add(&a->body, data, k) == 0 ? k : 0;
 }
 
+/* curl's header callback: keeps Retry-After (seconds). */
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct answer *a = ud;
@@ -55,18 +56,29 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     return k;
 }
 
+/* curl's read callback: the body, and where a failing read leaves its reason. */
+struct reader {
+    struct cli_body *body;
+    char msg[512];
+};
+
+/* Reads the body for curl; a failing read aborts the transfer with its reason in r->msg. */
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 {
-    long got = cli_body_read(ud, buf, size * n);
+    struct reader *r = ud;
+    long got = cli_body_read(r->body, buf, size * n, r->msg, sizeof r->msg);
     return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
 }
 
+/* Sleeps s seconds. */
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
     nanosleep(&ts, NULL);
 }
 
+/* Whether a curl error is worth a retry: no connection, a failed send or receive, no answer or
+ * part of one. */
 static bool retryable_curl(CURLcode rc)
 {
     switch (rc) {
@@ -97,6 +109,7 @@ static void problem_text(const struct answer *a, char *out, size_t outlen)
     json_decref(j);
 }
 
+/* net's curl handle, made on first use (reused for keep-alive); NULL on out of memory. */
 static CURL *handle(struct cli_net *net)
 {
     if (!net->curl) {
@@ -105,6 +118,7 @@ static CURL *handle(struct cli_net *net)
     return net->curl;
 }
 
+/* POSTs the body with retries and backoff (cli.h). Returns 0 with *answer (new), or -1 with msg. */
 int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what, json_t **answer,
                    char *msg, size_t msglen)
 {
@@ -125,13 +139,14 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
     for (int attempt = 0;; attempt++) {
         struct answer a;
         answer_init(&a);
+        struct reader rd = {body, ""};
         cli_body_rewind(body);
         curl_easy_reset(c);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(c, CURLOPT_READDATA, body);
+        curl_easy_setopt(c, CURLOPT_READDATA, &rd);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -148,8 +163,8 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         bool retry = false;
         char why[1200];
-        if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && cli_body_error(body)[0])) {
-            snprintf(msg, msglen, "%s", cli_body_error(body));
+        if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && rd.msg[0])) {
+            snprintf(msg, msglen, "%s", rd.msg);
             slp_dynbuf_free(&a.body);
             break;
         } else if (cr != CURLE_OK && !(cr == CURLE_WRITE_ERROR && status)) {
@@ -197,6 +212,7 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
     return rc;
 }
 
+/* curl's write callback that drops the body. */
 static size_t on_discard(char *data, size_t size, size_t n, void *ud)
 {
     (void)data;
@@ -204,6 +220,7 @@ static size_t on_discard(char *data, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* GET url/path; returns the HTTP status, or -1 with msg. */
 long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msglen)
 {
     CURL *c = handle(net);

@@ -4,6 +4,7 @@
  * Metric fields: mean (default), global, undefined, min, max, per_class[i], global[i]; loss
  * fields: value (default), min, max. min and max are over the defined per-image values. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 static const char *const ops[] = {">=", "<=", "==", "!=", ">", "<"};
 
+/* Whether v op t holds; false for v NaN (an undefined value fails every gate). */
 static bool compare(double v, const char *op, double t)
 {
     if (isnan(v)) {
@@ -30,6 +32,7 @@ static bool compare(double v, const char *op, double t)
     }
 }
 
+/* Whether f is a field of a metric entry that a gate may name. */
 static bool is_metric_field(const char *f)
 {
     return !strcmp(f, "mean") || !strcmp(f, "global") || !strcmp(f, "undefined") ||
@@ -59,11 +62,13 @@ static double extreme(json_t *list, bool want_max, bool *flat)
     return best;
 }
 
-static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char *msg, size_t msglen)
+/* Splits gate text into its left side (into buf, blanks removed), its comparison *op (borrowed
+ * from ops) and *threshold. Returns 0, or -1 with msg. */
+static int gate_split(const char *text, char *buf, size_t buflen, const char **op_out,
+                      double *threshold, char *msg, size_t msglen)
 {
-    char buf[512];
     size_t n = 0;
-    for (const char *p = text; *p && n + 1 < sizeof buf; p++) {
+    for (const char *p = text; *p && n + 1 < buflen; p++) {
         if (!isspace((unsigned char)*p)) {
             buf[n++] = *p;
         }
@@ -85,12 +90,85 @@ static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char 
         return -1;
     }
     char *end;
-    double threshold = strtod(at + strlen(op), &end);
-    if (end == at + strlen(op) || *end || !isfinite(threshold)) {
+    *threshold = strtod(at + strlen(op), &end);
+    if (end == at + strlen(op) || *end || !isfinite(*threshold)) {
         snprintf(msg, msglen, "gate '%s': '%s' is not a number", text, at + strlen(op));
         return -1;
     }
     *at = '\0';
+    *op_out = op;
+    return 0;
+}
+
+/* The number a gate compares: field of entry (a metric when want_metric, else a loss; key names
+ * it in messages), element index of a per-class list (-1: none). Sets *v (NaN: null) and
+ * returns 0, or -1 with msg when the field does not hold one number. */
+static int gate_value(const char *text, json_t *entry, bool want_metric, const char *key,
+                      const char *field, long index, double *v, char *msg, size_t msglen)
+{
+    json_t *j = NULL;
+    if (!strcmp(field, "min") || !strcmp(field, "max")) {
+        json_t *pi = json_object_get(entry, "per_image");
+        bool flat;
+        *v = extreme(pi, field[1] == 'a', &flat);
+        if (!pi || !flat) {
+            snprintf(msg, msglen,
+                     "gate '%s': %s is over per-image numbers, which %s has only in binary mode",
+                     text, field, key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!((want_metric && is_metric_field(field)) || (!want_metric && !strcmp(field, "value")))) {
+        snprintf(msg, msglen, "gate '%s': a %s has no field '%s' (%s)", text,
+                 want_metric ? "metric" : "loss", field,
+                 want_metric ? "mean, global, undefined, min, max, per_class[i], global[i]"
+                             : "value, min, max");
+        return -1;
+    }
+    j = json_object_get(entry, field);
+    if (!j) {
+        snprintf(msg, msglen, "gate '%s': %s %s has no %s", text, want_metric ? "metric" : "loss",
+                 key, field);
+        return -1;
+    }
+    if (json_is_array(j)) {
+        if (index < 0) {
+            snprintf(msg, msglen,
+                     "gate '%s': %s.%s is a list of %zu (one per class); name "
+                     "one: %s.%s[1]",
+                     text, key, field, json_array_size(j), key, field);
+            return -1;
+        }
+        if ((size_t)index >= json_array_size(j)) {
+            snprintf(msg, msglen, "gate '%s': %s.%s has %zu entries", text, key, field,
+                     json_array_size(j));
+            return -1;
+        }
+        j = json_array_get(j, (size_t)index);
+    } else if (index >= 0) {
+        snprintf(msg, msglen, "gate '%s': %s.%s is one number, not a list", text, key, field);
+        return -1;
+    }
+    if (json_is_object(j)) {
+        snprintf(msg, msglen, "gate '%s': %s.%s is confusion counts, not a number", text, key,
+                 field);
+        return -1;
+    }
+    *v = json_is_number(j) ? json_number_value(j) : NAN;
+    return 0;
+}
+
+/* Evaluates one gate text against result into *g (text and label new). Returns 0, or -1 with
+ * msg on a gate that does not parse or names nothing in result. */
+static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char *msg, size_t msglen)
+{
+    char buf[512];
+    const char *op;
+    double threshold;
+    if (gate_split(text, buf, sizeof buf, &op, &threshold, msg, msglen)) {
+        return -1;
+    }
     /* [section.]key[.field][[i]] */
     char *section = NULL, *key = buf, *field = NULL;
     long index = -1;
@@ -147,54 +225,7 @@ static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char 
         return -1;
     }
     double v = NAN;
-    json_t *j = NULL;
-    if (!strcmp(field, "min") || !strcmp(field, "max")) {
-        json_t *pi = json_object_get(entry, "per_image");
-        bool flat;
-        v = extreme(pi, field[1] == 'a', &flat);
-        if (!pi || !flat) {
-            snprintf(msg, msglen,
-                     "gate '%s': %s is over per-image numbers, which %s has only in binary mode",
-                     text, field, key);
-            return -1;
-        }
-    } else if ((want_metric && is_metric_field(field)) ||
-               (!want_metric && !strcmp(field, "value"))) {
-        j = json_object_get(entry, field);
-        if (!j) {
-            snprintf(msg, msglen, "gate '%s': %s %s has no %s", text,
-                     want_metric ? "metric" : "loss", key, field);
-            return -1;
-        }
-        if (json_is_array(j)) {
-            if (index < 0) {
-                snprintf(msg, msglen,
-                         "gate '%s': %s.%s is a list of %zu (one per class); name "
-                         "one: %s.%s[1]",
-                         text, key, field, json_array_size(j), key, field);
-                return -1;
-            }
-            if ((size_t)index >= json_array_size(j)) {
-                snprintf(msg, msglen, "gate '%s': %s.%s has %zu entries", text, key, field,
-                         json_array_size(j));
-                return -1;
-            }
-            j = json_array_get(j, (size_t)index);
-        } else if (index >= 0) {
-            snprintf(msg, msglen, "gate '%s': %s.%s is one number, not a list", text, key, field);
-            return -1;
-        }
-        if (json_is_object(j)) {
-            snprintf(msg, msglen, "gate '%s': %s.%s is confusion counts, not a number", text, key,
-                     field);
-            return -1;
-        }
-        v = json_is_number(j) ? json_number_value(j) : NAN;
-    } else {
-        snprintf(msg, msglen, "gate '%s': a %s has no field '%s' (%s)", text,
-                 want_metric ? "metric" : "loss", field,
-                 want_metric ? "mean, global, undefined, min, max, per_class[i], global[i]"
-                             : "value, min, max");
+    if (gate_value(text, entry, want_metric, key, field, index, &v, msg, msglen)) {
         return -1;
     }
     char label[1100];
@@ -207,9 +238,14 @@ static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char 
     g->label = strdup(label);
     g->value = v;
     g->passed = compare(v, op, threshold);
-    return g->text && g->label ? 0 : -1;
+    if (!g->text || !g->label) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
+/* Evaluates each gate text into gates[i] (cli.h); 0, or -1 with msg at the first bad one. */
 int cli_gates_eval(json_t *result, char **texts, int n, struct cli_gate *gates, char *msg,
                    size_t msglen)
 {
@@ -221,6 +257,7 @@ int cli_gates_eval(json_t *result, char **texts, int n, struct cli_gate *gates, 
     return 0;
 }
 
+/* One table cell: a number, null, or "-" for absent. */
 static void put_num(FILE *out, json_t *v)
 {
     if (json_is_number(v)) {
@@ -232,6 +269,7 @@ static void put_num(FILE *out, json_t *v)
     }
 }
 
+/* Confusion counts as tp=.. fp=.. fn=.. tn=.. */
 static void put_counts(FILE *out, json_t *c)
 {
     fprintf(out, "tp=%lld fp=%lld fn=%lld tn=%lld",
@@ -241,6 +279,7 @@ static void put_counts(FILE *out, json_t *c)
             (long long)json_integer_value(json_object_get(c, "tn")));
 }
 
+/* Writes the human table of result r, then the gates (cli.h). */
 void cli_print_table(FILE *out, json_t *r, const struct cli_gate *gates, int ngates)
 {
     char shape[128] = "";
@@ -349,11 +388,13 @@ static void xml_put(FILE *f, const char *s)
     }
 }
 
+/* Writes the JUnit XML report (cli.h); 0, or -1 with msg. */
 int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
-                    const char *error, double seconds)
+                    const char *error, double seconds, char *msg, size_t msglen)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
+        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     int failures = 0;
@@ -413,5 +454,10 @@ int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gat
         fprintf(f, "    </testcase>\n");
     }
     fprintf(f, "  </testsuite>\n</testsuites>\n");
-    return fclose(f) == 0 ? 0 : -1;
+    bool werr = ferror(f) != 0;
+    if (fclose(f) != 0 || werr) {
+        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
+        return -1;
+    }
+    return 0;
 }

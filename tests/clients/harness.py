@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tally import Tally  # noqa: E402,F401  (tests/tally.py, shared with tests/cluster)
+from tally import Tally, selected  # noqa: E402,F401  (tests/tally.py, shared with tests/cluster)
 
 
 class Server:

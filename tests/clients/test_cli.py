@@ -5,6 +5,7 @@
         --golden tests/golden/cases
 
 Prints "ok ..." / "FAIL ..." lines and closes with `cli: N passed, M failed` (exit 1 on a failure).
+SEGLOSS_TEST selects groups by their names "clients/cli/GROUP" (tests/tally.py selected).
 
 Every expected value comes from outside the CLI: the golden cases' `expect`, the server's answer to
 ONE direct JSON request holding all images (inline .npy), or a calculation written here.
@@ -18,6 +19,7 @@ Groups:
                per_image false, 32 metrics, a 422 in batch 2; N = 64 in 4 batches
   dirs         directories paired by name (.npy and .npy.gz, two shapes, a dtype change, [C,H,W]
                files, an unpaired id)
+  dirs_multiclass  [C, H, W] prediction files; a float64 file among float32 ones starts a batch
   memory       128 images of 256x256 in batches of 8: peak RSS well under the data size
   csv          Kaggle RLE CSV files with --shape (union of rows, empty rows, an unpaired id)
   gates        passing, failing (exit 1, named with the number), null, malformed and unknown gates
@@ -1451,6 +1453,16 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
 
 # ---- main -----------------------------------------------------------------------------------
 
+GROUPS = ("golden", "aggregation", "dirs", "dirs_multiclass", "memory", "csv", "gates", "output",
+          "errors")
+
+
+def golden_case_files(golden_dir, cid):
+    """{cid: (pred, target, spec)}: one golden case's files as test_golden writes them."""
+    case = next(c for c in harness.golden_cases(golden_dir) if c["id"] == cid)
+    pp, tp, sp, _ = golden_files(case, tempfile.mkdtemp(prefix=cid + "-", dir=WORK))
+    return {cid: (pp, tp, sp)}
+
 
 def main():
     global SEGLOSS, WORK
@@ -1466,29 +1478,41 @@ def main():
     WORK = tempfile.mkdtemp(prefix="segloss-cli-test-")
     server = None
     t0 = time.monotonic()
+    # each group is "clients/cli/NAME" for the filter (tests/tally.py selected); gates and output
+    # need aggregation's data sets and errors a golden case's files, so selecting one of them
+    # brings what it needs along
+    want = {name: harness.selected("clients/cli/" + name) for name in GROUPS}
+    want["aggregation"] = want["aggregation"] or want["gates"] or want["output"]
     try:
-        server = harness.Server(opts.seglossd)
+        if any(want.values()):
+            server = harness.Server(opts.seglossd)
         steps = [
             ("golden", lambda: test_golden(server.url, opts.golden)),
             ("aggregation", lambda: test_aggregation(server.url)),
             ("dirs", lambda: test_dirs(server.url)),
-            ("dirs multiclass", lambda: test_dirs_multiclass(server.url)),
+            ("dirs_multiclass", lambda: test_dirs_multiclass(server.url)),
             ("memory", lambda: test_memory(server.url)),
             ("csv", lambda: test_csv(server.url)),
         ]
         results = {}
         for name, fn in steps:
+            if not want[name]:
+                continue
             try:
                 results[name] = fn()
             except Exception:
                 T.check(False, f"{name}: the test ran", traceback.format_exc())
         agg = results.get("aggregation")
         gfiles = results.get("golden") or {}
+        if want["errors"] and not want["golden"]:
+            gfiles = golden_case_files(opts.golden, "dice_smooth1")
         for name, fn in (
             ("gates", lambda: test_gates(server.url, agg)),
             ("output", lambda: test_output(server.url, agg)),
             ("errors", lambda: test_errors(server.url, opts.seglossd, gfiles, opts.golden)),
         ):
+            if not want[name]:
+                continue
             try:
                 if name in ("gates", "output") and not agg:
                     raise RuntimeError("no aggregation data sets")

@@ -5,7 +5,8 @@
 
 Every expected value comes from outside the client: the golden cases, the server's /metrics
 counters and headers, or a socket the test itself listens on. Prints "ok"/"FAIL" lines and ends
-with "python: N passed, M failed"; exits non-zero on a failure.
+with "python: N passed, M failed"; exits non-zero on a failure. SEGLOSS_TEST selects tests by
+their names "clients/python/NAME" (tests/tally.py selected).
 
 Python 3 standard library + numpy (Debian's python3-numpy)."""
 
@@ -547,6 +548,12 @@ def main():
     args = ap.parse_args()
 
     t = harness.Tally("python")
+    # each test is "clients/python/NAME" (NAME: the function without test_) for the filter
+    want = {fn: harness.selected("clients/python/" + fn.__name__[5:]) for fn in (
+        test_goldens, test_errors, test_equivalent_inputs, test_module_functions, test_saturation,
+        test_connection, test_wire)}
+    if not any(want.values()):
+        return t.finish()
     cases = harness.golden_cases(args.golden)
     by_id = {c["id"]: c for c in cases}
     needed = ["seed_example_ce_plus_dice", "combo_ce_dice", "surface_metrics", "mc_dice_bg0",
@@ -555,18 +562,23 @@ def main():
     if not t.check(not missing, "the golden cases the tests use are there", repr(missing)):
         return t.finish()
 
-    server = harness.Server(args.seglossd)
-    try:
-        client = segloss.Client(server.url, retries=3, backoff=0.05)
-        run(t, test_goldens, client, cases)
-        run(t, test_errors, server, client, cases)
-        run(t, test_equivalent_inputs, client, by_id)
-        run(t, test_module_functions, server, by_id)
-    finally:
-        server.stop()
-    run(t, test_saturation, args.seglossd, by_id)
-    run(t, test_connection, by_id)
-    run(t, test_wire, by_id)
+    on_server = [(test_goldens, lambda s, c: (c, cases)),
+                 (test_errors, lambda s, c: (s, c, cases)),
+                 (test_equivalent_inputs, lambda s, c: (c, by_id)),
+                 (test_module_functions, lambda s, c: (s, by_id))]
+    if any(want[fn] for fn, _ in on_server):
+        server = harness.Server(args.seglossd)
+        try:
+            client = segloss.Client(server.url, retries=3, backoff=0.05)
+            for fn, fn_args in on_server:
+                if want[fn]:
+                    run(t, fn, *fn_args(server, client))
+        finally:
+            server.stop()
+    for fn, arg in ((test_saturation, (args.seglossd, by_id)), (test_connection, (by_id,)),
+                    (test_wire, (by_id,))):
+        if want[fn]:
+            run(t, fn, *arg)
     return t.finish()
 
 

@@ -7,7 +7,8 @@
  * a seglossd someone else started with --threads 2 --queue 64 or more (a container: make
  * test-image); the checks of flags, limits, logs, counters and draining need a server of their
  * own.
- * Ends with "e2e: N passed, M failed"; exits 1 when anything failed.
+ * SEGLOSS_TEST selects groups by name (e2e --list names them; tests/filter.h). Ends with
+ * "e2e: N passed, M failed"; exits 1 when anything failed.
  */
 #include <arpa/inet.h>
 #include <math.h>
@@ -2665,23 +2666,94 @@ static void test_limit_flags(void)
     CHECK_INT(run_cli(none, badenv, out, sizeof out), 2);
 }
 
-/* The checks that need nothing of the server but the API and --threads 2 --queue 64 (or
- * deeper): also run against a server someone else started (--url). */
-static void functional_checks(const struct hu_server *srv)
+/* One body for overload and drain, made on first use and freed by main: its surface metrics keep
+ * a worker busy long enough (several times the 50 ms /readyz polls, and SIGTERM's 0.1 s)
+ * whatever the build or valgrind. */
+static char *heavy_;
+static size_t heavy_len_;
+static bool heavy_made_;
+
+static const char *heavy(size_t *len)
 {
-    test_basics(srv);
-    test_routing(srv);
-    test_bad_bodies(srv);
-    test_hand_values(srv);
-    test_include_background(srv);
-    test_compressed(srv);
-    test_multipart(srv);
-    test_weight_map(srv);
-    test_layouts(srv);
-    test_float32_extremes(srv);
-    test_gzip_answer(srv);
-    test_concurrent_small(srv);
-    test_request_id(srv);
+    if (!heavy_made_) {
+        heavy_made_ = true;
+        heavy_ = heavy_body(&heavy_len_);
+        CHECK(heavy_ != NULL);
+    }
+    *len = heavy_len_;
+    return heavy_;
+}
+
+static void test_overload_heavy(void)
+{
+    size_t len;
+    const char *body = heavy(&len);
+    if (body) {
+        test_overload(body, len);
+    }
+}
+
+static void test_drain_heavy(void)
+{
+    size_t len;
+    const char *body = heavy(&len);
+    if (body) {
+        test_drain(body, len);
+    }
+}
+
+/* The groups, each named "e2e/NAME" for the filter (tests/filter.h). The functional groups need
+ * nothing of the server but the API and --threads 2 --queue 64 (or deeper): they run in this
+ * order against one server, or one someone else started (--url). The others each start a server
+ * of their own. */
+struct group {
+    const char *name;
+    void (*functional)(const struct hu_server *srv);
+    void (*alone)(void);
+};
+static const struct group groups[] = {
+    {"basics", test_basics, NULL},
+    {"routing", test_routing, NULL},
+    {"bad_bodies", test_bad_bodies, NULL},
+    {"hand_values", test_hand_values, NULL},
+    {"include_background", test_include_background, NULL},
+    {"compressed", test_compressed, NULL},
+    {"multipart", test_multipart, NULL},
+    {"weight_map", test_weight_map, NULL},
+    {"layouts", test_layouts, NULL},
+    {"float32_extremes", test_float32_extremes, NULL},
+    {"gzip_answer", test_gzip_answer, NULL},
+    {"concurrent_small", test_concurrent_small, NULL},
+    {"request_id", test_request_id, NULL},
+    {"metrics", NULL, test_metrics_fresh},
+    {"body_limit", NULL, test_body_limit},
+    {"ops_limits", NULL, test_ops_limits},
+    {"access_log_off", NULL, test_access_log_off},
+    {"per_ip", NULL, test_per_ip},
+    {"max_connections", NULL, test_max_connections},
+    {"inflight_memory", NULL, test_inflight_memory},
+    {"shape_limits", NULL, test_shape_limits},
+    {"limit_flags", NULL, test_limit_flags},
+    {"overload", NULL, test_overload_heavy},
+    {"drain", NULL, test_drain_heavy},
+};
+#define N_GROUPS (sizeof groups / sizeof groups[0])
+
+static bool selected(const struct group *g)
+{
+    char full[128];
+    snprintf(full, sizeof full, "e2e/%s", g->name);
+    return filter_match(filter_pattern(), full);
+}
+
+/* The selected functional groups against srv. */
+static void run_functional(const struct hu_server *srv)
+{
+    for (size_t i = 0; i < N_GROUPS; i++) {
+        if (groups[i].functional && selected(&groups[i])) {
+            groups[i].functional(srv);
+        }
+    }
 }
 
 int main(int argc, char **argv)
@@ -2693,14 +2765,19 @@ int main(int argc, char **argv)
             seglossd_path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--url") == 0) {
             server_url = argv[++i];
+        } else if (strcmp(argv[i], "--list") == 0) {
+            for (size_t g = 0; g < N_GROUPS; g++) {
+                printf("e2e/%s\n", groups[g].name);
+            }
+            return 0;
         } else {
             seglossd_path = server_url = NULL;
             break;
         }
     }
     if ((seglossd_path != NULL) == (server_url != NULL)) {
-        fprintf(stderr,
-                "usage: e2e --golden DIR (--seglossd PATH | --url http://127.0.0.1:PORT)\n");
+        fprintf(stderr, "usage: e2e --golden DIR (--seglossd PATH | --url http://127.0.0.1:PORT) "
+                        "| e2e --list\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2709,47 +2786,40 @@ int main(int argc, char **argv)
         fprintf(stderr, "e2e: curl_global_init failed\n");
         return 1;
     }
+    bool any_functional = false;
+    for (size_t i = 0; i < N_GROUPS; i++) {
+        any_functional |= groups[i].functional && selected(&groups[i]);
+    }
 
-    /* one server for the functional checks; a queue deep enough for 32 tiny requests */
+    /* one server for the functional groups; a queue deep enough for 32 tiny requests */
     static const char *const main_args[] = {"--threads", "2", "--queue", "64", NULL};
     struct hu_server srv;
     if (server_url) {
         char err[512];
-        int rc = hu_server_attach(&srv, server_url, HU_START_TIMEOUT, err, sizeof err);
-        CHECK(rc == 0);
+        int rc = any_functional
+                     ? hu_server_attach(&srv, server_url, HU_START_TIMEOUT, err, sizeof err)
+                     : 0;
+        if (any_functional) {
+            CHECK(rc == 0);
+        }
         if (rc != 0) {
             fprintf(stderr, "    main: %s\n", err);
-        } else {
-            functional_checks(&srv);
+        } else if (any_functional) {
+            run_functional(&srv);
         }
         curl_global_cleanup();
         return check_summary("e2e");
     }
-    if (start_server(&srv, main_args, "main") == 0) {
-        functional_checks(&srv);
+    if (any_functional && start_server(&srv, main_args, "main") == 0) {
+        run_functional(&srv);
         stop_server(&srv, "main");
     }
-    test_metrics_fresh();
-
-    test_body_limit();
-    test_ops_limits();
-    test_access_log_off();
-    test_per_ip();
-    test_max_connections();
-    test_inflight_memory();
-    test_shape_limits();
-    test_limit_flags();
-
-    /* one body for both: its surface metrics keep a worker busy long enough (several times
-     * the 50 ms /readyz polls, and SIGTERM's 0.1 s) whatever the build or valgrind */
-    size_t heavy_len = 0;
-    char *heavy = heavy_body(&heavy_len);
-    CHECK(heavy != NULL);
-    if (heavy) {
-        test_overload(heavy, heavy_len);
-        test_drain(heavy, heavy_len);
+    for (size_t i = 0; i < N_GROUPS; i++) {
+        if (groups[i].alone && selected(&groups[i])) {
+            groups[i].alone();
+        }
     }
-    free(heavy);
+    free(heavy_);
 
     curl_global_cleanup();
     return check_summary("e2e");

@@ -4,6 +4,8 @@
  *
  * Usage: golden --golden DIR (--seglossd PATH | --url http://127.0.0.1:PORT | --no-http)
  *               [--only ID_SUBSTRING]
+ * SEGLOSS_TEST (tests/filter.h) selects cases by their full name "golden/ID", as --only does by a
+ * substring of the ID; unselected cases are not counted.
  * --no-http runs the in-process half only (no server; used by make valgrind). With --url the
  * server is not this program's: it is neither restarted after a failure nor stopped at the end.
  * Prints "ok   ID [mode]" or "FAIL ID [mode]: path = got, want want (tol t)" per case and mode,
@@ -13,6 +15,7 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "../filter.h"
 #include "../http_util.h"
 #include "proto.h"
 #include "segloss.h"
@@ -284,7 +287,7 @@ static const char *const server_args[] = {"--threads", "2", "--access-log", "0",
 /* Starts (or restarts) the server; on failure remembers why in r->srv_error. */
 static void server_up(struct run *r)
 {
-    char err[400];
+    char err[480]; /* the longest hu_server_attach message fits (gcc -O1 checks) */
     int rc = r->url ? hu_server_attach(&r->srv, r->url, HU_START_TIMEOUT, err, sizeof err)
                     : hu_server_start(&r->srv, r->seglossd, server_args, err, sizeof err);
     if (rc == 0) {
@@ -479,7 +482,9 @@ int main(int argc, char **argv)
             snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
             id = stem;
         }
-        if (only && !strstr(id, only)) {
+        char full[300];
+        snprintf(full, sizeof full, "golden/%s", id);
+        if ((only && !strstr(id, only)) || !filter_match(filter_pattern(), full)) {
             json_decref(c);
             continue;
         }

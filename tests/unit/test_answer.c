@@ -62,9 +62,12 @@ static void test_answers(void)
     slp_response_free(NULL);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_writers),
+    CHECK_TEST(test_answers),
+};
+
+int main(int argc, char **argv)
 {
-    test_writers();
-    test_answers();
-    return check_summary("test_answer");
+    return CHECK_RUN("test_answer", tests);
 }

@@ -1606,18 +1606,14 @@ static void test_big(void)
     free(f);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_base64),          CHECK_TEST(test_base64_fast), CHECK_TEST(test_inflate),
+    CHECK_TEST(test_inflate_fast),    CHECK_TEST(test_npy_header),  CHECK_TEST(test_npy_array),
+    CHECK_TEST(test_npy_compressed),  CHECK_TEST(test_raw),         CHECK_TEST(test_list),
+    CHECK_TEST(test_keys_and_limits), CHECK_TEST(test_big),
+};
+
+int main(int argc, char **argv)
 {
-    test_base64();
-    test_base64_fast();
-    test_inflate();
-    test_inflate_fast();
-    test_npy_header();
-    test_npy_array();
-    test_npy_compressed();
-    test_raw();
-    test_list();
-    test_keys_and_limits();
-    test_big();
-    return check_summary("test_array");
+    return CHECK_RUN("test_array", tests);
 }

@@ -272,16 +272,19 @@ static void test_errors(void)
     sl_result_free(res);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_seed_example),
+    CHECK_TEST(test_ce_family_logits),
+    CHECK_TEST(test_balanced_and_focal),
+    CHECK_TEST(test_balanced_auto_per_image),
+    CHECK_TEST(test_region_losses),
+    CHECK_TEST(test_region_batch_and_empty),
+    CHECK_TEST(test_ignore_and_weight),
+    CHECK_TEST(test_lovasz),
+    CHECK_TEST(test_errors),
+};
+
+int main(int argc, char **argv)
 {
-    test_seed_example();
-    test_ce_family_logits();
-    test_balanced_and_focal();
-    test_balanced_auto_per_image();
-    test_region_losses();
-    test_region_batch_and_empty();
-    test_ignore_and_weight();
-    test_lovasz();
-    test_errors();
-    return check_summary("test_binary");
+    return CHECK_RUN("test_binary", tests);
 }

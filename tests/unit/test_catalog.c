@@ -31,7 +31,7 @@ static double num(json_t *p, const char *key)
     return json_number_value(json_object_get(p, key));
 }
 
-int main(void)
+static void test_catalog_doc(void)
 {
     size_t len = 0;
     char *doc = slp_catalog_json(&len);
@@ -42,7 +42,7 @@ int main(void)
     if (!j) {
         fprintf(stderr, "catalog is not JSON: %s\n", err.text);
         free(doc);
-        return check_summary("test_catalog");
+        return;
     }
     json_t *losses = json_object_get(j, "losses"), *metrics = json_object_get(j, "metrics");
     /* every loss and metric of openapi.json */
@@ -111,5 +111,13 @@ int main(void)
     CHECK_CLOSE(num(param(hd, "percentile"), "maximum"), 100, 0, 0);
     json_decref(j);
     free(doc);
-    return check_summary("test_catalog");
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_catalog_doc),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_catalog", tests);
 }

@@ -397,15 +397,14 @@ static void test_ccl_invalid(void)
     CHECK_INT(sl__label(m, 3, s, 26, out), 1);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_edt_hand),          CHECK_TEST(test_edt_no_seed),
+    CHECK_TEST(test_edt_random_2d),     CHECK_TEST(test_edt_random_3d),
+    CHECK_TEST(test_edt_random_larger), CHECK_TEST(test_ccl_hand),
+    CHECK_TEST(test_ccl_random),        CHECK_TEST(test_ccl_invalid),
+};
+
+int main(int argc, char **argv)
 {
-    test_edt_hand();
-    test_edt_no_seed();
-    test_edt_random_2d();
-    test_edt_random_3d();
-    test_edt_random_larger();
-    test_ccl_hand();
-    test_ccl_random();
-    test_ccl_invalid();
-    return check_summary("test_distance");
+    return CHECK_RUN("test_distance", tests);
 }

@@ -73,10 +73,13 @@ static void test_room(void)
     slp_dynbuf_free(&b);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_grow),
+    CHECK_TEST(test_cap),
+    CHECK_TEST(test_room),
+};
+
+int main(int argc, char **argv)
 {
-    test_grow();
-    test_cap();
-    test_room();
-    return check_summary("test_dynbuf");
+    return CHECK_RUN("test_dynbuf", tests);
 }

@@ -294,12 +294,12 @@ static void test_multiclass(void)
     sl_result_free(r);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_tiny_p_region), CHECK_TEST(test_tiny_terms), CHECK_TEST(test_huge),
+    CHECK_TEST(test_huge_gamma),    CHECK_TEST(test_multiclass),
+};
+
+int main(int argc, char **argv)
 {
-    test_tiny_p_region();
-    test_tiny_terms();
-    test_huge();
-    test_huge_gamma();
-    test_multiclass();
-    return check_summary("test_extremes");
+    return CHECK_RUN("test_extremes", tests);
 }

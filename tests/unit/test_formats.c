@@ -215,13 +215,16 @@ static void test_rows(void)
         slp_array_free(&a);
         json_decref(j);
     }
+    slp_array_free(NULL); /* every _free of proto/ accepts NULL */
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_openapi),
+    CHECK_TEST(test_messages),
+    CHECK_TEST(test_rows),
+};
+
+int main(int argc, char **argv)
 {
-    test_openapi();
-    test_messages();
-    test_rows();
-    slp_array_free(NULL);
-    return check_summary("test_formats");
+    return CHECK_RUN("test_formats", tests);
 }

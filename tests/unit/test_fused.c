@@ -393,11 +393,14 @@ static void test_deferred_validation(void)
     free_inputs(&in);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_against_double),
+    CHECK_TEST(test_pool_identical),
+    CHECK_TEST(test_lovasz_pool),
+    CHECK_TEST(test_deferred_validation),
+};
+
+int main(int argc, char **argv)
 {
-    test_against_double();
-    test_pool_identical();
-    test_lovasz_pool();
-    test_deferred_validation();
-    return check_summary("test_fused");
+    return CHECK_RUN("test_fused", tests);
 }

@@ -530,14 +530,17 @@ static void test_per_loss(void)
     CHECK_CLOSE(score1(&req, &cb), bce / 4, 1e-12, 1e-12);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_monai_focal_case),
+    CHECK_TEST(test_multilabel_ce_family),
+    CHECK_TEST(test_multilabel_ignore_batch),
+    CHECK_TEST(test_binary_ignored),
+    CHECK_TEST(test_multiclass),
+    CHECK_TEST(test_multiclass_general),
+    CHECK_TEST(test_per_loss),
+};
+
+int main(int argc, char **argv)
 {
-    test_monai_focal_case();
-    test_multilabel_ce_family();
-    test_multilabel_ignore_batch();
-    test_binary_ignored();
-    test_multiclass();
-    test_multiclass_general();
-    test_per_loss();
-    return check_summary("test_include_background");
+    return CHECK_RUN("test_include_background", tests);
 }

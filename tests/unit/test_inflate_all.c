@@ -113,9 +113,12 @@ static void test_json_str(void)
     slp_dynbuf_free(&b);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_kinds),
+    CHECK_TEST(test_json_str),
+};
+
+int main(int argc, char **argv)
 {
-    test_kinds();
-    test_json_str();
-    return check_summary("test_inflate_all");
+    return CHECK_RUN("test_inflate_all", tests);
 }

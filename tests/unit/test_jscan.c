@@ -722,15 +722,13 @@ static void test_routes(void)
     free(t1);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_which),      CHECK_TEST(test_unescape), CHECK_TEST(test_escapes_and_bytes),
+    CHECK_TEST(test_lookalikes), CHECK_TEST(test_messages), CHECK_TEST(test_truncated),
+    CHECK_TEST(test_random),     CHECK_TEST(test_routes),
+};
+
+int main(int argc, char **argv)
 {
-    test_which();
-    test_unescape();
-    test_escapes_and_bytes();
-    test_lookalikes();
-    test_messages();
-    test_truncated();
-    test_random();
-    test_routes();
-    return check_summary("test_jscan");
+    return CHECK_RUN("test_jscan", tests);
 }

@@ -468,17 +468,14 @@ static void test_lib(void)
     CHECK_HAS(msg, "target has 2 images, over the limit of 1 (--max-images)");
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_defaults),  CHECK_TEST(test_depth),   CHECK_TEST(test_strings),
+    CHECK_TEST(test_malformed), CHECK_TEST(test_values),  CHECK_TEST(test_long_strings),
+    CHECK_TEST(test_images),    CHECK_TEST(test_classes), CHECK_TEST(test_specs),
+    CHECK_TEST(test_lib),
+};
+
+int main(int argc, char **argv)
 {
-    test_defaults();
-    test_depth();
-    test_strings();
-    test_malformed();
-    test_values();
-    test_long_strings();
-    test_images();
-    test_classes();
-    test_specs();
-    test_lib();
-    return check_summary("test_limits");
+    return CHECK_RUN("test_limits", tests);
 }

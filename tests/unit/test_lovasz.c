@@ -74,7 +74,7 @@ static void test_key_desc(void)
 
 /* sl__radix_u64 against qsort: same float order, and stable (the payload is the input index);
  * with a pool for many items. */
-static void test_radix_u64(struct sl_pool *pool, int64_t n, uint64_t seed)
+static void check_radix_u64(struct sl_pool *pool, int64_t n, uint64_t seed)
 {
     uint64_t *v = malloc(sizeof *v * (size_t)n), *tmp = malloc(sizeof *tmp * (size_t)n);
     float *f = malloc(sizeof *f * (size_t)n), *g = malloc(sizeof *g * (size_t)n);
@@ -112,7 +112,7 @@ static int cmp_double_desc(const void *a, const void *b)
 }
 
 /* sl__sort_desc orders doubles exactly, also those that round to the same float. */
-static void test_sort_desc(int64_t n, uint64_t seed)
+static void check_sort_desc(int64_t n, uint64_t seed)
 {
     struct sl__ey *v = malloc(sizeof *v * (size_t)n), *tmp = malloc(sizeof *tmp * (size_t)n);
     double *g = malloc(sizeof *g * (size_t)n);
@@ -241,17 +241,39 @@ static void test_lovasz_losses(void)
     CHECK_CLOSE(sl__lovasz_flat(h, 0, 1), 0.0, 0, 0);
 }
 
-int main(void)
+/* the sizes around the radix sort's cut-overs, each with its own seed */
+static const int64_t sizes[] = {0, 1, 2, 100, 255, 256, 257, 5000, 200000, 300001};
+#define N_SIZES (sizeof sizes / sizeof sizes[0])
+
+static void test_radix_u64(void)
 {
-    test_key_desc();
+    for (size_t i = 0; i < N_SIZES; i++) {
+        check_radix_u64(NULL, sizes[i], 1000 + i);
+    }
+}
+
+static void test_radix_u64_pool(void)
+{
     struct sl_pool *pool = sl_pool_new(2, 4);
-    const int64_t sizes[] = {0, 1, 2, 100, 255, 256, 257, 5000, 200000, 300001};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        test_radix_u64(NULL, sizes[i], 1000 + i);
-        test_radix_u64(pool, sizes[i], 1000 + i);
-        test_sort_desc(sizes[i], 2000 + i);
+    for (size_t i = 0; i < N_SIZES; i++) {
+        check_radix_u64(pool, sizes[i], 1000 + i);
     }
     sl_pool_free(pool);
-    test_lovasz_losses();
-    return check_summary("test_lovasz");
+}
+
+static void test_sort_desc(void)
+{
+    for (size_t i = 0; i < N_SIZES; i++) {
+        check_sort_desc(sizes[i], 2000 + i);
+    }
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_key_desc),  CHECK_TEST(test_radix_u64),     CHECK_TEST(test_radix_u64_pool),
+    CHECK_TEST(test_sort_desc), CHECK_TEST(test_lovasz_losses),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_lovasz", tests);
 }

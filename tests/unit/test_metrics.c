@@ -209,12 +209,12 @@ static void test_npv(void)
     sl_result_free(NULL); /* every _free of lib/ accepts NULL */
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_hand_counts), CHECK_TEST(test_threshold), CHECK_TEST(test_empty_conventions),
+    CHECK_TEST(test_ignore),      CHECK_TEST(test_npv),
+};
+
+int main(int argc, char **argv)
 {
-    test_hand_counts();
-    test_threshold();
-    test_empty_conventions();
-    test_ignore();
-    test_npv();
-    return check_summary("test_metrics");
+    return CHECK_RUN("test_metrics", tests);
 }

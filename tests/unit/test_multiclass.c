@@ -1060,20 +1060,23 @@ static void test_errors(void)
     }
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_cross_entropy),
+    CHECK_TEST(test_focal),
+    CHECK_TEST(test_region_logits),
+    CHECK_TEST(test_region_probabilities),
+    CHECK_TEST(test_lovasz_single),
+    CHECK_TEST(test_lovasz_batch),
+    CHECK_TEST(test_lovasz_logits),
+    CHECK_TEST(test_metrics),
+    CHECK_TEST(test_multilabel),
+    CHECK_TEST(test_many_pixels),
+    CHECK_TEST(test_volume_combo_labels),
+    CHECK_TEST(test_multilabel_ignore_focal),
+    CHECK_TEST(test_errors),
+};
+
+int main(int argc, char **argv)
 {
-    test_cross_entropy();
-    test_focal();
-    test_region_logits();
-    test_region_probabilities();
-    test_lovasz_single();
-    test_lovasz_batch();
-    test_lovasz_logits();
-    test_metrics();
-    test_multilabel();
-    test_many_pixels();
-    test_volume_combo_labels();
-    test_multilabel_ignore_focal();
-    test_errors();
-    return check_summary("test_multiclass");
+    return CHECK_RUN("test_multiclass", tests);
 }

@@ -427,7 +427,8 @@ static void test_metric_schemas(void)
     json_decref(owners);
 }
 
-int main(void)
+/* Runs fn with schemas pointing into the embedded openapi.json (parsed here, freed after). */
+static void with_schemas(void (*fn)(void))
 {
     size_t len = 0;
     const char *doc = slp_openapi_json(&len);
@@ -436,12 +437,31 @@ int main(void)
     CHECK(root != NULL);
     if (!root) {
         fprintf(stderr, "openapi.json is not JSON: %s (line %d)\n", err.text, err.line);
-        return check_summary("test_openapi");
+        return;
     }
     schemas = json_object_get(json_object_get(root, "components"), "schemas");
     CHECK(json_is_object(schemas));
-    test_loss_schemas();
-    test_metric_schemas();
+    fn();
+    schemas = NULL;
     json_decref(root);
-    return check_summary("test_openapi");
+}
+
+static void test_losses(void)
+{
+    with_schemas(test_loss_schemas);
+}
+
+static void test_metrics(void)
+{
+    with_schemas(test_metric_schemas);
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_losses),
+    CHECK_TEST(test_metrics),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_openapi", tests);
 }

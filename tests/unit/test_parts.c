@@ -114,13 +114,13 @@ struct fixture {
     size_t pred_raw_gz_len;
 };
 
+/* Builds the fixture's bodies; 0, or -1 when one could not be made (test_fixture says which). */
 static int fixture_init(struct fixture *fx)
 {
     memset(fx, 0, sizeof *fx);
     f32_le(seed_p, 4, fx->pred_raw);
     /* 10 bytes of preamble + 53 of dict + '\n' = 64: a v1.0 header with no padding at all */
     static const char compact[] = "{'descr':'<f4','fortran_order':False,'shape':(1,2,2)}";
-    CHECK_INT(strlen(compact), 53);
     fx->pred_npy = npy_file(compact, 64, fx->pred_raw, 16, &fx->pred_npy_len);
     /* as numpy writes it: the dict needs 62 bytes, so the header is padded to 128 */
     fx->mask_npy = npy_file("{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2, 2), }", 128,
@@ -131,9 +131,6 @@ static int fixture_init(struct fixture *fx)
     }
     fx->pred_raw_gz = zpack(fx->pred_raw, 16, 31, &fx->pred_raw_gz_len);
     bool ok = fx->pred_npy && fx->mask_npy && fx->pred_gz && fx->pred_zlib && fx->pred_raw_gz;
-    CHECK(ok);
-    CHECK_INT(fx->pred_npy_len, 64 + 16);
-    CHECK_INT(fx->mask_npy_len, 128 + 4);
     return ok ? 0 : -1;
 }
 
@@ -186,7 +183,7 @@ static void check_seed_mask(const struct slp_array *a)
     CHECK(v && memcmp(v, seed_y, 4) == 0);
 }
 
-static void test_arrays(const struct fixture *fx)
+static void check_arrays(const struct fixture *fx)
 {
     char msg[MSGLEN];
     struct slp_array a;
@@ -374,7 +371,7 @@ static struct slp_part text_part(const char *name, const char *s)
     return p;
 }
 
-static void test_score(const struct fixture *fx)
+static void check_score(const struct fixture *fx)
 {
     json_t *j;
     const double want = seed_expected();
@@ -479,13 +476,42 @@ static void test_score(const struct fixture *fx)
     slp_response_free(&r);
 }
 
-int main(void)
+/* The fixture's own bodies, byte counts by hand. */
+static void test_fixture(void)
+{
+    struct fixture fx;
+    CHECK_INT(strlen("{'descr':'<f4','fortran_order':False,'shape':(1,2,2)}"), 53);
+    CHECK(fixture_init(&fx) == 0);
+    CHECK_INT(fx.pred_npy_len, 64 + 16);
+    CHECK_INT(fx.mask_npy_len, 128 + 4);
+    fixture_free(&fx);
+}
+
+static void test_arrays(void)
 {
     struct fixture fx;
     if (fixture_init(&fx) == 0) {
-        test_arrays(&fx);
-        test_score(&fx);
+        check_arrays(&fx);
     }
     fixture_free(&fx);
-    return check_summary("test_parts");
+}
+
+static void test_score(void)
+{
+    struct fixture fx;
+    if (fixture_init(&fx) == 0) {
+        check_score(&fx);
+    }
+    fixture_free(&fx);
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_fixture),
+    CHECK_TEST(test_arrays),
+    CHECK_TEST(test_score),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_parts", tests);
 }

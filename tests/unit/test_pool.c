@@ -393,15 +393,18 @@ static void test_parallel_for_nested_loops(void)
     sl_pool_free(p);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_new_and_threads),
+    CHECK_TEST(test_submit_once),
+    CHECK_TEST(test_full_queue),
+    CHECK_TEST(test_free_drains),
+    CHECK_TEST(test_parallel_for_cover),
+    CHECK_TEST(test_parallel_for_nested_busy),
+    CHECK_TEST(test_parallel_for_nested_all_jobs),
+    CHECK_TEST(test_parallel_for_nested_loops),
+};
+
+int main(int argc, char **argv)
 {
-    test_new_and_threads();
-    test_submit_once();
-    test_full_queue();
-    test_free_drains();
-    test_parallel_for_cover();
-    test_parallel_for_nested_busy();
-    test_parallel_for_nested_all_jobs();
-    test_parallel_for_nested_loops();
-    return check_summary("test_pool");
+    return CHECK_RUN("test_pool", tests);
 }

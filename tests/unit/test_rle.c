@@ -799,14 +799,13 @@ static void test_round_trip(void)
     }
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_rle_hand),   CHECK_TEST(test_rle_errors),       CHECK_TEST(test_rle_limits),
+    CHECK_TEST(test_coco_hand),  CHECK_TEST(test_coco_golden_pair), CHECK_TEST(test_coco_errors),
+    CHECK_TEST(test_round_trip),
+};
+
+int main(int argc, char **argv)
 {
-    test_rle_hand();
-    test_rle_errors();
-    test_rle_limits();
-    test_coco_hand();
-    test_coco_golden_pair();
-    test_coco_errors();
-    test_round_trip();
-    return check_summary("test_rle");
+    return CHECK_RUN("test_rle", tests);
 }

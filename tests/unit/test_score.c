@@ -108,8 +108,11 @@ static void test_layouts(void)
     sl_result_free(res);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_layouts),
+};
+
+int main(int argc, char **argv)
 {
-    test_layouts();
-    return check_summary("test_score");
+    return CHECK_RUN("test_score", tests);
 }

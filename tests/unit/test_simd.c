@@ -84,7 +84,7 @@ static struct sweep run_sweep(void (*fn)(int, const float *, float *, int64_t),
     return s;
 }
 
-static void test_exp(uint32_t stride)
+static void check_exp(uint32_t stride)
 {
     /* z in [-87.3365, 0]: the negative floats from -0 down to the cut, by their bits */
     const uint32_t lo = to_bits(-0.0f), hi = to_bits(-87.3365402f);
@@ -108,7 +108,7 @@ static void test_exp(uint32_t stride)
     CHECK_CLOSE(out[7], exp(-0.5), EXP_MAX_REL, 0);
 }
 
-static void test_log1p(uint32_t stride)
+static void check_log1p(uint32_t stride)
 {
     struct sweep s = run_sweep(sl__log1p01_f32, log1p, 0, to_bits(1.0f), stride, false);
     printf("log1p01: %lld floats in [0, 1], max rel err %.3g at %.9g (bound %.2g), max abs err "
@@ -215,15 +215,35 @@ static void test_fused_variants(void)
     }
 }
 
+/* a prime stride visits about 1.1e9 / 97 arguments of each function, every binade;
+ * --exhaustive (main's first argument) sets 1 */
+static uint32_t stride_ = 97;
+
+static void test_exp(void)
+{
+    check_exp(stride_);
+}
+
+static void test_log1p(void)
+{
+    check_log1p(stride_);
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_exp),
+    CHECK_TEST(test_log1p),
+    CHECK_TEST(test_fused_variants),
+};
+
 int main(int argc, char **argv)
 {
-    const bool exhaustive = argc > 1 && strcmp(argv[1], "--exhaustive") == 0;
-    /* a prime stride visits about 1.1e9 / 97 arguments of each function, every binade */
-    const uint32_t stride = exhaustive ? 1 : 97;
+    if (argc > 1 && strcmp(argv[1], "--exhaustive") == 0) {
+        stride_ = 1;
+        argv[1] = argv[0];
+        argc--;
+        argv++;
+    }
     printf("instruction sets: baseline%s%s\n", sl__simd_best() >= SL_SIMD_AVX2 ? ", AVX2" : "",
            sl__simd_best() >= SL_SIMD_AVX512 ? ", AVX-512" : "");
-    test_exp(stride);
-    test_log1p(stride);
-    test_fused_variants();
-    return check_summary("test_simd");
+    return CHECK_RUN("test_simd", tests);
 }

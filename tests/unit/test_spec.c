@@ -82,7 +82,7 @@ static void check_unknown_key_lists_openapi(void)
     json_decref(doc);
 }
 
-int main(void)
+static void test_requests(void)
 {
     json_t *j;
     /* malformed JSON and duplicate object keys are 400 */
@@ -198,5 +198,13 @@ int main(void)
     CHECK(json_is_null(json_array_get(json_object_get(dice, "per_image"), 0)));
     CHECK_INT(json_integer_value(json_object_get(dice, "undefined")), 1);
     json_decref(j);
-    return check_summary("test_spec");
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_requests),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_spec", tests);
 }

@@ -284,11 +284,14 @@ static void test_dwce(void)
     CHECK(sl_score(&req, NULL, &res, msg, sizeof msg) != 0);
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_2d),
+    CHECK_TEST(test_border_and_3d),
+    CHECK_TEST(test_multiclass),
+    CHECK_TEST(test_dwce),
+};
+
+int main(int argc, char **argv)
 {
-    test_2d();
-    test_border_and_3d();
-    test_multiclass();
-    test_dwce();
-    return check_summary("test_surface");
+    return CHECK_RUN("test_surface", tests);
 }

@@ -83,7 +83,7 @@ static void test_rows(void)
     CHECK(sl_find_metric("confusion")->flags & SL_DEF_COUNTS);
 }
 
-int main(void)
+static void test_defaults_and_ranges(void)
 {
     int n;
     const struct sl_def *t = sl_loss_table(&n);
@@ -103,7 +103,6 @@ int main(void)
         CHECK(d && d->summary && d->convention);
     }
     CHECK(n >= (int)(sizeof api / sizeof api[0]) && t[0].name != NULL);
-    test_rows();
     CHECK(sl_find_loss("nope") == NULL);
     CHECK(sl_find_metric("mcc") != NULL);
     /* defaults of openapi.json and the README */
@@ -131,5 +130,14 @@ int main(void)
     struct sl_value b = {.kind = SL_V_BOOL, .b = true};
     CHECK_INT(check("dice", "log", b), 0);
     CHECK_INT(check("dice", "log", num(1)), SL_EINVAL);
-    return check_summary("test_table");
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_rows),
+    CHECK_TEST(test_defaults_and_ranges),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_table", tests);
 }

@@ -5,7 +5,7 @@
 #include "../check.h"
 #include "segloss.h"
 
-int main(void)
+static void test_dtypes(void)
 {
     enum sl_dtype dt;
     CHECK_INT(sl_dtype_from_name("float32", &dt), 0);
@@ -33,5 +33,13 @@ int main(void)
     CHECK(strcmp(sl_strerror(SL_ESHAPE), "shape mismatch") == 0);
     CHECK(strcmp(sl_errname(SL_ERANGE), "ERANGE") == 0);
     CHECK(strcmp(sl_errname(12345), "EUNKNOWN") == 0);
-    return check_summary("test_tensor");
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_dtypes),
+};
+
+int main(int argc, char **argv)
+{
+    return CHECK_RUN("test_tensor", tests);
 }

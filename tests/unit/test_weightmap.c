@@ -821,21 +821,15 @@ static void test_negotiation(void)
     CHECK(!srv_accept_encoding_allows_gzip("gzipx, xgzip"));
 }
 
-int main(void)
+static const struct check_test tests[] = {
+    CHECK_TEST(test_row),         CHECK_TEST(test_one_object),   CHECK_TEST(test_square),
+    CHECK_TEST(test_three),       CHECK_TEST(test_connectivity), CHECK_TEST(test_instances),
+    CHECK_TEST(test_3d),          CHECK_TEST(test_batch),        CHECK_TEST(test_random),
+    CHECK_TEST(test_validation),  CHECK_TEST(test_npy_answer),   CHECK_TEST(test_json_answer),
+    CHECK_TEST(test_body_errors), CHECK_TEST(test_negotiation),
+};
+
+int main(int argc, char **argv)
 {
-    test_row();
-    test_one_object();
-    test_square();
-    test_three();
-    test_connectivity();
-    test_instances();
-    test_3d();
-    test_batch();
-    test_random();
-    test_validation();
-    test_npy_answer();
-    test_json_answer();
-    test_body_errors();
-    test_negotiation();
-    return check_summary("test_weightmap");
+    return CHECK_RUN("test_weightmap", tests);
 }
