@@ -226,9 +226,12 @@ fuzz: $(FUZZ_BINS)
 
 # ---- valgrind: unit tests, the golden runner's in-process half and e2e against a seglossd run
 # under memcheck (no errors, no definite/indirect leaks). $(VG_DIR) is a stand-in build dir of
-# wrapper scripts, so tests/run.sh runs and tallies them as usual.
-VALGRIND ?= valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect \
-            --error-exitcode=99 -q
+# wrapper scripts, so tests/run.sh runs and tallies them as usual. --fair-sched=yes: valgrind runs
+# one thread at a time, and by default a busy compute worker can hold that turn for seconds, so
+# seglossd's I/O threads answered nothing while a job ran (e2e's /readyz-while-saturated check
+# never saw the queued request); fair scheduling hands the turn round.
+VALGRIND ?= valgrind --tool=memcheck --fair-sched=yes --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --error-exitcode=99 -q
 VG_DIR   := $(BUILD)/valgrind
 vg_wrap   = printf '\#!/bin/sh\nexec %s "$$@"\n' '$(2)' >$(1) && chmod +x $(1)
 
