@@ -40,4 +40,19 @@ static inline void set_choice(struct sl_spec *s, const char *param, int c)
     s->values[i].choice = c;
 }
 
+/* Sets param to JSON null (e.g. focal's alpha: no weighting). */
+static inline void set_null(struct sl_spec *s, const char *param)
+{
+    s->values[sl_param_index(s->def, param)].kind = SL_V_NULL;
+}
+
+/* Sets param to the list arr[0..n) (borrowed: arr must outlive the spec). */
+static inline void set_list(struct sl_spec *s, const char *param, const double *arr, int n)
+{
+    int i = sl_param_index(s->def, param);
+    s->values[i].kind = SL_V_LIST;
+    s->values[i].list = arr;
+    s->values[i].nlist = n;
+}
+
 #endif /* SEGLOSS_SPEC_UTIL_H */

@@ -30,19 +30,6 @@ static struct sl_tensor u8(const uint8_t *d, int ndim, int64_t a, int64_t b, int
     return t;
 }
 
-static void set_null(struct sl_spec *s, const char *param)
-{
-    s->values[sl_param_index(s->def, param)].kind = SL_V_NULL;
-}
-
-static void set_list(struct sl_spec *s, const char *param, const double *arr, int n)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_LIST;
-    s->values[i].list = arr;
-    s->values[i].nlist = n;
-}
-
 /* Scores losses s[0..n); out[k] = batch value of loss k (NaN on error), per[k * N + i] its
  * per-image values when per is not NULL. Returns sl_score's code. */
 static int score(struct sl_request *req, const struct sl_spec *s, int n, double *out, double *per,

@@ -29,19 +29,6 @@ static struct sl_tensor tgt4(const uint8_t *d, int64_t n, int64_t c, int64_t h, 
     return t;
 }
 
-static void set_null(struct sl_spec *s, const char *param)
-{
-    s->values[sl_param_index(s->def, param)].kind = SL_V_NULL;
-}
-
-static void set_list(struct sl_spec *s, const char *param, const double *arr, int n)
-{
-    int i = sl_param_index(s->def, param);
-    s->values[i].kind = SL_V_LIST;
-    s->values[i].list = arr;
-    s->values[i].nlist = n;
-}
-
 /* Scores one loss; returns the batch value (NaN on error), copies per-image values when asked
  * and reports whether the loss has a per-image list. */
 static double score1(struct sl_request *req, const struct sl_spec *s, double *per_image,
