@@ -1,6 +1,6 @@
 /* reduce.c - from plane sums to loss and metric values: per image, per class, per batch.
  *
- * Conventions (API.md, and the README's list): pixel losses are means over counted pixels;
+ * Conventions (the README's "Conventions"): pixel losses are means over counted pixels;
  * region losses are per image, averaged over the counted classes (class 0 left out when
  * include_background is false), each class's loss times its class weight (MONAI); Lovász
  * losses average over classes as the reference code does. Pixel losses leave channel 0 out in
@@ -188,7 +188,7 @@ static double pixel_loss(const struct sl__plan *pl, const struct sl_spec *s, boo
     return sum ? tnum : (tden > 0 ? tnum / tden : 0.0);
 }
 
-/* A ratio num/den whose zero denominator scores 1 (API.md: empty on empty is perfect). */
+/* A ratio num/den whose zero denominator scores 1 (README: empty on empty is perfect). */
 static double ratio1(double num, double den)
 {
     return den == 0 ? 1.0 : num / den;

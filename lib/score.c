@@ -46,7 +46,7 @@ static bool plain_shape(const struct sl_tensor *o, int64_t n, const int64_t *sp,
             same_dims(o->shape + 2, sp, ns));
 }
 
-/* Whether axis 1 of the prediction is a channel axis (API.md "mode", README "Shapes and
+/* Whether axis 1 of the prediction is a channel axis (README "Shapes and
  * layouts"): spacing, when given, has one value per spatial axis, so the axes after N are
  * either exactly the spatial ones ([N, *S], binary) or a channel axis and them; without it,
  * binary [N, 1, *S] has one and binary [N, *S] (3-D, or 4-D with mode binary) has none, and
@@ -95,7 +95,7 @@ static int check_spacing_layout(const struct sl_request *req, enum sl_mode mode,
     return 0;
 }
 
-/* Shapes per mode (API.md): binary prediction [N, *S] or [N, 1, *S], target and weight
+/* Shapes per mode (README): binary prediction [N, *S] or [N, 1, *S], target and weight
  * [N, *S] or [N, 1, *S]; multiclass prediction [N, C, *S] (C >= 2), target and weight [N, *S]
  * or [N, 1, *S]; multilabel prediction and target [N, C, *S], weight [N, *S], [N, 1, *S] or
  * [N, C, *S]. Which axes are spatial: channel_axis. */
@@ -192,7 +192,7 @@ static int geometry(const struct sl_request *req, enum sl_mode mode, struct sl__
     return 0;
 }
 
-/* Infers the mode from the shapes (API.md "mode: inferred"): binary without a channel axis
+/* Infers the mode from the shapes (README "Shapes and layouts"): binary without a channel axis
  * (channel_axis) or with C = 1; else multilabel when the target has the prediction's shape,
  * multiclass otherwise. */
 static enum sl_mode infer_mode(const struct sl_request *req)

@@ -1,5 +1,6 @@
-/* array.c - wire arrays (API.md "Arrays") into owned, C-order, host-order buffers: the table of
- * wire formats, the dispatcher and the validation every format shares.
+/* array.c - wire arrays (README "Shapes and layouts", openapi ArrayObject) into owned, C-order,
+ * host-order buffers: the table of wire formats, the dispatcher and the validation every format
+ * shares.
  *
  * One row per format (after curl's content_encoding.c): its name, its decoder (one fmt_*.c file
  * per format) and what it accepts. The dispatcher reads and type-checks the object's keys, finds

@@ -1,4 +1,5 @@
-/* array.h - wire arrays (API.md "Arrays") decoded into owned, C-order, host-order buffers.
+/* array.h - wire arrays (README "Shapes and layouts", openapi ArrayObject) decoded into owned,
+ * C-order, host-order buffers.
  *
  * Formats (one row each in array.c's table): list (flat with shape, or nested), raw, npy
  * (v1/v2/v3, C or Fortran order), each npy/raw base64 or a multipart part, possibly compressed
@@ -73,7 +74,7 @@ struct slp_parts {
 /* Frees a->buf and zeroes *a. NULL is fine. */
 void slp_array_free(struct slp_array *a);
 
-/* Decodes the wire array j (an object per API.md, or a bare JSON list as shorthand for
+/* Decodes the wire array j (an object per openapi.json, or a bare JSON list as shorthand for
  * {"format": "list", "data": [...]}) called name ("prediction", "target", ...) into *out.
  * Returns 0, or a negative SL_E* code with a message naming name and the key or index:
  * SL_EMALFORMED (bad base64, npy header, compressed stream: 400), SL_ESIZE (byte count

@@ -244,7 +244,7 @@ struct slp__format {
     const char *data_is;        /* what "data" holds, for messages: "values", "text", "bytes" */
 };
 
-/* The table, in the order API.md and openapi.json list the formats; *n its row count. */
+/* The table, in the order openapi.json lists the formats; *n its row count. */
 const struct slp__format *slp__format_table(int *n);
 
 /* Writes the names of the table's formats whose accepts has every bit of need into buf (always

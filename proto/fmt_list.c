@@ -1,5 +1,5 @@
-/* fmt_list.c - wire format "list" (API.md "Arrays"): JSON numbers, flat with "shape" or nested,
- * converted to dtype (float64 when absent). Choices a user can see:
+/* fmt_list.c - wire format "list" (README "Shapes and layouts", openapi ArrayObject): JSON numbers,
+ * flat with "shape" or nested, converted to dtype (float64 when absent). Choices a user can see:
  *  - bool accepts true/false and 0/1; integer dtypes accept integral reals (2.0) but not 2.5;
  *    float32 values that round to FLT_MAX are kept, larger ones are SL_ERANGE; float16 rounds to
  *    nearest even and |v| >= 65520 is SL_ERANGE;

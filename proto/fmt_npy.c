@@ -1,7 +1,8 @@
-/* fmt_npy.c - wire format "npy" (API.md "Arrays"): a whole .npy file (v1/v2/v3, C or Fortran
- * order, either byte order) as base64 in "data" or the bytes of a multipart "part", possibly
- * compressed. The header (npy.c parses it) gives dtype and shape; the spec's optional "dtype"
- * and "shape" must agree with it. Elements end up host-order, C-order and aligned. */
+/* fmt_npy.c - wire format "npy" (README "Shapes and layouts", openapi ArrayObject): a whole .npy
+ * file (v1/v2/v3, C or Fortran order, either byte order) as base64 in "data" or the bytes of a
+ * multipart "part", possibly compressed. The header (npy.c parses it) gives dtype and shape; the
+ * spec's optional "dtype" and "shape" must agree with it. Elements end up host-order, C-order and
+ * aligned. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

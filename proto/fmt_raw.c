@@ -1,6 +1,7 @@
-/* fmt_raw.c - wire format "raw" (API.md "Arrays"): the little-endian C-order bytes of an array
- * whose "dtype" and "shape" are given, as base64 in "data" or the bytes of a multipart "part",
- * possibly compressed. The byte count must be exactly what dtype and shape say. */
+/* fmt_raw.c - wire format "raw" (README "Shapes and layouts", openapi ArrayObject): the
+ * little-endian C-order bytes of an array whose "dtype" and "shape" are given, as base64 in "data"
+ * or the bytes of a multipart "part", possibly compressed. The byte count must be exactly what
+ * dtype and shape say. */
 #include <stdlib.h>
 
 #include "array_internal.h"

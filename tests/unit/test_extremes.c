@@ -2,7 +2,7 @@
  * float32 pass answers what the double pass answers (and what MONAI / PyTorch in float64
  * answer), in binary and multilabel mode; multiclass (computed in double) likewise.
  *
- * Expected values are worked out by hand below from the definitions (API.md, README
+ * Expected values are worked out by hand below from the definitions (README
  * "Conventions"), with libm's double exp/log1p standing for exact arithmetic:
  *   p = sigmoid(x) = e^x / (1 + e^x); for x = -90 that is 8.19e-40, a double but below the
  *   smallest normal float32 (1.18e-38), and p^2 for x = -60 is 7.7e-53.

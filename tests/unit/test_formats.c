@@ -1,7 +1,7 @@
 /* test_formats.c - the wire-format table of proto/array.c against the contract: openapi.json's
  * ArrayObject (read-only) lists the same formats in the same order, "part" is allowed for the
  * same ones and compression refused for the same ones; the messages that list formats say the
- * names API.md gives, in its order. */
+ * names openapi.json gives, in its order. */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,7 +126,7 @@ static int run(const char *text, char *msg, size_t msglen)
 static void test_messages(void)
 {
     char msg[512], names[128];
-    /* API.md's list, in its order */
+    /* openapi.json's list, in its order */
     slp__format_names(0, " or ", names, sizeof names);
     CHECK(strcmp(names, "npy, raw, list, rle or coco_rle") == 0);
     slp__format_names(SLP__FMT_PART, " and ", names, sizeof names);

@@ -72,7 +72,7 @@ static void test_layouts(void)
         CHECK_INT(res->nspatial, 2);
     }
     sl_result_free(res);
-    /* mode binary, no spacing: 3-D (API.md) */
+    /* mode binary, no spacing: 3-D (README) */
     CHECK_INT(score(4, s4, SL_MODE_BINARY, 0, NULL, 0, &res, msg, sizeof msg), 0);
     CHECK(res && res->nspatial == 3);
     sl_result_free(res);
