@@ -30,9 +30,10 @@ static int npy_agree(struct slp__areq *r, const struct slp__npy_info *info)
 }
 
 /* After a .npy header of off bytes in a file of `have`: the header agrees with the spec's dtype
- * and shape, fits the limits, and exactly the data bytes follow (sets *nbytes, *numel). */
-static int npy_check_body(struct slp__areq *r, const struct slp__npy_info *info, size_t off,
-                          size_t have, size_t *nbytes, int64_t *numel)
+ * and shape, fits the limits, and exactly the data bytes follow (sets *nbytes, *numel); then
+ * *buf is a new array buffer of *nbytes for the caller to fill (and own). */
+static int npy_body_buffer(struct slp__areq *r, const struct slp__npy_info *info, size_t off,
+                           size_t have, size_t *nbytes, int64_t *numel, unsigned char **buf)
 {
     int rc = npy_agree(r, info);
     if (!rc) {
@@ -46,7 +47,8 @@ static int npy_check_body(struct slp__areq *r, const struct slp__npy_info *info,
                   r->name, *nbytes, have - off);
         return SL_ESIZE;
     }
-    return 0;
+    *buf = slp__alloc_array(r, *nbytes);
+    return *buf ? 0 : SL_ENOMEM;
 }
 
 /* SL_EMALFORMED: the file ends after have of the header's off bytes. */
@@ -93,9 +95,8 @@ static int decode_npy_plain(struct slp__areq *r, struct slp__npy_info *info, uns
     if (off <= npre) {
         rc = npy_header_from(r, pre, off, info);
     } else {
-        unsigned char *hdr = malloc(off);
+        unsigned char *hdr = slp__alloc_array(r, off);
         if (!hdr) {
-            slp__errf(r->msg, r->msglen, "%s: out of memory", r->name);
             return SL_ENOMEM;
         }
         rc = slp__base64_decode_range(s, slen, 0, off, hdr, r->dpath, r->msg, r->msglen);
@@ -104,15 +105,12 @@ static int decode_npy_plain(struct slp__areq *r, struct slp__npy_info *info, uns
         }
         free(hdr);
     }
+    unsigned char *buf = NULL;
     if (!rc) {
-        rc = npy_check_body(r, info, off, have, nbytes, numel);
+        rc = npy_body_buffer(r, info, off, have, nbytes, numel, &buf);
     }
     if (rc) {
         return rc;
-    }
-    unsigned char *buf = slp__alloc_array(r, *nbytes);
-    if (!buf) {
-        return SL_ENOMEM;
     }
     rc = slp__base64_decode_range(s, slen, off, *nbytes, buf, r->dpath, r->msg, r->msglen);
     if (rc) {
@@ -147,15 +145,12 @@ static int decode_npy_part(struct slp__areq *r, struct slp__npy_info *info, unsi
     if (!rc) {
         rc = npy_header_from(r, p, off, info);
     }
+    unsigned char *buf = NULL;
     if (!rc) {
-        rc = npy_check_body(r, info, off, have, nbytes, numel);
+        rc = npy_body_buffer(r, info, off, have, nbytes, numel, &buf);
     }
     if (rc) {
         return rc;
-    }
-    unsigned char *buf = slp__alloc_array(r, *nbytes);
-    if (!buf) {
-        return SL_ENOMEM;
     }
     memcpy(buf, p + off, *nbytes);
     *bufp = buf;
