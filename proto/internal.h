@@ -34,6 +34,12 @@ struct slp_score_req {
 int slp__parse_score(const json_t *root, const struct slp_limits *lim,
                      const struct slp_parts *parts, struct slp__jdoc *doc,
                      struct slp_score_req **out, char *msg, size_t msglen);
+/* Parses and validates the keys of spec object root (borrowed) other than the arrays into a new
+ * request in *out without arrays (free with slp__score_req_free). with_arrays false: a spec
+ * without arrays (a challenge's), where prediction, target, weight, instances and per_image
+ * are refused. Returns 0 or a negative SL_E* code with a message. */
+int slp__parse_spec(const json_t *root, const struct slp_limits *lim, bool with_arrays,
+                    struct slp_score_req **out, char *msg, size_t msglen);
 /* Frees r and the arrays and lists it owns. NULL is fine. */
 void slp__score_req_free(struct slp_score_req *r);
 

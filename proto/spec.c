@@ -449,9 +449,8 @@ static const char *const mode_names[] = {"auto", "binary", "multiclass", "multil
 static const char *const pred_type_names[] = {"logits", "probabilities", "labels", NULL};
 static const char *const empty_names[] = {"one", "zero", "nan", NULL};
 
-int slp__parse_score(const json_t *root, const struct slp_limits *lim,
-                     const struct slp_parts *parts, struct slp__jdoc *doc,
-                     struct slp_score_req **out, char *msg, size_t msglen)
+int slp__parse_spec(const json_t *root, const struct slp_limits *lim, bool with_arrays,
+                    struct slp_score_req **out, char *msg, size_t msglen)
 {
     const char *key;
     json_t *val;
@@ -481,7 +480,19 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
         int e;
         if (strcmp(key, "prediction") == 0 || strcmp(key, "target") == 0 ||
             strcmp(key, "weight") == 0 || strcmp(key, "instances") == 0) {
-            continue;
+            if (with_arrays) {
+                continue;
+            }
+            snprintf(msg, msglen,
+                     "%s: a challenge's spec holds no arrays (the reference and the submissions "
+                     "bring them)",
+                     key);
+            rc = SL_EINVAL;
+        } else if (!with_arrays && strcmp(key, "per_image") == 0) {
+            snprintf(msg, msglen,
+                     "per_image: not a key of a challenge's spec (a challenge keeps every "
+                     "per-image value and shows them only to the admin)");
+            rc = SL_EINVAL;
         } else if (strcmp(key, "mode") == 0) {
             rc = parse_enum(val, key, mode_names + 1, &e, msg, msglen);
             r->req.mode = (enum sl_mode)(e + 1);
@@ -526,6 +537,23 @@ int slp__parse_score(const json_t *root, const struct slp_limits *lim,
     }
     r->req.losses = r->losses;
     r->req.metrics = r->metrics;
+    *out = r;
+    return 0;
+fail:
+    slp__score_req_free(r);
+    return rc;
+}
+
+int slp__parse_score(const json_t *root, const struct slp_limits *lim,
+                     const struct slp_parts *parts, struct slp__jdoc *doc,
+                     struct slp_score_req **out, char *msg, size_t msglen)
+{
+    struct slp_score_req *r = NULL;
+    int rc = slp__parse_spec(root, lim, true, &r, msg, msglen);
+    *out = NULL;
+    if (rc) {
+        return rc;
+    }
     if (!json_object_get(root, "prediction") || !json_object_get(root, "target")) {
         snprintf(msg, msglen, "%s: required",
                  json_object_get(root, "prediction") ? "target" : "prediction");
