@@ -3,7 +3,8 @@
 #   make run        start the server on port 8080
 #   make test       unit tests + golden cases (in-process and over HTTP) + e2e + the clients
 #   make test T=PATTERN  only the tests whose names match (make test T=lovasz; tests/filter.h);
-#                   also for unit, golden, e2e, clients, valgrind and asan
+#                   also for unit, golden, e2e, clients, challenges, valgrind and asan
+#   make challenges the challenge routes over HTTP on a temporary data directory
 #   make asan       the whole suite under ASan+UBSan
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
@@ -64,7 +65,7 @@ RUN_TESTS   = SEGLOSS_TEST='$(T)' sh tests/run.sh
 # keep test objects: they are not throwaway intermediates
 .SECONDARY:
 
-.PHONY: all deps test unit golden e2e clients bench bench-compare asan fuzz format format-check run \
+.PHONY: all deps test unit golden e2e clients challenges bench bench-compare asan fuzz format format-check run \
         install clean
 
 all: deps $(SEGLOSSD) $(SEGLOSS)
@@ -138,6 +139,10 @@ e2e: deps $(SEGLOSSD) $(E2E)
 clients: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) clients
 
+# challenges (CHALLENGES.md) over HTTP against seglossd on a temporary data directory
+challenges: deps $(SEGLOSSD)
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) challenges
+
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT="-O1 -g" T='$(T)' test
 
@@ -157,7 +162,7 @@ bench-compare: deps $(SEGLOSSD)
 	$(Q)bash tests/bench/compare/run.sh $(SEGLOSSD)
 
 run: all
-	$(SEGLOSSD) --port $(PORT)
+	$(SEGLOSSD) --port $(PORT) --data-dir var
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -16,7 +16,7 @@
 #include "server.h"
 
 /* How a setting is stored in struct srv_config. */
-enum opt_type { T_BIND, T_UNSIGNED, T_INT, T_U64, T_I64, T_BOOL };
+enum opt_type { T_BIND, T_UNSIGNED, T_INT, T_U64, T_I64, T_BOOL, T_TEXT };
 
 /* One row per setting: the flag, its variable, where and how it is stored, its bounds and its
  * default (numbers only; --bind is text). */
@@ -53,6 +53,11 @@ static const struct opt_def opt_defs[] = {
     {"--max-json-values", "SEGLOSS_MAX_JSON_VALUES", CFG(max_json_values), T_I64, 16,
      (uint64_t)INT64_MAX, 4194304},
     {"--max-specs", "SEGLOSS_MAX_SPECS", CFG(max_specs), T_INT, 1, SLP_MAX_SPECS, 32},
+    /* T_TEXT: max is the field's size */
+    {"--data-dir", "SEGLOSS_DATA_DIR", CFG(data_dir), T_TEXT, 0,
+     sizeof(((struct srv_config *)0)->data_dir), 0},
+    {"--admin-token-file", "SEGLOSS_ADMIN_TOKEN_FILE", CFG(admin_token_file), T_TEXT, 0,
+     sizeof(((struct srv_config *)0)->admin_token_file), 0},
 };
 #define NDEFS (sizeof(opt_defs) / sizeof(opt_defs[0]))
 
@@ -89,6 +94,11 @@ static const char usage_text[] =
     "  --max-header-kb N   per-connection memory for request line (SEGLOSS_MAX_HEADER_KB, 64)\n"
     "                      and headers, KiB, >= 8\n"
     "  --access-log 0|1    one JSON line per request on stderr    (SEGLOSS_ACCESS_LOG, 1)\n"
+    "  --data-dir DIR      turns challenges on: their database    (SEGLOSS_DATA_DIR, none)\n"
+    "                      and blobs live in DIR\n"
+    "  --admin-token-file F  the challenges' admin token          (SEGLOSS_ADMIN_TOKEN_FILE,\n"
+    "                      (default DIR/admin.token, made at the   DIR/admin.token)\n"
+    "                      first start, mode 0600)\n"
     "  -h, --help          print this and exit\n"
     "  --version           print the version and exit\n"
     "\n"
@@ -115,6 +125,7 @@ static void opt_store(struct srv_config *cfg, const struct opt_def *d, uint64_t 
         *(bool *)(void *)field = v != 0;
         break;
     case T_BIND:
+    case T_TEXT:
         break;
     }
 }
@@ -159,6 +170,15 @@ static int opt_set(struct srv_config *cfg, const struct opt_def *d, const char *
             return SL_EINVAL;
         }
         snprintf(cfg->bind, sizeof(cfg->bind), "%s", value);
+        return 0;
+    }
+    if (d->type == T_TEXT) {
+        if (value[0] == '\0' || strlen(value) >= d->max) {
+            fprintf(stderr, "seglossd: %s: must be a path of 1 to %llu bytes\n", origin,
+                    (unsigned long long)(d->max - 1));
+            return SL_EINVAL;
+        }
+        memcpy((char *)cfg + d->off, value, strlen(value) + 1);
         return 0;
     }
     uint64_t v;

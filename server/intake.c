@@ -137,6 +137,16 @@ static enum MHD_Result body_begin(struct srv_req *req)
 {
     struct srv_server *srv = req->srv;
     char detail[256];
+    if (req->route->admit) {
+        /* who may send this body (challenges: the token), before anything else is said */
+        int status = req->route->admit(req);
+        if (status) {
+            req->in.fail = SL_EINVAL;
+            req->in.fail_status = status;
+            req->phase = PH_BODY;
+            return MHD_YES;
+        }
+    }
     const char *ct = srv_header(req->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (check_media_type(req, ct, detail, sizeof(detail)) != 0) {
         return srv_reply_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, detail, NULL, NULL);
@@ -295,7 +305,8 @@ static enum MHD_Result answer_bad_body(struct srv_req *req, size_t got, bool *an
         if (req->in.fail == SL_ENOMEM) {
             req->obs.reject = REJ_OUT_OF_MEMORY;
         }
-        return srv_reply_problem(req, req->in.fail_status, req->in.fail_msg, NULL, NULL);
+        return srv_reply_problem(req, req->in.fail_status, req->in.fail_msg, req->in.fail_hdr[0],
+                                 req->in.fail_hdr[1]);
     }
     if (req->in.fail == SL_ETOOLARGE) {
         char detail[160];

@@ -167,13 +167,19 @@ int srv_server_new(const struct srv_config *cfg, struct srv_server **out, char *
         snprintf(err, errlen, "cannot start %d compute workers", cfg->threads);
         goto destroy_locks;
     }
+    if (chal_server_open(srv, err, errlen) != 0) {
+        rc = SL_EINVAL;
+        goto free_pool;
+    }
     rc = daemon_start(srv, err, errlen);
     if (rc != 0) {
-        goto free_pool;
+        goto close_chal;
     }
     *out = srv;
     return 0;
 
+close_chal:
+    chal_server_close(srv);
 free_pool:
     sl_pool_free(srv->pool);
 destroy_locks:
@@ -243,8 +249,13 @@ void srv_server_free(struct srv_server *srv)
      * once it is stopped: both hold after this. */
     srv_server_abandon(srv);
     MHD_stop_daemon(srv->daemon);
+    /* the re-score thread watches the pool: it stops first; the store closes after the jobs */
+    if (srv->chal) {
+        chal_rescore_stop(srv->chal);
+    }
     /* Jobs still queued see `stopping` and skip their work; a running one finishes. */
     sl_pool_free(srv->pool);
+    chal_server_close(srv);
     pthread_cond_destroy(&srv->unpinned);
     pthread_mutex_destroy(&srv->mu);
     free(srv);

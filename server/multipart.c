@@ -7,6 +7,7 @@
  * job splitting on the worker pins the request (see srv_parts_split).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -41,10 +42,23 @@ static struct srv_part *part_start(struct srv_req *req, const char *key,
                       SRV_PART_NAME_MAX);
         return NULL;
     }
-    if (req->in.nparts == SRV_MAX_PARTS) {
+    int max = srv_route_max_parts(req->srv, req->route);
+    if (req->in.nparts == max) {
         srv_body_fail(req, SL_ETOOLARGE, MHD_HTTP_CONTENT_TOO_LARGE,
-                      "multipart body has more than %d parts (part '%.64s')", SRV_MAX_PARTS, key);
+                      "multipart body has more than %d parts on %s (part '%.64s')", max,
+                      req->route->path, key);
         return NULL;
+    }
+    if (req->in.nparts == req->in.cap) {
+        int cap = req->in.cap ? req->in.cap * 2 : 4;
+        struct srv_part *more = realloc(req->in.parts, (size_t)cap * sizeof *more);
+        if (!more) {
+            srv_body_fail(req, SL_ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "out of memory receiving multipart part '%.64s'", key);
+            return NULL;
+        }
+        req->in.parts = more;
+        req->in.cap = cap;
     }
     struct srv_part *p = &req->in.parts[req->in.nparts++];
     memcpy(p->name, key, strlen(key) + 1);
@@ -196,7 +210,11 @@ int srv_parts_split(struct srv_req *req, const char *body, size_t len, struct sl
 /* On a worker: hands req's parts (borrowed) to the route's multipart step. */
 void srv_parts_compute(struct srv_req *req, struct slp_response *resp)
 {
-    struct slp_part items[SRV_MAX_PARTS];
+    struct slp_part *items = calloc((size_t)req->in.nparts + 1, sizeof *items);
+    if (!items) {
+        slp_problem(MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", resp);
+        return;
+    }
     for (int i = 0; i < req->in.nparts; i++) {
         items[i].name = req->in.parts[i].name;
         items[i].data = (const unsigned char *)req->in.parts[i].data.data;
@@ -204,6 +222,21 @@ void srv_parts_compute(struct srv_req *req, struct slp_response *resp)
     }
     const struct slp_parts parts = {items, req->in.nparts};
     req->route->compute_parts(req, &parts, resp);
+    free(items);
+}
+
+/* The most parts a multipart body of route may have. */
+int srv_route_max_parts(const struct srv_server *srv, const struct srv_route *route)
+{
+    if (route->max_parts > 0) {
+        return route->max_parts;
+    }
+    if (route->max_parts < 0) {
+        /* one per image, and a few named parts (note, spec, csv) */
+        int64_t n = srv->limits.max_images > 0 ? srv->limits.max_images : 4096;
+        return (int)(n < 1 << 20 ? n : 1 << 20) + 3;
+    }
+    return SRV_MAX_PARTS;
 }
 
 /* Frees the parts' bytes; req may be NULL. */
@@ -215,6 +248,8 @@ void srv_parts_free(struct srv_req *req)
     for (int i = 0; i < req->in.nparts; i++) {
         slp_dynbuf_free(&req->in.parts[i].data);
     }
-    req->in.nparts = 0;
+    free(req->in.parts);
+    req->in.parts = NULL;
+    req->in.nparts = req->in.cap = 0;
     req->in.parts_len = 0;
 }

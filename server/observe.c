@@ -141,8 +141,20 @@ static void metrics_render(struct srv_server *srv, struct slp_dynbuf *b)
 enum MHD_Result srv_handle_metrics(struct srv_req *req)
 {
     struct slp_dynbuf b;
-    slp_dynbuf_init(&b, METRICS_CAP);
+    slp_dynbuf_init(&b, METRICS_CAP + (req->srv->chal ? (size_t)16 << 20 : 0));
     metrics_render(req->srv, &b);
+    if (req->srv->chal && !b.err) {
+        /* challenges: as many series as challenges, so in a buffer of their own */
+        struct slp_dynbuf c;
+        slp_dynbuf_init(&c, (size_t)16 << 20);
+        chal_metrics(req->srv, &c);
+        if (c.err) {
+            b.err = c.err;
+        } else if (c.len) {
+            slp_dynbuf_add(&b, c.data, c.len);
+        }
+        slp_dynbuf_free(&c);
+    }
     if (b.err == SL_ETOOLARGE) {
         /* METRICS_CAP bounds every series; reaching it is a bug, not bad input */
         fprintf(stderr, "seglossd: internal: /metrics output over %d bytes\n", METRICS_CAP);

@@ -52,10 +52,13 @@ enum MHD_Result srv_reply_hdrs(struct srv_req *req, int status, const char *ctyp
 
     bool ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                       ctype ? ctype : "application/json") == MHD_YES;
+    bool retry_given = false;
     for (const char *const *h = hdrs; ok && h && h[0]; h += 2) {
         ok = MHD_add_response_header(r, h[0], h[1]) == MHD_YES;
+        retry_given = retry_given || strcmp(h[0], MHD_HTTP_HEADER_RETRY_AFTER) == 0;
     }
-    if (ok && (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)) {
+    if (ok && !retry_given &&
+        (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)) {
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
     }
     if (ok && req->obs.id[0]) {
@@ -106,7 +109,8 @@ enum MHD_Result srv_reply_job(struct srv_req *req)
     struct slp_response r = req->job.resp;
     memset(&req->job.resp, 0, sizeof(req->job.resp));
     if (r.status != MHD_HTTP_OK) {
-        return srv_reply_response(req, &r, NULL);
+        const char *const extra[] = {req->job.hdr_name, req->job.hdr_val, NULL};
+        return srv_reply_response(req, &r, req->job.hdr_name[0] ? extra : NULL);
     }
     const char *const hdrs[] = {MHD_HTTP_HEADER_VARY, req->route->vary,
                                 req->job.resp_gzip ? MHD_HTTP_HEADER_CONTENT_ENCODING : NULL,

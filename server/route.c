@@ -20,21 +20,86 @@ static void compute_score_parts(struct srv_req *req, const struct slp_parts *par
 static void compute_weight_map(struct srv_req *req, const char *body, size_t len,
                                struct slp_response *resp);
 
-/* Every path the API names, implemented or not: a new route is one row here. */
+#define GH (SRV_GET | SRV_HEAD)
+
+/* Every path the API names, implemented or not: a new route is one row here. The challenge
+ * routes (CHALLENGES.md) are chal_http.c's; their bodies may have a part per image. */
 const struct srv_route srv_routes[SRV_NROUTES] = {
-    {"/v1/score", SRV_POST, NULL, compute_score, compute_score_parts, "Accept-Encoding"},
-    {"/v1/weight-map", SRV_POST, NULL, compute_weight_map, NULL, "Accept, Accept-Encoding"},
-    {"/v1/catalog", SRV_GET | SRV_HEAD, handle_catalog, NULL, NULL, NULL},
-    {"/healthz", SRV_GET | SRV_HEAD, handle_healthz, NULL, NULL, NULL},
-    {"/readyz", SRV_GET | SRV_HEAD, handle_readyz, NULL, NULL, NULL},
-    {"/metrics", SRV_GET | SRV_HEAD, srv_handle_metrics, NULL, NULL, NULL},
-    {"/openapi.json", SRV_GET | SRV_HEAD, handle_openapi, NULL, NULL, NULL},
+    {"/v1/score", SRV_POST, NULL, compute_score, compute_score_parts, "Accept-Encoding", 0, NULL,
+     0},
+    {"/v1/weight-map", SRV_POST, NULL, compute_weight_map, NULL, "Accept, Accept-Encoding", 0,
+     NULL, 0},
+    {"/v1/catalog", GH, handle_catalog, NULL, NULL, NULL, 0, NULL, 0},
+    {"/healthz", GH, handle_healthz, NULL, NULL, NULL, 0, NULL, 0},
+    {"/readyz", GH, handle_readyz, NULL, NULL, NULL, 0, NULL, 0},
+    {"/metrics", GH, srv_handle_metrics, NULL, NULL, NULL, 0, NULL, 0},
+    {"/openapi.json", GH, handle_openapi, NULL, NULL, NULL, 0, NULL, 0},
+    {"/v1/challenges", GH, chal_h_list, NULL, NULL, NULL, 0, NULL, 0},
+    {"/v1/challenges/{c}", GH | SRV_PUT, chal_h_get, chal_c_config, NULL, NULL, SRV_PUT,
+     chal_admit_admin, 0},
+    {"/v1/challenges/{c}/reference", SRV_PUT, NULL, chal_c_reference, chal_p_reference, NULL,
+     SRV_PUT, chal_admit_admin, -1},
+    {"/v1/challenges/{c}/participants", GH | SRV_POST, chal_h_participants, chal_c_participant,
+     NULL, NULL, SRV_POST, chal_admit_admin, 0},
+    {"/v1/challenges/{c}/participants/{name}", SRV_DELETE, chal_h_revoke, NULL, NULL, NULL, 0,
+     NULL, 0},
+    {"/v1/challenges/{c}/submissions", GH | SRV_POST, chal_h_submissions, chal_c_submit,
+     chal_p_submit, NULL, SRV_POST, chal_admit_participant, -1},
+    {"/v1/challenges/{c}/submissions/{id}", GH | SRV_PATCH, chal_h_submission, chal_c_patch, NULL,
+     NULL, SRV_PATCH, chal_admit_admin, 0},
+    {"/v1/challenges/{c}/submissions/{id}/final", SRV_PUT | SRV_DELETE, chal_h_final, NULL, NULL,
+     NULL, 0, NULL, 0},
+    {"/v1/challenges/{c}/leaderboard", GH, chal_h_leaderboard, NULL, NULL, NULL, 0, NULL, 0},
+    {"/v1/challenges/{c}/rescore", GH | SRV_POST, chal_h_rescore, NULL, NULL, NULL, 0, NULL, 0},
 };
 
-static const struct srv_route *route_find(const char *url)
+/* Whether c may stand in a path parameter: [A-Za-z0-9._-]. */
+static bool param_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+/* Whether url matches pattern, its "{...}" segments captured into req->params (req NULL: only
+ * match). */
+static bool route_match(const char *pattern, const char *url, struct srv_req *req)
+{
+    int np = 0;
+    while (*pattern && *url) {
+        if (*pattern == '{') {
+            size_t n = 0;
+            while (url[n] && url[n] != '/' && param_char(url[n])) {
+                n++;
+            }
+            if (n == 0 || n > SRV_PARAM_MAX || (url[n] && url[n] != '/') ||
+                np == SRV_MAX_PARAMS) {
+                return false;
+            }
+            if (req) {
+                memcpy(req->params[np], url, n);
+                req->params[np][n] = '\0';
+            }
+            np++;
+            url += n;
+            pattern = strchr(pattern, '}') + 1;
+        } else if (*pattern++ != *url++) {
+            return false;
+        }
+    }
+    if (*pattern || *url) {
+        return false;
+    }
+    if (req) {
+        req->nparams = np;
+    }
+    return true;
+}
+
+static const struct srv_route *route_find(const char *url, struct srv_req *req)
 {
     for (size_t i = 0; i < SRV_NROUTES; i++) {
-        if (strcmp(srv_routes[i].path, url) == 0) {
+        if (route_match(srv_routes[i].path, url, NULL)) {
+            route_match(srv_routes[i].path, url, req);
             return &srv_routes[i];
         }
     }
@@ -53,22 +118,41 @@ unsigned srv_method_bit(const char *method)
     if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
         return SRV_POST;
     }
+    if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0) {
+        return SRV_PUT;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
+        return SRV_DELETE;
+    }
+    if (strcmp(method, "PATCH") == 0) {
+        return SRV_PATCH;
+    }
     return 0;
 }
 
-/* The Allow header value of route's methods. */
-const char *srv_route_allow(const struct srv_route *route)
+/* The Allow header value of route's methods, into buf. */
+const char *srv_route_allow(const struct srv_route *route, char *buf, size_t n)
 {
-    /* indexed by the SRV_GET | SRV_HEAD | SRV_POST bits */
-    static const char *const allow[8] = {"",     "GET",       "HEAD",       "GET, HEAD",
-                                         "POST", "GET, POST", "HEAD, POST", "GET, HEAD, POST"};
-    return allow[route->methods & 7];
+    static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"};
+    size_t len = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (route->methods & (1u << i)) {
+            int k = snprintf(buf + len, n - len, "%s%s", len ? ", " : "", names[i]);
+            len += k > 0 && (size_t)k < n - len ? (size_t)k : 0;
+        }
+    }
+    return buf;
 }
 
 /* Whether method on route (may be NULL) brings a body to compute. */
 bool srv_route_takes_body(const struct srv_route *route, const char *method)
 {
-    return route && route->compute && (route->methods & srv_method_bit(method));
+    if (!route || !route->compute) {
+        return false;
+    }
+    unsigned body = route->body_methods ? route->body_methods : SRV_POST;
+    return (body & srv_method_bit(method)) != 0;
 }
 
 /* The paths that take multipart/form-data, comma-separated, into buf (n bytes). */
@@ -180,10 +264,12 @@ static enum MHD_Result respond(struct srv_req *req, const char *url, const char 
         return srv_reply_problem(req, MHD_HTTP_NOT_FOUND, detail, NULL, NULL);
     }
     if (!(route->methods & srv_method_bit(method)) || !route->handle) {
+        char allow[64];
+        srv_route_allow(route, allow, sizeof allow);
         snprintf(detail, sizeof(detail), "method %.40s is not allowed on %s; allowed: %s", method,
-                 route->path, srv_route_allow(route));
+                 route->path, allow);
         return srv_reply_problem(req, MHD_HTTP_METHOD_NOT_ALLOWED, detail, MHD_HTTP_HEADER_ALLOW,
-                                 srv_route_allow(route));
+                                 allow);
     }
     return route->handle(req);
 }
@@ -203,7 +289,8 @@ static struct srv_req *req_new(struct srv_server *srv, struct MHD_Connection *co
     pthread_mutex_lock(&srv->mu);
     srv->inflight++;
     pthread_mutex_unlock(&srv->mu);
-    req->route = route_find(url);
+    req->route = route_find(url, req);
+    req->method_bit = srv_method_bit(method);
     return req;
 }
 

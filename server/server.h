@@ -48,6 +48,8 @@ struct srv_config {
     int max_spec_depth;       /* JSON nesting depth */
     int64_t max_json_values;  /* JSON values per body (jansson's memory) */
     int max_specs;            /* entries of "losses", and of "metrics" */
+    char data_dir[1024];      /* challenges' state (CHALLENGES.md); "" turns challenges off */
+    char admin_token_file[1024]; /* the admin token; "" with a data dir: DIR/admin.token */
 };
 
 /* Fills cfg with the defaults of the documented flags. */

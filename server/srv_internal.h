@@ -49,11 +49,17 @@
 /* First body reservation when the length is not announced; doubled as the body grows. */
 #define SRV_BODY_FIRST_CHUNK (64 * 1024)
 
-/* multipart/form-data: at most this many parts, each named by at most SRV_PART_NAME_MAX bytes. */
+/* multipart/form-data: at most this many parts (a route's max_parts may allow more: one per
+ * image of a challenge body), each named by at most SRV_PART_NAME_MAX bytes (an image id). */
 #define SRV_MAX_PARTS 16
-#define SRV_PART_NAME_MAX 64
+#define SRV_PART_NAME_MAX 128
+
+/* Path parameters of a route pattern ("{c}", "{id}"): at most this many, each this long. */
+#define SRV_MAX_PARAMS 2
+#define SRV_PARAM_MAX 128
 
 struct srv_req;
+struct chal_server;
 
 /* ---- routes (route.c) -------------------------------------------------------------------- */
 
@@ -67,12 +73,27 @@ typedef void (*srv_compute)(struct srv_req *req, const char *body, size_t len,
 typedef void (*srv_compute_parts)(struct srv_req *req, const struct slp_parts *parts,
                                   struct slp_response *resp);
 
-enum srv_method { SRV_GET = 1, SRV_HEAD = 2, SRV_POST = 4 };
+enum srv_method {
+    SRV_GET = 1,
+    SRV_HEAD = 2,
+    SRV_POST = 4,
+    SRV_PUT = 8,
+    SRV_DELETE = 16,
+    SRV_PATCH = 32
+};
 
-/* One row per path of openapi.json: the path, its methods, and either a handler (no body) or
- * the bodies it takes: compute for application/json, compute_parts for multipart/form-data
- * (NULL: refused with 415). A row with neither is in the API but not in this version (404
- * saying so). vary: the Vary header of a 200 answer with a body (what it depends on). */
+/* At the headers of a request whose body a route takes (I/O thread): 0 to read the body, or
+ * an HTTP status whose answer (detail in req->in.fail_msg, one header in req->in.fail_hdr)
+ * goes out once the body has been read and dropped. */
+typedef int (*srv_admit)(struct srv_req *req);
+
+/* One row per path of openapi.json: the path (segments "{name}" match one segment of
+ * [A-Za-z0-9._-], captured into req->params in order), its methods, and a handler for the
+ * methods without a body and/or the bodies it takes on body_methods (SRV_POST when 0):
+ * compute for application/json, compute_parts for multipart/form-data (NULL: refused with
+ * 415), admit checked first. A row with neither is in the API but not in this version (404
+ * saying so). vary: the Vary header of a 200 answer with a body (what it depends on).
+ * max_parts: parts a multipart body may have (0: SRV_MAX_PARTS; -1: the image limit + 3). */
 struct srv_route {
     const char *path;
     unsigned methods;
@@ -80,16 +101,19 @@ struct srv_route {
     srv_compute compute;
     srv_compute_parts compute_parts;
     const char *vary;
+    unsigned body_methods;
+    srv_admit admit;
+    int max_parts;
 };
 
 /* Rows of the route table (route.c checks it). */
-#define SRV_NROUTES 7
+#define SRV_NROUTES 17
 
 /* The route table (route.c). */
 extern const struct srv_route srv_routes[SRV_NROUTES];
 
-/* The Allow header of a route's methods ("GET, HEAD"). */
-const char *srv_route_allow(const struct srv_route *route);
+/* The Allow header of a route's methods ("GET, HEAD, PUT") into buf (n bytes); returns buf. */
+const char *srv_route_allow(const struct srv_route *route, char *buf, size_t n);
 
 /* The SRV_* bit of an HTTP method, 0 for any other. */
 unsigned srv_method_bit(const char *method);
@@ -98,7 +122,7 @@ unsigned srv_method_bit(const char *method);
  * truncated). */
 void srv_routes_multipart(char *buf, size_t n);
 
-/* Whether route takes a body with method (a POST to a compute route). */
+/* Whether route takes a body with method (a body method of a compute route). */
 bool srv_route_takes_body(const struct srv_route *route, const char *method);
 
 /* MHD's access handler: called with the headers, per body chunk, at completion and after a
@@ -178,6 +202,8 @@ struct srv_server {
     size_t body_bytes;         /* mu: body memory reserved by requests (<= max_inflight) */
     unsigned nconns;           /* mu: open connections */
     struct srv_ip *ips[SRV_IP_BUCKETS]; /* mu */
+
+    struct chal_server *chal; /* challenges (chal_http.c), NULL without --data-dir */
 };
 
 enum srv_phase {
@@ -198,6 +224,9 @@ struct srv_req {
     struct MHD_Connection *conn; /* NULL once MHD completed the request (mu) */
     const struct srv_route *route;
     enum srv_phase phase;
+    char params[SRV_MAX_PARAMS][SRV_PARAM_MAX + 1]; /* the route pattern's "{...}" segments */
+    int nparams;
+    unsigned method_bit; /* SRV_* of the request's method */
 
     /* what the headers said (first call, I/O thread; read-only afterwards) */
     struct {
@@ -216,14 +245,22 @@ struct srv_req {
          * stays empty), otherwise kept in body and split on the worker after inflating */
         struct MHD_PostProcessor *pp; /* borrows the connection's Content-Type header */
         size_t raw;                   /* body bytes received and split on the I/O thread */
-        struct srv_part parts[SRV_MAX_PARTS];
-        int nparts;
+        struct srv_part *parts; /* nparts of them, room for cap (malloc'd, grown by doubling) */
+        int nparts, cap;
         size_t parts_len; /* bytes of all parts */
         int fail;         /* 0, or the SL_E* code of a body that could not be kept (413, 503) */
         int fail_status;  /* with fail: the HTTP status of the answer, detail fail_msg (0: by
                            * fail) */
         char fail_msg[224];
+        const char *fail_hdr[2]; /* with fail: one extra header name and value (static), or NULL */
     } in;
+
+    /* who sent the request (chal_http.c: set at the headers, read by the job) */
+    struct {
+        int who;                /* enum chal_who: 0 anonymous, 1 participant, 2 admin */
+        int64_t pid;            /* a participant's store id */
+        char name[64 + 1];      /* a participant's name */
+    } auth;
 
     /* the hand-off to the job (mu) */
     struct {
@@ -234,6 +271,7 @@ struct srv_req {
         bool abandoned; /* answered without the job's result; the job need not compute */
         struct slp_response resp;
         bool resp_gzip; /* the job gzipped resp's body (written before `done`) */
+        char hdr_name[32], hdr_val[96]; /* one extra header of the answer ("" when none) */
         struct srv_req *prev;
         struct srv_req *next;
     } job;
@@ -333,8 +371,10 @@ void srv_parts_end(struct srv_req *req);
 int srv_parts_split(struct srv_req *req, const char *body, size_t len, struct slp_response *resp);
 /* On a worker: the route's step for a body split into req's parts. */
 void srv_parts_compute(struct srv_req *req, struct slp_response *resp);
-/* Frees the parts' bytes (not the post processor). */
+/* Frees the parts and their bytes (not the post processor). */
 void srv_parts_free(struct srv_req *req);
+/* The most parts a multipart body of route may have (its max_parts; see struct srv_route). */
+int srv_route_max_parts(const struct srv_server *srv, const struct srv_route *route);
 
 /* ---- limits.c: connections ----------------------------------------------------------------- */
 
@@ -363,5 +403,42 @@ void srv_obs_begin(struct srv_req *req, const char *url, const char *method);
 void srv_obs_end(struct srv_req *req, double secs);
 /* GET /metrics. */
 enum MHD_Result srv_handle_metrics(struct srv_req *req);
+
+/* ---- chal_http.c: the challenge routes (CHALLENGES.md) -------------------------------------- */
+
+/* Opens the challenges' store when --data-dir is set (srv->chal; NULL otherwise) and starts the
+ * re-score thread. Returns 0, or -1 with a message in err. */
+int chal_server_open(struct srv_server *srv, char *err, size_t errlen);
+/* Stops the re-score thread (before the pool stops: it watches the pool's load). */
+void chal_rescore_stop(struct chal_server *cs);
+/* Closes the store and frees srv->chal (after the pool: jobs use the store). NULL chal fine. */
+void chal_server_close(struct srv_server *srv);
+
+/* Admit steps of the body routes: the admin's, and a participant's of the route's challenge. */
+int chal_admit_admin(struct srv_req *req);
+int chal_admit_participant(struct srv_req *req);
+/* Handlers of the routes without a body (I/O thread). */
+enum MHD_Result chal_h_list(struct srv_req *req);
+enum MHD_Result chal_h_get(struct srv_req *req);
+enum MHD_Result chal_h_participants(struct srv_req *req);
+enum MHD_Result chal_h_revoke(struct srv_req *req);
+enum MHD_Result chal_h_submissions(struct srv_req *req);
+enum MHD_Result chal_h_submission(struct srv_req *req);
+enum MHD_Result chal_h_final(struct srv_req *req);
+enum MHD_Result chal_h_leaderboard(struct srv_req *req);
+enum MHD_Result chal_h_rescore(struct srv_req *req);
+/* The challenges' /metrics series (submissions by challenge and status) appended to b. */
+void chal_metrics(struct srv_server *srv, struct slp_dynbuf *b);
+/* Worker steps of the body routes. */
+void chal_c_config(struct srv_req *req, const char *body, size_t len, struct slp_response *resp);
+void chal_c_reference(struct srv_req *req, const char *body, size_t len,
+                      struct slp_response *resp);
+void chal_p_reference(struct srv_req *req, const struct slp_parts *parts,
+                      struct slp_response *resp);
+void chal_c_participant(struct srv_req *req, const char *body, size_t len,
+                        struct slp_response *resp);
+void chal_c_submit(struct srv_req *req, const char *body, size_t len, struct slp_response *resp);
+void chal_p_submit(struct srv_req *req, const struct slp_parts *parts, struct slp_response *resp);
+void chal_c_patch(struct srv_req *req, const char *body, size_t len, struct slp_response *resp);
 
 #endif /* SRV_INTERNAL_H */

@@ -163,6 +163,7 @@ struct store_scores {
     int64_t config_version;
     const char *ref_sha;
     const char *server_version;
+    const char *note; /* the submission's note (NULL: leave it as admitted) */
 };
 
 /* Ends submission id: scored with sc, or failed with error (sc may then be NULL or carry the
@@ -195,6 +196,17 @@ int store_sub_disqualify(struct store *s, const char *challenge, const char *id,
  * revoked (values filled, not full; array *out of *n). */
 int store_ranked_subs(struct store *s, const char *challenge, struct store_sub **out, size_t *n,
                       char *msg, size_t msglen);
+
+/* Submissions by challenge and status (for /metrics). */
+struct store_count {
+    char challenge[STORE_NAME_MAX];
+    enum store_status status;
+    int64_t n;
+};
+/* Every (challenge, status) with its count of submissions, by challenge then status (array
+ * *out of *n, free()). */
+int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char *msg,
+                     size_t msglen);
 
 /* ---- re-scoring ------------------------------------------------------------------------------ */
 

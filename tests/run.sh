@@ -7,7 +7,7 @@
 build=$1
 golden_dir=$2
 shift 2
-what=${*:-"unit golden e2e readme filter clients"}
+what=${*:-"unit golden e2e readme filter clients challenges"}
 export SEGLOSS_TEST="${SEGLOSS_TEST:-}"
 # selected NAME: whether SEGLOSS_TEST selects the test NAME (tests/filter.h's rule)
 selected() {
@@ -57,9 +57,14 @@ for kind in $what; do
         selected "$kind" || continue
         progs="tests/e2e/$kind.sh"
         ;;
-    clients)
-        # the Python client and the CLI, tested from Python with numpy (Debian's python3-numpy)
-        progs="tests/clients/test_python.py tests/clients/test_cli.py"
+    clients | challenges)
+        # the Python client and the CLI, and challenges over HTTP, tested from Python with
+        # numpy (Debian's python3-numpy)
+        if [ "$kind" = clients ]; then
+            progs="tests/clients/test_python.py tests/clients/test_cli.py"
+        else
+            progs="tests/challenges/test_challenges.py"
+        fi
         py=
         for cand in /usr/bin/python3 python3; do
             if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import numpy' 2>/dev/null; then
@@ -68,7 +73,7 @@ for kind in $what; do
             fi
         done
         if [ -z "$py" ]; then
-            echo "  clients: no python3 with numpy (Debian: apt-get install python3-numpy)"
+            echo "  $kind: no python3 with numpy (Debian: apt-get install python3-numpy)"
             total_f=$((total_f + 1))
             status=1
             continue
@@ -80,7 +85,7 @@ for kind in $what; do
         case $kind in
         unit) "$prog" >"$out" 2>&1 ;;
         readme | filter) sh "$prog" "$build" >"$out" 2>&1 ;;
-        clients)
+        clients | challenges)
             case $prog in
             *test_cli.py) set -- --segloss "$build/segloss" ;;
             *) set -- ;;

@@ -1,0 +1,181 @@
+/* chal_rescore.c - the background re-score (CHALLENGES.md "Configuration"): after a change of
+ * spec, ranking, split or reference every scored submission is stale until it is scored again
+ * against the challenge's current configuration and reference.
+ *
+ * One thread, one submission at a time, serially (never on the worker pool), at the lowest
+ * scheduling priority, and only while the compute pool has nothing queued or running: scoring
+ * traffic goes first. A stale row keeps its old scores ("stale": true) until its turn; the
+ * store keeps the progress, so a re-score cut short by a restart carries on at the next start.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chal_internal.h"
+
+/* How long the thread waits while the pool is busy, and between idle looks. */
+#define BUSY_WAIT_MS 20
+#define IDLE_WAIT_S 5
+
+int chal_score_stored(struct srv_server *srv, const struct store_challenge *c,
+                      const struct slc_config *cfg, const struct store_sub *sub,
+                      struct sl_pool *pool, struct chal_scored *out, char *msg, size_t msglen)
+{
+    struct chal_server *cs = srv->chal;
+    void *data = NULL;
+    size_t len = 0;
+    struct slc_images *imgs = NULL;
+    struct chal_ref *ref = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = store_blob_get(cs->store, sub->body_sha, &data, &len, msg, msglen);
+    if (rc == 0) {
+        rc = slc_bundle_read(data, len, &srv->limits, &imgs, msg, msglen);
+    }
+    free(data);
+    if (rc == 0) {
+        rc = chal_ref_get(cs, c, cfg, &srv->limits, &ref, msg, msglen);
+    }
+    if (rc == 0) {
+        rc = chal_score(cfg, ref, imgs, &srv->limits, pool, out, msg, msglen);
+    }
+    chal_ref_put(cs, ref);
+    slc_images_free(imgs);
+    return rc;
+}
+
+/* Sleeps ms milliseconds. */
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Whether the thread should stop (cs->mu taken and released). */
+static bool stopping(struct chal_server *cs)
+{
+    pthread_mutex_lock(&cs->mu);
+    bool stop = cs->stop;
+    pthread_mutex_unlock(&cs->mu);
+    return stop;
+}
+
+/* Waits until the compute pool is idle (or a stop). */
+static void wait_for_idle_pool(struct srv_server *srv)
+{
+    for (;;) {
+        int queued = 0, running = 0;
+        sl_pool_load(srv->pool, &queued, &running);
+        if ((queued == 0 && running == 0) || stopping(srv->chal)) {
+            return;
+        }
+        sleep_ms(BUSY_WAIT_MS);
+    }
+}
+
+/* Re-scores one stale submission. Returns false when none is left (or the store fails). */
+static bool rescore_one(struct srv_server *srv)
+{
+    struct chal_server *cs = srv->chal;
+    struct store_sub sub;
+    char msg[512];
+    int rc = store_rescore_next(cs->store, &sub, msg, sizeof msg);
+    if (rc) {
+        if (rc != STORE_ENOTFOUND) {
+            fprintf(stderr, "seglossd: challenges: re-score: %s\n", msg);
+        }
+        return false;
+    }
+    struct store_challenge c;
+    struct slc_config *cfg = NULL;
+    struct chal_scored sc = {0};
+    rc = store_challenge_get(cs->store, sub.challenge, &c, msg, sizeof msg);
+    if (rc == 0) {
+        rc = slc_config_parse(c.config, strlen(c.config), &srv->limits, &cfg, msg, sizeof msg);
+        if (rc == 0) {
+            rc = chal_score_stored(srv, &c, cfg, &sub, NULL, &sc, msg, sizeof msg);
+        }
+        struct store_scores s = {sub.body_sha, sub.bytes,  sc.values[0], sc.values[1],
+                                 sc.full[0],   sc.full[1], c.version,    c.ref_sha,
+                                 SL_VERSION,   NULL};
+        char smsg[256];
+        if (store_rescore_finish(cs->store, sub.id, rc == 0, rc ? msg : NULL, &s, smsg,
+                                 sizeof smsg) != 0) {
+            fprintf(stderr, "seglossd: challenges: re-score %s: %s\n", sub.id, smsg);
+            rc = -1;
+        }
+        store_challenge_clear(&c);
+    } else {
+        fprintf(stderr, "seglossd: challenges: re-score %s: %s\n", sub.id, msg);
+    }
+    chal_scored_clear(&sc);
+    slc_config_free(cfg);
+    store_sub_clear(&sub);
+    /* a store failure stops this round (the next kick or idle look tries again) */
+    return rc != -1;
+}
+
+/* The thread: waits for a kick (or IDLE_WAIT_S), then re-scores until nothing is stale. */
+static void *rescore_main(void *arg)
+{
+    struct srv_server *srv = arg;
+    struct chal_server *cs = srv->chal;
+    /* the lowest priority: a re-score takes only what the workers leave */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    for (;;) {
+        pthread_mutex_lock(&cs->mu);
+        if (!cs->kick && !cs->stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += IDLE_WAIT_S;
+            pthread_cond_timedwait(&cs->wake, &cs->mu, &until);
+        }
+        bool stop = cs->stop;
+        cs->kick = false;
+        pthread_mutex_unlock(&cs->mu);
+        if (stop) {
+            return NULL;
+        }
+        for (;;) {
+            wait_for_idle_pool(srv);
+            if (stopping(cs) || !rescore_one(srv)) {
+                break;
+            }
+        }
+    }
+}
+
+int chal_rescore_start(struct srv_server *srv)
+{
+    struct chal_server *cs = srv->chal;
+    cs->kick = true; /* stale rows left by an earlier run */
+    if (pthread_create(&cs->rescorer, NULL, rescore_main, srv) != 0) {
+        return -1;
+    }
+    cs->rescorer_started = true;
+    return 0;
+}
+
+void chal_rescore_kick(struct chal_server *cs)
+{
+    pthread_mutex_lock(&cs->mu);
+    cs->kick = true;
+    pthread_cond_signal(&cs->wake);
+    pthread_mutex_unlock(&cs->mu);
+}
+
+void chal_rescore_stop(struct chal_server *cs)
+{
+    if (!cs->rescorer_started) {
+        return;
+    }
+    pthread_mutex_lock(&cs->mu);
+    cs->stop = true;
+    pthread_cond_signal(&cs->wake);
+    pthread_mutex_unlock(&cs->mu);
+    pthread_join(cs->rescorer, NULL);
+    cs->rescorer_started = false;
+}
