@@ -5,7 +5,8 @@
  * sqlite3_step returns (SQLite's documentation, "Write-Ahead Logging" and PRAGMA synchronous:
  * in WAL mode FULL syncs the WAL at each commit, so a committed transaction survives power loss;
  * NORMAL would only survive an application crash). A commit that returned therefore survives
- * kill -9 and power loss, and an uncommitted one is rolled back at the next open. A blob is
+ * kill -9 and power loss (on storage that honours fsync), and an uncommitted one is rolled back
+ * at the next open. A blob is
  * fsynced, renamed onto its name and its directory fsynced (blobs.c) before the row naming it
  * commits, so a committed row never names a missing blob; a blob whose row never committed is
  * swept at the next open. Rows left `scoring` by a dead process become `failed` ("interrupted")
@@ -107,11 +108,16 @@ static int sql_err(struct store *s, int rc, const char *what, char *msg, size_t 
     }
 }
 
-/* Runs sql (no results). Returns 0 or an error as sql_err. */
+/* Runs sql (no results). Returns 0 or an error as sql_err, naming the statement by its start. */
 static int exec(struct store *s, const char *sql, char *msg, size_t msglen)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : sql_err(s, rc, sql, msg, msglen);
+    if (rc == SQLITE_OK) {
+        return 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "%.40s%s", sql, strlen(sql) > 40 ? "..." : "");
+    return sql_err(s, rc, what, msg, msglen);
 }
 
 /* Prepares sql into *st. Returns 0 or an error. */
