@@ -222,6 +222,14 @@ static void test_newer_schema_refused(void)
     CHECK(s == NULL);
     CHECK_HAS(msg, "99");
     CHECK_HAS(msg, "version 99, newer than this seglossd's 1");
+    /* and the refused database is left as it was */
+    CHECK_INT(sqlite3_open(p, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(st, 0), 99);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     rm_tree(dir);
 }
 
@@ -988,6 +996,32 @@ static void test_rescore_on_put(void)
     rm_tree(dir);
 }
 
+/* A write lock held by another connection past the busy timeout (5 s) is SL_EBUSY, with nothing
+ * written; once released the same call succeeds. */
+static void test_busy(void)
+{
+    char dir[DIRLEN];
+    make_dir(dir);
+    struct store *s = open_ok(dir);
+    setup(s, "c1", NULL, 0);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/segloss.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(p, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    char msg[256] = "";
+    unsigned char h[32];
+    hash_of(h, 9);
+    struct store_participant part;
+    CHECK_INT(store_participant_add(s, "c1", "dan", h, T0, &part, msg, sizeof msg), SL_EBUSY);
+    CHECK_HAS(msg, "locked");
+    CHECK_INT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(store_participant_add(s, "c1", "dan", h, T0, &part, msg, sizeof msg), 0);
+    store_close(s);
+    rm_tree(dir);
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_open_fresh),    CHECK_TEST(test_newer_schema_refused),
     CHECK_TEST(test_interrupted),   CHECK_TEST(test_blob_roundtrip),
@@ -997,6 +1031,7 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_sub_finish),    CHECK_TEST(test_sub_list_order),
     CHECK_TEST(test_finals),        CHECK_TEST(test_ranked),
     CHECK_TEST(test_rescore),       CHECK_TEST(test_rescore_on_put),
+    CHECK_TEST(test_busy),
 };
 
 int main(int argc, char **argv)
