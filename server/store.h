@@ -34,9 +34,10 @@ struct store;
 
 /* Opens (creating when absent) the SQLite store in dir: dir/segloss.db (WAL, synchronous FULL,
  * a busy timeout, migrations up to STORE_SCHEMA_VERSION; a database of a newer version is
- * refused with a message saying so) and dir/blobs/. At open, submissions left `scoring` by a
- * process that died are marked `failed` with error "interrupted", and files under blobs/ that
- * no row names (and temporary files) are removed. Returns 0 with a new *out (store_close). */
+ * refused, SL_EUNSUPPORTED, with a message naming both versions) and dir/blobs/. At open,
+ * submissions left `scoring` by a process that died are marked `failed` with error "interrupted",
+ * and files under blobs/ that no row names (and temporary files) are removed. Returns 0 with a new
+ * *out (store_close). */
 int store_open_sqlite(const char *dir, struct store **out, char *msg, size_t msglen);
 /* Closes s and frees it. NULL is fine. */
 void store_close(struct store *s);
@@ -56,9 +57,9 @@ int store_blob_get(struct store *s, const char *sha, void **data, size_t *len, c
 
 struct store_challenge {
     char name[STORE_NAME_MAX];
-    char *config;     /* the configuration JSON as stored (normalised by the caller) */
-    int64_t version;  /* 1 when created, +1 at every replacement */
-    char *reference;  /* the reference manifest JSON (ids, shapes, dtypes), NULL when none */
+    char *config;    /* the configuration JSON as stored (normalised by the caller) */
+    int64_t version; /* 1 when created, +1 at every replacement */
+    char *reference; /* the reference manifest JSON (ids, shapes, dtypes), NULL when none */
     char ref_sha[STORE_SHA_HEX]; /* the reference version ("" when none); also its blob */
     char *public_ids; /* JSON list of the public ids under the current split, NULL when none */
     chal_time created_at, updated_at;
@@ -99,14 +100,16 @@ struct store_participant {
 };
 
 /* Adds participant name to challenge with the SHA-256 of its token (the token itself is never
- * stored). STORE_ECONFLICT: the name is taken in that challenge (revoked names stay taken);
- * STORE_ENOTFOUND: no such challenge. */
+ * stored). STORE_ECONFLICT: the name is taken in that challenge (revoked names stay taken), or
+ * another participant has the same token hash; STORE_ENOTFOUND: no such challenge. out may be
+ * NULL. */
 int store_participant_add(struct store *s, const char *challenge, const char *name,
                           const unsigned char token_hash[32], chal_time now,
                           struct store_participant *out, char *msg, size_t msglen);
-/* The participants of challenge by name (array *out of *n, free()). */
-int store_participant_list(struct store *s, const char *challenge,
-                           struct store_participant **out, size_t *n, char *msg, size_t msglen);
+/* The participants of challenge by name (array *out of *n, free()); an unknown challenge has
+ * none. */
+int store_participant_list(struct store *s, const char *challenge, struct store_participant **out,
+                           size_t *n, char *msg, size_t msglen);
 /* Revokes participant name of challenge: its token stops working, its rows leave the
  * leaderboards (the rows are kept). STORE_ENOTFOUND when there is none (or already revoked). */
 int store_participant_revoke(struct store *s, const char *challenge, const char *name,
@@ -128,8 +131,8 @@ struct store_sub {
     char participant_name[STORE_NAME_MAX];
     chal_time received_at;
     enum store_status status;
-    char *error; /* failed: why (NULL otherwise) */
-    char *note;  /* "" when none */
+    char *error;                  /* failed: why (NULL otherwise) */
+    char *note;                   /* "" when none */
     char body_sha[STORE_SHA_HEX]; /* the prediction bundle's blob ("" while scoring) */
     int64_t bytes;
     /* the values of every value key of each split: a JSON object {key: number or null}; NULL
@@ -149,7 +152,8 @@ struct store_sub {
 /* Admits a submission of participant pid to challenge at now, atomically with every other
  * admission (quotas exact under concurrency; across replicas for a shared backend): reads the
  * participant's usage, asks chal_admit, and when admitted inserts a `scoring` row with a new
- * random id (into id) and note. *verdict and *usage (before this submission) are always set. */
+ * random id (into id) and note. *verdict and *usage (before this submission) are always set;
+ * id is "" unless admitted. STORE_ENOTFOUND: pid is not an unrevoked participant of challenge. */
 int store_sub_admit(struct store *s, const char *challenge, int64_t pid, const char *note,
                     chal_time now, const struct chal_quota *q, chal_time opens_at,
                     chal_time closes_at, enum chal_verdict *verdict, struct chal_usage *usage,
@@ -169,7 +173,9 @@ struct store_scores {
 /* Ends submission id: scored with sc, or failed with error (sc may then be NULL or carry the
  * body). Committed with synchronous FULL before it returns (the 201 is sent after). A scored
  * row whose config_version or ref_sha is no longer the challenge's (changed while it was being
- * scored) is stored stale and added to the re-score's total. */
+ * scored) is stored stale and added to the re-score's total. STORE_ENOTFOUND: no such id;
+ * STORE_ECONFLICT: the row is not `scoring` (finished already, or marked interrupted at open);
+ * SL_EINVAL: status STORE_SCORING, or STORE_SCORED without sc. */
 int store_sub_finish(struct store *s, const char *id, enum store_status status, const char *error,
                      const struct store_scores *sc, char *msg, size_t msglen);
 /* Submission id of challenge into *out (store_sub_clear); full: with pub_full and priv_full.
@@ -185,15 +191,17 @@ void store_sub_free(struct store_sub *subs, size_t n);
 
 /* Selects (on) or unselects submission id of participant pid as a final. Only scored
  * submissions may be selected (SL_EINVAL otherwise); STORE_ECONFLICT when pid already has
- * max_finals selected; STORE_ENOTFOUND when id is not pid's. */
+ * max_finals selected; STORE_ENOTFOUND when id is not pid's. Selecting a selected one (or
+ * unselecting an unselected one) changes nothing and returns 0. */
 int store_sub_set_final(struct store *s, const char *challenge, const char *id, int64_t pid,
                         bool on, int64_t max_finals, char *msg, size_t msglen);
-/* Sets (or clears) the disqualification of submission id with reason (may be NULL). */
+/* Sets (or clears) the disqualification of submission id with reason (may be NULL; cleared with
+ * dq false). STORE_ENOTFOUND: no such submission in challenge. */
 int store_sub_disqualify(struct store *s, const char *challenge, const char *id, bool dq,
                          const char *reason, char *msg, size_t msglen);
 
 /* The scored submissions of challenge that may rank: not disqualified, of participants not
- * revoked (values filled, not full; array *out of *n). */
+ * revoked (values filled, not full; array *out of *n), oldest first (received_at, then seq). */
 int store_ranked_subs(struct store *s, const char *challenge, struct store_sub **out, size_t *n,
                       char *msg, size_t msglen);
 
@@ -216,7 +224,11 @@ int store_rescore_begin(struct store *s, const char *challenge, char *msg, size_
  * STORE_ENOTFOUND when none is left (the challenges' re-scores are then not running). */
 int store_rescore_next(struct store *s, struct store_sub *out, char *msg, size_t msglen);
 /* Stores a re-score of submission id: scored with sc (stale cleared), or failed with error;
- * adds 1 to its challenge's done or failed. */
+ * adds 1 to its challenge's done or failed. Scores made under a configuration version or
+ * reference that is no longer the challenge's (changed during the re-score) are stored but the
+ * row stays stale and nothing is counted: the next store_rescore_next returns it again.
+ * STORE_ENOTFOUND: no such id; STORE_ECONFLICT: the row is not a stale scored one; SL_EINVAL: ok
+ * without sc. */
 int store_rescore_finish(struct store *s, const char *id, bool ok, const char *error,
                          const struct store_scores *sc, char *msg, size_t msglen);
 
