@@ -1015,6 +1015,21 @@ int store_sub_admit(struct store *s, const char *challenge, int64_t pid, const c
 
 /* Updates row id with status, error and the scores sc (NULL: only status and error; a failed row
  * with sc takes only its body), stale as given. Inside a transaction. */
+/* Sets the note of submission id (inside the caller's transaction). */
+static int write_note(struct store *s, const char *id, const char *note, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, "UPDATE submissions SET note = ?2 WHERE id = ?1", &st, msg, msglen);
+    if (rc != 0) {
+        return rc;
+    }
+    bind_text(st, 1, id);
+    bind_text(st, 2, note);
+    rc = step_done(s, st, msg, msglen);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int write_scores(struct store *s, const char *id, enum store_status status,
                         const char *error, const struct store_scores *sc, bool stale, char *msg,
                         size_t msglen)
@@ -1155,10 +1170,63 @@ int store_sub_finish(struct store *s, const char *id, enum store_status status, 
     if (rc == 0) {
         rc = write_scores(s, id, status, error, sc, stale, msg, msglen);
     }
+    if (rc == 0 && sc && sc->note) {
+        rc = write_note(s, id, sc->note, msg, msglen);
+    }
     if (rc == 0 && stale) {
         rc = bump(s, ss.challenge, "rescore_total", msg, msglen);
     }
     return end(s, rc, msg, msglen);
+}
+
+int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char *msg,
+                     size_t msglen)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "SELECT challenge, status, count(*) FROM submissions GROUP BY challenge, status "
+                  "ORDER BY challenge, status",
+                  &st, msg, msglen);
+    struct store_count *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int r = SQLITE_DONE;
+    while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? 2 * cap : 16;
+            void *p = realloc(v, cap * sizeof *v);
+            if (!p) {
+                snprintf(msg, msglen, "store: out of memory counting submissions");
+                rc = SL_ENOMEM;
+                break;
+            }
+            v = p;
+        }
+        struct store_count *c = &v[cnt++];
+        col_copy(st, 0, c->challenge, sizeof c->challenge);
+        const unsigned char *t = sqlite3_column_text(st, 1);
+        c->status = STORE_FAILED;
+        for (int i = 0; t && i < 3; i++) {
+            if (strcmp((const char *)t, status_names[i]) == 0) {
+                c->status = (enum store_status)i;
+            }
+        }
+        c->n = sqlite3_column_int64(st, 2);
+    }
+    if (rc == 0 && r != SQLITE_DONE) {
+        rc = sql_err(s, r, "counting submissions", msg, msglen);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
 }
 
 #define SUB_COLS_HEAD                                                                              \
