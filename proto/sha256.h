@@ -24,7 +24,7 @@ void slp_sha256_update(struct slp_sha256 *s, const void *data, size_t len);
 void slp_sha256_final(struct slp_sha256 *s, unsigned char out[SLP_SHA256_LEN]);
 /* The digest of data[0..len) as 64 lowercase hex digits and a NUL into hex. */
 void slp_sha256_hex(const void *data, size_t len, char hex[SLP_SHA256_HEX]);
-/* Writes the 32 bytes of d as 64 lowercase hex digits and a NUL into hex. */
+/* Writes the n bytes of d as 2n lowercase hex digits and a NUL into hex (2n + 1 bytes). */
 void slp_hex(const unsigned char *d, size_t n, char *hex);
 
 #endif /* SLP_SHA256_H */

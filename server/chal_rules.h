@@ -26,8 +26,10 @@ bool chal_participant_ok(const char *s);
 /* Microseconds since 1970-01-01T00:00:00Z (the store's and the rules' unit of time). */
 typedef int64_t chal_time;
 
-/* Parses an RFC 3339 timestamp ("2027-06-30T23:59:59Z", "...59.5Z", "...59+02:00") into *t.
- * Returns 0, or -1 when s is not one (or is out of the years 1970..9999). */
+/* Parses an RFC 3339 timestamp ("2027-06-30T23:59:59Z", "...59.5Z", "...59+02:00") into *t
+ * (T and Z in either case; fraction digits past the microsecond dropped; a leap second :60
+ * refused). Returns 0, or -1 when s is not one (or is out of the years 1970..9999 in UTC), *t
+ * then untouched. */
 int chal_time_parse(const char *s, chal_time *t);
 /* Formats t as RFC 3339 UTC with Z and whole seconds ("2027-01-08T00:00:00Z") into buf (at least
  * 21 bytes). */
@@ -44,8 +46,7 @@ size_t chal_public_count(double f, size_t n);
 /* Marks public[i] for the ids (n of them, NUL-terminated) that are public under fraction f and
  * seed: the first chal_public_count(f, n) ids when ordered by the hex SHA-256 of "{seed}:{id}"
  * (seed in decimal), ties (equal digests cannot happen) by id. Returns 0, or -1 out of memory. */
-int chal_split_by_fraction(const char *const *ids, size_t n, double f, int64_t seed,
-                           bool *public_);
+int chal_split_by_fraction(const char *const *ids, size_t n, double f, int64_t seed, bool *public_);
 
 /* ---- ranking ------------------------------------------------------------------------------- */
 
@@ -90,9 +91,9 @@ size_t chal_keep_per_participant(struct chal_row *rows, size_t n, const struct c
  * none its final_selections best by the public ranking; the chosen one is the best candidate by
  * the private ranking. Returns the chosen index, or -1 when n is 0 (or final_selections is 0 and
  * nothing is selected). */
-long chal_private_choice(const struct chal_row *pub, const struct chal_row *priv, const bool *final_,
-                         size_t n, int final_selections, const struct chal_order *pub_order,
-                         const struct chal_order *priv_order);
+long chal_private_choice(const struct chal_row *pub, const struct chal_row *priv,
+                         const bool *final_, size_t n, int final_selections,
+                         const struct chal_order *pub_order, const struct chal_order *priv_order);
 
 /* ---- quotas and the window ------------------------------------------------------------------ */
 
@@ -124,14 +125,16 @@ enum chal_verdict {
 #define CHAL_CONCURRENT_RETRY_S 5
 
 /* What a submission arriving at now gets: the window first (opens_at/closes_at, INT64_MIN /
- * INT64_MAX for none; closes_at itself is still open), then the total, then the day's slots
- * counting pending ones (a day whose remaining slots are held by pending submissions is
- * CHAL_OVER_DAY), then concurrency. *retry_after_s: seconds for Retry-After (ceil, at least 1)
- * for the 429s, 0 otherwise. */
+ * INT64_MAX for none; closes_at itself is still open), then the total (pending submissions
+ * hold slots of it too), then the day's slots counting pending ones (a day whose remaining
+ * slots are held by pending submissions is CHAL_OVER_DAY), then concurrency. *retry_after_s:
+ * seconds for Retry-After (ceil, at least 1) for the 429s, 0 otherwise. */
 enum chal_verdict chal_admit(const struct chal_quota *q, const struct chal_usage *u, chal_time now,
                              chal_time opens_at, chal_time closes_at, int64_t *retry_after_s);
 
-/* The quota part of a 201 answer, after the submission counted (u already includes it). */
+/* The quota part of a 201 answer, after the submission counted (u already includes it):
+ * used_today and used_total count scored submissions; remaining_today is per_day less the
+ * scored and the pending ones of the day (they hold slots), never below 0. */
 struct chal_quota_view {
     int64_t used_today, per_day, remaining_today; /* per_day and remaining_today -1: none */
     chal_time resets_at;

@@ -2,8 +2,9 @@
  *
  * input.c reads the prediction/target sources (.npy files, directories, Kaggle CSV) and cuts
  * them into batches; body.c streams one batch as multipart/form-data; net.c posts it with
- * retries; agg.c combines the answers of all batches into what one request would answer;
- * report.c evaluates gates and writes the table, JSON and JUnit output.
+ * retries; proto/agg.h combines the answers of all batches into what one request would
+ * answer (seglossd uses it too); report.c evaluates gates and writes the table, JSON and JUnit
+ * output.
  *
  * Errors, the one convention: a function that can fail takes the caller's message buffer
  * (char *msg, size_t msglen; CLI_MSG bytes is enough) and returns 0 (or a count, a status, a new
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agg.h"
 #include "segloss.h"
 
 #define CLI_MSG 1024
@@ -108,26 +110,6 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
                    char *msg, size_t msglen);
 /* GET url/path; returns the HTTP status, or -1 with msg on a network error. */
 long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msglen);
-
-/* ---- aggregation ------------------------------------------------------------------------------
- */
-
-struct cli_agg;
-
-/* Prepares aggregation of the spec's losses and metrics over nbatches requests: rewrites
- * spec (borrowed; adds the hidden entries the combination needs; see agg.c). Returns a new
- * aggregation (free with cli_agg_free), or NULL with msg when a loss cannot be combined over
- * several batches. */
-struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen);
-/* Frees a (NULL is fine). */
-void cli_agg_free(struct cli_agg *a);
-/* Adds one batch's answer (borrowed) for images [first, last) of the data set. Returns 0, or -1
- * with msg when the answer does not fit the others (mode, classes, a missing entry). */
-int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
-                size_t msglen);
-/* The combined result, shaped like a /v1/score answer (new reference); d (borrowed) gives the
- * images' ids for "image_ids" when per_image. */
-json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_image);
 
 /* ---- gates and output ------------------------------------------------------------------------ */
 

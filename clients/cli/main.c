@@ -518,7 +518,7 @@ static bool spec_per_image(json_t *spec)
  * on a terminal. Returns 0, or -1 with err naming the batch (and the image, when the server's
  * message names its index). */
 static int send_batches(const struct opts *o, const struct cli_data *d, struct cli_body *body,
-                        struct cli_agg *agg, struct cli_net *net, char *err, size_t errlen)
+                        struct slp_agg *agg, struct cli_net *net, char *err, size_t errlen)
 {
     char msg[CLI_MSG] = "";
     bool bar = o->progress && isatty(STDERR_FILENO);
@@ -533,7 +533,7 @@ static int send_batches(const struct opts *o, const struct cli_data *d, struct c
         json_t *answer = NULL;
         if (cli_body_batch(body, first, last, o->spec, msg, sizeof msg) ||
             cli_post_score(net, body, what, &answer, msg, sizeof msg) ||
-            cli_agg_add(agg, answer, first, last, msg, sizeof msg)) {
+            slp_agg_add(agg, answer, first, last, msg, sizeof msg)) {
             json_decref(answer);
             if (bar) {
                 fputc('\n', stderr);
@@ -595,7 +595,7 @@ static int cmd_score(int argc, char **argv)
     struct opts o = {0};
     struct cli_data d;
     memset(&d, 0, sizeof d);
-    struct cli_agg *agg = NULL;
+    struct slp_agg *agg = NULL;
     struct cli_body *body = NULL;
     struct cli_gate *gates = NULL;
     json_t *result = NULL;
@@ -616,7 +616,7 @@ static int cmd_score(int argc, char **argv)
     if (d.kind == CLI_SRC_CSV && !json_object_get(o.spec, "prediction_type")) {
         json_object_set_new(o.spec, "prediction_type", json_string("labels"));
     }
-    agg = cli_agg_new(o.spec, d.nbatches, msg, sizeof msg);
+    agg = slp_agg_new(o.spec, d.nbatches, msg, sizeof msg);
     body = cli_body_new(&d, o.comp);
     gates = calloc((size_t)o.ngates + 1, sizeof *gates);
     if (!agg || !body || !gates) {
@@ -627,7 +627,17 @@ static int cmd_score(int argc, char **argv)
     if (send_batches(&o, &d, body, agg, &net, err, sizeof err)) {
         goto out;
     }
-    result = cli_agg_result(agg, &d, true);
+    /* the images' ids in batch order, the order the answers were added */
+    const char **ids = malloc(sizeof *ids * (size_t)(d.nimages + 1));
+    if (!ids) {
+        snprintf(err, sizeof err, "out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < d.nimages; i++) {
+        ids[i] = d.images[i].id;
+    }
+    result = slp_agg_result(agg, ids, (size_t)d.nimages, true);
+    free(ids);
     if (cli_gates_eval(result, o.gates, o.ngates, gates, msg, sizeof msg)) {
         snprintf(err, sizeof err, "%s", msg);
         json_decref(result);
@@ -671,7 +681,7 @@ out:
     free(gates);
     json_decref(result);
     cli_body_free(body);
-    cli_agg_free(agg);
+    slp_agg_free(agg);
     cli_data_free(&d);
     if (net.curl) {
         curl_easy_cleanup(net.curl);

@@ -1,4 +1,5 @@
-/* agg.c - combines the answers of several /v1/score requests (batches of one data set) into
+/* agg.c - combines the answers of several /v1/score requests (batches of one data set: the
+ * CLI's batches, or seglossd's one request per image shape of a challenge submission) into
  * the answer one request with every image would give (the README's reductions). Which rule a
  * loss follows is its table row's (sl_loss_combine: pixel mean, class-weighted mean, sum, mean
  * of per-image values, pooled, sum of terms); which metrics have a batch-summed `global` and
@@ -20,7 +21,7 @@
  *   (inside a one-term combo carrying the combo's include_background when it has its own, so
  *   that the term inherits it as it does in the combo);
  * - a loss that pools the whole batch (per_image false, balanced CE's beta "auto") has no such
- *   form: with more than one batch cli_agg_new refuses it.
+ *   form: with more than one batch slp_agg_new refuses it.
  * A data set that fits in one batch is one request: its answer is the result, and nothing is
  * added to its spec. Otherwise the hidden entries take keys starting with __segloss_cli_, which
  * a user's `as` may not.
@@ -30,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "agg.h"
 
 #define HIDDEN "__segloss_cli_"
 #define HIDDEN_CONFUSION HIDDEN "confusion"
@@ -63,7 +64,7 @@ struct ametric {
     json_t *per_image;
 };
 
-struct cli_agg {
+struct slp_agg {
     json_t *single; /* one batch: its answer is the result as it is */
     char *conf_key; /* the confusion metric whose counts are summed (the user's, or hidden) */
     struct aloss *l;
@@ -178,7 +179,7 @@ static int own_bg(json_t *e, int inherited)
 }
 
 /* inherited_bg: the include_background e inherits (a combo's own), or -1 for the request's. */
-static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, int inherited_bg)
+static int add_loss(struct slp_agg *a, const char *key, bool hidden, json_t *e, int inherited_bg)
 {
     struct aloss *nl = realloc(a->l, sizeof *nl * (size_t)(a->nl + 1));
     if (!nl) {
@@ -200,7 +201,7 @@ static int add_loss(struct cli_agg *a, const char *key, bool hidden, json_t *e, 
 
 /* The terms of combo entry e (losses[i]) as hidden losses after it, and their specs in extra
  * (appended to the request's losses afterwards). Returns 0, or -1 with a message. */
-static int add_terms(struct cli_agg *a, json_t *e, size_t i, json_t *extra, int nbatches, char *msg,
+static int add_terms(struct slp_agg *a, json_t *e, size_t i, json_t *extra, int nbatches, char *msg,
                      size_t msglen)
 {
     const int self = a->nl - 1, combo_bg = own_bg(e, -1);
@@ -272,7 +273,7 @@ static const char *counts_metric(void)
 /* The metrics of spec (default: dice and iou), with a hidden counts metric added when the user
  * asked for none: their per-image values are concatenated, the counts summed. Returns 0 or -1
  * (out of memory). */
-static int add_metrics(struct cli_agg *a, json_t *spec)
+static int add_metrics(struct slp_agg *a, json_t *spec)
 {
     size_t i;
     json_t *e;
@@ -318,12 +319,12 @@ static int add_metrics(struct cli_agg *a, json_t *spec)
     return 0;
 }
 
-/* Reads the spec's entries into rules and adds the hidden entries (cli.h). Long: one branch
+/* Reads the spec's entries into rules and adds the hidden entries (agg.h). Long: one branch
  * per rule of the file comment (pixel, per-image, pooled, combo terms, confusion), kept in one
  * place so the rules read together. */
-struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
+struct slp_agg *slp_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen)
 {
-    struct cli_agg *a = calloc(1, sizeof *a);
+    struct slp_agg *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(msg, msglen, "out of memory");
         return NULL;
@@ -338,7 +339,8 @@ struct cli_agg *cli_agg_new(json_t *spec, int nbatches, char *msg, size_t msglen
         json_array_foreach(lists[k], i, e)
         {
             if (!strncmp(entry_key(e), HIDDEN, strlen(HIDDEN))) {
-                snprintf(msg, msglen, "%s[%zu]: keys starting with %s are the CLI's own",
+                snprintf(msg, msglen,
+                         "%s[%zu]: keys starting with %s are reserved for combining batches",
                          k ? "metrics" : "losses", i, HIDDEN);
                 goto fail;
             }
@@ -380,12 +382,12 @@ oom:
     snprintf(msg, msglen, "out of memory");
 fail:
     json_decref(extra);
-    cli_agg_free(a);
+    slp_agg_free(a);
     return NULL;
 }
 
 /* Frees a and its keys and per-image lists; NULL is fine. */
-void cli_agg_free(struct cli_agg *a)
+void slp_agg_free(struct slp_agg *a)
 {
     if (!a) {
         return;
@@ -424,7 +426,7 @@ static bool counts_of(json_t *o, struct sl_confusion *c)
 }
 
 /* Image i's pixel-loss denominator from its per-class counts cm[C] (see the top comment). */
-static double denominator(const struct cli_agg *a, const struct aloss *l,
+static double denominator(const struct slp_agg *a, const struct aloss *l,
                           const struct sl_confusion *cm)
 {
     const int64_t C = a->classes;
@@ -450,8 +452,8 @@ static double denominator(const struct cli_agg *a, const struct aloss *l,
 }
 
 /* Adds the losses of one batch's answer (n images, per-image per-class counts cm) to their
- * sums. Returns 0, or -1 with a message. */
-static int add_loss_values(struct cli_agg *a, json_t *losses, int64_t n,
+ * sums. Returns 0, or SL_EINVAL with a message. */
+static int add_loss_values(struct slp_agg *a, json_t *losses, int64_t n,
                            const struct sl_confusion *cm, char *msg, size_t msglen)
 {
     const int64_t C = a->classes;
@@ -462,7 +464,7 @@ static int add_loss_values(struct cli_agg *a, json_t *losses, int64_t n,
         double v = json_number_value(json_object_get(jl, "value"));
         if (!jl) {
             snprintf(msg, msglen, "the answer has no loss %s", l->key);
-            return -1;
+            return SL_EINVAL;
         }
         if (json_array_size(pi) == (size_t)n) {
             json_array_extend(l->per_image, pi);
@@ -497,7 +499,8 @@ static int add_loss_values(struct cli_agg *a, json_t *losses, int64_t n,
     return 0;
 }
 
-int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
+/* Checks the answer against the first one, then adds its values to the sums (agg.h). */
+int slp_agg_add(struct slp_agg *a, json_t *answer, int64_t first, int64_t last, char *msg,
                 size_t msglen)
 {
     const char *mode = json_string_value(json_object_get(answer, "mode"));
@@ -505,7 +508,7 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
     int64_t n = json_integer_value(json_object_get(answer, "images"));
     if (!mode || !json_is_integer(jc) || n != last - first) {
         snprintf(msg, msglen, "the answer lacks mode, classes or the right images count");
-        return -1;
+        return SL_EINVAL;
     }
     if (a->batches == 0) {
         snprintf(a->mode, sizeof a->mode, "%s", mode);
@@ -521,14 +524,14 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
         a->matrix = calloc((size_t)(a->classes * a->classes), sizeof *a->matrix);
         if (!a->total || !a->matrix) {
             snprintf(msg, msglen, "out of memory");
-            return -1;
+            return SL_ENOMEM;
         }
     } else if (strcmp(a->mode, mode) != 0 || a->classes != json_integer_value(jc)) {
         snprintf(msg, msglen,
                  "this batch is %s with %lld classes, the first was %s with %lld: one data set "
                  "must have one mode and one class count",
                  mode, (long long)json_integer_value(jc), a->mode, (long long)a->classes);
-        return -1;
+        return SL_EINVAL;
     }
     json_t *shape = json_object_get(answer, "shape");
     bool seen = false;
@@ -556,7 +559,7 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
     struct sl_confusion *cm = calloc((size_t)(n * C), sizeof *cm);
     if (!cm) {
         snprintf(msg, msglen, "out of memory");
-        return -1;
+        return SL_ENOMEM;
     }
     bool ok = json_array_size(hc) == (size_t)n;
     for (int64_t k = 0; ok && k < n; k++) {
@@ -579,8 +582,8 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
     }
     if (!ok) {
         free(cm);
-        snprintf(msg, msglen, "the answer lacks the confusion counts the CLI asked for");
-        return -1;
+        snprintf(msg, msglen, "the answer lacks the confusion counts that were asked for");
+        return SL_EINVAL;
     }
 
     int rc = add_loss_values(a, json_object_get(answer, "losses"), n, cm, msg, msglen);
@@ -592,7 +595,7 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
         json_t *pi = json_object_get(json_object_get(metrics, a->m[k].key), "per_image");
         if (json_array_size(pi) != (size_t)n) {
             snprintf(msg, msglen, "the answer has no per-image values of metric %s", a->m[k].key);
-            return -1;
+            return SL_EINVAL;
         }
         json_array_extend(a->m[k].per_image, pi);
     }
@@ -600,7 +603,7 @@ int cli_agg_add(struct cli_agg *a, json_t *answer, int64_t first, int64_t last, 
 }
 
 /* Loss l's combined value over all batches, by its rule. */
-static double loss_value(const struct cli_agg *a, const struct aloss *l)
+static double loss_value(const struct slp_agg *a, const struct aloss *l)
 {
     switch (l->kind) {
     case L_PIXEL:
@@ -636,7 +639,7 @@ static json_t *counts_json(const struct sl_confusion *c)
 
 /* Metric m's combined entry (new): per-image lists, per-class means, and the global values
  * from the summed counts. */
-static json_t *metric_json(const struct cli_agg *a, const struct ametric *m, bool per_image)
+static json_t *metric_json(const struct slp_agg *a, const struct ametric *m, bool per_image)
 {
     const int64_t C = a->classes;
     const bool binary = strcmp(a->mode, "binary") == 0;
@@ -711,10 +714,13 @@ static json_t *metric_json(const struct cli_agg *a, const struct ametric *m, boo
     return o;
 }
 
-/* The combined answer (new), or the single batch's own answer with ids (cli.h). */
-json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_image)
+/* The combined answer (new), or the single batch's own answer with ids (agg.h). */
+json_t *slp_agg_result(struct slp_agg *a, const char *const *ids, size_t nids, bool per_image)
 {
     json_t *r = json_object();
+    if (!r) {
+        return NULL;
+    }
     json_object_set_new(r, "images", json_integer(a->images));
     json_object_set_new(r, "batches", json_integer(a->batches));
     json_object_set_new(r, "mode", json_string(a->mode));
@@ -724,12 +730,12 @@ json_t *cli_agg_result(struct cli_agg *a, const struct cli_data *d, bool per_ima
     } else {
         json_object_set(r, "shapes", a->shapes);
     }
-    if (per_image) {
-        json_t *ids = json_array();
-        for (int64_t i = 0; i < d->nimages; i++) {
-            json_array_append_new(ids, json_string(d->images[i].id));
+    if (per_image && ids) {
+        json_t *jids = json_array();
+        for (size_t i = 0; i < nids; i++) {
+            json_array_append_new(jids, json_string(ids[i]));
         }
-        json_object_set_new(r, "image_ids", ids);
+        json_object_set_new(r, "image_ids", jids);
     }
     if (a->single) {
         json_object_set(r, "losses", json_object_get(a->single, "losses"));
