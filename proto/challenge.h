@@ -51,6 +51,10 @@ struct slc_config {
     int64_t final_selections; /* default 2 */
     bool keep_latest;         /* keep "latest" (default "best") */
     bool private_visible;     /* default false */
+    /* the value keys the spec produces, in the spec's order (metrics, then losses), for
+     * slc_config_has_key */
+    char produced[3 * SLP_MAX_SPECS][SLC_VALUE_KEY_MAX];
+    int nproduced;
 };
 
 /* Parses and validates a configuration body (JSON, len bytes) under lim. Errors name the key
