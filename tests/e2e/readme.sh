@@ -136,8 +136,8 @@ if [ -z "$port" ]; then
 fi
 
 # ---- make run PORT=... (the first block, run from the clone: not started here) ------------------
-if make -n run PORT=18123 BUILD="$build" 2>/dev/null | grep -q "seglossd --port 18123$"; then
-    ok "make run PORT=18123 starts seglossd --port 18123"
+if make -n run PORT=18123 BUILD="$build" 2>/dev/null | grep -q "seglossd --port 18123 --data-dir var$"; then
+    ok "make run PORT=18123 starts seglossd --port 18123 --data-dir var"
 else
     bad "make run PORT=... does not pass the port: $(make -n run PORT=18123 BUILD="$build" 2>&1 | tail -n 3)"
 fi

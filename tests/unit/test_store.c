@@ -148,8 +148,8 @@ static int finish_scored(struct store *s, const char *id, const char *pv, int64_
                          const char *ref)
 {
     char msg[256];
-    struct store_scores sc = {"",  0,   pv,     "{\"k\": 2}", "{\"full\": 1}", "{\"full\": 2}",
-                              ver, ref, "1.2.3"};
+    struct store_scores sc = {"",  0,   pv,      "{\"k\": 2}", "{\"full\": 1}", "{\"full\": 2}",
+                              ver, ref, "1.2.3", NULL};
     return store_sub_finish(s, id, STORE_SCORED, NULL, &sc, msg, sizeof msg);
 }
 
@@ -333,7 +333,7 @@ static void test_open_sweeps(void)
     CHECK(strcmp(sha, SHA_BODY) == 0);
     char id[STORE_SUB_ID];
     admit_ok(s, "c1", pid, T0, &lots, id);
-    struct store_scores sc = {SHA_BODY, 8, "{}", "{}", NULL, NULL, 1, SHA_REF, "1"};
+    struct store_scores sc = {SHA_BODY, 8, "{}", "{}", NULL, NULL, 1, SHA_REF, "1", NULL};
     CHECK_INT(store_sub_finish(s, id, STORE_SCORED, NULL, &sc, msg, sizeof msg), 0);
     CHECK_INT(store_blob_put(s, "orphan", 6, sha, msg, sizeof msg), 0);
     CHECK(strcmp(sha, SHA_ORPHAN) == 0);
@@ -680,7 +680,7 @@ static void test_sub_finish(void)
     char id[STORE_SUB_ID];
     admit_ok(s, "c1", pid, T0, &lots, id);
     struct store_scores sc = {SHA_BODY,     8, "{\"k\": 1}", "{\"k\": 2}", "{\"f\": 1}",
-                              "{\"f\": 2}", 1, "",           "9.9.9"};
+                              "{\"f\": 2}", 1, "",           "9.9.9",      NULL};
     CHECK_INT(store_sub_finish(s, id, STORE_SCORED, NULL, &sc, msg, sizeof msg), 0);
     struct store_sub sub;
     CHECK_INT(store_sub_get(s, "c1", id, true, &sub, msg, sizeof msg), 0);
@@ -709,7 +709,7 @@ static void test_sub_finish(void)
     CHECK_INT(store_sub_get(s, "c2", id, false, &sub, msg, sizeof msg), STORE_ENOTFOUND);
     /* failed with its body kept */
     admit_ok(s, "c1", pid, T0 + SEC, &lots, id);
-    struct store_scores body = {SHA_ABC, 3, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+    struct store_scores body = {SHA_ABC, 3, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL};
     CHECK_INT(store_sub_finish(s, id, STORE_FAILED, "2 ids missing", &body, msg, sizeof msg), 0);
     CHECK_INT(store_sub_get(s, "c1", id, false, &sub, msg, sizeof msg), 0);
     CHECK_INT(sub.status, STORE_FAILED);
@@ -912,7 +912,7 @@ static void test_rescore(void)
     CHECK_INT(c.rescore_total, 3);
     CHECK(c.rescore_running);
     store_challenge_clear(&c);
-    struct store_scores sc = {"", 0, "{\"k\": 5}", "{\"k\": 6}", NULL, NULL, 1, "", "2.0"};
+    struct store_scores sc = {"", 0, "{\"k\": 5}", "{\"k\": 6}", NULL, NULL, 1, "", "2.0", NULL};
     CHECK_INT(store_rescore_next(s, &sub, msg, sizeof msg), 0);
     CHECK(strcmp(sub.id, r1) == 0);
     CHECK(sub.stale);
@@ -978,7 +978,7 @@ static void test_rescore_on_put(void)
     CHECK_INT(c.rescore_done, 0);
     CHECK(c.rescore_running);
     store_challenge_clear(&c);
-    struct store_scores old = {"", 0, "{}", "{}", NULL, NULL, 1, "", "1"};
+    struct store_scores old = {"", 0, "{}", "{}", NULL, NULL, 1, "", "1", NULL};
     CHECK_INT(store_rescore_finish(s, r1, true, NULL, &old, msg, sizeof msg), 0);
     struct store_sub sub;
     CHECK_INT(store_sub_get(s, "c1", r1, false, &sub, msg, sizeof msg), 0);
