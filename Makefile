@@ -7,6 +7,7 @@
 #   make challenges the challenge routes over HTTP on a temporary data directory
 #   make asan       the whole suite under ASan+UBSan
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
+#   make bench-challenge  the challenges' targets: submission cost, leaderboard, re-score
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang)
 #   make valgrind   the suite under valgrind memcheck
@@ -148,6 +149,13 @@ asan:
 
 bench: deps $(BENCH)
 	$(Q)$(BENCH)
+
+# The challenges' targets (tests/bench/challenge_bench.py): a submission against /v1/score, a
+# leaderboard of 1,000 participants, a re-score under wrk load.
+.PHONY: bench-challenge
+bench-challenge: deps $(SEGLOSSD)
+	$(Q)SEGLOSS_PKGS="wrk python3-numpy" sh .ci/deps.sh
+	$(Q)/usr/bin/python3 tests/bench/challenge_bench.py --seglossd $(SEGLOSSD)
 
 .PHONY: proto-bench
 proto-bench: deps $(PROTO_BENCH)

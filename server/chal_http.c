@@ -751,15 +751,37 @@ enum MHD_Result chal_h_revoke(struct srv_req *req)
 
 /* ---- leaderboards ------------------------------------------------------------------------- */
 
-/* The values of keys (n) in a values object text (NULL: all NaN) into out. */
-static void values_of(const char *text, const struct slc_key *keys, int n, double *out)
+/* The values of keys (n) in a values object text (NULL: all NaN) into out. The text is a flat
+ * object {key: number or null} as chal_score.c writes it (json_dumps, compact): each key is
+ * found as its JSON string followed by ':' (jansson writes keys as these needles escape them),
+ * which takes no parse and no allocation - a leaderboard reads 20,000 of them. */
+static void values_of(const char *text, char needles[][SLC_VALUE_KEY_MAX * 2 + 4], int n,
+                      double *out)
 {
-    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
     for (int k = 0; k < n; k++) {
-        json_t *x = json_object_get(v, keys[k].key);
-        out[k] = json_is_number(x) ? json_number_value(x) : NAN;
+        const char *at = text ? strstr(text, needles[k]) : NULL;
+        out[k] = NAN;
+        if (at) {
+            char *end;
+            double v = strtod(at + strlen(needles[k]), &end);
+            if (end != at + strlen(needles[k])) {
+                out[k] = v;
+            }
+        }
     }
-    json_decref(v);
+}
+
+/* The needle of values_of for each key: "\"key\":" (the key JSON-escaped). */
+static void key_needles(const struct slc_key *keys, int n,
+                        char needles[][SLC_VALUE_KEY_MAX * 2 + 4])
+{
+    for (int k = 0; k < n; k++) {
+        json_t *j = json_string(keys[k].key);
+        char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+        snprintf(needles[k], sizeof needles[k], "%s:", q ? q : "\"\"");
+        free(q);
+        json_decref(j);
+    }
 }
 
 /* One leaderboard: the rows shown, ranked. */
@@ -800,7 +822,23 @@ static struct chal_row row_of(struct board *b, size_t i, int nkeys)
     return r;
 }
 
-/* Builds the leaderboard of split s (0 public, 1 private) of challenge c. */
+/* Orders submission indices by participant, then index (qsort's context-free comparison
+ * reads the participant ids through a pointer pair). */
+struct by_part {
+    int64_t participant;
+    size_t i;
+};
+static int cmp_by_part(const void *a, const void *b)
+{
+    const struct by_part *x = a, *y = b;
+    if (x->participant != y->participant) {
+        return x->participant < y->participant ? -1 : 1;
+    }
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Builds the leaderboard of split s (0 public, 1 private) of challenge c: O(n log n) in the
+ * rankable submissions n. */
 static int board_build(struct chal_server *cs, const char *c, const struct slc_config *cfg, int s,
                        struct board *b, char *msg, size_t msglen)
 {
@@ -811,76 +849,87 @@ static int board_build(struct chal_server *cs, const char *c, const struct slc_c
     }
     const int nk = cfg->nranking;
     size_t n = b->nsubs;
+    char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
+    key_needles(cfg->ranking, nk, needles);
     b->vals = calloc(n * (size_t)nk * 2 + 1, sizeof *b->vals);
     b->rows = calloc(n + 1, sizeof *b->rows);
     b->sub_of = calloc(n + 1, sizeof *b->sub_of);
     b->entries = calloc(n + 1, sizeof *b->entries);
-    if (!b->vals || !b->rows || !b->sub_of || !b->entries) {
-        board_free(b);
+    struct by_part *order = calloc(n + 1, sizeof *order);
+    struct chal_row *pub = calloc(n + 1, sizeof *pub), *priv = calloc(n + 1, sizeof *priv);
+    bool *fin = calloc(n + 1, sizeof *fin);
+    if (!b->vals || !b->rows || !b->sub_of || !b->entries || !order || !pub || !priv || !fin) {
+        rc = SL_ENOMEM;
         snprintf(msg, msglen, "out of memory");
-        return SL_ENOMEM;
+        goto out;
     }
     /* vals: the public values first (n x nk), then the private ones */
     for (size_t i = 0; i < n; i++) {
-        values_of(b->subs[i].pub_values, cfg->ranking, nk, b->vals + i * (size_t)nk);
-        values_of(b->subs[i].priv_values, cfg->ranking, nk, b->vals + (n + i) * (size_t)nk);
+        values_of(b->subs[i].pub_values, needles, nk, b->vals + i * (size_t)nk);
+        if (s == 1) {
+            values_of(b->subs[i].priv_values, needles, nk, b->vals + (n + i) * (size_t)nk);
+        }
+        order[i] = (struct by_part){b->subs[i].participant, i};
     }
+    qsort(order, n, sizeof *order, cmp_by_part);
     struct chal_order o;
     order_of(cfg, &o);
-    if (s == 0) {
-        for (size_t i = 0; i < n; i++) {
-            b->rows[i] = row_of(b, i, nk);
+    /* one group of order per participant: [g, e) */
+    for (size_t g = 0, e; g < n; g = e) {
+        for (e = g; e < n && order[e].participant == order[g].participant; e++) {
         }
-        b->nrows = chal_keep_per_participant(b->rows, n, &o, cfg->keep_latest);
-    } else {
-        /* per participant: its submissions in subs are found by a scan (subs is grouped by
-         * nothing in particular) */
-        bool *done = calloc(n + 1, sizeof *done);
-        struct chal_row *pub = calloc(n + 1, sizeof *pub), *priv = calloc(n + 1, sizeof *priv);
-        bool *fin = calloc(n + 1, sizeof *fin);
-        size_t *idx = calloc(n + 1, sizeof *idx);
-        if (!done || !pub || !priv || !fin || !idx) {
-            rc = SL_ENOMEM;
+        size_t m = e - g;
+        for (size_t k = 0; k < m; k++) {
+            size_t i = order[g + k].i;
+            pub[k] = row_of(b, i, nk);
+            priv[k] = pub[k];
+            priv[k].vals = b->vals + (n + i) * (size_t)nk;
+            fin[k] = b->subs[i].final_;
         }
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            if (done[i]) {
-                continue;
-            }
-            size_t m = 0;
-            for (size_t k = i; k < n; k++) {
-                if (!done[k] && b->subs[k].participant == b->subs[i].participant) {
-                    done[k] = true;
-                    pub[m] = row_of(b, k, nk);
-                    priv[m] = pub[m];
-                    priv[m].vals = b->vals + (n + k) * (size_t)nk;
-                    fin[m] = b->subs[k].final_;
-                    idx[m++] = k;
-                }
-            }
-            long pick = chal_private_choice(pub, priv, fin, m, (int)cfg->final_selections, &o, &o);
-            if (pick >= 0) {
-                b->rows[b->nrows++] = priv[pick];
-            }
+        long pick;
+        if (s == 0) {
+            pick = (long)chal_keep_per_participant(pub, m, &o, cfg->keep_latest) > 0 ? 0 : -1;
+        } else {
+            pick = chal_private_choice(pub, priv, fin, m, (int)cfg->final_selections, &o, &o);
         }
-        free(done);
-        free(pub);
-        free(priv);
-        free(fin);
-        free(idx);
-        if (rc) {
-            board_free(b);
-            snprintf(msg, msglen, "out of memory");
-            return rc;
+        if (pick >= 0) {
+            b->rows[b->nrows++] = s == 0 ? pub[pick] : priv[pick];
         }
     }
+    /* entries follow their row through the ranking: kept by participant id */
     chal_rank(b->rows, b->nrows, &o);
     for (size_t r = 0; r < b->nrows; r++) {
         b->sub_of[r] = (size_t)b->rows[r].seq;
-        for (size_t i = 0; i < n; i++) {
-            b->entries[r] += b->subs[i].participant == b->rows[r].participant;
+    }
+    {
+        /* the participant's scored submissions: the size of its group in order */
+        for (size_t r = 0; r < b->nrows; r++) {
+            struct by_part key = {b->rows[r].participant, 0};
+            struct by_part *lo = order, *hi = order + n;
+            while (lo < hi) {
+                struct by_part *mid = lo + (hi - lo) / 2;
+                if (cmp_by_part(mid, &key) < 0) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            size_t e = (size_t)(lo - order);
+            while (e < n && order[e].participant == key.participant) {
+                e++;
+            }
+            b->entries[r] = (int64_t)(e - (size_t)(lo - order));
         }
     }
-    return 0;
+out:
+    free(order);
+    free(pub);
+    free(priv);
+    free(fin);
+    if (rc) {
+        board_free(b);
+    }
+    return rc;
 }
 
 /* Appends a CSV cell (quoted when needed) to d. */
@@ -926,6 +975,139 @@ static json_t *scores_json(const char *values, const struct slc_config *cfg)
     return o;
 }
 
+/* The leaderboard of split s of challenge c as CSV or JSON text (a new string in *out of *len
+ * bytes). Returns 0 or a code with msg. */
+static int board_render(struct chal_server *cs, const struct store_challenge *c,
+                        const struct slc_config *cfg, int s, bool csv, char **out, size_t *len,
+                        char *msg, size_t msglen)
+{
+    struct board b;
+    *out = NULL;
+    int rc = board_build(cs, c->name, cfg, s, &b, msg, msglen);
+    if (rc) {
+        return rc;
+    }
+    char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
+    key_needles(cfg->columns, cfg->ncolumns, needles);
+    double vals[SLC_MAX_KEYS];
+    if (csv) {
+        struct slp_dynbuf d;
+        slp_dynbuf_init(&d, SLP_ANSWER_MAX);
+        slp_dynbuf_adds(&d, "rank,participant,submission,submitted_at");
+        for (int k = 0; k < cfg->ncolumns; k++) {
+            csv_cell(&d, cfg->columns[k].key, false);
+        }
+        slp_dynbuf_adds(&d, "\r\n");
+        for (size_t r = 0; r < b.nrows; r++) {
+            const struct store_sub *sub = &b.subs[b.sub_of[r]];
+            char at[40];
+            chal_time_format(sub->received_at, at, sizeof at);
+            slp__write_int(&d, b.rows[r].rank);
+            csv_cell(&d, sub->participant_name, false);
+            csv_cell(&d, sub->id, false);
+            csv_cell(&d, at, false);
+            values_of(s == 0 ? sub->pub_values : sub->priv_values, needles, cfg->ncolumns, vals);
+            for (int k = 0; k < cfg->ncolumns; k++) {
+                slp_dynbuf_add(&d, ",", 1);
+                if (!isnan(vals[k])) {
+                    slp__write_num(&d, vals[k]);
+                }
+            }
+            slp_dynbuf_adds(&d, "\r\n");
+        }
+        *out = d.err ? NULL : slp_dynbuf_take(&d, len);
+        slp_dynbuf_free(&d);
+    } else {
+        json_t *rows = json_array();
+        for (size_t r = 0; r < b.nrows; r++) {
+            const struct store_sub *sub = &b.subs[b.sub_of[r]];
+            char at[40];
+            chal_time_format(sub->received_at, at, sizeof at);
+            values_of(s == 0 ? sub->pub_values : sub->priv_values, needles, cfg->ncolumns, vals);
+            json_t *scores = json_object();
+            for (int k = 0; k < cfg->ncolumns; k++) {
+                json_object_set_new(scores, cfg->columns[k].key,
+                                    isnan(vals[k]) ? json_null() : json_real(vals[k]));
+            }
+            json_array_append_new(rows, json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:s, s:b}",
+                                                  "rank", (json_int_t)b.rows[r].rank, "participant",
+                                                  sub->participant_name, "submission", sub->id,
+                                                  "submitted_at", at, "scores", scores, "entries",
+                                                  (json_int_t)b.entries[r], "note",
+                                                  sub->note ? sub->note : "", "stale", sub->stale));
+        }
+        json_t *doc =
+            json_pack("{s:s, s:s, s:I, s:o, s:o}", "challenge", c->name, "split",
+                      s == 0 ? "public" : "private", "version", (json_int_t)c->version, "columns",
+                      keys_json(cfg->columns, cfg->ncolumns, cfg), "rows", rows);
+        *out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        *len = *out ? strlen(*out) : 0;
+        json_decref(doc);
+    }
+    board_free(&b);
+    if (!*out) {
+        snprintf(msg, msglen, "out of memory");
+        return SL_ENOMEM;
+    }
+    return 0;
+}
+
+/* A copy of the cached leaderboard (challenge, split s, csv) made under store generation gen,
+ * or NULL when there is none. The copy is the caller's (*len bytes). */
+static char *board_cached(struct chal_server *cs, const char *challenge, int s, bool csv,
+                          uint64_t gen, size_t *len)
+{
+    char *copy = NULL;
+    pthread_mutex_lock(&cs->mu);
+    for (int i = 0; i < CHAL_BOARD_CACHE; i++) {
+        struct chal_board *e = &cs->boards[i];
+        if (e->text && e->gen == gen && e->split == s && e->csv == csv &&
+            strcmp(e->challenge, challenge) == 0) {
+            copy = malloc(e->len + 1);
+            if (copy) {
+                memcpy(copy, e->text, e->len + 1);
+                *len = e->len;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cs->mu);
+    return copy;
+}
+
+/* Keeps a copy of text (len bytes, the leaderboard made under generation gen), replacing the
+ * entry of the same board or the oldest. */
+static void board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
+                            uint64_t gen, const char *text, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        return;
+    }
+    memcpy(copy, text, len + 1);
+    pthread_mutex_lock(&cs->mu);
+    int at = cs->next_board;
+    for (int i = 0; i < CHAL_BOARD_CACHE; i++) {
+        struct chal_board *e = &cs->boards[i];
+        if (e->text && e->split == s && e->csv == csv && strcmp(e->challenge, challenge) == 0) {
+            at = i;
+            break;
+        }
+    }
+    if (at == cs->next_board) {
+        cs->next_board = (cs->next_board + 1) % CHAL_BOARD_CACHE;
+    }
+    struct chal_board *e = &cs->boards[at];
+    free(e->text);
+    snprintf(e->challenge, sizeof e->challenge, "%s", challenge);
+    e->split = s;
+    e->csv = csv;
+    e->gen = gen;
+    e->text = copy;
+    e->len = len;
+    pthread_mutex_unlock(&cs->mu);
+}
+
 enum MHD_Result chal_h_leaderboard(struct srv_req *req)
 {
     enum MHD_Result ret;
@@ -956,68 +1138,25 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
                              "the private leaderboard is the organiser's until the reveal "
                              "(private_visible)");
     }
-    struct board b;
-    if (board_build(cs, c.name, cfg, s, &b, msg, sizeof msg) != 0) {
-        log_store("leaderboard", msg);
-        slc_config_free(cfg);
-        store_challenge_clear(&c);
-        return reply_problem(req, 503, "the challenge store is unavailable");
-    }
     bool csv = format && strcmp(format, "csv") == 0;
-    if (csv) {
-        struct slp_dynbuf d;
-        slp_dynbuf_init(&d, SLP_ANSWER_MAX);
-        slp_dynbuf_adds(&d, "rank,participant,submission,submitted_at");
-        for (int k = 0; k < cfg->ncolumns; k++) {
-            csv_cell(&d, cfg->columns[k].key, false);
+    size_t len = 0;
+    uint64_t gen = store_generation(cs->store);
+    char *text = board_cached(cs, c.name, s, csv, gen, &len);
+    if (!text) {
+        int rc = board_render(cs, &c, cfg, s, csv, &text, &len, msg, sizeof msg);
+        if (rc == 0) {
+            board_cache_put(cs, c.name, s, csv, gen, text, len);
+        } else if (rc != SL_ENOMEM) {
+            log_store("leaderboard", msg);
         }
-        slp_dynbuf_adds(&d, "\r\n");
-        for (size_t r = 0; r < b.nrows; r++) {
-            const struct store_sub *sub = &b.subs[b.sub_of[r]];
-            char at[40];
-            chal_time_format(sub->received_at, at, sizeof at);
-            slp__write_int(&d, b.rows[r].rank);
-            csv_cell(&d, sub->participant_name, false);
-            csv_cell(&d, sub->id, false);
-            csv_cell(&d, at, false);
-            json_t *v = json_loads(s == 0 ? sub->pub_values : sub->priv_values, 0, NULL);
-            for (int k = 0; k < cfg->ncolumns; k++) {
-                csv_num(&d, json_object_get(v, cfg->columns[k].key));
-            }
-            json_decref(v);
-            slp_dynbuf_adds(&d, "\r\n");
-        }
-        board_free(&b);
-        slc_config_free(cfg);
-        store_challenge_clear(&c);
-        size_t len = 0;
-        char *text = d.err ? NULL : slp_dynbuf_take(&d, &len);
-        slp_dynbuf_free(&d);
-        if (!text) {
-            return reply_problem(req, 503, "out of memory writing the leaderboard");
-        }
-        return srv_reply_hdrs(req, 200, "text/csv; charset=utf-8", text, len, true, NULL);
     }
-    json_t *rows = json_array();
-    for (size_t r = 0; r < b.nrows; r++) {
-        const struct store_sub *sub = &b.subs[b.sub_of[r]];
-        char at[40];
-        chal_time_format(sub->received_at, at, sizeof at);
-        json_array_append_new(
-            rows, json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:s, s:b}", "rank",
-                            (json_int_t)b.rows[r].rank, "participant", sub->participant_name,
-                            "submission", sub->id, "submitted_at", at, "scores",
-                            scores_json(s == 0 ? sub->pub_values : sub->priv_values, cfg),
-                            "entries", (json_int_t)b.entries[r], "note", sub->note ? sub->note : "",
-                            "stale", sub->stale));
-    }
-    json_t *doc = json_pack("{s:s, s:s, s:I, s:o, s:o}", "challenge", c.name, "split",
-                            s == 0 ? "public" : "private", "version", (json_int_t)c.version,
-                            "columns", keys_json(cfg->columns, cfg->ncolumns, cfg), "rows", rows);
-    board_free(&b);
     slc_config_free(cfg);
     store_challenge_clear(&c);
-    return reply_json(req, 200, doc);
+    if (!text) {
+        return reply_problem(req, 503, "the leaderboard could not be made (store or memory)");
+    }
+    return srv_reply_hdrs(req, 200, csv ? "text/csv; charset=utf-8" : "application/json", text, len,
+                          true, NULL);
 }
 
 /* Compares the ranking values a and b under o: negative when a is better, 0 when equal
@@ -1051,7 +1190,9 @@ static int64_t public_rank(struct chal_server *cs, const char *c, const struct s
         return -1;
     }
     double mine[SLC_MAX_KEYS];
-    values_of(values, cfg->ranking, cfg->nranking, mine);
+    char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
+    key_needles(cfg->ranking, cfg->nranking, needles);
+    values_of(values, needles, cfg->nranking, mine);
     struct chal_order o;
     order_of(cfg, &o);
     int64_t rank = 1;
@@ -1780,6 +1921,9 @@ void chal_server_close(struct srv_server *srv)
     chal_rescore_stop(cs);
     store_close(cs->store);
     chal_ref_cache_free(cs);
+    for (int i = 0; i < CHAL_BOARD_CACHE; i++) {
+        free(cs->boards[i].text);
+    }
     pthread_mutex_destroy(&cs->mu);
     pthread_cond_destroy(&cs->wake);
     explicit_bzero(cs->admin_hash, sizeof cs->admin_hash);

@@ -20,6 +20,17 @@ enum chal_who { WHO_ANON = 0, WHO_PARTICIPANT = 1, WHO_ADMIN = 2 };
 
 struct chal_ref;
 
+/* Leaderboards kept as rendered, with the store generation they were read under. */
+#define CHAL_BOARD_CACHE 16
+struct chal_board {
+    char challenge[STORE_NAME_MAX];
+    int split;
+    bool csv;
+    uint64_t gen;
+    char *text; /* NULL: an empty slot */
+    size_t len;
+};
+
 /* The challenges' part of a server (srv->chal). */
 struct chal_server {
     struct store *store;
@@ -34,6 +45,8 @@ struct chal_server {
     bool kick;           /* mu: look for stale submissions again */
     /* submissions answered since start, by final status (for /metrics; mu) */
     uint64_t answered[3];
+    struct chal_board boards[CHAL_BOARD_CACHE]; /* mu */
+    int next_board;                             /* mu: the slot replaced next */
 };
 
 /* Opens the store in cfg's data dir and the admin token, starts the re-score thread; without a

@@ -3,9 +3,11 @@
  * against the challenge's current configuration and reference.
  *
  * One thread, one submission at a time, serially (never on the worker pool), at the lowest
- * scheduling priority, and only while the compute pool has nothing queued or running: scoring
- * traffic goes first. A stale row keeps its old scores ("stale": true) until its turn; the
- * store keeps the progress, so a re-score cut short by a restart carries on at the next start.
+ * scheduling priority (nice 19: the kernel gives it what the workers leave), and after waiting
+ * up to a second for the compute pool to have nothing queued or running: scoring traffic goes
+ * first, and a re-score still advances under traffic that never pauses. A stale row keeps its old
+ * scores ("stale": true) until its turn; the store keeps the progress, so a re-score cut short by a
+ * restart carries on at the next start.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@
 /* How long the thread waits while the pool is busy, and between idle looks. */
 #define BUSY_WAIT_MS 20
 #define IDLE_WAIT_S 5
+/* The longest a re-score waits for an idle pool before it goes on anyway. */
+#define MAX_WAIT_MS 1000
 
 int chal_score_stored(struct srv_server *srv, const struct store_challenge *c,
                       const struct slc_config *cfg, const struct store_sub *sub,
@@ -63,10 +67,11 @@ static bool stopping(struct chal_server *cs)
     return stop;
 }
 
-/* Waits until the compute pool is idle (or a stop). */
+/* Waits until the compute pool is idle, a stop, or MAX_WAIT_MS: under traffic that never
+ * pauses the re-score still advances, at the lowest priority (see rescore_main). */
 static void wait_for_idle_pool(struct srv_server *srv)
 {
-    for (;;) {
+    for (long waited = 0; waited < MAX_WAIT_MS; waited += BUSY_WAIT_MS) {
         int queued = 0, running = 0;
         sl_pool_load(srv->pool, &queued, &running);
         if ((queued == 0 && running == 0) || stopping(srv->chal)) {

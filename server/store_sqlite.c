@@ -40,7 +40,8 @@
 struct store {
     sqlite3 *db;
     pthread_mutex_t mu;
-    char *blobs; /* DIR/blobs */
+    char *blobs;  /* DIR/blobs */
+    uint64_t gen; /* mu: write transactions committed since open */
 };
 
 /* migrations[v]: the SQL taking schema version v to v + 1, run in one transaction. */
@@ -76,7 +77,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " note TEXT NOT NULL DEFAULT '',"
     " body_sha TEXT NOT NULL DEFAULT '',"
     " bytes INTEGER NOT NULL DEFAULT 0,"
-    " pub_values TEXT, priv_values TEXT, pub_full TEXT, priv_full TEXT,"
+    " pub_values TEXT, priv_values TEXT,"
     " config_version INTEGER NOT NULL DEFAULT 0,"
     " ref_sha TEXT NOT NULL DEFAULT '',"
     " server_version TEXT NOT NULL DEFAULT '',"
@@ -84,6 +85,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " final INTEGER NOT NULL DEFAULT 0,"
     " disqualified INTEGER NOT NULL DEFAULT 0,"
     " dq_reason TEXT);"
+    /* the whole answers (per-image values, kilobytes each) in a table of their own: in the
+     * submissions rows they made every leaderboard read them from disk */
+    "CREATE TABLE answers ("
+    " id TEXT PRIMARY KEY REFERENCES submissions(id),"
+    " pub_full TEXT, priv_full TEXT);"
     "CREATE INDEX submissions_by_participant ON submissions (challenge, participant, received_at);"
     "CREATE INDEX submissions_by_status ON submissions (challenge, status);"
     "CREATE INDEX submissions_stale ON submissions (stale, received_at);",
@@ -148,8 +154,19 @@ static int end(struct store *s, int rc, char *msg, size_t msglen)
     if (rc != 0 && !sqlite3_get_autocommit(s->db)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    if (rc == 0) {
+        s->gen++;
+    }
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+uint64_t store_generation(struct store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t g = s->gen;
+    pthread_mutex_unlock(&s->mu);
+    return g;
 }
 
 /* Steps st expecting SQLITE_DONE. Returns 0 or an error. */
@@ -363,9 +380,8 @@ int store_open_sqlite(const char *dir, struct store **out, char *msg, size_t msg
     struct names nm = {NULL, 0};
     int rc = srv_blob_init(s->blobs, msg, msglen);
     if (rc == 0) {
-        int r = sqlite3_open_v2(dbpath, &s->db,
-                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                NULL);
+        int r = sqlite3_open_v2(
+            dbpath, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (r != SQLITE_OK) {
             rc = sql_err(s, r, dbpath, msg, msglen);
         }
@@ -1039,7 +1055,7 @@ static int write_scores(struct store *s, const char *id, enum store_status statu
     if (status == STORE_SCORED) {
         rc = prep(s,
                   "UPDATE submissions SET status = ?2, error = NULL, body_sha = ?3, bytes = ?4, "
-                  "pub_values = ?5, priv_values = ?6, pub_full = ?7, priv_full = ?8, "
+                  "pub_values = ?5, priv_values = ?6, "
                   "config_version = ?9, ref_sha = ?10, server_version = ?11, stale = ?12 "
                   "WHERE id = ?1",
                   &st, msg, msglen);
@@ -1077,6 +1093,17 @@ static int write_scores(struct store *s, const char *id, enum store_status statu
     }
     rc = step_done(s, st, msg, msglen);
     sqlite3_finalize(st);
+    if (rc == 0 && status == STORE_SCORED) {
+        rc = prep(s, "INSERT OR REPLACE INTO answers (id, pub_full, priv_full) VALUES (?1, ?2, ?3)",
+                  &st, msg, msglen);
+        if (rc == 0) {
+            bind_text(st, 1, id);
+            bind_text(st, 2, sc->pub_full);
+            bind_text(st, 3, sc->priv_full);
+            rc = step_done(s, st, msg, msglen);
+            sqlite3_finalize(st);
+        }
+    }
     return rc;
 }
 
@@ -1234,7 +1261,8 @@ int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char 
 #define SUB_COLS_TAIL                                                                              \
     ", s.config_version, s.ref_sha, s.server_version, s.stale, s.final, s.disqualified, "          \
     "s.dq_reason FROM submissions s JOIN participants p ON p.id = s.participant "
-#define SUB_COLS_FULL SUB_COLS_HEAD "s.pub_full, s.priv_full" SUB_COLS_TAIL
+#define SUB_COLS_FULL                                                                              \
+    SUB_COLS_HEAD "a.pub_full, a.priv_full" SUB_COLS_TAIL "LEFT JOIN answers a ON a.id = s.id "
 #define SUB_COLS_BRIEF SUB_COLS_HEAD "NULL, NULL" SUB_COLS_TAIL
 
 /* Fills *sub from a row of SUB_COLS_*. Returns 0 or SL_ENOMEM (sub cleared). */
