@@ -1,7 +1,9 @@
 /* test_openapi.c - proto/openapi.json (as the build embeds it) cannot drift from the loss and
  * metric tables: the loss and metric names, and every parameter's schema (name, type, default,
  * range, choices, pairing rules) against its row in lib/table.c. The tables are the truth; a
- * failure names the schema and the parameter to fix. */
+ * failure names the schema and the parameter to fix. Nor can it drift from seglossd's route
+ * table (server/route.c srv_routes): every row's path with an operation per method, its path
+ * parameters declared, and every "$ref" of the document resolving inside it. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "../check.h"
 #include "proto.h"
 #include "segloss.h"
+#include "srv_internal.h"
 
 static json_t *schemas; /* components.schemas (borrowed from the document) */
 
@@ -456,9 +459,344 @@ static void test_metrics(void)
     with_schemas(test_metric_schemas);
 }
 
+/* ---- the document against the route table ------------------------------------------------- */
+
+/* CHECK(cond) that names the place in the document and what is wrong when it fails. */
+#define DOC(cond, where, what)                                                                     \
+    do {                                                                                           \
+        CHECK(cond);                                                                               \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "  openapi.json %s: %s\n", where, what);                               \
+        }                                                                                          \
+    } while (0)
+
+/* The methods of the route table with their OpenAPI operation names. HEAD is left out: it is
+ * GET without the body, and OpenAPI documents it with the GET operation. */
+static const struct {
+    unsigned bit;
+    const char *op;
+} route_methods[] = {
+    {SRV_GET, "get"},       {SRV_POST, "post"},   {SRV_PUT, "put"},
+    {SRV_DELETE, "delete"}, {SRV_PATCH, "patch"},
+};
+
+/* The operation names OpenAPI 3.1 allows in a path item (its Path Item Object). */
+static const char *const openapi_ops[] = {"get",  "put",   "post",  "delete",
+                                          "head", "patch", "trace", "options"};
+
+/* The node that a local JSON pointer reference "#/a/b" names in root (RFC 6901: "~1" is '/',
+ * "~0" is '~'; a number indexes an array), borrowed from root; NULL when it names nothing or
+ * is not local. */
+static json_t *pointer(json_t *root, const char *ref)
+{
+    if (strncmp(ref, "#/", 2) != 0) {
+        return strcmp(ref, "#") == 0 ? root : NULL;
+    }
+    json_t *node = root;
+    const char *p = ref + 2;
+    char tok[256];
+    while (node) {
+        size_t n = 0;
+        for (; *p && *p != '/'; p++) {
+            if (n + 1 >= sizeof tok) {
+                return NULL;
+            }
+            if (p[0] == '~' && (p[1] == '0' || p[1] == '1')) {
+                tok[n++] = p[1] == '1' ? '/' : '~';
+                p++;
+            } else {
+                tok[n++] = *p;
+            }
+        }
+        tok[n] = '\0';
+        if (json_is_object(node)) {
+            node = json_object_get(node, tok);
+        } else if (json_is_array(node)) {
+            char *end;
+            unsigned long i = strtoul(tok, &end, 10);
+            node = n > 0 && *end == '\0' ? json_array_get(node, i) : NULL;
+        } else {
+            node = NULL;
+        }
+        if (*p == '\0') {
+            return node;
+        }
+        p++; /* the '/' */
+    }
+    return NULL;
+}
+
+/* node, or the node its "$ref" names in root when it is a Reference Object (borrowed). */
+static json_t *deref(json_t *root, json_t *node)
+{
+    const char *ref = json_string_value(json_object_get(node, "$ref"));
+    return ref ? pointer(root, ref) : node;
+}
+
+/* Writes the JSON pointer where + "/" + key into buf (n bytes), key escaped as RFC 6901 says
+ * ('~' as "~0", '/' as "~1"); cut at n - 1 bytes. */
+static void pointer_append(char *buf, size_t n, const char *where, const char *key)
+{
+    size_t len = (size_t)snprintf(buf, n, "%s/", where);
+    for (; *key && len + 3 < n; key++) {
+        if (*key == '~' || *key == '/') {
+            buf[len++] = '~';
+            buf[len++] = *key == '~' ? '0' : '1';
+        } else {
+            buf[len++] = *key;
+        }
+    }
+    if (len < n) {
+        buf[len] = '\0';
+    }
+}
+
+/* Checks every "$ref" under node (at where, a JSON pointer) names a node of root; counts them
+ * into *n. */
+static void check_refs(json_t *root, json_t *node, const char *where, int *n)
+{
+    char sub[512];
+    if (json_is_object(node)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(node, key, v)
+        {
+            if (strcmp(key, "$ref") == 0 && json_is_string(v)) {
+                (*n)++;
+                DOC(pointer(root, json_string_value(v)) != NULL, where,
+                    "its $ref names nothing in the document");
+                if (!pointer(root, json_string_value(v))) {
+                    fprintf(stderr, "  (the $ref is %s)\n", json_string_value(v));
+                }
+                continue;
+            }
+            pointer_append(sub, sizeof sub, where, key);
+            check_refs(root, v, sub, n);
+        }
+    } else if (json_is_array(node)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(node, i, v)
+        {
+            snprintf(sub, sizeof sub, "%s/%zu", where, i);
+            check_refs(root, v, sub, n);
+        }
+    }
+}
+
+/* Whether the path parameter name is declared (in: path, required: true) among the parameters
+ * of a path item and of one of its operations. */
+static bool path_param_declared(json_t *root, json_t *item, json_t *op, const char *name)
+{
+    json_t *lists[2] = {json_object_get(item, "parameters"), json_object_get(op, "parameters")};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(lists[l], i, p)
+        {
+            json_t *d = deref(root, p);
+            const char *in = json_string_value(json_object_get(d, "in"));
+            const char *nm = json_string_value(json_object_get(d, "name"));
+            if (in && nm && strcmp(in, "path") == 0 && strcmp(nm, name) == 0) {
+                return json_is_true(json_object_get(d, "required"));
+            }
+        }
+    }
+    return false;
+}
+
+/* The number of path parameters (in: path) a path item and its operation op declare. */
+static size_t path_params_count(json_t *root, json_t *item, json_t *op)
+{
+    size_t n = 0;
+    json_t *lists[2] = {json_object_get(item, "parameters"), json_object_get(op, "parameters")};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(lists[l], i, p)
+        {
+            const char *in = json_string_value(json_object_get(deref(root, p), "in"));
+            n += in && strcmp(in, "path") == 0;
+        }
+    }
+    return n;
+}
+
+/* Checks that operation op of route path declares each "{name}" segment of path as a path
+ * parameter, and no other. */
+static void check_path_params(json_t *root, json_t *item, json_t *op, const char *path,
+                              const char *where)
+{
+    size_t want = 0;
+    for (const char *p = strchr(path, '{'); p; p = strchr(p + 1, '{')) {
+        const char *end = strchr(p, '}');
+        char name[64];
+        DOC(end != NULL && (size_t)(end - p) < sizeof name, where, "a '{' without its '}'");
+        if (!end || (size_t)(end - p) >= sizeof name) {
+            return;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)(end - p - 1), p + 1);
+        char w[400];
+        snprintf(w, sizeof w, "%s {%s}", where, name);
+        DOC(path_param_declared(root, item, op, name), w,
+            "not declared as a required path parameter (in: path)");
+        want++;
+    }
+    DOC(path_params_count(root, item, op) == want, where,
+        "declares path parameters that are not in the path");
+}
+
+/* Runs fn(root) on the embedded openapi.json (parsed here, freed after). */
+static void with_doc(void (*fn)(json_t *root))
+{
+    size_t len = 0;
+    const char *doc = slp_openapi_json(&len);
+    json_error_t err;
+    json_t *root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &err);
+    CHECK(root != NULL);
+    if (!root) {
+        fprintf(stderr, "openapi.json is not JSON: %s (line %d)\n", err.text, err.line);
+        return;
+    }
+    fn(root);
+    json_decref(root);
+}
+
+/* Every row of srv_routes is a path of the document with an operation for each of its methods
+ * but HEAD (and none for a method the row does not take), each "{name}" of the path declared as
+ * a path parameter; and every path of the document is a row. */
+static void check_routes(json_t *root)
+{
+    json_t *paths = json_object_get(root, "paths");
+    DOC(json_is_object(paths), "paths", "missing");
+    for (size_t r = 0; r < SRV_NROUTES; r++) {
+        const struct srv_route *row = &srv_routes[r];
+        char where[256];
+        snprintf(where, sizeof where, "paths[%s]", row->path);
+        json_t *item = json_object_get(paths, row->path);
+        DOC(json_is_object(item), where, "missing (the route table has this path)");
+        if (!item) {
+            continue;
+        }
+        for (size_t m = 0; m < sizeof route_methods / sizeof route_methods[0]; m++) {
+            json_t *op = json_object_get(item, route_methods[m].op);
+            char w[300];
+            snprintf(w, sizeof w, "%s.%s", where, route_methods[m].op);
+            if (row->methods & route_methods[m].bit) {
+                DOC(json_is_object(op) && json_is_object(json_object_get(op, "responses")), w,
+                    "missing, or without responses (the route takes this method)");
+                if (op) {
+                    check_path_params(root, item, op, row->path, w);
+                }
+            } else {
+                DOC(op == NULL, w, "documented, but the route does not take this method");
+            }
+        }
+        json_t *head = json_object_get(item, "head");
+        DOC(head == NULL || (row->methods & SRV_HEAD), where,
+            "documents head, but the route does not take HEAD");
+    }
+    /* the other way: no path the server does not route */
+    const char *key;
+    json_t *v;
+    json_object_foreach(paths, key, v)
+    {
+        bool routed = false;
+        for (size_t r = 0; r < SRV_NROUTES; r++) {
+            routed = routed || strcmp(srv_routes[r].path, key) == 0;
+        }
+        char where[256];
+        snprintf(where, sizeof where, "paths[%s]", key);
+        DOC(routed, where, "not a row of the route table (server/route.c)");
+        /* only operations and the shared keys of a Path Item Object */
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            bool known = strcmp(k, "parameters") == 0 || strcmp(k, "summary") == 0 ||
+                         strcmp(k, "description") == 0 || strcmp(k, "servers") == 0;
+            for (size_t o = 0; o < sizeof openapi_ops / sizeof openapi_ops[0]; o++) {
+                known = known || strcmp(k, openapi_ops[o]) == 0;
+            }
+            DOC(known, where, k);
+        }
+    }
+}
+
+/* Every "$ref" of the document names a node of it (no other document is referenced). */
+static void check_all_refs(json_t *root)
+{
+    int n = 0;
+    check_refs(root, root, "#", &n);
+    DOC(n > 0, "#", "no $ref at all (the walk found nothing to check)");
+}
+
+/* Every security requirement names a scheme of components.securitySchemes with the roles
+ * "admin" and "participant" only, and every challenge operation says who may call it. */
+static void check_security(json_t *root)
+{
+    json_t *schemes = json_object_get(json_object_get(root, "components"), "securitySchemes");
+    const char *path;
+    json_t *item;
+    json_object_foreach(json_object_get(root, "paths"), path, item)
+    {
+        const char *op_name;
+        json_t *op;
+        json_object_foreach(item, op_name, op)
+        {
+            if (!json_is_object(op) || !json_object_get(op, "responses")) {
+                continue; /* parameters, summary: not an operation */
+            }
+            char where[300];
+            snprintf(where, sizeof where, "paths[%s].%s", path, op_name);
+            json_t *sec = json_object_get(op, "security");
+            if (strncmp(path, "/v1/challenges", 14) == 0) {
+                DOC(json_array_size(sec) > 0, where, "no security (who may call it)");
+                DOC(json_object_get(json_object_get(op, "responses"), "401") != NULL, where,
+                    "no 401 answer");
+            }
+            size_t i;
+            json_t *req;
+            json_array_foreach(sec, i, req)
+            {
+                const char *scheme;
+                json_t *roles;
+                json_object_foreach(req, scheme, roles)
+                {
+                    DOC(json_object_get(schemes, scheme) != NULL, where,
+                        "names a scheme that components.securitySchemes lacks");
+                    size_t k;
+                    json_t *role;
+                    json_array_foreach(roles, k, role)
+                    {
+                        const char *s = json_string_value(role);
+                        DOC(s && (strcmp(s, "admin") == 0 || strcmp(s, "participant") == 0), where,
+                            "a role other than admin and participant");
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void test_routes(void)
+{
+    with_doc(check_routes);
+}
+
+static void test_refs(void)
+{
+    with_doc(check_all_refs);
+}
+
+static void test_security(void)
+{
+    with_doc(check_security);
+}
+
 static const struct check_test tests[] = {
-    CHECK_TEST(test_losses),
-    CHECK_TEST(test_metrics),
+    CHECK_TEST(test_losses), CHECK_TEST(test_metrics),  CHECK_TEST(test_routes),
+    CHECK_TEST(test_refs),   CHECK_TEST(test_security),
 };
 
 int main(int argc, char **argv)
