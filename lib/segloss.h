@@ -164,7 +164,7 @@ enum {
 };
 
 /* How a loss value split over several batches of one data set recombines into the value of
- * one request with every image (clients/cli/agg.c). sl_loss_combine() answers it per spec. */
+ * one request with every image (proto/agg.c). sl_loss_combine() answers it per spec. */
 enum sl_combine {
     SL_COMBINE_PIXEL_MEAN,    /* mean over counted pixels: sum value x pixels / sum pixels */
     SL_COMBINE_WEIGHTED_MEAN, /* multiclass: divided by the class-weighted target pixels

@@ -51,6 +51,10 @@ struct slc_config {
     int64_t final_selections; /* default 2 */
     bool keep_latest;         /* keep "latest" (default "best") */
     bool private_visible;     /* default false */
+    /* the value keys the spec produces, in the spec's order (metrics, then losses), for
+     * slc_config_has_key */
+    char produced[3 * SLP_MAX_SPECS][SLC_VALUE_KEY_MAX];
+    int nproduced;
 };
 
 /* Parses and validates a configuration body (JSON, len bytes) under lim. Errors name the key
@@ -125,13 +129,20 @@ void slc_ids_free(char **ids, size_t n);
 
 /* ---- the bundle: images in one blob ------------------------------------------------------- */
 
-/* Appends imgs as a bundle to b (proto/dynbuf.h): the images sorted by id (bytewise), each as
- * "id length (u32 LE), id, .npy v1.0 file length (u64 LE), the .npy file". The SHA-256 of a
- * reference's bundle is its version (ids, shapes, dtypes and bytes in id order). Returns 0 or
- * b's sticky error. */
+/* The first bytes of a bundle. */
+#define SLC_BUNDLE_MAGIC "SLCBNDL1"
+
+/* Appends imgs as a bundle to b (proto/dynbuf.h): the 8 bytes SLC_BUNDLE_MAGIC, the image count
+ * (u32 LE), then the images sorted by id (bytewise), each as "id length (u32 LE), id, .npy v1.0
+ * file length (u64 LE), the .npy file" (the count makes a bundle cut at an image's end
+ * detectable). The SHA-256 of a reference's bundle is its version (ids, shapes, dtypes and bytes
+ * in id order). Returns 0 or b's sticky error. */
 struct slp_dynbuf;
 int slc_bundle_write(const struct slc_images *imgs, struct slp_dynbuf *b);
-/* Reads a bundle (as slc_bundle_write made it) into new images, in id order. */
+/* Reads a bundle (as slc_bundle_write made it) into new images (owning copies of the arrays),
+ * in id order. A bad magic, a count that disagrees with the images, truncation, trailing bytes,
+ * a bad length, ids out of order or repeated and a bad .npy file are SL_EMALFORMED naming the
+ * byte offset or the image; more images than lim->max_images SL_ETOOLARGE. */
 int slc_bundle_read(const void *data, size_t len, const struct slp_limits *lim,
                     struct slc_images **out, char *msg, size_t msglen);
 

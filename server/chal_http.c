@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chal_internal.h"
 #include "../proto/internal.h" /* proto/internal.h: slp__parse_spec, the JSON writers */
+#include "chal_internal.h"
 #include "sha256.h"
 
 #define WWW_AUTH "WWW-Authenticate"
@@ -83,10 +83,9 @@ static void resp_problem(struct slp_response *resp, int status, const char *fmt,
     slp_problem(status, detail, resp);
 }
 
-
 /* Queues resp (I/O thread) with one optional extra header. */
-static enum MHD_Result reply_resp(struct srv_req *req, struct slp_response *resp,
-                                  const char *hname, const char *hval)
+static enum MHD_Result reply_resp(struct srv_req *req, struct slp_response *resp, const char *hname,
+                                  const char *hval)
 {
     const char *const hdrs[] = {hname, hval, NULL};
     return srv_reply_response(req, resp, hname ? hdrs : NULL);
@@ -218,16 +217,18 @@ static int gate(struct srv_req *req, bool has_challenge, bool put, enum need nee
     }
     int who = req->auth.who;
     if (need == NEED_ADMIN && who != WHO_ADMIN) {
-        snprintf(buf, n, who == WHO_ANON ? "this route needs the admin token"
-                                         : "this route is the organiser's: a participant's "
-                                           "token may not use it");
+        snprintf(buf, n,
+                 who == WHO_ANON ? "this route needs the admin token"
+                                 : "this route is the organiser's: a participant's "
+                                   "token may not use it");
         return who == WHO_ANON ? 401 : 403;
     }
     if (need == NEED_PARTICIPANT && who != WHO_PARTICIPANT) {
-        snprintf(buf, n, who == WHO_ANON ? "this route needs a participant's token"
-                                         : "submissions belong to participants: use a "
-                                           "participant's token (POST "
-                                           "/v1/challenges/{c}/participants makes one)");
+        snprintf(buf, n,
+                 who == WHO_ANON ? "this route needs a participant's token"
+                                 : "submissions belong to participants: use a "
+                                   "participant's token (POST "
+                                   "/v1/challenges/{c}/participants makes one)");
         return who == WHO_ANON ? 401 : 403;
     }
     if (need == NEED_PARTICIPANT_OR_ADMIN && who == WHO_ANON) {
@@ -284,8 +285,7 @@ static bool gate_reply(struct srv_req *req, bool has_challenge, enum need need,
 
 /* Loads challenge name and its configuration. Returns 0, or a status with the detail in buf. */
 static int load_challenge(struct chal_server *cs, const char *name, const struct slp_limits *lim,
-                          struct store_challenge *c, struct slc_config **cfg, char *buf,
-                          size_t n)
+                          struct store_challenge *c, struct slc_config **cfg, char *buf, size_t n)
 {
     char msg[256];
     memset(c, 0, sizeof *c);
@@ -303,8 +303,7 @@ static int load_challenge(struct chal_server *cs, const char *name, const struct
     rc = slc_config_parse(c->config, strlen(c->config), lim, cfg, msg, sizeof msg);
     if (rc) {
         log_store("stored configuration", msg);
-        snprintf(buf, n, "challenge '%s': its stored configuration does not load: %s", name,
-                 msg);
+        snprintf(buf, n, "challenge '%s': its stored configuration does not load: %s", name, msg);
         store_challenge_clear(c);
         return 500;
     }
@@ -376,8 +375,8 @@ enum MHD_Result chal_h_list(struct srv_req *req)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         struct slc_config *cfg = NULL;
-        if (slc_config_parse(list[i].config, strlen(list[i].config), &req->srv->limits, &cfg,
-                             msg, sizeof msg) != 0) {
+        if (slc_config_parse(list[i].config, strlen(list[i].config), &req->srv->limits, &cfg, msg,
+                             sizeof msg) != 0) {
             continue;
         }
         json_t *d = describe(&list[i], cfg, req->auth.who == WHO_ADMIN);
@@ -469,8 +468,7 @@ void chal_c_config(struct srv_req *req, const char *body, size_t len, struct slp
         free(ids);
         json_decref(doc);
         if (!public_ids) {
-            slp_problem(rc == SL_EINVAL ? 422 : 503, rc == SL_EINVAL ? msg : "out of memory",
-                        resp);
+            slp_problem(rc == SL_EINVAL ? 422 : 503, rc == SL_EINVAL ? msg : "out of memory", resp);
             goto out;
         }
     }
@@ -480,8 +478,8 @@ void chal_c_config(struct srv_req *req, const char *body, size_t len, struct slp
     json_decref(norm);
     bool created = false;
     int64_t version = 0;
-    rc = text ? store_challenge_put(cs->store, name, text, public_ids, rescore, now_us(),
-                                    &created, &version, msg, sizeof msg)
+    rc = text ? store_challenge_put(cs->store, name, text, public_ids, rescore, now_us(), &created,
+                                    &version, msg, sizeof msg)
               : SL_ENOMEM;
     free(text);
     if (rc) {
@@ -617,23 +615,20 @@ out:
     store_challenge_clear(&c);
 }
 
-void chal_c_reference(struct srv_req *req, const char *body, size_t len,
-                      struct slp_response *resp)
+void chal_c_reference(struct srv_req *req, const char *body, size_t len, struct slp_response *resp)
 {
     char msg[512] = "";
     struct slc_images *imgs = NULL;
-    int rc = slc_images_from_json(body, len, SLC_REFERENCE, &req->srv->limits, &imgs, msg,
-                                  sizeof msg);
+    int rc =
+        slc_images_from_json(body, len, SLC_REFERENCE, &req->srv->limits, &imgs, msg, sizeof msg);
     put_reference(req, rc, msg, sizeof msg, imgs, resp);
 }
 
-void chal_p_reference(struct srv_req *req, const struct slp_parts *parts,
-                      struct slp_response *resp)
+void chal_p_reference(struct srv_req *req, const struct slp_parts *parts, struct slp_response *resp)
 {
     char msg[512] = "";
     struct slc_images *imgs = NULL;
-    int rc = slc_images_from_parts(parts, SLC_REFERENCE, &req->srv->limits, &imgs, msg,
-                                   sizeof msg);
+    int rc = slc_images_from_parts(parts, SLC_REFERENCE, &req->srv->limits, &imgs, msg, sizeof msg);
     put_reference(req, rc, msg, sizeof msg, imgs, resp);
 }
 
@@ -648,8 +643,8 @@ void chal_c_participant(struct srv_req *req, const char *body, size_t len,
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     const char *name = json_string_value(json_object_get(j, "name"));
     if (!j) {
-        resp_problem(resp, 400, "malformed JSON at line %d, column %d: %s", jerr.line,
-                     jerr.column, jerr.text);
+        resp_problem(resp, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                     jerr.text);
         return;
     }
     if (!json_is_object(j) || json_object_size(j) != 1 || !name) {
@@ -681,8 +676,7 @@ void chal_c_participant(struct srv_req *req, const char *body, size_t len,
     char msg[256];
     int rc = store_participant_add(cs->store, c, name, hash, now_us(), &p, msg, sizeof msg);
     if (rc == STORE_ECONFLICT) {
-        resp_problem(resp, 409, "name: participant '%s' already exists in challenge '%s'", name,
-                     c);
+        resp_problem(resp, 409, "name: participant '%s' already exists in challenge '%s'", name, c);
     } else if (rc == STORE_ENOTFOUND) {
         resp_problem(resp, 404, "no challenge '%s'", c);
     } else if (rc) {
@@ -772,10 +766,10 @@ static void values_of(const char *text, const struct slc_key *keys, int n, doubl
 struct board {
     struct store_sub *subs; /* the rankable submissions (owned) */
     size_t nsubs;
-    double *vals; /* nsubs x nranking, split's ranking values */
+    double *vals;          /* nsubs x nranking, split's ranking values */
     struct chal_row *rows; /* shown rows, ranked; rows[i].seq indexes subs via sub_of */
     size_t nrows;
-    size_t *sub_of; /* rows[i] -> index into subs */
+    size_t *sub_of;   /* rows[i] -> index into subs */
     int64_t *entries; /* per row: its participant's scored submissions */
 };
 
@@ -1014,8 +1008,8 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
                             (json_int_t)b.rows[r].rank, "participant", sub->participant_name,
                             "submission", sub->id, "submitted_at", at, "scores",
                             scores_json(s == 0 ? sub->pub_values : sub->priv_values, cfg),
-                            "entries", (json_int_t)b.entries[r], "note",
-                            sub->note ? sub->note : "", "stale", sub->stale));
+                            "entries", (json_int_t)b.entries[r], "note", sub->note ? sub->note : "",
+                            "stale", sub->stale));
     }
     json_t *doc = json_pack("{s:s, s:s, s:I, s:o, s:o}", "challenge", c.name, "split",
                             s == 0 ? "public" : "private", "version", (json_int_t)c.version,
@@ -1079,11 +1073,11 @@ static json_t *sub_json(const struct store_sub *sub, const struct slc_config *cf
 {
     char at[40];
     chal_time_format(sub->received_at, at, sizeof at);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:b}", "id", sub->id,
-                          "participant", sub->participant_name, "received_at", at, "sha256",
-                          sub->body_sha, "bytes", (json_int_t)sub->bytes, "status",
-                          status_names[sub->status], "note", sub->note ? sub->note : "", "final",
-                          sub->final_, "stale", sub->stale);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:b}", "id", sub->id, "participant",
+                  sub->participant_name, "received_at", at, "sha256", sub->body_sha, "bytes",
+                  (json_int_t)sub->bytes, "status", status_names[sub->status], "note",
+                  sub->note ? sub->note : "", "final", sub->final_, "stale", sub->stale);
     if (!j) {
         return NULL;
     }
@@ -1108,16 +1102,15 @@ static json_t *sub_json(const struct store_sub *sub, const struct slc_config *cf
         json_t *v = json_object();
         json_object_set_new(v, "public",
                             sub->pub_values ? json_loads(sub->pub_values, 0, NULL) : json_null());
-        json_object_set_new(v, "private", sub->priv_values
-                                              ? json_loads(sub->priv_values, 0, NULL)
-                                              : json_null());
+        json_object_set_new(v, "private",
+                            sub->priv_values ? json_loads(sub->priv_values, 0, NULL) : json_null());
         json_object_set_new(j, "values", v);
         if (sub->pub_full || sub->priv_full) {
             json_t *f = json_object();
             json_object_set_new(f, "public",
                                 sub->pub_full ? json_loads(sub->pub_full, 0, NULL) : json_null());
-            json_object_set_new(f, "private", sub->priv_full ? json_loads(sub->priv_full, 0, NULL)
-                                                             : json_null());
+            json_object_set_new(f, "private",
+                                sub->priv_full ? json_loads(sub->priv_full, 0, NULL) : json_null());
             json_object_set_new(j, "per_image", f);
         }
     }
@@ -1241,8 +1234,8 @@ enum MHD_Result chal_h_submissions(struct srv_req *req)
     store_challenge_clear(&c);
     struct store_sub *subs = NULL;
     size_t n = 0;
-    if (store_sub_list(cs->store, req->params[0], admin ? -1 : req->auth.pid, false, &subs, &n,
-                       msg, sizeof msg) != 0) {
+    if (store_sub_list(cs->store, req->params[0], admin ? -1 : req->auth.pid, admin && !csv, &subs,
+                       &n, msg, sizeof msg) != 0) {
         slc_config_free(cfg);
         log_store("submission list", msg);
         return reply_problem(req, 503, "the challenge store is unavailable");
@@ -1370,8 +1363,8 @@ void chal_c_patch(struct srv_req *req, const char *body, size_t len, struct slp_
     json_error_t jerr;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
-        resp_problem(resp, 400, "malformed JSON at line %d, column %d: %s", jerr.line,
-                     jerr.column, jerr.text);
+        resp_problem(resp, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                     jerr.text);
         return;
     }
     json_t *dq = json_object_get(j, "disqualified");
@@ -1381,16 +1374,18 @@ void chal_c_patch(struct srv_req *req, const char *body, size_t len, struct slp_
     json_object_foreach(j, k, x)
     {
         if (strcmp(k, "disqualified") != 0 && strcmp(k, "reason") != 0) {
-            resp_problem(resp, 422, "%.64s: unknown key; the body is {\"disqualified\": "
-                                    "true|false, \"reason\": TEXT}",
+            resp_problem(resp, 422,
+                         "%.64s: unknown key; the body is {\"disqualified\": "
+                         "true|false, \"reason\": TEXT}",
                          k);
             json_decref(j);
             return;
         }
     }
     if (!json_is_boolean(dq) || (reason && !json_is_string(reason) && !json_is_null(reason))) {
-        resp_problem(resp, 422, json_is_boolean(dq) ? "reason: must be a string"
-                                                    : "disqualified: required, true or false");
+        resp_problem(resp, 422,
+                     json_is_boolean(dq) ? "reason: must be a string"
+                                         : "disqualified: required, true or false");
         json_decref(j);
         return;
     }
@@ -1493,11 +1488,13 @@ static void submit_scored(struct srv_req *req, const struct store_challenge *c,
             status = 503;
         }
     }
-    struct store_scores s = {sha, (int64_t)b.len, sc.values[0], sc.values[1], sc.full[0],
-                             sc.full[1], c->version, c->ref_sha, SL_VERSION,
-                             imgs && imgs->note ? imgs->note : ""};
-    int frc = store_sub_finish(cs->store, id, rc ? STORE_FAILED : STORE_SCORED, rc ? msg : NULL,
-                               &s, smsg, sizeof smsg);
+    struct store_scores s = {sha,          (int64_t)b.len,
+                             sc.values[0], sc.values[1],
+                             sc.full[0],   sc.full[1],
+                             c->version,   c->ref_sha,
+                             SL_VERSION,   imgs && imgs->note ? imgs->note : ""};
+    int frc = store_sub_finish(cs->store, id, rc ? STORE_FAILED : STORE_SCORED, rc ? msg : NULL, &s,
+                               smsg, sizeof smsg);
     pthread_mutex_lock(&cs->mu);
     cs->answered[rc || frc ? STORE_FAILED : STORE_SCORED]++;
     pthread_mutex_unlock(&cs->mu);
@@ -1524,8 +1521,8 @@ static void submit_scored(struct srv_req *req, const struct store_challenge *c,
 }
 
 /* POST .../submissions: admission (window, quotas) first, then the body. */
-static void submit(struct srv_req *req, const char *body, size_t len,
-                   const struct slp_parts *parts, struct slp_response *resp)
+static void submit(struct srv_req *req, const char *body, size_t len, const struct slp_parts *parts,
+                   struct slp_response *resp)
 {
     struct chal_server *cs = req->srv->chal;
     const char *name = req->params[0];
@@ -1538,8 +1535,9 @@ static void submit(struct srv_req *req, const char *body, size_t len,
         return;
     }
     if (!c.ref_sha[0]) {
-        resp_problem(resp, 409, "challenge '%s' has no reference yet; submissions open once the "
-                                "organiser has uploaded it",
+        resp_problem(resp, 409,
+                     "challenge '%s' has no reference yet; submissions open once the "
+                     "organiser has uploaded it",
                      name);
         goto out;
     }
@@ -1567,8 +1565,8 @@ static void submit(struct srv_req *req, const char *body, size_t len,
     }
     struct slc_images *imgs = NULL;
     if (parts) {
-        rc = slc_images_from_parts(parts, SLC_SUBMISSION, &req->srv->limits, &imgs, msg,
-                                   sizeof msg);
+        rc =
+            slc_images_from_parts(parts, SLC_SUBMISSION, &req->srv->limits, &imgs, msg, sizeof msg);
     } else {
         rc = slc_images_from_json(body, len, SLC_SUBMISSION, &req->srv->limits, &imgs, msg,
                                   sizeof msg);
@@ -1598,8 +1596,7 @@ enum MHD_Result chal_h_rescore(struct srv_req *req)
     if (gate_reply(req, true, NEED_ADMIN, &ret)) {
         return ret;
     }
-    if (req->method_bit != SRV_GET && req->method_bit != SRV_HEAD &&
-        req->method_bit != SRV_POST) {
+    if (req->method_bit != SRV_GET && req->method_bit != SRV_HEAD && req->method_bit != SRV_POST) {
         return reply_problem(req, 405, "use GET or POST");
     }
     struct chal_server *cs = req->srv->chal;
@@ -1675,8 +1672,8 @@ static int admin_token_read(struct chal_server *cs, const char *path, char *err,
     char tok[600];
     size_t n = fread(tok, 1, sizeof tok - 1, f);
     fclose(f);
-    while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ' ||
-                     tok[n - 1] == '\t')) {
+    while (n > 0 &&
+           (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ' || tok[n - 1] == '\t')) {
         n--;
     }
     if (n < 16 || n > 512) {

@@ -98,9 +98,8 @@ static bool rescore_one(struct srv_server *srv)
         if (rc == 0) {
             rc = chal_score_stored(srv, &c, cfg, &sub, NULL, &sc, msg, sizeof msg);
         }
-        struct store_scores s = {sub.body_sha, sub.bytes,  sc.values[0], sc.values[1],
-                                 sc.full[0],   sc.full[1], c.version,    c.ref_sha,
-                                 SL_VERSION,   NULL};
+        struct store_scores s = {sub.body_sha, sub.bytes, sc.values[0], sc.values[1], sc.full[0],
+                                 sc.full[1],   c.version, c.ref_sha,    SL_VERSION,   NULL};
         char smsg[256];
         if (store_rescore_finish(cs->store, sub.id, rc == 0, rc ? msg : NULL, &s, smsg,
                                  sizeof smsg) != 0) {

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../proto/internal.h" /* proto/internal.h: slp__parse_spec, the JSON writers */
 #include "agg.h"
 #include "chal_internal.h"
-#include "../proto/internal.h" /* proto/internal.h: slp__parse_spec, the JSON writers */
 #include "sha256.h"
 
 /* Cached references at most: one per challenge in use is the usual need. */
@@ -36,7 +36,7 @@ struct chal_ref {
     char sha[STORE_SHA_HEX];
     char split_sha[SLP_SHA256_HEX];
     int refs;
-    bool dead; /* out of the cache: freed by its last user */
+    bool dead;               /* out of the cache: freed by its last user */
     struct slc_images *imgs; /* by id */
     bool *is_public;
     struct chal_group *groups[2];
@@ -107,8 +107,8 @@ static int ref_group(struct chal_ref *ref, int s)
             continue;
         }
         size_t g = 0;
-        while (g < ng && !same_layout(&im->items[ref->groups[s][g].members[0]].a.t,
-                                      &im->items[i].a.t)) {
+        while (g < ng &&
+               !same_layout(&im->items[ref->groups[s][g].members[0]].a.t, &im->items[i].a.t)) {
             g++;
         }
         struct chal_group *grp = &ref->groups[s][g];
@@ -208,8 +208,8 @@ static int ref_load(struct chal_server *cs, const struct store_challenge *c,
 }
 
 int chal_ref_get(struct chal_server *cs, const struct store_challenge *c,
-                 const struct slc_config *cfg, const struct slp_limits *lim,
-                 struct chal_ref **out, char *msg, size_t msglen)
+                 const struct slc_config *cfg, const struct slp_limits *lim, struct chal_ref **out,
+                 char *msg, size_t msglen)
 {
     char split_sha[SLP_SHA256_HEX];
     (void)cfg;
@@ -431,7 +431,8 @@ static int score_one(const json_t *spec, const struct sl_tensor *pred,
     struct slp_score_req *r = NULL;
     struct sl_result *res = NULL;
     *answer = NULL;
-    int rc = slp__parse_spec(spec, lim, false, &r, msg, msglen);
+    /* with_arrays: the combination's rewritten spec may say per_image (the arrays are ours) */
+    int rc = slp__parse_spec(spec, lim, true, &r, msg, msglen);
     if (rc) {
         return rc;
     }

@@ -112,9 +112,16 @@ enum MHD_Result srv_reply_job(struct srv_req *req)
         const char *const extra[] = {req->job.hdr_name, req->job.hdr_val, NULL};
         return srv_reply_response(req, &r, req->job.hdr_name[0] ? extra : NULL);
     }
-    const char *const hdrs[] = {MHD_HTTP_HEADER_VARY, req->route->vary,
-                                req->job.resp_gzip ? MHD_HTTP_HEADER_CONTENT_ENCODING : NULL,
-                                "gzip", NULL};
+    const char *hdrs[5] = {NULL};
+    int k = 0;
+    if (req->route->vary) {
+        hdrs[k++] = MHD_HTTP_HEADER_VARY;
+        hdrs[k++] = req->route->vary;
+    }
+    if (req->job.resp_gzip) {
+        hdrs[k++] = MHD_HTTP_HEADER_CONTENT_ENCODING;
+        hdrs[k++] = "gzip";
+    }
     return srv_reply_response(req, &r, hdrs);
 }
 

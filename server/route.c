@@ -27,8 +27,8 @@ static void compute_weight_map(struct srv_req *req, const char *body, size_t len
 const struct srv_route srv_routes[SRV_NROUTES] = {
     {"/v1/score", SRV_POST, NULL, compute_score, compute_score_parts, "Accept-Encoding", 0, NULL,
      0},
-    {"/v1/weight-map", SRV_POST, NULL, compute_weight_map, NULL, "Accept, Accept-Encoding", 0,
-     NULL, 0},
+    {"/v1/weight-map", SRV_POST, NULL, compute_weight_map, NULL, "Accept, Accept-Encoding", 0, NULL,
+     0},
     {"/v1/catalog", GH, handle_catalog, NULL, NULL, NULL, 0, NULL, 0},
     {"/healthz", GH, handle_healthz, NULL, NULL, NULL, 0, NULL, 0},
     {"/readyz", GH, handle_readyz, NULL, NULL, NULL, 0, NULL, 0},
@@ -41,8 +41,8 @@ const struct srv_route srv_routes[SRV_NROUTES] = {
      SRV_PUT, chal_admit_admin, -1},
     {"/v1/challenges/{c}/participants", GH | SRV_POST, chal_h_participants, chal_c_participant,
      NULL, NULL, SRV_POST, chal_admit_admin, 0},
-    {"/v1/challenges/{c}/participants/{name}", SRV_DELETE, chal_h_revoke, NULL, NULL, NULL, 0,
-     NULL, 0},
+    {"/v1/challenges/{c}/participants/{name}", SRV_DELETE, chal_h_revoke, NULL, NULL, NULL, 0, NULL,
+     0},
     {"/v1/challenges/{c}/submissions", GH | SRV_POST, chal_h_submissions, chal_c_submit,
      chal_p_submit, NULL, SRV_POST, chal_admit_participant, -1},
     {"/v1/challenges/{c}/submissions/{id}", GH | SRV_PATCH, chal_h_submission, chal_c_patch, NULL,
@@ -56,8 +56,8 @@ const struct srv_route srv_routes[SRV_NROUTES] = {
 /* Whether c may stand in a path parameter: [A-Za-z0-9._-]. */
 static bool param_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 /* Whether url matches pattern, its "{...}" segments captured into req->params (req NULL: only
@@ -71,8 +71,7 @@ static bool route_match(const char *pattern, const char *url, struct srv_req *re
             while (url[n] && url[n] != '/' && param_char(url[n])) {
                 n++;
             }
-            if (n == 0 || n > SRV_PARAM_MAX || (url[n] && url[n] != '/') ||
-                np == SRV_MAX_PARAMS) {
+            if (n == 0 || n > SRV_PARAM_MAX || (url[n] && url[n] != '/') || np == SRV_MAX_PARAMS) {
                 return false;
             }
             if (req) {

@@ -27,28 +27,28 @@
 /* ---- configuration ---------------------------------------------------------------------- */
 
 struct srv_config {
-    unsigned port;            /* 0: ephemeral */
-    char bind[64];            /* IPv4 or IPv6 literal */
-    int threads;              /* compute workers; 0: one per online core */
-    int queue;                /* compute queue capacity (jobs waiting for a worker) */
-    uint64_t max_body_mb;     /* request body cap, MiB, before and after Content-Encoding */
-    int64_t max_pixels;       /* elements per array; arrays may hold 8 bytes per element */
-    unsigned drain_seconds;   /* how long shutdown waits for in-flight requests */
-    unsigned max_connections; /* open connections; MHD holds a hard limit at twice this */
-    unsigned max_per_ip;      /* open connections per client address (0: no limit); MHD's
-                               * hard limit is twice this */
-    unsigned idle_timeout;    /* seconds of silence before MHD closes a connection; a
-                               * suspended connection (compute running) never times out */
-    unsigned max_header_kb;   /* request line + headers; MHD's per-connection memory pool is
-                               * twice this */
-    bool access_log;          /* one JSON line per completed request on stderr */
-    uint64_t max_inflight_mb; /* MiB of request bodies held at once (>= max_body_mb) */
-    int64_t max_images;       /* images N per request */
-    int64_t max_classes;      /* classes or channels C per request */
-    int max_spec_depth;       /* JSON nesting depth */
-    int64_t max_json_values;  /* JSON values per body (jansson's memory) */
-    int max_specs;            /* entries of "losses", and of "metrics" */
-    char data_dir[1024];      /* challenges' state (CHALLENGES.md); "" turns challenges off */
+    unsigned port;               /* 0: ephemeral */
+    char bind[64];               /* IPv4 or IPv6 literal */
+    int threads;                 /* compute workers; 0: one per online core */
+    int queue;                   /* compute queue capacity (jobs waiting for a worker) */
+    uint64_t max_body_mb;        /* request body cap, MiB, before and after Content-Encoding */
+    int64_t max_pixels;          /* elements per array; arrays may hold 8 bytes per element */
+    unsigned drain_seconds;      /* how long shutdown waits for in-flight requests */
+    unsigned max_connections;    /* open connections; MHD holds a hard limit at twice this */
+    unsigned max_per_ip;         /* open connections per client address (0: no limit); MHD's
+                                  * hard limit is twice this */
+    unsigned idle_timeout;       /* seconds of silence before MHD closes a connection; a
+                                  * suspended connection (compute running) never times out */
+    unsigned max_header_kb;      /* request line + headers; MHD's per-connection memory pool is
+                                  * twice this */
+    bool access_log;             /* one JSON line per completed request on stderr */
+    uint64_t max_inflight_mb;    /* MiB of request bodies held at once (>= max_body_mb) */
+    int64_t max_images;          /* images N per request */
+    int64_t max_classes;         /* classes or channels C per request */
+    int max_spec_depth;          /* JSON nesting depth */
+    int64_t max_json_values;     /* JSON values per body (jansson's memory) */
+    int max_specs;               /* entries of "losses", and of "metrics" */
+    char data_dir[1024];         /* challenges' state (CHALLENGES.md); "" turns challenges off */
     char admin_token_file[1024]; /* the admin token; "" with a data dir: DIR/admin.token */
 };
 

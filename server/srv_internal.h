@@ -257,9 +257,9 @@ struct srv_req {
 
     /* who sent the request (chal_http.c: set at the headers, read by the job) */
     struct {
-        int who;                /* enum chal_who: 0 anonymous, 1 participant, 2 admin */
-        int64_t pid;            /* a participant's store id */
-        char name[64 + 1];      /* a participant's name */
+        int who;           /* enum chal_who: 0 anonymous, 1 participant, 2 admin */
+        int64_t pid;       /* a participant's store id */
+        char name[64 + 1]; /* a participant's name */
     } auth;
 
     /* the hand-off to the job (mu) */
@@ -270,7 +270,7 @@ struct srv_req {
         bool done;      /* the job has filled resp */
         bool abandoned; /* answered without the job's result; the job need not compute */
         struct slp_response resp;
-        bool resp_gzip; /* the job gzipped resp's body (written before `done`) */
+        bool resp_gzip;                 /* the job gzipped resp's body (written before `done`) */
         char hdr_name[32], hdr_val[96]; /* one extra header of the answer ("" when none) */
         struct srv_req *prev;
         struct srv_req *next;
@@ -431,8 +431,7 @@ enum MHD_Result chal_h_rescore(struct srv_req *req);
 void chal_metrics(struct srv_server *srv, struct slp_dynbuf *b);
 /* Worker steps of the body routes. */
 void chal_c_config(struct srv_req *req, const char *body, size_t len, struct slp_response *resp);
-void chal_c_reference(struct srv_req *req, const char *body, size_t len,
-                      struct slp_response *resp);
+void chal_c_reference(struct srv_req *req, const char *body, size_t len, struct slp_response *resp);
 void chal_p_reference(struct srv_req *req, const struct slp_parts *parts,
                       struct slp_response *resp);
 void chal_c_participant(struct srv_req *req, const char *body, size_t len,

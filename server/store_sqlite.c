@@ -1179,8 +1179,7 @@ int store_sub_finish(struct store *s, const char *id, enum store_status status, 
     return end(s, rc, msg, msglen);
 }
 
-int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char *msg,
-                     size_t msglen)
+int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char *msg, size_t msglen)
 {
     *out = NULL;
     *n = 0;

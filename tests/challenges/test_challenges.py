@@ -212,8 +212,8 @@ def test_off(t, seglossd):
                 "the flag", a.raw)
         a = call(srv.url, "PUT", "/v1/challenges/x", CONFIG, "tok")
         t.check(a.status == 404 and "--data-dir" in a.detail(), "PUT without --data-dir: 404")
-        a = call(srv.url, "POST", "/v1/score", {"prediction": [0.5], "target": [1],
-                                                  "metrics": ["dice"]})
+        a = call(srv.url, "POST", "/v1/score", {"prediction": [[[0.9, 0.1]]],
+                                                  "target": [[[1, 0]]], "metrics": ["dice"]})
         t.check(a.status == 200, "/v1/score still works without a data dir", a.raw)
     finally:
         srv.stop()
