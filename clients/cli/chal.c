@@ -777,6 +777,16 @@ static void print_submission(const json_t *j)
     }
 }
 
+/* Whether a 403 answer to a submission is the challenge's window ("the challenge opens at
+ * ...", "... closed at ...") rather than a token that may not submit (the admin's), which the
+ * server also answers 403. */
+static bool window_refusal(const struct cli_reply *r)
+{
+    char detail[CLI_MSG];
+    cli_reply_problem(r, detail, sizeof detail);
+    return strstr(detail, " opens at ") || strstr(detail, " closed at ");
+}
+
 /* submit NAME SOURCE [--note TEXT]: POST /v1/challenges/NAME/submissions, streamed. Exit 0 on
  * 201, 1 on a quota (429) or window (403 naming the time) refusal, 2 on anything else. */
 static int do_submit(struct ctx *x)
@@ -809,9 +819,7 @@ static int do_submit(struct ctx *x)
             json_decref(j);
             rc = 0;
         }
-    } else if (st == 429 || st == 403) {
-        /* a 403 is the window only when the server says so: a participant token on an admin
-         * route is 403 too, but submitting is a participant's route */
+    } else if (st == 429 || (st == 403 && window_refusal(&r))) {
         char detail[CLI_MSG];
         cli_reply_problem(&r, detail, sizeof detail);
         fprintf(stderr, "segloss: submission refused: %ld %s\n", st, detail);
