@@ -19,6 +19,7 @@ Python 3 standard library + numpy (Debian's python3-numpy)."""
 
 import argparse
 import csv
+import gzip
 import io
 import json
 import os
@@ -215,8 +216,14 @@ def test_cli(ctx):
             f"{rc} {err}")
 
     sub2 = save_dir(os.path.join(ctx.work, "sub2"), SUB2)
-    rc, out, err = run(ctx, ["submit", c, sub2], env_token=token)
-    T.check(rc == 0, "cli: submit (SEGLOSS_TOKEN) exits 0 on 201", f"{rc} {err}")
+    # image b as a gzip'd .npy file (its id is still "b")
+    with open(os.path.join(sub2, "b.npy"), "rb") as f, \
+            gzip.open(os.path.join(sub2, "b.npy.gz"), "wb") as g:
+        g.write(f.read())
+    os.remove(os.path.join(sub2, "b.npy"))
+    rc, out, err = run(ctx, ["submit", c, sub2, "--compress", "none"], env_token=token)
+    T.check(rc == 0, "cli: submit (SEGLOSS_TOKEN, b.npy.gz, --compress none) exits 0 on 201",
+            f"{rc} {err}")
     T.check("metrics.dice.mean" in out and "2 of 2 today" in out and "0 left" in out,
             "cli: the table shows the scores and the quota (2 of 2, 0 left: the bad one did "
             "not count)", out)
@@ -344,9 +351,11 @@ def test_csv(ctx):
     # x: "1 1": |P| = 1, |P and T| = 1: Dice 2/4; y: "3 2": |P| = 2, |T| = 0: Dice 0
     # mean 1/4; global 2 * 1 / ((1 + 2) + (3 + 0)) = 1/3
     sub = write(os.path.join(ctx.work, "sub.csv"), "ImageId,EncodedPixels\nx,1 1\ny,3 2\n")
-    rc, out, err = run(ctx, ["submit", c, sub, "--shape", "2,3", "--json"], token=token)
+    rc, out, err = run(ctx, ["submit", c, sub, "--shape", "2,3", "--note", "rle", "--json"],
+                       token=token)
     doc = json.loads(out) if rc == 0 else {}
-    T.check(rc == 0, "csv: submit a CSV file", f"{rc} {err}")
+    T.check(rc == 0 and doc.get("note") == "rle", "csv: submit a CSV file with a note",
+            f"{rc} {out} {err}")
     check_scores("csv: Dice mean 1/4 and global 1/3", doc.get("public"),
                  {"metrics.dice.mean": 1 / 4, "metrics.dice.global": 1 / 3})
 
