@@ -1,7 +1,10 @@
 /* body.c - one batch as a multipart/form-data body, produced as curl reads it: the `spec`
  * part, then `pred` and `mask` as .npy bytes (a new header for the batch, then the elements
  * read from the files), each optionally gzip-compressed on the fly. Memory stays a few buffers
- * whatever the batch size; a retry rewinds and reads the files again. */
+ * whatever the batch size; a retry rewinds and reads the files again.
+ *
+ * A challenge's reference or submission is the same machinery with other parts: one .npy part
+ * per image named by its id (cli_body_images), or a Kaggle CSV part and its shape. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +43,8 @@ struct cli_body {
     enum cli_compress comp;
     char boundary[48];
     char ctype[96];
-    struct part parts[3];
-    int nparts;
+    struct part *parts; /* cap of them, the first nparts in use */
+    int nparts, cap;
     char tail[64];
     /* reading state */
     int pi;
@@ -93,6 +96,25 @@ static void handles_close(struct cli_body *b)
         }
         memset(&b->h[i], 0, sizeof b->h[i]);
     }
+}
+
+/* Clears every part of b and makes room for n zeroed ones; 0, or -1 on out of memory. */
+static int parts_reset(struct cli_body *b, int n)
+{
+    for (int i = 0; i < b->cap; i++) {
+        part_clear(&b->parts[i]);
+    }
+    b->nparts = 0;
+    if (n > b->cap) {
+        struct part *np = realloc(b->parts, sizeof *np * (size_t)n);
+        if (!np) {
+            return -1;
+        }
+        memset(np + b->cap, 0, sizeof *np * (size_t)(n - b->cap));
+        b->parts = np;
+        b->cap = n;
+    }
+    return 0;
 }
 
 /* A new body over d (borrowed) with its boundary and Content-Type; NULL on out of memory. */
@@ -188,10 +210,10 @@ int cli_body_batch(struct cli_body *b, int64_t first, int64_t last, json_t *spec
                    size_t msglen)
 {
     const struct cli_data *d = b->d;
-    for (int i = 0; i < b->nparts; i++) {
-        part_clear(&b->parts[i]);
+    if (parts_reset(b, 3)) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
     }
-    b->nparts = 0;
     if (d->kind == CLI_SRC_CSV) {
         json_t *shape =
             json_pack("[III]", (json_int_t)(last - first), (json_int_t)d->h, (json_int_t)d->w);
@@ -231,6 +253,106 @@ int cli_body_batch(struct cli_body *b, int64_t first, int64_t last, json_t *spec
     return 0;
 }
 
+/* The .npy part of image i of a single source (cli_source_open): a new header of the image's
+ * dtype and shape, then its elements from the stacked file or its own file. 0, or -1 on out of
+ * memory. */
+static int image_part(struct cli_body *b, struct part *p, int64_t i)
+{
+    const struct cli_data *d = b->d;
+    const bool stacked = d->kind == CLI_SRC_NPY;
+    const struct cli_npy *n = stacked ? &d->pred : &d->images[i].pred;
+    const int skip = stacked;
+    char *hdr = malloc(512);
+    size_t hl =
+        hdr ? slp_npy_write_header(n->dtype, n->shape + skip, n->ndim - skip, n->fortran, hdr, 512)
+            : 0;
+    p->gz = b->comp == CLI_COMPRESS_GZIP || (b->comp == CLI_COMPRESS_AUTO && !is_float(n->dtype));
+    char filename[160];
+    snprintf(filename, sizeof filename, "%s.npy%s", d->images[i].id, p->gz ? ".gz" : "");
+    p->head =
+        part_head(b, d->images[i].id, filename, p->gz ? "application/gzip" : "application/x-npy");
+    if (!hl || !p->head) {
+        free(hdr);
+        return -1;
+    }
+    if (add_seg(p, (struct seg){hdr, hl, NULL, 0, 0})) {
+        return -1;
+    }
+    int64_t per = cli_npy_image_bytes(n, !stacked);
+    int64_t off = (int64_t)n->data_offset + (stacked ? i * per : 0);
+    return add_seg(p, (struct seg){NULL, 0, n->path, off, per});
+}
+
+/* A text part name holding text (copied); 0, or -1 on out of memory. */
+static int text_part(struct cli_body *b, struct part *p, const char *name, const char *filename,
+                     const char *type, const char *text)
+{
+    char *copy = strdup(text);
+    p->head = part_head(b, name, filename, type);
+    if (!copy || !p->head) {
+        free(copy);
+        return -1;
+    }
+    return add_seg(p, (struct seg){copy, strlen(copy), NULL, 0, 0});
+}
+
+/* The Kaggle CSV text of a CSV source's images (new), one row per image with its merged runs
+ * (an empty mask an empty EncodedPixels); NULL on out of memory. */
+static char *csv_text(const struct cli_data *d)
+{
+    size_t cap = 32;
+    for (int64_t i = 0; i < d->nimages; i++) {
+        cap += strlen(d->images[i].id) + strlen(d->images[i].pred_rle) + 3;
+    }
+    char *s = malloc(cap);
+    if (!s) {
+        return NULL;
+    }
+    size_t len = (size_t)snprintf(s, cap, "ImageId,EncodedPixels\n");
+    for (int64_t i = 0; i < d->nimages; i++) {
+        len +=
+            (size_t)snprintf(s + len, cap - len, "%s,%s\n", d->images[i].id, d->images[i].pred_rle);
+    }
+    return s;
+}
+
+/* Sets the body to a single source's images (cli.h); 0, or -1 with msg. */
+int cli_body_images(struct cli_body *b, const char *note, char *msg, size_t msglen)
+{
+    const struct cli_data *d = b->d;
+    bool csv = d->kind == CLI_SRC_CSV;
+    int64_t n = csv ? 2 : d->nimages;
+    if (n + 1 > (1 << 30) || parts_reset(b, (int)n + 1)) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    if (csv) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "{\"shape\":[%lld,%lld]}", (long long)d->h, (long long)d->w);
+        char *text = csv_text(d);
+        rc = text && text_part(b, &b->parts[0], "spec", NULL, "application/json", spec) == 0 &&
+                     text_part(b, &b->parts[1], "csv", "masks.csv", "text/csv", text) == 0
+                 ? 0
+                 : -1;
+        free(text);
+    } else {
+        for (int64_t i = 0; rc == 0 && i < n; i++) {
+            rc = image_part(b, &b->parts[i], i);
+        }
+    }
+    if (rc == 0 && note) {
+        rc = text_part(b, &b->parts[n], "note", NULL, "text/plain; charset=utf-8", note);
+    }
+    if (rc) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    b->nparts = (int)n + (note ? 1 : 0);
+    cli_body_rewind(b);
+    return 0;
+}
+
 /* Back to the first byte of the body; the input files stay open. */
 void cli_body_rewind(struct cli_body *b)
 {
@@ -252,9 +374,10 @@ void cli_body_free(struct cli_body *b)
         return;
     }
     cli_body_rewind(b);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < b->cap; i++) {
         part_clear(&b->parts[i]);
     }
+    free(b->parts);
     handles_close(b);
     free(b);
 }

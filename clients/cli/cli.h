@@ -66,6 +66,14 @@ int cli_data_open(struct cli_data *d, const char *pred, const char *target, int6
                   int64_t batch_size, char *msg, size_t msglen);
 /* Frees what d holds and zeroes it; d may be NULL or zeroed. */
 void cli_data_free(struct cli_data *d);
+/* Opens one source of a challenge's images into d's pred side (d->pred for a stacked file,
+ * images[i].pred for a directory, images[i].pred_rle for a CSV file with the shape h x w): a
+ * stacked .npy [N, ...] (ids "0".."N-1", or one a line from ids_file), a directory of .npy
+ * files (ids: the names without .npy), or a Kaggle CSV file. Ids are checked against
+ * [A-Za-z0-9._-]{1,128}. One batch of every image. Returns 0 with *d filled (cli_data_free),
+ * or -1 with msg. */
+int cli_source_open(struct cli_data *d, const char *path, const char *ids_file, int64_t h,
+                    int64_t w, char *msg, size_t msglen);
 /* Bytes of one image of n's elements, or (whole_file) of the whole array n describes. */
 int64_t cli_npy_image_bytes(const struct cli_npy *n, bool whole_file);
 
@@ -82,6 +90,11 @@ struct cli_body *cli_body_new(const struct cli_data *d, enum cli_compress comp);
  * and "target" members are set here). Returns 0, or -1 with msg. */
 int cli_body_batch(struct cli_body *b, int64_t first, int64_t last, json_t *spec, char *msg,
                    size_t msglen);
+/* Sets the body to the images of a source opened with cli_source_open (its pred side): one
+ * .npy part per image named by its id (gzip'd as comp says), or for a CSV source a "spec" part
+ * {"shape": [H, W]} and a "csv" part; then a text part "note" when note is not NULL. Returns 0,
+ * or -1 with msg. */
+int cli_body_images(struct cli_body *b, const char *note, char *msg, size_t msglen);
 /* Frees b (NULL is fine) and closes its files. */
 void cli_body_free(struct cli_body *b);
 /* Back to the first byte (before a retry). */
@@ -110,6 +123,35 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
                    char *msg, size_t msglen);
 /* GET url/path; returns the HTTP status, or -1 with msg on a network error. */
 long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msglen);
+
+/* An answer of cli_request: its body (new, NUL-terminated, or NULL when empty) and Retry-After
+ * in seconds (-1 when absent). */
+struct cli_reply {
+    char *body;
+    size_t len;
+    double retry_after;
+};
+
+/* One request: method to url/path with "Authorization: Bearer token" (token NULL: none) and a
+ * body: the streamed body, or text of type ctype (NULL: application/json), or none. A 503 is
+ * retried (with backoff, or Retry-After), and so is a connection failure when the request is
+ * idempotent or never connected (a POST that may have arrived is not sent twice). Returns the
+ * HTTP status of the answer with *out filled (free with cli_reply_clear), whatever the status,
+ * or -1 with msg on a network error (out empty). The token is never written anywhere else. */
+long cli_request(struct cli_net *net, const char *method, const char *path, const char *token,
+                 struct cli_body *body, const char *text, const char *ctype, struct cli_reply *out,
+                 char *msg, size_t msglen);
+/* Frees what r holds and zeroes it; NULL is fine. */
+void cli_reply_clear(struct cli_reply *r);
+/* "TITLE: DETAIL" of an error answer (problem+json), else its first bytes, into out. */
+void cli_reply_problem(const struct cli_reply *r, char *out, size_t outlen);
+
+/* ---- challenges (chal.c) -------------------------------------------------------------------- */
+
+/* `segloss challenge VERB ...`, `segloss submit ...` or `segloss leaderboard ...` (argv[1] says
+ * which); usage is what --help prints. Returns the exit status: 0, 1 a submission refused by
+ * its quota or window, 2 any other error. */
+int cli_chal_main(int argc, char **argv, const char *usage);
 
 /* ---- gates and output ------------------------------------------------------------------------ */
 

@@ -734,3 +734,226 @@ void cli_data_free(struct cli_data *d)
     npy_free(&d->target);
     memset(d, 0, sizeof *d);
 }
+
+/* ---- one source: the images of a challenge's reference or submission ------------------------ */
+
+/* Whether id is an image id the challenge routes take: [A-Za-z0-9._-]{1,128}. */
+static bool id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > 128) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (!isalnum(c) && c != '.' && c != '_' && c != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Reads the ids file (one id a line, blank lines skipped) as the ids of d's n images, which
+ * open_files numbered "0".."n-1"; 0, or -1 with msg (a count that is not n). */
+static int read_ids(struct cli_data *d, const char *path, char *msg, size_t msglen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        errf(msg, msglen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int64_t k = 0;
+    int rc = 0;
+    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+        while (len > 0 && isspace((unsigned char)line[len - 1])) {
+            line[--len] = '\0';
+        }
+        if (len == 0) {
+            continue;
+        }
+        if (k == d->nimages) {
+            errf(msg, msglen, "%s: more ids than the %lld images of %s", path,
+                 (long long)d->nimages, d->pred.path);
+            rc = -1;
+            break;
+        }
+        char *id = strdup(line);
+        if (!id) {
+            errf(msg, msglen, "out of memory");
+            rc = -1;
+            break;
+        }
+        free(d->images[k].id);
+        d->images[k++].id = id;
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && k != d->nimages) {
+        errf(msg, msglen, "%s: %lld ids for the %lld images of %s", path, (long long)k,
+             (long long)d->nimages, d->pred.path);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* A directory's .npy files as d's images, each file's header in its image's pred; 0, or -1. */
+static int open_dir1(struct cli_data *d, const char *dir, char *msg, size_t msglen)
+{
+    struct entry *e = NULL;
+    size_t n = 0;
+    if (list_dir(dir, &e, &n, msg, msglen)) {
+        return -1;
+    }
+    int rc = -1;
+    d->images = calloc(n, sizeof *d->images);
+    if (!d->images) {
+        errf(msg, msglen, "out of memory");
+        goto out;
+    }
+    d->nimages = (int64_t)n;
+    for (size_t i = 0; i < n; i++) {
+        struct cli_image *im = &d->images[i];
+        im->index = (int64_t)i;
+        im->id = e[i].id;
+        e[i].id = NULL;
+        if (npy_open(&im->pred, e[i].path, msg, msglen)) {
+            goto out;
+        }
+        if (im->pred.fortran && im->pred.ndim > 1) {
+            errf(msg, msglen,
+                 "%s: Fortran-order files are not supported; save it with "
+                 "np.save(path, np.ascontiguousarray(a))",
+                 im->pred.path);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    entries_free(e, n);
+    return rc;
+}
+
+/* One Kaggle CSV file as d's images (in the order their ids first appear), each with its runs
+ * merged in pred_rle; 0, or -1 with msg. */
+static int open_csv1(struct cli_data *d, const char *path, char *msg, size_t msglen)
+{
+    struct csv c = {0};
+    int rc = -1;
+    if (d->h <= 0 || d->w <= 0) {
+        errf(msg, msglen, "a CSV file needs --shape H,W (the images' height and width)");
+        return -1;
+    }
+    if (read_csv(&c, path, d->h * d->w, msg, msglen)) {
+        goto out;
+    }
+    qsort(c.im, c.n, sizeof *c.im, cmp_order);
+    d->images = calloc(c.n, sizeof *d->images);
+    if (!d->images) {
+        errf(msg, msglen, "out of memory");
+        goto out;
+    }
+    d->nimages = (int64_t)c.n;
+    for (size_t i = 0; i < c.n; i++) {
+        struct cli_image *im = &d->images[i];
+        im->index = (int64_t)i;
+        im->id = c.im[i].id;
+        c.im[i].id = NULL;
+        im->pred_rle = runs_text(&c.im[i]);
+        if (!im->pred_rle) {
+            errf(msg, msglen, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    csv_free(&c);
+    return rc;
+}
+
+/* Opens one source (cli.h) into d's pred side as a single batch; 0, or -1 with msg. */
+int cli_source_open(struct cli_data *d, const char *path, const char *ids_file, int64_t h,
+                    int64_t w, char *msg, size_t msglen)
+{
+    memset(d, 0, sizeof *d);
+    d->h = h;
+    d->w = w;
+    d->kind = kind_of(path);
+    if ((h > 0) != (d->kind == CLI_SRC_CSV)) {
+        errf(msg, msglen, "--shape H,W is for a CSV file only");
+        return -1;
+    }
+    if (ids_file && d->kind != CLI_SRC_NPY) {
+        errf(msg, msglen,
+             "--ids is for a stacked .npy file only (a directory's ids are its "
+             "file names, a CSV file's its ImageId column)");
+        return -1;
+    }
+    int rc;
+    if (d->kind == CLI_SRC_DIR) {
+        rc = open_dir1(d, path, msg, msglen);
+    } else if (d->kind == CLI_SRC_CSV) {
+        rc = open_csv1(d, path, msg, msglen);
+    } else {
+        /* a stacked [N, ...] file: image i is index i of axis 0 (the target side unused) */
+        rc = npy_open(&d->pred, path, msg, msglen);
+        if (rc == 0 && d->pred.ndim < 2) {
+            errf(msg, msglen, "%s: a stacked file is [N, ...] with at least 2 axes", path);
+            rc = -1;
+        }
+        if (rc == 0 && d->pred.fortran) {
+            errf(msg, msglen,
+                 "%s is Fortran-ordered and cannot be cut into images along axis 0; save it "
+                 "with np.save(path, np.ascontiguousarray(a))",
+                 path);
+            rc = -1;
+        }
+        d->nimages = rc == 0 ? d->pred.shape[0] : 0;
+        if (rc == 0 && d->nimages == 0) {
+            errf(msg, msglen, "%s: no images (N = 0)", path);
+            rc = -1;
+        }
+        if (rc == 0) {
+            d->images = calloc((size_t)d->nimages, sizeof *d->images);
+            rc = d->images ? 0 : -1;
+            if (rc) {
+                errf(msg, msglen, "out of memory");
+            }
+        }
+        for (int64_t i = 0; rc == 0 && i < d->nimages; i++) {
+            char id[24];
+            snprintf(id, sizeof id, "%lld", (long long)i);
+            d->images[i].index = i;
+            d->images[i].id = strdup(id);
+            if (!d->images[i].id) {
+                errf(msg, msglen, "out of memory");
+                rc = -1;
+            }
+        }
+        if (rc == 0 && ids_file) {
+            rc = read_ids(d, ids_file, msg, msglen);
+        }
+    }
+    if (rc) {
+        return -1;
+    }
+    for (int64_t i = 0; i < d->nimages; i++) {
+        if (!id_ok(d->images[i].id)) {
+            errf(msg, msglen,
+                 "image id '%.140s' (of %s): ids are 1 to 128 letters, digits, '.', '_' or '-'",
+                 d->images[i].id, path);
+            return -1;
+        }
+    }
+    d->batch_start = malloc(2 * sizeof *d->batch_start);
+    if (!d->batch_start) {
+        errf(msg, msglen, "out of memory");
+        return -1;
+    }
+    d->batch_start[0] = 0;
+    d->batch_start[1] = d->nimages;
+    d->nbatches = 1;
+    return 0;
+}

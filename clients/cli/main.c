@@ -1,6 +1,6 @@
 /* main.c - `segloss`, the command-line client of seglossd: scores a data set in batches and
  * gates a CI build on the result. Exit status: 0 all gates hold, 1 a gate failed, 2 a usage,
- * input, network or server error. */
+ * input, network or server error. The challenge verbs live in chal.c. */
 #include <curl/curl.h>
 #include <getopt.h>
 #include <math.h>
@@ -19,6 +19,9 @@
 static const char usage_text[] =
     "Usage: segloss score [--url URL] --pred PRED --target TARGET [OPTION]...\n"
     "       segloss health [--url URL] [--ready] [--wait S] [--timeout S]\n"
+    "       segloss challenge VERB NAME ... [--url URL] [--token TOKEN] [OPTION]...\n"
+    "       segloss submit NAME SOURCE [--note TEXT] [--token TOKEN] [OPTION]...\n"
+    "       segloss leaderboard NAME [--private] [--csv | --json] [OPTION]...\n"
     "       segloss -h | --help | --version\n"
     "\n"
     "Scores segmentation predictions against targets with seglossd (POST /v1/score), in\n"
@@ -51,7 +54,33 @@ static const char usage_text[] =
     "200 for at most S seconds (a CI step that waits for a server it has just started).\n"
     "\n"
     "Exit status: 0 every gate holds, 1 a gate failed, 2 usage, input, network or server "
-    "error.\n";
+    "error.\n"
+    "\n"
+    "Challenges (seglossd --data-dir): the ground truth stays on the server; participants send\n"
+    "predictions and see leaderboards. The token is --token TOKEN, --token-file FILE or\n"
+    "SEGLOSS_TOKEN: the organiser's admin token for the challenge verbs, a participant's for\n"
+    "submit. SOURCE: a stacked .npy/.npy.gz [N, ...] (ids 0..N-1, or one a line from --ids\n"
+    "FILE), a directory of .npy/.npy.gz files (one image each, the id its name without .npy),\n"
+    "or a Kaggle CSV file (ImageId,EncodedPixels) with --shape H,W; sent as it is read.\n"
+    "\n"
+    "  challenge configure NAME CONFIG.json   create or replace the configuration\n"
+    "  challenge reference NAME SOURCE        upload the ground truth\n"
+    "  challenge add NAME PARTICIPANT         prints the participant's token, this once\n"
+    "  challenge revoke NAME PARTICIPANT      the token stops working\n"
+    "  challenge participants NAME            names, submission counts, revoked\n"
+    "  challenge rescore NAME [--wait]        score every submission again (--wait: until done)\n"
+    "  challenge export NAME [-o FILE]        every submission with all scores, as CSV\n"
+    "  submit NAME SOURCE [--note TEXT]       prints the public scores, rank and quota\n"
+    "  leaderboard NAME [--private] [--csv]   the ranking (--csv [-o FILE]: as CSV)\n"
+    "\n"
+    "  --json               print the server's JSON answer\n"
+    "  --compress MODE      auto (gzip integer images), gzip, none\n"
+    "  --retries N, --timeout S, --quiet, --url URL   as for score (a POST is retried only\n"
+    "                       on 503 or when it never connected)\n"
+    "\n"
+    "submit exits 0 when scored, 1 when refused by the quota (429) or the challenge's window\n"
+    "(403), with the server's reason and Retry-After; the challenge verbs and leaderboard exit\n"
+    "0 or 2.\n";
 
 enum {
     O_URL = 256,
@@ -692,7 +721,8 @@ out:
     return rc;
 }
 
-/* segloss COMMAND [options]: dispatches to score or health; returns the exit status. */
+/* segloss COMMAND [options]: dispatches to score, health or the challenge verbs (chal.c);
+ * returns the exit status. */
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -714,8 +744,12 @@ int main(int argc, char **argv)
         rc = cmd_score(argc, argv);
     } else if (!strcmp(argv[1], "health")) {
         rc = cmd_health(argc, argv);
+    } else if (!strcmp(argv[1], "challenge") || !strcmp(argv[1], "submit") ||
+               !strcmp(argv[1], "leaderboard")) {
+        rc = cli_chal_main(argc, argv, usage_text);
     } else {
-        rc = usage_error("unknown command '%s': score or health", argv[1]);
+        rc = usage_error("unknown command '%s': score, health, challenge, submit or leaderboard",
+                         argv[1]);
     }
     curl_global_cleanup();
     return rc;

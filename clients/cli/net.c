@@ -244,3 +244,147 @@ long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msg
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     return status;
 }
+
+/* Frees what r holds and zeroes it (NULL is fine). */
+void cli_reply_clear(struct cli_reply *r)
+{
+    if (r) {
+        free(r->body);
+        memset(r, 0, sizeof *r);
+    }
+}
+
+/* "TITLE: DETAIL" of an error answer r (problem+json), else its first bytes, into out. */
+void cli_reply_problem(const struct cli_reply *r, char *out, size_t outlen)
+{
+    struct answer a;
+    memset(&a, 0, sizeof a);
+    a.body.data = r->body;
+    a.body.len = r->len;
+    problem_text(&a, out, outlen);
+}
+
+/* Whether method is idempotent (RFC 9110 9.2.2): a repeat after a lost answer changes nothing. */
+static bool idempotent(const char *method)
+{
+    return strcmp(method, "POST") != 0;
+}
+
+/* One request with retries (cli.h): the status with *out, or -1 with msg. */
+long cli_request(struct cli_net *net, const char *method, const char *path, const char *token,
+                 struct cli_body *body, const char *text, const char *ctype, struct cli_reply *out,
+                 char *msg, size_t msglen)
+{
+    memset(out, 0, sizeof *out);
+    out->retry_after = -1;
+    CURL *c = handle(net);
+    if (!c) {
+        snprintf(msg, msglen, "out of memory (curl)");
+        return -1;
+    }
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", net->url, path);
+    struct curl_slist *hdrs = NULL;
+    char line[256];
+    if (body || text) {
+        snprintf(line, sizeof line, "Content-Type: %s",
+                 body    ? cli_body_content_type(body)
+                 : ctype ? ctype
+                         : "application/json");
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (body) {
+        hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (token) {
+        /* the token lives in this buffer and curl's copy only; wiped below */
+        snprintf(line, sizeof line, "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, line);
+        explicit_bzero(line, sizeof line);
+    }
+    long result = -1;
+    double delay = net->backoff_s;
+    for (int attempt = 0;; attempt++) {
+        struct answer a;
+        answer_init(&a);
+        struct reader rd = {body, ""};
+        curl_easy_reset(c);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        if (body) {
+            cli_body_rewind(body);
+            curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(c, CURLOPT_READDATA, &rd);
+        } else if (text || strcmp(method, "POST") == 0) {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "");
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
+        }
+        if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        }
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
+        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, net->timeout_s);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, net->timeout_s < 10 ? net->timeout_s : 10L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "segloss-cli/" SL_VERSION);
+        CURLcode cr = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        bool retry = false;
+        char why[1200];
+        if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && rd.msg[0])) {
+            snprintf(msg, msglen, "%s", rd.msg);
+            slp_dynbuf_free(&a.body);
+            break;
+        } else if (cr != CURLE_OK && !(cr == CURLE_WRITE_ERROR && status)) {
+            snprintf(why, sizeof why, "%s: %s", net->url, curl_easy_strerror(cr));
+            /* a POST that may have reached the server is not sent twice (a submission would
+             * count twice); one that never connected is */
+            retry = retryable_curl(cr) && (idempotent(method) || cr == CURLE_COULDNT_CONNECT ||
+                                           cr == CURLE_COULDNT_RESOLVE_HOST);
+        } else if (a.body.err == SL_ETOOLARGE) {
+            snprintf(why, sizeof why, "the answer is over %ld bytes", ANSWER_MAX);
+        } else if (a.body.err) {
+            snprintf(why, sizeof why, "out of memory reading the answer");
+        } else {
+            /* an answer: the caller judges it (503 is retried first: the server is busy) */
+            if (status == 503 && attempt < net->retries) {
+                retry = true;
+                snprintf(why, sizeof why, "503");
+            } else {
+                out->body = a.body.data; /* steals the buffer */
+                out->len = a.body.len;
+                out->retry_after = a.retry_after;
+                result = status;
+                break;
+            }
+        }
+        double wait = delay;
+        if (a.retry_after > wait) {
+            wait = a.retry_after < RETRY_AFTER_CAP ? a.retry_after : RETRY_AFTER_CAP;
+        }
+        slp_dynbuf_free(&a.body);
+        if (!retry || attempt >= net->retries) {
+            if (retry && attempt > 0) {
+                snprintf(msg, msglen, "%s (after %d retries)", why, attempt);
+            } else {
+                snprintf(msg, msglen, "%s", why);
+            }
+            break;
+        }
+        if (!net->quiet) {
+            fprintf(stderr, "segloss: %s %s: %s; retry %d/%d in %.2g s\n", method, path, why,
+                    attempt + 1, net->retries, wait);
+        }
+        sleep_s(wait);
+        delay = delay * 2 < BACKOFF_CAP ? delay * 2 : BACKOFF_CAP;
+    }
+    curl_slist_free_all(hdrs);
+    return result;
+}

@@ -18,6 +18,25 @@ byte-swapped); a dtype the service does not read raises TypeError before anythin
 error answer raises SeglossError carrying the problem+json detail; 503 and 429 answers and
 connection failures are retried with exponential backoff.
 
+Challenges (a seglossd started with --data-dir): the organiser configures a challenge, uploads
+the hidden reference and adds participants with the admin token; participants submit
+predictions with their own token and read the leaderboards::
+
+    admin = segloss.Client(url, token=open("var/admin.token").read().strip())
+    admin.challenge_configure("lesions", {"title": "Lesions", "spec": {"mode": "binary",
+        "prediction_type": "labels", "metrics": ["dice"]},
+        "ranking": [{"key": "metrics.dice.mean", "order": "desc"}]})
+    admin.challenge_reference("lesions", {"case1": mask1, "case2": mask2})
+    token = admin.challenge_add_participant("lesions", "team-a")
+
+    team = segloss.Client(url, token=token)        # or $SEGLOSS_TOKEN
+    team.submit("lesions", {"case1": pred1, "case2": pred2}, note="baseline")
+    team.leaderboard("lesions")
+
+A submission refused by its quota raises QuotaError, one outside the challenge's window
+WindowError (both SeglossErrors with retry_after); neither is retried, nor is a submission
+whose answer was lost after it was sent (it may have counted).
+
 The HTTP contract is the service's /openapi.json.
 """
 
@@ -40,6 +59,8 @@ __all__ = [
     "Client",
     "SeglossError",
     "SeglossConnectionError",
+    "QuotaError",
+    "WindowError",
     "score",
     "weight_map",
     "DEFAULT_URL",
@@ -99,6 +120,16 @@ class SeglossConnectionError(SeglossError):
 
     def __init__(self, detail):
         super().__init__(None, "cannot reach seglossd", detail)
+
+
+class QuotaError(SeglossError):
+    """A submission refused by the challenge's quota (429): per day, in total or at once.
+    retry_after: seconds until a slot frees (the next UTC day for the daily quota), or None."""
+
+
+class WindowError(SeglossError):
+    """A submission refused because the challenge is not open yet or has closed (403 naming the
+    time)."""
 
 
 def _check_array(value, name):
@@ -183,6 +214,84 @@ def _multipart(spec, parts):
     return b"".join(out), "multipart/form-data; boundary=" + boundary
 
 
+def _form(parts):
+    """A multipart/form-data body of parts (name, filename or None, content type, bytes); returns
+    (body, Content-Type)."""
+    payloads = [data for _, _, _, data in parts]
+    while True:
+        boundary = "segloss-" + secrets.token_hex(16)
+        b = boundary.encode()
+        if all(b not in p for p in payloads):
+            break
+    out = []
+    for name, filename, ctype, data in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename:
+            disposition += f'; filename="{filename}"'
+        out += [
+            b"--" + b + b"\r\n",
+            f"Content-Disposition: {disposition}\r\n".encode(),
+            f"Content-Type: {ctype}\r\n\r\n".encode(),
+            data,
+            b"\r\n",
+        ]
+    out.append(b"--" + b + b"--\r\n")
+    return b"".join(out), "multipart/form-data; boundary=" + boundary
+
+
+def _image_items(arrays, ids, what):
+    """(id, checked array) pairs of a challenge body: arrays is a dict {id: array} (one image
+    each, sizes may differ) or a stacked array [N, ...] whose images get ids (default
+    "0".."N-1")."""
+    if isinstance(arrays, dict):
+        if ids is not None:
+            raise TypeError(f"{what}: ids are the dict's keys; give ids only with a stacked array")
+        items = list(arrays.items())
+        for key, _ in items:
+            if not isinstance(key, str):
+                raise TypeError(f"{what}: image ids are strings, not {type(key).__name__}")
+    else:
+        stacked = _check_array(arrays, what)
+        if stacked.ndim < 2:
+            raise ValueError(f"{what}: a stacked array is [N, ...] with at least 2 axes")
+        n = stacked.shape[0]
+        ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
+        if len(ids) != n:
+            raise ValueError(f"{what}: {len(ids)} ids for {n} images")
+        items = list(zip(ids, stacked))
+    if not items:
+        raise ValueError(f"{what}: no images")
+    return [(key, _check_array(a, f"{what}[{key!r}]")) for key, a in items]
+
+
+def _images_body(arrays, ids, csv, shape, note, compression, what):
+    """The multipart body of a reference or submission: one .npy part per image named by its id,
+    or a Kaggle CSV part with its shape; a "note" text part when note is not None."""
+    if compression not in ("gzip", "none"):
+        raise ValueError(f"compression: 'gzip' or 'none', not {compression!r}")
+    if (arrays is None) == (csv is None):
+        raise TypeError(f"{what}: give arrays (a dict or a stacked array) or csv text, one of them")
+    parts = []
+    if csv is not None:
+        if shape is None or len(shape) != 2:
+            raise TypeError("csv: needs shape=(H, W), the images' height and width")
+        text = csv.encode() if isinstance(csv, str) else bytes(csv)
+        parts.append(("spec", None, "application/json", _dumps({"shape": [int(x) for x in shape]})))
+        parts.append(("csv", "masks.csv", "text/csv", text))
+    else:
+        if shape is not None:
+            raise TypeError("shape: only with csv")
+        for key, a in _image_items(arrays, ids, what):
+            if key in ("note", "csv", "spec"):
+                raise ValueError(f"{what}: image id {key!r} is a reserved part name")
+            suffix = ".npy.gz" if compression == "gzip" else ".npy"
+            ctype = "application/gzip" if compression == "gzip" else "application/x-npy"
+            parts.append((key, key + suffix, ctype, _npy(a, compression)))
+    if note is not None:
+        parts.append(("note", None, "text/plain; charset=utf-8", str(note).encode()))
+    return _form(parts)
+
+
 def _retry_after(value):
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
     if not value:
@@ -229,9 +338,14 @@ class Client:
     Retry-After when that is longer, at most 30 s. Other errors are never retried, nor is a
     request whose answer did not come within timeout (the server may still be computing it).
 
+    token: the bearer token of the challenge routes (default: $SEGLOSS_TOKEN): the organiser's
+    admin token, or a participant's. It is sent only in the Authorization header and never
+    appears in a message or repr. The challenge routes retry only 503 answers and failures
+    before a connection, never a 429 (a quota); a submission is never sent twice.
+
     A Client holds no connection (each request opens its own) and may be shared by threads."""
 
-    def __init__(self, url=None, timeout=300, retries=3, backoff=0.25):
+    def __init__(self, url=None, timeout=300, retries=3, backoff=0.25, token=None):
         self.url = (url or os.environ.get("SEGLOSS_URL") or DEFAULT_URL).rstrip("/")
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -243,6 +357,8 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        # the bearer token of the challenge routes (the admin's or a participant's); never shown
+        self._token = token or os.environ.get("SEGLOSS_TOKEN") or None
 
     def __repr__(self):
         return f"segloss.Client({self.url!r})"
@@ -368,6 +484,133 @@ class Client:
         while its compute queue is full). One attempt, at most 10 s."""
         return self._probe("/readyz")
 
+    # ---- challenges ------------------------------------------------------------------------
+
+    def _chal(self, method, path, body=None, ctype=None, idempotent=None, accept_json=True):
+        """A challenge route: the token, no retry of 429, a POST not repeated once sent."""
+        headers = {}
+        if self._token:
+            headers["Authorization"] = "Bearer " + self._token
+        if ctype:
+            headers["Content-Type"] = ctype
+        if idempotent is None:
+            idempotent = method != "POST"
+        answer = self._request(
+            method, path, body, headers, retry_statuses=(503,), idempotent=idempotent
+        )
+        if not accept_json:
+            return answer
+        return self._json(answer) if answer.body else None
+
+    @staticmethod
+    def _path(name, *rest):
+        parts = [urllib.parse.quote(str(p), safe="") for p in (name,) + rest]
+        return "/v1/challenges/" + "/".join(parts)
+
+    def challenge_configure(self, name, config):
+        """Creates or replaces challenge name's configuration (PUT /v1/challenges/{name}; a dict
+        with title, spec, ranking, columns, split, quota, opens_at, closes_at, ...). Returns the
+        challenge's description. Admin token."""
+        return self._chal("PUT", self._path(name), _dumps(config), "application/json")
+
+    def challenge(self, name):
+        """The public description of challenge name (GET /v1/challenges/{name})."""
+        return self._chal("GET", self._path(name))
+
+    def challenge_reference(
+        self, name, arrays=None, ids=None, *, csv=None, shape=None, compression="gzip"
+    ):
+        """Uploads the hidden reference (PUT /v1/challenges/{name}/reference), replacing any
+        earlier one. arrays: a dict {image id: mask array} (images may differ in size), or a
+        stacked array [N, ...] with ids (default "0".."N-1"); or csv: Kaggle CSV text
+        (ImageId,EncodedPixels) with shape=(H, W). Returns {"images", "public", "private",
+        "bytes", "sha256"}. Admin token."""
+        body, ctype = _images_body(arrays, ids, csv, shape, None, compression, "arrays")
+        return self._chal("PUT", self._path(name, "reference"), body, ctype)
+
+    def challenge_add_participant(self, name, participant):
+        """Adds a participant; returns its token (shown this once: the server keeps only its
+        hash). Admin token."""
+        answer = self._chal(
+            "POST", self._path(name, "participants"), _dumps({"name": participant}),
+            "application/json",
+        )
+        return answer["token"]
+
+    def challenge_participants(self, name):
+        """The participants: a list of {"name", "created_at", "submissions", "scored",
+        "revoked"}. Admin token."""
+        return self._chal("GET", self._path(name, "participants"))["participants"]
+
+    def challenge_revoke(self, name, participant):
+        """Revokes a participant: its token stops working and its rows leave the leaderboards.
+        Admin token."""
+        self._chal("DELETE", self._path(name, "participants", participant))
+
+    def challenge_rescore(self, name, wait=False, timeout=None, poll=0.25):
+        """Starts a re-score of every scored submission (POST .../rescore). Returns its progress
+        {"done", "failed", "total", "running"}; with wait, polls GET .../rescore until it no
+        longer runs (at most timeout seconds, default the client's; then TimeoutError). Admin
+        token."""
+        path = self._path(name, "rescore")
+        progress = self._chal("POST", path, b"", None, idempotent=False)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while wait and progress.get("running"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"re-score of {name!r} still running: {progress}")
+            time.sleep(poll)
+            progress = self._chal("GET", path)
+        return progress
+
+    def challenge_export(self, name):
+        """Every submission with its status, error, hashes and all scores of both splits, as
+        CSV text (GET .../submissions?format=csv). Admin token."""
+        answer = self._chal(
+            "GET", self._path(name, "submissions") + "?format=csv", accept_json=False
+        )
+        return answer.body.decode("utf-8")
+
+    def submit(
+        self, name, predictions=None, ids=None, *, note=None, csv=None, shape=None,
+        compression="gzip",
+    ):
+        """Submits predictions (POST /v1/challenges/{name}/submissions): a dict {image id:
+        array}, a stacked array [N, ...] with ids, or csv text with shape=(H, W); the ids must
+        be the reference's. note: shown beside the row (at most 200 characters). Returns the
+        201 answer: {"id", "status", "public": {column: value}, "public_rank", "quota": {...},
+        ...}. Raises QuotaError (429) or WindowError (403 outside the window), with
+        retry_after; SeglossError for anything else (422: an invalid submission). Participant
+        token."""
+        body, ctype = _images_body(predictions, ids, csv, shape, note, compression, "predictions")
+        try:
+            return self._chal("POST", self._path(name, "submissions"), body, ctype)
+        except SeglossError as e:
+            cls = None
+            if e.status == 429:
+                cls = QuotaError
+            elif e.status == 403 and (" opens at " in e.detail or " closed at " in e.detail):
+                cls = WindowError
+            if cls is None:
+                raise
+            raise cls(e.status, e.title, e.detail, e.problem, e.retry_after,
+                      e.request_id) from None
+
+    def submissions(self, name):
+        """The token's submissions (a participant: its own; the admin: all), newest first."""
+        return self._chal("GET", self._path(name, "submissions"))["submissions"]
+
+    def leaderboard(self, name, split="public", csv=False):
+        """The leaderboard of split "public" or "private" (the private one: admin token, or
+        anyone once revealed). Returns the parsed JSON {"challenge", "split", "columns",
+        "rows": [{"rank", "participant", "scores", ...}]}, or with csv the CSV text."""
+        if split not in ("public", "private"):
+            raise ValueError(f"split: 'public' or 'private', not {split!r}")
+        path = self._path(name, "leaderboard") + "?split=" + split
+        if csv:
+            answer = self._chal("GET", path + "&format=csv", accept_json=False)
+            return answer.body.decode("utf-8")
+        return self._chal("GET", path)
+
     # ---- HTTP ------------------------------------------------------------------------------
 
     def _probe(self, path):
@@ -387,9 +630,10 @@ class Client:
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         return cls(self._host, self._port, timeout=timeout)
 
-    def _once(self, method, path, body, headers, timeout):
+    def _once(self, method, path, body, headers, timeout, idempotent=True):
         """One attempt. Returns an _Answer; raises _Retryable for a failure before any answer
-        that is safe to repeat, SeglossConnectionError for one that is not."""
+        that is safe to repeat, SeglossConnectionError for one that is not (with idempotent
+        false, any failure after the connection was made: the request may have arrived)."""
         conn = self._connection(timeout)
         try:
             try:
@@ -406,7 +650,12 @@ class Client:
                 ) from None
             except (ConnectionError, http.client.IncompleteRead) as e:
                 # reset or closed before a whole answer (RemoteDisconnected too): scoring is a
-                # pure function, so asking again loses nothing
+                # pure function, so asking again loses nothing; a submission may have counted
+                if not idempotent:
+                    raise SeglossConnectionError(
+                        f"{method} {self.url}{path}: {_reason(e)} (not repeated: it may have "
+                        "arrived)"
+                    ) from None
                 raise _Retryable(f"{method} {self.url}{path}: {_reason(e)}") from None
             except (OSError, http.client.HTTPException) as e:
                 raise SeglossConnectionError(f"{method} {self.url}{path}: {_reason(e)}") from None
@@ -418,8 +667,12 @@ class Client:
         finally:
             conn.close()
 
-    def _request(self, method, path, body=None, headers=None, retries=None, timeout=None):
-        """Sends the request, retrying as the class says; returns the 2xx _Answer or raises."""
+    def _request(
+        self, method, path, body=None, headers=None, retries=None, timeout=None,
+        retry_statuses=(429, 503), idempotent=True,
+    ):
+        """Sends the request, retrying as the class says (answers of retry_statuses; failures
+        after connecting only when idempotent); returns the 2xx _Answer or raises."""
         retries = self.retries if retries is None else retries
         timeout = self.timeout if timeout is None else timeout
         headers = dict(headers or {})
@@ -429,7 +682,7 @@ class Client:
         while True:
             delay = min(self.backoff * 2**attempt, MAX_DELAY)
             try:
-                answer = self._once(method, path, body, headers, timeout)
+                answer = self._once(method, path, body, headers, timeout, idempotent)
             except _Retryable as e:
                 if attempt >= retries:
                     tries = attempt + 1
@@ -440,7 +693,7 @@ class Client:
                 if 200 <= answer.status < 300:
                     return answer
                 error = _problem(answer)
-                if answer.status not in (429, 503) or attempt >= retries:
+                if answer.status not in retry_statuses or attempt >= retries:
                     raise error
                 if error.retry_after is not None:
                     delay = min(max(delay, error.retry_after), MAX_DELAY)
