@@ -141,7 +141,7 @@ clients: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) clients
 
 # challenges (CHALLENGES.md) over HTTP against seglossd on a temporary data directory
-challenges: deps $(SEGLOSSD)
+challenges: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) challenges
 
 asan:

@@ -63,7 +63,7 @@ for kind in $what; do
         if [ "$kind" = clients ]; then
             progs="tests/clients/test_python.py tests/clients/test_cli.py"
         else
-            progs="tests/challenges/test_challenges.py"
+            progs="tests/challenges/test_challenges.py tests/clients/test_chal_clients.py"
         fi
         py=
         for cand in /usr/bin/python3 python3; do
@@ -87,7 +87,7 @@ for kind in $what; do
         readme | filter) sh "$prog" "$build" >"$out" 2>&1 ;;
         clients | challenges)
             case $prog in
-            *test_cli.py) set -- --segloss "$build/segloss" ;;
+            *test_cli.py | *test_chal_clients.py) set -- --segloss "$build/segloss" ;;
             *) set -- ;;
             esac
             "$py" "$prog" "$@" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1
