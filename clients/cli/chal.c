@@ -761,19 +761,28 @@ static void print_submission(const json_t *j)
     }
     json_t *q = json_object_get(j, "quota");
     if (q) {
+        /* a null per_day or total is no limit: said so, not printed as "null" */
         printf("quota: ");
         print_value(stdout, json_object_get(q, "used_today"));
-        printf(" of ");
-        print_value(stdout, json_object_get(q, "per_day"));
-        printf(" today (");
-        print_value(stdout, json_object_get(q, "remaining_today"));
-        printf(" left, resets at ");
-        print_value(stdout, json_object_get(q, "resets_at"));
-        printf("), ");
+        if (json_is_null(json_object_get(q, "per_day"))) {
+            printf(" today (no daily limit), ");
+        } else {
+            printf(" of ");
+            print_value(stdout, json_object_get(q, "per_day"));
+            printf(" today (");
+            print_value(stdout, json_object_get(q, "remaining_today"));
+            printf(" left, resets at ");
+            print_value(stdout, json_object_get(q, "resets_at"));
+            printf("), ");
+        }
         print_value(stdout, json_object_get(q, "used_total"));
-        printf(" of ");
-        print_value(stdout, json_object_get(q, "total"));
-        printf(" in all\n");
+        if (json_is_null(json_object_get(q, "total"))) {
+            printf(" in all (no total limit)\n");
+        } else {
+            printf(" of ");
+            print_value(stdout, json_object_get(q, "total"));
+            printf(" in all\n");
+        }
     }
 }
 

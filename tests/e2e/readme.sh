@@ -102,6 +102,8 @@ run() {
     [ -n "$2" ] && cat "$2" >>"$script"
     echo "$n" >>"$dir/used"
     mkdir "$dir/run.$n"
+    # the clone's var/ of make run (the server's data directory)
+    ln -s "$dir/var" "$dir/run.$n/var"
     # shellcheck disable=SC2086 # $to is a command and its argument, or nothing
     (cd "$dir/run.$n" && PATH="$dir/bin:$absbuild:$PATH" PYTHONPATH="$top/clients/python" \
         $to "$cmd" "$script") >"$dir/out.$n" 2>&1
@@ -121,7 +123,7 @@ check() {
     fi
 }
 
-"$build/seglossd" --port 0 >"$dir/out" 2>"$dir/err" &
+"$build/seglossd" --port 0 --data-dir "$dir/var" >"$dir/out" 2>"$dir/err" &
 pid=$!
 port=
 for _ in $(seq 1 100); do
@@ -370,6 +372,25 @@ PY
     else
         bad "Python example without the client: $(tail -c 400 "$dir/out.$n")"
     fi
+fi
+
+# ---- Run a challenge ---------------------------------------------------------------------------
+# By hand: Kaggle runs are 1-based and column-major; in 2x2 images "1 2" is the left column and
+# "1 1" its top pixel. The public image a: Dice 2*1/(1+2) = 2/3 = 0.666667 (and 0.6666666666666666
+# in full in the CSV). team-a is alone: rank 1. The quota: 1 of 5 today.
+n=$(block "Run a challenge" 1 sh)
+if run "$n"; then
+    o="$dir/out.$n"
+    if grep -q "configuration created" "$o" && grep -q "reference of 2 images (1 public, 1 private)" "$o" &&
+        grep -Eq "^  metrics.dice.mean +0.666667$" "$o" && grep -q "^public rank 1$" "$o" &&
+        grep -q "^quota: 1 of 5 today" "$o" && grep -Eq "^1 +team-a +0.666667 +1 " "$o" &&
+        grep -Eq "^1,team-a,[0-9a-f]{16},[0-9T:Z-]+,0.6666666666666666" "$o"; then
+        ok "Run a challenge: submit, leaderboard and its CSV show Dice 2/3 for team-a"
+    else
+        bad "Run a challenge: $(tail -c 600 "$o")"
+    fi
+else
+    bad "Run a challenge: the block failed: $(tail -c 600 "$dir/out.$n")"
 fi
 
 # ---- every block was run ----------------------------------------------------------------------
