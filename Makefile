@@ -249,13 +249,14 @@ VG_DIR   := $(BUILD)/valgrind
 vg_wrap   = printf '\#!/bin/sh\nexec %s "$$@"\n' '$(2)' >$(1) && chmod +x $(1)
 
 .PHONY: valgrind soak
-valgrind: deps $(SEGLOSSD) $(UNIT_BIN) $(GOLDEN) $(E2E)
+valgrind: deps $(SEGLOSSD) $(SEGLOSS) $(UNIT_BIN) $(GOLDEN) $(E2E)
 	$(Q)rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)/tests
 	$(Q)$(foreach t,$(UNIT_BIN),$(call vg_wrap,$(VG_DIR)/tests/$(notdir $(t)),$(VALGRIND) $(abspath $(t))) && ) true
 	$(Q)$(call vg_wrap,$(VG_DIR)/tests/golden,$(VALGRIND) $(abspath $(GOLDEN)) --no-http)
 	$(Q)$(call vg_wrap,$(VG_DIR)/tests/e2e,$(abspath $(E2E)))
 	$(Q)$(call vg_wrap,$(VG_DIR)/seglossd,$(VALGRIND) $(abspath $(SEGLOSSD)))
-	$(Q)$(RUN_TESTS) $(VG_DIR) $(GOLDEN_DIR) unit golden e2e
+	$(Q)ln -sf $(abspath $(SEGLOSS)) $(VG_DIR)/segloss
+	$(Q)$(RUN_TESTS) $(VG_DIR) $(GOLDEN_DIR) unit golden e2e challenges
 
 # ---- soak: tests/soak/soak.c against a fresh seglossd on loopback (a valid/invalid mix for
 # SOAK_SECONDS, a --threads 1 --queue 2 flood, peak RSS under 64 concurrent 8x512x512 requests)

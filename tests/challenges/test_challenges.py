@@ -171,7 +171,10 @@ class Env:
             self.admin = f.read().strip()
 
     def stop(self):
+        """Stops seglossd (SIGTERM: it drains and exits 0); returns its exit status (99: the
+        memory checker of make valgrind found errors)."""
         self.srv.stop()
+        return self.srv.proc.returncode
 
     def call(self, method, path, body=None, token=None, ctype=None):
         return call(self.url, method, path, body, token, ctype)
@@ -798,7 +801,9 @@ def main():
                 if want[fn]:
                     run(t, fn, env)
         finally:
-            env.stop()
+            code = env.stop()
+        t.check(code == 0, "seglossd stopped cleanly (exit 0; 99 under make valgrind: errors)",
+                f"exit status {code}")
     for fn in TESTS_ALONE:
         if want[fn]:
             run(t, fn, args.seglossd)
