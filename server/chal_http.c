@@ -201,10 +201,9 @@ static int auth_read(struct srv_req *req, const char *challenge, char *buf, size
 /* What a route needs. */
 enum need { NEED_ANYONE, NEED_PARTICIPANT, NEED_ADMIN, NEED_PARTICIPANT_OR_ADMIN };
 
-/* Checks that challenges are on, the challenge name (put: a PUT that may create it, 422 for a
- * bad name; else 404) and who is asking. Returns 0 or the status, detail in buf. */
-static int gate(struct srv_req *req, bool has_challenge, bool put, enum need need, char *buf,
-                size_t n)
+/* Checks that challenges are on, who is asking, and the challenge name (a bad one is 422 on a
+ * PUT, which may create it, 404 elsewhere). Returns 0 or the status, detail in buf. */
+static int gate(struct srv_req *req, bool has_challenge, enum need need, char *buf, size_t n)
 {
     if (!req->srv->chal) {
         snprintf(buf, n, "%s", off_detail);
@@ -240,15 +239,15 @@ static int gate(struct srv_req *req, bool has_challenge, bool put, enum need nee
                  "'%.128s' is not a challenge name: [a-z0-9][a-z0-9-]{0,62} (lowercase letters, "
                  "digits and '-')",
                  c);
-        return put ? 422 : 404;
+        return req->method_bit == SRV_PUT ? 422 : 404;
     }
     return 0;
 }
 
 /* An admit step: gate() with its answer noted for after the body. */
-static int admit_with(struct srv_req *req, bool put, enum need need)
+static int admit_with(struct srv_req *req, enum need need)
 {
-    int st = gate(req, true, put, need, req->in.fail_msg, sizeof req->in.fail_msg);
+    int st = gate(req, true, need, req->in.fail_msg, sizeof req->in.fail_msg);
     if (st == 401) {
         req->in.fail_hdr[0] = WWW_AUTH;
         req->in.fail_hdr[1] = WWW_AUTH_VALUE;
@@ -258,14 +257,12 @@ static int admit_with(struct srv_req *req, bool put, enum need need)
 
 int chal_admit_admin(struct srv_req *req)
 {
-    bool put = req->method_bit == SRV_PUT && req->nparams == 1 &&
-               strcmp(req->route->path, "/v1/challenges/{c}") == 0;
-    return admit_with(req, put, NEED_ADMIN);
+    return admit_with(req, NEED_ADMIN);
 }
 
 int chal_admit_participant(struct srv_req *req)
 {
-    return admit_with(req, false, NEED_PARTICIPANT);
+    return admit_with(req, NEED_PARTICIPANT);
 }
 
 /* gate() for a route without a body; answers and returns true when refused. */
@@ -273,7 +270,7 @@ static bool gate_reply(struct srv_req *req, bool has_challenge, enum need need,
                        enum MHD_Result *ret)
 {
     char buf[300];
-    int st = gate(req, has_challenge, false, need, buf, sizeof buf);
+    int st = gate(req, has_challenge, need, buf, sizeof buf);
     if (st) {
         *ret = reply_problem(req, st, "%s", buf);
         return true;
