@@ -204,7 +204,9 @@ int store_sub_disqualify(struct store *s, const char *challenge, const char *id,
                          const char *reason, char *msg, size_t msglen);
 
 /* The scored submissions of challenge that may rank: not disqualified, of participants not
- * revoked (values filled, not full; array *out of *n), oldest first (received_at, then seq). */
+ * revoked (array *out of *n), oldest first (received_at, then seq). Only what a ranking reads is
+ * filled (ids, participant, time, note, values, stale, final); the audit fields (error,
+ * body_sha, config_version, ref_sha, server_version, dq_reason) and the full answers are not. */
 int store_ranked_subs(struct store *s, const char *challenge, struct store_sub **out, size_t *n,
                       char *msg, size_t msglen);
 

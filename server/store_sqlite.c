@@ -204,7 +204,14 @@ static char *col_dup(sqlite3_stmt *st, int i, bool *oom)
 static void col_copy(sqlite3_stmt *st, int i, char *buf, size_t n)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(buf, n, "%s", t ? (const char *)t : "");
+    size_t len = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (len >= n) {
+        len = n - 1;
+    }
+    if (len) {
+        memcpy(buf, t, len);
+    }
+    buf[len] = '\0';
 }
 
 /* Writes 16 random lowercase hex digits and a NUL into id. Returns 0 or SL_EINTERNAL. */
@@ -1520,10 +1527,15 @@ int store_ranked_subs(struct store *s, const char *challenge, struct store_sub *
     *n = 0;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
+    /* what a ranking reads, in SUB_COLS_* order; the audit columns stay empty */
     int rc = prep(s,
-                  SUB_COLS_BRIEF "WHERE s.challenge = ?1 AND s.status = 'scored' "
-                                 "AND s.disqualified = 0 AND p.revoked_at IS NULL "
-                                 "ORDER BY s.received_at, s.seq",
+                  "SELECT s.seq, s.id, s.challenge, s.participant, p.name, s.received_at, "
+                  "s.status, NULL, s.note, '', s.bytes, s.pub_values, s.priv_values, NULL, NULL, "
+                  "0, '', '', s.stale, s.final, s.disqualified, NULL "
+                  "FROM submissions s JOIN participants p ON p.id = s.participant "
+                  "WHERE s.challenge = ?1 AND s.status = 'scored' "
+                  "AND s.disqualified = 0 AND p.revoked_at IS NULL "
+                  "ORDER BY s.received_at, s.seq",
                   &st, msg, msglen);
     if (rc == 0) {
         bind_text(st, 1, challenge);
