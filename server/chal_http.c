@@ -506,6 +506,18 @@ out:
     }
 }
 
+/* The most bytes the bundle of imgs takes (proto/challenge.h's layout; a .npy header is at
+ * most a few hundred bytes): the cap of the buffer it is written into. */
+static size_t bundle_cap(const struct slc_images *imgs)
+{
+    size_t cap = 4096;
+    for (size_t i = 0; imgs && i < imgs->n; i++) {
+        const struct sl_tensor *t = &imgs->items[i].a.t;
+        cap += (size_t)sl_tensor_numel(t) * sl_dtype_size(t->dtype) + SLC_ID_MAX + 1024;
+    }
+    return cap;
+}
+
 /* ---- the reference ------------------------------------------------------------------------ */
 
 /* The reference's manifest {"images": [{"id", "shape", "dtype"}], "bytes"}: a new object. */
@@ -540,7 +552,7 @@ static void put_reference(struct srv_req *req, int rc, char *msg, size_t msglen,
     struct slc_config *cfg = NULL;
     char buf[400];
     struct slp_dynbuf b;
-    slp_dynbuf_init(&b, (size_t)1 << 40);
+    slp_dynbuf_init(&b, bundle_cap(imgs));
     if (rc) {
         slp_problem(slp_http_status(rc), msg, resp);
         slc_images_free(imgs);
@@ -1602,7 +1614,7 @@ static void submit_scored(struct srv_req *req, const struct store_challenge *c,
     struct chal_ref *ref = NULL;
     struct chal_scored sc = {0};
     struct slp_dynbuf b;
-    slp_dynbuf_init(&b, (size_t)1 << 40);
+    slp_dynbuf_init(&b, bundle_cap(imgs));
     int rc = prc;
     int status = rc ? slp_http_status(rc) : 0;
     if (rc == 0) {
