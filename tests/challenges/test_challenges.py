@@ -335,6 +335,25 @@ def test_mixed_sizes(t, env):
             "summed counts (6/9)", a.raw)
 
 
+def test_reference_cached(t, env):
+    """A reference is loaded once per version and shared: with its blob gone from the disk after
+    the first submission, the next ones still score."""
+    tokens = env.setup("cached", participants=("p1",))
+    a = env.submit("cached", tokens["p1"], shifted(1))
+    sha = env.call("GET", "/v1/challenges/cached", token=env.admin).json["reference"]["sha256"]
+    path = os.path.join(env.dir, "blobs", sha[:2], sha)
+    t.check(a.status == 201 and os.path.exists(path), "the reference's blob is blobs/ab/abcd...",
+            path)
+    os.rename(path, path + ".away")
+    try:
+        a = env.submit("cached", tokens["p1"], shifted(0))
+        t.check(a.status == 201 and close(a.json["public"]["metrics.dice.mean"], 1.0),
+                "with the blob gone the next submission still scores: the reference is not "
+                "read again", a.raw)
+    finally:
+        os.rename(path + ".away", path)
+
+
 def test_participants(t, env):
     env.call("PUT", "/v1/challenges/parts", CONFIG, env.admin)
     a = env.call("POST", "/v1/challenges/parts/participants", {"name": "alpha"}, env.admin)
@@ -780,7 +799,7 @@ def _safe(fn):
 
 
 TESTS_ENV = [test_admin_token, test_config, test_reference_forms, test_mixed_sizes,
-             test_participants, test_auth_matrix, test_submission, test_quota_day,
+             test_reference_cached, test_participants, test_auth_matrix, test_submission, test_quota_day,
              test_quota_exact, test_window, test_leaderboard, test_finals_private,
              test_disqualify_revoke, test_rescore, test_export, test_metrics]
 TESTS_ALONE = [test_off, test_access_log, test_kill9]
