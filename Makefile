@@ -183,7 +183,8 @@ clean:
 #       (tests/fuzz/seeds.py), then fuzzes it that long; new finds go to $(BUILD)/fuzz/corpus/NAME
 #       (never the repository); fails when a target crashes (input in $(BUILD)/fuzz/artifacts).
 #   make fuzz-merge               merges $(BUILD)/fuzz/corpus/NAME and $(BUILD)/fuzz/long/corpus/NAME
-#       into tests/fuzz/corpus/NAME with -merge=1 (rebuilt minimal from all three): commit it.
+#       into tests/fuzz/corpus/NAME with -merge=1 (rebuilt minimal: only inputs that add coverage
+#       beyond the golden seeds, which every run regenerates): commit it.
 #   make fuzz-long [FUZZ_LONG_SECONDS=1800] [FUZZ_LONG_JOBS=1]   runs every target that long in
 #       the background (nohup; FUZZ_LONG_JOBS at once), logging to $(BUILD)/fuzz/long/fuzz_NAME.log
 #       and its finds to $(BUILD)/fuzz/long/corpus/NAME; then make fuzz-merge.
@@ -241,19 +242,22 @@ fuzz: $(FUZZ_BINS) fuzz-seeds
 	    fi; \
 	done; exit $$status
 
-# -merge=1 into an empty directory keeps the smallest inputs that cover everything the
-# repository corpus and the finds cover; it then replaces the repository corpus
-fuzz-merge: $(FUZZ_BINS)
+# -merge=1 into a directory that starts with the golden seeds keeps the smallest inputs that add
+# coverage beyond them out of the repository corpus and the finds; the seeds (regenerated on
+# every run) are then taken out again, and the rest replaces the repository corpus
+fuzz-merge: $(FUZZ_BINS) fuzz-seeds
 	$(Q)for t in $(FUZZ_TARGETS); do \
 	    c=$${t#fuzz_}; new=$(FUZZ_DIR)/merged/$$c; \
-	    rm -rf $$new && mkdir -p $$new $(FUZZ_REPO)/$$c; \
+	    rm -rf $$new && mkdir -p $$new $(FUZZ_REPO)/$$c $(FUZZ_DIR)/seeds/$$c; \
+	    cp $(FUZZ_DIR)/seeds/$$c/. $$new/ -R; seeds=$$(ls $$new); \
 	    dirs=$(FUZZ_REPO)/$$c; \
 	    for x in $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/long/corpus/$$c; do \
 	        [ -d $$x ] && dirs="$$dirs $$x"; \
 	    done; \
 	    if $(FUZZ_DIR)/$$t -merge=1 $(FUZZ_FLAGS) $$new $$dirs >$(FUZZ_DIR)/$$t.merge.log 2>&1; then \
+	        (cd $$new && rm -f $$seeds); \
 	        rm -rf $(FUZZ_REPO)/$$c && mv $$new $(FUZZ_REPO)/$$c; \
-	        echo "  MERGE   $$t: $$(ls $(FUZZ_REPO)/$$c | wc -l) inputs in $(FUZZ_REPO)/$$c"; \
+	        echo "  MERGE   $$t: $$(ls $(FUZZ_REPO)/$$c | wc -l) inputs ($$(du -sh $(FUZZ_REPO)/$$c | cut -f1)) in $(FUZZ_REPO)/$$c"; \
 	    else \
 	        echo "  MERGE   $$t: failed (log $(FUZZ_DIR)/$$t.merge.log); $(FUZZ_REPO)/$$c kept"; \
 	    fi; \
