@@ -184,7 +184,8 @@ clean:
 #       (never the repository); fails when a target crashes (input in $(BUILD)/fuzz/artifacts).
 #   make fuzz-merge               merges $(BUILD)/fuzz/corpus/NAME and $(BUILD)/fuzz/long/corpus/NAME
 #       into tests/fuzz/corpus/NAME with -merge=1 (rebuilt minimal: only inputs that add coverage
-#       beyond the golden seeds, which every run regenerates): commit it.
+#       beyond the golden seeds, which every run regenerates, each at most FUZZ_MERGE_MAX_LEN
+#       bytes): commit it.
 #   make fuzz-long [FUZZ_LONG_SECONDS=1800] [FUZZ_LONG_JOBS=1]   runs every target that long in
 #       the background (nohup; FUZZ_LONG_JOBS at once), logging to $(BUILD)/fuzz/long/fuzz_NAME.log
 #       and its finds to $(BUILD)/fuzz/long/corpus/NAME; then make fuzz-merge.
@@ -206,6 +207,11 @@ FUZZ_SAN      = -fsanitize=fuzzer,address,undefined
 FUZZ_JSON     = spec|weightmap|multipart|rle|jscan|chal_config|chal_json|chal_parts|chal_ids
 # libFuzzer's flags for every run: 10 s an input at most, 2 GiB, stats at the end
 FUZZ_FLAGS    = -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+# the repository corpus stays small: its inputs are at most FUZZ_MERGE_MAX_LEN bytes (the golden
+# seeds, regenerated on every run, hold the large bodies), and its merge keeps the inputs that
+# add edges, not every hit-count bucket (-use_counters=0: 4x fewer files, the same edges)
+FUZZ_MERGE_MAX_LEN ?= 4096
+FUZZ_MERGE_FLAGS   = -merge=1 -use_counters=0 -max_len=$(FUZZ_MERGE_MAX_LEN)
 
 $(FUZZ_DIR)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
@@ -254,7 +260,7 @@ fuzz-merge: $(FUZZ_BINS) fuzz-seeds
 	    for x in $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/long/corpus/$$c; do \
 	        [ -d $$x ] && dirs="$$dirs $$x"; \
 	    done; \
-	    if $(FUZZ_DIR)/$$t -merge=1 $(FUZZ_FLAGS) $$new $$dirs >$(FUZZ_DIR)/$$t.merge.log 2>&1; then \
+	    if $(FUZZ_DIR)/$$t $(FUZZ_MERGE_FLAGS) $(FUZZ_FLAGS) $$new $$dirs >$(FUZZ_DIR)/$$t.merge.log 2>&1; then \
 	        (cd $$new && rm -f $$seeds); \
 	        rm -rf $(FUZZ_REPO)/$$c && mv $$new $(FUZZ_REPO)/$$c; \
 	        echo "  MERGE   $$t: $$(ls $(FUZZ_REPO)/$$c | wc -l) inputs ($$(du -sh $(FUZZ_REPO)/$$c | cut -f1)) in $(FUZZ_REPO)/$$c"; \
