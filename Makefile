@@ -190,11 +190,24 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- fuzz: libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang under ASan+UBSan -------
-#   make fuzz [FUZZ_SECONDS=10]   runs each target that long from the golden seeds (plus the
-#   corpus grown by earlier runs in $(BUILD)/fuzz/corpus); fails when a target crashes.
+#   Each target fuzz_NAME keeps its corpus in tests/fuzz/corpus/NAME/ (small files, minimized
+#   with -merge=1, committed), so every run starts where the earlier ones stopped.
+#   make fuzz [FUZZ_SECONDS=10]   replays each target's repository corpus and the golden seeds
+#       (tests/fuzz/seeds.py), then fuzzes it that long; new finds go to $(BUILD)/fuzz/corpus/NAME
+#       (never the repository); fails when a target crashes (input in $(BUILD)/fuzz/artifacts).
+#   make fuzz-merge               merges $(BUILD)/fuzz/corpus/NAME and $(BUILD)/fuzz/long/corpus/NAME
+#       into tests/fuzz/corpus/NAME with -merge=1 (rebuilt minimal: only inputs that add coverage
+#       beyond the golden seeds, which every run regenerates, each at most FUZZ_MERGE_MAX_LEN
+#       bytes): commit it.
+#   make fuzz-long [FUZZ_LONG_SECONDS=1800] [FUZZ_LONG_JOBS=1]   runs every target that long in
+#       the background (nohup; FUZZ_LONG_JOBS at once), logging to $(BUILD)/fuzz/long/fuzz_NAME.log
+#       and its finds to $(BUILD)/fuzz/long/corpus/NAME; then make fuzz-merge.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 10
+FUZZ_LONG_SECONDS ?= 1800
+FUZZ_LONG_JOBS ?= 1
 FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_REPO    := tests/fuzz/corpus
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(PROTO_SRC:%.c=$(FUZZ_DIR)/obj/%.o) \
@@ -203,6 +216,15 @@ FUZZ_CFLAGS   = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread -O
                 $(filter-out -Werror,$(WARN)) -Ilib -Iproto -MMD -MP -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SAN      = -fsanitize=fuzzer,address,undefined
+# the targets whose inputs are JSON text take tests/fuzz/json.dict
+FUZZ_JSON     = spec|weightmap|multipart|rle|jscan|chal_config|chal_json|chal_parts|chal_ids
+# libFuzzer's flags for every run: 10 s an input at most, 2 GiB, stats at the end
+FUZZ_FLAGS    = -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+# the repository corpus stays small: its inputs are at most FUZZ_MERGE_MAX_LEN bytes (the golden
+# seeds, regenerated on every run, hold the large bodies), and its merge keeps the inputs that
+# add edges, not every hit-count bucket (-use_counters=0: 4x fewer files, the same edges)
+FUZZ_MERGE_MAX_LEN ?= 4096
+FUZZ_MERGE_FLAGS   = -merge=1 -use_counters=0 -max_len=$(FUZZ_MERGE_MAX_LEN)
 
 $(FUZZ_DIR)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
@@ -217,15 +239,19 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	@$(if $(Q),echo "  FUZZLD  $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -ldeflate -lz -lm -pthread
 
-fuzz: $(FUZZ_BINS)
+.PHONY: fuzz-seeds fuzz-merge fuzz-long
+fuzz-seeds:
 	$(Q)rm -rf $(FUZZ_DIR)/seeds && python3 tests/fuzz/seeds.py $(GOLDEN_DIR) $(FUZZ_DIR)/seeds
+
+# the first corpus directory is where libFuzzer writes its finds: the build dir's
+fuzz: $(FUZZ_BINS) fuzz-seeds
 	$(Q)status=0; for t in $(FUZZ_TARGETS); do \
 	    c=$${t#fuzz_}; log=$(FUZZ_DIR)/$$t.log; \
-	    mkdir -p $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/seeds/$$c $(FUZZ_DIR)/artifacts; \
-	    d=; case $$c in spec|weightmap|multipart|rle|jscan) d=-dict=tests/fuzz/json.dict ;; esac; \
-	    $(FUZZ_DIR)/$$t $$d -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- \
-	        $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/seeds/$$c >$$log 2>&1; rc=$$?; \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/seeds/$$c $(FUZZ_REPO)/$$c $(FUZZ_DIR)/artifacts; \
+	    d=; case $$c in $(FUZZ_JSON)) d=-dict=tests/fuzz/json.dict ;; esac; \
+	    $(FUZZ_DIR)/$$t $$d -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- \
+	        $(FUZZ_DIR)/corpus/$$c $(FUZZ_REPO)/$$c $(FUZZ_DIR)/seeds/$$c >$$log 2>&1; rc=$$?; \
 	    n=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
 	    if [ $$rc -eq 0 ]; then \
 	        echo "  FUZZ    $$t: $$n executions in $(FUZZ_SECONDS) s, no crash"; \
@@ -234,6 +260,40 @@ fuzz: $(FUZZ_BINS)
 	        echo "  FUZZ    $$t: CRASH after $${n:-?} executions (log $$log, input in $(FUZZ_DIR)/artifacts)"; \
 	    fi; \
 	done; exit $$status
+
+# -merge=1 into a directory that starts with the golden seeds keeps the smallest inputs that add
+# coverage beyond them out of the repository corpus and the finds; the seeds (regenerated on
+# every run) are then taken out again, and the rest replaces the repository corpus
+fuzz-merge: $(FUZZ_BINS) fuzz-seeds
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	    c=$${t#fuzz_}; new=$(FUZZ_DIR)/merged/$$c; \
+	    rm -rf $$new && mkdir -p $$new $(FUZZ_REPO)/$$c $(FUZZ_DIR)/seeds/$$c; \
+	    cp $(FUZZ_DIR)/seeds/$$c/. $$new/ -R; seeds=$$(ls $$new); \
+	    dirs=$(FUZZ_REPO)/$$c; \
+	    for x in $(FUZZ_DIR)/corpus/$$c $(FUZZ_DIR)/long/corpus/$$c; do \
+	        [ -d $$x ] && dirs="$$dirs $$x"; \
+	    done; \
+	    if $(FUZZ_DIR)/$$t $(FUZZ_MERGE_FLAGS) $(FUZZ_FLAGS) $$new $$dirs >$(FUZZ_DIR)/$$t.merge.log 2>&1; then \
+	        (cd $$new && rm -f $$seeds); \
+	        rm -rf $(FUZZ_REPO)/$$c && mv $$new $(FUZZ_REPO)/$$c; \
+	        echo "  MERGE   $$t: $$(ls $(FUZZ_REPO)/$$c | wc -l) inputs ($$(du -sh $(FUZZ_REPO)/$$c | cut -f1)) in $(FUZZ_REPO)/$$c"; \
+	    else \
+	        echo "  MERGE   $$t: failed (log $(FUZZ_DIR)/$$t.merge.log); $(FUZZ_REPO)/$$c kept"; \
+	    fi; \
+	done; du -sh $(FUZZ_REPO)
+
+fuzz-long: $(FUZZ_BINS) fuzz-seeds
+	$(Q)mkdir -p $(FUZZ_DIR)/long/corpus $(FUZZ_DIR)/artifacts
+	$(Q)for t in $(FUZZ_TARGETS); do echo $$t; done | \
+	    FUZZ_DIR=$(FUZZ_DIR) FUZZ_REPO=$(FUZZ_REPO) nohup xargs -P $(FUZZ_LONG_JOBS) -I{} sh -c \
+	    't={}; c=$${t#fuzz_}; d=; case $$c in $(FUZZ_JSON)) d=-dict=tests/fuzz/json.dict ;; esac; \
+	     mkdir -p $$FUZZ_DIR/long/corpus/$$c $$FUZZ_REPO/$$c $$FUZZ_DIR/seeds/$$c; \
+	     $$FUZZ_DIR/$$t $$d -max_total_time=$(FUZZ_LONG_SECONDS) $(FUZZ_FLAGS) \
+	         -artifact_prefix=$$FUZZ_DIR/artifacts/$$t- $$FUZZ_DIR/long/corpus/$$c \
+	         $$FUZZ_REPO/$$c $$FUZZ_DIR/seeds/$$c >$$FUZZ_DIR/long/$$t.log 2>&1' \
+	    >$(FUZZ_DIR)/long/nohup.log 2>&1 & \
+	echo "  FUZZ    $(words $(FUZZ_TARGETS)) targets, $(FUZZ_LONG_SECONDS) s each, $(FUZZ_LONG_JOBS) at a time, in the background (pid $$!)"; \
+	echo "          logs: $(FUZZ_DIR)/long/fuzz_*.log; when they end: make fuzz-merge, then commit $(FUZZ_REPO)"
 
 -include $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
 

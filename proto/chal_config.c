@@ -251,6 +251,14 @@ void slc_config_free(struct slc_config *c)
     free(c);
 }
 
+/* The text of JSON string j, or NULL when j is no string or holds a NUL (\u0000), which C
+ * strings cannot carry. */
+static const char *text_of(const json_t *j)
+{
+    const char *s = json_string_value(j);
+    return s && strlen(s) == json_string_length(j) ? s : NULL;
+}
+
 /* Unicode code points of the UTF-8 string s (jansson has checked it). */
 static size_t code_points(const char *s)
 {
@@ -327,8 +335,8 @@ static int parse_ranking(struct slc_config *c, const struct slp_score_req *r, co
         if (rc) {
             return rc;
         }
-        const char *key = json_string_value(json_object_get(e, "key"));
-        const char *order = json_string_value(json_object_get(e, "order"));
+        const char *key = text_of(json_object_get(e, "key"));
+        const char *order = text_of(json_object_get(e, "order"));
         if (!key) {
             slp__errf(msg, msglen, "%s.key: required, a string", path);
             return SL_EINVAL;
@@ -381,7 +389,7 @@ static int parse_columns(struct slc_config *c, const struct slp_score_req *r, co
         return SL_EINVAL;
     }
     for (size_t i = 0; i < json_array_size(j); i++) {
-        const char *key = json_string_value(json_array_get(j, i));
+        const char *key = text_of(json_array_get(j, i));
         char path[48];
         snprintf(path, sizeof path, "columns[%zu]", i);
         if (!key) {
@@ -468,7 +476,7 @@ static int parse_time(const json_t *root, const char *name, int64_t *t, char *ms
         return 0;
     }
     const char *why = "expected an RFC 3339 date-time string such as 2027-06-30T23:59:59Z or null";
-    if (!json_is_string(j) || !rfc3339_parse(json_string_value(j), t, &why)) {
+    if (!text_of(j) || !rfc3339_parse(json_string_value(j), t, &why)) {
         slp__errf(msg, msglen, "%s: %s", name, why);
         return SL_EINVAL;
     }
@@ -491,15 +499,15 @@ static int parse_top(struct slc_config *c, const json_t *root, const struct slp_
         return rc;
     }
     const json_t *title = json_object_get(root, "title");
-    const char *ts = json_string_value(title);
+    const char *ts = text_of(title);
     if (!ts || !*ts || code_points(ts) > TITLE_MAX) {
         slp__errf(msg, msglen, "title: %s",
                   title ? "expected a non-empty string of at most 200 characters" : "required");
         return SL_EINVAL;
     }
     const json_t *desc = json_object_get(root, "description");
-    if (desc && !json_is_string(desc)) {
-        slp__errf(msg, msglen, "description: expected a string");
+    if (desc && !text_of(desc)) {
+        slp__errf(msg, msglen, "description: expected a string (without NUL characters)");
         return SL_EINVAL;
     }
     c->title = strdup(ts);
@@ -552,7 +560,7 @@ static int parse_top(struct slc_config *c, const json_t *root, const struct slp_
     }
     const json_t *keep = json_object_get(root, "keep");
     if (!rc && keep) {
-        const char *k = json_string_value(keep);
+        const char *k = text_of(keep);
         if (!k || (strcmp(k, "best") != 0 && strcmp(k, "latest") != 0)) {
             slp__errf(msg, msglen, "keep: expected \"best\" or \"latest\"");
             return SL_EINVAL;

@@ -1,10 +1,10 @@
 /* chal_forms.c - the images of a challenge's reference or submission (CHALLENGES.md "Reference",
  * "Submissions"): the JSON form (a stacked [N, *S] array split into N images), the multipart
  * forms (one .npy part per image; Kaggle CSV with a shape), id lists, and the bundle the store
- * keeps. Arrays are decoded by proto/array.c's decoders (npy, rle), never by a second copy:
- * the .npy parts and the bundle's files go through format "npy" with a "part", Kaggle rows
- * through format "rle", whose pixel order (1-based, column-major: down each column, then the
- * next column, as Kaggle's masks are) this file therefore shares. */
+ * keeps. The .npy parts and the bundle's files are decoded by proto/array.c's format "npy" with
+ * a "part" (no second npy reader). Kaggle rows follow the API's "rle" format (fmt_rle.c): pixels
+ * numbered from 1, column-major (down each column, then the next column, as Kaggle's masks
+ * are); they are read here because rows of one image merge into one mask (csv_row_runs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,27 +638,113 @@ static size_t image_index(const struct slc_images *im, const char *id)
     return im->n;
 }
 
-/* Decodes the EncodedPixels s[0..n) of line `line` (ImageId id) with the rle format's decoder
- * into a new h x w mask *a. */
-static int csv_row_mask(const char *s, size_t n, int64_t h, int64_t w, const struct slp_limits *lim,
-                        size_t line, const char *id, struct slp_array *a, char *msg, size_t msglen)
+/* Reads the next whitespace-separated token of s[0..n) from *at as an unsigned integer
+ * (saturated at 2^62, past any image) into *v. Returns 1, 0 at the end, or -1 when the token is
+ * not all digits (*tb, *tl: where it stands, for messages). */
+static int csv_token(const char *s, size_t n, size_t *at, uint64_t *v, size_t *tb, size_t *tl)
 {
-    json_t *j = json_pack("{s:s, s:[I, I], s:s%}", "format", "rle", "shape", (json_int_t)h,
-                          (json_int_t)w, "data", s, n);
-    if (!j) {
-        /* json_pack refuses text that is not UTF-8 */
-        slp__errf(msg, msglen, "line %zu: not UTF-8 text (or out of memory)", line);
-        return SL_EINVAL;
+    size_t i = *at;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) {
+        i++;
     }
-    int rc = slp_array_from_json(j, TAG, lim, a, msg, msglen);
-    json_decref(j);
-    if (rc) {
-        char label[200];
-        snprintf(label, sizeof label, "line %zu (ImageId '%s') EncodedPixels", line, id);
-        relabel(msg, msglen, TAG ".data", label);
-        relabel(msg, msglen, TAG, label);
+    if (i == n) {
+        *at = i;
+        return 0;
     }
-    return rc;
+    size_t b = i;
+    while (i < n && s[i] != ' ' && s[i] != '\t') {
+        i++;
+    }
+    *at = i;
+    *tb = b;
+    *tl = i - b;
+    *v = 0;
+    for (size_t k = b; k < i; k++) {
+        if (s[k] < '0' || s[k] > '9') {
+            return -1;
+        }
+        *v = *v >= ((uint64_t)1 << 62) / 10 ? (uint64_t)1 << 62 : *v * 10 + (uint64_t)(s[k] - '0');
+    }
+    return 1;
+}
+
+/* Sets the pixels of the EncodedPixels s[0..n) of line `line` (ImageId id) to 1 in the C-order
+ * h x w mask. The rules are those of the API's "rle" format (fmt_rle.c): pairs "start length",
+ * starts 1-based and column-major (pixel p is row (p - 1) % h, column (p - 1) / h), lengths
+ * positive, runs sorted and apart, "-" or nothing an empty mask. Rows of one id are merged
+ * (their runs may overlap), so the runs are written straight into the image's mask rather than
+ * through the rle decoder, which would make a whole mask for every row. */
+static int csv_row_runs(const char *s, size_t n, int64_t h, int64_t w, uint8_t *mask, size_t line,
+                        const char *id, char *msg, size_t msglen)
+{
+    uint64_t hw = (uint64_t)h * (uint64_t)w, prev_end = 0;
+    size_t at = 0, pair = 0, tb = 0, tl = 0, tok = 0;
+    char q[80];
+    if (n == 1 && s[0] == '-') {
+        return 0;
+    }
+    for (;;) {
+        uint64_t st = 0, ln = 0;
+        int r = csv_token(s, n, &at, &st, &tb, &tl);
+        if (r == 0) {
+            return 0;
+        }
+        tok++;
+        if (r > 0) {
+            r = csv_token(s, n, &at, &ln, &tb, &tl);
+            tok += r != 0;
+        }
+        pair++;
+        if (r < 0) {
+            quote(s + tb, tl, q, sizeof q);
+            slp__errf(msg, msglen,
+                      "line %zu (ImageId '%s') EncodedPixels: token %zu ('%s') is not a "
+                      "positive integer (expected space-separated 'start length' pairs)",
+                      line, id, tok, q);
+            return SL_EINVAL;
+        }
+        if (r == 0) {
+            slp__errf(msg, msglen,
+                      "line %zu (ImageId '%s') EncodedPixels: odd number of tokens: pair %zu "
+                      "(start %llu) has no length",
+                      line, id, pair, (unsigned long long)st);
+            return SL_ERANGE;
+        }
+        if (st == 0 || ln == 0) {
+            slp__errf(msg, msglen,
+                      "line %zu (ImageId '%s') EncodedPixels: pair %zu (start %llu, length %llu): "
+                      "%s must be a positive integer (starts are 1-based)",
+                      line, id, pair, (unsigned long long)st, (unsigned long long)ln,
+                      st == 0 ? "start" : "length");
+            return SL_ERANGE;
+        }
+        if (st > hw || ln > hw - st + 1) {
+            slp__errf(msg, msglen,
+                      "line %zu (ImageId '%s') EncodedPixels: pair %zu (start %llu, length %llu) "
+                      "runs past the last pixel %llu of a %lld x %lld image",
+                      line, id, pair, (unsigned long long)st, (unsigned long long)ln,
+                      (unsigned long long)hw, (long long)h, (long long)w);
+            return SL_ERANGE;
+        }
+        if (st <= prev_end) {
+            slp__errf(msg, msglen,
+                      "line %zu (ImageId '%s') EncodedPixels: pair %zu (start %llu, length %llu) "
+                      "starts at or before the end %llu of pair %zu (runs are sorted and apart)",
+                      line, id, pair, (unsigned long long)st, (unsigned long long)ln,
+                      (unsigned long long)prev_end, pair - 1);
+            return SL_ERANGE;
+        }
+        /* column-major run from 0-based pixel st - 1 into the C-order mask */
+        int64_t r0 = (int64_t)(st - 1) % h, c0 = (int64_t)(st - 1) / h;
+        for (uint64_t k = 0; k < ln; k++) {
+            mask[r0 * w + c0] = 1;
+            if (++r0 == h) {
+                r0 = 0;
+                c0++;
+            }
+        }
+        prev_end = st + ln - 1;
+    }
 }
 
 /* Whether s[0..n) equals lower-case word w, ignoring ASCII case. */
@@ -686,6 +772,13 @@ int slc_images_from_csv(const char *text, size_t len, int64_t h, int64_t w,
         msg[0] = '\0';
     }
     lim = slp__limits_or_default(lim, &deflim);
+    if (h < 1 || w < 1 || h > lim->max_elements / w || (uint64_t)(h * w) > lim->max_array_bytes) {
+        slp__errf(msg, msglen,
+                  "shape [%lld, %lld]: an image is over the limit of %lld elements and %zu "
+                  "bytes",
+                  (long long)h, (long long)w, (long long)lim->max_elements, lim->max_array_bytes);
+        return h < 1 || w < 1 ? SL_EINVAL : SL_ETOOLARGE;
+    }
     int64_t most = lim->max_images > 0 ? lim->max_images : 4096;
     size_t cap = 8;
     struct slc_images *im = images_new(cap, SLC_SUBMISSION);
@@ -750,29 +843,25 @@ int slc_images_from_csv(const char *text, size_t len, int64_t h, int64_t w,
             rc = SL_ENOMEM;
             break;
         }
-        struct slp_array a = {0};
-        rc = csv_row_mask(comma + 1, n - idlen - 1, h, w, lim, line, id, &a, msg, msglen);
-        if (rc) {
-            break;
-        }
-        /* the decoder gives [1, H, W]; an image is [H, W] */
-        a.t.ndim = 2;
-        a.t.shape[0] = h;
-        a.t.shape[1] = w;
-        a.t.shape[2] = 0;
         if (k == im->n) {
-            snprintf(im->items[k].id, sizeof im->items[k].id, "%s", id);
-            im->items[k].a = a;
-            im->n++;
-        } else {
-            /* another row of the same image: its pixels join the mask */
-            uint8_t *dst = im->items[k].a.buf;
-            const uint8_t *src = a.buf;
-            for (int64_t p = 0; p < h * w; p++) {
-                dst[p] |= src[p];
+            /* a new image: an empty h x w mask (its size checked once, above) */
+            struct slp_array *a = &im->items[k].a;
+            a->buf = calloc((size_t)(h * w), 1);
+            if (!a->buf) {
+                slp__errf(msg, msglen, "line %zu: out of memory", line);
+                rc = SL_ENOMEM;
+                break;
             }
-            slp_array_free(&a);
+            a->t.data = a->buf;
+            a->t.dtype = SL_DT_U8;
+            a->t.ndim = 2;
+            a->t.shape[0] = h;
+            a->t.shape[1] = w;
+            snprintf(im->items[k].id, sizeof im->items[k].id, "%s", id);
+            im->n++;
         }
+        rc =
+            csv_row_runs(comma + 1, n - idlen - 1, h, w, im->items[k].a.buf, line, id, msg, msglen);
     }
     if (!rc && line == 0) {
         slp__errf(msg, msglen, "line 1: expected the header ImageId,EncodedPixels");

@@ -109,14 +109,18 @@ int slc_images_from_json(const char *body, size_t len, enum slc_role role,
  * for a submission an optional text part "note"; or a part "csv" of Kaggle rows
  * ImageId,EncodedPixels (header line required; rows of one id are merged; an empty
  * EncodedPixels is an empty mask) and a part "spec" {"shape": [H, W]}, giving uint8 0/1 masks.
- * Errors name the part. */
+ * So "csv", "spec" and "note" are never image ids of a multipart body. A reference's note is
+ * NULL, a submission's "" when it sends none. Errors name the part. */
 int slc_images_from_parts(const struct slp_parts *parts, enum slc_role role,
                           const struct slp_limits *lim, struct slc_images **out, char *msg,
                           size_t msglen);
 
 /* Reads Kaggle CSV text (ImageId,EncodedPixels; run-length pairs "start length", 1-based,
- * column-major as Kaggle's masks are) of images h x w into uint8 0/1 masks, in the order the
- * ids first appear. Errors name the line. */
+ * column-major as Kaggle's masks are) of images h x w into uint8 0/1 masks [h, w], in the order
+ * the ids first appear. The header is ImageId,EncodedPixels in any case (a UTF-8 BOM before it
+ * and CRLF line ends are fine); fields are unquoted; within a row the rules of the API's "rle"
+ * format hold (runs sorted and apart, "-" an empty mask), rows of one id may overlap. The images
+ * come back with note "" (slc_images_from_parts sets it). Errors name the line. */
 int slc_images_from_csv(const char *text, size_t len, int64_t h, int64_t w,
                         const struct slp_limits *lim, struct slc_images **out, char *msg,
                         size_t msglen);

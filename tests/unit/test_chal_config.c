@@ -253,6 +253,8 @@ static void test_required_and_unknown(void)
     refused("{\"title\": \"T\", " RANK "}", SL_EINVAL, "spec: required");
     refused("{\"title\": \"T\", \"spec\": [], " RANK "}", SL_EINVAL, "spec: expected an object");
     refused("{\"title\": \"T\", " MIN_SPEC "}", SL_EINVAL, "ranking: required");
+    /* a NUL inside a string: jansson refuses it (no JSON_ALLOW_NUL), so nothing is cut */
+    refused("{\"title\": \"T\\u0000x\", " MIN_SPEC ", " RANK "}", SL_EMALFORMED, "malformed JSON");
     refused("{\"title\": \"T\", " MIN_SPEC ", " RANK ", \"colour\": 1}", SL_EINVAL,
             "colour: unknown key");
     refused("{\"title\": \"T\", \"description\": 1, " MIN_SPEC ", " RANK "}", SL_EINVAL,

@@ -351,8 +351,44 @@ static void test_csv(void)
                 "line 3 (ImageId 'img1') EncodedPixels: pair 1 (start 4, length 2) runs past");
     csv_refused("ImageId,EncodedPixels\nimg1,1 x\n", 2, 2, SL_EINVAL,
                 "line 2 (ImageId 'img1') EncodedPixels: token 2");
-    /* over max_images */
+    /* rows of one image may overlap (separate objects): 2 x 2, "1 3" covers pixels 1..3 =
+     * (0,0), (1,0), (0,1); "3 2" covers 3..4 = (0,1), (1,1): together every pixel, [[1,1],[1,1]].
+     * "-" is an empty mask, like an empty field. */
+    CHECK_INT(from_csv("ImageId,EncodedPixels\nx,1 3\nx,3 2\ny,-\n", 2, 2, &im), 0);
+    if (im) {
+        static const uint8_t all[4] = {1, 1, 1, 1}, none[4] = {0};
+        CHECK_INT(im->n, 2);
+        CHECK(memcmp(im->items[0].a.t.data, all, 4) == 0);
+        CHECK(memcmp(im->items[1].a.t.data, none, 4) == 0);
+        slc_images_free(im);
+    }
+    /* within a row, runs are sorted and apart; pairs complete; starts and lengths positive */
+    csv_refused("ImageId,EncodedPixels\nx,3 1 1 1\n", 2, 2, SL_ERANGE,
+                "line 2 (ImageId 'x') EncodedPixels: pair 2 (start 1, length 1) starts at or "
+                "before the end 3 of pair 1");
+    csv_refused("ImageId,EncodedPixels\nx,1 2 2 1\n", 2, 2, SL_ERANGE,
+                "line 2 (ImageId 'x') EncodedPixels: pair 2 (start 2, length 1) starts at or "
+                "before the end 2 of pair 1");
+    csv_refused("ImageId,EncodedPixels\nx,1 1 3\n", 2, 2, SL_ERANGE,
+                "line 2 (ImageId 'x') EncodedPixels: odd number of tokens: pair 2 (start 3)");
+    csv_refused("ImageId,EncodedPixels\nx,0 1\n", 2, 2, SL_ERANGE,
+                "line 2 (ImageId 'x') EncodedPixels: pair 1 (start 0, length 1): start must be");
+    csv_refused("ImageId,EncodedPixels\nx,1 0\n", 2, 2, SL_ERANGE,
+                "line 2 (ImageId 'x') EncodedPixels: pair 1 (start 1, length 0): length must be");
+    /* 99999999999999999999 saturates: past any image, never wrapped */
+    csv_refused("ImageId,EncodedPixels\nx,1 99999999999999999999\n", 2, 2, SL_ERANGE,
+                "line 2 (ImageId 'x') EncodedPixels: pair 1 (start 1, length 4611686018427387904) "
+                "runs past the last pixel 4");
+    csv_refused("ImageId,EncodedPixels\nx,1 1\n", 0, 2, SL_EINVAL, "shape [0, 2]");
+    /* over max_images, over max_elements */
     struct slp_limits lim;
+    slp_limits_default(&lim);
+    lim.max_elements = 6;
+    const char *one = "ImageId,EncodedPixels\na,1 1\n";
+    im = NULL;
+    CHECK_INT(slc_images_from_csv(one, strlen(one), 2, 4, &lim, &im, msg, sizeof msg),
+              SL_ETOOLARGE);
+    CHECK_PREFIX(msg, "shape [2, 4]: an image is over the limit of 6 elements");
     slp_limits_default(&lim);
     lim.max_images = 1;
     const char *two = "ImageId,EncodedPixels\na,1 1\nb,1 1\n";
