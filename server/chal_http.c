@@ -984,18 +984,14 @@ static json_t *scores_json(const char *values, const struct slc_config *cfg)
     return o;
 }
 
-/* The leaderboard of split s of challenge c as CSV or JSON text (a new string in *out of *len
- * bytes). Returns 0 or a code with msg. */
-static int board_render(struct chal_server *cs, const struct store_challenge *c,
-                        const struct slc_config *cfg, int s, bool csv, char **out, size_t *len,
-                        char *msg, size_t msglen)
+/* Board b (built, borrowed) of split s of challenge c as CSV or JSON text (a new string in *out
+ * of *len bytes). Returns 0 or SL_ENOMEM with msg. */
+static int board_text(const struct board *bp, const struct store_challenge *c,
+                      const struct slc_config *cfg, int s, bool csv, char **out, size_t *len,
+                      char *msg, size_t msglen)
 {
-    struct board b;
+    const struct board b = *bp;
     *out = NULL;
-    int rc = board_build(cs, c->name, cfg, s, &b, msg, msglen);
-    if (rc) {
-        return rc;
-    }
     char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
     key_needles(cfg->columns, cfg->ncolumns, needles);
     double vals[SLC_MAX_KEYS];
@@ -1053,7 +1049,6 @@ static int board_render(struct chal_server *cs, const struct store_challenge *c,
         *len = *out ? strlen(*out) : 0;
         json_decref(doc);
     }
-    board_free(&b);
     if (!*out) {
         snprintf(msg, msglen, "out of memory");
         return SL_ENOMEM;
@@ -1152,7 +1147,12 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
     uint64_t gen = store_generation(cs->store);
     char *text = board_cached(cs, c.name, s, csv, gen, &len);
     if (!text) {
-        int rc = board_render(cs, &c, cfg, s, csv, &text, &len, msg, sizeof msg);
+        struct board b;
+        int rc = board_build(cs, c.name, cfg, s, &b, msg, sizeof msg);
+        if (rc == 0) {
+            rc = board_text(&b, &c, cfg, s, csv, &text, &len, msg, sizeof msg);
+            board_free(&b);
+        }
         if (rc == 0) {
             board_cache_put(cs, c.name, s, csv, gen, text, len);
         } else if (rc != SL_ENOMEM) {
@@ -1188,16 +1188,11 @@ static int keys_cmp(const double *a, const double *b, const struct chal_order *o
     return 0;
 }
 
-/* The public rank a submission with values would hold: 1 + the other participants' shown rows
- * that are better on the ranking keys (equal ones share the rank). -1 when unknown. */
-static int64_t public_rank(struct chal_server *cs, const char *c, const struct slc_config *cfg,
-                           const char *values, int64_t pid)
+/* The public rank a submission with values of participant pid holds on public board b: 1 + the
+ * other participants' shown rows that are better on the ranking keys (equal ones share it). */
+static int64_t public_rank(const struct board *b, const struct slc_config *cfg, const char *values,
+                           int64_t pid)
 {
-    struct board b;
-    char msg[256];
-    if (board_build(cs, c, cfg, 0, &b, msg, sizeof msg) != 0) {
-        return -1;
-    }
     double mine[SLC_MAX_KEYS];
     char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
     key_needles(cfg->ranking, cfg->nranking, needles);
@@ -1205,12 +1200,11 @@ static int64_t public_rank(struct chal_server *cs, const char *c, const struct s
     struct chal_order o;
     order_of(cfg, &o);
     int64_t rank = 1;
-    for (size_t r = 0; r < b.nrows; r++) {
-        if (b.rows[r].participant != pid && keys_cmp(b.rows[r].vals, mine, &o) < 0) {
+    for (size_t r = 0; r < b->nrows; r++) {
+        if (b->rows[r].participant != pid && keys_cmp(b->rows[r].vals, mine, &o) < 0) {
             rank++;
         }
     }
-    board_free(&b);
     return rank;
 }
 
@@ -1584,7 +1578,22 @@ static json_t *created_json(struct chal_server *cs, const struct store_challenge
     }
     json_object_del(j, "final");
     json_object_del(j, "stale");
-    int64_t rank = public_rank(cs, c->name, cfg, sub->pub_values, sub->participant);
+    /* the public board is built once: for the rank, and kept rendered for the next reader of
+     * the leaderboard, under the generation this submission's commit made */
+    uint64_t gen = store_generation(cs->store);
+    struct board b;
+    char msg[256];
+    int64_t rank = -1;
+    if (board_build(cs, c->name, cfg, 0, &b, msg, sizeof msg) == 0) {
+        rank = public_rank(&b, cfg, sub->pub_values, sub->participant);
+        char *text = NULL;
+        size_t len = 0;
+        if (board_text(&b, c, cfg, 0, false, &text, &len, msg, sizeof msg) == 0) {
+            board_cache_put(cs, c->name, 0, false, gen, text, len);
+            free(text);
+        }
+        board_free(&b);
+    }
     json_object_set_new(j, "public_rank", rank > 0 ? json_integer(rank) : json_null());
     struct chal_quota q = {cfg->per_day, cfg->total, cfg->concurrent};
     struct chal_quota_view v;

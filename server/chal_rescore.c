@@ -3,12 +3,16 @@
  * against the challenge's current configuration and reference.
  *
  * One thread, one submission at a time, serially (never on the worker pool), at the lowest
- * scheduling priority (nice 19: the kernel gives it what the workers leave), and after waiting
- * up to a second for the compute pool to have nothing queued or running: scoring traffic goes
- * first, and a re-score still advances under traffic that never pauses. A stale row keeps its old
+ * scheduling priority (SCHED_IDLE: the kernel gives it what the workers leave), after waiting
+ * up to a second for the compute pool to have nothing queued or running, and while the pool
+ * stays busy at a duty cycle of one in BUSY_DUTY: scoring traffic goes first, and a re-score
+ * still advances under traffic that never pauses. A stale row keeps its old
  * scores ("stale": true) until its turn; the store keeps the progress, so a re-score cut short by a
  * restart carries on at the next start.
  */
+/* SCHED_IDLE (Linux) */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,8 @@
 #define IDLE_WAIT_S 5
 /* The longest a re-score waits for an idle pool before it goes on anyway. */
 #define MAX_WAIT_MS 1000
+/* Under traffic a re-score sleeps BUSY_DUTY - 1 times what each submission took. */
+#define BUSY_DUTY 5
 
 int chal_score_stored(struct srv_server *srv, const struct store_challenge *c,
                       const struct slc_config *cfg, const struct store_sub *sub,
@@ -68,17 +74,27 @@ static bool stopping(struct chal_server *cs)
 }
 
 /* Waits until the compute pool is idle, a stop, or MAX_WAIT_MS: under traffic that never
- * pauses the re-score still advances, at the lowest priority (see rescore_main). */
-static void wait_for_idle_pool(struct srv_server *srv)
+ * pauses the re-score still advances, at the lowest priority (see rescore_main). Returns whether
+ * the pool was still busy. */
+static bool wait_for_idle_pool(struct srv_server *srv)
 {
     for (long waited = 0; waited < MAX_WAIT_MS; waited += BUSY_WAIT_MS) {
         int queued = 0, running = 0;
         sl_pool_load(srv->pool, &queued, &running);
         if ((queued == 0 && running == 0) || stopping(srv->chal)) {
-            return;
+            return false;
         }
         sleep_ms(BUSY_WAIT_MS);
     }
+    return true;
+}
+
+/* Seconds on the monotonic clock. */
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Re-scores one stale submission. Returns false when none is left (or the store fails). */
@@ -127,8 +143,12 @@ static void *rescore_main(void *arg)
 {
     struct srv_server *srv = arg;
     struct chal_server *cs = srv->chal;
-    /* the lowest priority: a re-score takes only what the workers leave */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    /* the lowest priority: a re-score takes only what the workers leave (SCHED_IDLE; nice 19
+     * where that is refused) */
+    struct sched_param idle = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0) {
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    }
     for (;;) {
         pthread_mutex_lock(&cs->mu);
         if (!cs->kick && !cs->stop) {
@@ -144,9 +164,16 @@ static void *rescore_main(void *arg)
             return NULL;
         }
         for (;;) {
-            wait_for_idle_pool(srv);
+            bool busy = wait_for_idle_pool(srv);
+            double t0 = mono_s();
             if (stopping(cs) || !rescore_one(srv)) {
                 break;
+            }
+            if (busy) {
+                /* under traffic, a duty cycle of 1 in BUSY_DUTY: the re-score takes at most
+                 * that share of one core from the workers */
+                double spent = mono_s() - t0;
+                sleep_ms((long)(spent * 1000 * (BUSY_DUTY - 1)) + 1);
             }
         }
     }
