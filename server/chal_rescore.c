@@ -24,12 +24,16 @@
 #include "chal_internal.h"
 
 /* How long the thread waits while the pool is busy, and between idle looks. */
-#define BUSY_WAIT_MS 20
+#define SAMPLES 20
+#define SAMPLE_MS 5
+#define QUIET_LOOKS 4
+/* A pool working in this share of a sample counts as busy. */
+#define BUSY_SHARE 0.05
 #define IDLE_WAIT_S 5
 /* The longest a re-score waits for an idle pool before it goes on anyway. */
 #define MAX_WAIT_MS 1000
 /* Under traffic a re-score sleeps BUSY_DUTY - 1 times what each submission took. */
-#define BUSY_DUTY 5
+#define BUSY_DUTY 10
 
 int chal_score_stored(struct srv_server *srv, const struct store_challenge *c,
                       const struct slc_config *cfg, const struct store_sub *sub,
@@ -73,18 +77,39 @@ static bool stopping(struct chal_server *cs)
     return stop;
 }
 
-/* Waits until the compute pool is idle, a stop, or MAX_WAIT_MS: under traffic that never
- * pauses the re-score still advances, at the lowest priority (see rescore_main). Returns whether
- * the pool was still busy. */
+/* Whether the compute pool is working now (queued or running jobs). */
+static bool pool_working(struct srv_server *srv)
+{
+    int queued = 0, running = 0;
+    sl_pool_load(srv->pool, &queued, &running);
+    return queued > 0 || running > 0;
+}
+
+/* Waits until the compute pool is quiet, a stop, or MAX_WAIT_MS; returns whether the pool was
+ * still busy. A pool serving small requests is idle between most of them, so one look says
+ * little: quiet is QUIET_LOOKS idle looks in a row, SAMPLE_MS apart, or under BUSY_SHARE of the
+ * looks of a window of SAMPLES finding it working. Under traffic that never pauses the re-score
+ * still advances, at the lowest priority and a duty cycle (see rescore_main). */
 static bool wait_for_idle_pool(struct srv_server *srv)
 {
-    for (long waited = 0; waited < MAX_WAIT_MS; waited += BUSY_WAIT_MS) {
-        int queued = 0, running = 0;
-        sl_pool_load(srv->pool, &queued, &running);
-        if ((queued == 0 && running == 0) || stopping(srv->chal)) {
+    int streak = 0, looks = 0, working = 0;
+    for (long waited = 0; waited < MAX_WAIT_MS; waited += SAMPLE_MS) {
+        if (stopping(srv->chal)) {
             return false;
         }
-        sleep_ms(BUSY_WAIT_MS);
+        bool w = pool_working(srv);
+        streak = w ? 0 : streak + 1;
+        working += w;
+        if (streak >= QUIET_LOOKS && looks < QUIET_LOOKS) {
+            return false;
+        }
+        if (++looks == SAMPLES) {
+            if ((double)working / SAMPLES < BUSY_SHARE) {
+                return false;
+            }
+            looks = working = 0;
+        }
+        sleep_ms(SAMPLE_MS);
     }
     return true;
 }
