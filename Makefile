@@ -9,7 +9,9 @@
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
 #   make bench-challenge  the challenges' targets: submission cost, leaderboard, re-score
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
-#   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang)
+#   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang), from the corpus kept in
+#                   tests/fuzz/corpus; make fuzz-merge folds new finds into it, make fuzz-long
+#                   runs a long campaign in the background
 #   make valgrind   the suite under valgrind memcheck
 #   make soak       a bounded load/soak run against a live server on loopback
 #   make test-cluster  3 replicas behind nginx on loopback: kill and drain under load
