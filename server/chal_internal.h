@@ -55,6 +55,90 @@ int chal_server_open(struct srv_server *srv, char *err, size_t errlen);
 /* Stops the re-score thread, closes the store, frees srv->chal. */
 void chal_server_close(struct srv_server *srv);
 
+/* ---- chal_http.c: answers and the challenge ---------------------------------------------------
+ */
+
+#define WWW_AUTH "WWW-Authenticate"
+#define WWW_AUTH_VALUE "Bearer realm=\"segloss\""
+
+/* Now, in microseconds since the epoch. */
+chal_time chal_now(void);
+/* A new JSON string of time t (RFC 3339, Z), or null for none (INT64_MIN, INT64_MAX). */
+json_t *chal_time_json(chal_time t);
+/* Fills resp with j (stolen) as an application/json answer of status. */
+void chal_resp_json(struct slp_response *resp, int status, json_t *j);
+/* Fills resp with a problem+json answer of status and a printf-style detail. */
+void chal_resp_problem(struct slp_response *resp, int status, const char *fmt, ...)
+    SRV_PRINTF(3, 4);
+/* Queues a JSON answer (j stolen) on the I/O thread. */
+enum MHD_Result chal_reply_json(struct srv_req *req, int status, json_t *j);
+/* Queues a problem answer on the I/O thread; a 401 carries WWW-Authenticate. */
+enum MHD_Result chal_reply_problem(struct srv_req *req, int status, const char *fmt, ...)
+    SRV_PRINTF(3, 4);
+/* Logs a store failure (store messages never hold a token). */
+void chal_log_store(const char *what, const char *msg);
+/* A query argument of req, or NULL (borrowed from MHD). */
+const char *chal_query(struct srv_req *req, const char *key);
+/* Loads challenge name and its configuration (clear c with store_challenge_clear, free *cfg).
+ * Returns 0, or an HTTP status with the detail in buf (404: no such challenge). */
+int chal_load(struct chal_server *cs, const char *name, const struct slp_limits *lim,
+              struct store_challenge *c, struct slc_config **cfg, char *buf, size_t n);
+/* The keys' list [{"key", "order", "ranking"}] of n keys of cfg: a new array. */
+json_t *chal_keys_json(const struct slc_key *k, int n, const struct slc_config *cfg);
+/* The most bytes the bundle of imgs takes: the cap of the buffer it is written into. */
+size_t chal_bundle_cap(const struct slc_images *imgs);
+/* Orders images by id (qsort), the bundle's order. */
+int chal_cmp_image(const void *a, const void *b);
+
+/* ---- chal_auth.c: who is asking ------------------------------------------------------------ */
+
+/* What a route needs. */
+enum need { NEED_ANYONE, NEED_PARTICIPANT, NEED_ADMIN, NEED_PARTICIPANT_OR_ADMIN };
+/* For a route without a body: checks that challenges are on, who is asking (req->auth) and the
+ * challenge name of the path (has_challenge); answers and returns true when refused. */
+bool chal_gate_reply(struct srv_req *req, bool has_challenge, enum need need, enum MHD_Result *ret);
+
+/* ---- chal_board.c: leaderboards ------------------------------------------------------------ */
+
+/* One leaderboard: the rows shown, ranked. */
+struct chal_standings {
+    struct store_sub *subs; /* the rankable submissions (owned) */
+    size_t nsubs;
+    double *vals;          /* nsubs x nranking, split's ranking values */
+    struct chal_row *rows; /* shown rows, ranked; rows[i].seq indexes subs via sub_of */
+    size_t nrows;
+    size_t *sub_of;   /* rows[i] -> index into subs */
+    int64_t *entries; /* per row: its participant's scored submissions */
+};
+
+/* Builds the standings of split s (0 public, 1 private) of challenge c (free with
+ * chal_board_free). Returns 0 or a code with msg. */
+int chal_board_build(struct chal_server *cs, const char *c, const struct slc_config *cfg, int s,
+                     struct chal_standings *b, char *msg, size_t msglen);
+void chal_board_free(struct chal_standings *b);
+/* Standings b of split s of challenge c as CSV or JSON text (a new string in *out of *len
+ * bytes). Returns 0 or SL_ENOMEM with msg. */
+int chal_board_text(const struct chal_standings *b, const struct store_challenge *c,
+                    const struct slc_config *cfg, int s, bool csv, char **out, size_t *len,
+                    char *msg, size_t msglen);
+/* Keeps a copy of a leaderboard's text made under store generation gen. */
+void chal_board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
+                          uint64_t gen, const char *text, size_t len);
+/* The public rank a submission with values of participant pid holds on public standings b. */
+int64_t chal_public_rank(const struct chal_standings *b, const struct slc_config *cfg,
+                         const char *values, int64_t pid);
+/* The scores object {column: value or null} of a values text: a new object. */
+json_t *chal_scores_json(const char *values, const struct slc_config *cfg);
+/* Appends a CSV cell (quoted when needed; a comma first unless first) to d. */
+void chal_csv_cell(struct slp_dynbuf *d, const char *s, bool first);
+/* Appends ",", then the number x ("" for anything else) to d. */
+void chal_csv_num(struct slp_dynbuf *d, const json_t *x);
+
+/* ---- chal_subs.c: submissions ------------------------------------------------------------- */
+
+/* The wire names of enum store_status. */
+extern const char *const chal_status_names[3];
+
 /* ---- chal_score.c ---------------------------------------------------------------------------- */
 
 /* What scoring a submission gives: per split (0 public, 1 private) the whole answer (with

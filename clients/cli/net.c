@@ -110,6 +110,28 @@ static void problem_text(const struct answer *a, char *out, size_t outlen)
 }
 
 /* net's curl handle, made on first use (reused for keep-alive); NULL on out of memory. */
+/* After a failed attempt: the wait before the next one in *wait (the answer's Retry-After when
+ * longer than delay, capped) and whether to stop - not retryable, or out of retries - with why in
+ * msg. Frees a's body. */
+static bool attempt_over(const struct cli_net *net, struct answer *a, double delay, bool retry,
+                         int attempt, const char *why, double *wait, char *msg, size_t msglen)
+{
+    *wait = delay;
+    if (a->retry_after > *wait) {
+        *wait = a->retry_after < RETRY_AFTER_CAP ? a->retry_after : RETRY_AFTER_CAP;
+    }
+    slp_dynbuf_free(&a->body);
+    if (!retry || attempt >= net->retries) {
+        if (retry && attempt > 0) {
+            snprintf(msg, msglen, "%s (after %d retries)", why, attempt);
+        } else {
+            snprintf(msg, msglen, "%s", why);
+        }
+        return true;
+    }
+    return false;
+}
+
 static CURL *handle(struct cli_net *net)
 {
     if (!net->curl) {
@@ -188,17 +210,8 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
             snprintf(why, sizeof why, "%ld %s", status, detail);
             retry = status == 503 || status == 429;
         }
-        double wait = delay;
-        if (a.retry_after > wait) {
-            wait = a.retry_after < RETRY_AFTER_CAP ? a.retry_after : RETRY_AFTER_CAP;
-        }
-        slp_dynbuf_free(&a.body);
-        if (!retry || attempt >= net->retries) {
-            if (retry && attempt > 0) {
-                snprintf(msg, msglen, "%s (after %d retries)", why, attempt);
-            } else {
-                snprintf(msg, msglen, "%s", why);
-            }
+        double wait;
+        if (attempt_over(net, &a, delay, retry, attempt, why, &wait, msg, msglen)) {
             break;
         }
         if (!net->quiet) {
@@ -365,17 +378,8 @@ long cli_request(struct cli_net *net, const char *method, const char *path, cons
                 break;
             }
         }
-        double wait = delay;
-        if (a.retry_after > wait) {
-            wait = a.retry_after < RETRY_AFTER_CAP ? a.retry_after : RETRY_AFTER_CAP;
-        }
-        slp_dynbuf_free(&a.body);
-        if (!retry || attempt >= net->retries) {
-            if (retry && attempt > 0) {
-                snprintf(msg, msglen, "%s (after %d retries)", why, attempt);
-            } else {
-                snprintf(msg, msglen, "%s", why);
-            }
+        double wait;
+        if (attempt_over(net, &a, delay, retry, attempt, why, &wait, msg, msglen)) {
             break;
         }
         if (!net->quiet) {
