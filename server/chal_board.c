@@ -457,3 +457,33 @@ int64_t chal_public_rank(const struct chal_standings *b, const struct slc_config
     }
     return rank;
 }
+
+void chal_board_refresh(struct chal_server *cs, const struct store_challenge *c,
+                        const struct slc_config *cfg)
+{
+    uint64_t gen = store_generation(cs->store);
+    struct chal_standings b;
+    char msg[256], *text = NULL;
+    size_t len = 0;
+    if (chal_board_build(cs, c->name, cfg, 0, &b, msg, sizeof msg) != 0) {
+        chal_log_store("leaderboard", msg);
+        return;
+    }
+    if (chal_board_text(&b, c, cfg, 0, false, &text, &len, msg, sizeof msg) == 0) {
+        chal_board_cache_put(cs, c->name, 0, false, gen, text, len);
+        free(text);
+    }
+    chal_board_free(&b);
+}
+
+void chal_board_refresh_name(struct chal_server *cs, const char *name, const struct slp_limits *lim)
+{
+    struct store_challenge c;
+    struct slc_config *cfg;
+    char buf[400];
+    if (chal_load(cs, name, lim, &c, &cfg, buf, sizeof buf) == 0) {
+        chal_board_refresh(cs, &c, cfg);
+        slc_config_free(cfg);
+        store_challenge_clear(&c);
+    }
+}

@@ -324,6 +324,7 @@ void chal_c_config(struct srv_req *req, const char *body, size_t len, struct slp
         slp_problem(st, buf, resp);
         goto out;
     }
+    chal_board_refresh(cs, &now, nowcfg);
     chal_resp_json(resp, created ? 201 : 200, describe(&now, nowcfg, true));
     slc_config_free(nowcfg);
     store_challenge_clear(&now);
@@ -438,6 +439,7 @@ static void put_reference(struct srv_req *req, int rc, char *msg, size_t msglen,
         goto out;
     }
     chal_rescore_kick(cs);
+    chal_board_refresh(cs, &c, cfg);
     size_t npub = json_array_size(pub);
     chal_resp_json(resp, created ? 201 : 200,
                    json_pack("{s:I, s:I, s:I, s:I, s:s}", "images", (json_int_t)imgs->n, "public",
@@ -587,5 +589,6 @@ enum MHD_Result chal_h_revoke(struct srv_req *req)
         chal_log_store("participant revoke", msg);
         return chal_reply_problem(req, 503, "the challenge store is unavailable");
     }
+    chal_board_refresh_name(req->srv->chal, req->params[0], &req->srv->limits);
     return srv_reply_hdrs(req, 204, "application/json", (void *)"", 0, false, NULL);
 }

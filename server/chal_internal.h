@@ -124,6 +124,14 @@ int chal_board_text(const struct chal_standings *b, const struct store_challenge
 /* Keeps a copy of a leaderboard's text made under store generation gen. */
 void chal_board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
                           uint64_t gen, const char *text, size_t len);
+/* Renders the public leaderboard of challenge c as JSON and keeps it under the store's current
+ * generation: called after a write that changes the standings, so that the write pays for the
+ * ranking and readers find it ready. A failure is logged only (the next reader renders it). */
+void chal_board_refresh(struct chal_server *cs, const struct store_challenge *c,
+                        const struct slc_config *cfg);
+/* chal_board_refresh of challenge name (loaded from the store). */
+void chal_board_refresh_name(struct chal_server *cs, const char *name,
+                             const struct slp_limits *lim);
 /* The public rank a submission with values of participant pid holds on public standings b. */
 int64_t chal_public_rank(const struct chal_standings *b, const struct slc_config *cfg,
                          const char *values, int64_t pid);

@@ -122,8 +122,9 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Re-scores one stale submission. Returns false when none is left (or the store fails). */
-static bool rescore_one(struct srv_server *srv)
+/* Re-scores one stale submission; its challenge's name into done (STORE_NAME_MAX bytes).
+ * Returns false when none is left (or the store fails). */
+static bool rescore_one(struct srv_server *srv, char *done)
 {
     struct chal_server *cs = srv->chal;
     struct store_sub sub;
@@ -138,6 +139,7 @@ static bool rescore_one(struct srv_server *srv)
     struct store_challenge c;
     struct slc_config *cfg = NULL;
     struct chal_scored sc = {0};
+    snprintf(done, STORE_NAME_MAX, "%s", sub.challenge);
     rc = store_challenge_get(cs->store, sub.challenge, &c, msg, sizeof msg);
     if (rc == 0) {
         rc = slc_config_parse(c.config, strlen(c.config), &srv->limits, &cfg, msg, sizeof msg);
@@ -188,10 +190,11 @@ static void *rescore_main(void *arg)
         if (stop) {
             return NULL;
         }
+        char done[STORE_NAME_MAX] = "";
         for (;;) {
             bool busy = wait_for_idle_pool(srv);
             double t0 = mono_s();
-            if (stopping(cs) || !rescore_one(srv)) {
+            if (stopping(cs) || !rescore_one(srv, done)) {
                 break;
             }
             if (busy) {
@@ -200,6 +203,10 @@ static void *rescore_main(void *arg)
                 double spent = mono_s() - t0;
                 sleep_ms((long)(spent * 1000 * (BUSY_DUTY - 1)) + 1);
             }
+        }
+        if (done[0] && !stopping(cs)) {
+            /* the round is over: the leaderboard is rendered once, not per submission */
+            chal_board_refresh_name(cs, done, &srv->limits);
         }
     }
 }

@@ -305,6 +305,9 @@ enum MHD_Result chal_h_final(struct srv_req *req)
         return chal_reply_problem(req, st, "%s", buf);
     }
     chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
+    if (cfg) {
+        chal_board_refresh(cs, &c, cfg);
+    }
     json_t *j = cfg ? sub_json(&sub, cfg, false) : NULL;
     store_sub_clear(&sub);
     slc_config_free(cfg);
@@ -366,6 +369,7 @@ void chal_c_patch(struct srv_req *req, const char *body, size_t len, struct slp_
         slp_problem(st, buf, resp);
         return;
     }
+    chal_board_refresh(cs, &c, cfg);
     struct store_sub sub;
     if (store_sub_get(cs->store, req->params[0], req->params[1], false, &sub, msg, sizeof msg) ==
         0) {
@@ -472,6 +476,7 @@ static void submit_scored(struct srv_req *req, const struct store_challenge *c,
         chal_log_store("submission finish", smsg);
         slp_problem(503, "the submission could not be stored", resp);
     } else if (rc) {
+        chal_board_refresh(cs, c, cfg); /* the commit moved the generation on */
         slp_problem(status, msg, resp);
     } else {
         struct store_sub sub;
@@ -588,6 +593,9 @@ enum MHD_Result chal_h_rescore(struct srv_req *req)
         chal_rescore_kick(cs);
         store_challenge_clear(&c);
         chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
+        if (cfg) {
+            chal_board_refresh(cs, &c, cfg);
+        }
         slc_config_free(cfg);
         status = 202;
     }

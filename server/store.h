@@ -41,8 +41,9 @@ struct store;
 int store_open_sqlite(const char *dir, struct store **out, char *msg, size_t msglen);
 /* Closes s and frees it. NULL is fine. */
 void store_close(struct store *s);
-/* A number that changes whenever a write of this process commits: what was read from the store
- * under one generation is still true while it stays the same (the leaderboards' cache). */
+/* A number that changes whenever a write of this process commits that may change what
+ * store_ranked_subs or a challenge's configuration reads (every write but an admission and a new
+ * participant): a leaderboard made under one generation is still true while it stays the same. */
 uint64_t store_generation(struct store *s);
 
 /* ---- blobs: content-addressed by SHA-256 ---------------------------------------------------- */

@@ -145,8 +145,9 @@ static int begin(struct store *s, char *msg, size_t msglen)
 }
 
 /* Commits when rc is 0 (an error of COMMIT becomes rc), else rolls back; releases the mutex.
- * Returns rc. */
-static int end(struct store *s, int rc, char *msg, size_t msglen)
+ * standings: the write may change what store_ranked_subs or a configuration reads (then the
+ * generation moves on). Returns rc. */
+static int end_tx(struct store *s, int rc, bool standings, char *msg, size_t msglen)
 {
     if (rc == 0) {
         rc = exec(s, "COMMIT", msg, msglen);
@@ -154,11 +155,17 @@ static int end(struct store *s, int rc, char *msg, size_t msglen)
     if (rc != 0 && !sqlite3_get_autocommit(s->db)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
-    if (rc == 0) {
+    if (rc == 0 && standings) {
         s->gen++;
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+/* end_tx of a write that may change the standings (most). */
+static int end(struct store *s, int rc, char *msg, size_t msglen)
+{
+    return end_tx(s, rc, true, msg, msglen);
 }
 
 uint64_t store_generation(struct store *s)
@@ -795,7 +802,7 @@ int store_participant_add(struct store *s, const char *challenge, const char *na
         id = sqlite3_last_insert_rowid(s->db);
         sqlite3_finalize(st);
     }
-    rc = end(s, rc, msg, msglen);
+    rc = end_tx(s, rc, false, msg, msglen); /* no ranked row changes */
     if (rc == 0 && out) {
         memset(out, 0, sizeof *out);
         out->id = id;
@@ -1037,7 +1044,7 @@ int store_sub_admit(struct store *s, const char *challenge, int64_t pid, const c
             rc = insert_scoring(s, challenge, pid, note, now, id, msg, msglen);
         }
     }
-    rc = end(s, rc, msg, msglen);
+    rc = end_tx(s, rc, false, msg, msglen); /* no ranked row changes */
     if (rc != 0) {
         id[0] = '\0';
     }

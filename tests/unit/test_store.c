@@ -670,6 +670,32 @@ static void test_admit_concurrent(void)
 
 /* Scored (values stored, not stale), failed with a body, a second finish, bad arguments, and a
  * scored row whose configuration changed meanwhile (stale, counted in the re-score's total). */
+/* The generation moves on with every write that may change the standings or a configuration,
+ * and stays with an admission or a new participant (neither changes a ranked row). */
+static void test_generation(void)
+{
+    char dir[DIRLEN];
+    make_dir(dir);
+    struct store *s = open_ok(dir);
+    char msg[256];
+    uint64_t g0 = store_generation(s);
+    int64_t pid = setup(s, "c1", "alice", 1); /* a challenge (moves) and a participant */
+    uint64_t g1 = store_generation(s);
+    CHECK(g1 == g0 + 1);
+    add_participant(s, "c1", "bob", 2);
+    CHECK(store_generation(s) == g1);
+    char id[STORE_SUB_ID];
+    admit_ok(s, "c1", pid, T0, &lots, id);
+    CHECK(store_generation(s) == g1);
+    struct store_scores sc = {SHA_BODY, 8, "{}", "{}", NULL, NULL, 1, "", "1", NULL};
+    CHECK_INT(store_sub_finish(s, id, STORE_SCORED, NULL, &sc, msg, sizeof msg), 0);
+    CHECK(store_generation(s) == g1 + 1);
+    CHECK_INT(store_sub_disqualify(s, "c1", id, true, "r", msg, sizeof msg), 0);
+    CHECK(store_generation(s) == g1 + 2);
+    store_close(s);
+    rm_tree(dir);
+}
+
 static void test_sub_finish(void)
 {
     char dir[DIRLEN];
@@ -1023,15 +1049,15 @@ static void test_busy(void)
 }
 
 static const struct check_test tests[] = {
-    CHECK_TEST(test_open_fresh),    CHECK_TEST(test_newer_schema_refused),
-    CHECK_TEST(test_interrupted),   CHECK_TEST(test_blob_roundtrip),
-    CHECK_TEST(test_open_sweeps),   CHECK_TEST(test_challenge_put_get),
-    CHECK_TEST(test_reference_put), CHECK_TEST(test_participants),
-    CHECK_TEST(test_admit_usage),   CHECK_TEST(test_admit_concurrent),
-    CHECK_TEST(test_sub_finish),    CHECK_TEST(test_sub_list_order),
-    CHECK_TEST(test_finals),        CHECK_TEST(test_ranked),
-    CHECK_TEST(test_rescore),       CHECK_TEST(test_rescore_on_put),
-    CHECK_TEST(test_busy),
+    CHECK_TEST(test_open_fresh),     CHECK_TEST(test_newer_schema_refused),
+    CHECK_TEST(test_interrupted),    CHECK_TEST(test_blob_roundtrip),
+    CHECK_TEST(test_open_sweeps),    CHECK_TEST(test_challenge_put_get),
+    CHECK_TEST(test_reference_put),  CHECK_TEST(test_participants),
+    CHECK_TEST(test_admit_usage),    CHECK_TEST(test_admit_concurrent),
+    CHECK_TEST(test_generation),     CHECK_TEST(test_sub_finish),
+    CHECK_TEST(test_sub_list_order), CHECK_TEST(test_finals),
+    CHECK_TEST(test_ranked),         CHECK_TEST(test_rescore),
+    CHECK_TEST(test_rescore_on_put), CHECK_TEST(test_busy),
 };
 
 int main(int argc, char **argv)
