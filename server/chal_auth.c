@@ -177,6 +177,21 @@ bool chal_gate_reply(struct srv_req *req, bool has_challenge, enum need need, en
     return false;
 }
 
+bool chal_begin(struct srv_req *req, enum need need, struct store_challenge *c,
+                struct slc_config **cfg, enum MHD_Result *ret)
+{
+    char buf[400];
+    if (chal_gate_reply(req, true, need, ret)) {
+        return true;
+    }
+    int st = chal_load(req->srv->chal, req->params[0], &req->srv->limits, c, cfg, buf, sizeof buf);
+    if (st) {
+        *ret = chal_reply_problem(req, st, "%s", buf);
+        return true;
+    }
+    return false;
+}
+
 /* ---- /metrics --------------------------------------------------------------------------- */
 
 void chal_metrics(struct srv_server *srv, struct slp_dynbuf *b)

@@ -219,16 +219,10 @@ enum MHD_Result chal_h_list(struct srv_req *req)
 enum MHD_Result chal_h_get(struct srv_req *req)
 {
     enum MHD_Result ret;
-    if (chal_gate_reply(req, true, NEED_ANYONE, &ret)) {
-        return ret;
-    }
     struct store_challenge c;
     struct slc_config *cfg;
-    char buf[400];
-    int st =
-        chal_load(req->srv->chal, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
-    if (st) {
-        return chal_reply_problem(req, st, "%s", buf);
+    if (chal_begin(req, NEED_ANYONE, &c, &cfg, &ret)) {
+        return ret;
     }
     json_t *d = describe(&c, cfg, req->auth.who == WHO_ADMIN);
     slc_config_free(cfg);
@@ -539,17 +533,13 @@ void chal_c_participant(struct srv_req *req, const char *body, size_t len,
 enum MHD_Result chal_h_participants(struct srv_req *req)
 {
     enum MHD_Result ret;
-    if (chal_gate_reply(req, true, NEED_ADMIN, &ret)) {
+    struct store_challenge c;
+    struct slc_config *cfg;
+    if (chal_begin(req, NEED_ADMIN, &c, &cfg, &ret)) {
         return ret;
     }
     struct chal_server *cs = req->srv->chal;
-    struct store_challenge c;
-    struct slc_config *cfg;
-    char buf[400], msg[256];
-    int st = chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
-    if (st) {
-        return chal_reply_problem(req, st, "%s", buf);
-    }
+    char msg[256];
     slc_config_free(cfg);
     store_challenge_clear(&c);
     struct store_participant *ps = NULL;

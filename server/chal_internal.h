@@ -98,6 +98,12 @@ enum need { NEED_ANYONE, NEED_PARTICIPANT, NEED_ADMIN, NEED_PARTICIPANT_OR_ADMIN
  * challenge name of the path (has_challenge); answers and returns true when refused. */
 bool chal_gate_reply(struct srv_req *req, bool has_challenge, enum need need, enum MHD_Result *ret);
 
+/* chal_gate_reply for a route of challenge params[0], then the challenge and its configuration
+ * loaded (clear c with store_challenge_clear, free *cfg); answers and returns true when refused
+ * or when there is no such challenge. */
+bool chal_begin(struct srv_req *req, enum need need, struct store_challenge *c,
+                struct slc_config **cfg, enum MHD_Result *ret);
+
 /* ---- chal_board.c: leaderboards ------------------------------------------------------------ */
 
 /* One leaderboard: the rows shown, ranked. */

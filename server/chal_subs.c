@@ -237,21 +237,16 @@ static int load_sub(struct srv_req *req, bool full, struct store_sub *sub, char 
 enum MHD_Result chal_h_submission(struct srv_req *req)
 {
     enum MHD_Result ret;
-    if (chal_gate_reply(req, true, NEED_PARTICIPANT_OR_ADMIN, &ret)) {
-        return ret;
-    }
     struct store_challenge c;
     struct slc_config *cfg;
-    char buf[400];
-    int st =
-        chal_load(req->srv->chal, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
-    if (st) {
-        return chal_reply_problem(req, st, "%s", buf);
+    if (chal_begin(req, NEED_PARTICIPANT_OR_ADMIN, &c, &cfg, &ret)) {
+        return ret;
     }
+    char buf[400];
     store_challenge_clear(&c);
     struct store_sub sub;
     bool admin = req->auth.who == WHO_ADMIN;
-    st = load_sub(req, admin, &sub, buf, sizeof buf);
+    int st = load_sub(req, admin, &sub, buf, sizeof buf);
     if (st) {
         slc_config_free(cfg);
         return chal_reply_problem(req, st, "%s", buf);
@@ -265,17 +260,13 @@ enum MHD_Result chal_h_submission(struct srv_req *req)
 enum MHD_Result chal_h_final(struct srv_req *req)
 {
     enum MHD_Result ret;
-    if (chal_gate_reply(req, true, NEED_PARTICIPANT, &ret)) {
+    struct store_challenge c;
+    struct slc_config *cfg;
+    if (chal_begin(req, NEED_PARTICIPANT, &c, &cfg, &ret)) {
         return ret;
     }
     struct chal_server *cs = req->srv->chal;
-    struct store_challenge c;
-    struct slc_config *cfg;
     char buf[400], msg[256];
-    int st = chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
-    if (st) {
-        return chal_reply_problem(req, st, "%s", buf);
-    }
     store_challenge_clear(&c);
     bool on = req->method_bit == SRV_PUT;
     int rc = store_sub_set_final(cs->store, req->params[0], req->params[1], req->auth.pid, on,
@@ -300,7 +291,7 @@ enum MHD_Result chal_h_final(struct srv_req *req)
         return chal_reply_problem(req, 503, "the challenge store is unavailable");
     }
     struct store_sub sub;
-    st = load_sub(req, false, &sub, buf, sizeof buf);
+    int st = load_sub(req, false, &sub, buf, sizeof buf);
     if (st) {
         return chal_reply_problem(req, st, "%s", buf);
     }
@@ -567,21 +558,15 @@ void chal_p_submit(struct srv_req *req, const struct slp_parts *parts, struct sl
 
 enum MHD_Result chal_h_rescore(struct srv_req *req)
 {
+    /* the route table lets only GET, HEAD and POST through */
     enum MHD_Result ret;
-    if (chal_gate_reply(req, true, NEED_ADMIN, &ret)) {
-        return ret;
-    }
-    if (req->method_bit != SRV_GET && req->method_bit != SRV_HEAD && req->method_bit != SRV_POST) {
-        return chal_reply_problem(req, 405, "use GET or POST");
-    }
-    struct chal_server *cs = req->srv->chal;
     struct store_challenge c;
     struct slc_config *cfg;
-    char buf[400], msg[256];
-    int st = chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
-    if (st) {
-        return chal_reply_problem(req, st, "%s", buf);
+    if (chal_begin(req, NEED_ADMIN, &c, &cfg, &ret)) {
+        return ret;
     }
+    struct chal_server *cs = req->srv->chal;
+    char buf[400], msg[256];
     slc_config_free(cfg);
     int status = 200;
     if (req->method_bit == SRV_POST) {
