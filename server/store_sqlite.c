@@ -221,6 +221,22 @@ static void col_copy(sqlite3_stmt *st, int i, char *buf, size_t n)
     buf[len] = '\0';
 }
 
+/* Makes room in the array v (cap elements of size bytes, cnt used) for one more, doubling it
+ * (from 16). Returns the array (v itself when it had room), or NULL when out of memory (v is
+ * then unchanged and still the caller's). */
+static void *grow(void *v, size_t *cap, size_t cnt, size_t size)
+{
+    if (cnt < *cap) {
+        return v;
+    }
+    size_t n = *cap ? 2 * *cap : 16;
+    void *p = realloc(v, n * size);
+    if (p) {
+        *cap = n;
+    }
+    return p;
+}
+
 /* Writes 16 random lowercase hex digits and a NUL into id. Returns 0 or SL_EINTERNAL. */
 static int random_id(char id[STORE_SUB_ID], char *msg, size_t msglen)
 {
@@ -848,16 +864,13 @@ int store_participant_list(struct store *s, const char *challenge, struct store_
         bind_text(st, 1, challenge);
     }
     while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? 2 * cap : 16;
-            void *p = realloc(v, cap * sizeof *v);
-            if (!p) {
-                snprintf(msg, msglen, "store: out of memory listing participants");
-                rc = SL_ENOMEM;
-                break;
-            }
-            v = p;
+        void *more = grow(v, &cap, cnt, sizeof *v);
+        if (!more) {
+            snprintf(msg, msglen, "store: out of memory listing participants");
+            rc = SL_ENOMEM;
+            break;
         }
+        v = more;
         participant_row(st, &v[cnt++]);
     }
     if (rc == 0 && r != SQLITE_DONE) {
@@ -1242,16 +1255,13 @@ int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char 
     size_t cnt = 0, cap = 0;
     int r = SQLITE_DONE;
     while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? 2 * cap : 16;
-            void *p = realloc(v, cap * sizeof *v);
-            if (!p) {
-                snprintf(msg, msglen, "store: out of memory counting submissions");
-                rc = SL_ENOMEM;
-                break;
-            }
-            v = p;
+        void *more = grow(v, &cap, cnt, sizeof *v);
+        if (!more) {
+            snprintf(msg, msglen, "store: out of memory counting submissions");
+            rc = SL_ENOMEM;
+            break;
         }
+        v = more;
         struct store_count *c = &v[cnt++];
         col_copy(st, 0, c->challenge, sizeof c->challenge);
         const unsigned char *t = sqlite3_column_text(st, 1);
@@ -1337,16 +1347,13 @@ static int sub_rows(struct store *s, sqlite3_stmt *st, struct store_sub **out, s
     size_t cnt = 0, cap = 0;
     int rc = 0, r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? 2 * cap : 16;
-            void *p = realloc(v, cap * sizeof *v);
-            if (!p) {
-                snprintf(msg, msglen, "store: out of memory listing submissions");
-                rc = SL_ENOMEM;
-                break;
-            }
-            v = p;
+        void *more = grow(v, &cap, cnt, sizeof *v);
+        if (!more) {
+            snprintf(msg, msglen, "store: out of memory listing submissions");
+            rc = SL_ENOMEM;
+            break;
         }
+        v = more;
         if ((rc = sub_row(st, &v[cnt], msg, msglen)) != 0) {
             break;
         }
