@@ -173,17 +173,11 @@ static int chal_apply(struct chal_opts *o, int c, const char *a, const char *giv
     case C_TOKEN_FILE:
         o->token_file = a;
         break;
-    case C_SHAPE: {
-        long long h, w;
-        char extra;
-        if (sscanf(a, "%lld,%lld%c", &h, &w, &extra) != 2 || h < 1 || w < 1 || h > (1LL << 31) ||
-            w > (1LL << 31)) {
+    case C_SHAPE:
+        if (cli_parse_shape(a, &o->h, &o->w) != 0) {
             return chal_usage("--shape '%s': H,W with positive integers", a);
         }
-        o->h = h;
-        o->w = w;
         break;
-    }
     case C_IDS:
         o->ids = a;
         break;
@@ -191,13 +185,7 @@ static int chal_apply(struct chal_opts *o, int c, const char *a, const char *giv
         o->note = a;
         break;
     case C_COMPRESS:
-        if (!strcmp(a, "auto")) {
-            o->comp = CLI_COMPRESS_AUTO;
-        } else if (!strcmp(a, "gzip")) {
-            o->comp = CLI_COMPRESS_GZIP;
-        } else if (!strcmp(a, "none")) {
-            o->comp = CLI_COMPRESS_NONE;
-        } else {
+        if (cli_parse_compress(a, &o->comp) != 0) {
             return chal_usage("--compress '%s': auto, gzip or none", a);
         }
         break;

@@ -81,6 +81,11 @@ int64_t cli_npy_image_bytes(const struct cli_npy *n, bool whole_file);
 
 enum cli_compress { CLI_COMPRESS_AUTO, CLI_COMPRESS_GZIP, CLI_COMPRESS_NONE };
 
+/* The options score, submit and challenge reference share (input.c): --shape "H,W" (positive
+ * integers up to 2^31) and --compress auto|gzip|none. Each returns 0 with its value, or -1. */
+int cli_parse_shape(const char *a, int64_t *h, int64_t *w);
+int cli_parse_compress(const char *a, enum cli_compress *c);
+
 struct cli_body;
 
 /* A body reading d (borrowed, must outlive it) with the given compression; new (free with

@@ -957,3 +957,33 @@ int cli_source_open(struct cli_data *d, const char *path, const char *ids_file, 
     d->nbatches = 1;
     return 0;
 }
+
+/* Parses --shape's "H,W": positive integers of at most 2^31, nothing after. Returns 0 with *h and
+ * *w, or -1. */
+int cli_parse_shape(const char *a, int64_t *h, int64_t *w)
+{
+    long long hh, ww;
+    char extra;
+    if (sscanf(a, "%lld,%lld%c", &hh, &ww, &extra) != 2 || hh < 1 || ww < 1 || hh > (1LL << 31) ||
+        ww > (1LL << 31)) {
+        return -1;
+    }
+    *h = hh;
+    *w = ww;
+    return 0;
+}
+
+/* Parses --compress's auto, gzip or none. Returns 0 with *c, or -1. */
+int cli_parse_compress(const char *a, enum cli_compress *c)
+{
+    static const char *const names[] = {"auto", "gzip", "none"};
+    static const enum cli_compress values[] = {CLI_COMPRESS_AUTO, CLI_COMPRESS_GZIP,
+                                               CLI_COMPRESS_NONE};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(a, names[i]) == 0) {
+            *c = values[i];
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -354,28 +354,16 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
         free(k);
         break;
     }
-    case O_SHAPE: {
-        long long h, w;
-        char extra;
-        if (sscanf(a, "%lld,%lld%c", &h, &w, &extra) != 2 || h < 1 || w < 1 || h > (1LL << 31) ||
-            w > (1LL << 31)) {
+    case O_SHAPE:
+        if (cli_parse_shape(a, &o->h, &o->w) != 0) {
             return usage_error("--shape '%s': H,W with positive integers", a);
         }
-        o->h = h;
-        o->w = w;
         break;
-    }
     case O_BATCH:
         o->batch_size = v;
         break;
     case O_COMPRESS:
-        if (!strcmp(a, "auto")) {
-            o->comp = CLI_COMPRESS_AUTO;
-        } else if (!strcmp(a, "gzip")) {
-            o->comp = CLI_COMPRESS_GZIP;
-        } else if (!strcmp(a, "none")) {
-            o->comp = CLI_COMPRESS_NONE;
-        } else {
+        if (cli_parse_compress(a, &o->comp) != 0) {
             return usage_error("--compress '%s': auto, gzip or none", a);
         }
         break;
