@@ -168,8 +168,7 @@ void chal_scored_clear(struct chal_scored *s);
  * the store once per version and split. Returns 0 with *out (chal_ref_put), or an SL_E* /
  * STORE_* code with msg. */
 int chal_ref_get(struct chal_server *cs, const struct store_challenge *c,
-                 const struct slc_config *cfg, const struct slp_limits *lim, struct chal_ref **out,
-                 char *msg, size_t msglen);
+                 const struct slp_limits *lim, struct chal_ref **out, char *msg, size_t msglen);
 /* Gives back a reference taken with chal_ref_get. */
 void chal_ref_put(struct chal_server *cs, struct chal_ref *ref);
 /* Frees every cached reference (at close). */

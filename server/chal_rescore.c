@@ -51,7 +51,7 @@ int chal_score_stored(struct srv_server *srv, const struct store_challenge *c,
     }
     free(data);
     if (rc == 0) {
-        rc = chal_ref_get(cs, c, cfg, &srv->limits, &ref, msg, msglen);
+        rc = chal_ref_get(cs, c, &srv->limits, &ref, msg, msglen);
     }
     if (rc == 0) {
         rc = chal_score(cfg, ref, imgs, &srv->limits, pool, out, msg, msglen);

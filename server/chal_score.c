@@ -95,10 +95,8 @@ static size_t tensor_bytes(const struct sl_tensor *t)
 static int ref_group(struct chal_ref *ref, int s)
 {
     const struct slc_images *im = ref->imgs;
-    size_t *group_of = malloc((im->n + 1) * sizeof *group_of);
     ref->groups[s] = calloc(im->n + 1, sizeof *ref->groups[s]);
-    if (!group_of || !ref->groups[s]) {
-        free(group_of);
+    if (!ref->groups[s]) {
         return SL_ENOMEM;
     }
     size_t ng = 0;
@@ -115,7 +113,6 @@ static int ref_group(struct chal_ref *ref, int s)
         if (g == ng) {
             grp->members = malloc(im->n * sizeof *grp->members);
             if (!grp->members) {
-                free(group_of);
                 return SL_ENOMEM;
             }
             ng++;
@@ -123,7 +120,6 @@ static int ref_group(struct chal_ref *ref, int s)
         grp->members[grp->n++] = i;
     }
     ref->ngroups[s] = ng;
-    free(group_of);
     for (size_t g = 0; g < ng; g++) {
         struct chal_group *grp = &ref->groups[s][g];
         const struct sl_tensor *t0 = &im->items[grp->members[0]].a.t;
@@ -208,11 +204,9 @@ static int ref_load(struct chal_server *cs, const struct store_challenge *c,
 }
 
 int chal_ref_get(struct chal_server *cs, const struct store_challenge *c,
-                 const struct slc_config *cfg, const struct slp_limits *lim, struct chal_ref **out,
-                 char *msg, size_t msglen)
+                 const struct slp_limits *lim, struct chal_ref **out, char *msg, size_t msglen)
 {
     char split_sha[SLP_SHA256_HEX];
-    (void)cfg;
     *out = NULL;
     if (!c->ref_sha[0]) {
         snprintf(msg, msglen, "challenge %s has no reference yet", c->name);

@@ -433,7 +433,7 @@ static void submit_scored(struct srv_req *req, const struct store_challenge *c,
     int rc = prc;
     int status = rc ? slp_http_status(rc) : 0;
     if (rc == 0) {
-        rc = chal_ref_get(cs, c, cfg, &req->srv->limits, &ref, msg, sizeof msg);
+        rc = chal_ref_get(cs, c, &req->srv->limits, &ref, msg, sizeof msg);
         status = rc ? 503 : 0;
     }
     if (rc == 0) {
