@@ -221,17 +221,25 @@ void chal_csv_num(struct slp_dynbuf *d, const json_t *x)
 }
 
 /* The scores object {column: value} of a values text. */
-json_t *chal_scores_json(const char *values, const struct slc_config *cfg)
+/* The scores object {column: value or null} of a values text, its columns' needles given. */
+static json_t *scores_of(const char *values, char needles[][SLC_VALUE_KEY_MAX * 2 + 4],
+                         const struct slc_config *cfg)
 {
-    json_t *v = values ? json_loads(values, 0, NULL) : NULL;
+    double vals[SLC_MAX_KEYS];
+    values_of(values, needles, cfg->ncolumns, vals);
     json_t *o = json_object();
     for (int k = 0; k < cfg->ncolumns; k++) {
-        json_t *x = json_object_get(v, cfg->columns[k].key);
         json_object_set_new(o, cfg->columns[k].key,
-                            json_is_number(x) ? json_real(json_number_value(x)) : json_null());
+                            isnan(vals[k]) ? json_null() : json_real(vals[k]));
     }
-    json_decref(v);
     return o;
+}
+
+json_t *chal_scores_json(const char *values, const struct slc_config *cfg)
+{
+    char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
+    key_needles(cfg->columns, cfg->ncolumns, needles);
+    return scores_of(values, needles, cfg);
 }
 
 /* Board b (built, borrowed) of split s of challenge c as CSV or JSON text (a new string in *out
@@ -278,12 +286,7 @@ int chal_board_text(const struct chal_standings *bp, const struct store_challeng
             const struct store_sub *sub = &b.subs[b.sub_of[r]];
             char at[40];
             chal_time_format(sub->received_at, at, sizeof at);
-            values_of(s == 0 ? sub->pub_values : sub->priv_values, needles, cfg->ncolumns, vals);
-            json_t *scores = json_object();
-            for (int k = 0; k < cfg->ncolumns; k++) {
-                json_object_set_new(scores, cfg->columns[k].key,
-                                    isnan(vals[k]) ? json_null() : json_real(vals[k]));
-            }
+            json_t *scores = scores_of(s == 0 ? sub->pub_values : sub->priv_values, needles, cfg);
             json_array_append_new(rows, json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:s, s:b}",
                                                   "rank", (json_int_t)b.rows[r].rank, "participant",
                                                   sub->participant_name, "submission", sub->id,
