@@ -21,6 +21,17 @@
 
 /* ---- leaderboards ------------------------------------------------------------------------- */
 
+/* One leaderboard: the rows shown, ranked. */
+struct chal_standings {
+    struct store_sub *subs; /* the rankable submissions (owned) */
+    size_t nsubs;
+    double *vals;          /* nsubs x nranking, split's ranking values */
+    struct chal_row *rows; /* shown rows, ranked; rows[i].seq indexes subs via sub_of */
+    size_t nrows;
+    size_t *sub_of;   /* rows[i] -> index into subs */
+    int64_t *entries; /* per row: its participant's scored submissions */
+};
+
 /* The values of keys (n) in a values object text (NULL: all NaN) into out. The text is a flat
  * object {key: number or null} as chal_score.c writes it (json_dumps, compact): each key is
  * found as its JSON string followed by ':' (jansson writes keys as these needles escape them),
@@ -54,7 +65,7 @@ static void key_needles(const struct slc_key *keys, int n,
     }
 }
 
-void chal_board_free(struct chal_standings *b)
+static void board_free(struct chal_standings *b)
 {
     store_sub_free(b->subs, b->nsubs);
     free(b->vals);
@@ -98,8 +109,8 @@ static int cmp_by_part(const void *a, const void *b)
 
 /* Builds the leaderboard of split s (0 public, 1 private) of challenge c: O(n log n) in the
  * rankable submissions n. */
-int chal_board_build(struct chal_server *cs, const char *c, const struct slc_config *cfg, int s,
-                     struct chal_standings *b, char *msg, size_t msglen)
+static int board_build(struct chal_server *cs, const char *c, const struct slc_config *cfg, int s,
+                       struct chal_standings *b, char *msg, size_t msglen)
 {
     memset(b, 0, sizeof *b);
     int rc = store_ranked_subs(cs->store, c, &b->subs, &b->nsubs, msg, msglen);
@@ -186,7 +197,7 @@ out:
     free(priv);
     free(fin);
     if (rc) {
-        chal_board_free(b);
+        board_free(b);
     }
     return rc;
 }
@@ -244,9 +255,9 @@ json_t *chal_scores_json(const char *values, const struct slc_config *cfg)
 
 /* Board b (built, borrowed) of split s of challenge c as CSV or JSON text (a new string in *out
  * of *len bytes). Returns 0 or SL_ENOMEM with msg. */
-int chal_board_text(const struct chal_standings *bp, const struct store_challenge *c,
-                    const struct slc_config *cfg, int s, bool csv, char **out, size_t *len,
-                    char *msg, size_t msglen)
+static int board_text(const struct chal_standings *bp, const struct store_challenge *c,
+                      const struct slc_config *cfg, int s, bool csv, char **out, size_t *len,
+                      char *msg, size_t msglen)
 {
     const struct chal_standings b = *bp;
     *out = NULL;
@@ -334,8 +345,8 @@ static char *board_cached(struct chal_server *cs, const char *challenge, int s, 
 
 /* Keeps a copy of text (len bytes, the leaderboard made under generation gen), replacing the
  * entry of the same board or the oldest. */
-void chal_board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
-                          uint64_t gen, const char *text, size_t len)
+static void board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
+                            uint64_t gen, const char *text, size_t len)
 {
     char *copy = malloc(len + 1);
     if (!copy) {
@@ -401,13 +412,13 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
     char *text = board_cached(cs, c.name, s, csv, gen, &len);
     if (!text) {
         struct chal_standings b;
-        int rc = chal_board_build(cs, c.name, cfg, s, &b, msg, sizeof msg);
+        int rc = board_build(cs, c.name, cfg, s, &b, msg, sizeof msg);
         if (rc == 0) {
-            rc = chal_board_text(&b, &c, cfg, s, csv, &text, &len, msg, sizeof msg);
-            chal_board_free(&b);
+            rc = board_text(&b, &c, cfg, s, csv, &text, &len, msg, sizeof msg);
+            board_free(&b);
         }
         if (rc == 0) {
-            chal_board_cache_put(cs, c.name, s, csv, gen, text, len);
+            board_cache_put(cs, c.name, s, csv, gen, text, len);
         } else if (rc != SL_ENOMEM) {
             chal_log_store("leaderboard", msg);
         }
@@ -443,8 +454,8 @@ static int keys_cmp(const double *a, const double *b, const struct chal_order *o
 
 /* The public rank a submission with values of participant pid holds on public board b: 1 + the
  * other participants' shown rows that are better on the ranking keys (equal ones share it). */
-int64_t chal_public_rank(const struct chal_standings *b, const struct slc_config *cfg,
-                         const char *values, int64_t pid)
+static int64_t public_rank(const struct chal_standings *b, const struct slc_config *cfg,
+                           const char *values, int64_t pid)
 {
     double mine[SLC_MAX_KEYS];
     char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
@@ -461,22 +472,24 @@ int64_t chal_public_rank(const struct chal_standings *b, const struct slc_config
     return rank;
 }
 
-void chal_board_refresh(struct chal_server *cs, const struct store_challenge *c,
-                        const struct slc_config *cfg)
+int64_t chal_board_refresh(struct chal_server *cs, const struct store_challenge *c,
+                           const struct slc_config *cfg, const char *values, int64_t pid)
 {
     uint64_t gen = store_generation(cs->store);
     struct chal_standings b;
     char msg[256], *text = NULL;
     size_t len = 0;
-    if (chal_board_build(cs, c->name, cfg, 0, &b, msg, sizeof msg) != 0) {
+    if (board_build(cs, c->name, cfg, 0, &b, msg, sizeof msg) != 0) {
         chal_log_store("leaderboard", msg);
-        return;
+        return -1;
     }
-    if (chal_board_text(&b, c, cfg, 0, false, &text, &len, msg, sizeof msg) == 0) {
-        chal_board_cache_put(cs, c->name, 0, false, gen, text, len);
+    int64_t rank = values ? public_rank(&b, cfg, values, pid) : -1;
+    if (board_text(&b, c, cfg, 0, false, &text, &len, msg, sizeof msg) == 0) {
+        board_cache_put(cs, c->name, 0, false, gen, text, len);
         free(text);
     }
-    chal_board_free(&b);
+    board_free(&b);
+    return rank;
 }
 
 void chal_board_refresh_name(struct chal_server *cs, const char *name, const struct slp_limits *lim)
@@ -485,7 +498,7 @@ void chal_board_refresh_name(struct chal_server *cs, const char *name, const str
     struct slc_config *cfg;
     char buf[400];
     if (chal_load(cs, name, lim, &c, &cfg, buf, sizeof buf) == 0) {
-        chal_board_refresh(cs, &c, cfg);
+        chal_board_refresh(cs, &c, cfg, NULL, 0);
         slc_config_free(cfg);
         store_challenge_clear(&c);
     }

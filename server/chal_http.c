@@ -318,7 +318,7 @@ void chal_c_config(struct srv_req *req, const char *body, size_t len, struct slp
         slp_problem(st, buf, resp);
         goto out;
     }
-    chal_board_refresh(cs, &now, nowcfg);
+    chal_board_refresh(cs, &now, nowcfg, NULL, 0);
     chal_resp_json(resp, created ? 201 : 200, describe(&now, nowcfg, true));
     slc_config_free(nowcfg);
     store_challenge_clear(&now);
@@ -433,7 +433,7 @@ static void put_reference(struct srv_req *req, int rc, char *msg, size_t msglen,
         goto out;
     }
     chal_rescore_kick(cs);
-    chal_board_refresh(cs, &c, cfg);
+    chal_board_refresh(cs, &c, cfg, NULL, 0);
     size_t npub = json_array_size(pub);
     chal_resp_json(resp, created ? 201 : 200,
                    json_pack("{s:I, s:I, s:I, s:I, s:s}", "images", (json_int_t)imgs->n, "public",

@@ -106,41 +106,16 @@ bool chal_begin(struct srv_req *req, enum need need, struct store_challenge *c,
 
 /* ---- chal_board.c: leaderboards ------------------------------------------------------------ */
 
-/* One leaderboard: the rows shown, ranked. */
-struct chal_standings {
-    struct store_sub *subs; /* the rankable submissions (owned) */
-    size_t nsubs;
-    double *vals;          /* nsubs x nranking, split's ranking values */
-    struct chal_row *rows; /* shown rows, ranked; rows[i].seq indexes subs via sub_of */
-    size_t nrows;
-    size_t *sub_of;   /* rows[i] -> index into subs */
-    int64_t *entries; /* per row: its participant's scored submissions */
-};
-
-/* Builds the standings of split s (0 public, 1 private) of challenge c (free with
- * chal_board_free). Returns 0 or a code with msg. */
-int chal_board_build(struct chal_server *cs, const char *c, const struct slc_config *cfg, int s,
-                     struct chal_standings *b, char *msg, size_t msglen);
-void chal_board_free(struct chal_standings *b);
-/* Standings b of split s of challenge c as CSV or JSON text (a new string in *out of *len
- * bytes). Returns 0 or SL_ENOMEM with msg. */
-int chal_board_text(const struct chal_standings *b, const struct store_challenge *c,
-                    const struct slc_config *cfg, int s, bool csv, char **out, size_t *len,
-                    char *msg, size_t msglen);
-/* Keeps a copy of a leaderboard's text made under store generation gen. */
-void chal_board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
-                          uint64_t gen, const char *text, size_t len);
 /* Renders the public leaderboard of challenge c as JSON and keeps it under the store's current
  * generation: called after a write that changes the standings, so that the write pays for the
- * ranking and readers find it ready. A failure is logged only (the next reader renders it). */
-void chal_board_refresh(struct chal_server *cs, const struct store_challenge *c,
-                        const struct slc_config *cfg);
+ * ranking and readers find it ready. A failure is logged only (the next reader renders it).
+ * Returns the public rank a submission with values (not NULL) of participant pid holds there
+ * (1 + the other participants' rows better on the ranking keys), else -1. */
+int64_t chal_board_refresh(struct chal_server *cs, const struct store_challenge *c,
+                           const struct slc_config *cfg, const char *values, int64_t pid);
 /* chal_board_refresh of challenge name (loaded from the store). */
 void chal_board_refresh_name(struct chal_server *cs, const char *name,
                              const struct slp_limits *lim);
-/* The public rank a submission with values of participant pid holds on public standings b. */
-int64_t chal_public_rank(const struct chal_standings *b, const struct slc_config *cfg,
-                         const char *values, int64_t pid);
 /* The scores object {column: value or null} of a values text: a new object. */
 json_t *chal_scores_json(const char *values, const struct slc_config *cfg);
 /* Appends a CSV cell (quoted when needed; a comma first unless first) to d. */

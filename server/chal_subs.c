@@ -297,7 +297,7 @@ enum MHD_Result chal_h_final(struct srv_req *req)
     }
     chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
     if (cfg) {
-        chal_board_refresh(cs, &c, cfg);
+        chal_board_refresh(cs, &c, cfg, NULL, 0);
     }
     json_t *j = cfg ? sub_json(&sub, cfg, false) : NULL;
     store_sub_clear(&sub);
@@ -360,7 +360,7 @@ void chal_c_patch(struct srv_req *req, const char *body, size_t len, struct slp_
         slp_problem(st, buf, resp);
         return;
     }
-    chal_board_refresh(cs, &c, cfg);
+    chal_board_refresh(cs, &c, cfg, NULL, 0);
     struct store_sub sub;
     if (store_sub_get(cs->store, req->params[0], req->params[1], false, &sub, msg, sizeof msg) ==
         0) {
@@ -384,22 +384,8 @@ static json_t *created_json(struct chal_server *cs, const struct store_challenge
     }
     json_object_del(j, "final");
     json_object_del(j, "stale");
-    /* the public board is built once: for the rank, and kept rendered for the next reader of
-     * the leaderboard, under the generation this submission's commit made */
-    uint64_t gen = store_generation(cs->store);
-    struct chal_standings b;
-    char msg[256];
-    int64_t rank = -1;
-    if (chal_board_build(cs, c->name, cfg, 0, &b, msg, sizeof msg) == 0) {
-        rank = chal_public_rank(&b, cfg, sub->pub_values, sub->participant);
-        char *text = NULL;
-        size_t len = 0;
-        if (chal_board_text(&b, c, cfg, 0, false, &text, &len, msg, sizeof msg) == 0) {
-            chal_board_cache_put(cs, c->name, 0, false, gen, text, len);
-            free(text);
-        }
-        chal_board_free(&b);
-    }
+    /* the public board is built once: for the rank, and kept rendered for the next reader */
+    int64_t rank = chal_board_refresh(cs, c, cfg, sub->pub_values, sub->participant);
     json_object_set_new(j, "public_rank", rank > 0 ? json_integer(rank) : json_null());
     struct chal_quota q = {cfg->per_day, cfg->total, cfg->concurrent};
     struct chal_quota_view v;
@@ -467,7 +453,7 @@ static void submit_scored(struct srv_req *req, const struct store_challenge *c,
         chal_log_store("submission finish", smsg);
         slp_problem(503, "the submission could not be stored", resp);
     } else if (rc) {
-        chal_board_refresh(cs, c, cfg); /* the commit moved the generation on */
+        chal_board_refresh(cs, c, cfg, NULL, 0); /* the commit moved the generation on */
         slp_problem(status, msg, resp);
     } else {
         struct store_sub sub;
@@ -579,7 +565,7 @@ enum MHD_Result chal_h_rescore(struct srv_req *req)
         store_challenge_clear(&c);
         chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
         if (cfg) {
-            chal_board_refresh(cs, &c, cfg);
+            chal_board_refresh(cs, &c, cfg, NULL, 0);
         }
         slc_config_free(cfg);
         status = 202;
