@@ -28,7 +28,7 @@ WARN   = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototy
          -Wvla -Wimplicit-fallthrough -Werror
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread $(OPT) $(WARN) \
              -Ilib -Iproto -Iserver -MMD -MP $(CFLAGS)
-LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -ldeflate -lz -lm -pthread $(LDLIBS)
+LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -lpng16 -ldeflate -lz -lm -pthread $(LDLIBS)
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined

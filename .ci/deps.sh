@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages segloss builds and tests with, if any is missing.
 # As root it runs apt-get itself; otherwise it prints the one line to run and fails.
-PKGS="${SEGLOSS_PKGS:-build-essential libmicrohttpd-dev libjansson-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev python3-numpy}"
+PKGS="${SEGLOSS_PKGS:-build-essential libmicrohttpd-dev libjansson-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libpng-dev python3-numpy chromium}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
