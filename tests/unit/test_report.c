@@ -15,6 +15,7 @@
 #include "png.h"
 #include "proto.h"
 #include "report.h"
+#include "server.h"
 
 /* The contract's colours as 0xRRGGBB. */
 #define TP 0xDDAA33
@@ -690,6 +691,31 @@ static void test_report_worst_key(void)
     json_decref(spec);
 }
 
+/* Which Accept values ask seglossd for the report (server/headers.c): text/html above JSON, where
+ * the wildcards stand for JSON when it is not listed. */
+static void test_accept_html(void)
+{
+    CHECK(!srv_accept_prefers_html(NULL));
+    CHECK(!srv_accept_prefers_html(""));
+    CHECK(!srv_accept_prefers_html("*/*"));
+    CHECK(!srv_accept_prefers_html("application/json"));
+    CHECK(srv_accept_prefers_html("text/html"));
+    CHECK(srv_accept_prefers_html("Text/HTML; charset=utf-8"));
+    /* a browser's navigation (Firefox, Chromium) */
+    CHECK(srv_accept_prefers_html(
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"));
+    CHECK(
+        srv_accept_prefers_html("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
+    /* ties and preferences for JSON keep JSON */
+    CHECK(!srv_accept_prefers_html("application/json, text/html"));
+    CHECK(!srv_accept_prefers_html("text/html, */*"));
+    CHECK(!srv_accept_prefers_html("text/html;q=0.5, application/json"));
+    CHECK(!srv_accept_prefers_html("text/html;q=0.5, application/*"));
+    CHECK(!srv_accept_prefers_html("text/html;q=0"));
+    CHECK(srv_accept_prefers_html("application/json;q=0.4, text/html;q=0.6"));
+    CHECK(srv_accept_prefers_html("text/html, application/*;q=0.1"));
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_png_roundtrip),    CHECK_TEST(test_binary_colours),
     CHECK_TEST(test_binary_rules),     CHECK_TEST(test_downsample),
@@ -697,7 +723,7 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_3d_slices),        CHECK_TEST(test_multilabel_channels),
     CHECK_TEST(test_worst_order),      CHECK_TEST(test_ids_and_nulls),
     CHECK_TEST(test_shape_mismatch),   CHECK_TEST(test_handler_html),
-    CHECK_TEST(test_report_worst_key),
+    CHECK_TEST(test_report_worst_key), CHECK_TEST(test_accept_html),
 };
 
 int main(int argc, char **argv)
