@@ -816,9 +816,16 @@ static int write_worst(struct slp_dynbuf *b, const json_t *answer, const json_t 
     if (g.nspatial == 3) {
         slp_dynbuf_adds(b, " 3-D: the middle slice, then the slice with the most errors.");
     }
-    slp_dynbuf_adds(b, " Large images are shown downsampled: a pixel of the thumbnail shows "
-                       "the worst of its block (false negative, then false positive, then true "
-                       "positive).</p>\n");
+    int64_t up, f;
+    thumb_scale(g.height, g.width, &up, &f);
+    if (f > 1) {
+        slp_dynbuf_addf(b, " Downsampled by %lld: a thumbnail pixel shows ", (long long)f);
+        slp_dynbuf_adds(b, g.mode == SL_MODE_MULTICLASS
+                               ? "the first wrong pixel of its block, if any."
+                               : "the worst of its block (false negative, then false positive, "
+                                 "then true positive).");
+    }
+    slp_dynbuf_adds(b, "</p>\n");
     write_legend(b, &g);
     slp_dynbuf_adds(b, "<div class=\"thumbs\">\n");
     for (int j = 0; j < nimgs; j++) {
