@@ -246,6 +246,15 @@ static json_t *scores_of(const char *values, char needles[][SLC_VALUE_KEY_MAX * 
     return o;
 }
 
+double chal_value_of(const char *values, const struct slc_key *key)
+{
+    char needles[1][SLC_VALUE_KEY_MAX * 2 + 4];
+    double v;
+    key_needles(key, 1, needles);
+    values_of(values, needles, 1, &v);
+    return v;
+}
+
 json_t *chal_scores_json(const char *values, const struct slc_config *cfg)
 {
     char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
@@ -376,6 +385,42 @@ static void board_cache_put(struct chal_server *cs, const char *challenge, int s
     pthread_mutex_unlock(&cs->mu);
 }
 
+/* The text of the leaderboard (split s, csv or JSON) of challenge c: the cached one of the
+ * store's current generation, else built, rendered and cached. A new string of *len bytes, or
+ * NULL when the store or memory failed (logged). */
+static char *board_get(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, int s, bool csv, size_t *len)
+{
+    char msg[256];
+    uint64_t gen = store_generation(cs->store);
+    char *text = board_cached(cs, c->name, s, csv, gen, len);
+    if (text) {
+        return text;
+    }
+    struct chal_standings b;
+    int rc = board_build(cs, c->name, cfg, s, &b, msg, sizeof msg);
+    if (rc == 0) {
+        rc = board_text(&b, c, cfg, s, csv, &text, len, msg, sizeof msg);
+        board_free(&b);
+    }
+    if (rc == 0) {
+        board_cache_put(cs, c->name, s, csv, gen, text, *len);
+    } else if (rc != SL_ENOMEM) {
+        chal_log_store("leaderboard", msg);
+    }
+    return rc == 0 ? text : NULL;
+}
+
+json_t *chal_board_doc(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, int s)
+{
+    size_t len = 0;
+    char *text = board_get(cs, c, cfg, s, false, &len);
+    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return doc;
+}
+
 enum MHD_Result chal_h_leaderboard(struct srv_req *req)
 {
     enum MHD_Result ret;
@@ -394,7 +439,7 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
     }
     struct store_challenge c;
     struct slc_config *cfg;
-    char buf[400], msg[256];
+    char buf[400];
     int st = chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
     if (st) {
         return chal_reply_problem(req, st, "%s", buf);
@@ -408,21 +453,7 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
     }
     bool csv = format && strcmp(format, "csv") == 0;
     size_t len = 0;
-    uint64_t gen = store_generation(cs->store);
-    char *text = board_cached(cs, c.name, s, csv, gen, &len);
-    if (!text) {
-        struct chal_standings b;
-        int rc = board_build(cs, c.name, cfg, s, &b, msg, sizeof msg);
-        if (rc == 0) {
-            rc = board_text(&b, &c, cfg, s, csv, &text, &len, msg, sizeof msg);
-            board_free(&b);
-        }
-        if (rc == 0) {
-            board_cache_put(cs, c.name, s, csv, gen, text, len);
-        } else if (rc != SL_ENOMEM) {
-            chal_log_store("leaderboard", msg);
-        }
-    }
+    char *text = board_get(cs, &c, cfg, s, csv, &len);
     slc_config_free(cfg);
     store_challenge_clear(&c);
     if (!text) {
