@@ -329,16 +329,16 @@ static int board_text(const struct chal_standings *bp, const struct store_challe
     return 0;
 }
 
-/* A copy of the cached leaderboard (challenge, split s, csv) made under store generation gen,
- * or NULL when there is none. The copy is the caller's (*len bytes). */
-static char *board_cached(struct chal_server *cs, const char *challenge, int s, bool csv,
-                          uint64_t gen, size_t *len)
+/* A copy of the cached text (challenge, split s, form, tag) made under store generation gen, or
+ * NULL when there is none. The copy is the caller's (*len bytes). */
+static char *board_cached(struct chal_server *cs, const char *challenge, int s, enum chal_form form,
+                          uint64_t gen, uint64_t tag, size_t *len)
 {
     char *copy = NULL;
     pthread_mutex_lock(&cs->mu);
     for (int i = 0; i < CHAL_BOARD_CACHE; i++) {
         struct chal_board *e = &cs->boards[i];
-        if (e->text && e->gen == gen && e->split == s && e->csv == csv &&
+        if (e->text && e->gen == gen && e->split == s && e->form == form && e->tag == tag &&
             strcmp(e->challenge, challenge) == 0) {
             copy = malloc(e->len + 1);
             if (copy) {
@@ -352,10 +352,11 @@ static char *board_cached(struct chal_server *cs, const char *challenge, int s, 
     return copy;
 }
 
-/* Keeps a copy of text (len bytes, the leaderboard made under generation gen), replacing the
- * entry of the same board or the oldest. */
-static void board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
-                            uint64_t gen, const char *text, size_t len)
+/* Keeps a copy of text (len bytes, made under generation gen), replacing the entry of the same
+ * challenge, split and form, or the oldest. */
+static void board_cache_put(struct chal_server *cs, const char *challenge, int s,
+                            enum chal_form form, uint64_t gen, uint64_t tag, const char *text,
+                            size_t len)
 {
     char *copy = malloc(len + 1);
     if (!copy) {
@@ -366,7 +367,7 @@ static void board_cache_put(struct chal_server *cs, const char *challenge, int s
     int at = cs->next_board;
     for (int i = 0; i < CHAL_BOARD_CACHE; i++) {
         struct chal_board *e = &cs->boards[i];
-        if (e->text && e->split == s && e->csv == csv && strcmp(e->challenge, challenge) == 0) {
+        if (e->text && e->split == s && e->form == form && strcmp(e->challenge, challenge) == 0) {
             at = i;
             break;
         }
@@ -378,11 +379,24 @@ static void board_cache_put(struct chal_server *cs, const char *challenge, int s
     free(e->text);
     snprintf(e->challenge, sizeof e->challenge, "%s", challenge);
     e->split = s;
-    e->csv = csv;
+    e->form = form;
     e->gen = gen;
+    e->tag = tag;
     e->text = copy;
     e->len = len;
     pthread_mutex_unlock(&cs->mu);
+}
+
+char *chal_page_cached(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                       size_t *len)
+{
+    return board_cached(cs, challenge, 0, CHAL_FORM_PAGE, gen, tag, len);
+}
+
+void chal_page_cache_put(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                         const char *text, size_t len)
+{
+    board_cache_put(cs, challenge, 0, CHAL_FORM_PAGE, gen, tag, text, len);
 }
 
 /* The text of the leaderboard (split s, csv or JSON) of challenge c: the cached one of the
@@ -393,7 +407,7 @@ static char *board_get(struct chal_server *cs, const struct store_challenge *c,
 {
     char msg[256];
     uint64_t gen = store_generation(cs->store);
-    char *text = board_cached(cs, c->name, s, csv, gen, len);
+    char *text = board_cached(cs, c->name, s, csv ? CHAL_FORM_CSV : CHAL_FORM_JSON, gen, 0, len);
     if (text) {
         return text;
     }
@@ -404,7 +418,7 @@ static char *board_get(struct chal_server *cs, const struct store_challenge *c,
         board_free(&b);
     }
     if (rc == 0) {
-        board_cache_put(cs, c->name, s, csv, gen, text, *len);
+        board_cache_put(cs, c->name, s, csv ? CHAL_FORM_CSV : CHAL_FORM_JSON, gen, 0, text, *len);
     } else if (rc != SL_ENOMEM) {
         chal_log_store("leaderboard", msg);
     }
@@ -516,7 +530,7 @@ int64_t chal_board_refresh(struct chal_server *cs, const struct store_challenge 
     }
     int64_t rank = values ? public_rank(&b, cfg, values, pid) : -1;
     if (board_text(&b, c, cfg, 0, false, &text, &len, msg, sizeof msg) == 0) {
-        board_cache_put(cs, c->name, 0, false, gen, text, len);
+        board_cache_put(cs, c->name, 0, CHAL_FORM_JSON, gen, 0, text, len);
         free(text);
     }
     board_free(&b);

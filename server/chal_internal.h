@@ -20,14 +20,17 @@ enum chal_who { WHO_ANON = 0, WHO_PARTICIPANT = 1, WHO_ADMIN = 2 };
 
 struct chal_ref;
 
-/* Leaderboards kept as rendered, with the store generation they were read under. */
-#define CHAL_BOARD_CACHE 16
+/* Leaderboards (and their pages) kept as rendered, with the store generation they were read
+ * under. */
+#define CHAL_BOARD_CACHE 32
+enum chal_form { CHAL_FORM_JSON, CHAL_FORM_CSV, CHAL_FORM_PAGE };
 struct chal_board {
     char challenge[STORE_NAME_MAX];
     int split;
-    bool csv;
+    enum chal_form form;
     uint64_t gen;
-    char *text; /* NULL: an empty slot */
+    uint64_t tag; /* a page: what else it depends on (chal_page.c); 0 for the others */
+    char *text;   /* NULL: an empty slot */
     size_t len;
 };
 
@@ -129,6 +132,13 @@ json_t *chal_scores_json(const char *values, const struct slc_config *cfg);
  * caller checks who may see the private split. */
 json_t *chal_board_doc(struct chal_server *cs, const struct store_challenge *c,
                        const struct slc_config *cfg, int s);
+/* A copy of the page of challenge kept under store generation gen and tag (a new string of *len
+ * bytes), or NULL when there is none. */
+char *chal_page_cached(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                       size_t *len);
+/* Keeps a copy of the page text (len bytes) of challenge made under generation gen and tag. */
+void chal_page_cache_put(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                         const char *text, size_t len);
 /* The value of key in a values text ({key: number or null}; NULL text: none), NaN when null or
  * absent. */
 double chal_value_of(const char *values, const struct slc_key *key);

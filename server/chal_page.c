@@ -647,6 +647,57 @@ enum MHD_Result chal_h_page_list(struct srv_req *req)
     return page_reply(req, &b);
 }
 
+/* What a challenge's page shows besides the store's standings (store_generation): its counts,
+ * version and re-score progress, the day (the quota's reset) and whether it is open, as one
+ * number (FNV-1a over them) that keys the cached page. */
+static uint64_t page_tag(const struct store_challenge *c, const struct slc_config *cfg,
+                         chal_time now)
+{
+    int64_t state = now < cfg->opens_at ? 0 : now > cfg->closes_at ? 2 : 1;
+    const int64_t parts[] = {c->version,         c->participants,        c->submissions,
+                             c->rescore_done,    c->rescore_failed,      c->rescore_total,
+                             c->rescore_running, chal_next_utc_day(now), state};
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        uint64_t v = (uint64_t)parts[i];
+        for (int k = 0; k < 8; k++) {
+            h = (h ^ ((v >> (8 * k)) & 0xff)) * 1099511628211ULL;
+        }
+    }
+    return h;
+}
+
+/* The page of challenge c (loaded, borrowed) into b: the documents read, the history built,
+ * rendered. Returns 0, or -1 when the store or memory failed (logged; b then unusable). */
+static int page_make(struct chal_server *cs, const struct store_challenge *c,
+                     const struct slc_config *cfg, chal_time now, struct slp_dynbuf *b)
+{
+    /* what an anonymous reader of the JSON routes sees: the private board once revealed */
+    json_t *desc = chal_describe(c, cfg, false);
+    json_t *pub = chal_board_doc(cs, c, cfg, 0);
+    json_t *priv = cfg->private_visible ? chal_board_doc(cs, c, cfg, 1) : NULL;
+    struct store_sub *subs = NULL;
+    size_t n = 0;
+    char msg[256];
+    struct chal_history h;
+    memset(&h, 0, sizeof h);
+    bool ok = desc && pub && (priv || !cfg->private_visible);
+    if (ok && store_ranked_subs(cs->store, c->name, &subs, &n, msg, sizeof msg) != 0) {
+        chal_log_store("page history", msg);
+        ok = false;
+    }
+    ok = ok && chal_history_build(subs, n, pub, cfg, &h) == 0;
+    store_sub_free(subs, n);
+    if (ok) {
+        ok = chal_page_render(b, desc, pub, priv, &h, now) == 0;
+    }
+    chal_history_clear(&h);
+    json_decref(desc);
+    json_decref(pub);
+    json_decref(priv);
+    return ok ? 0 : -1;
+}
+
 enum MHD_Result chal_h_page(struct srv_req *req)
 {
     struct chal_server *cs = req->srv->chal;
@@ -659,42 +710,33 @@ enum MHD_Result chal_h_page(struct srv_req *req)
         snprintf(buf, sizeof buf, "no challenge '%.128s'", name);
         return page_error(req, 404, buf);
     }
+    /* the generation first: a write while the page is made leaves it under the older one */
+    uint64_t gen = store_generation(cs->store);
     struct store_challenge c;
     struct slc_config *cfg;
     int st = chal_load(cs, name, &req->srv->limits, &c, &cfg, buf, sizeof buf);
     if (st) {
         return page_error(req, st, buf);
     }
-    /* what an anonymous reader of the JSON routes sees: the private board once revealed */
-    json_t *desc = chal_describe(&c, cfg, false);
-    json_t *pub = chal_board_doc(cs, &c, cfg, 0);
-    json_t *priv = cfg->private_visible ? chal_board_doc(cs, &c, cfg, 1) : NULL;
-    struct store_sub *subs = NULL;
-    size_t n = 0;
-    char msg[256];
-    struct chal_history h;
-    memset(&h, 0, sizeof h);
-    bool ok = desc && pub && (priv || !cfg->private_visible);
-    if (ok && store_ranked_subs(cs->store, c.name, &subs, &n, msg, sizeof msg) != 0) {
-        chal_log_store("page history", msg);
-        ok = false;
+    chal_time now = chal_now();
+    uint64_t tag = page_tag(&c, cfg, now);
+    size_t len = 0;
+    char *text = chal_page_cached(cs, c.name, gen, tag, &len);
+    if (!text) {
+        struct slp_dynbuf b;
+        slp_dynbuf_init(&b, PAGE_MAX);
+        if (page_make(cs, &c, cfg, now, &b) == 0 && !b.err) {
+            text = slp_dynbuf_take(&b, &len);
+        }
+        slp_dynbuf_free(&b);
+        if (text) {
+            chal_page_cache_put(cs, c.name, gen, tag, text, len);
+        }
     }
-    ok = ok && chal_history_build(subs, n, pub, cfg, &h) == 0;
-    store_sub_free(subs, n);
-    struct slp_dynbuf b;
-    slp_dynbuf_init(&b, PAGE_MAX);
-    if (ok) {
-        chal_page_render(&b, desc, pub, priv, &h, chal_now());
-    }
-    chal_history_clear(&h);
-    json_decref(desc);
-    json_decref(pub);
-    json_decref(priv);
     slc_config_free(cfg);
     store_challenge_clear(&c);
-    if (!ok) {
-        slp_dynbuf_free(&b);
+    if (!text) {
         return page_error(req, 503, "the leaderboard could not be made (store or memory)");
     }
-    return page_reply(req, &b);
+    return srv_reply_hdrs(req, 200, html_type, text, len, true, page_hdrs);
 }
