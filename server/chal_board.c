@@ -399,6 +399,121 @@ void chal_page_cache_put(struct chal_server *cs, const char *challenge, uint64_t
     board_cache_put(cs, challenge, 0, CHAL_FORM_PAGE, gen, tag, text, len);
 }
 
+/* ---- the chart's history, kept with the public leaderboard -------------------------------- */
+
+/* The history of public board b (built) under cfg into h. Returns chal_history_build's code. */
+static int history_of(const struct chal_standings *b, const struct slc_config *cfg,
+                      struct chal_history *h)
+{
+    const char *top[CHAL_CHART_TOP];
+    int ntop = 0;
+    for (size_t r = 0; r < b->nrows && ntop < CHAL_CHART_TOP; r++) {
+        top[ntop++] = b->subs[b->sub_of[r]].participant_name;
+    }
+    return chal_history_build(b->subs, b->nsubs, top, ntop, cfg, h);
+}
+
+/* h as one block for the cache (a new buffer of *len bytes): the struct, its point arrays
+ * after it. NULL when out of memory. */
+static char *history_pack(const struct chal_history *h, size_t *len)
+{
+    size_t n = sizeof *h;
+    for (int k = 0; k < h->n; k++) {
+        n += h->series[k].npts * sizeof(struct chal_point);
+    }
+    char *blob = malloc(n + 1);
+    if (!blob) {
+        return NULL;
+    }
+    struct chal_history head = *h;
+    char *at = blob + sizeof head;
+    for (int k = 0; k < h->n; k++) {
+        size_t m = h->series[k].npts * sizeof(struct chal_point);
+        if (m) {
+            memcpy(at, h->series[k].pts, m);
+        }
+        at += m;
+        head.series[k].pts = NULL;
+    }
+    memcpy(blob, &head, sizeof head);
+    blob[n] = '\0';
+    *len = n;
+    return blob;
+}
+
+/* h (chal_history_clear) from a block of history_pack (len bytes). Returns 0 or SL_ENOMEM. */
+static int history_unpack(const char *blob, size_t len, struct chal_history *h)
+{
+    memcpy(h, blob, sizeof *h);
+    const char *at = blob + sizeof *h;
+    int n = h->n;
+    h->n = 0;
+    for (int k = 0; k < n; k++) {
+        size_t m = h->series[k].npts * sizeof(struct chal_point);
+        h->series[k].pts = NULL;
+        if (at + m > blob + len || (m && !(h->series[k].pts = malloc(m)))) {
+            h->series[k].npts = 0;
+            chal_history_clear(h);
+            return SL_ENOMEM;
+        }
+        if (m) {
+            memcpy(h->series[k].pts, at, m);
+        }
+        at += m;
+        h->n = k + 1;
+    }
+    return 0;
+}
+
+/* Keeps the history of public board b (made under generation gen) of challenge c. */
+static void history_cache_put(struct chal_server *cs, const char *challenge,
+                              const struct chal_standings *b, const struct slc_config *cfg,
+                              uint64_t gen)
+{
+    struct chal_history h;
+    size_t len = 0;
+    if (history_of(b, cfg, &h) != 0) {
+        return;
+    }
+    char *blob = history_pack(&h, &len);
+    chal_history_clear(&h);
+    if (blob) {
+        board_cache_put(cs, challenge, 0, CHAL_FORM_HISTORY, gen, 0, blob, len);
+        free(blob);
+    }
+}
+
+int chal_board_history(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, struct chal_history *h)
+{
+    memset(h, 0, sizeof *h);
+    uint64_t gen = store_generation(cs->store);
+    size_t len = 0;
+    char *blob = board_cached(cs, c->name, 0, CHAL_FORM_HISTORY, gen, 0, &len);
+    if (blob) {
+        int rc = history_unpack(blob, len, h);
+        free(blob);
+        return rc;
+    }
+    struct chal_standings b;
+    char msg[256];
+    int rc = board_build(cs, c->name, cfg, 0, &b, msg, sizeof msg);
+    if (rc) {
+        chal_log_store("leaderboard history", msg);
+        return rc;
+    }
+    rc = history_of(&b, cfg, h);
+    if (rc == 0) {
+        char *packed = history_pack(h, &len);
+        if (packed) {
+            board_cache_put(cs, c->name, 0, CHAL_FORM_HISTORY, gen, 0, packed, len);
+            free(packed);
+        }
+    }
+    board_free(&b);
+    return rc;
+}
+
 /* The text of the leaderboard (split s, csv or JSON) of challenge c: the cached one of the
  * store's current generation, else built, rendered and cached. A new string of *len bytes, or
  * NULL when the store or memory failed (logged). */
@@ -415,6 +530,9 @@ static char *board_get(struct chal_server *cs, const struct store_challenge *c,
     int rc = board_build(cs, c->name, cfg, s, &b, msg, sizeof msg);
     if (rc == 0) {
         rc = board_text(&b, c, cfg, s, csv, &text, len, msg, sizeof msg);
+        if (s == 0) {
+            history_cache_put(cs, c->name, &b, cfg, gen);
+        }
         board_free(&b);
     }
     if (rc == 0) {
@@ -533,6 +651,7 @@ int64_t chal_board_refresh(struct chal_server *cs, const struct store_challenge 
         board_cache_put(cs, c->name, 0, CHAL_FORM_JSON, gen, 0, text, len);
         free(text);
     }
+    history_cache_put(cs, c->name, &b, cfg, gen);
     board_free(&b);
     return rank;
 }

@@ -19,11 +19,12 @@
 enum chal_who { WHO_ANON = 0, WHO_PARTICIPANT = 1, WHO_ADMIN = 2 };
 
 struct chal_ref;
+struct chal_history;
 
 /* Leaderboards (and their pages) kept as rendered, with the store generation they were read
  * under. */
 #define CHAL_BOARD_CACHE 32
-enum chal_form { CHAL_FORM_JSON, CHAL_FORM_CSV, CHAL_FORM_PAGE };
+enum chal_form { CHAL_FORM_JSON, CHAL_FORM_CSV, CHAL_FORM_PAGE, CHAL_FORM_HISTORY };
 struct chal_board {
     char challenge[STORE_NAME_MAX];
     int split;
@@ -139,6 +140,11 @@ char *chal_page_cached(struct chal_server *cs, const char *challenge, uint64_t g
 /* Keeps a copy of the page text (len bytes) of challenge made under generation gen and tag. */
 void chal_page_cache_put(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
                          const char *text, size_t len);
+/* The chart's history of challenge c (chal_history_build over the public leaderboard), kept
+ * with the leaderboard: made when a write renders the leaderboard (chal_board_refresh), else
+ * here from the store. Returns 0 with h filled (chal_history_clear), or a code (logged). */
+int chal_board_history(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, struct chal_history *h);
 /* The value of key in a values text ({key: number or null}; NULL text: none), NaN when null or
  * absent. */
 double chal_value_of(const char *values, const struct slc_key *key);
@@ -236,9 +242,10 @@ struct chal_history {
  * improvement; NaN values (null) are skipped. Returns how many points were written. */
 size_t chal_best_so_far(const struct chal_point *in, size_t n, bool desc, struct chal_point *out);
 /* Fills h from the rankable submissions subs[0..n) (store_ranked_subs: oldest first) for the
- * first CHAL_CHART_TOP rows of the public leaderboard document board, under cfg's first ranking
- * key. Returns 0, or SL_ENOMEM (h then empty); clear h with chal_history_clear either way. */
-int chal_history_build(const struct store_sub *subs, size_t n, const json_t *board,
+ * participants top[0..ntop) (the first CHAL_CHART_TOP rows of the public leaderboard, in rank
+ * order) under cfg's first ranking key. Returns 0, or SL_ENOMEM (h then empty); clear h with
+ * chal_history_clear either way. */
+int chal_history_build(const struct store_sub *subs, size_t n, const char *const *top, int ntop,
                        const struct slc_config *cfg, struct chal_history *h);
 /* Frees what h holds and empties it. */
 void chal_history_clear(struct chal_history *h);

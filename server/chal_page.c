@@ -35,7 +35,7 @@ static const char page_css[] =
     "@media (max-width:30rem){dl#rules{grid-template-columns:1fr}dl#rules dd{margin-bottom:.4rem}}"
     "th[data-key]{cursor:pointer}th .dir{display:block;font-weight:400;font-size:.8rem;color:#555}"
     "tr.stale td{color:#777}tr.stale td.participant::after{content:' (stale)';font-size:.8rem}"
-    "td.note{max-width:18rem;overflow-wrap:anywhere}"
+    "td.note{min-width:8rem;max-width:18rem;overflow-wrap:anywhere}"
     "td.participant{overflow-wrap:anywhere}"
     "th[aria-sort=ascending]::after{content:' \\25B2'}th[aria-sort=descending]::after{content:' "
     "\\25BC'}"
@@ -106,7 +106,7 @@ void chal_history_clear(struct chal_history *h)
     memset(h, 0, sizeof *h);
 }
 
-int chal_history_build(const struct store_sub *subs, size_t n, const json_t *board,
+int chal_history_build(const struct store_sub *subs, size_t n, const char *const *top, int ntop,
                        const struct slc_config *cfg, struct chal_history *h)
 {
     memset(h, 0, sizeof *h);
@@ -115,15 +115,10 @@ int chal_history_build(const struct store_sub *subs, size_t n, const json_t *boa
     }
     snprintf(h->key, sizeof h->key, "%s", cfg->ranking[0].key);
     h->desc = cfg->ranking[0].desc;
-    const json_t *rows = json_object_get(board, "rows");
-    size_t nrows = json_array_size(rows);
     size_t cap[CHAL_CHART_TOP] = {0};
-    for (size_t r = 0; r < nrows && h->n < CHAL_CHART_TOP; r++) {
-        const char *p = json_string_value(json_object_get(json_array_get(rows, r), "participant"));
-        if (p) {
-            snprintf(h->series[h->n].participant, STORE_NAME_MAX, "%s", p);
-            h->n++;
-        }
+    for (int r = 0; r < ntop && h->n < CHAL_CHART_TOP; r++) {
+        snprintf(h->series[h->n].participant, STORE_NAME_MAX, "%s", top[r]);
+        h->n++;
     }
     /* each top participant's submissions in time order, then their running best in place */
     for (size_t i = 0; i < n; i++) {
@@ -676,18 +671,10 @@ static int page_make(struct chal_server *cs, const struct store_challenge *c,
     json_t *desc = chal_describe(c, cfg, false);
     json_t *pub = chal_board_doc(cs, c, cfg, 0);
     json_t *priv = cfg->private_visible ? chal_board_doc(cs, c, cfg, 1) : NULL;
-    struct store_sub *subs = NULL;
-    size_t n = 0;
-    char msg[256];
     struct chal_history h;
     memset(&h, 0, sizeof h);
     bool ok = desc && pub && (priv || !cfg->private_visible);
-    if (ok && store_ranked_subs(cs->store, c->name, &subs, &n, msg, sizeof msg) != 0) {
-        chal_log_store("page history", msg);
-        ok = false;
-    }
-    ok = ok && chal_history_build(subs, n, pub, cfg, &h) == 0;
-    store_sub_free(subs, n);
+    ok = ok && chal_board_history(cs, c, cfg, &h) == 0;
     if (ok) {
         ok = chal_page_render(b, desc, pub, priv, &h, now) == 0;
     }

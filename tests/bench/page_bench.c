@@ -142,7 +142,14 @@ int main(int argc, char **argv)
         double a = now_s();
         json_t *pub = json_loadb(text, text_len, 0, NULL);
         struct chal_history h;
-        if (!pub || chal_history_build(subs, n, pub, cfg, &h) != 0) {
+        const char *top[CHAL_CHART_TOP];
+        int ntop = 0;
+        const json_t *rows_of = json_object_get(pub, "rows");
+        for (size_t i = 0; i < json_array_size(rows_of) && ntop < CHAL_CHART_TOP; i++) {
+            top[ntop++] =
+                json_string_value(json_object_get(json_array_get(rows_of, i), "participant"));
+        }
+        if (!pub || chal_history_build(subs, n, top, ntop, cfg, &h) != 0) {
             fprintf(stderr, "page_bench: out of memory\n");
             return 1;
         }
