@@ -63,7 +63,7 @@ for kind in $what; do
         if [ "$kind" = clients ]; then
             progs="tests/clients/test_python.py tests/clients/test_cli.py"
         else
-            progs="tests/challenges/test_challenges.py tests/clients/test_chal_clients.py"
+            progs="tests/challenges/test_challenges.py tests/challenges/test_pages.py tests/clients/test_chal_clients.py"
         fi
         py=
         for cand in /usr/bin/python3 python3; do
