@@ -1767,33 +1767,40 @@ def test_report(url):
             T.check("per_image" not in doc["metrics"]["dice"], "report: per_image false: --json without per-image values",
                     f"{cmdline(a)}: {short(json.dumps(doc))}")
 
-    # 3. directories (ids are the names), two shapes, a failing gate: exit 1 and the report
-    pd, td = os.path.join(base, "pred"), os.path.join(base, "masks")
-    os.mkdir(pd)
-    os.mkdir(td)
+    # 3. directories (ids are the names, in name order), 2 batches, a failing gate: exit 1 and the
+    # report; then two image sizes in one data set (the combined answer has "shapes")
+    def dir_case(tag, arrays, extra, want_rc):
+        d = tempfile.mkdtemp(prefix="report-dir-", dir=base)
+        pd, td = os.path.join(d, "pred"), os.path.join(d, "masks")
+        os.mkdir(pd)
+        os.mkdir(td)
+        for j, (k, (p, t)) in enumerate(arrays.items()):
+            save(os.path.join(pd, k + ".npy"), p)
+            save(os.path.join(td, k + (".npy.gz" if j % 2 else ".npy")), t)
+        order = sorted(arrays, key=lambda s: s.encode())
+        dd = [dice_by_hand(*arrays[k]) for k in order]
+        out_d = os.path.join(d, "report.html")
+        junit = os.path.join(d, "junit.xml")
+        args = ["score", "--url", url, "--pred", pd, "--target", td, "--set", "prediction_type=labels",
+                "--metric", "dice", "--junit", junit, "--html", out_d, *extra]
+        rc, doc, out, err = run_json(args)
+        cmd = cmdline(args + ["--json"])
+        if T.check(rc == want_rc and doc is not None and os.path.isfile(out_d),
+                   f"{tag}: exit {want_rc} and the report", f"{cmd}: rc={rc} stderr={short(err)}"):
+            page = read_page(out_d)
+            check_aggregate(tag, page, doc, ["metrics.dice.mean"], cmd)
+            check_thumbs(tag, page, order, [arrays[k] for k in order], worst_by_hand(dd, 8), cmd)
+            T.check(os.path.isfile(junit), f"{tag}: the JUnit report too", cmd)
+
+    p1, t1 = report_dataset(rng, 5, 10, 14)
     names = ["case_b", "case-a", "case_c", "x1", "x0"]
-    p1, t1 = report_dataset(rng, 3, 10, 14)
+    dir_case("report (directories, 2 batches, a failing gate)",
+             {k: (p1[j], t1[j]) for j, k in enumerate(names)},
+             ["--batch-size", "3", "--gate", "dice.mean>=0.999"], 1)
     p2, t2 = report_dataset(rng, 2, 20, 20)
-    arrays = {names[0]: (p1[0], t1[0]), names[1]: (p1[1], t1[1]), names[2]: (p1[2], t1[2]),
-              names[3]: (p2[0], t2[0]), names[4]: (p2[1], t2[1])}
-    for k, (p, t) in arrays.items():
-        save(os.path.join(pd, k + ".npy"), p)
-        save(os.path.join(td, k + (".npy.gz" if k in ("x1", "case_b") else ".npy")), t)
-    order = sorted(names, key=lambda s: s.encode())
-    dd = [dice_by_hand(*arrays[k]) for k in order]
-    out_d = os.path.join(base, "report_dir.html")
-    junit = os.path.join(base, "junit.xml")
-    args = ["score", "--url", url, "--pred", pd, "--target", td, "--set", "prediction_type=labels",
-            "--metric", "dice", "--gate", "dice.mean>=0.999", "--junit", junit, "--html", out_d]
-    rc, doc, out, err = run_json(args)
-    cmd = cmdline(args + ["--json"])
-    tag = "report (directories, a failing gate)"
-    if T.check(rc == 1 and doc is not None and os.path.isfile(out_d),
-               f"{tag}: exit 1 and the report written all the same", f"{cmd}: rc={rc} stderr={short(err)}"):
-        page = read_page(out_d)
-        check_aggregate(tag, page, doc, ["metrics.dice.mean"], cmd)
-        check_thumbs(tag, page, order, [arrays[k] for k in order], worst_by_hand(dd, 8), cmd)
-        T.check(os.path.isfile(junit), f"{tag}: the JUnit report too", cmd)
+    dir_case("report (directories of two image sizes)",
+             {"a10": (p1[0], t1[0]), "b10": (p1[1], t1[1]), "c10": (p1[2], t1[2]),
+              "a20": (p2[0], t2[0]), "b20": (p2[1], t2[1])}, [], 0)
 
     # 4. Kaggle CSV (ids the ImageIds, runs 1-based and column-major), 2 batches
     hc, wc = 12, 10
