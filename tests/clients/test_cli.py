@@ -1646,9 +1646,35 @@ def check_aggregate(tag, page, doc, want_keys, cmd):
             f"{cmd}: {bad[:5]}")
 
 
-def check_thumbs(tag, page, ids, masks, want_order, cmd):
+def binary_colour(pm, tm, x, y, u):
+    """The contract's binary overlay colour of thumbnail pixel (x, y): image pixel (x // u, y // u)
+    of the 0/1 prediction pm and target tm."""
+    p, t = int(pm[y // u, x // u]), int(tm[y // u, x // u])
+    return {(1, 1): TP_RGB, (1, 0): FP_RGB, (0, 1): FN_RGB, (0, 0): TN_RGB}[(p, t)]
+
+
+# Paul Tol's muted scheme: the contract's colours of classes 1.. (class 0 white)
+MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499"]
+
+
+def class_rgb(c):
+    return TN_RGB if c == 0 else tuple(int(MUTED[(c - 1) % 9][k:k + 2], 16) for k in (1, 3, 5))
+
+
+def multiclass_colour(pm, tm, x, y, u):
+    """The contract's multiclass colour: pm the predicted class map (argmax), tm the target; a
+    correct pixel its class colour, a wrong one the predicted class's with black where
+    (x + y) % 4 == 0 (the hatch, in thumbnail pixels)."""
+    p, t = int(pm[y // u, x // u]), int(tm[y // u, x // u])
+    if p != t and (x + y) % 4 == 0:
+        return (0, 0, 0)
+    return class_rgb(p)
+
+
+def check_thumbs(tag, page, ids, masks, want_order, cmd, colour_of=binary_colour):
     """The figures name want_order's images (indices into ids) worst first with ranks 1..k, and
-    each thumbnail shows the overlay of masks[i] = (pred 0/1, target 0/1) pixel by pixel."""
+    each thumbnail shows the overlay of masks[i] = (prediction, target) pixel by pixel
+    (colour_of: the contract's rule for the mode)."""
     got = [(f.get("data-id"), f.get("data-index"), f.get("data-rank")) for f in page.figures]
     want = [(ids[i], str(i), str(r + 1)) for r, i in enumerate(want_order)]
     T.check(got == want, f"{tag}: figure.thumb (id, index, rank) worst first: {[w[0] for w in want]}",
@@ -1678,12 +1704,11 @@ def check_thumbs(tag, page, ids, masks, want_order, cmd):
         if (pw, ph) != (w * u, h * u):
             bad.append(f"{f.get('data-id')}: PNG {pw}x{ph}, want {w * u}x{h * u}")
             continue
-        colour = {(1, 1): TP_RGB, (1, 0): FP_RGB, (0, 1): FN_RGB, (0, 0): TN_RGB}
         wrong = [(x, y, rows[y][x]) for y in range(ph) for x in range(pw)
-                 if rows[y][x] != colour[(int(pm[y // u, x // u]), int(tm[y // u, x // u]))]]
+                 if rows[y][x] != colour_of(pm, tm, x, y, u)]
         if wrong:
             bad.append(f"{f.get('data-id')}: {len(wrong)} pixels off the overlay, first (x, y, rgb) {wrong[:3]}")
-    T.check(not bad and page.figures, f"{tag}: every thumbnail is the TP/FP/FN/TN overlay at data-scale, pixel by pixel",
+    T.check(not bad and page.figures, f"{tag}: every thumbnail shows the contract's colours at data-scale, pixel by pixel",
             f"{cmd}: {bad[:4]}")
 
 
@@ -1835,6 +1860,34 @@ def test_report(url):
         page = read_page(out_c)
         check_aggregate(tag, page, doc, ["metrics.dice.mean", "metrics.iou.global"], cmd)
         check_thumbs(tag, page, corder, masks, worst_by_hand(cd, 8), cmd)
+
+    # 4b. multiclass: [N, C, H, W] logits in 2 batches; the worst by the images' mean Dice over
+    # their defined classes (the --json per-image lists, ranked here), class colours, wrong
+    # pixels hatched
+    nm, cm, hm, wm = 6, 4, 9, 11
+    f = blobs(rng, (nm, cm, hm, wm))
+    tgt_m = f.argmax(axis=1).astype(np.uint8)
+    logits = (2.0 * f + rng.normal(scale=1.2, size=f.shape)).astype(np.float32)
+    pmap = logits.argmax(axis=1)  # the first of equal maxima, as numpy
+    pm_path = save(os.path.join(base, "mc_pred.npy"), logits)
+    tm_path = save(os.path.join(base, "mc_target.npy"), tgt_m)
+    out_m = os.path.join(base, "report_mc.html")
+    args = ["score", "--url", url, "--pred", pm_path, "--target", tm_path, "--batch-size", "4",
+            "--set", "mode=multiclass", "--metric", "dice", "--html", out_m]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "report (multiclass logits, 2 batches)"
+    if T.check(rc == 0 and doc is not None and os.path.isfile(out_m), f"{tag}: exit 0, JSON and the file",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
+        rows = doc["metrics"]["dice"]["per_image"]
+        means = []
+        for r in rows:
+            d = [v for v in r if v is not None]
+            means.append(sum(d) / len(d) if d else math.inf)
+        page = read_page(out_m)
+        check_aggregate(tag, page, doc, ["metrics.dice.mean"], cmd)
+        check_thumbs(tag, page, [str(i) for i in range(nm)], [(pmap[i], tgt_m[i]) for i in range(nm)],
+                     worst_by_hand(means, 8), cmd, colour_of=multiclass_colour)
 
     # 5. errors: a path that cannot be written fails before any scoring (nothing listens at the
     # URL, yet the message is about the path); a directory; a server error writes no report
