@@ -412,14 +412,20 @@ struct geom {
     double threshold, thr_logit;
     bool has_ignore;
     double ignore_index;
+    bool several; /* "shapes" (a combination of images of several sizes): each image's own */
 };
 
-/* Reads the answer's mode, shape and conventions into *g. Returns 0, or SL_EINVAL with msg. */
+/* Reads the answer's mode, shape and conventions into *g (an answer with "shapes" instead of
+ * "shape": the first one's). Returns 0, or SL_EINVAL with msg. */
 static int geom_of(const json_t *answer, struct geom *g, char *msg, size_t msglen)
 {
     memset(g, 0, sizeof *g);
     const char *mode = json_string_value(json_object_get(answer, "mode"));
     const json_t *shape = json_object_get(answer, "shape");
+    if (!shape) {
+        shape = json_array_get(json_object_get(answer, "shapes"), 0);
+        g->several = shape != NULL;
+    }
     const json_t *conv = json_object_get(answer, "conventions");
     const char *pt = json_string_value(json_object_get(conv, "prediction_type"));
     g->mode = !mode                             ? SL_MODE_AUTO
@@ -457,6 +463,31 @@ static int geom_of(const json_t *answer, struct geom *g, char *msg, size_t msgle
     const json_t *ig = json_object_get(conv, "ignore_index");
     g->has_ignore = json_is_number(ig);
     g->ignore_index = num_of(ig);
+    return 0;
+}
+
+/* Image im's geometry when the answer has several shapes: g's with the image's own size, read
+ * off its target ([*S], or [C, *S] in multilabel). Returns 0, or SL_ESHAPE with msg. */
+static int geom_image(const struct geom *g, const struct slp_report_image *im, struct geom *gi,
+                      char *msg, size_t msglen)
+{
+    *gi = *g;
+    const int lead = g->mode == SL_MODE_MULTILABEL;
+    const int ns = im->target.ndim - lead;
+    if (ns != g->nspatial) {
+        snprintf(msg, msglen, "image %lld: its target has %d axes, an image of this answer %d",
+                 (long long)im->index, im->target.ndim, g->nspatial + lead);
+        return SL_ESHAPE;
+    }
+    int64_t d[3] = {1, 1, 1};
+    for (int k = 0; k < ns; k++) {
+        d[3 - ns + k] = im->target.shape[lead + k];
+    }
+    gi->depth = d[0];
+    gi->height = d[1];
+    gi->width = d[2];
+    gi->plane = gi->height * gi->width;
+    gi->pixels = gi->depth * gi->plane;
     return 0;
 }
 
@@ -797,8 +828,9 @@ static int write_worst(struct slp_dynbuf *b, const json_t *answer, const json_t 
                      (long long)imgs[j].index, (long long)n);
             return SL_ESHAPE;
         }
-        rc = check_image(&g, &imgs[j], msg, msglen);
-        if (rc) {
+        struct geom gi = g;
+        rc = g.several ? geom_image(&g, &imgs[j], &gi, msg, msglen) : 0;
+        if (rc || (rc = check_image(&gi, &imgs[j], msg, msglen))) {
             return rc;
         }
     }
@@ -816,10 +848,19 @@ static int write_worst(struct slp_dynbuf *b, const json_t *answer, const json_t 
     if (g.nspatial == 3) {
         slp_dynbuf_adds(b, " 3-D: the middle slice, then the slice with the most errors.");
     }
-    int64_t up, f;
-    thumb_scale(g.height, g.width, &up, &f);
+    int64_t up, f = 1;
+    for (int j = 0; j < (g.several ? nimgs : 1); j++) { /* several sizes: the largest factor */
+        struct geom gi = g;
+        int64_t fj;
+        if (g.several) {
+            geom_image(&g, &imgs[j], &gi, msg, msglen);
+        }
+        thumb_scale(gi.height, gi.width, &up, &fj);
+        f = fj > f ? fj : f;
+    }
     if (f > 1) {
-        slp_dynbuf_addf(b, " Downsampled by %lld: a thumbnail pixel shows ", (long long)f);
+        slp_dynbuf_addf(b, " Downsampled by %s%lld: a thumbnail pixel shows ",
+                        g.several ? "up to " : "", (long long)f);
         slp_dynbuf_adds(b, g.mode == SL_MODE_MULTICLASS
                                ? "the first wrong pixel of its block, if any."
                                : "the worst of its block (false negative, then false positive, "
@@ -829,7 +870,11 @@ static int write_worst(struct slp_dynbuf *b, const json_t *answer, const json_t 
     write_legend(b, &g);
     slp_dynbuf_adds(b, "<div class=\"thumbs\">\n");
     for (int j = 0; j < nimgs; j++) {
-        rc = write_figure(b, answer, &g, ids, &imgs[j], j + 1);
+        struct geom gi = g;
+        if (g.several) {
+            geom_image(&g, &imgs[j], &gi, msg, msglen); /* checked above */
+        }
+        rc = write_figure(b, answer, &gi, ids, &imgs[j], j + 1);
         if (rc) {
             if (rc != SL_ENOMEM && rc != SL_ETOOLARGE) {
                 snprintf(msg, msglen, "image %lld: its thumbnail could not be written",
@@ -848,16 +893,24 @@ static void write_summary(struct slp_dynbuf *b, const json_t *answer)
     const json_t *conv = json_object_get(answer, "conventions");
     slp_dynbuf_adds(b, "<p class=\"muted\" id=\"summary\">mode ");
     slp_html_text(b, json_string_value(json_object_get(answer, "mode")));
-    slp_dynbuf_addf(b, ", %lld images, %lld classes, shape [",
+    slp_dynbuf_addf(b, ", %lld images, %lld classes, ",
                     (long long)json_integer_value(json_object_get(answer, "images")),
                     (long long)json_integer_value(json_object_get(answer, "classes")));
-    size_t k;
-    const json_t *d;
-    json_array_foreach(json_object_get(answer, "shape"), k, d)
-    {
-        slp_dynbuf_addf(b, "%s%lld", k ? ", " : "", (long long)json_integer_value(d));
+    /* a combination of images of several sizes has "shapes" */
+    const json_t *shapes = json_object_get(answer, "shapes");
+    const json_t *list = json_object_get(answer, "shape");
+    slp_dynbuf_adds(b, shapes ? "shapes " : "shape ");
+    for (size_t s = 0; s < (shapes ? json_array_size(shapes) : 1); s++) {
+        size_t k;
+        const json_t *d;
+        slp_dynbuf_adds(b, s ? ", [" : "[");
+        json_array_foreach(shapes ? json_array_get(shapes, s) : list, k, d)
+        {
+            slp_dynbuf_addf(b, "%s%lld", k ? ", " : "", (long long)json_integer_value(d));
+        }
+        slp_dynbuf_adds(b, "]");
     }
-    slp_dynbuf_adds(b, "]; prediction_type ");
+    slp_dynbuf_adds(b, "; prediction_type ");
     slp_html_text(b, json_string_value(json_object_get(conv, "prediction_type")));
     slp_dynbuf_adds(b, ", threshold ");
     slp_html_num(b, num_of(json_object_get(conv, "threshold")), 6);

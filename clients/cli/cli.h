@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "agg.h"
+#include "report.h"
 #include "segloss.h"
 
 #define CLI_MSG 1024
@@ -76,6 +77,26 @@ int cli_source_open(struct cli_data *d, const char *path, const char *ids_file, 
                     int64_t w, char *msg, size_t msglen);
 /* Bytes of one image of n's elements, or (whole_file) of the whole array n describes. */
 int64_t cli_npy_image_bytes(const struct cli_npy *n, bool whole_file);
+
+/* ---- one image's arrays, read back to draw it (image.c) ------------------------------------ */
+
+/* Image i's prediction and target as read from the files: owned buffers in C order and host
+ * byte order, and views of them shaped as the server saw the image (axis 0 of a batch file cut
+ * off; a CSV image a uint8 0/1 mask [H, W] per side). */
+struct cli_pixels {
+    void *pred_buf, *target_buf;
+    struct sl_tensor pred, target;
+};
+
+/* Reads image i (0 <= i < d->nimages) of d (borrowed) into *px: from a batch file (C order: its
+ * bytes at axis 0 index i; Fortran order, sent whole as one batch: every N-th element,
+ * gathered into C order), from its own files (directories), or decoded from its Kaggle RLE
+ * runs (CSV: 1-based starts, column-major, as the server decodes format "rle"). Returns 0 with
+ * *px filled (free with cli_pixels_free), or -1 with msg (a file that cannot be read). */
+int cli_pixels_read(const struct cli_data *d, int64_t i, struct cli_pixels *px, char *msg,
+                    size_t msglen);
+/* Frees px's buffers and zeroes it; NULL is fine. */
+void cli_pixels_free(struct cli_pixels *px);
 
 /* ---- one batch as a streamed multipart/form-data body --------------------------------------- */
 
@@ -178,5 +199,26 @@ void cli_print_table(FILE *out, json_t *result, const struct cli_gate *gates, in
  * Returns 0, or -1 with msg when the file cannot be written. */
 int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
                     const char *error, double seconds, char *msg, size_t msglen);
+
+/* The --html report on its way to path: a temporary file beside it, created before the data set
+ * is scored (so that a path that cannot be written fails first) and renamed over path once the
+ * report is in it, so that path never holds half a page. */
+struct cli_html {
+    const char *path; /* borrowed */
+    char *tmp;        /* owned */
+    int fd;           /* -1: nothing open */
+};
+
+/* Creates h's temporary file for path (borrowed). Returns 0, or -1 with msg (path is a
+ * directory, or its directory cannot be written); h is then closed. */
+int cli_html_open(struct cli_html *h, const char *path, char *msg, size_t msglen);
+/* Renders the report of answer (borrowed; the combined result with per-image values) for the
+ * spec (borrowed, the user's, for the report's names and directions) with the k worst images of
+ * d read back from their files (image.c), writes it and renames it over h->path. Returns 0, or
+ * -1 with msg; h is closed either way (the temporary file gone). */
+int cli_html_write(struct cli_html *h, json_t *answer, const json_t *spec, const struct cli_data *d,
+                   int k, char *msg, size_t msglen);
+/* Closes h and removes its temporary file (no report); a closed h is fine. */
+void cli_html_discard(struct cli_html *h);
 
 #endif /* SEGLOSS_CLI_H */

@@ -16,7 +16,8 @@
 #define EXIT_GATE 1
 #define EXIT_ERROR 2
 
-static const char usage_text[] =
+/* --help, in two literals (a C99 compiler need not take a string over 4095 bytes) */
+static const char usage_score[] =
     "Usage: segloss score [--url URL] --pred PRED --target TARGET [OPTION]...\n"
     "       segloss health [--url URL] [--ready] [--wait S] [--timeout S]\n"
     "       segloss challenge VERB NAME ... [--url URL] [--token TOKEN] [OPTION]...\n"
@@ -44,6 +45,14 @@ static const char usage_text[] =
     "                       'dice.mean>=0.85' 'hausdorff.mean<=12' 'dice.per_class[1]>0.7'\n"
     "  --json               print the combined result as JSON instead of a table\n"
     "  --junit FILE         write a JUnit XML report (a test case per gate)\n"
+    "  --html FILE          write the visual report of the whole data set: the combined\n"
+    "                       values, each value's per-image distribution and the worst\n"
+    "                       images drawn as overlays, named by id; written also when a gate\n"
+    "                       fails (exit 1), and on exit 2 only if every batch was scored\n"
+    "  --report-worst K     images the report draws, 0..64 (default: the spec's report_worst,\n"
+    "                       else 8), worst first by the first metric (else the first loss);\n"
+    "                       the report always has per-image values, whatever per_image or\n"
+    "                       --no-per-image say (they shorten --json only)\n"
     "  --no-per-image       leave per-image values and image ids out of --json\n"
     "  --no-progress        no progress bar (it is shown only when stderr is a terminal)\n"
     "  --retries N          retries on 503, 429 and connection errors (default 3)\n"
@@ -55,7 +64,9 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 every gate holds, 1 a gate failed, 2 usage, input, network or server "
     "error.\n"
-    "\n"
+    "\n";
+
+static const char usage_chal[] =
     "Challenges (seglossd --data-dir): the ground truth stays on the server; participants send\n"
     "predictions and see leaderboards. The token is --token TOKEN, --token-file FILE or\n"
     "SEGLOSS_TOKEN: the organiser's admin token for the challenge verbs, a participant's for\n"
@@ -96,6 +107,8 @@ enum {
     O_GATE,
     O_JSON,
     O_JUNIT,
+    O_HTML,
+    O_REPORT_WORST,
     O_NO_PER_IMAGE,
     O_NO_PROGRESS,
     O_RETRIES,
@@ -121,6 +134,8 @@ static const struct option long_opts[] = {
     {"gate", required_argument, NULL, O_GATE},
     {"json", no_argument, NULL, O_JSON},
     {"junit", required_argument, NULL, O_JUNIT},
+    {"html", required_argument, NULL, O_HTML},
+    {"report-worst", required_argument, NULL, O_REPORT_WORST},
     {"no-per-image", no_argument, NULL, O_NO_PER_IMAGE},
     {"no-progress", no_argument, NULL, O_NO_PROGRESS},
     {"retries", required_argument, NULL, O_RETRIES},
@@ -134,12 +149,13 @@ static const struct option long_opts[] = {
 };
 
 struct opts {
-    const char *url, *pred, *target, *spec_file, *junit;
+    const char *url, *pred, *target, *spec_file, *junit, *html;
     char *url_buf; /* url without trailing slashes (owned) */
     int64_t h, w, batch_size;
     enum cli_compress comp;
     bool json, per_image, progress, quiet, ready;
     int64_t wait_s;
+    int64_t report_worst; /* -1: not given */
     int retries;
     long timeout;
     char **gates;
@@ -297,6 +313,28 @@ static int load_spec(struct opts *o)
     return 0;
 }
 
+/* Takes the spec's report_worst out of o->spec (it is the server's key for its HTML answer and
+ * means nothing to a JSON one): it sets the images the --html report draws unless
+ * --report-worst did. Returns 0, or EXIT_ERROR after a usage message. */
+static int take_report_worst(struct opts *o)
+{
+    json_t *v = json_object_get(o->spec, "report_worst");
+    if (!v) {
+        return 0;
+    }
+    json_int_t k = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (k < 0 || k > SLP_REPORT_WORST_MAX) {
+        return usage_error("spec key report_worst: an integer 0..%d (the images the --html "
+                           "report draws)",
+                           SLP_REPORT_WORST_MAX);
+    }
+    if (o->html && o->report_worst < 0) {
+        o->report_worst = k;
+    }
+    json_object_del(o->spec, "report_worst");
+    return 0;
+}
+
 /* The options that take a whole number: its range, and what to say when it is not in it. */
 static const struct {
     int opt;
@@ -308,6 +346,7 @@ static const struct {
     {O_RETRIES, "--retries", 0, 100, "0..100"},
     {O_TIMEOUT, "--timeout", 1, 86400, "seconds, 1..86400"},
     {O_WAIT, "--wait", 0, 86400, "seconds, 0..86400"},
+    {O_REPORT_WORST, "--report-worst", 0, SLP_REPORT_WORST_MAX, "0..64 images"},
 };
 
 /* Applies option c with argument a (NULL for a flag) to o; given is the option as written, for
@@ -376,6 +415,12 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
     case O_JUNIT:
         o->junit = a;
         break;
+    case O_HTML:
+        o->html = a;
+        break;
+    case O_REPORT_WORST:
+        o->report_worst = v;
+        break;
     case O_NO_PER_IMAGE:
         o->per_image = false;
         break;
@@ -399,7 +444,8 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
         break;
     case O_HELP:
     case 'h':
-        fputs(usage_text, stdout);
+        fputs(usage_score, stdout);
+        fputs(usage_chal, stdout);
         exit(0);
     default:
         return usage_error("unknown or incomplete option '%s'", given);
@@ -418,6 +464,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     o->progress = true;
     o->retries = 3;
     o->timeout = health ? 10 : 300;
+    o->report_worst = -1;
     o->spec = json_object();
     o->gates = calloc((size_t)argc, sizeof *o->gates);
     int c, rc;
@@ -443,7 +490,10 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     if (!health && (!o->pred || !o->target)) {
         return usage_error("%s", "score needs --pred and --target");
     }
-    return 0;
+    if (o->report_worst >= 0 && !o->html) {
+        return usage_error("%s", "--report-worst is for the report of --html FILE");
+    }
+    return take_report_worst(o);
 }
 
 /* Seconds of the monotonic clock. */
@@ -615,8 +665,10 @@ static int cmd_score(int argc, char **argv)
     struct slp_agg *agg = NULL;
     struct cli_body *body = NULL;
     struct cli_gate *gates = NULL;
-    json_t *result = NULL;
+    json_t *result = NULL, *user_spec = NULL;
+    bool gates_ok = false;
     struct cli_net net = {0};
+    struct cli_html html = {.fd = -1};
     char msg[CLI_MSG] = "";
     char err[4096] = "";
     double t0 = now_s();
@@ -626,6 +678,11 @@ static int cmd_score(int argc, char **argv)
     }
     rc = EXIT_ERROR;
     bool per_image = o.per_image && spec_per_image(o.spec);
+    /* the report's file first: a path that cannot be written fails before the scoring */
+    if (o.html && cli_html_open(&html, o.html, msg, sizeof msg)) {
+        snprintf(err, sizeof err, "%s", msg);
+        goto out;
+    }
     if (cli_data_open(&d, o.pred, o.target, o.h, o.w, o.batch_size, msg, sizeof msg)) {
         snprintf(err, sizeof err, "%s", msg);
         goto out;
@@ -633,10 +690,12 @@ static int cmd_score(int argc, char **argv)
     if (d.kind == CLI_SRC_CSV && !json_object_get(o.spec, "prediction_type")) {
         json_object_set_new(o.spec, "prediction_type", json_string("labels"));
     }
+    /* the spec as the user wrote it, for the report (slp_agg_new and the batches add to it) */
+    user_spec = json_deep_copy(o.spec);
     agg = slp_agg_new(o.spec, d.nbatches, msg, sizeof msg);
     body = cli_body_new(&d, o.comp);
     gates = calloc((size_t)o.ngates + 1, sizeof *gates);
-    if (!agg || !body || !gates) {
+    if (!agg || !body || !gates || !user_spec) {
         snprintf(err, sizeof err, "%s", agg ? "out of memory" : msg);
         goto out;
     }
@@ -655,12 +714,15 @@ static int cmd_score(int argc, char **argv)
     }
     result = slp_agg_result(agg, ids, (size_t)d.nimages, true);
     free(ids);
-    if (cli_gates_eval(result, o.gates, o.ngates, gates, msg, sizeof msg)) {
-        snprintf(err, sizeof err, "%s", msg);
-        json_decref(result);
-        result = NULL;
+    if (!result) {
+        snprintf(err, sizeof err, "out of memory");
         goto out;
     }
+    if (cli_gates_eval(result, o.gates, o.ngates, gates, msg, sizeof msg)) {
+        snprintf(err, sizeof err, "%s", msg);
+        goto out;
+    }
+    gates_ok = true;
     rc = 0;
     for (int i = 0; i < o.ngates; i++) {
         if (!gates[i].passed) {
@@ -685,18 +747,32 @@ out:
     }
     if (o.junit) {
         char jmsg[CLI_MSG];
-        if (cli_write_junit(o.junit, result, gates, result ? o.ngates : 0, err[0] ? err : NULL,
-                            now_s() - t0, jmsg, sizeof jmsg)) {
+        if (cli_write_junit(o.junit, gates_ok ? result : NULL, gates, gates_ok ? o.ngates : 0,
+                            err[0] ? err : NULL, now_s() - t0, jmsg, sizeof jmsg)) {
             fprintf(stderr, "segloss: %s\n", jmsg);
             rc = EXIT_ERROR;
         }
     }
+    /* the report of every scored data set, gates failed or not (exit 1 is when CI needs it);
+     * without a combined answer (an input, network or server error) there is none */
+    if (html.fd >= 0 && result) {
+        int k = o.report_worst >= 0 ? (int)o.report_worst : SLP_REPORT_WORST_DEFAULT;
+        char hmsg[CLI_MSG];
+        if (cli_html_write(&html, result, user_spec, &d, k, hmsg, sizeof hmsg)) {
+            fprintf(stderr, "segloss: %s\n", hmsg);
+            rc = EXIT_ERROR;
+        } else if (!o.quiet) {
+            fprintf(stderr, "segloss: report written to %s\n", o.html);
+        }
+    }
+    cli_html_discard(&html);
     for (int i = 0; gates && i < o.ngates; i++) {
         free(gates[i].text);
         free(gates[i].label);
     }
     free(gates);
     json_decref(result);
+    json_decref(user_spec);
     cli_body_free(body);
     slp_agg_free(agg);
     cli_data_free(&d);
@@ -714,11 +790,13 @@ out:
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        fputs(usage_score, stderr);
+        fputs(usage_chal, stderr);
         return EXIT_ERROR;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage_text, stdout);
+        fputs(usage_score, stdout);
+        fputs(usage_chal, stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
@@ -734,7 +812,18 @@ int main(int argc, char **argv)
         rc = cmd_health(argc, argv);
     } else if (!strcmp(argv[1], "challenge") || !strcmp(argv[1], "submit") ||
                !strcmp(argv[1], "leaderboard")) {
-        rc = cli_chal_main(argc, argv, usage_text);
+        /* chal.c prints the whole --help as one string */
+        size_t ls = strlen(usage_score), lc = strlen(usage_chal);
+        char *usage = malloc(ls + lc + 1);
+        if (usage) {
+            memcpy(usage, usage_score, ls);
+            memcpy(usage + ls, usage_chal, lc + 1);
+            rc = cli_chal_main(argc, argv, usage);
+            free(usage);
+        } else {
+            fprintf(stderr, "segloss: out of memory\n");
+            rc = EXIT_ERROR;
+        }
     } else {
         rc = usage_error("unknown command '%s': score, health, challenge, submit or leaderboard",
                          argv[1]);

@@ -1,14 +1,18 @@
-/* report.c - the CLI's gates (`dice.mean>=0.85`) and its outputs: the human table, JUnit XML.
+/* report.c - the CLI's gates (`dice.mean>=0.85`) and its outputs: the human table, JUnit XML,
+ * and the file of the HTML report (proto/report.h draws it; image.c reads the images back).
  *
  * A gate is [metrics.|losses.]KEY[.FIELD[[i]]] OP NUMBER with OP one of >= <= > < == !=.
  * Metric fields: mean (default), global, undefined, min, max, per_class[i], global[i]; loss
  * fields: value (default), min, max. min and max are over the defined per-image values. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -460,4 +464,136 @@ int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gat
         return -1;
     }
     return 0;
+}
+
+/* ---- the HTML report -------------------------------------------------------------------------
+ */
+
+#define HTML_MAX ((size_t)1 << 30) /* bytes of a report page */
+
+/* Creates h's temporary file beside path (cli.h); 0, or -1 with msg. */
+int cli_html_open(struct cli_html *h, const char *path, char *msg, size_t msglen)
+{
+    memset(h, 0, sizeof *h);
+    h->fd = -1;
+    struct stat st;
+    if (*path == '\0' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        snprintf(msg, msglen, "--html '%s': not a file name (a directory?)", path);
+        return -1;
+    }
+    size_t len = strlen(path) + 40;
+    h->tmp = malloc(len);
+    if (!h->tmp) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    /* in path's directory, so that the rename is atomic; 0666 less the umask, as fopen */
+    snprintf(h->tmp, len, "%s.tmp-%ld", path, (long)getpid());
+    h->fd = open(h->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (h->fd < 0) {
+        snprintf(msg, msglen, "--html %s: cannot create a file there: %s", path, strerror(errno));
+        free(h->tmp);
+        h->tmp = NULL;
+        return -1;
+    }
+    h->path = path;
+    return 0;
+}
+
+/* Closes h and removes its temporary file; a closed h is fine. */
+void cli_html_discard(struct cli_html *h)
+{
+    if (h->fd >= 0) {
+        close(h->fd);
+        unlink(h->tmp);
+    }
+    free(h->tmp);
+    h->tmp = NULL;
+    h->fd = -1;
+}
+
+/* Writes the n bytes at p to fd; 0, or -1 with errno. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Renders, writes and renames the report (cli.h); 0, or -1 with msg. h is closed after. */
+int cli_html_write(struct cli_html *h, json_t *answer, const json_t *spec, const struct cli_data *d,
+                   int k, char *msg, size_t msglen)
+{
+    int rc = -1, n = 0;
+    int64_t *idx = malloc(sizeof *idx * (size_t)(k + 1));
+    struct cli_pixels *px = calloc((size_t)k + 1, sizeof *px);
+    struct slp_report_image *imgs = calloc((size_t)k + 1, sizeof *imgs);
+    const char **ids = malloc(sizeof *ids * (size_t)(d->nimages + 1));
+    struct slp_dynbuf page;
+    slp_dynbuf_init(&page, HTML_MAX);
+    if (!idx || !px || !imgs || !ids) {
+        snprintf(msg, msglen, "out of memory");
+        goto out;
+    }
+    /* the answer's per-image lists follow the data set's order, and so do its ids */
+    for (int64_t i = 0; i < d->nimages; i++) {
+        ids[i] = d->images[i].id;
+    }
+    int want = slp_report_worst(answer, spec, k, idx);
+    for (n = 0; n < want; n++) {
+        if (idx[n] < 0 || idx[n] >= d->nimages) {
+            snprintf(msg, msglen, "the report's image %lld is not one of the %lld",
+                     (long long)idx[n], (long long)d->nimages);
+            goto out;
+        }
+        char m[CLI_MSG];
+        if (cli_pixels_read(d, idx[n], &px[n], m, sizeof m)) {
+            snprintf(msg, msglen, "drawing image %s: %s", ids[idx[n]], m);
+            goto out;
+        }
+        imgs[n] = (struct slp_report_image){idx[n], ids[idx[n]], px[n].pred, px[n].target};
+    }
+    char m[CLI_MSG] = "";
+    int e = slp_report_html(&page, answer, spec, ids, imgs, n, "segloss report", m, sizeof m);
+    if (e) {
+        snprintf(msg, msglen, "--html %s: %s", h->path, m[0] ? m : sl_strerror(e));
+        goto out;
+    }
+    if (write_all(h->fd, page.data, page.len) || fsync(h->fd) != 0) {
+        snprintf(msg, msglen, "cannot write %s: %s", h->tmp, strerror(errno ? errno : EIO));
+        goto out;
+    }
+    int fd = h->fd;
+    h->fd = -1;
+    if (close(fd) != 0) {
+        snprintf(msg, msglen, "cannot write %s: %s", h->tmp, strerror(errno));
+        unlink(h->tmp);
+        goto out;
+    }
+    if (rename(h->tmp, h->path) != 0) {
+        snprintf(msg, msglen, "cannot rename %s to %s: %s", h->tmp, h->path, strerror(errno));
+        unlink(h->tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    cli_html_discard(h);
+    slp_dynbuf_free(&page);
+    for (int j = 0; j < n; j++) {
+        cli_pixels_free(&px[j]);
+    }
+    free(idx);
+    free(px);
+    free(imgs);
+    free(ids);
+    return rc;
 }

@@ -27,12 +27,18 @@ Groups:
   errors       a 422, nothing listening (backoff), a silent server (--timeout), 429 retried
                (seglossd's --max-per-ip), 503 retried (harness.Saturated), health, usage errors,
                $SEGLOSS_URL
+  report       --html: stacked files in 3 batches, a Fortran-order .npy.gz, directories with a
+               failing gate (exit 1, report written), Kaggle CSV; aggregate rows equal --json,
+               the worst ids in order by hand-computed Dice, thumbnails decoded (PNG) pixel by
+               pixel against the TP/FP/FN/TN colours; --report-worst and the spec's report_worst;
+               a bad path, a server error (no report)
 """
 
 import argparse
 import base64
 import fcntl
 import gzip
+import html.parser
 import io
 import json
 import math
@@ -53,6 +59,7 @@ import traceback
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
+import zlib
 
 import numpy as np
 
@@ -1451,10 +1458,469 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
         shutil.rmtree(srv.dir, ignore_errors=True)
 
 
+# ---- 9. the HTML report (--html) --------------------------------------------------------------
+# The page's DOM is the contract the report, the pages and the browser tests share ("the DOM
+# contract" of issue 16): table#aggregate rows tr[data-key] with td.value[data-value], section#worst with
+# figure.thumb[data-index][data-id][data-rank] holding img.overlay PNG data URIs. Overlay colours
+# (binary): TP #DDAA33, FP #BB5566, FN #004488, TN #FFFFFF; a thumbnail pixel (x, y) shows image
+# pixel (x // u, y // u), u = floor(128 / max(H, W)) when that is >= 2.
+
+TP_RGB, FP_RGB, FN_RGB, TN_RGB = (0xDD, 0xAA, 0x33), (0xBB, 0x55, 0x66), (0x00, 0x44, 0x88), (255, 255, 255)
+
+
+class ReportPage(html.parser.HTMLParser):
+    """The parts of a report page the tests read: aggregate rows {key: data-value text} in order,
+    and the thumbnails as dicts of the figure's attributes plus "imgs" (each img's attributes)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows = {}
+        self.row_order = []
+        self.figures = []
+        self.in_aggregate = False
+        self.in_worst = False
+        self.key = None
+        self.h1 = None
+        self._h1 = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "table" and a.get("id") == "aggregate":
+            self.in_aggregate = True
+        elif tag == "section" and a.get("id") == "worst":
+            self.in_worst = True
+        elif tag == "h1":
+            self._h1 = True
+            self.h1 = ""
+        elif self.in_aggregate and tag == "tr" and "data-key" in a:
+            self.key = a["data-key"]
+        elif self.in_aggregate and tag == "td" and "value" in classes and self.key:
+            self.rows[self.key] = a.get("data-value")
+            self.row_order.append(self.key)
+        elif self.in_worst and tag == "figure" and "thumb" in classes:
+            self.figures.append(dict(a, imgs=[]))
+        elif self.in_worst and tag == "img" and "overlay" in classes and self.figures:
+            self.figures[-1]["imgs"].append(a)
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.in_aggregate = False
+        elif tag == "section":
+            self.in_worst = False
+        elif tag == "tr":
+            self.key = None
+        elif tag == "h1":
+            self._h1 = False
+
+    def handle_data(self, data):
+        if self._h1:
+            self.h1 += data
+
+
+def read_page(path):
+    p = ReportPage()
+    with open(path, encoding="utf-8") as f:
+        p.feed(f.read())
+    p.close()
+    return p
+
+
+def png_decode(data):
+    """A PNG (non-interlaced; grey, RGB, palette, grey+alpha or RGBA; 8-bit, or 1/2/4/8-bit
+    palette) as (width, height, rows of (r, g, b) tuples). Written from the PNG specification
+    (W3C, 2003): chunks, zlib stream, the five scanline filters."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG signature")
+    pos, idat, plte, ihdr = 8, b"", None, None
+    while pos < len(data):
+        n, typ = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if zlib.crc32(typ + body) != struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]:
+            raise ValueError(f"bad CRC in {typ}")
+        if typ == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif typ == b"PLTE":
+            plte = [tuple(body[i:i + 3]) for i in range(0, len(body), 3)]
+        elif typ == b"IDAT":
+            idat += body
+        elif typ == b"IEND":
+            break
+        pos += 12 + n
+    w, h, depth, ctype, _, _, interlace = ihdr
+    if interlace:
+        raise ValueError("interlaced PNG")
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[ctype]
+    if depth != 8 and ctype != 3:
+        raise ValueError(f"bit depth {depth} of colour type {ctype}")
+    bits = channels * depth
+    bpp = max(1, bits // 8)
+    stride = (w * bits + 7) // 8
+    raw = zlib.decompress(idat)
+    prev = bytearray(stride)
+    rows = []
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+            elif f != 0:
+                raise ValueError(f"filter {f}")
+        prev = line
+        px = []
+        for x in range(w):
+            if ctype == 3:
+                per = 8 // depth
+                v = (line[x // per] >> (8 - depth * (x % per + 1))) & ((1 << depth) - 1)
+                px.append(plte[v])
+            elif ctype in (0, 4):
+                g = line[x * channels]
+                px.append((g, g, g))
+            else:
+                px.append(tuple(line[x * channels:x * channels + 3]))
+        rows.append(px)
+    return w, h, rows
+
+
+def png_of(img_attrs):
+    src = img_attrs.get("src", "")
+    prefix = "data:image/png;base64,"
+    if not src.startswith(prefix):
+        raise ValueError(f"src is not a PNG data URI: {src[:60]}")
+    return png_decode(base64.b64decode(src[len(prefix):]))
+
+
+def resolve(doc, key):
+    """The value of a report key (losses.K.value, metrics.K.mean, metrics.K.per_class[1]) in the
+    CLI's --json document; KeyError when it has none."""
+    sec, rest = key.split(".", 1)
+    name, field = rest.rsplit(".", 1)
+    m = re.fullmatch(r"(\w+)\[(\d+)\]", field)
+    if m:
+        return doc[sec][name][m.group(1)][int(m.group(2))]
+    return doc[sec][name][field]
+
+
+def dice_by_hand(p, t):
+    """Binary Dice 2|P n T| / (|P| + |T|) of two 0/1 masks; 1 when both are empty (the API's
+    default empty: "one")."""
+    p, t = p.astype(bool), t.astype(bool)
+    s = p.sum() + t.sum()
+    return 1.0 if s == 0 else 2.0 * (p & t).sum() / s
+
+
+def worst_by_hand(values, k):
+    """Lower Dice is worse: indices by value ascending, ties by index; the first k."""
+    return sorted(range(len(values)), key=lambda i: (values[i], i))[:k]
+
+
+def check_aggregate(tag, page, doc, want_keys, cmd):
+    """Every aggregate row equals the same run's --json value exactly; want_keys are there."""
+    missing = [k for k in want_keys if k not in page.rows]
+    T.check(not missing, f"{tag}: table#aggregate has rows {want_keys}", f"{cmd}: missing {missing}; rows {page.row_order}")
+    bad = []
+    for key, text in page.rows.items():
+        try:
+            v = resolve(doc, key)
+        except (KeyError, IndexError, TypeError):
+            bad.append(f"{key}: not in --json")
+            continue
+        if text == "null":
+            if v is not None:
+                bad.append(f"{key}: null, --json {v}")
+        elif v is None or float(text) != float(v):
+            bad.append(f"{key}: {text}, --json {v}")
+    T.check(not bad and page.rows, f"{tag}: every aggregate data-value equals --json ({len(page.rows)} rows)",
+            f"{cmd}: {bad[:5]}")
+
+
+def binary_colour(pm, tm, x, y, u):
+    """The contract's binary overlay colour of thumbnail pixel (x, y): image pixel (x // u, y // u)
+    of the 0/1 prediction pm and target tm."""
+    p, t = int(pm[y // u, x // u]), int(tm[y // u, x // u])
+    return {(1, 1): TP_RGB, (1, 0): FP_RGB, (0, 1): FN_RGB, (0, 0): TN_RGB}[(p, t)]
+
+
+# Paul Tol's muted scheme: the contract's colours of classes 1.. (class 0 white)
+MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499"]
+
+
+def class_rgb(c):
+    return TN_RGB if c == 0 else tuple(int(MUTED[(c - 1) % 9][k:k + 2], 16) for k in (1, 3, 5))
+
+
+def multiclass_colour(pm, tm, x, y, u):
+    """The contract's multiclass colour: pm the predicted class map (argmax), tm the target; a
+    correct pixel its class colour, a wrong one the predicted class's with black where
+    (x + y) % 4 == 0 (the hatch, in thumbnail pixels)."""
+    p, t = int(pm[y // u, x // u]), int(tm[y // u, x // u])
+    if p != t and (x + y) % 4 == 0:
+        return (0, 0, 0)
+    return class_rgb(p)
+
+
+def check_thumbs(tag, page, ids, masks, want_order, cmd, colour_of=binary_colour):
+    """The figures name want_order's images (indices into ids) worst first with ranks 1..k, and
+    each thumbnail shows the overlay of masks[i] = (prediction, target) pixel by pixel
+    (colour_of: the contract's rule for the mode)."""
+    got = [(f.get("data-id"), f.get("data-index"), f.get("data-rank")) for f in page.figures]
+    want = [(ids[i], str(i), str(r + 1)) for r, i in enumerate(want_order)]
+    T.check(got == want, f"{tag}: figure.thumb (id, index, rank) worst first: {[w[0] for w in want]}",
+            f"{cmd}: got {got}")
+    bad = []
+    for f in page.figures:
+        try:
+            i = int(f.get("data-index"))
+            pm, tm = masks[i]
+        except (TypeError, ValueError, IndexError):
+            continue
+        h, w = tm.shape
+        u = 128 // max(h, w)
+        u = u if u >= 2 else 1
+        if len(f["imgs"]) != 1:
+            bad.append(f"{f.get('data-id')}: {len(f['imgs'])} img.overlay")
+            continue
+        im = f["imgs"][0]
+        if (im.get("width"), im.get("height"), im.get("data-scale")) != (str(w * u), str(h * u), str(u)):
+            bad.append(f"{f.get('data-id')}: width/height/data-scale {im.get('width')}/{im.get('height')}/"
+                       f"{im.get('data-scale')}, want {w * u}/{h * u}/{u}")
+        try:
+            pw, ph, rows = png_of(im)
+        except Exception as e:
+            bad.append(f"{f.get('data-id')}: PNG: {e}")
+            continue
+        if (pw, ph) != (w * u, h * u):
+            bad.append(f"{f.get('data-id')}: PNG {pw}x{ph}, want {w * u}x{h * u}")
+            continue
+        wrong = [(x, y, rows[y][x]) for y in range(ph) for x in range(pw)
+                 if rows[y][x] != colour_of(pm, tm, x, y, u)]
+        if wrong:
+            bad.append(f"{f.get('data-id')}: {len(wrong)} pixels off the overlay, first (x, y, rgb) {wrong[:3]}")
+    T.check(not bad and page.figures, f"{tag}: every thumbnail shows the contract's colours at data-scale, pixel by pixel",
+            f"{cmd}: {bad[:4]}")
+
+
+def report_dataset(rng, n, h, w):
+    """n binary images: targets from smooth blobs, predictions the target with a growing share
+    of flipped blob-shaped regions (so Dice falls with the index, without ties), 0/1 uint8."""
+    f = blobs(rng, (n, h, w))
+    tgt = (f > 0.2).astype(np.uint8)
+    g = blobs(rng, (n, h, w))
+    pred = tgt.copy()
+    for i in range(n):
+        flip = g[i] > 1.6 - 0.25 * ((i * 3) % n)  # a different amount of error per image
+        pred[i][flip] = 1 - pred[i][flip]
+    return pred, tgt
+
+
+def test_report(url):
+    rng = np.random.default_rng(16)
+    base = tempfile.mkdtemp(prefix="report-", dir=WORK)
+
+    # 1. stacked .npy files, 7 images in 3 batches, labels; --json and --html of one run
+    n, h, w = 7, 12, 16
+    pred, tgt = report_dataset(rng, n, h, w)
+    pp = save(os.path.join(base, "pred.npy"), pred)
+    tp = save(os.path.join(base, "target.npy.gz"), tgt)
+    dice = [dice_by_hand(pred[i], tgt[i]) for i in range(n)]
+    T.check(len(set(dice)) == n and min(dice) < 1, "report: the data set's Dice values differ (no ties)", str(dice))
+    out_html = os.path.join(base, "report.html")
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "3",
+            "--set", "prediction_type=labels", "--metric", "dice", "--metric", "iou",
+            "--report-worst", "4", "--html", out_html]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "report (stacked, 3 batches)"
+    if T.check(rc == 0 and doc is not None and os.path.isfile(out_html), f"{tag}: exit 0, JSON and the file",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
+        T.check(doc.get("batches") == 3, f"{tag}: 3 batches", f"{cmd}: {doc.get('batches')}")
+        pi = doc["metrics"]["dice"].get("per_image")
+        T.check(pi is not None and all(abs(a - b) < 1e-12 for a, b in zip(pi, dice)) and len(pi) == n,
+                f"{tag}: per-image Dice as by hand", f"{cmd}: {pi} vs {dice}")
+        page = read_page(out_html)
+        T.check(page.h1 is not None and page.h1.strip() == "segloss report", f"{tag}: <h1> segloss report",
+                f"{cmd}: {page.h1!r}")
+        check_aggregate(tag, page, doc, ["metrics.dice.mean", "metrics.dice.global", "metrics.iou.mean",
+                                         "metrics.iou.global"], cmd)
+        ids = [str(i) for i in range(n)]
+        check_thumbs(tag, page, ids, [(pred[i], tgt[i]) for i in range(n)], worst_by_hand(dice, 4), cmd)
+        left = [f for f in os.listdir(base) if ".tmp" in f]
+        T.check(not left, f"{tag}: no temporary file left beside the report", f"{cmd}: {left}")
+
+    # 2. a Fortran-order gzip'd prediction of probabilities (one batch: gathered), the loss in the
+    # table, k from the spec file's report_worst; the threshold 0.5 makes the mask (no value is
+    # near it)
+    prob = np.where(pred == 1, 0.8, 0.2).astype(np.float32) + rng.uniform(-0.1, 0.1, pred.shape).astype(np.float32)
+    ppf = save(os.path.join(base, "prob_f.npy.gz"), np.asfortranarray(prob))
+    tpf = save(os.path.join(base, "target_f.npy"), np.asfortranarray(tgt))
+    sp = write_json(os.path.join(base, "spec.json"), {"prediction_type": "probabilities", "report_worst": 3,
+                                                     "losses": [{"name": "dice"}], "metrics": [{"name": "dice"}]})
+    out_f = os.path.join(base, "report_f.html")
+    args = ["score", "--url", url, "--pred", ppf, "--target", tpf, "--spec", sp, "--html", out_f]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "report (Fortran-order .npy.gz, report_worst 3 from the spec)"
+    if T.check(rc == 0 and doc is not None and os.path.isfile(out_f), f"{tag}: exit 0, JSON and the file",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
+        page = read_page(out_f)
+        check_aggregate(tag, page, doc, ["losses.dice.value", "metrics.dice.mean"], cmd)
+        check_thumbs(tag, page, [str(i) for i in range(n)], [(pred[i], tgt[i]) for i in range(n)],
+                     worst_by_hand(dice, 3), cmd)
+    # --report-worst wins over the spec's; 0 draws none; per_image false shortens --json only
+    for extra, k in ((["--report-worst", "5"], 5), (["--report-worst", "0"], 0),
+                     (["--set", "per_image=false"], 3)):
+        a = args + extra
+        rc, doc, out, err = run_json(a)
+        page = read_page(out_f) if rc == 0 else None
+        T.check(rc == 0 and page is not None and
+                [f.get("data-id") for f in page.figures] == [str(i) for i in worst_by_hand(dice, k)],
+                f"report: {' '.join(extra)}: {k} figures, worst first",
+                f"{cmdline(a)}: rc={rc} figures={page and [f.get('data-id') for f in page.figures]} stderr={short(err)}")
+        if "per_image=false" in extra and doc is not None:
+            T.check("per_image" not in doc["metrics"]["dice"], "report: per_image false: --json without per-image values",
+                    f"{cmdline(a)}: {short(json.dumps(doc))}")
+
+    # 3. directories (ids are the names, in name order), 2 batches, a failing gate: exit 1 and the
+    # report; then two image sizes in one data set (the combined answer has "shapes")
+    def dir_case(tag, arrays, extra, want_rc):
+        d = tempfile.mkdtemp(prefix="report-dir-", dir=base)
+        pd, td = os.path.join(d, "pred"), os.path.join(d, "masks")
+        os.mkdir(pd)
+        os.mkdir(td)
+        for j, (k, (p, t)) in enumerate(arrays.items()):
+            save(os.path.join(pd, k + ".npy"), p)
+            save(os.path.join(td, k + (".npy.gz" if j % 2 else ".npy")), t)
+        order = sorted(arrays, key=lambda s: s.encode())
+        dd = [dice_by_hand(*arrays[k]) for k in order]
+        out_d = os.path.join(d, "report.html")
+        junit = os.path.join(d, "junit.xml")
+        args = ["score", "--url", url, "--pred", pd, "--target", td, "--set", "prediction_type=labels",
+                "--metric", "dice", "--junit", junit, "--html", out_d, *extra]
+        rc, doc, out, err = run_json(args)
+        cmd = cmdline(args + ["--json"])
+        if T.check(rc == want_rc and doc is not None and os.path.isfile(out_d),
+                   f"{tag}: exit {want_rc} and the report", f"{cmd}: rc={rc} stderr={short(err)}"):
+            page = read_page(out_d)
+            check_aggregate(tag, page, doc, ["metrics.dice.mean"], cmd)
+            check_thumbs(tag, page, order, [arrays[k] for k in order], worst_by_hand(dd, 8), cmd)
+            T.check(os.path.isfile(junit), f"{tag}: the JUnit report too", cmd)
+
+    p1, t1 = report_dataset(rng, 5, 10, 14)
+    names = ["case_b", "case-a", "case_c", "x1", "x0"]
+    dir_case("report (directories, 2 batches, a failing gate)",
+             {k: (p1[j], t1[j]) for j, k in enumerate(names)},
+             ["--batch-size", "3", "--gate", "dice.mean>=0.999"], 1)
+    p2, t2 = report_dataset(rng, 2, 20, 20)
+    dir_case("report (directories of two image sizes)",
+             {"a10": (p1[0], t1[0]), "b10": (p1[1], t1[1]), "c10": (p1[2], t1[2]),
+              "a20": (p2[0], t2[0]), "b20": (p2[1], t2[1])}, [], 0)
+
+    # 4. Kaggle CSV (ids the ImageIds, runs 1-based and column-major), 2 batches
+    hc, wc = 12, 10
+    target_rows = [("img_c", "5 10 30 4"), ("img_a", "1 3 50 6"), ("img_d", "7 2"),
+                   ("img_a", "100 7"), ("img_b", "20 15 60 20")]
+    pred_rows = [("img_b", "18 14 61 25"), ("img_a", "1 5"), ("img_c", "6 9 31 4"),
+                 ("img_a", "3 10 98 9"), ("img_d", "-")]
+    corder = ["img_c", "img_a", "img_d", "img_b"]
+
+    def write_csv(path, rows):
+        with open(path, "w") as f:
+            f.write("ImageId,EncodedPixels\n")
+            for i, e in rows:
+                f.write(f"{i},{e}\n")
+        return path
+
+    cp = write_csv(os.path.join(base, "pred.csv"), pred_rows)
+    ct = write_csv(os.path.join(base, "target.csv"), target_rows)
+    masks = [(rle_decode([e for i, e in pred_rows if i == k], hc, wc),
+              rle_decode([e for i, e in target_rows if i == k], hc, wc)) for k in corder]
+    # hand check: "7 2" of img_d is rows 6 and 7 of column 0
+    assert masks[2][1][6:8, 0].all() and masks[2][1].sum() == 2
+    cd = [dice_by_hand(p, t) for p, t in masks]
+    out_c = os.path.join(base, "report_csv.html")
+    args = ["score", "--url", url, "--pred", cp, "--target", ct, "--shape", f"{hc},{wc}",
+            "--batch-size", "2", "--metric", "dice", "--metric", "iou", "--html", out_c]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "report (Kaggle CSV, 2 batches)"
+    if T.check(rc == 0 and doc is not None and os.path.isfile(out_c), f"{tag}: exit 0, JSON and the file",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
+        page = read_page(out_c)
+        check_aggregate(tag, page, doc, ["metrics.dice.mean", "metrics.iou.global"], cmd)
+        check_thumbs(tag, page, corder, masks, worst_by_hand(cd, 8), cmd)
+
+    # 4b. multiclass: [N, C, H, W] logits in 2 batches; the worst by the images' mean Dice over
+    # their defined classes (the --json per-image lists, ranked here), class colours, wrong
+    # pixels hatched
+    nm, cm, hm, wm = 6, 4, 9, 11
+    f = blobs(rng, (nm, cm, hm, wm))
+    tgt_m = f.argmax(axis=1).astype(np.uint8)
+    logits = (2.0 * f + rng.normal(scale=1.2, size=f.shape)).astype(np.float32)
+    pmap = logits.argmax(axis=1)  # the first of equal maxima, as numpy
+    pm_path = save(os.path.join(base, "mc_pred.npy"), logits)
+    tm_path = save(os.path.join(base, "mc_target.npy"), tgt_m)
+    out_m = os.path.join(base, "report_mc.html")
+    args = ["score", "--url", url, "--pred", pm_path, "--target", tm_path, "--batch-size", "4",
+            "--set", "mode=multiclass", "--metric", "dice", "--html", out_m]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "report (multiclass logits, 2 batches)"
+    if T.check(rc == 0 and doc is not None and os.path.isfile(out_m), f"{tag}: exit 0, JSON and the file",
+               f"{cmd}: rc={rc} stderr={short(err)}"):
+        rows = doc["metrics"]["dice"]["per_image"]
+        means = []
+        for r in rows:
+            d = [v for v in r if v is not None]
+            means.append(sum(d) / len(d) if d else math.inf)
+        page = read_page(out_m)
+        check_aggregate(tag, page, doc, ["metrics.dice.mean"], cmd)
+        check_thumbs(tag, page, [str(i) for i in range(nm)], [(pmap[i], tgt_m[i]) for i in range(nm)],
+                     worst_by_hand(means, 8), cmd, colour_of=multiclass_colour)
+
+    # 5. errors: a path that cannot be written fails before any scoring (nothing listens at the
+    # URL, yet the message is about the path); a directory; a server error writes no report
+    dead = f"http://127.0.0.1:{harness.free_port()}"
+    bad_path = os.path.join(base, "no-such-dir", "report.html")
+    a = ["score", "--url", dead, "--pred", pp, "--target", tp, "--retries", "0", "--html", bad_path]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2 and "--html" in err and bad_path in err and "No such file" in err,
+            "report: --html in a missing directory: exit 2 naming the path, before scoring",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--html", base]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2 and "--html" in err and "directory" in err, "report: --html DIRECTORY: exit 2",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    out_e = os.path.join(base, "report_error.html")
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--loss", "nosuch", "--html", out_e]
+    rc, out, err, _ = run(a)
+    left = [f for f in os.listdir(base) if f.startswith("report_error")]
+    T.check(rc == 2 and not left, "report: a server error (exit 2, no combined answer): no report, no temporary file",
+            f"{cmdline(a)}: rc={rc} files={left} stderr={short(err)}")
+    for extra, what in ((["--report-worst", "65"], "--report-worst 65"),
+                        (["--report-worst", "3"], "--report-worst without --html"),
+                        (["--set", "report_worst=-1", "--html", out_e], "report_worst -1 in the spec")):
+        a = ["score", "--url", url, "--pred", pp, "--target", tp, *extra]
+        rc, out, err, _ = run(a)
+        T.check(rc == 2 and ("report-worst" in err or "report_worst" in err), f"report: {what}: exit 2 naming it",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 GROUPS = ("golden", "aggregation", "dirs", "dirs_multiclass", "memory", "csv", "gates", "output",
-          "errors")
+          "errors", "report")
 
 
 def golden_case_files(golden_dir, cid):
@@ -1493,6 +1959,7 @@ def main():
             ("dirs_multiclass", lambda: test_dirs_multiclass(server.url)),
             ("memory", lambda: test_memory(server.url)),
             ("csv", lambda: test_csv(server.url)),
+            ("report", lambda: test_report(server.url)),
         ]
         results = {}
         for name, fn in steps:
