@@ -11,7 +11,7 @@
 #include "report.h"
 
 /* Thumbnails: a long side over THUMB_MAX pixels is downsampled by ceil(side / THUMB_MAX); a
- * long side under THUMB_MIN / 2 is upscaled by floor(THUMB_MIN / side). */
+ * long side of at most THUMB_MIN / 2 is upscaled by floor(THUMB_MIN / side). */
 #define THUMB_MAX 256
 #define THUMB_MIN 128
 

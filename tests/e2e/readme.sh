@@ -276,6 +276,38 @@ assert r["metrics"]["dice"]["mean"] == 14 / 16, r
 assert abs(r["metrics"]["iou"]["mean"] - 7 / 9) < 1e-15, r
 PY
 
+# ---- Seeing a scoring as a page ------------------------------------------------------------------
+# The Kaggle example's two images: image 0 Dice 14/16, image 1 (prediction = target) Dice 1, so
+# the mean is (14/16 + 1) / 2 = 0.9375 and the worst image (rank 1) is image 0.
+n=$(block "Seeing a scoring as a page" 1 sh)
+run "$n"
+check "report example: an HTML page, Dice mean 0.9375, image 0 the worst" "$dir/out.$n" \
+    "$dir/run.$n/report.html" <<'PY'
+import sys
+from html.parser import HTMLParser
+out = open(sys.argv[1]).read().splitlines()
+assert out == ['<figure class="thumb" data-index="0"', '<figure class="thumb" data-index="1"'], out
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.key, self.values, self.ranks = None, {}, []
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and "data-key" in a:
+            self.key = a["data-key"]
+        if tag == "td" and "value" in a.get("class", "").split() and self.key:
+            self.values[self.key] = a["data-value"]
+        if tag == "figure":
+            self.ranks.append((a["data-rank"], a["data-index"]))
+page = open(sys.argv[2]).read()
+assert page.startswith("<!DOCTYPE html>"), page[:100]
+p = P()
+p.feed(page)
+assert float(p.values["metrics.dice.mean"]) == 0.9375, p.values
+assert float(p.values["metrics.iou.mean"]) == (7 / 9 + 1) / 2, p.values
+assert p.ranks == [("1", "0"), ("2", "1")], p.ranks
+PY
+
 # ---- Gate a model in CI: the segloss command ----------------------------------------------------
 # Two Kaggle CSVs: Dice 14/16 and 1, IoU 7/9 and 1 (hand calculation in the README), global from
 # the summed counts TP 10, FP 1, FN 1; both gates hold, so exit 0.
@@ -391,6 +423,16 @@ if run "$n"; then
     fi
 else
     bad "Run a challenge: the block failed: $(tail -c 600 "$dir/out.$n")"
+fi
+
+# ---- Leaderboard pages (after "Run a challenge": its challenge squares, team-a alone) ---------
+n=$(block "Leaderboard pages" 1 sh)
+if run "$n" && [ "$(cat "$dir/out.$n")" = '<tr data-participant="team-a" data-rank="1"' ] &&
+    grep -q '<td class="num score" data-key="metrics.dice.mean" data-value="0.66666666666666' \
+        "$dir/run.$n/squares.html"; then
+    ok "Leaderboard pages example: team-a at rank 1 with Dice 2/3"
+else
+    bad "Leaderboard pages example: $(head -c 600 "$dir/out.$n")"
 fi
 
 # ---- every block was run ----------------------------------------------------------------------
