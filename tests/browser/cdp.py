@@ -230,6 +230,7 @@ class Browser:
         self.events = []  # queued events not yet looked at
         self.problems = []  # (kind, text): dialog, exception, console, log
         self.session = None
+        self.scripts_off = False
         _live.add(self)
         try:
             self._start(chromium or chromium_path())
@@ -403,8 +404,16 @@ class Browser:
         self.settle()
 
     def settle(self):
-        self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))",
-                      await_promise=True)
+        """Waits for two animation frames (none run while scripts are off: then nothing)."""
+        if not self.scripts_off:
+            self.evaluate("new Promise(r => requestAnimationFrame(() => "
+                          "requestAnimationFrame(r)))", await_promise=True)
+
+    def scripts(self, on):
+        """Turns the page's JavaScript on or off (evaluate still works): the page without
+        its scripts, as with JavaScript disabled."""
+        self.call("Emulation.setScriptExecutionDisabled", value=not on)
+        self.scripts_off = not on
 
     def evaluate(self, expr, await_promise=False):
         """The value of the JavaScript expression expr (JSON-like: returnByValue); a thrown
@@ -433,9 +442,10 @@ class Browser:
         return base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
 
 
-def run_cli(args, timeout=60):
+def run_cli(args, timeout=30):
     """Runs chromium once in a plain CLI mode (--headless plus args, e.g. --dump-dom URL) with
-    a temporary profile; returns (exit status, stdout bytes, stderr text)."""
+    a temporary profile; returns (exit status, stdout bytes, stderr text); the status is None
+    when it ran out of time (a page that opens a dialog never finishes in these modes)."""
     exe = chromium_path()
     if not exe:
         raise ProtocolError("no chromium (Debian: apt-get install chromium)")
@@ -445,7 +455,12 @@ def run_cli(args, timeout=60):
         proc = subprocess.Popen([exe, "--headless", *base_flags(os.path.join(tmp, "p")), *args],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
-        out, err = proc.communicate(timeout=timeout)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            return None, out, f"timed out after {timeout} s: " + err.decode("utf-8", "replace")
         return proc.returncode, out, err.decode("utf-8", "replace")
     finally:
         if proc is not None:
