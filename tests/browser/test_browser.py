@@ -367,7 +367,8 @@ def test_pages(t, ctx):
         t.check(notes.get("team-a") == NOTES["team-a"] and notes.get("team-b") == NOTES["team-b"],
                 "the hostile notes show as text", repr(notes))
         injected = b.evaluate("document.querySelectorAll('table script, table img, "
-                              "img[src=\"x\"], p.description *:not(br), h1 *').length + [...document"
+                              "img[src=\"x\"], p.description *:not(br), h1 *').length + "
+                              "[...document"
                               ".scripts].filter(s => s.textContent.includes('alert')).length")
         t.check(injected == 0, "no script or img element injected by a note, the title or the "
                 "description", repr(injected))
@@ -406,7 +407,8 @@ def test_pages(t, ctx):
     # the CLI's --dump-dom on the real page: the notes are escaped in the serialised DOM
     rc, out, err = cdp.run_cli(["--dump-dom", env.url + "/challenges/hostile"])
     t.check(rc == 0 and b'id="public"' in out and b"&lt;script&gt;alert(1)&lt;/script&gt;" in out
-            and b"<script>alert(1)" not in out and b"<img src=x" not in out, "chromium --dump-dom of the page: the table, the "
+            and b"<script>alert(1)" not in out and b"<img src=x" not in out,
+            "chromium --dump-dom of the page: the table, the "
             "note escaped", err[-300:])
     shot = os.path.join(ctx.tmp, "page-cli.png")
     rc, out, err = cdp.run_cli(["--window-size=900,700", f"--screenshot={shot}",
@@ -625,6 +627,125 @@ def test_report_multiclass(t, ctx):
         no_problems(t, b, "multiclass report")
 
 
+IMGS_JS = """[...document.querySelectorAll(
+    'section#worst figure.thumb[data-index="%d"] img.overlay')]
+  .map(i => ({src: i.getAttribute('src'), w: i.getAttribute('width'), h: i.getAttribute('height'),
+              scale: i.dataset.scale, slice: i.dataset.slice, channel: i.dataset.channel}))"""
+
+
+def overlay_of(t_, p_, ignore=None):
+    """The contract's overlay of one 2-D image (numpy, [H, W] of 0/1): [H, W, 3] colours."""
+    out = np.empty(t_.shape + (3,), np.uint8)
+    for (tv, pv), col in (((1, 1), TP), ((0, 1), FP), ((1, 0), FN), ((0, 0), TN)):
+        out[(t_ == tv) & (p_ == pv)] = col
+    if ignore is not None:
+        out[ignore] = png.hex_rgb("#BBBBBB")
+    return out
+
+
+def upscale(colours, u):
+    return colours.repeat(u, axis=0).repeat(u, axis=1)
+
+
+def decoded(img):
+    return np.frombuffer(img.rgba, np.uint8).reshape(img.height, img.width, 4)[..., :3]
+
+
+def report_imgs(t, b, ctx, body, what):
+    """The img.overlay elements of image 0 in the report of body, each with .img decoded."""
+    html = fetch_report(t, ctx, body, what)
+    if html is None:
+        return None
+    b.set_content(html)
+    imgs = b.evaluate(IMGS_JS % 0) or []
+    for i in imgs:
+        i["img"] = png.decode(base64.b64decode(i["src"].split(",", 1)[1]))
+    no_problems(t, b, what)
+    return imgs
+
+
+def test_report_forms(t, ctx):
+    """The contract's other thumbnail forms: a large image downsampled (errors never vanish),
+    a 3-D image's slices, a multilabel image's channels, ignored pixels."""
+    with cdp.Browser(1200, 900) as b:
+        # -- 300x300: f = ceil(300 / 256) = 2, a 150x150 thumbnail, data-scale "1/2"
+        tg = np.zeros((300, 300), np.uint8)
+        pr = np.zeros((300, 300), np.uint8)
+        tg[:40, :40] = pr[:40, :40] = 1  # TP blocks
+        tg[101, 101] = 1  # a lone FN: its block is FN
+        pr[201, 201] = 1  # a lone FP: its block is FP
+        tg[150, 150] = pr[150, 150] = pr[150, 151] = 1  # TP + FP in one block: FP
+        tg[250, 250] = pr[250, 251] = 1  # FN + FP in one block: FN
+        body = {"prediction": [pr.tolist()], "target": [tg.tolist()],
+                "prediction_type": "labels", "metrics": ["dice"]}
+        imgs = report_imgs(t, b, ctx, body, "300x300 report")
+        if imgs is not None and t.check(len(imgs) == 1, "300x300: one img", repr(len(imgs))):
+            i = imgs[0]
+            t.check(i["scale"] == "1/2" and (i["img"].width, i["img"].height) == (150, 150) and
+                    i["w"] == "150", "300x300: downsampled by 2 to 150x150, data-scale 1/2",
+                    repr({k: i[k] for k in ("w", "h", "scale")}))
+            # each thumbnail pixel: FN if its 2x2 block has one, else FP, else TP, else TN
+            blk = lambda m: m.reshape(150, 2, 150, 2).any(axis=(1, 3))  # noqa: E731
+            fn = blk((tg == 1) & (pr == 0))
+            fp = blk((tg == 0) & (pr == 1))
+            tp = blk((tg == 1) & (pr == 1))
+            want = np.empty((150, 150, 3), np.uint8)
+            want[:] = TN
+            want[tp] = TP
+            want[fp] = FP
+            want[fn] = FN
+            got = decoded(i["img"]) if (i["img"].width, i["img"].height) == (150, 150) else None
+            t.check(got is not None and (got == want).all() and tuple(got[50, 50]) == FN and
+                    tuple(got[100, 100]) == FP and tuple(got[75, 75]) == FP and
+                    tuple(got[125, 125]) == FN, "300x300: every thumbnail pixel by the block "
+                    "rule (lone FN and FP pixels stay visible, FN over FP over TP)")
+        # -- 3-D [1, 5, 4, 4], binary: middle slice 2, most errors slice 1 (3 FP; slice 3 has 1)
+        tg = np.zeros((5, 4, 4), np.uint8)
+        pr = np.zeros((5, 4, 4), np.uint8)
+        tg[2, 1, 1] = pr[2, 1, 1] = 1  # middle slice: one TP
+        pr[1, 0, 0] = pr[1, 0, 3] = pr[1, 3, 0] = 1  # slice 1: three FP
+        tg[3, 2, 2] = 1  # slice 3: one FN
+        body = {"prediction": [pr.tolist()], "target": [tg.tolist()], "mode": "binary",
+                "prediction_type": "labels", "metrics": ["dice"]}
+        imgs = report_imgs(t, b, ctx, body, "3-D report")
+        if imgs is not None:
+            by = {i.get("slice"): i for i in imgs}
+            t.check(sorted(map(str, by)) == ["1", "2"], "3-D: the middle slice 2 and the "
+                    "most-errors slice 1, each an img with data-slice", repr(list(by)))
+            ok = all(z in by and (decoded(by[z]["img"]) == upscale(overlay_of(tg[int(z)],
+                     pr[int(z)]), 32)).all() for z in ("1", "2"))
+            t.check(ok, "3-D: each slice's thumbnail pixels are its TP/FP/FN/TN colours")
+        # -- multilabel [1, 2, 4, 4]: one img per channel
+        tg = np.zeros((2, 4, 4), np.uint8)
+        pr = np.zeros((2, 4, 4), np.uint8)
+        tg[0, 0, :2] = 1
+        pr[0, 0, 1:3] = 1  # channel 0: TP (0,1), FN (0,0), FP (0,2)
+        tg[1, 3, 3] = pr[1, 3, 3] = pr[1, 2, 2] = 1  # channel 1: TP (3,3), FP (2,2)
+        body = {"prediction": [pr.tolist()], "target": [tg.tolist()], "mode": "multilabel",
+                "prediction_type": "labels", "metrics": ["dice"]}
+        imgs = report_imgs(t, b, ctx, body, "multilabel report")
+        if imgs is not None:
+            by = {i.get("channel"): i for i in imgs}
+            t.check(sorted(map(str, by)) == ["0", "1"], "multilabel: one img per channel "
+                    "(data-channel)", repr(list(by)))
+            ok = all(c in by and (decoded(by[c]["img"]) == upscale(overlay_of(tg[int(c)],
+                     pr[int(c)]), 32)).all() for c in ("0", "1"))
+            t.check(ok, "multilabel: each channel's thumbnail pixels are its TP/FP/FN/TN colours")
+        # -- ignore_index: the ignored pixel is #BBBBBB whatever the prediction
+        tg = np.array(T0, np.uint8)
+        pr = np.array(P0, np.uint8)
+        tg[3, 3] = 255
+        pr[3, 3] = 1
+        body = {"prediction": [pr.tolist()], "target": [tg.tolist()], "ignore_index": 255,
+                "prediction_type": "labels", "metrics": ["dice"]}
+        imgs = report_imgs(t, b, ctx, body, "ignore_index report")
+        if imgs is not None and t.check(len(imgs) == 1, "ignore_index: one img"):
+            want = upscale(overlay_of(tg, pr, ignore=tg == 255), 32)
+            t.check((decoded(imgs[0]["img"]) == want).all() and
+                    tuple(decoded(imgs[0]["img"])[3 * 32 + 16, 3 * 32 + 16]) == (0xBB,) * 3,
+                    "ignore_index: the ignored pixel #BBBBBB, the others TP/FP/FN/TN")
+
+
 # ---- screenshots for the README ------------------------------------------------------------
 
 
@@ -689,7 +810,7 @@ class Ctx:
 
 
 TESTS = [test_harness_websocket, test_harness_png, test_harness_problems, test_harness_cli,
-         test_pages, test_report_binary, test_report_multiclass]
+         test_pages, test_report_binary, test_report_multiclass, test_report_forms]
 
 
 def main():
