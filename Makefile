@@ -158,7 +158,7 @@ browser: deps $(SEGLOSSD)
 # the README's screenshots, taken by the browser tests (SEGLOSS_DOCS_SHOTS): commit docs/*.png
 docs-shots: deps $(SEGLOSSD)
 	$(Q)mkdir -p docs
-	$(Q)SEGLOSS_DOCS_SHOTS=docs SEGLOSS_TEST='browser/report_binary,browser/docs_shots' \
+	$(Q)SEGLOSS_DOCS_SHOTS=docs SEGLOSS_TEST=browser/docs_shots \
 	    sh tests/run.sh $(BUILD) $(GOLDEN_DIR) browser
 	$(Q)ls -l docs/*.png
 

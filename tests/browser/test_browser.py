@@ -547,8 +547,6 @@ def test_report_binary(t, ctx):
                 repr(ranks))
         not_blank(t, png.decode(b.screenshot()), "binary report")
         no_problems(t, b, "binary report")
-        if ctx.shots:
-            save_shot(b, os.path.join(ctx.shots, "report.png"), 900)
 
 
 # Multiclass, 3 classes, 4x4, by hand
@@ -779,9 +777,27 @@ def test_docs_shots(t, ctx):
         out = os.path.join(ctx.shots, "challenge.png")
         save_shot(b, out, 900)
         no_problems(t, b, "docs challenge page")
-    with open(out, "rb") as f:
-        img = png.decode(f.read())
-    t.check(img.width == 900, f"saved {out} ({img.width}x{img.height})")
+    # a report of four 96x96 discs, each prediction a little off (shifted, grown, shrunk)
+    yy, xx = np.mgrid[:96, :96]
+    disc = lambda cy, cx, r: ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r).astype(np.uint8)  # noqa
+    targets = [disc(48, 48, 30), disc(40, 56, 22), disc(50, 44, 34), disc(48, 48, 16)]
+    preds = [disc(52, 50, 30), disc(40, 56, 27), disc(50, 44, 28), disc(30, 70, 14)]
+    body = {"prediction": [p.tolist() for p in preds], "target": [x.tolist() for x in targets],
+            "prediction_type": "labels", "losses": ["dice"],
+            "metrics": ["dice", "iou", {"name": "hausdorff", "percentile": 95, "as": "hd95"}]}
+    html = fetch_report(t, ctx, body, "docs report")
+    if html is not None:
+        with cdp.Browser(900, 700) as b:
+            b.set_content(html)
+            save_shot(b, os.path.join(ctx.shots, "report.png"), 900)
+            no_problems(t, b, "docs report")
+    for name in ("challenge.png", "report.png"):
+        path = os.path.join(ctx.shots, name)
+        if t.check(os.path.exists(path), f"saved {path}"):
+            with open(path, "rb") as f:
+                img = png.decode(f.read())
+            t.check(img.width == 900, f"{name}: {img.width}x{img.height}")
+            not_blank(t, img, name)
 
 
 # ---- the runner -------------------------------------------------------------------------------
