@@ -255,7 +255,7 @@ $(FUZZ_DIR)/obj/proto/openapi_blob.o: proto/openapi_blob.S proto/openapi.json
 
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	@$(if $(Q),echo "  FUZZLD  $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -ldeflate -lz -lm -pthread
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -lpng16 -ldeflate -lz -lm -pthread
 
 .PHONY: fuzz-seeds fuzz-merge fuzz-long
 fuzz-seeds:

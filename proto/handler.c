@@ -145,12 +145,67 @@ static bool part_is_named(const json_t *root, const char *name)
     return false;
 }
 
+/* The view of image i of the batch tensor t ([N, ...]): its dims after the first. */
+static struct sl_tensor image_view(const struct sl_tensor *t, int64_t i)
+{
+    struct sl_tensor v = *t;
+    const int64_t n = t->ndim > 0 && t->shape[0] > 0 ? t->shape[0] : 1;
+    const int64_t each = sl_tensor_numel(t) / n;
+    v.data = (const char *)t->data + (size_t)(i * each) * sl_dtype_size(t->dtype);
+    v.ndim = t->ndim > 0 ? t->ndim - 1 : 0;
+    for (int k = 0; k < v.ndim; k++) {
+        v.shape[k] = t->shape[k + 1];
+    }
+    return v;
+}
+
+/* Fills *out with the HTML report (proto/report.h) of the JSON answer b holds (b is freed):
+ * r (borrowed) brings the arrays of the worst images, root the spec. */
+static void answer_html(struct slp_dynbuf *b, const struct slp_score_req *r, const json_t *root,
+                        struct slp_response *out)
+{
+    char msg[512] = "";
+    int64_t idx[SLP_REPORT_WORST_MAX];
+    struct slp_report_image imgs[SLP_REPORT_WORST_MAX];
+    struct slp_dynbuf page;
+    slp_dynbuf_init(&page, SLP_ANSWER_MAX);
+    if (b->err) {
+        slp__answer_json(b, out); /* the error of the JSON answer: 413 or 503 */
+        return;
+    }
+    json_t *answer = json_loadb(b->data, b->len, 0, NULL);
+    slp_dynbuf_free(b);
+    if (!answer) {
+        slp_problem(503, "out of memory while reading the answer back for its report", out);
+        return;
+    }
+    int n = slp_report_worst(answer, root, r->report_worst, idx);
+    for (int j = 0; j < n; j++) {
+        imgs[j].index = idx[j];
+        imgs[j].id = NULL;
+        imgs[j].pred = image_view(&r->req.prediction, idx[j]);
+        imgs[j].target = image_view(&r->req.target, idx[j]);
+    }
+    int rc = slp_report_html(&page, answer, root, NULL, imgs, n, NULL, msg, sizeof msg);
+    json_decref(answer);
+    char *body = rc ? NULL : slp_dynbuf_take(&page, &out->len);
+    if (rc || !body) {
+        slp_dynbuf_free(&page);
+        slp__answer_error(rc ? rc : SL_ENOMEM, msg, out);
+        return;
+    }
+    out->status = 200;
+    out->content_type = SLP_HTML_TYPE;
+    out->body = body;
+}
+
 /* Parses the spec root (borrowed; doc holds the strings its skeleton left out), checks that
  * every part but "spec" is used (a typo in a part name must not go unnoticed), scores and fills
- * *out. t0: when the request began (ms). */
+ * *out with the JSON answer or (form SLP_ANSWER_HTML) its report. t0: when the request began
+ * (ms). */
 static void score_spec(const json_t *root, struct slp__jdoc *doc, const struct slp_parts *parts,
                        const struct slp_limits *lim, struct sl_pool *pool, double t0,
-                       struct slp_response *out)
+                       enum slp_answer_form form, struct slp_response *out)
 {
     char msg[512] = "";
     struct slp_score_req *r = NULL;
@@ -172,12 +227,20 @@ static void score_spec(const json_t *root, struct slp__jdoc *doc, const struct s
             goto fail;
         }
     }
+    if (form == SLP_ANSWER_HTML) {
+        r->per_image = true; /* the report plots and ranks the per-image values */
+    }
     rc = sl_score(&r->req, pool, &res, msg, sizeof msg);
     if (rc) {
         goto fail;
     }
     slp__write_result(&b, r, res, now_ms() - t0);
     sl_result_free(res);
+    if (form == SLP_ANSWER_HTML) {
+        answer_html(&b, r, root, out);
+        slp__score_req_free(r);
+        return;
+    }
     slp__score_req_free(r);
     slp__answer_json(&b, out);
     return;
@@ -186,8 +249,8 @@ fail:
     slp__answer_error(rc, msg, out);
 }
 
-void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,
-                       struct sl_pool *pool, struct slp_response *out)
+void slp_score_request_as(const char *body, size_t len, const struct slp_limits *lim,
+                          struct sl_pool *pool, enum slp_answer_form form, struct slp_response *out)
 {
     char msg[512];
     double t0 = now_ms();
@@ -201,13 +264,20 @@ void slp_score_request(const char *body, size_t len, const struct slp_limits *li
         slp__answer_error(rc, msg, out);
         return;
     }
-    score_spec(root, &doc, NULL, lim, pool, t0, out);
+    score_spec(root, &doc, NULL, lim, pool, t0, form, out);
     json_decref(root);
     slp__jdoc_free(&doc);
 }
 
-void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits *lim,
-                         struct sl_pool *pool, struct slp_response *out)
+void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,
+                       struct sl_pool *pool, struct slp_response *out)
+{
+    slp_score_request_as(body, len, lim, pool, SLP_ANSWER_JSON, out);
+}
+
+void slp_score_multipart_as(const struct slp_parts *parts, const struct slp_limits *lim,
+                            struct sl_pool *pool, enum slp_answer_form form,
+                            struct slp_response *out)
 {
     char msg[512];
     double t0 = now_ms();
@@ -251,9 +321,15 @@ void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits 
         slp__answer_error(rc, msg, out);
         return;
     }
-    score_spec(root, &doc, parts, lim, pool, t0, out);
+    score_spec(root, &doc, parts, lim, pool, t0, form, out);
     json_decref(root);
     slp__jdoc_free(&doc);
+}
+
+void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits *lim,
+                         struct sl_pool *pool, struct slp_response *out)
+{
+    slp_score_multipart_as(parts, lim, pool, SLP_ANSWER_JSON, out);
 }
 
 extern const char slp__openapi_start[];

@@ -1,10 +1,12 @@
 /* html.c - escaping, numbers and the common page frame of proto/html.h. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "html.h"
+#include "segloss.h"
 
 /* The style every page shares: readable on a phone (fluid width, tables scroll sideways),
  * system fonts, tabular figures for scores. */
@@ -101,6 +103,33 @@ int slp_html_exact(struct slp_dynbuf *b, double v)
         }
     }
     return slp_dynbuf_adds(b, s);
+}
+
+int slp_html_base64(struct slp_dynbuf *b, const void *p, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *in = p;
+    if (n > (SIZE_MAX - 3) / 4 * 3) {
+        b->err = b->err ? b->err : SL_ETOOLARGE;
+        return b->err;
+    }
+    size_t len = (n + 2) / 3 * 4;
+    char *o = slp_dynbuf_room(b, len);
+    if (!o) {
+        return b->err;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        v |= i + 1 < n ? (unsigned)in[i + 1] << 8 : 0;
+        v |= i + 2 < n ? (unsigned)in[i + 2] : 0;
+        o[k++] = abc[(v >> 18) & 63];
+        o[k++] = abc[(v >> 12) & 63];
+        o[k++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        o[k++] = i + 2 < n ? abc[v & 63] : '=';
+    }
+    slp_dynbuf_commit(b, k);
+    return b->err;
 }
 
 int slp_html_begin(struct slp_dynbuf *b, const char *title, const char *extra_css)

@@ -28,6 +28,8 @@ int slp_html_num(struct slp_dynbuf *b, double v, int sig);
 /* Appends v exactly, for a data-value attribute a test or script reads back: the shortest
  * decimal that reads back to the same double ("%.17g" trimmed), "null" for NaN or infinity. */
 int slp_html_exact(struct slp_dynbuf *b, double v);
+/* Appends the n bytes at p as base64 (RFC 4648, with padding; no line breaks), for data URIs. */
+int slp_html_base64(struct slp_dynbuf *b, const void *p, size_t n);
 /* Appends "<!DOCTYPE html>", the head (charset, viewport for phones, the title escaped, the
  * common style plus extra_css when not NULL) and "<body>". */
 int slp_html_begin(struct slp_dynbuf *b, const char *title, const char *extra_css);

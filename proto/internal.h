@@ -7,6 +7,7 @@
 #include "dynbuf.h"
 #include "jsonw.h"
 #include "proto.h"
+#include "report.h"
 
 struct slp__jdoc;
 
@@ -24,6 +25,7 @@ struct slp_score_req {
     double *lists[SLP_MAX_LISTS]; /* owned storage of SL_V_LIST values */
     int nlists;
     bool per_image;
+    int report_worst; /* images the HTML report draws (report_worst, 0..SLP_REPORT_WORST_MAX) */
 };
 
 /* Parses and validates a spec object (borrowed) under lim (not NULL) into a new request in *out

@@ -46,10 +46,25 @@ void slp_problem(int status, const char *detail, struct slp_response *out);
 void slp_score_request(const char *body, size_t len, const struct slp_limits *lim,
                        struct sl_pool *pool, struct slp_response *out);
 
+/* What a /v1/score answer is: the JSON document, or the self-contained HTML report of it
+ * (proto/report.h; per-image values are computed whatever per_image says, the spec's
+ * report_worst images are drawn) as SLP_HTML_TYPE. Errors are problem+json either way. */
+enum slp_answer_form { SLP_ANSWER_JSON, SLP_ANSWER_HTML };
+#define SLP_HTML_TYPE "text/html; charset=utf-8"
+
+/* slp_score_request answering in form. */
+void slp_score_request_as(const char *body, size_t len, const struct slp_limits *lim,
+                          struct sl_pool *pool, enum slp_answer_form form,
+                          struct slp_response *out);
+
 /* Handles one POST /v1/score multipart/form-data body already split into parts: the part named
  * "spec" holds the JSON spec, whose arrays may name other parts with "part". Never fails. */
 void slp_score_multipart(const struct slp_parts *parts, const struct slp_limits *lim,
                          struct sl_pool *pool, struct slp_response *out);
+/* slp_score_multipart answering in form. */
+void slp_score_multipart_as(const struct slp_parts *parts, const struct slp_limits *lim,
+                            struct sl_pool *pool, enum slp_answer_form form,
+                            struct slp_response *out);
 
 /* The GET /v1/catalog document: every loss and metric of the lib's tables with parameters,
  * types, defaults, ranges and conventions. Returns a new string (caller frees; NULL when out of

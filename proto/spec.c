@@ -364,6 +364,21 @@ static int parse_bool(const json_t *j, const char *key, bool *out, char *msg, si
     return 0;
 }
 
+/* Reads report_worst: an integer 0..SLP_REPORT_WORST_MAX. */
+static int parse_report_worst(const json_t *j, int *out, char *msg, size_t msglen)
+{
+    double d = json_number_value(j);
+    if (!json_is_number(j) || d != floor(d) || d < 0 || d > SLP_REPORT_WORST_MAX) {
+        snprintf(msg, msglen,
+                 "report_worst: must be an integer from 0 to %d (the images the HTML report "
+                 "draws)",
+                 SLP_REPORT_WORST_MAX);
+        return SL_EINVAL;
+    }
+    *out = (int)d;
+    return 0;
+}
+
 static int parse_spacing(const json_t *j, struct sl_request *req, char *msg, size_t msglen)
 {
     size_t n = json_array_size(j);
@@ -470,6 +485,7 @@ int slp__parse_spec(const json_t *root, const struct slp_limits *lim, bool with_
     r->req.max_images = lim->max_images;
     r->req.max_classes = lim->max_classes;
     r->per_image = true;
+    r->report_worst = SLP_REPORT_WORST_DEFAULT;
     /* default metrics: ["dice", "iou"] */
     sl_spec_init(&r->metrics[0], sl_find_metric("dice"));
     sl_spec_init(&r->metrics[1], sl_find_metric("iou"));
@@ -493,6 +509,13 @@ int slp__parse_spec(const json_t *root, const struct slp_limits *lim, bool with_
                      "per_image: not a key of a challenge's spec (a challenge keeps every "
                      "per-image value and shows them only to the admin)");
             rc = SL_EINVAL;
+        } else if (!with_arrays && strcmp(key, "report_worst") == 0) {
+            snprintf(msg, msglen,
+                     "report_worst: not a key of a challenge's spec (it sizes the HTML report "
+                     "of a /v1/score answer)");
+            rc = SL_EINVAL;
+        } else if (strcmp(key, "report_worst") == 0) {
+            rc = parse_report_worst(val, &r->report_worst, msg, msglen);
         } else if (strcmp(key, "mode") == 0) {
             rc = parse_enum(val, key, mode_names + 1, &e, msg, msglen);
             r->req.mode = (enum sl_mode)(e + 1);
@@ -523,12 +546,13 @@ int slp__parse_spec(const json_t *root, const struct slp_limits *lim, bool with_
             rc = parse_bool(val, key, &r->per_image, msg, msglen);
         } else {
             /* name what a user has: the keys themselves, /openapi.json and the catalog */
-            snprintf(msg, msglen,
-                     "%.64s: unknown key; the spec's keys are prediction, target, weight, "
-                     "instances, mode, prediction_type, losses, metrics, ignore_index, threshold, "
-                     "empty, spacing, include_background and per_image (GET /openapi.json "
-                     "describes them, GET /v1/catalog lists the losses and metrics)",
-                     key);
+            snprintf(
+                msg, msglen,
+                "%.64s: unknown key; the spec's keys are prediction, target, weight, "
+                "instances, mode, prediction_type, losses, metrics, ignore_index, threshold, "
+                "empty, spacing, include_background, per_image and report_worst (GET /openapi.json "
+                "describes them, GET /v1/catalog lists the losses and metrics)",
+                key);
             rc = SL_EINVAL;
         }
         if (rc) {

@@ -121,6 +121,29 @@ bool srv_accept_prefers_json(const char *value)
     return q_json > 0 && q_json > q_npy;
 }
 
+/* Whether Accept lists text/html with q > 0 above application/json (the q of the any-type and
+ * application wildcards stands for JSON when it is not listed itself): a browser's Accept
+ * prefers the HTML report; a tie, or no Accept, keeps JSON. */
+bool srv_accept_prefers_html(const char *value)
+{
+    double q_html = -1, q_json = -1, q_wild = -1, q;
+    const char *tok;
+    size_t n;
+    for (const char *p = value; p && (p = list_next(p, &tok, &n, &q));) {
+        if (tok_is(tok, n, "text/html")) {
+            q_html = q > q_html ? q : q_html;
+        } else if (tok_is(tok, n, "application/json")) {
+            q_json = q > q_json ? q : q_json;
+        } else if (tok_is(tok, n, "*/*") || tok_is(tok, n, "application/*")) {
+            q_wild = q > q_wild ? q : q_wild;
+        }
+    }
+    if (q_json < 0) {
+        q_json = q_wild;
+    }
+    return q_html > 0 && q_html > q_json;
+}
+
 /* Whether Accept-Encoding allows gzip (or "*" when gzip is not listed). */
 bool srv_accept_encoding_allows_gzip(const char *value)
 {

@@ -176,6 +176,7 @@ static enum MHD_Result body_begin(struct srv_req *req)
         return srv_reply_problem(req, MHD_HTTP_BAD_REQUEST, detail, NULL, NULL);
     }
     req->hdr.want_json = srv_accept_prefers_json(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT));
+    req->hdr.want_html = srv_accept_prefers_html(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT));
     req->hdr.accept_gzip =
         srv_accept_encoding_allows_gzip(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
     slp_dynbuf_init(&req->in.body, srv->max_body);

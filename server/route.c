@@ -25,8 +25,8 @@ static void compute_weight_map(struct srv_req *req, const char *body, size_t len
 /* Every path the API names, implemented or not: a new route is one row here. The challenge
  * routes (CHALLENGES.md) are chal_http.c's; their bodies may have a part per image. */
 const struct srv_route srv_routes[SRV_NROUTES] = {
-    {"/v1/score", SRV_POST, NULL, compute_score, compute_score_parts, "Accept-Encoding", 0, NULL,
-     0},
+    {"/v1/score", SRV_POST, NULL, compute_score, compute_score_parts, "Accept, Accept-Encoding", 0,
+     NULL, 0},
     {"/v1/weight-map", SRV_POST, NULL, compute_weight_map, NULL, "Accept, Accept-Encoding", 0, NULL,
      0},
     {"/v1/catalog", GH, handle_catalog, NULL, NULL, NULL, 0, NULL, 0},
@@ -226,18 +226,24 @@ static enum MHD_Result handle_openapi(struct srv_req *req)
 /* ---- the worker steps of routes with a body ---------------------------------------------------
  */
 
-/* /v1/score, application/json. */
+/* The form of req's /v1/score answer: the HTML report when Accept prefers text/html. */
+static enum slp_answer_form score_form(const struct srv_req *req)
+{
+    return req->hdr.want_html ? SLP_ANSWER_HTML : SLP_ANSWER_JSON;
+}
+
+/* /v1/score, application/json: JSON, or its HTML report (rendered here, on the worker). */
 static void compute_score(struct srv_req *req, const char *body, size_t len,
                           struct slp_response *resp)
 {
-    slp_score_request(body, len, &req->srv->limits, req->srv->pool, resp);
+    slp_score_request_as(body, len, &req->srv->limits, req->srv->pool, score_form(req), resp);
 }
 
-/* /v1/score, multipart/form-data. */
+/* /v1/score, multipart/form-data: as compute_score. */
 static void compute_score_parts(struct srv_req *req, const struct slp_parts *parts,
                                 struct slp_response *resp)
 {
-    slp_score_multipart(parts, &req->srv->limits, req->srv->pool, resp);
+    slp_score_multipart_as(parts, &req->srv->limits, req->srv->pool, score_form(req), resp);
 }
 
 /* /v1/weight-map: .npy, or JSON when Accept prefers it. */

@@ -104,6 +104,9 @@ bool srv_media_type_is(const char *value, const char *type);
 /* Whether an Accept value (NULL: absent) asks for JSON: application/json is listed with q > 0
  * and with a higher q than an explicit application/x-npy entry (the default answer). */
 bool srv_accept_prefers_json(const char *value);
+/* Whether an Accept header value prefers text/html to application/json (POST /v1/score's
+ * HTML report; headers.c says how). */
+bool srv_accept_prefers_html(const char *value);
 
 /* Whether an Accept-Encoding value (NULL: absent, which gets the identity coding) allows
  * gzip: "gzip" or "x-gzip" with q > 0, or, when neither is listed, "*" with q > 0. */

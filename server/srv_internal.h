@@ -234,6 +234,7 @@ struct srv_req {
         uint64_t declared;     /* Content-Length, 0 when absent */
         bool multipart;        /* Content-Type multipart/form-data */
         bool want_json;        /* Accept prefers application/json (weight map) */
+        bool want_html;        /* Accept prefers text/html (the /v1/score report) */
         bool accept_gzip;      /* Accept-Encoding allows gzip */
     } hdr;
 

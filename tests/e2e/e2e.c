@@ -1396,6 +1396,148 @@ static void test_gzip_answer(const struct hu_server *srv)
     free(b.data);
 }
 
+/* ---- the HTML report ------------------------------------------------------------------------ */
+
+/* Four 2 x 2 binary images, labels; by hand (2TP / (2TP + FP + FN) per image):
+ *   0: pred 1100 target 1000 -> TP 1 FP 1 FN 0: 2/3     1: pred 0000 target 1000 -> FN 1: 0
+ *   2: pred 1111 target 1111 -> TP 4: 1                 3: pred 1000 target 1100 -> TP 1 FN 1: 2/3
+ * dice mean (2/3 + 0 + 1 + 2/3) / 4 = 7/12; global TP 6, FP 1, FN 2: 12 / 15 = 0.8 exactly as
+ * a double's shortest form; iou global 6 / 9 = 2/3. The worst by dice: 1, then 0 and 3. */
+static const char report_body[] =
+    "{\"prediction\": {\"format\": \"list\", \"shape\": [4, 2, 2], \"data\": [1,1,0,0, 0,0,0,0, "
+    "1,1,1,1, 1,0,0,0]}, \"target\": {\"format\": \"list\", \"shape\": [4, 2, 2], \"data\": "
+    "[1,0,0,0, 1,0,0,0, 1,1,1,1, 1,1,0,0]}, \"prediction_type\": \"labels\", "
+    "\"losses\": [\"dice\"], \"metrics\": [\"dice\", \"iou\", \"confusion\"], \"report_worst\": 2}";
+
+/* The rows of <table id="aggregate"> in page: CHECKs that each data-value is the number (or
+ * null) at its data-key in the JSON answer doc. Returns how many rows it read. */
+static int check_aggregate(const char *page, const json_t *doc)
+{
+    const char *t = strstr(page, "<table id=\"aggregate\">");
+    const char *end = t ? strstr(t, "</table>") : NULL;
+    int rows = 0;
+    for (const char *r = t; r && end && (r = strstr(r, "<tr data-key=\"")) && r < end; r++) {
+        char key[256], val[64];
+        const char *k = r + strlen("<tr data-key=\"");
+        size_t kn = strcspn(k, "\"");
+        const char *v = strstr(r, "data-value=\"");
+        if (kn >= sizeof key || !v) {
+            CHECK(false);
+            break;
+        }
+        v += strlen("data-value=\"");
+        size_t vn = strcspn(v, "\"");
+        snprintf(key, sizeof key, "%.*s", (int)kn, k);
+        snprintf(val, sizeof val, "%.*s", (int)(vn < sizeof val ? vn : sizeof val - 1), v);
+        const json_t *j = jget(doc, key);
+        bool same = strcmp(val, "null") == 0
+                        ? json_is_null(j)
+                        : json_is_number(j) && strtod(val, NULL) == json_number_value(j);
+        CHECK(same);
+        if (!same) {
+            fprintf(stderr, "    aggregate row %s: data-value %s, JSON answer %s\n", key, val,
+                    j ? (json_is_number(j) ? "a different number" : "not a number") : "absent");
+        }
+        rows++;
+    }
+    return rows;
+}
+
+/* The value of attribute name in the first tag of page at or after from (into out). */
+static bool html_attr(const char *from, const char *name, char *out, size_t len)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=\"", name);
+    const char *a = from ? strstr(from, pat) : NULL;
+    if (!a || a > strchr(from, '>')) {
+        return false;
+    }
+    a += strlen(pat);
+    snprintf(out, len, "%.*s", (int)strcspn(a, "\""), a);
+    return true;
+}
+
+static void test_html_report(const struct hu_server *srv)
+{
+    static const char browser[] =
+        "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    const char *const html_hdrs[] = {"Content-Type: application/json", browser, NULL};
+    struct hu_xfer x, j;
+    char h[256];
+    request(&x, srv, "POST", "/v1/score", html_hdrs, report_body, strlen(report_body),
+            HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    CHECK(strcmp(x.ctype, "text/html; charset=utf-8") == 0);
+    CHECK(hu_xfer_header(&x, "Vary", h, sizeof h) && strstr(h, "Accept,") && strstr(h, "Encoding"));
+    const char *page = x.body.data ? x.body.data : "";
+    CHECK_PREFIX(page, "<!DOCTYPE html>");
+    CHECK(strstr(page, "http://") == NULL && strstr(page, "https://") == NULL);
+    /* the same request as JSON: every aggregate row's value is the answer's */
+    request(&j, srv, "POST", "/v1/score", json_ct, report_body, strlen(report_body),
+            HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("report as JSON", &j);
+    /* losses.dice.value, dice mean/global/undefined, iou mean/global/undefined, 4 counts */
+    CHECK_INT(check_aggregate(page, doc), 11);
+    json_decref(doc);
+    hu_xfer_cleanup(&j);
+    /* the hand values, as the page writes them */
+    CHECK_HAS(page, "<tr data-key=\"metrics.dice.global\"><th>metrics.dice.global</th><td "
+                    "class=\"num value\" data-value=\"0.8\">0.8</td></tr>");
+    CHECK_HAS(page, "<tr data-key=\"metrics.confusion.global.fn\"><th>metrics.confusion.global.fn"
+                    "</th><td class=\"num value\" data-value=\"2\">2</td></tr>");
+    const char *mean = strstr(page, "<tr data-key=\"metrics.dice.mean\">");
+    char v[64];
+    CHECK(mean && html_attr(strstr(mean, "<td"), "data-value", v, sizeof v) &&
+          fabs(strtod(v, NULL) - 7.0 / 12.0) < 1e-15);
+    CHECK_HAS(page, "<svg class=\"dist\" data-key=\"metrics.dice\"");
+    CHECK_HAS(page, "<circle data-index=\"1\" data-value=\"0\"");
+    /* report_worst 2: images 1 and 0, in that order */
+    const char *f1 = strstr(page, "<figure class=\"thumb\"");
+    const char *f2 = f1 ? strstr(f1 + 1, "<figure class=\"thumb\"") : NULL;
+    CHECK(f1 && html_attr(f1, "data-index", v, sizeof v) && strcmp(v, "1") == 0);
+    CHECK(f2 && html_attr(f2, "data-index", v, sizeof v) && strcmp(v, "0") == 0);
+    CHECK(f2 && !strstr(f2 + 1, "<figure class=\"thumb\""));
+    CHECK_HAS(page, "src=\"data:image/png;base64,iVBORw0KGgo"); /* the PNG signature */
+    size_t plain_len = x.body.len;
+    hu_xfer_cleanup(&x);
+
+    /* gzipped as a JSON answer is when Accept-Encoding allows it */
+    const char *const gz[] = {"Content-Type: application/json", browser, "Accept-Encoding: gzip",
+                              NULL};
+    request(&x, srv, "POST", "/v1/score", gz, report_body, strlen(report_body), HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    CHECK(hu_xfer_header(&x, "Content-Encoding", h, sizeof h) && strstr(h, "gzip"));
+    size_t n = 0;
+    unsigned char *unz = gunzip(x.body.data, x.body.len, (size_t)1 << 22, &n);
+    CHECK(unz && n > x.body.len && n + 64 > plain_len && memcmp(unz, "<!DOCTYPE html>", 15) == 0);
+    free(unz);
+    hu_xfer_cleanup(&x);
+
+    /* JSON wins a tie, and when asked for; no Accept is JSON */
+    static const char *const json_accepts[] = {"Accept: application/json",
+                                               "Accept: text/html;q=0.5, application/json",
+                                               "Accept: application/json, text/html", NULL};
+    for (int i = 0; i < 4; i++) {
+        /* i = 3: json_accepts[3] is NULL, a request without Accept */
+        const char *const hd[] = {"Content-Type: application/json", json_accepts[i], NULL};
+        request(&x, srv, "POST", "/v1/score", hd, report_body, strlen(report_body),
+                HU_REQUEST_TIMEOUT);
+        CHECK_STATUS(&x, 200);
+        CHECK(hu_ctype_is(x.ctype, "application/json"));
+        hu_xfer_cleanup(&x);
+    }
+
+    /* a bad report_worst is a 422 naming it, as problem+json also for a browser */
+    static const char bad[] = "{\"prediction\": [[1]], \"target\": [[1]], \"report_worst\": 65}";
+    request(&x, srv, "POST", "/v1/score", html_hdrs, bad, strlen(bad), HU_REQUEST_TIMEOUT);
+    check_problem("report_worst 65", &x, 422);
+    CHECK(x.body.data && strstr(x.body.data, "report_worst"));
+    hu_xfer_cleanup(&x);
+    request(&x, srv, "POST", "/v1/score", json_ct, bad, strlen(bad), HU_REQUEST_TIMEOUT);
+    check_problem("report_worst 65 (JSON)", &x, 422);
+    hu_xfer_cleanup(&x);
+}
+
 /* ---- 9. concurrency sanity ---------------------------------------------------------------- */
 
 static void test_concurrent_small(const struct hu_server *srv)
@@ -2723,6 +2865,7 @@ static const struct group groups[] = {
     {"layouts", test_layouts, NULL},
     {"float32_extremes", test_float32_extremes, NULL},
     {"gzip_answer", test_gzip_answer, NULL},
+    {"html_report", test_html_report, NULL},
     {"concurrent_small", test_concurrent_small, NULL},
     {"request_id", test_request_id, NULL},
     {"metrics", NULL, test_metrics_fresh},
