@@ -130,6 +130,19 @@ $(PROTO_BENCH): $(BUILD)/obj/tests/bench/proto_bench.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
+# the leaderboard page's render (tests/bench/page_bench.c), then GET /challenges/{c} over HTTP on
+# a data directory of 1,000 participants (tests/bench/page_bench.py): make bench-pages
+# [PAGE_BENCH_ARGS="--participants 1000 --subs 5 --reps 51"]
+PAGE_BENCH := $(BUILD)/tests/page_bench
+$(PAGE_BENCH): $(BUILD)/obj/tests/bench/page_bench.o $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LDLIBS_ALL)
+
+.PHONY: bench-pages
+bench-pages: deps $(PAGE_BENCH) $(SEGLOSSD)
+	$(Q)$(PAGE_BENCH) $(PAGE_BENCH_ARGS)
+	$(Q)/usr/bin/python3 tests/bench/page_bench.py --seglossd $(SEGLOSSD)
+
 test: deps $(SEGLOSSD) $(SEGLOSS) $(UNIT_BIN) $(GOLDEN) $(E2E)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR)
 

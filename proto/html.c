@@ -1,5 +1,7 @@
 /* html.c - escaping, numbers and the common page frame of proto/html.h. */
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,8 +97,30 @@ int slp_html_exact(struct slp_dynbuf *b, double v)
         return slp_dynbuf_adds(b, "null");
     }
     char s[40];
-    /* the shortest %.*g that reads back to v */
-    for (int p = 1; p <= 17; p++) {
+    /* the shortest %.*g that reads back to v. A decimal of k <= 15 significant digits that reads
+     * back to a normal double is what %.15g prints, trailing zeros aside (DBL_DIG is 15), so k
+     * is read off %.15g's digits; only 16 and 17 are left to try after it (subnormals, with
+     * fewer bits, are searched from 1) */
+    int from = 1;
+    if (fabs(v) >= DBL_MIN) {
+        snprintf(s, sizeof s, "%.15g", v);
+        if (strtod(s, NULL) == v) {
+            int k = 0, zeros = 0;
+            bool lead = true;
+            for (const char *c = s; *c && *c != 'e'; c++) {
+                if (*c < '0' || *c > '9' || (lead && *c == '0')) {
+                    continue;
+                }
+                lead = false;
+                zeros = *c == '0' ? zeros + 1 : 0;
+                k++;
+            }
+            from = k - zeros > 0 ? k - zeros : 1;
+        } else {
+            from = 16;
+        }
+    }
+    for (int p = from; p <= 17; p++) {
         snprintf(s, sizeof s, "%.*g", p, v);
         if (strtod(s, NULL) == v) {
             break;

@@ -246,6 +246,15 @@ static json_t *scores_of(const char *values, char needles[][SLC_VALUE_KEY_MAX * 
     return o;
 }
 
+double chal_value_of(const char *values, const struct slc_key *key)
+{
+    char needles[1][SLC_VALUE_KEY_MAX * 2 + 4];
+    double v;
+    key_needles(key, 1, needles);
+    values_of(values, needles, 1, &v);
+    return v;
+}
+
 json_t *chal_scores_json(const char *values, const struct slc_config *cfg)
 {
     char needles[SLC_MAX_KEYS][SLC_VALUE_KEY_MAX * 2 + 4];
@@ -320,16 +329,16 @@ static int board_text(const struct chal_standings *bp, const struct store_challe
     return 0;
 }
 
-/* A copy of the cached leaderboard (challenge, split s, csv) made under store generation gen,
- * or NULL when there is none. The copy is the caller's (*len bytes). */
-static char *board_cached(struct chal_server *cs, const char *challenge, int s, bool csv,
-                          uint64_t gen, size_t *len)
+/* A copy of the cached text (challenge, split s, form, tag) made under store generation gen, or
+ * NULL when there is none. The copy is the caller's (*len bytes). */
+static char *board_cached(struct chal_server *cs, const char *challenge, int s, enum chal_form form,
+                          uint64_t gen, uint64_t tag, size_t *len)
 {
     char *copy = NULL;
     pthread_mutex_lock(&cs->mu);
     for (int i = 0; i < CHAL_BOARD_CACHE; i++) {
         struct chal_board *e = &cs->boards[i];
-        if (e->text && e->gen == gen && e->split == s && e->csv == csv &&
+        if (e->text && e->gen == gen && e->split == s && e->form == form && e->tag == tag &&
             strcmp(e->challenge, challenge) == 0) {
             copy = malloc(e->len + 1);
             if (copy) {
@@ -343,10 +352,11 @@ static char *board_cached(struct chal_server *cs, const char *challenge, int s, 
     return copy;
 }
 
-/* Keeps a copy of text (len bytes, the leaderboard made under generation gen), replacing the
- * entry of the same board or the oldest. */
-static void board_cache_put(struct chal_server *cs, const char *challenge, int s, bool csv,
-                            uint64_t gen, const char *text, size_t len)
+/* Keeps a copy of text (len bytes, made under generation gen), replacing the entry of the same
+ * challenge, split and form, or the oldest. */
+static void board_cache_put(struct chal_server *cs, const char *challenge, int s,
+                            enum chal_form form, uint64_t gen, uint64_t tag, const char *text,
+                            size_t len)
 {
     char *copy = malloc(len + 1);
     if (!copy) {
@@ -357,7 +367,7 @@ static void board_cache_put(struct chal_server *cs, const char *challenge, int s
     int at = cs->next_board;
     for (int i = 0; i < CHAL_BOARD_CACHE; i++) {
         struct chal_board *e = &cs->boards[i];
-        if (e->text && e->split == s && e->csv == csv && strcmp(e->challenge, challenge) == 0) {
+        if (e->text && e->split == s && e->form == form && strcmp(e->challenge, challenge) == 0) {
             at = i;
             break;
         }
@@ -369,11 +379,178 @@ static void board_cache_put(struct chal_server *cs, const char *challenge, int s
     free(e->text);
     snprintf(e->challenge, sizeof e->challenge, "%s", challenge);
     e->split = s;
-    e->csv = csv;
+    e->form = form;
     e->gen = gen;
+    e->tag = tag;
     e->text = copy;
     e->len = len;
     pthread_mutex_unlock(&cs->mu);
+}
+
+char *chal_page_cached(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                       size_t *len)
+{
+    return board_cached(cs, challenge, 0, CHAL_FORM_PAGE, gen, tag, len);
+}
+
+void chal_page_cache_put(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                         const char *text, size_t len)
+{
+    board_cache_put(cs, challenge, 0, CHAL_FORM_PAGE, gen, tag, text, len);
+}
+
+/* ---- the chart's history, kept with the public leaderboard -------------------------------- */
+
+/* The history of public board b (built) under cfg into h. Returns chal_history_build's code. */
+static int history_of(const struct chal_standings *b, const struct slc_config *cfg,
+                      struct chal_history *h)
+{
+    const char *top[CHAL_CHART_TOP];
+    int ntop = 0;
+    for (size_t r = 0; r < b->nrows && ntop < CHAL_CHART_TOP; r++) {
+        top[ntop++] = b->subs[b->sub_of[r]].participant_name;
+    }
+    return chal_history_build(b->subs, b->nsubs, top, ntop, cfg, h);
+}
+
+/* h as one block for the cache (a new buffer of *len bytes): the struct, its point arrays
+ * after it. NULL when out of memory. */
+static char *history_pack(const struct chal_history *h, size_t *len)
+{
+    size_t n = sizeof *h;
+    for (int k = 0; k < h->n; k++) {
+        n += h->series[k].npts * sizeof(struct chal_point);
+    }
+    char *blob = malloc(n + 1);
+    if (!blob) {
+        return NULL;
+    }
+    struct chal_history head = *h;
+    char *at = blob + sizeof head;
+    for (int k = 0; k < h->n; k++) {
+        size_t m = h->series[k].npts * sizeof(struct chal_point);
+        if (m) {
+            memcpy(at, h->series[k].pts, m);
+        }
+        at += m;
+        head.series[k].pts = NULL;
+    }
+    memcpy(blob, &head, sizeof head);
+    blob[n] = '\0';
+    *len = n;
+    return blob;
+}
+
+/* h (chal_history_clear) from a block of history_pack (len bytes). Returns 0 or SL_ENOMEM. */
+static int history_unpack(const char *blob, size_t len, struct chal_history *h)
+{
+    memcpy(h, blob, sizeof *h);
+    const char *at = blob + sizeof *h;
+    int n = h->n;
+    h->n = 0;
+    for (int k = 0; k < n; k++) {
+        size_t m = h->series[k].npts * sizeof(struct chal_point);
+        h->series[k].pts = NULL;
+        if (at + m > blob + len || (m && !(h->series[k].pts = malloc(m)))) {
+            h->series[k].npts = 0;
+            chal_history_clear(h);
+            return SL_ENOMEM;
+        }
+        if (m) {
+            memcpy(h->series[k].pts, at, m);
+        }
+        at += m;
+        h->n = k + 1;
+    }
+    return 0;
+}
+
+/* Keeps the history of public board b (made under generation gen) of challenge c. */
+static void history_cache_put(struct chal_server *cs, const char *challenge,
+                              const struct chal_standings *b, const struct slc_config *cfg,
+                              uint64_t gen)
+{
+    struct chal_history h;
+    size_t len = 0;
+    if (history_of(b, cfg, &h) != 0) {
+        return;
+    }
+    char *blob = history_pack(&h, &len);
+    chal_history_clear(&h);
+    if (blob) {
+        board_cache_put(cs, challenge, 0, CHAL_FORM_HISTORY, gen, 0, blob, len);
+        free(blob);
+    }
+}
+
+int chal_board_history(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, struct chal_history *h)
+{
+    memset(h, 0, sizeof *h);
+    uint64_t gen = store_generation(cs->store);
+    size_t len = 0;
+    char *blob = board_cached(cs, c->name, 0, CHAL_FORM_HISTORY, gen, 0, &len);
+    if (blob) {
+        int rc = history_unpack(blob, len, h);
+        free(blob);
+        return rc;
+    }
+    struct chal_standings b;
+    char msg[256];
+    int rc = board_build(cs, c->name, cfg, 0, &b, msg, sizeof msg);
+    if (rc) {
+        chal_log_store("leaderboard history", msg);
+        return rc;
+    }
+    rc = history_of(&b, cfg, h);
+    if (rc == 0) {
+        char *packed = history_pack(h, &len);
+        if (packed) {
+            board_cache_put(cs, c->name, 0, CHAL_FORM_HISTORY, gen, 0, packed, len);
+            free(packed);
+        }
+    }
+    board_free(&b);
+    return rc;
+}
+
+/* The text of the leaderboard (split s, csv or JSON) of challenge c: the cached one of the
+ * store's current generation, else built, rendered and cached. A new string of *len bytes, or
+ * NULL when the store or memory failed (logged). */
+static char *board_get(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, int s, bool csv, size_t *len)
+{
+    char msg[256];
+    uint64_t gen = store_generation(cs->store);
+    char *text = board_cached(cs, c->name, s, csv ? CHAL_FORM_CSV : CHAL_FORM_JSON, gen, 0, len);
+    if (text) {
+        return text;
+    }
+    struct chal_standings b;
+    int rc = board_build(cs, c->name, cfg, s, &b, msg, sizeof msg);
+    if (rc == 0) {
+        rc = board_text(&b, c, cfg, s, csv, &text, len, msg, sizeof msg);
+        if (s == 0) {
+            history_cache_put(cs, c->name, &b, cfg, gen);
+        }
+        board_free(&b);
+    }
+    if (rc == 0) {
+        board_cache_put(cs, c->name, s, csv ? CHAL_FORM_CSV : CHAL_FORM_JSON, gen, 0, text, *len);
+    } else if (rc != SL_ENOMEM) {
+        chal_log_store("leaderboard", msg);
+    }
+    return rc == 0 ? text : NULL;
+}
+
+json_t *chal_board_doc(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, int s)
+{
+    size_t len = 0;
+    char *text = board_get(cs, c, cfg, s, false, &len);
+    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return doc;
 }
 
 enum MHD_Result chal_h_leaderboard(struct srv_req *req)
@@ -394,7 +571,7 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
     }
     struct store_challenge c;
     struct slc_config *cfg;
-    char buf[400], msg[256];
+    char buf[400];
     int st = chal_load(cs, req->params[0], &req->srv->limits, &c, &cfg, buf, sizeof buf);
     if (st) {
         return chal_reply_problem(req, st, "%s", buf);
@@ -408,21 +585,7 @@ enum MHD_Result chal_h_leaderboard(struct srv_req *req)
     }
     bool csv = format && strcmp(format, "csv") == 0;
     size_t len = 0;
-    uint64_t gen = store_generation(cs->store);
-    char *text = board_cached(cs, c.name, s, csv, gen, &len);
-    if (!text) {
-        struct chal_standings b;
-        int rc = board_build(cs, c.name, cfg, s, &b, msg, sizeof msg);
-        if (rc == 0) {
-            rc = board_text(&b, &c, cfg, s, csv, &text, &len, msg, sizeof msg);
-            board_free(&b);
-        }
-        if (rc == 0) {
-            board_cache_put(cs, c.name, s, csv, gen, text, len);
-        } else if (rc != SL_ENOMEM) {
-            chal_log_store("leaderboard", msg);
-        }
-    }
+    char *text = board_get(cs, &c, cfg, s, csv, &len);
     slc_config_free(cfg);
     store_challenge_clear(&c);
     if (!text) {
@@ -485,9 +648,10 @@ int64_t chal_board_refresh(struct chal_server *cs, const struct store_challenge 
     }
     int64_t rank = values ? public_rank(&b, cfg, values, pid) : -1;
     if (board_text(&b, c, cfg, 0, false, &text, &len, msg, sizeof msg) == 0) {
-        board_cache_put(cs, c->name, 0, false, gen, text, len);
+        board_cache_put(cs, c->name, 0, CHAL_FORM_JSON, gen, 0, text, len);
         free(text);
     }
+    history_cache_put(cs, c->name, &b, cfg, gen);
     board_free(&b);
     return rank;
 }

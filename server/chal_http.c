@@ -152,9 +152,7 @@ json_t *chal_keys_json(const struct slc_key *k, int n, const struct slc_config *
     return a;
 }
 
-/* The public description of challenge c (admin: with the split, public ids and reference
- * sha256). A new object. */
-static json_t *describe(const struct store_challenge *c, const struct slc_config *cfg, bool admin)
+json_t *chal_describe(const struct store_challenge *c, const struct slc_config *cfg, bool admin)
 {
     json_t *j = slc_config_json(cfg);
     if (!j) {
@@ -185,35 +183,43 @@ static json_t *describe(const struct store_challenge *c, const struct slc_config
     return j;
 }
 
-enum MHD_Result chal_h_list(struct srv_req *req)
+json_t *chal_list_json(struct chal_server *cs, const struct slp_limits *lim, bool admin)
 {
-    enum MHD_Result ret;
-    if (chal_gate_reply(req, false, NEED_ANYONE, &ret)) {
-        return ret;
-    }
-    struct chal_server *cs = req->srv->chal;
     struct store_challenge *list = NULL;
     size_t n = 0;
     char msg[256];
     if (store_challenge_list(cs->store, &list, &n, msg, sizeof msg) != 0) {
         chal_log_store("challenge list", msg);
-        return chal_reply_problem(req, 503, "the challenge store is unavailable");
+        return NULL;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         struct slc_config *cfg = NULL;
-        if (slc_config_parse(list[i].config, strlen(list[i].config), &req->srv->limits, &cfg, msg,
-                             sizeof msg) != 0) {
+        if (slc_config_parse(list[i].config, strlen(list[i].config), lim, &cfg, msg, sizeof msg) !=
+            0) {
             continue;
         }
-        json_t *d = describe(&list[i], cfg, req->auth.who == WHO_ADMIN);
+        json_t *d = chal_describe(&list[i], cfg, admin);
         slc_config_free(cfg);
         if (d) {
             json_array_append_new(arr, d);
         }
     }
     store_challenge_free(list, n);
-    return chal_reply_json(req, 200, json_pack("{s:o}", "challenges", arr));
+    return json_pack("{s:o}", "challenges", arr);
+}
+
+enum MHD_Result chal_h_list(struct srv_req *req)
+{
+    enum MHD_Result ret;
+    if (chal_gate_reply(req, false, NEED_ANYONE, &ret)) {
+        return ret;
+    }
+    json_t *doc = chal_list_json(req->srv->chal, &req->srv->limits, req->auth.who == WHO_ADMIN);
+    if (!doc) {
+        return chal_reply_problem(req, 503, "the challenge store is unavailable");
+    }
+    return chal_reply_json(req, 200, doc);
 }
 
 enum MHD_Result chal_h_get(struct srv_req *req)
@@ -224,7 +230,7 @@ enum MHD_Result chal_h_get(struct srv_req *req)
     if (chal_begin(req, NEED_ANYONE, &c, &cfg, &ret)) {
         return ret;
     }
-    json_t *d = describe(&c, cfg, req->auth.who == WHO_ADMIN);
+    json_t *d = chal_describe(&c, cfg, req->auth.who == WHO_ADMIN);
     slc_config_free(cfg);
     store_challenge_clear(&c);
     return chal_reply_json(req, 200, d);
@@ -319,7 +325,7 @@ void chal_c_config(struct srv_req *req, const char *body, size_t len, struct slp
         goto out;
     }
     chal_board_refresh(cs, &now, nowcfg, NULL, 0);
-    chal_resp_json(resp, created ? 201 : 200, describe(&now, nowcfg, true));
+    chal_resp_json(resp, created ? 201 : 200, chal_describe(&now, nowcfg, true));
     slc_config_free(nowcfg);
     store_challenge_clear(&now);
 out:

@@ -19,15 +19,19 @@
 enum chal_who { WHO_ANON = 0, WHO_PARTICIPANT = 1, WHO_ADMIN = 2 };
 
 struct chal_ref;
+struct chal_history;
 
-/* Leaderboards kept as rendered, with the store generation they were read under. */
-#define CHAL_BOARD_CACHE 16
+/* Leaderboards (and their pages) kept as rendered, with the store generation they were read
+ * under. */
+#define CHAL_BOARD_CACHE 32
+enum chal_form { CHAL_FORM_JSON, CHAL_FORM_CSV, CHAL_FORM_PAGE, CHAL_FORM_HISTORY };
 struct chal_board {
     char challenge[STORE_NAME_MAX];
     int split;
-    bool csv;
+    enum chal_form form;
     uint64_t gen;
-    char *text; /* NULL: an empty slot */
+    uint64_t tag; /* a page: what else it depends on (chal_page.c); 0 for the others */
+    char *text;   /* NULL: an empty slot */
     size_t len;
 };
 
@@ -85,6 +89,12 @@ int chal_load(struct chal_server *cs, const char *name, const struct slp_limits 
               struct store_challenge *c, struct slc_config **cfg, char *buf, size_t n);
 /* The keys' list [{"key", "order", "ranking"}] of n keys of cfg: a new array. */
 json_t *chal_keys_json(const struct slc_key *k, int n, const struct slc_config *cfg);
+/* The description of challenge c (GET /v1/challenges/{c}; admin: with the split, the public
+ * ids and the reference's sha256): a new object, NULL when out of memory. */
+json_t *chal_describe(const struct store_challenge *c, const struct slc_config *cfg, bool admin);
+/* {"challenges": [description...]} of every challenge whose configuration loads under lim (GET
+ * /v1/challenges): a new object, or NULL when the store failed (logged) or out of memory. */
+json_t *chal_list_json(struct chal_server *cs, const struct slp_limits *lim, bool admin);
 /* The most bytes the bundle of imgs takes: the cap of the buffer it is written into. */
 size_t chal_bundle_cap(const struct slc_images *imgs);
 /* Orders images by id (qsort), the bundle's order. */
@@ -118,6 +128,26 @@ void chal_board_refresh_name(struct chal_server *cs, const char *name,
                              const struct slp_limits *lim);
 /* The scores object {column: value or null} of a values text: a new object. */
 json_t *chal_scores_json(const char *values, const struct slc_config *cfg);
+/* The leaderboard document of split s of challenge c: the JSON GET .../leaderboard answers, read
+ * from the same cache (a new object), or NULL when the store or memory failed (logged). The
+ * caller checks who may see the private split. */
+json_t *chal_board_doc(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, int s);
+/* A copy of the page of challenge kept under store generation gen and tag (a new string of *len
+ * bytes), or NULL when there is none. */
+char *chal_page_cached(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                       size_t *len);
+/* Keeps a copy of the page text (len bytes) of challenge made under generation gen and tag. */
+void chal_page_cache_put(struct chal_server *cs, const char *challenge, uint64_t gen, uint64_t tag,
+                         const char *text, size_t len);
+/* The chart's history of challenge c (chal_history_build over the public leaderboard), kept
+ * with the leaderboard: made when a write renders the leaderboard (chal_board_refresh), else
+ * here from the store. Returns 0 with h filled (chal_history_clear), or a code (logged). */
+int chal_board_history(struct chal_server *cs, const struct store_challenge *c,
+                       const struct slc_config *cfg, struct chal_history *h);
+/* The value of key in a values text ({key: number or null}; NULL text: none), NaN when null or
+ * absent. */
+double chal_value_of(const char *values, const struct slc_key *key);
 /* Appends a CSV cell (quoted when needed; a comma first unless first) to d. */
 void chal_csv_cell(struct slp_dynbuf *d, const char *s, bool first);
 /* Appends ",", then the number x ("" for anything else) to d. */
@@ -182,5 +212,52 @@ void chal_rescore_stop(struct chal_server *cs);
 int chal_score_stored(struct srv_server *srv, const struct store_challenge *c,
                       const struct slc_config *cfg, const struct store_sub *sub,
                       struct sl_pool *pool, struct chal_scored *out, char *msg, size_t msglen);
+
+/* ---- chal_page.c: the leaderboard pages (GET /challenges, GET /challenges/{c}) ------------- */
+
+/* The chart shows the best public score of this many participants (the top of the board). */
+#define CHAL_CHART_TOP 10
+
+/* A value at a time. */
+struct chal_point {
+    chal_time t;
+    double v;
+};
+
+/* The chart's data: per participant of the top of the public board (in rank order), its
+ * best-so-far public value of the first ranking key at each submission that improved it. */
+struct chal_history {
+    char key[SLC_VALUE_KEY_MAX]; /* the first ranking key */
+    bool desc;                   /* higher is better */
+    int n;
+    struct {
+        char participant[STORE_NAME_MAX];
+        struct chal_point *pts; /* owned, oldest first */
+        size_t npts;
+    } series[CHAL_CHART_TOP];
+};
+
+/* The running best of in[0..n) (oldest first) under the order desc (true: higher is better)
+ * into out (room for n): one point where the best first exists and one at every strict
+ * improvement; NaN values (null) are skipped. Returns how many points were written. */
+size_t chal_best_so_far(const struct chal_point *in, size_t n, bool desc, struct chal_point *out);
+/* Fills h from the rankable submissions subs[0..n) (store_ranked_subs: oldest first) for the
+ * participants top[0..ntop) (the first CHAL_CHART_TOP rows of the public leaderboard, in rank
+ * order) under cfg's first ranking key. Returns 0, or SL_ENOMEM (h then empty); clear h with
+ * chal_history_clear either way. */
+int chal_history_build(const struct store_sub *subs, size_t n, const char *const *top, int ntop,
+                       const struct slc_config *cfg, struct chal_history *h);
+/* Frees what h holds and empties it. */
+void chal_history_clear(struct chal_history *h);
+
+/* Appends the page of one challenge to b: desc the public description (chal_describe), pub and
+ * priv the leaderboard documents (chal_board_doc; priv NULL until the reveal), h the chart's
+ * data (NULL: no chart), now the time the page speaks of (the quota's reset, open or closed).
+ * All borrowed. Returns 0 or b's error. */
+int chal_page_render(struct slp_dynbuf *b, const json_t *desc, const json_t *pub,
+                     const json_t *priv, const struct chal_history *h, chal_time now);
+/* Appends the list page to b from list ({"challenges": [description...]}, chal_list_json;
+ * borrowed). Returns 0 or b's error. */
+int chal_list_render(struct slp_dynbuf *b, const json_t *list, chal_time now);
 
 #endif /* CHAL_INTERNAL_H */

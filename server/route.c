@@ -51,6 +51,8 @@ const struct srv_route srv_routes[SRV_NROUTES] = {
      NULL, 0, NULL, 0},
     {"/v1/challenges/{c}/leaderboard", GH, chal_h_leaderboard, NULL, NULL, NULL, 0, NULL, 0},
     {"/v1/challenges/{c}/rescore", GH | SRV_POST, chal_h_rescore, NULL, NULL, NULL, 0, NULL, 0},
+    {"/challenges", GH, chal_h_page_list, NULL, NULL, NULL, 0, NULL, 0},
+    {"/challenges/{c}", GH, chal_h_page, NULL, NULL, NULL, 0, NULL, 0},
 };
 
 /* Whether c may stand in a path parameter: [A-Za-z0-9._-]. */

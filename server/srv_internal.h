@@ -107,7 +107,7 @@ struct srv_route {
 };
 
 /* Rows of the route table (route.c checks it). */
-#define SRV_NROUTES 17
+#define SRV_NROUTES 19
 
 /* The route table (route.c). */
 extern const struct srv_route srv_routes[SRV_NROUTES];
@@ -428,6 +428,9 @@ enum MHD_Result chal_h_submission(struct srv_req *req);
 enum MHD_Result chal_h_final(struct srv_req *req);
 enum MHD_Result chal_h_leaderboard(struct srv_req *req);
 enum MHD_Result chal_h_rescore(struct srv_req *req);
+/* The leaderboard pages (chal_page.c): GET /challenges and GET /challenges/{c}. */
+enum MHD_Result chal_h_page_list(struct srv_req *req);
+enum MHD_Result chal_h_page(struct srv_req *req);
 /* The challenges' /metrics series (submissions by challenge and status) appended to b. */
 void chal_metrics(struct srv_server *srv, struct slp_dynbuf *b);
 /* Worker steps of the body routes. */

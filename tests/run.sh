@@ -101,7 +101,7 @@ for kind in $what; do
         if [ "$kind" = clients ]; then
             progs="tests/clients/test_python.py tests/clients/test_cli.py"
         else
-            progs="tests/challenges/test_challenges.py tests/clients/test_chal_clients.py"
+            progs="tests/challenges/test_challenges.py tests/challenges/test_pages.py tests/clients/test_chal_clients.py"
         fi
         if ! numpy_python; then
             echo "  $kind: no python3 with numpy (Debian: apt-get install python3-numpy)"
