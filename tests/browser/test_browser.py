@@ -747,6 +747,10 @@ def test_report_forms(t, ctx):
 
 # ---- screenshots for the README ------------------------------------------------------------
 
+# CSS pixels, device scale 1: the challenge page wide enough for its whole table (narrower,
+# the table scrolls sideways in its box and a screenshot cuts it)
+SHOT_WIDTH = {"challenge.png": 1200, "report.png": 900}
+
 
 def save_shot(b, path, width):
     """A full-page PNG of the current page at width CSS pixels (at most 1400 tall)."""
@@ -762,21 +766,37 @@ def save_shot(b, path, width):
 
 
 def test_docs_shots(t, ctx):
-    """A tidy challenge for the README's picture (only with SEGLOSS_DOCS_SHOTS)."""
+    """The README's pictures (only with SEGLOSS_DOCS_SHOTS): a challenge of six 32x32 discs
+    with five participants improving over three rounds, and a report."""
     env = ctx.env
-    cfg = dict(tc.CONFIG, title="Squares 2027",
-               description="Four 4x4 masks; the public board scores two of them.")
+    yy, xx = np.mgrid[:32, :32]
+    disc = lambda cy, cx, r: ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r).astype(np.uint8)  # noqa
+    rng = np.random.default_rng(2027)
+    ids = [f"case-{i}" for i in range(6)]
+    geo = [(rng.integers(12, 20), rng.integers(12, 20), rng.integers(6, 11)) for _ in ids]
+    ref = np.stack([disc(*g) for g in geo])
+    cfg = dict(tc.CONFIG, title="Discs 2027", split={"public_ids": ids[:3]},
+               description="Six 32x32 discs; the public board scores three of them.\n"
+                           "Ranked by mean Dice.")
+    a = env.call("PUT", "/v1/challenges/discs-2027", cfg, env.admin)
+    a = env.call("PUT", "/v1/challenges/discs-2027/reference", tc.stacked(ref, ids, "target"),
+                 env.admin)
+    t.check(a.status == 201, "docs: the reference", a.raw[:200])
     names = ("unet-baseline", "deeplab-v3", "segformer-b2", "mask-rcnn", "otsu-threshold")
-    tokens = env.setup("squares-2027", cfg, participants=names)
-    for round_ in range(2):
+    tokens = {p: env.call("POST", "/v1/challenges/discs-2027/participants", {"name": p},
+                          env.admin).json["token"] for p in names}
+    for round_ in range(3):
         for i, p in enumerate(names):
-            k = max(0, min(3, (i + 1 - round_) % 4))
-            env.submit("squares-2027", tokens[p], tc.shifted(k), f"run {round_ + 1}")
-            time.sleep(0.3)
-    with cdp.Browser(900, 700) as b:
-        b.navigate(env.url + "/challenges/squares-2027")
-        out = os.path.join(ctx.shots, "challenge.png")
-        save_shot(b, out, 900)
+            # shifted by i + 2 - round pixels and a little small: better each round
+            off = i + 2 - round_
+            pred = np.stack([disc(cy + off, cx + off // 2, max(2, r - off // 3))
+                             for cy, cx, r in geo])
+            env.call("POST", "/v1/challenges/discs-2027/submissions",
+                     tc.stacked(pred, ids, "prediction", f"round {round_ + 1}"), tokens[p])
+        time.sleep(1.1)
+    with cdp.Browser(SHOT_WIDTH["challenge.png"], 700) as b:
+        b.navigate(env.url + "/challenges/discs-2027")
+        save_shot(b, os.path.join(ctx.shots, "challenge.png"), SHOT_WIDTH["challenge.png"])
         no_problems(t, b, "docs challenge page")
     # a report of four 96x96 discs, each prediction a little off (shifted, grown, shrunk)
     yy, xx = np.mgrid[:96, :96]
@@ -788,16 +808,16 @@ def test_docs_shots(t, ctx):
             "metrics": ["dice", "iou", {"name": "hausdorff", "percentile": 95, "as": "hd95"}]}
     html = fetch_report(t, ctx, body, "docs report")
     if html is not None:
-        with cdp.Browser(900, 700) as b:
+        with cdp.Browser(SHOT_WIDTH["report.png"], 700) as b:
             b.set_content(html)
-            save_shot(b, os.path.join(ctx.shots, "report.png"), 900)
+            save_shot(b, os.path.join(ctx.shots, "report.png"), SHOT_WIDTH["report.png"])
             no_problems(t, b, "docs report")
     for name in ("challenge.png", "report.png"):
         path = os.path.join(ctx.shots, name)
         if t.check(os.path.exists(path), f"saved {path}"):
             with open(path, "rb") as f:
                 img = png.decode(f.read())
-            t.check(img.width == 900, f"{name}: {img.width}x{img.height}")
+            t.check(img.width == SHOT_WIDTH[name], f"{name}: {img.width}x{img.height}")
             not_blank(t, img, name)
 
 
