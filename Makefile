@@ -4,7 +4,7 @@
 #   make test       unit tests + golden cases (in-process and over HTTP) + e2e + the clients
 #                   + challenges + the browser tests
 #   make test T=PATTERN  only the tests whose names match (make test T=lovasz; tests/filter.h);
-#                   also for unit, golden, e2e, clients, challenges, valgrind and asan
+#                   also for unit, golden, e2e, clients, challenges, browser, valgrind and asan
 #   make challenges the challenge routes over HTTP on a temporary data directory
 #   make browser    the HTML pages (leaderboards, the scoring report) in headless Chromium
 #   make docs-shots regenerates the README's screenshots (docs/challenge.png, docs/report.png)
