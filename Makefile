@@ -2,9 +2,12 @@
 #   make            build build/seglossd (and the libraries)
 #   make run        start the server on port 8080
 #   make test       unit tests + golden cases (in-process and over HTTP) + e2e + the clients
+#                   + challenges + the browser tests
 #   make test T=PATTERN  only the tests whose names match (make test T=lovasz; tests/filter.h);
-#                   also for unit, golden, e2e, clients, challenges, valgrind and asan
+#                   also for unit, golden, e2e, clients, challenges, browser, valgrind and asan
 #   make challenges the challenge routes over HTTP on a temporary data directory
+#   make browser    the HTML pages (leaderboards, the scoring report) in headless Chromium
+#   make docs-shots regenerates the README's screenshots (docs/challenge.png, docs/report.png)
 #   make asan       the whole suite under ASan+UBSan
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
 #   make bench-challenge  the challenges' targets: submission cost, leaderboard, re-score
@@ -158,6 +161,19 @@ clients: deps $(SEGLOSSD) $(SEGLOSS)
 # challenges (CHALLENGES.md) over HTTP against seglossd on a temporary data directory
 challenges: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) challenges
+
+# the leaderboard pages and the scoring report in Debian's headless chromium, driven over the
+# DevTools protocol (tests/browser/test_browser.py); SEGLOSS_NO_BROWSER=1 skips it loudly
+.PHONY: browser docs-shots
+browser: deps $(SEGLOSSD)
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) browser
+
+# the README's screenshots, taken by the browser tests (SEGLOSS_DOCS_SHOTS): commit docs/*.png
+docs-shots: deps $(SEGLOSSD)
+	$(Q)mkdir -p docs
+	$(Q)SEGLOSS_DOCS_SHOTS=docs SEGLOSS_TEST=browser/docs_shots \
+	    sh tests/run.sh $(BUILD) $(GOLDEN_DIR) browser
+	$(Q)ls -l docs/*.png
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT="-O1 -g" T='$(T)' test

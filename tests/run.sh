@@ -1,13 +1,16 @@
 #!/bin/sh
 # Runs the test programs and sums their "N passed, M failed[, K skipped]" lines into one
-# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR [unit|golden|e2e|readme|filter|clients]...
+# closing line. Usage: tests/run.sh BUILD GOLDEN_DIR
+# [unit|golden|e2e|readme|filter|clients|challenges|browser]...
+# browser needs Debian's chromium; SEGLOSS_NO_BROWSER=1 (the Docker image's build stage, which
+# has no browser) skips it, and says so; without that variable a missing chromium fails.
 # SEGLOSS_TEST=PATTERN (make test T=PATTERN) runs only the tests whose names match it (the rule
 # of tests/filter.h); the programs read it themselves, and a program with nothing selected
 # prints "0 passed, 0 failed".
 build=$1
 golden_dir=$2
 shift 2
-what=${*:-"unit golden e2e readme filter clients challenges"}
+what=${*:-"unit golden e2e readme filter clients challenges browser"}
 export SEGLOSS_TEST="${SEGLOSS_TEST:-}"
 # selected NAME: whether SEGLOSS_TEST selects the test NAME (tests/filter.h's rule)
 selected() {
@@ -24,6 +27,17 @@ selected() {
         done
         exit 1
     )
+}
+# numpy_python: sets py to a python3 that has numpy (Debian's first); fails if none has
+numpy_python() {
+    py=
+    for cand in /usr/bin/python3 python3; do
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import numpy' 2>/dev/null; then
+            py=$cand
+            return 0
+        fi
+    done
+    return 1
 }
 [ -n "$SEGLOSS_TEST" ] && echo "tests selected by: $SEGLOSS_TEST"
 total_p=0
@@ -57,6 +71,30 @@ for kind in $what; do
         selected "$kind" || continue
         progs="tests/e2e/$kind.sh"
         ;;
+    browser)
+        # the HTML pages in headless Chromium (tests/browser/test_browser.py)
+        if [ "${SEGLOSS_NO_BROWSER:-}" = 1 ]; then
+            echo "  browser: SKIPPED: SEGLOSS_NO_BROWSER=1 (the HTML pages were not tested in a"
+            echo "  browser here; run make browser where chromium is installed)"
+            total_s=$((total_s + 1))
+            continue
+        fi
+        if ! [ -x "${SEGLOSS_CHROMIUM:-/usr/bin/chromium}" ]; then
+            echo "  browser: no chromium at ${SEGLOSS_CHROMIUM:-/usr/bin/chromium} (Debian:"
+            echo "  apt-get install chromium; make deps does it as root), or set"
+            echo "  SEGLOSS_NO_BROWSER=1 to skip the browser tests knowingly"
+            total_f=$((total_f + 1))
+            status=1
+            continue
+        fi
+        progs="tests/browser/test_browser.py"
+        if ! numpy_python; then
+            echo "  $kind: no python3 with numpy (Debian: apt-get install python3-numpy)"
+            total_f=$((total_f + 1))
+            status=1
+            continue
+        fi
+        ;;
     clients | challenges)
         # the Python client and the CLI, and challenges over HTTP, tested from Python with
         # numpy (Debian's python3-numpy)
@@ -65,14 +103,7 @@ for kind in $what; do
         else
             progs="tests/challenges/test_challenges.py tests/challenges/test_pages.py tests/clients/test_chal_clients.py"
         fi
-        py=
-        for cand in /usr/bin/python3 python3; do
-            if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import numpy' 2>/dev/null; then
-                py=$cand
-                break
-            fi
-        done
-        if [ -z "$py" ]; then
+        if ! numpy_python; then
             echo "  $kind: no python3 with numpy (Debian: apt-get install python3-numpy)"
             total_f=$((total_f + 1))
             status=1
@@ -85,6 +116,7 @@ for kind in $what; do
         case $kind in
         unit) "$prog" >"$out" 2>&1 ;;
         readme | filter) sh "$prog" "$build" >"$out" 2>&1 ;;
+        browser) "$py" "$prog" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1 ;;
         clients | challenges)
             case $prog in
             *test_cli.py | *test_chal_clients.py) set -- --segloss "$build/segloss" ;;
