@@ -160,6 +160,9 @@ int slp_html_begin(struct slp_dynbuf *b, const char *title, const char *extra_cs
 {
     slp_dynbuf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                       /* an empty icon: a browser asks for /favicon.ico otherwise, and logs
+                        * the 404 as a console error */
+                       "<link rel=\"icon\" href=\"data:,\">"
                        "<title>");
     slp_html_text(b, title);
     slp_dynbuf_adds(b, "</title><style>");

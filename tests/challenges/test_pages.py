@@ -112,7 +112,7 @@ def parse(body):
 
 
 # What the pages may contain: anything else (an <img>, a <b>) came from someone's string.
-ALLOWED = {"html", "head", "meta", "title", "style", "body", "p", "a", "code", "h1", "h2", "dl",
+ALLOWED = {"html", "head", "meta", "link", "title", "style", "body", "p", "a", "code", "h1", "h2", "dl",
            "dt", "dd", "time", "div", "table", "thead", "tbody", "tr", "th", "td", "span",
            "progress", "svg", "g", "line", "text", "path", "script", "footer"}
 
@@ -146,8 +146,12 @@ def check_safe(t, tree, what):
     t.check(all(not s.attr_list for s in scripts) and len(scripts) <= 1,
             f"{what}: at most the one inline sorting script, without attributes",
             repr([s.attr_list for s in scripts]))
+    icons = [n for n in tree.root.find_all("link")]
+    t.check(len(icons) == 1 and icons[0].attrs == {"rel": "icon", "href": "data:,"},
+            f"{what}: one <link>, the empty icon (no request for /favicon.ico)",
+            repr([n.attrs for n in icons]))
     links = [n.attrs.get("href") or n.attrs.get("src") for n in tree.root.iter()
-             if "href" in n.attrs or "src" in n.attrs]
+             if ("href" in n.attrs or "src" in n.attrs) and n not in icons]
     t.check(all(h and h.startswith("/") for h in links), f"{what}: links only to the server's "
             "own paths, no external asset", repr(links))
     t.check((tree.doctype or "").lower() == "doctype html", f"{what}: <!DOCTYPE html>",

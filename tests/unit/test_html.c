@@ -136,6 +136,7 @@ static void test_frame(void)
     CHECK_PREFIX(b.data, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     CHECK_HAS(b.data, "<title>a &lt;b&gt; &amp; &quot;c&quot;</title>");
     CHECK_HAS(b.data, "p{x:y}</style></head>\n<body>\n");
+    CHECK_HAS(b.data, "<link rel=\"icon\" href=\"data:,\">"); /* no request for /favicon.ico */
     CHECK(strstr(b.data, "http://") == NULL && strstr(b.data, "https://") == NULL);
     const char *tail = "</body></html>\n";
     CHECK(b.len > strlen(tail) && strcmp(b.data + b.len - strlen(tail), tail) == 0);
