@@ -893,9 +893,10 @@ static void write_summary(struct slp_dynbuf *b, const json_t *answer)
     const json_t *conv = json_object_get(answer, "conventions");
     slp_dynbuf_adds(b, "<p class=\"muted\" id=\"summary\">mode ");
     slp_html_text(b, json_string_value(json_object_get(answer, "mode")));
-    slp_dynbuf_addf(b, ", %lld images, %lld classes, ",
-                    (long long)json_integer_value(json_object_get(answer, "images")),
-                    (long long)json_integer_value(json_object_get(answer, "classes")));
+    long long n = (long long)json_integer_value(json_object_get(answer, "images"));
+    long long c = (long long)json_integer_value(json_object_get(answer, "classes"));
+    slp_dynbuf_addf(b, ", %lld image%s, %lld class%s, ", n, n == 1 ? "" : "s", c,
+                    c == 1 ? "" : "es");
     /* a combination of images of several sizes has "shapes" */
     const json_t *shapes = json_object_get(answer, "shapes");
     const json_t *list = json_object_get(answer, "shape");

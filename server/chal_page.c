@@ -371,10 +371,15 @@ static void put_chart(struct slp_dynbuf *b, const struct chal_history *h)
         slp_dynbuf_adds(b, "<p class=\"muted\">No public score yet.</p>\n");
         return;
     }
-    if (t1 - t0 < (chal_time)3600 * 1000000) {
-        /* a single moment (or nearly): an hour either side */
+    if (t1 == t0) {
+        /* a single moment: half an hour either side */
         t0 -= (chal_time)1800 * 1000000;
         t1 += (chal_time)1800 * 1000000;
+    } else {
+        /* the submissions' own span, and a twentieth of it either side */
+        chal_time pad = (t1 - t0) / 20;
+        t0 -= pad;
+        t1 += pad;
     }
     if (!(hi > lo)) {
         double pad = lo == 0 ? 1 : fabs(lo) * 0.05;
@@ -407,6 +412,8 @@ static void put_chart(struct slp_dynbuf *b, const struct chal_history *h)
         slp_dynbuf_adds(b, "</text>");
     }
     slp_dynbuf_adds(b, "</g><g class=\"xaxis\">");
+    /* labels: seconds within an hour, minutes within two days, else dates */
+    bool hour_span = t1 - t0 < (chal_time)3600 * 1000000;
     bool short_span = t1 - t0 < (chal_time)2 * 86400 * 1000000;
     for (int i = 0; i <= CH_TICKS; i++) {
         chal_time t = t0 + (chal_time)((double)(t1 - t0) * i / CH_TICKS);
@@ -421,7 +428,9 @@ static void put_chart(struct slp_dynbuf *b, const struct chal_history *h)
                         : i == CH_TICKS ? "end"
                                         : "middle",
                         iso);
-        if (short_span) {
+        if (hour_span) {
+            slp_dynbuf_addf(b, "%.8s", iso + 11);
+        } else if (short_span) {
             slp_dynbuf_addf(b, "%.5s %.5s", iso + 5, iso + 11);
         } else {
             slp_dynbuf_addf(b, "%.10s", iso);

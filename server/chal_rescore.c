@@ -165,7 +165,26 @@ static bool rescore_one(struct srv_server *srv, char *done)
     return rc != -1;
 }
 
-/* The thread: waits for a kick (or IDLE_WAIT_S), then re-scores until nothing is stale. */
+/* Ranks and renders every challenge's public leaderboard once after a start, so that the first
+ * reader of a leaderboard or its page does not pay for reading and ranking the submissions. */
+static void warm_boards(struct srv_server *srv)
+{
+    struct chal_server *cs = srv->chal;
+    struct store_challenge *list = NULL;
+    size_t n = 0;
+    char msg[256];
+    if (store_challenge_list(cs->store, &list, &n, msg, sizeof msg) != 0) {
+        chal_log_store("warming the leaderboards", msg);
+        return;
+    }
+    for (size_t i = 0; i < n && !stopping(cs); i++) {
+        chal_board_refresh_name(cs, list[i].name, &srv->limits);
+    }
+    store_challenge_free(list, n);
+}
+
+/* The thread: warms the leaderboards, then waits for a kick (or IDLE_WAIT_S) and re-scores
+ * until nothing is stale. */
 static void *rescore_main(void *arg)
 {
     struct srv_server *srv = arg;
@@ -176,6 +195,7 @@ static void *rescore_main(void *arg)
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0) {
         setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     }
+    warm_boards(srv);
     for (;;) {
         pthread_mutex_lock(&cs->mu);
         if (!cs->kick && !cs->stop) {

@@ -65,6 +65,13 @@ def main():
         b.start()
         cold, st, page = get(b.url, "/challenges/bench")
         assert st == 200, st
+        # seglossd ranks every public leaderboard in the background after a start: a first
+        # reader a second later pays only for the page
+        b.stop()
+        b.start()
+        time.sleep(1)
+        warmed, st, page = get(b.url, "/challenges/bench")
+        assert st == 200, st
         rows = page.count(b"<tr data-participant=")
         warm = []
         for _ in range(args.reps):
@@ -87,8 +94,8 @@ def main():
         fresh.sort()
         p95 = warm[int(0.95 * (len(warm) - 1) + 0.5)]
         print(f"GET /challenges/bench over HTTP, {rows} rows ({args.participants} participants x "
-              f"{args.subs} submissions, {len(page) >> 10} KiB): first read after a start "
-              f"{cold * 1e3:.1f} ms; then median {statistics.median(warm) * 1e3:.1f} ms, p95 "
+              f"{args.subs} submissions, {len(page) >> 10} KiB): first read right after a start "
+              f"{cold * 1e3:.1f} ms, 1 s after a start {warmed * 1e3:.1f} ms; then median {statistics.median(warm) * 1e3:.1f} ms, p95 "
               f"{p95 * 1e3:.1f} ms over {args.reps} reads of the cached page; made again after "
               f"each of {args.reps} writes: median {statistics.median(fresh) * 1e3:.1f} ms, p95 "
               f"{fresh[int(0.95 * (len(fresh) - 1) + 0.5)] * 1e3:.1f} ms (target < 50 ms); the "

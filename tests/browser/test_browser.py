@@ -793,7 +793,7 @@ def test_docs_shots(t, ctx):
                              for cy, cx, r in geo])
             env.call("POST", "/v1/challenges/discs-2027/submissions",
                      tc.stacked(pred, ids, "prediction", f"round {round_ + 1}"), tokens[p])
-        time.sleep(1.1)
+        time.sleep(4)  # the rounds apart on the chart's time axis
     with cdp.Browser(SHOT_WIDTH["challenge.png"], 700) as b:
         b.navigate(env.url + "/challenges/discs-2027")
         save_shot(b, os.path.join(ctx.shots, "challenge.png"), SHOT_WIDTH["challenge.png"])
