@@ -143,7 +143,12 @@ bench-pages: deps $(PAGE_BENCH) $(SEGLOSSD)
 	$(Q)$(PAGE_BENCH) $(PAGE_BENCH_ARGS)
 	$(Q)/usr/bin/python3 tests/bench/page_bench.py --seglossd $(SEGLOSSD)
 
+# The browser tests' Chromium (not needed to build or run): installed by the targets that run
+# them, unless SEGLOSS_NO_BROWSER=1 skips those tests (tests/run.sh)
+BROWSER_DEPS = [ "$(SEGLOSS_NO_BROWSER)" = 1 ] || SEGLOSS_PKGS=chromium sh .ci/deps.sh
+
 test: deps $(SEGLOSSD) $(SEGLOSS) $(UNIT_BIN) $(GOLDEN) $(E2E)
+	$(Q)$(BROWSER_DEPS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR)
 
 unit: deps $(UNIT_BIN)
@@ -166,10 +171,12 @@ challenges: deps $(SEGLOSSD) $(SEGLOSS)
 # DevTools protocol (tests/browser/test_browser.py); SEGLOSS_NO_BROWSER=1 skips it loudly
 .PHONY: browser docs-shots
 browser: deps $(SEGLOSSD)
+	$(Q)$(BROWSER_DEPS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) browser
 
 # the README's screenshots, taken by the browser tests (SEGLOSS_DOCS_SHOTS): commit docs/*.png
 docs-shots: deps $(SEGLOSSD)
+	$(Q)$(BROWSER_DEPS)
 	$(Q)mkdir -p docs
 	$(Q)SEGLOSS_DOCS_SHOTS=docs SEGLOSS_TEST=browser/docs_shots \
 	    sh tests/run.sh $(BUILD) $(GOLDEN_DIR) browser
