@@ -59,12 +59,14 @@ import traceback
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
-import zlib
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "browser"))
+import png  # noqa: E402
 
 T = harness.Tally("cli")
 SEGLOSS = None
@@ -1527,71 +1529,11 @@ def read_page(path):
 
 
 def png_decode(data):
-    """A PNG (non-interlaced; grey, RGB, palette, grey+alpha or RGBA; 8-bit, or 1/2/4/8-bit
-    palette) as (width, height, rows of (r, g, b) tuples). Written from the PNG specification
-    (W3C, 2003): chunks, zlib stream, the five scanline filters."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not a PNG signature")
-    pos, idat, plte, ihdr = 8, b"", None, None
-    while pos < len(data):
-        n, typ = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if zlib.crc32(typ + body) != struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]:
-            raise ValueError(f"bad CRC in {typ}")
-        if typ == b"IHDR":
-            ihdr = struct.unpack(">IIBBBBB", body)
-        elif typ == b"PLTE":
-            plte = [tuple(body[i:i + 3]) for i in range(0, len(body), 3)]
-        elif typ == b"IDAT":
-            idat += body
-        elif typ == b"IEND":
-            break
-        pos += 12 + n
-    w, h, depth, ctype, _, _, interlace = ihdr
-    if interlace:
-        raise ValueError("interlaced PNG")
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[ctype]
-    if depth != 8 and ctype != 3:
-        raise ValueError(f"bit depth {depth} of colour type {ctype}")
-    bits = channels * depth
-    bpp = max(1, bits // 8)
-    stride = (w * bits + 7) // 8
-    raw = zlib.decompress(idat)
-    prev = bytearray(stride)
-    rows = []
-    for y in range(h):
-        f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b = prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            if f == 1:
-                line[i] = (line[i] + a) & 255
-            elif f == 2:
-                line[i] = (line[i] + b) & 255
-            elif f == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-            elif f != 0:
-                raise ValueError(f"filter {f}")
-        prev = line
-        px = []
-        for x in range(w):
-            if ctype == 3:
-                per = 8 // depth
-                v = (line[x // per] >> (8 - depth * (x % per + 1))) & ((1 << depth) - 1)
-                px.append(plte[v])
-            elif ctype in (0, 4):
-                g = line[x * channels]
-                px.append((g, g, g))
-            else:
-                px.append(tuple(line[x * channels:x * channels + 3]))
-        rows.append(px)
-    return w, h, rows
+    """A PNG as (width, height, rows of (r, g, b) tuples), by the browser tests' stdlib decoder
+    (tests/browser/png.py, written from the PNG specification)."""
+    img = png.decode(data)
+    return img.width, img.height, [[img.pixel(x, y)[:3] for x in range(img.width)]
+                                   for y in range(img.height)]
 
 
 def png_of(img_attrs):
