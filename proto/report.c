@@ -1,6 +1,6 @@
 /* report.c - the visual report of one scoring (proto/report.h): the aggregate table, a strip
  * plot of every per-image value, and the worst images drawn as PNG overlays, following the
- * DOM contract the pages and the browser tests share. */
+ * structure docs/html.md describes (and the tests check). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

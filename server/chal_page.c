@@ -1,4 +1,4 @@
-/* chal_page.c - the leaderboard pages (issue 16; the DOM contract of the pages): GET /challenges
+/* chal_page.c - the leaderboard pages (their structure: docs/html.md): GET /challenges
  * lists the challenges, GET /challenges/{c} shows one: its rules, the public leaderboard, the
  * private one once revealed, the re-score's progress and a chart of the top participants' best
  * public score over time.

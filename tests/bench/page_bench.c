@@ -1,5 +1,5 @@
-/* page_bench.c - the leaderboard page's target (issue 16: "a page of 1,000 participants renders
- * server-side in under 50 ms"), measured without HTTP: a public leaderboard of P participants
+/* page_bench.c - the leaderboard page's target ("a page of 1,000 participants renders server-side
+ * in under 50 ms"), measured without HTTP: a public leaderboard of P participants
  * (default 1,000) with S submissions each (default 5) in the documents GET /challenges/{c} reads
  * (the leaderboard JSON text as the cache holds it, the description, the rankable submissions),
  * then per repetition what the handler does after its store reads: the leaderboard text parsed,

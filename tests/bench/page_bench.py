@@ -1,6 +1,6 @@
 """page_bench.py - GET /challenges/{c} over HTTP on a real seglossd whose data directory holds
-1,000 participants with 5 scored submissions each (issue 16: "a page of 1,000 participants
-renders server-side in under 50 ms"); a figure, not a pass/fail test (make bench-pages).
+1,000 participants with 5 scored submissions each ("a page of 1,000 participants renders
+server-side in under 50 ms"); a figure, not a pass/fail test (make bench-pages).
 
 The 5,000 stored submissions are copies of one real scored submission with other ids,
 participants, times and values, written into the database while seglossd is stopped

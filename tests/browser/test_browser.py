@@ -1,5 +1,5 @@
-"""test_browser.py - the leaderboard pages and the scoring report (the DOM contract of the HTML
-pages) in a real headless Chromium driven over the DevTools protocol (cdp.py), against a real
+"""test_browser.py - the leaderboard pages and the scoring report (their structure: docs/html.md)
+in a real headless Chromium driven over the DevTools protocol (cdp.py), against a real
 seglossd on an ephemeral port with a temporary data directory.
 
 What a page shows is checked against what the JSON API answers for the same thing (the
@@ -40,7 +40,7 @@ import test_challenges as tc  # noqa: E402  (the challenge fixture: Env, stacked
 
 import numpy as np  # noqa: E402
 
-# The contract's colours (the DOM contract; proto/html.h's SLP_HTML_TP/FP/FN)
+# The contract's colours (docs/html.md; proto/html.h's SLP_HTML_TP/FP/FN)
 TP, FP, FN, TN = (png.hex_rgb(c) for c in ("#DDAA33", "#BB5566", "#004488", "#FFFFFF"))
 MUTED = [png.hex_rgb(c) for c in ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
                                   "#DDCC77", "#CC6677", "#882255", "#AA4499")]

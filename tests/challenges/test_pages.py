@@ -1,5 +1,5 @@
-"""test_pages.py - the leaderboard pages (GET /challenges, GET /challenges/{c}; the DOM contract
-of the pages) over real HTTP against a real seglossd on a temporary data directory.
+"""test_pages.py - the leaderboard pages (GET /challenges, GET /challenges/{c}; their structure:
+docs/html.md) over real HTTP against a real seglossd on a temporary data directory.
 
 Each page is parsed with Python's html.parser into a small tree and compared with what the JSON
 routes answer to an anonymous reader: the same rows, ranks, participants, notes and entries, each

@@ -1461,8 +1461,8 @@ def test_errors(url, seglossd, golden_files_by_id, golden_dir):
 
 
 # ---- 9. the HTML report (--html) --------------------------------------------------------------
-# The page's DOM is the contract the report, the pages and the browser tests share ("the DOM
-# contract" of issue 16): table#aggregate rows tr[data-key] with td.value[data-value], section#worst with
+# The page's structure is docs/html.md's (the report, the pages and the browser tests share it):
+# table#aggregate rows tr[data-key] with td.value[data-value], section#worst with
 # figure.thumb[data-index][data-id][data-rank] holding img.overlay PNG data URIs. Overlay colours
 # (binary): TP #DDAA33, FP #BB5566, FN #004488, TN #FFFFFF; a thumbnail pixel (x, y) shows image
 # pixel (x // u, y // u), u = floor(128 / max(H, W)) when that is >= 2.

@@ -1,6 +1,6 @@
 /* test_report.c - the scoring report (proto/report.h) and its PNG writer (proto/png.h): the
  * thumbnails are decoded here with libpng's simplified read API and their pixels compared with
- * the colours of the DOM contract at hand-placed TP/FP/FN/TN pixels; the worst images of
+ * the colours of docs/html.md at hand-placed TP/FP/FN/TN pixels; the worst images of
  * hand-written answers, the slices of 3-D images, the downsampling rule and the escaping of
  * ids are checked against values worked out by hand in the comments. */
 #include <jansson.h>
