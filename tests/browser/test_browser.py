@@ -846,8 +846,41 @@ class Ctx:
         return code
 
 
+def test_phone(t, ctx):
+    """The pages on a phone: in Chromium's mobile emulation at 390 x 844 CSS pixels (the
+    viewport meta honoured), the page itself never scrolls sideways; a wide table scrolls
+    inside its own box, and the text keeps a readable size."""
+    env = ctx.env
+    env.setup("phone", dict(tc.CONFIG, title="A challenge seen on a phone"),
+              participants=("a-participant-with-a-long-name", "b"))
+    html = fetch_report(t, ctx, BINARY, "phone")
+    path = os.path.join(ctx.tmp, "report-phone.html")
+    with open(path, "w") as f:
+        f.write(html or "")
+    fit_js = """({page: document.documentElement.scrollWidth, view: window.innerWidth,
+        font: parseFloat(getComputedStyle(document.body).fontSize),
+        wide: [...document.querySelectorAll('table')].filter(tb =>
+            tb.getBoundingClientRect().width > window.innerWidth).map(tb =>
+            getComputedStyle(tb.parentElement).overflowX)})"""
+    with cdp.Browser(390, 844) as b:
+        b.call("Emulation.setDeviceMetricsOverride", width=390, height=844,
+               deviceScaleFactor=1, mobile=True)
+        for what, url in (("the list", env.url + "/challenges"),
+                          ("a challenge page", env.url + "/challenges/phone"),
+                          ("the report", "file://" + path)):
+            b.navigate(url)
+            fit = b.evaluate(fit_js)
+            t.check(fit["view"] == 390 and fit["page"] <= fit["view"],
+                    f"phone: {what} is no wider than the screen (390 CSS px)", repr(fit))
+            t.check(all(o == "auto" for o in fit["wide"]),
+                    f"phone: {what}: a table wider than the screen scrolls in its own box",
+                    repr(fit["wide"]))
+            t.check(fit["font"] >= 14, f"phone: {what}: body text of at least 14 px", repr(fit))
+            no_problems(t, b, f"phone: {what}")
+
+
 TESTS = [test_harness_websocket, test_harness_png, test_harness_problems, test_harness_cli,
-         test_pages, test_report_binary, test_report_multiclass, test_report_forms]
+         test_pages, test_report_binary, test_report_multiclass, test_report_forms, test_phone]
 
 
 def main():
