@@ -201,9 +201,10 @@ const struct sl_def *sl_loss_table(int *count);
 const struct sl_def *sl_metric_table(int *count);
 /* The loss row called name, or NULL when there is none. */
 const struct sl_def *sl_find_loss(const char *name);
-/* The metric row called name or having it as an alias, or NULL when there is none. An alias
- * also matches with capitals and spaces for underscores ("Hit Rate"), as MONAI's
- * check_confusion_matrix_metric_name accepts; row names match exactly only. */
+/* The metric row called name or having it as an alias, or NULL when there is none. A row with
+ * aliases and its aliases also match with capitals and spaces for underscores ("Hit Rate",
+ * "miss rate"), as MONAI's check_confusion_matrix_metric_name accepts; other rows match
+ * exactly only. */
 const struct sl_def *sl_find_metric(const char *name);
 /* Index of the parameter called name in def, or -1. */
 int sl_param_index(const struct sl_def *def, const char *name);

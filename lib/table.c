@@ -531,7 +531,8 @@ const struct sl_def *sl_find_loss(const char *name)
     return find(loss_table, COUNT(loss_table), name);
 }
 
-/* True when alias a is name written MONAI's way: any case, spaces for underscores. */
+/* True when name is a (a row name or alias) written MONAI's way: any case, spaces for
+ * underscores. */
 static bool alias_matches(const char *a, const char *name)
 {
     for (; *a && *name; a++, name++) {
@@ -550,7 +551,10 @@ const struct sl_def *sl_find_metric(const char *name)
 {
     const struct sl_def *d = find(metric_table, COUNT(metric_table), name);
     for (int i = 0; !d && i < COUNT(metric_table); i++) {
-        for (int k = 0; metric_table[i].aliases && metric_table[i].aliases[k]; k++) {
+        if (metric_table[i].aliases && alias_matches(metric_table[i].name, name)) {
+            d = &metric_table[i];
+        }
+        for (int k = 0; !d && metric_table[i].aliases && metric_table[i].aliases[k]; k++) {
             if (alias_matches(metric_table[i].aliases[k], name)) {
                 d = &metric_table[i];
                 break;
