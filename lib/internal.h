@@ -73,7 +73,17 @@ enum {
     SL_P_DW_N
 };
 enum { SL_P_COMBO_TERMS, SL_P_COMBO_INCLUDE_BG, SL_P_COMBO_N };
-enum { SL_P_FBETA_BETA, SL_P_FBETA_N };
+enum { SL_P_FBETA_BETA, SL_P_FBETA_ZERO_DIVISION, SL_P_FBETA_REDUCTION, SL_P_FBETA_N };
+/* confusion-matrix metrics: dice and iou (MONAI's ignore_empty), segloss's other ratios, the
+ * rows following MONAI ConfusionMatrixMetric */
+enum {
+    SL_P_OVERLAP_IGNORE_EMPTY,
+    SL_P_OVERLAP_ZERO_DIVISION,
+    SL_P_OVERLAP_REDUCTION,
+    SL_P_OVERLAP_N
+};
+enum { SL_P_RATIO_ZERO_DIVISION, SL_P_RATIO_REDUCTION, SL_P_RATIO_N };
+enum { SL_P_CM_REDUCTION, SL_P_CM_N };
 enum { SL_P_HD_PERCENTILE, SL_P_HD_POOLING, SL_P_HD_EMPTY, SL_P_HD_N };
 enum { SL_P_ASSD_EMPTY, SL_P_ASSD_N };
 enum { SL_P_NSD_TOLERANCE, SL_P_NSD_N };
@@ -265,6 +275,19 @@ double sl__m_balanced_accuracy(const struct sl_spec *s, double tp, double fp, do
 double sl__m_npv(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
 double sl__m_mcc(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
 double sl__m_fbeta(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+/* MONAI compute_confusion_matrix_metric: a zero denominator is NaN, dg is not used */
+double sl__m_miss_rate(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                       double dg);
+double sl__m_fall_out(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                      double dg);
+double sl__m_fdr(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_for(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_pt(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_ts(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_f1(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_fm(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_bm(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
+double sl__m_mk(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
 
 /* surface.c: surface-distance metrics */
 double sl__surf_hausdorff(const struct sl_spec *s, const double *d, int64_t np, int64_t nt,

@@ -554,6 +554,77 @@ double sl__m_fbeta(const struct sl_spec *s, double tp, double fp, double fn, dou
     return ratio((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp, dg);
 }
 
+/* MONAI compute_confusion_matrix_metric (monai/metrics/confusion_matrix.py): a ratio whose
+ * denominator is 0 is NaN, and so is every formula built on it. */
+static double nan_ratio(double num, double den)
+{
+    return den == 0 ? NAN : num / den;
+}
+
+double sl__m_miss_rate(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                       double dg)
+{
+    (void)s, (void)fp, (void)tn, (void)dg;
+    return nan_ratio(fn, tp + fn);
+}
+
+double sl__m_fall_out(const struct sl_spec *s, double tp, double fp, double fn, double tn,
+                      double dg)
+{
+    (void)s, (void)tp, (void)fn, (void)dg;
+    return nan_ratio(fp, fp + tn);
+}
+
+double sl__m_fdr(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)fn, (void)tn, (void)dg;
+    return nan_ratio(fp, fp + tp);
+}
+
+double sl__m_for(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)tp, (void)fp, (void)dg;
+    return nan_ratio(fn, fn + tn);
+}
+
+/* Prevalence threshold (Balayla 2020), as MONAI: TPR and TNR NaN when their class is absent. */
+double sl__m_pt(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)dg;
+    const double tpr = nan_ratio(tp, tp + fn), tnr = nan_ratio(tn, tn + fp);
+    return nan_ratio(sqrt(tpr * (1 - tnr)) + tnr - 1, tpr + tnr - 1);
+}
+
+double sl__m_ts(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)tn, (void)dg;
+    return nan_ratio(tp, tp + fn + fp);
+}
+
+double sl__m_f1(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)tn, (void)dg;
+    return nan_ratio(2 * tp, 2 * tp + fn + fp);
+}
+
+double sl__m_fm(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)tn, (void)dg;
+    return sqrt(nan_ratio(tp, tp + fp) * nan_ratio(tp, tp + fn));
+}
+
+double sl__m_bm(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)dg;
+    return nan_ratio(tp, tp + fn) + nan_ratio(tn, tn + fp) - 1;
+}
+
+double sl__m_mk(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg)
+{
+    (void)s, (void)dg;
+    return nan_ratio(tp, tp + fp) + nan_ratio(tn, tn + fn) - 1;
+}
+
 double sl_metric_from_counts(const struct sl_spec *spec, const struct sl_confusion *c,
                              enum sl_empty e)
 {
@@ -561,8 +632,20 @@ double sl_metric_from_counts(const struct sl_spec *spec, const struct sl_confusi
     if (!k || !k->from_counts) {
         return NAN;
     }
+    /* MONAI DiceMetric/MeanIoU ignore_empty: NaN whenever the target is empty */
+    int ie = sl_param_index(spec->def, "ignore_empty");
+    if (ie >= 0 && spec->values[ie].kind == SL_V_BOOL && spec->values[ie].b && c->tp + c->fn == 0) {
+        return NAN;
+    }
     const double empty = e == SL_EMPTY_ONE ? 1.0 : e == SL_EMPTY_ZERO ? 0.0 : NAN;
-    const double degenerate = (c->fp == 0 && c->fn == 0) ? empty : 0.0;
+    double degenerate = (c->fp == 0 && c->fn == 0) ? empty : 0.0;
+    /* scikit-learn's zero_division: one value for every zero denominator ("nan": MONAI's) */
+    int zd = sl_param_index(spec->def, "zero_division");
+    if (zd >= 0 && spec->values[zd].kind == SL_V_NUMBER) {
+        degenerate = spec->values[zd].num;
+    } else if (zd >= 0 && spec->values[zd].kind == SL_V_ENUM) {
+        degenerate = NAN;
+    }
     return k->from_counts(spec, (double)c->tp, (double)c->fp, (double)c->fn, (double)c->tn,
                           degenerate);
 }
@@ -633,6 +716,75 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
         }
     }
     r->mean = mk ? msum / mk : NAN;
+}
+
+/* Adds v to *sum and counts it in *k unless it is NaN (MONAI's not_nans). */
+static void add_defined(double v, double *sum, int64_t *k)
+{
+    if (!isnan(v)) {
+        *sum += v;
+        (*k)++;
+    }
+}
+
+int64_t sl_metric_reduce(enum sl_metric_reduction r, const double *v, int64_t n, int64_t c,
+                         double *out)
+{
+    switch (r) {
+    case SL_MR_NONE:
+        memcpy(out, v, sizeof(double) * (size_t)(n * c));
+        return n * c;
+    case SL_MR_MEAN: {
+        /* per image over its defined classes, then over the images that have one */
+        double total = 0;
+        int64_t images = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double sum = 0;
+            int64_t k = 0;
+            for (int64_t j = 0; j < c; j++) {
+                add_defined(v[i * c + j], &sum, &k);
+            }
+            if (k) {
+                total += sum / (double)k;
+                images++;
+            }
+        }
+        out[0] = images ? total / (double)images : 0.0;
+        return 1;
+    }
+    case SL_MR_SUM: {
+        double sum = 0;
+        int64_t k = 0;
+        for (int64_t i = 0; i < n * c; i++) {
+            add_defined(v[i], &sum, &k);
+        }
+        out[0] = sum;
+        return 1;
+    }
+    case SL_MR_MEAN_BATCH:
+    case SL_MR_SUM_BATCH:
+        for (int64_t j = 0; j < c; j++) {
+            double sum = 0;
+            int64_t k = 0;
+            for (int64_t i = 0; i < n; i++) {
+                add_defined(v[i * c + j], &sum, &k);
+            }
+            out[j] = r == SL_MR_SUM_BATCH ? sum : k ? sum / (double)k : 0.0;
+        }
+        return c;
+    case SL_MR_MEAN_CHANNEL:
+    case SL_MR_SUM_CHANNEL:
+        for (int64_t i = 0; i < n; i++) {
+            double sum = 0;
+            int64_t k = 0;
+            for (int64_t j = 0; j < c; j++) {
+                add_defined(v[i * c + j], &sum, &k);
+            }
+            out[i] = r == SL_MR_SUM_CHANNEL ? sum : k ? sum / (double)k : 0.0;
+        }
+        return n;
+    }
+    return 0;
 }
 
 int sl__reduce(const struct sl__plan *pl, struct sl_result *res, char *msg, size_t msglen)

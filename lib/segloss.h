@@ -190,6 +190,9 @@ struct sl_def {
     const char *mode_hint;  /* what to use instead in the other modes, or NULL */
     unsigned flags;         /* SL_DEF_* */
     const struct sl__kernel *kernel;
+    /* other names of the row (NULL-terminated, or NULL): the peer's names for the same value
+     * (MONAI ConfusionMatrixMetric's aliases); a spec naming one answers under that name */
+    const char *const *aliases;
 };
 
 /* The loss table: its rows, *count of them (static, never freed). */
@@ -198,7 +201,10 @@ const struct sl_def *sl_loss_table(int *count);
 const struct sl_def *sl_metric_table(int *count);
 /* The loss row called name, or NULL when there is none. */
 const struct sl_def *sl_find_loss(const char *name);
-/* The metric row called name, or NULL when there is none. */
+/* The metric row called name or having it as an alias, or NULL when there is none. A row with
+ * aliases and its aliases also match with capitals and spaces for underscores ("Hit Rate",
+ * "miss rate"), as MONAI's check_confusion_matrix_metric_name accepts; other rows match
+ * exactly only. */
 const struct sl_def *sl_find_metric(const char *name);
 /* Index of the parameter called name in def, or -1. */
 int sl_param_index(const struct sl_def *def, const char *name);
@@ -311,10 +317,36 @@ void sl_result_free(struct sl_result *res);
 
 /* Value of a confusion-matrix metric (dice, iou, precision, recall, specificity, accuracy,
  * balanced_accuracy, mcc, fbeta) from counts c, with e for a zero denominator when prediction
- * and target agree; NaN (undefined) for other metrics. Used by reduce.c per image and for the
- * batch's `global`, and by clients that sum counts over several requests. */
+ * and target agree (NaN whenever the target is empty when the spec's ignore_empty is true);
+ * the rows following MONAI's ConfusionMatrixMetric (miss_rate ... markedness) are NaN for a
+ * zero denominator whatever e says; NaN (undefined) for other metrics. Used by reduce.c per image
+ * and for the batch's `global`, and by clients that sum counts over several requests. */
 double sl_metric_from_counts(const struct sl_spec *spec, const struct sl_confusion *c,
                              enum sl_empty e);
+
+/* MONAI's MetricReduction (monai/metrics/utils.py do_metric_reduction), the metric parameter
+ * `reduction`; the order is the order of its choices in lib/table.c. */
+enum sl_metric_reduction {
+    SL_MR_MEAN,
+    SL_MR_SUM,
+    SL_MR_MEAN_BATCH,
+    SL_MR_SUM_BATCH,
+    SL_MR_MEAN_CHANNEL,
+    SL_MR_SUM_CHANNEL,
+    SL_MR_NONE,
+};
+
+/* The `reduction` metric spec asks for (a value of enum sl_metric_reduction), or -1 when it
+ * gives none (or its row has no such parameter). */
+int sl_metric_reduction_of(const struct sl_spec *spec);
+
+/* MONAI do_metric_reduction of the n x c values v (image-major, NaN = not defined) into out
+ * (caller allocates n * c doubles); returns how many values it wrote: 1 (mean, sum), c
+ * (*_batch), n (*_channel) or n * c (none, a copy with its NaNs). NaNs are left out of every
+ * sum and count; a mean over no defined value is 0, as MONAI's. `mean` averages each image's
+ * defined values first, then the images that have one. */
+int64_t sl_metric_reduce(enum sl_metric_reduction r, const double *v, int64_t n, int64_t c,
+                         double *out);
 
 /* ---- the worker pool ---------------------------------------------------------------------- */
 

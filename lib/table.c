@@ -332,11 +332,48 @@ static const struct sl_def loss_table[] = {
                                           .combine = combine_terms}},
 };
 
+/* MONAI's MetricReduction names, in the order of enum sl_metric_reduction. */
+static const char *const metric_reduction_choices[] = {
+    "mean", "sum", "mean_batch", "sum_batch", "mean_channel", "sum_channel", "none", NULL};
+#define METRIC_REDUCTION_PARAM                                                                     \
+    {                                                                                              \
+        "reduction", SL_PT_ENUM, ABSENT, 0, 0, false, metric_reduction_choices,                    \
+            "adds `reduced`: MONAI do_metric_reduction (monai/metrics/utils.py) of the per-image " \
+            "values of the counted classes, NaN left out, 0 when none is defined; its mean is "    \
+            "over each image's classes first, then over images (not segloss's `mean`)"             \
+    }
+static const char *const zero_division_choices[] = {"nan", NULL};
+#define ZERO_DIVISION_PARAM                                                                        \
+    {                                                                                              \
+        "zero_division", SL_PT_NUMBER_ENUM, ABSENT, 0, 1, false, zero_division_choices,            \
+            "the value of any ratio whose denominator is 0 (scikit-learn's zero_division); "       \
+            "\"nan\" reports null as MONAI ConfusionMatrixMetric does; default: the request's "    \
+            "`empty` when prediction and target agree, else 0"                                     \
+    }
 static const struct sl_param_def fbeta_params[] = {
     [SL_P_FBETA_BETA] = {"beta", SL_PT_NUMBER, NUM(1), 0, INFINITY, true, NULL,
                          "recall is beta times as important"},
+    [SL_P_FBETA_ZERO_DIVISION] = ZERO_DIVISION_PARAM,
+    [SL_P_FBETA_REDUCTION] = METRIC_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(fbeta_params) == SL_P_FBETA_N, "fbeta_params: one row per index");
+static const struct sl_param_def overlap_params[] = {
+    [SL_P_OVERLAP_IGNORE_EMPTY] =
+        {"ignore_empty", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
+         "true: the value is null (undefined) whenever the class is absent from the target, even "
+         "with a non-empty prediction (MONAI DiceMetric/MeanIoU ignore_empty, whose default is "
+         "true); false: the request's `empty` rule"},
+    [SL_P_OVERLAP_ZERO_DIVISION] = ZERO_DIVISION_PARAM,
+    [SL_P_OVERLAP_REDUCTION] = METRIC_REDUCTION_PARAM,
+};
+_Static_assert(COUNT(overlap_params) == SL_P_OVERLAP_N, "overlap_params: one row per index");
+static const struct sl_param_def ratio_params[] = {
+    [SL_P_RATIO_ZERO_DIVISION] = ZERO_DIVISION_PARAM,
+    [SL_P_RATIO_REDUCTION] = METRIC_REDUCTION_PARAM,
+};
+_Static_assert(COUNT(ratio_params) == SL_P_RATIO_N, "ratio_params: one row per index");
+static const struct sl_param_def cm_params[] = {[SL_P_CM_REDUCTION] = METRIC_REDUCTION_PARAM};
+_Static_assert(COUNT(cm_params) == SL_P_CM_N, "cm_params: one row per index");
 
 static const char *const pooling_choices[] = {"max", "pooled", NULL};
 static const char *const nan_choice[] = {"nan", NULL};
@@ -384,20 +421,73 @@ _Static_assert(COUNT(nsd_params) == SL_P_NSD_N, "nsd_params: one row per index")
 /* A confusion-matrix metric row: its name, formula, summary and convention. */
 #define COUNTS(nm, fn, sum, conv) METRIC(nm, sum, conv), .kernel = COUNTS_KERNEL(fn)
 
+/* A segloss ratio row: zero_division and reduction. */
+#define RATIO_PARAMS .params = ratio_params, .nparams = COUNT(ratio_params)
+/* A row following MONAI ConfusionMatrixMetric: reduction. */
+#define CM_PARAMS .params = cm_params, .nparams = COUNT(cm_params)
+/* MONAI's names of a row (check_confusion_matrix_metric_name), NULL-terminated. */
+#define ALIASES(...)                                                                               \
+    .aliases = (const char *const[])                                                               \
+    {                                                                                              \
+        __VA_ARGS__, NULL                                                                          \
+    }
+/* The convention of the rows that follow MONAI's ConfusionMatrixMetric formula and its NaN. */
+#define MONAI_CM(metric)                                                                           \
+    "MONAI ConfusionMatrixMetric \"" metric "\" (monai/metrics/confusion_matrix.py "               \
+    "compute_confusion_matrix_metric): a zero denominator is null, whatever `empty` says"
+
 static const struct sl_def metric_table[] = {
-    {COUNTS("dice", sl__m_dice, "2TP / (2TP + FP + FN)", "MONAI DiceMetric")},
-    {COUNTS("iou", sl__m_iou, "TP / (TP + FP + FN)", "MONAI MeanIoU")},
-    {COUNTS("precision", sl__m_precision, "TP / (TP + FP)", NULL)},
-    {COUNTS("recall", sl__m_recall, "TP / (TP + FN)", NULL)},
-    {COUNTS("specificity", sl__m_specificity, "TN / (TN + FP)", NULL)},
-    {COUNTS("accuracy", sl__m_accuracy, "(TP + TN) / (TP + FP + FN + TN)", NULL)},
-    {COUNTS("balanced_accuracy", sl__m_balanced_accuracy, "(recall + specificity) / 2", NULL)},
+    {COUNTS("dice", sl__m_dice, "2TP / (2TP + FP + FN)",
+            "MONAI DiceMetric (monai/metrics/meandice.py) with ignore_empty as given (false by "
+            "default)"),
+     .params = overlap_params, .nparams = COUNT(overlap_params)},
+    {COUNTS("iou", sl__m_iou, "TP / (TP + FP + FN)",
+            "MONAI MeanIoU (monai/metrics/meaniou.py) with ignore_empty as given (false by "
+            "default)"),
+     .params = overlap_params, .nparams = COUNT(overlap_params)},
+    {COUNTS("precision", sl__m_precision, "TP / (TP + FP)", NULL), RATIO_PARAMS,
+     ALIASES("positive_predictive_value", "ppv")},
+    {COUNTS("recall", sl__m_recall, "TP / (TP + FN)", NULL), RATIO_PARAMS,
+     ALIASES("sensitivity", "hit_rate", "true_positive_rate", "tpr")},
+    {COUNTS("specificity", sl__m_specificity, "TN / (TN + FP)", NULL), RATIO_PARAMS,
+     ALIASES("selectivity", "true_negative_rate", "tnr")},
+    {COUNTS("accuracy", sl__m_accuracy, "(TP + TN) / (TP + FP + FN + TN)", NULL), RATIO_PARAMS,
+     ALIASES("acc")},
+    {COUNTS("balanced_accuracy", sl__m_balanced_accuracy, "(recall + specificity) / 2", NULL),
+     RATIO_PARAMS, ALIASES("ba")},
     {COUNTS("npv", sl__m_npv, "TN / (TN + FN)",
-            "negative predictive value, MONAI ConfusionMatrixMetric \"npv\"")},
+            "negative predictive value, MONAI ConfusionMatrixMetric \"npv\""),
+     RATIO_PARAMS, ALIASES("negative_predictive_value")},
     {COUNTS("mcc", sl__m_mcc, "(TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))",
-            "Matthews 1975")},
+            "Matthews 1975"),
+     RATIO_PARAMS, ALIASES("matthews_correlation_coefficient")},
     {COUNTS("fbeta", sl__m_fbeta, "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL),
      .params = fbeta_params, .nparams = COUNT(fbeta_params)},
+    {COUNTS("miss_rate", sl__m_miss_rate, "FN / (TP + FN)", MONAI_CM("fnr")), CM_PARAMS,
+     ALIASES("false_negative_rate", "fnr")},
+    {COUNTS("fall_out", sl__m_fall_out, "FP / (FP + TN)", MONAI_CM("fpr")), CM_PARAMS,
+     ALIASES("false_positive_rate", "fpr")},
+    {COUNTS("false_discovery_rate", sl__m_fdr, "FP / (FP + TP)", MONAI_CM("fdr")), CM_PARAMS,
+     ALIASES("fdr")},
+    {COUNTS("false_omission_rate", sl__m_for, "FN / (FN + TN)", MONAI_CM("for")), CM_PARAMS,
+     ALIASES("for")},
+    {COUNTS("prevalence_threshold", sl__m_pt,
+            "(sqrt(TPR (1 - TNR)) + TNR - 1) / (TPR + TNR - 1), TPR = TP / (TP + FN), "
+            "TNR = TN / (TN + FP)",
+            MONAI_CM("pt")),
+     CM_PARAMS, ALIASES("pt")},
+    {COUNTS("threat_score", sl__m_ts, "TP / (TP + FN + FP) (iou with MONAI's null)",
+            MONAI_CM("ts")),
+     CM_PARAMS, ALIASES("critical_success_index", "ts", "csi")},
+    {COUNTS("f1_score", sl__m_f1, "2TP / (2TP + FN + FP) (dice with MONAI's null)", MONAI_CM("f1")),
+     CM_PARAMS, ALIASES("f1")},
+    {COUNTS("fowlkes_mallows_index", sl__m_fm, "sqrt(PPV TPR), PPV = TP / (TP + FP)",
+            MONAI_CM("fm")),
+     CM_PARAMS, ALIASES("fm")},
+    {COUNTS("informedness", sl__m_bm, "TPR + TNR - 1", MONAI_CM("bm")), CM_PARAMS,
+     ALIASES("bookmaker_informedness", "bm", "youden_index", "youden")},
+    {COUNTS("markedness", sl__m_mk, "PPV + NPV - 1, NPV = TN / (TN + FN)", MONAI_CM("mk")),
+     CM_PARAMS, ALIASES("deltap", "mk")},
     {METRIC("confusion", "TP, FP, FN, TN counts", NULL), .flags = SL_DEF_COUNTS},
     {METRIC("hausdorff",
             "symmetric Hausdorff distance between the surfaces (or a percentile of it)",
@@ -441,9 +531,47 @@ const struct sl_def *sl_find_loss(const char *name)
     return find(loss_table, COUNT(loss_table), name);
 }
 
+/* True when name is a (a row name or alias) written MONAI's way: any case, spaces for
+ * underscores. */
+static bool alias_matches(const char *a, const char *name)
+{
+    for (; *a && *name; a++, name++) {
+        char c = *name == ' ' ? '_' : *name;
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c - 'A' + 'a');
+        }
+        if (c != *a) {
+            return false;
+        }
+    }
+    return *a == *name;
+}
+
 const struct sl_def *sl_find_metric(const char *name)
 {
-    return find(metric_table, COUNT(metric_table), name);
+    const struct sl_def *d = find(metric_table, COUNT(metric_table), name);
+    for (int i = 0; !d && i < COUNT(metric_table); i++) {
+        if (metric_table[i].aliases && alias_matches(metric_table[i].name, name)) {
+            d = &metric_table[i];
+        }
+        for (int k = 0; !d && metric_table[i].aliases && metric_table[i].aliases[k]; k++) {
+            if (alias_matches(metric_table[i].aliases[k], name)) {
+                d = &metric_table[i];
+                break;
+            }
+        }
+    }
+    return d;
+}
+
+int sl_metric_reduction_of(const struct sl_spec *spec)
+{
+    int k = sl_param_index(spec->def, "reduction");
+    if (k < 0 || spec->def->params[k].choices != metric_reduction_choices ||
+        spec->values[k].kind != SL_V_ENUM) {
+        return -1;
+    }
+    return spec->values[k].choice;
 }
 
 /* Pixel losses: the mean over counted pixels, or the batch sum. */

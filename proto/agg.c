@@ -8,6 +8,7 @@
  *
  * - metrics: per-image values are concatenated; `per_class` is the mean over images of the
  *   defined values, `mean` the mean over images (binary) or over the counted classes;
+ *   `reduced` (a metric's MONAI `reduction`) is recomputed from the concatenated values;
  *   confusion-family `global` values come from confusion counts summed over all batches (a
  *   hidden `confusion` metric is added to every request for them), never from batch means;
  * - pixel losses (mean over counted pixels): sum of per-image value x per-image denominator
@@ -637,6 +638,52 @@ static json_t *counts_json(const struct sl_confusion *c)
                      (json_int_t)c->fn, "tn", (json_int_t)c->tn);
 }
 
+/* Metric m's `reduced` (new) from the per-image values of all batches: MONAI
+ * do_metric_reduction r of the counted classes (sl_metric_reduce), as one request answers it;
+ * NULL on out of memory. */
+static json_t *reduced_json(const struct slp_agg *a, const struct ametric *m,
+                            enum sl_metric_reduction r)
+{
+    const bool binary = strcmp(a->mode, "binary") == 0;
+    const int64_t n = (int64_t)json_array_size(m->per_image), C = a->classes;
+    const int64_t c0 = C > 1 && !a->include_background, cc = C - c0;
+    json_t *o = NULL;
+    double *v = malloc(sizeof(double) * (size_t)(n * cc + 1));
+    double *out = malloc(sizeof(double) * (size_t)(n * cc + 1));
+    if (!v || !out) {
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        json_t *row = json_array_get(m->per_image, (size_t)i);
+        for (int64_t c = 0; c < cc; c++) {
+            json_t *x = binary ? row : json_array_get(row, (size_t)(c + c0));
+            v[i * cc + c] = json_is_number(x) ? json_number_value(x) : NAN;
+        }
+    }
+    int64_t k = sl_metric_reduce(r, v, n, cc, out);
+    if (r == SL_MR_MEAN || r == SL_MR_SUM) {
+        o = num(out[0]);
+    } else if (r == SL_MR_NONE) {
+        o = json_array();
+        for (int64_t i = 0; o && i < n; i++) {
+            json_t *row = json_array();
+            for (int64_t c = 0; c < cc; c++) {
+                json_array_append_new(row, num(out[i * cc + c]));
+            }
+            json_array_append_new(o, row);
+        }
+    } else {
+        o = json_array();
+        for (int64_t i = 0; o && i < k; i++) {
+            json_array_append_new(o, num(out[i]));
+        }
+    }
+out:
+    free(v);
+    free(out);
+    return o;
+}
+
 /* Metric m's combined entry (new): per-image lists, per-class means, and the global values
  * from the summed counts. */
 static json_t *metric_json(const struct slp_agg *a, const struct ametric *m, bool per_image)
@@ -709,6 +756,10 @@ static json_t *metric_json(const struct slp_agg *a, const struct ametric *m, boo
         json_object_set(o, "per_image", m->per_image);
     }
     json_object_set_new(o, "undefined", json_integer(undefined));
+    int r = sl_metric_reduction_of(&m->spec);
+    if (r >= 0) {
+        json_object_set_new(o, "reduced", reduced_json(a, m, (enum sl_metric_reduction)r));
+    }
     json_decref(per_class);
     json_decref(global);
     return o;

@@ -100,6 +100,17 @@ static void write_table(struct slp_dynbuf *b, const struct sl_def *defs, int n)
         slp_json_add_str(b, d->summary, 0);
         slp_dynbuf_adds(b, ",\"convention\":");
         slp_json_add_str(b, d->convention ? d->convention : "the usual confusion-matrix form", 0);
+        if (d->aliases) {
+            /* the peer's other names for the row (MONAI ConfusionMatrixMetric) */
+            slp_dynbuf_adds(b, ",\"aliases\":[");
+            for (int k = 0; d->aliases[k]; k++) {
+                if (k) {
+                    slp_dynbuf_add(b, ",", 1);
+                }
+                slp_json_add_str(b, d->aliases[k], 0);
+            }
+            slp_dynbuf_adds(b, "]");
+        }
         slp_dynbuf_adds(b, ",\"params\":[");
         for (int k = 0; k < d->nparams; k++) {
             if (k) {

@@ -85,10 +85,46 @@ static void write_count_list(struct slp_dynbuf *b, const struct sl_confusion *c,
     slp_dynbuf_add(b, "]", 1);
 }
 
+/* The metric's `reduced` when its spec asks for a MONAI reduction: do_metric_reduction of the
+ * per-image values of the counted classes (class 0 left out when include_background is false,
+ * as MONAI's ignore_background): a number (mean, sum), a list over classes (*_batch), over
+ * images (*_channel), or N lists (none). Nothing is written on out of memory (b->err). */
+static void write_reduced(struct slp_dynbuf *b, const struct sl_metric_result *m,
+                          const struct sl_result *res, bool include_background)
+{
+    int r = sl_metric_reduction_of(m->spec);
+    if (r < 0) {
+        return;
+    }
+    const int64_t n = res->images, c = res->classes, c0 = c > 1 && !include_background;
+    const int64_t cc = c - c0;
+    double *v = malloc(sizeof(double) * (size_t)(n * cc + 1));
+    double *out = malloc(sizeof(double) * (size_t)(n * cc + 1));
+    if (!v || !out) {
+        b->err = SL_ENOMEM;
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(v + i * cc, m->per_image + i * c + c0, sizeof(double) * (size_t)cc);
+    }
+    int64_t k = sl_metric_reduce((enum sl_metric_reduction)r, v, n, cc, out);
+    slp_dynbuf_adds(b, ",\"reduced\":");
+    if (r == SL_MR_NONE) {
+        write_rows(b, out, n, cc);
+    } else if (r == SL_MR_MEAN || r == SL_MR_SUM) {
+        slp__write_num(b, out[0]);
+    } else {
+        write_list(b, out, k);
+    }
+out:
+    free(v);
+    free(out);
+}
+
 /* Binary: per_image is a list of N and global a number. Multiclass/multilabel: per_image is
  * N lists of C, per_class and global are lists of C, mean is over the counted classes. */
 static void write_metric(struct slp_dynbuf *b, const struct sl_metric_result *m,
-                         const struct sl_result *res, bool per_image)
+                         const struct sl_result *res, bool per_image, bool include_background)
 {
     const int64_t n = res->images, c = res->classes;
     const bool binary = res->mode == SL_MODE_BINARY;
@@ -157,6 +193,7 @@ static void write_metric(struct slp_dynbuf *b, const struct sl_metric_result *m,
     }
     slp_dynbuf_adds(b, ",\"undefined\":");
     slp__write_int(b, m->undefined);
+    write_reduced(b, m, res, include_background);
     slp_dynbuf_adds(b, "}");
 }
 
@@ -199,7 +236,7 @@ void slp__write_result(struct slp_dynbuf *b, const struct slp_score_req *r,
         }
         slp_json_add_str(b, res->metrics[i].spec->key, 0);
         slp_dynbuf_add(b, ":", 1);
-        write_metric(b, &res->metrics[i], res, r->per_image);
+        write_metric(b, &res->metrics[i], res, r->per_image, req->include_background);
     }
     slp_dynbuf_adds(b, "},\"conventions\":{\"prediction_type\":");
     slp_json_add_str(b, sl_pred_type_name(req->pred_type), 0);

@@ -298,6 +298,8 @@ static int parse_metric(struct slp_score_req *owner, const json_t *j, const char
         return SL_EINVAL;
     }
     sl_spec_init(spec, def);
+    /* an alias answers under the name the user wrote (which, matching, is short) */
+    snprintf(spec->key, sizeof spec->key, "%s", name);
     snprintf(spec->path, sizeof spec->path, "%s", path);
     if (json_is_string(j)) {
         return 0;

@@ -602,6 +602,10 @@ def test_aggregation(url):
             more_aggregation(url, results)
         except Exception:
             T.check(False, "aggregation (more): the test ran", traceback.format_exc())
+    try:
+        confusion_aggregation(url)
+    except Exception:
+        T.check(False, "aggregation (confusion family): the test ran", traceback.format_exc())
     return results
 
 
@@ -721,6 +725,119 @@ def more_aggregation(url, results):
     if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
         check_top(tag, doc, want, 64, 4, cmd)
         compare_entries(tag, doc, want, cmd)
+
+
+def monai_confusion_metric(name, tp, fp, tn, fn):
+    """MONAI monai/metrics/confusion_matrix.py compute_confusion_matrix_metric, written out:
+    NaN wherever a denominator (or a TPR/TNR/PPV/NPV inside a formula) is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        def r(a, b):
+            return np.where(b != 0, a / np.where(b != 0, b, 1), np.nan)
+        tpr, tnr = r(tp, tp + fn), r(tn, tn + fp)
+        ppv, npv = r(tp, tp + fp), r(tn, tn + fn)
+        return {
+            "tpr": tpr, "fnr": r(fn, tp + fn), "fpr": r(fp, fp + tn), "fdr": r(fp, fp + tp),
+            "for": r(fn, fn + tn), "ts": r(tp, tp + fn + fp), "f1": r(2 * tp, 2 * tp + fn + fp),
+            "pt": r(np.sqrt(tpr * (1 - tnr)) + tnr - 1, tpr + tnr - 1),
+            "fm": np.sqrt(ppv * tpr), "bm": tpr + tnr - 1, "mk": ppv + npv - 1,
+        }[name]
+
+
+def monai_reduce(f, reduction):
+    """MONAI monai/metrics/utils.py do_metric_reduction on f [N, C] (NaN = undefined), written
+    out: NaNs are left out of every sum and count, a mean over nothing is 0, and `mean` is over
+    each image's classes first, then over the images that have a defined value."""
+    ok = ~np.isnan(f)
+    z = np.where(ok, f, 0.0)
+    def mean(s, k):
+        return np.where(k > 0, s / np.maximum(k, 1), 0.0)
+    if reduction == "none":
+        return [[None if np.isnan(x) else float(x) for x in row] for row in f]
+    if reduction == "sum":
+        return float(z.sum())
+    if reduction == "mean":
+        per_image = mean(z.sum(1), ok.sum(1))
+        n = (ok.sum(1) > 0).sum()
+        return float(per_image.sum() / n) if n else 0.0
+    if reduction == "mean_batch":
+        return mean(z.sum(0), ok.sum(0)).tolist()
+    if reduction == "sum_batch":
+        return z.sum(0).tolist()
+    if reduction == "mean_channel":
+        return mean(z.sum(1), ok.sum(1)).tolist()
+    if reduction == "sum_channel":
+        return z.sum(1).tolist()
+    raise ValueError(reduction)
+
+
+def confusion_aggregation(url):
+    """Issue 17: MONAI's confusion family (its names and aliases), ignore_empty, zero_division
+    and `reduction` over 3 batches equal one request with the 7 images, and both equal MONAI's
+    formulas and do_metric_reduction written out above (computed here from the images' counts)."""
+    rng = np.random.default_rng(17)
+    pred, tgt = dataset_mc_absent(rng)  # class 2 absent from images 0..5: undefined values
+    n, C = pred.shape[0], pred.shape[1]
+    flags = [("--set", "include_background=false", ("include_background", False)),
+             ("--metric", "dice:ignore_empty=true,reduction=mean",
+              {"name": "dice", "ignore_empty": True, "reduction": "mean"}),
+             ("--metric", "iou:ignore_empty=true,reduction=mean_batch",
+              {"name": "iou", "ignore_empty": True, "reduction": "mean_batch"}),
+             ("--metric", "sensitivity:zero_division=nan,reduction=sum_batch",
+              {"name": "sensitivity", "zero_division": "nan", "reduction": "sum_batch"})]
+    reds = {"fnr": "mean_channel", "fpr": "sum", "fdr": "mean", "for": "sum_channel", "ts": "mean_batch",
+            "f1": "none", "pt": "sum_batch", "fm": "mean", "bm": "mean_batch", "mk": "none"}
+    for name, red in reds.items():
+        flags.append(("--metric", f"{name}:reduction={red}", {"name": name, "reduction": red}))
+    flags.append(("--metric", "threat_score", {"name": "threat_score"}))
+    spec, fargs = build_spec(None, flags)
+    want = direct(url, spec, pred, tgt)
+    d = tempfile.mkdtemp(prefix="agg-conf-", dir=WORK)
+    pp = save(os.path.join(d, "pred.npy"), pred)
+    tp_ = save(os.path.join(d, "target.npy"), tgt)
+    args = ["score", "--url", url, "--pred", pp, "--target", tp_, "--batch-size", "3", *fargs]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "aggregation confusion family, ignore_empty, zero_division, reduction (7 images, 3 batches)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        T.check(doc.get("batches") == 3, f"{tag}: batches = 3", f"{cmd}: {doc.get('batches')}")
+        compare_entries(tag, doc, want, cmd)
+
+    # the per-image counts of the hard prediction (argmax), classes 1.. (include_background false)
+    hard = pred.argmax(axis=1)
+    cls = np.arange(C)[None, :, None, None]
+    P, Y = hard[:, None] == cls, tgt[:, None] == cls
+    full = {k: v.reshape(n, C, -1).sum(-1).astype(float) for k, v in
+            (("tp", P & Y), ("fp", P & ~Y), ("fn", ~P & Y), ("tn", ~P & ~Y))}
+    cnt = {k: v[:, 1:] for k, v in full.items()}
+    T.check(np.isnan(monai_confusion_metric("tpr", **cnt)).any(),
+            f"{tag}: the data has undefined values (class 2 absent)", "")
+    got = doc.get("metrics", {}) if doc else {}
+    for name, red in list(reds.items()) + [("tpr", "sum_batch")]:
+        key = "sensitivity" if name == "tpr" else name
+        f = monai_confusion_metric(name, **cnt)
+        m = harness.mismatch(got.get(key, {}).get("reduced"), monai_reduce(f, red), 1e-9, 1e-12,
+                             f"metrics.{key}.reduced")
+        T.check(m is None, f"{tag}: {key} reduced ({red}) is MONAI's", f"{cmd}: {m}")
+        # undefined counts every null per-image value, class 0 included
+        T.check(got.get(key, {}).get("undefined") == int(np.isnan(monai_confusion_metric(name, **full)).sum()),
+                f"{tag}: {key} undefined = the NaNs of MONAI's formula", f"{cmd}: {got.get(key, {}).get('undefined')}")
+    # dice with ignore_empty: NaN where the class is absent from the target (MONAI DiceHelper)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dice = np.where(cnt["tp"] + cnt["fn"] > 0,
+                        2 * cnt["tp"] / (2 * cnt["tp"] + cnt["fp"] + cnt["fn"]), np.nan)
+    m = harness.mismatch(got.get("dice", {}).get("reduced"), monai_reduce(dice, "mean"), 1e-9, 1e-12,
+                         "metrics.dice.reduced")
+    T.check(m is None, f"{tag}: dice ignore_empty reduced (mean) is MONAI's", f"{cmd}: {m}")
+    T.check("reduced" not in got.get("threat_score", {"reduced": 0}),
+            f"{tag}: no reduction asked, no `reduced`", f"{cmd}: {got.get('threat_score')}")
+
+    # per_image false: the CLI still reduces over the combined per-image values
+    a = args + ["--set", "per_image=false"]
+    rc, doc2, out, err = run_json(a)
+    tag2 = "aggregation confusion family --set per_image=false"
+    if T.check(rc == 0 and doc2 is not None, f"{tag2}: exit 0 with JSON", f"{cmdline(a)}: rc={rc}"):
+        want2 = direct(url, dict(spec, per_image=False), pred, tgt)
+        compare_entries(tag2, doc2, want2, cmdline(a + ["--json"]))
 
 
 # ---- 3. directories -------------------------------------------------------------------------

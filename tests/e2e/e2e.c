@@ -708,6 +708,274 @@ static void test_include_background(const struct hu_server *srv)
     hu_xfer_cleanup(&x);
 }
 
+/* ---- 4c. the confusion family, ignore_empty and MONAI's reductions over HTTP ------------ */
+
+/* CHECKs that the value at path is JSON null (present, not missing) and names it otherwise. */
+static void check_null(const char *what, const json_t *doc, const char *path)
+{
+    bool ok = json_is_null(jget(doc, path));
+    CHECK(ok);
+    if (!ok) {
+        fprintf(stderr, "    %s: %s is not null\n", what, path);
+    }
+}
+
+/* Issue 17: MONAI ConfusionMatrixMetric's names and aliases (monai/metrics/confusion_matrix.py
+ * check_confusion_matrix_metric_name), DiceMetric/MeanIoU's ignore_empty and MetricReduction
+ * (monai/metrics/utils.py do_metric_reduction), every value by hand. */
+static void test_confusion_family(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    char path[160];
+
+    /* Binary, one 2 x 4 image: logits 2 (predicted 1) on pixels 0..3, -2 on 4..7, against the
+     * target [1 1 1 0 1 1 0 0]: TP = 3 (0..2), FP = 1 (3), FN = 2 (4, 5), TN = 2 (6, 7).
+     *   TPR = 3/5, TNR = TN/(TN+FP) = 2/3, PPV = 3/4, NPV = TN/(TN+FN) = 1/2
+     *   FNR = 2/5, FPR = 1/3, FDR = 1/4, FOR = 2/4, TS = 3/6, F1 = 6/9, ACC = 5/8,
+     *   BA = (3/5 + 2/3)/2 = 19/30, MCC = (3*2 - 1*2)/sqrt(4*5*3*4) = 4/sqrt(240),
+     *   FM = sqrt(PPV TPR) = sqrt(0.45), BM = TPR + TNR - 1 = 4/15, MK = PPV + NPV - 1 = 1/4,
+     *   PT = (sqrt(TPR (1 - TNR)) + TNR - 1)/(TPR + TNR - 1) = (sqrt(1/5) - 1/3)/(4/15).
+     * Each MONAI name answers under the name written, any case, spaces for underscores. */
+    static const char bin_body[] =
+        "{\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [1, 2, 4], "
+        "\"data\": [2, 2, 2, 2, -2, -2, -2, -2]}, "
+        "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [1, 2, 4], "
+        "\"data\": [1, 1, 1, 0, 1, 1, 0, 0]}, "
+        "\"metrics\": [\"sensitivity\", \"Hit Rate\", \"tpr\", \"tnr\", \"ppv\", "
+        "\"negative_predictive_value\", \"miss rate\", \"fpr\", \"fdr\", \"for\", \"pt\", "
+        "\"csi\", \"threat_score\", \"f1\", \"acc\", \"ba\", "
+        "\"matthews_correlation_coefficient\", \"fm\", \"youden\", \"deltap\", "
+        "{\"name\": \"fowlkes_mallows_index\", \"as\": \"FMI\"}]}";
+    const double pt = (sqrt(0.2) - 1.0 / 3) / (4.0 / 15), mcc = 4 / sqrt(240.0), fm = sqrt(0.45);
+    const struct {
+        const char *key;
+        double value;
+    } bin[] = {
+        {"sensitivity", 0.6},
+        {"Hit Rate", 0.6},
+        {"tpr", 0.6},
+        {"tnr", 2.0 / 3},
+        {"ppv", 0.75},
+        {"negative_predictive_value", 0.5},
+        {"miss rate", 0.4},
+        {"fpr", 1.0 / 3},
+        {"fdr", 0.25},
+        {"for", 0.5},
+        {"pt", pt},
+        {"csi", 0.5},
+        {"threat_score", 0.5},
+        {"f1", 2.0 / 3},
+        {"acc", 5.0 / 8},
+        {"ba", 19.0 / 30},
+        {"matthews_correlation_coefficient", mcc},
+        {"fm", fm},
+        {"youden", 4.0 / 15},
+        {"deltap", 0.25},
+        {"FMI", fm},
+    };
+    request(&x, srv, "POST", "/v1/score", json_ct, bin_body, strlen(bin_body), HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("confusion family names", &x);
+    for (size_t i = 0; i < sizeof bin / sizeof bin[0]; i++) {
+        const double want = bin[i].value;
+        snprintf(path, sizeof path, "metrics.%s.per_image[0]", bin[i].key);
+        check_num("confusion family names", doc, path, want, 1e-12);
+        snprintf(path, sizeof path, "metrics.%s.global", bin[i].key);
+        check_num("confusion family names", doc, path, want, 1e-12);
+        snprintf(path, sizeof path, "metrics.%s.undefined", bin[i].key);
+        check_num("confusion family names", doc, path, 0, 0);
+        snprintf(path, sizeof path, "metrics.%s.reduced", bin[i].key);
+        CHECK(jget(doc, path) == NULL); /* no reduction asked, no `reduced` */
+    }
+    CHECK_INT(json_object_size(json_object_get(doc, "metrics")), sizeof bin / sizeof bin[0]);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* Both masks empty (one image, two pixels, logits -1, target 0): TP = FP = FN = 0, TN = 2.
+     * recall keeps segloss's rule (the request's `empty`, "one" by default: 1); zero_division
+     * 0 gives 0 and "nan" null as MONAI's sensitivity; MONAI's fnr is null (0/0); dice with
+     * ignore_empty is null (empty target). Each null is counted in `undefined`. */
+    static const char empty_body[] =
+        "{\"prediction\": [[[-1, -1]]], \"target\": [[[0, 0]]], \"metrics\": [\"recall\", "
+        "{\"name\": \"recall\", \"zero_division\": 0, \"as\": \"r0\"}, "
+        "{\"name\": \"sensitivity\", \"zero_division\": \"nan\"}, \"fnr\", \"specificity\", "
+        "{\"name\": \"dice\", \"ignore_empty\": true}, {\"name\": \"iou\", \"as\": \"iou1\"}]}";
+    request(&x, srv, "POST", "/v1/score", json_ct, empty_body, strlen(empty_body),
+            HU_REQUEST_TIMEOUT);
+    doc = check_json_200("empty masks", &x);
+    check_num("empty masks", doc, "metrics.recall.per_image[0]", 1, 0);
+    check_num("empty masks", doc, "metrics.r0.per_image[0]", 0, 0);
+    check_null("empty masks", doc, "metrics.sensitivity.per_image[0]");
+    check_num("empty masks", doc, "metrics.sensitivity.undefined", 1, 0);
+    check_null("empty masks", doc, "metrics.fnr.per_image[0]");
+    check_num("empty masks", doc, "metrics.fnr.undefined", 1, 0);
+    check_num("empty masks", doc, "metrics.specificity.per_image[0]", 1, 0); /* 2/2 */
+    check_null("empty masks", doc, "metrics.dice.per_image[0]");
+    check_num("empty masks", doc, "metrics.dice.undefined", 1, 0);
+    check_num("empty masks", doc, "metrics.iou1.per_image[0]", 1, 0); /* default: `empty` */
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* Multiclass, two 1 x 5 images, include_background false (classes 1, 2 counted):
+     *   image 0: target [0 1 1 0 0], prediction [0 1 2 0 0]
+     *     class 1: TP 1, FN 1 -> dice 2/3, iou 1/2, fnr 1/2
+     *     class 2: absent from the target, FP 1 -> dice 0, with ignore_empty null; fnr 0/0 null
+     *   image 1: target [1 2 2 2 0], prediction [1 2 0 0 0]
+     *     class 1: TP 1 -> dice 1, iou 1, fnr 0
+     *     class 2: TP 1, FN 2 -> dice 2/4, iou 1/3, fnr 2/3
+     * dice with ignore_empty, values [[2/3, null], [1, 1/2]]:
+     *   mean (MONAI: per image first) = (2/3 + 3/4)/2 = 17/24, while segloss's `mean` (per class
+     *   first) = (5/6 + 1/2)/2 = 2/3; sum = 13/6; mean_batch [5/6, 1/2]; sum_batch [5/3, 1/2];
+     *   mean_channel [2/3, 3/4]; sum_channel [2/3, 3/2]; none the values with their null.
+     * dice without ignore_empty, [[2/3, 0], [1, 1/2]]: mean (1/3 + 3/4)/2 = 13/24.
+     * iou with ignore_empty [[1/2, null], [1, 1/3]]: mean_batch [3/4, 1/3].
+     * The prediction is logits 4 on the predicted class and 0 elsewhere. */
+    static const char mc_body[] =
+        "{\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [2, 3, 1, 5], "
+        "\"data\": [4, 0, 0, 4, 4, 0, 4, 0, 0, 0, 0, 0, 4, 0, 0, "
+        "0, 0, 4, 4, 4, 4, 0, 0, 0, 0, 0, 4, 0, 0, 0]}, "
+        "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [2, 1, 5], "
+        "\"data\": [0, 1, 1, 0, 0, 1, 2, 2, 2, 0]}, \"include_background\": false, "
+        "\"metrics\": [{\"name\": \"dice\", \"ignore_empty\": true, \"reduction\": \"mean\"}, "
+        "{\"name\": \"dice\", \"ignore_empty\": true, \"reduction\": \"sum\", \"as\": \"d_sum\"}, "
+        "{\"name\": \"dice\", \"ignore_empty\": true, \"reduction\": \"mean_batch\", "
+        "\"as\": \"d_mb\"}, "
+        "{\"name\": \"dice\", \"ignore_empty\": true, \"reduction\": \"sum_batch\", "
+        "\"as\": \"d_sb\"}, "
+        "{\"name\": \"dice\", \"ignore_empty\": true, \"reduction\": \"mean_channel\", "
+        "\"as\": \"d_mc\"}, "
+        "{\"name\": \"dice\", \"ignore_empty\": true, \"reduction\": \"sum_channel\", "
+        "\"as\": \"d_sc\"}, "
+        "{\"name\": \"dice\", \"ignore_empty\": true, \"reduction\": \"none\", \"as\": "
+        "\"d_none\"}, "
+        "{\"name\": \"dice\", \"reduction\": \"mean\", \"as\": \"d_plain\"}, "
+        "{\"name\": \"iou\", \"ignore_empty\": true, \"reduction\": \"mean_batch\"}, "
+        "{\"name\": \"fnr\", \"reduction\": \"none\"}]}";
+    request(&x, srv, "POST", "/v1/score", json_ct, mc_body, strlen(mc_body), HU_REQUEST_TIMEOUT);
+    doc = check_json_200("MONAI reductions", &x);
+    const char *w = "MONAI reductions";
+    check_num(w, doc, "metrics.dice.reduced", 17.0 / 24, 1e-12);
+    check_num(w, doc, "metrics.dice.mean", 2.0 / 3, 1e-12);
+    check_num(w, doc, "metrics.dice.undefined", 1, 0);
+    check_null(w, doc, "metrics.dice.per_image[0][2]");
+    check_num(w, doc, "metrics.d_sum.reduced", 13.0 / 6, 1e-12);
+    check_num(w, doc, "metrics.d_mb.reduced[0]", 5.0 / 6, 1e-12);
+    check_num(w, doc, "metrics.d_mb.reduced[1]", 0.5, 1e-12);
+    CHECK_INT(json_array_size(jget(doc, "metrics.d_mb.reduced")), 2);
+    check_num(w, doc, "metrics.d_sb.reduced[0]", 5.0 / 3, 1e-12);
+    check_num(w, doc, "metrics.d_sb.reduced[1]", 0.5, 1e-12);
+    check_num(w, doc, "metrics.d_mc.reduced[0]", 2.0 / 3, 1e-12);
+    check_num(w, doc, "metrics.d_mc.reduced[1]", 0.75, 1e-12);
+    CHECK_INT(json_array_size(jget(doc, "metrics.d_mc.reduced")), 2);
+    check_num(w, doc, "metrics.d_sc.reduced[0]", 2.0 / 3, 1e-12);
+    check_num(w, doc, "metrics.d_sc.reduced[1]", 1.5, 1e-12);
+    check_num(w, doc, "metrics.d_none.reduced[0][0]", 2.0 / 3, 1e-12);
+    check_null(w, doc, "metrics.d_none.reduced[0][1]");
+    check_num(w, doc, "metrics.d_none.reduced[1][0]", 1, 1e-12);
+    check_num(w, doc, "metrics.d_none.reduced[1][1]", 0.5, 1e-12);
+    CHECK_INT(json_array_size(jget(doc, "metrics.d_none.reduced[0]")), 2);
+    check_num(w, doc, "metrics.d_plain.reduced", 13.0 / 24, 1e-12);
+    check_num(w, doc, "metrics.d_plain.per_image[0][2]", 0, 0);
+    check_num(w, doc, "metrics.d_plain.undefined", 0, 0);
+    check_num(w, doc, "metrics.iou.reduced[0]", 0.75, 1e-12);
+    check_num(w, doc, "metrics.iou.reduced[1]", 1.0 / 3, 1e-12);
+    check_num(w, doc, "metrics.fnr.reduced[0][0]", 0.5, 1e-12);
+    check_null(w, doc, "metrics.fnr.reduced[0][1]");
+    check_num(w, doc, "metrics.fnr.reduced[1][0]", 0, 1e-12);
+    check_num(w, doc, "metrics.fnr.reduced[1][1]", 2.0 / 3, 1e-12);
+    check_num(w, doc, "metrics.fnr.undefined", 1, 0);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* bad values are 422s naming the key */
+    static const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"{\"prediction\": [[[1]]], \"target\": [[[1]]], \"metrics\": [{\"name\": \"dice\", "
+         "\"reduction\": \"average\"}]}",
+         "metrics[0].reduction"},
+        {"{\"prediction\": [[[1]]], \"target\": [[[1]]], \"metrics\": [{\"name\": \"ppv\", "
+         "\"ignore_empty\": true}]}",
+         "metrics[0].ignore_empty"},
+        {"{\"prediction\": [[[1]]], \"target\": [[[1]]], \"metrics\": [\"dice\", {\"name\": "
+         "\"iou\", \"ignore_empty\": 1}]}",
+         "metrics[1].ignore_empty"},
+        {"{\"prediction\": [[[1]]], \"target\": [[[1]]], \"metrics\": [{\"name\": \"recall\", "
+         "\"zero_division\": 2}]}",
+         "metrics[0].zero_division"},
+        {"{\"prediction\": [[[1]]], \"target\": [[[1]]], \"metrics\": [\"recall\", "
+         "{\"name\": \"tpr\", \"as\": \"recall\"}]}",
+         "metrics[1]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        request(&x, srv, "POST", "/v1/score", json_ct, bad[i].body, strlen(bad[i].body),
+                HU_REQUEST_TIMEOUT);
+        check_problem(bad[i].needle, &x, 422);
+        doc = hu_xfer_json(&x);
+        check_str_has(bad[i].needle, doc, "detail", bad[i].needle);
+        json_decref(doc);
+        hu_xfer_cleanup(&x);
+    }
+
+    /* the catalog lists MONAI's aliases with their row, and the new parameters */
+    request(&x, srv, "GET", "/v1/catalog", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    doc = check_json_200("GET /v1/catalog", &x);
+    bool recall_aliases = false, dice_params = false, informedness = false;
+    size_t i, k;
+    json_t *e, *p;
+    json_array_foreach(json_object_get(doc, "metrics"), i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        json_t *al = json_object_get(e, "aliases");
+        if (strcmp(name, "recall") == 0) {
+            json_t *want =
+                json_pack("[ssss]", "sensitivity", "hit_rate", "true_positive_rate", "tpr");
+            recall_aliases = json_equal(al, want);
+            json_decref(want);
+        } else if (strcmp(name, "informedness") == 0) {
+            json_t *want =
+                json_pack("[ssss]", "bookmaker_informedness", "bm", "youden_index", "youden");
+            informedness =
+                json_equal(al, want) && strstr(json_string_value(json_object_get(e, "convention")),
+                                               "monai/metrics/confusion_matrix.py");
+            json_decref(want);
+        } else if (strcmp(name, "dice") == 0) {
+            int seen = 0;
+            json_array_foreach(json_object_get(e, "params"), k, p)
+            {
+                const char *pn = json_string_value(json_object_get(p, "name"));
+                if (strcmp(pn, "ignore_empty") == 0) {
+                    seen += json_is_false(json_object_get(p, "default"));
+                } else if (strcmp(pn, "reduction") == 0) {
+                    json_t *want = json_pack("[sssssss]", "mean", "sum", "mean_batch", "sum_batch",
+                                             "mean_channel", "sum_channel", "none");
+                    seen += json_equal(json_object_get(p, "choices"), want);
+                    json_decref(want);
+                }
+            }
+            dice_params = seen == 2;
+        }
+    }
+    CHECK(recall_aliases);
+    CHECK(informedness);
+    CHECK(dice_params);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* openapi.json as served names the aliases */
+    request(&x, srv, "GET", "/openapi.json", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    CHECK_STATUS(&x, 200);
+    doc = hu_xfer_json(&x);
+    json_t *aliases = (json_t *)jget(doc, "components.schemas.MetricAlias.enum");
+    bool has = false;
+    json_array_foreach(aliases, i, e)
+    {
+        has |= strcmp(json_string_value(e), "hit_rate") == 0;
+    }
+    CHECK(has);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+}
+
 /* ---- 5. compressed request bodies ------------------------------------------------------- */
 
 static void test_compressed(const struct hu_server *srv)
@@ -2859,6 +3127,7 @@ static const struct group groups[] = {
     {"bad_bodies", test_bad_bodies, NULL},
     {"hand_values", test_hand_values, NULL},
     {"include_background", test_include_background, NULL},
+    {"confusion_family", test_confusion_family, NULL},
     {"compressed", test_compressed, NULL},
     {"multipart", test_multipart, NULL},
     {"weight_map", test_weight_map, NULL},

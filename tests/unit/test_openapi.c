@@ -356,6 +356,40 @@ static void test_loss_schemas(void)
     }
 }
 
+/* Removes from names the metric aliases (names whose row is called otherwise), each checked to
+ * be followed by its row's name: an allOf lists a row's aliases after the row. */
+static void drop_aliases(json_t *names)
+{
+    const char *prev = NULL;
+    for (size_t i = 0; i < json_array_size(names);) {
+        const char *nm = json_string_value(json_array_get(names, i));
+        const struct sl_def *d = nm ? sl_find_metric(nm) : NULL;
+        if (d && strcmp(d->name, nm) != 0) {
+            SAME(prev && strcmp(prev, d->name) == 0, nm, "listed after its row");
+            json_array_remove(names, i);
+        } else {
+            prev = nm;
+            i++;
+        }
+    }
+}
+
+/* MetricAlias lists every alias of every metric row, in table order, and nothing else. */
+static void test_metric_aliases(void)
+{
+    int n;
+    const struct sl_def *t = sl_metric_table(&n);
+    json_t *want = json_array();
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; t[i].aliases && t[i].aliases[k]; k++) {
+            json_array_append_new(want, json_string(t[i].aliases[k]));
+        }
+    }
+    json_t *en = json_object_get(json_object_get(schemas, "MetricAlias"), "enum");
+    SAME(json_equal(want, en), "MetricAlias.enum", "the aliases of the table's rows");
+    json_decref(want);
+}
+
 /* Every metric row against MetricSpec: MetricName lists the rows; MetricSpec's keys are name,
  * as and the parameters of every row, each as its rows say, and its allOf gives each parameter
  * to exactly the rows that have it. */
@@ -386,6 +420,7 @@ static void test_metric_schemas(void)
             json_t *names = json_is_string(json_object_get(nm, "const"))
                                 ? json_pack("[O]", json_object_get(nm, "const"))
                                 : json_deep_copy(json_object_get(nm, "enum"));
+            drop_aliases(names);
             json_object_set_new(owners, json_string_value(r), names);
         }
         json_decref(keys);
@@ -457,6 +492,7 @@ static void test_losses(void)
 static void test_metrics(void)
 {
     with_schemas(test_metric_schemas);
+    with_schemas(test_metric_aliases);
 }
 
 /* ---- the document against the route table ------------------------------------------------- */
