@@ -7,11 +7,14 @@
  * tests/test_losses.py test_binary_mcc_loss), and hand calculations written out below with the
  * peer formula they follow (MONAI monai/losses/dice.py GeneralizedDiceLoss.forward and
  * DiceLoss.forward, monai/losses/tversky.py; smp losses/dice.py, jaccard.py, mcc.py). */
+#include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../check.h"
 #include "../spec_util.h"
+#include "proto.h"
 #include "segloss.h"
 
 static struct sl_tensor f64(const double *d, int ndim, int64_t a, int64_t b, int64_t c, int64_t e)
@@ -538,6 +541,121 @@ static void test_refusals(void)
     CHECK_HAS(msg, "losses[0].eps");
 }
 
+/* ---- over the wire (slp_score_request, slp_catalog_json) ---- */
+
+/* Runs a /v1/score body; returns the status and the parsed answer in *out (caller decrefs). */
+static int post(const char *body, json_t **out)
+{
+    struct slp_limits lim;
+    struct slp_response r;
+    slp_limits_default(&lim);
+    slp_score_request(body, strlen(body), &lim, NULL, &r);
+    *out = json_loadb(r.body, r.len, 0, NULL);
+    int status = r.status;
+    slp_response_free(&r);
+    return status;
+}
+
+/* A 422 whose detail contains part. */
+static void expect_422(const char *body, const char *part)
+{
+    json_t *j = NULL;
+    CHECK_INT(post(body, &j), 422);
+    CHECK_HAS(json_string_value(json_object_get(j, "detail")), part);
+    json_decref(j);
+}
+
+/* Multilabel, one image of two pixels per channel (test_reduction_by_hand's data). */
+#define ML_BODY(losses, extra)                                                                     \
+    "{\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [1, 2, 1, 2], "    \
+    "\"data\": [1, 0, 0.5, 0.5]}, \"target\": {\"format\": \"list\", \"dtype\": \"uint8\", "       \
+    "\"shape\": [1, 2, 1, 2], \"data\": [1, 0, 1, 0]}, \"mode\": \"multilabel\", "                 \
+    "\"prediction_type\": \"probabilities\", \"metrics\": [], \"losses\": " losses extra "}"
+
+static void test_wire(void)
+{
+    /* smooth with smooth_nr or smooth_dr: 422 naming the key */
+    expect_422(ML_BODY("[{\"name\": \"dice\", \"smooth\": 1, \"smooth_nr\": 0}]", ""),
+               "losses[0].smooth_nr");
+    expect_422(ML_BODY("[{\"name\": \"generalized_dice\", \"smooth_dr\": 2, \"smooth\": 1}]", ""),
+               "losses[0].smooth_dr");
+    expect_422(ML_BODY("[{\"name\": \"tversky\", \"gamma\": 2, \"reduction\": \"none\"}]", ""),
+               "losses[0].reduction");
+    expect_422(ML_BODY("[{\"name\": \"dice\", \"absent_classes\": \"drop\"}]", ""),
+               "losses[0].absent_classes");
+    expect_422(ML_BODY("[{\"name\": \"mcc\", \"eps\": 0}]", ""), "losses[0].eps");
+    expect_422(ML_BODY("[{\"name\": \"mcc\", \"smooth\": 1}]", ""), "losses[0].smooth");
+
+    /* reduction none: per_class and per_image_class (null for a class left out), and per_image
+     * even when the request's per_image is false; dice of channel 1 is 0.5 by hand */
+    json_t *j = NULL;
+    CHECK_INT(post(ML_BODY("[{\"name\": \"dice\", \"reduction\": \"none\", "
+                           "\"include_background\": false}]",
+                           ", \"per_image\": false"),
+                   &j),
+              200);
+    json_t *l = json_object_get(json_object_get(j, "losses"), "dice");
+    json_t *pc = json_object_get(l, "per_class"), *pic = json_object_get(l, "per_image_class");
+    CHECK(json_array_size(pc) == 2 && json_is_null(json_array_get(pc, 0)));
+    CHECK_CLOSE(json_number_value(json_array_get(pc, 1)), 0.5, 1e-12, 1e-15);
+    CHECK(json_array_size(pic) == 1 && json_array_size(json_array_get(pic, 0)) == 2);
+    CHECK(json_is_null(json_array_get(json_array_get(pic, 0), 0)));
+    CHECK_CLOSE(json_number_value(json_array_get(json_array_get(pic, 0), 1)), 0.5, 1e-12, 1e-15);
+    CHECK(json_array_size(json_object_get(l, "per_image")) == 1);
+    CHECK_CLOSE(json_number_value(json_object_get(l, "value")), 0.5, 1e-12, 1e-15);
+    json_decref(j);
+    /* today's answer is unchanged: no per_class keys, no per_image with per_image false */
+    CHECK_INT(post(ML_BODY("[\"dice\", \"jaccard\", \"tversky\"]", ", \"per_image\": false"), &j),
+              200);
+    const char *names[3] = {"dice", "jaccard", "tversky"};
+    for (int k = 0; k < 3; k++) {
+        l = json_object_get(json_object_get(j, "losses"), names[k]);
+        CHECK(json_object_size(l) == 1 && json_is_number(json_object_get(l, "value")));
+    }
+    json_decref(j);
+    /* the new losses by their bare names */
+    CHECK_INT(post(ML_BODY("[\"mcc\", \"generalized_dice\"]", ""), &j), 200);
+    CHECK(json_is_number(
+        json_object_get(json_object_get(json_object_get(j, "losses"), "mcc"), "value")));
+    json_decref(j);
+}
+
+/* /v1/catalog lists both new losses with their peers and the new parameters. */
+static void test_catalog(void)
+{
+    size_t len = 0;
+    char *doc = slp_catalog_json(&len);
+    json_t *j = json_loadb(doc, len, 0, NULL);
+    free(doc);
+    json_t *losses = json_object_get(j, "losses");
+    bool gd = false, mcc = false, nr = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(losses, i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        const char *conv = json_string_value(json_object_get(e, "convention"));
+        if (strcmp(name, "generalized_dice") == 0) {
+            gd = conv && strstr(conv, "MONAI") && strstr(conv, "GeneralizedDiceLoss");
+        }
+        if (strcmp(name, "mcc") == 0) {
+            mcc = conv && strstr(conv, "smp") && strstr(conv, "MCCLoss");
+        }
+        if (strcmp(name, "tversky") == 0) {
+            size_t k;
+            json_t *p;
+            json_array_foreach(json_object_get(e, "params"), k, p)
+            {
+                nr = nr || strcmp(json_string_value(json_object_get(p, "name")), "smooth_nr") == 0;
+            }
+        }
+    }
+    CHECK(gd);
+    CHECK(mcc);
+    CHECK(nr);
+    json_decref(j);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -552,6 +670,8 @@ int main(int argc, char **argv)
         CHECK_TEST(test_reduction_by_hand),
         CHECK_TEST(test_absent_classes),
         CHECK_TEST(test_refusals),
+        CHECK_TEST(test_wire),
+        CHECK_TEST(test_catalog),
     };
     return CHECK_RUN("test_rloss", tests);
 }
