@@ -1859,10 +1859,66 @@ def test_report(url):
                 f"{cmdline(a)}: rc={rc} stderr={short(err)}")
 
 
+# ---- region losses of issue 17 (generalized_dice, mcc, smooth_nr/smooth_dr, absent_classes,
+# reduction sum/none): the CLI's batch combination equals one request, pooled forms refuse ----
+
+def test_region_losses(url):
+    rng = np.random.default_rng(20261217)
+    results = {}
+    p, t = dataset_multiclass(rng)
+    aggregation_set(url, results, "region losses multiclass", p, t,
+                    {"include_background": False, "ignore_index": 255}, [
+        ("--loss", "dice:reduction=none", {"name": "dice", "reduction": "none"}),
+        ("--loss", "jaccard:reduction=sum", {"name": "jaccard", "reduction": "sum"}),
+        ("--loss", "tversky:smooth_nr=0.5,smooth_dr=1,absent_classes=zero",
+         {"name": "tversky", "smooth_nr": 0.5, "smooth_dr": 1, "absent_classes": "zero"}),
+        ("--loss", "dice:absent_classes=zero,include_background=true,reduction=none,as=dice_z",
+         {"name": "dice", "absent_classes": "zero", "include_background": True, "reduction": "none",
+          "as": "dice_z"}),
+        ("--loss", "generalized_dice", {"name": "generalized_dice"}),
+        ("--loss", "generalized_dice:w_type=simple,reduction=none,as=gd_simple",
+         {"name": "generalized_dice", "w_type": "simple", "reduction": "none", "as": "gd_simple"}),
+        ("--loss", "generalized_dice:w_type=uniform,reduction=sum,as=gd_sum",
+         {"name": "generalized_dice", "w_type": "uniform", "reduction": "sum", "as": "gd_sum"}),
+        ("--loss", "mcc:per_image=true", {"name": "mcc", "per_image": True}),
+    ])
+    p, t = dataset_multilabel(rng)
+    aggregation_set(url, results, "region losses multilabel", p, t, {"mode": "multilabel"}, [
+        ("--loss", "generalized_dice:smooth=0", {"name": "generalized_dice", "smooth": 0}),
+        ("--loss", "mcc:per_image=true,eps=1e-3", {"name": "mcc", "per_image": True, "eps": 1e-3}),
+        ("--loss", "tversky:fp_weight=0.3,fn_weight=0.7,reduction=none",
+         {"name": "tversky", "fp_weight": 0.3, "fn_weight": 0.7, "reduction": "none"}),
+    ])
+    p, t = dataset_binary(rng)
+    aggregation_set(url, results, "region losses binary", p, t, {"ignore_index": 255}, [
+        ("--loss", "mcc:per_image=true", {"name": "mcc", "per_image": True}),
+        ("--loss", "generalized_dice:smooth_dr=1", {"name": "generalized_dice", "smooth_dr": 1}),
+        ("--loss", "dice:absent_classes=zero,reduction=none",
+         {"name": "dice", "absent_classes": "zero", "reduction": "none"}),
+    ])
+    # forms that pool the batch cannot be combined: exit 2 naming why
+    d = tempfile.mkdtemp(prefix="rloss-", dir=WORK)
+    pp = save(os.path.join(d, "pred.npy"), p)
+    tp = save(os.path.join(d, "target.npy"), t)
+    for loss in ("mcc", "generalized_dice:per_image=false", "dice:reduction=none,per_image=false"):
+        a = ["score", "--url", url, "--pred", pp, "--target", tp, "--set", "ignore_index=255",
+             "--batch-size", "3", "--loss", loss]
+        rc, out, err, _ = run(a)
+        T.check(rc == 2 and re.search(r"combin", err) is not None and "per_image" in err,
+                f"region losses: --loss {loss} over 3 batches: exit 2, it pools the batch",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    # smooth with smooth_nr: the server's 422 names the key
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--set", "ignore_index=255",
+         "--loss", "dice:smooth=1,smooth_nr=0"]
+    rc, out, err, _ = run(a)
+    T.check(rc != 0 and "smooth_nr" in err, "region losses: smooth with smooth_nr is refused naming it",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 GROUPS = ("golden", "aggregation", "dirs", "dirs_multiclass", "memory", "csv", "gates", "output",
-          "errors", "report")
+          "errors", "report", "region_losses")
 
 
 def golden_case_files(golden_dir, cid):
@@ -1902,6 +1958,7 @@ def main():
             ("memory", lambda: test_memory(server.url)),
             ("csv", lambda: test_csv(server.url)),
             ("report", lambda: test_report(server.url)),
+            ("region_losses", lambda: test_region_losses(server.url)),
         ]
         results = {}
         for name, fn in steps:
