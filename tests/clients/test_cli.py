@@ -200,8 +200,10 @@ def pooling_loss(spec):
     name = spec.get("name")
     if name == "combo":
         return any(pooling_loss(t) for t in spec.get("terms", []))
-    if name in ("dice", "jaccard", "tversky", "lovasz_hinge"):
+    if name in ("dice", "jaccard", "tversky", "generalized_dice", "lovasz_hinge"):
         return spec.get("per_image", True) is False
+    if name == "mcc":  # smp MCCLoss pools the batch unless per_image is true
+        return spec.get("per_image", False) is not True
     if name == "lovasz_softmax":
         return spec.get("per_image", False) is not True
     if name == "balanced_cross_entropy":
@@ -1896,6 +1898,30 @@ def test_region_losses(url):
         ("--loss", "dice:absent_classes=zero,reduction=none",
          {"name": "dice", "absent_classes": "zero", "reduction": "none"}),
     ])
+    # the table prints a per-class row under a loss with reduction none, and a gate may name one
+    # class of it (losses.dice.per_class[i]); both hold the single request's per_class
+    pp, tp, args, spec, want, _, _ = results["region losses multiclass"]
+    pc = want["losses"]["dice"]["per_class"]
+    lo, hi = pc[1] - 1e-5, pc[1] + 1e-5
+    a = args + ["--gate", f"losses.dice.per_class[1]>={lo!r}", "--gate", f"losses.dice.per_class[1]<={hi!r}"]
+    rc, out, err, _ = run(a)
+    lines = out.splitlines()
+    at = [i for i, ln in enumerate(lines) if ln.split()[:1] == ["dice"]]
+    row = lines[at[0] + 1].split() if at and at[0] + 1 < len(lines) else []
+    shown = row[2:] if row[:2] == ["per", "class"] else []
+    T.check(rc == 0 and len(shown) == len(pc)
+            and all((w is None and g == "null") or (w is not None and g != "null" and abs(float(g) - w) < 1e-6)
+                    for g, w in zip(shown, pc)),
+            "region losses: the table's per-class row under dice (reduction none) equals per_class",
+            f"{cmdline(a)}: rc={rc} row={row} want={pc} stderr={short(err)}")
+    T.check(rc == 0 and out.count(" pass") == 2,
+            "region losses: gates on losses.dice.per_class[1] read the combined per_class",
+            f"{cmdline(a)}: rc={rc} stdout={short(out)}")
+    a = args + ["--gate", "losses.jaccard.per_class[0]<1"]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2 and "per_class" in err and "reduction" in err,
+            "region losses: a gate on per_class of a loss without reduction none is refused naming it",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
     # forms that pool the batch cannot be combined: exit 2 naming why
     d = tempfile.mkdtemp(prefix="rloss-", dir=WORK)
     pp = save(os.path.join(d, "pred.npy"), p)
