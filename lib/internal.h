@@ -38,6 +38,10 @@ enum {
     SL_P_DICE_PER_IMAGE,
     SL_P_DICE_CLASS_WEIGHTS,
     SL_P_DICE_INCLUDE_BG,
+    SL_P_DICE_SMOOTH_NR,
+    SL_P_DICE_SMOOTH_DR,
+    SL_P_DICE_ABSENT,
+    SL_P_DICE_REDUCTION,
     SL_P_DICE_N
 };
 enum {
@@ -46,6 +50,10 @@ enum {
     SL_P_JAC_PER_IMAGE,
     SL_P_JAC_CLASS_WEIGHTS,
     SL_P_JAC_INCLUDE_BG,
+    SL_P_JAC_SMOOTH_NR,
+    SL_P_JAC_SMOOTH_DR,
+    SL_P_JAC_ABSENT,
+    SL_P_JAC_REDUCTION,
     SL_P_JAC_N
 };
 enum {
@@ -58,8 +66,27 @@ enum {
     SL_P_TV_PER_IMAGE,
     SL_P_TV_CLASS_WEIGHTS,
     SL_P_TV_INCLUDE_BG,
+    SL_P_TV_SMOOTH_NR,
+    SL_P_TV_SMOOTH_DR,
+    SL_P_TV_ABSENT,
+    SL_P_TV_REDUCTION,
     SL_P_TV_N
 };
+enum {
+    SL_P_GD_W_TYPE,
+    SL_P_GD_SMOOTH,
+    SL_P_GD_SMOOTH_NR,
+    SL_P_GD_SMOOTH_DR,
+    SL_P_GD_PER_IMAGE,
+    SL_P_GD_REDUCTION,
+    SL_P_GD_INCLUDE_BG,
+    SL_P_GD_N
+};
+enum { SL_GD_SQUARE = 0, SL_GD_SIMPLE, SL_GD_UNIFORM };
+enum { SL_P_MCC_EPS, SL_P_MCC_PER_IMAGE, SL_P_MCC_INCLUDE_BG, SL_P_MCC_N };
+/* Region losses' absent_classes: a class absent from the target counts as computed (today), or
+ * adds 0 to the mean over classes (smp). */
+enum { SL_ABSENT_COUNT = 0, SL_ABSENT_ZERO };
 enum { SL_P_LH_PER_IMAGE, SL_P_LH_INCLUDE_BG, SL_P_LH_N };
 enum { SL_P_LSM_CLASSES, SL_P_LSM_PER_IMAGE, SL_P_LSM_INCLUDE_BG, SL_P_LSM_N };
 enum { SL_LSM_PRESENT = 0, SL_LSM_ALL };
@@ -90,7 +117,7 @@ enum { SL_P_NSD_TOLERANCE, SL_P_NSD_N };
 enum { SL_POOL_MAX = 0, SL_POOL_POOLED };
 
 /* Choices of enum parameters. */
-enum { SL_RED_MEAN = 0, SL_RED_SUM };
+enum { SL_RED_MEAN = 0, SL_RED_SUM, SL_RED_NONE };
 enum { SL_BETA_AUTO = 0, SL_BETA_AUTO_PER_IMAGE };
 
 /* An input geometry after mode inference. A plane is one image's channel (binary: C = 1;
@@ -175,6 +202,12 @@ struct sl__plan {
  * validate fully and report that. */
 #define SL_EAGAIN_CHECK 1
 
+/* One class's soft sums over counted pixels (of one image, or pooled over the batch): pixels,
+ * sum p, sum y, sum p y, sum p^2. */
+struct sl__soft {
+    double n, sp, sy, spy, sp2;
+};
+
 /* A row's entry points (struct sl_def.kernel): the loss or metric itself, found by the row
  * instead of by a switch. NULL where a row has no such step. */
 struct sl__kernel {
@@ -193,8 +226,7 @@ struct sl__kernel {
     void (*softmax_sum)(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
                         double *num, double *den);
     /* region losses: the score of one class's soft sums; *use_log: report -log(score). */
-    double (*score)(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
-                    bool *use_log);
+    double (*score)(const struct sl_spec *s, const struct sl__soft *u, bool *use_log);
     /* region losses: applied to the mean over classes (focal Tversky's gamma), or NULL. */
     double (*finish)(const struct sl_spec *s, double v);
     /* losses: rules beyond the modes and per-class list lengths (which score.c checks for every
@@ -252,13 +284,21 @@ void sl__softmax_ce(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
                     double *num, double *den);
 void sl__softmax_focal(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
                        double *num, double *den);
-double sl__score_dice(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
-                      bool *use_log);
-double sl__score_jaccard(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
-                         bool *use_log);
-double sl__score_tversky(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
-                         bool *use_log);
+double sl__score_dice(const struct sl_spec *s, const struct sl__soft *u, bool *use_log);
+double sl__score_jaccard(const struct sl_spec *s, const struct sl__soft *u, bool *use_log);
+double sl__score_tversky(const struct sl_spec *s, const struct sl__soft *u, bool *use_log);
+double sl__score_mcc(const struct sl_spec *s, const struct sl__soft *u, bool *use_log);
 double sl__finish_tversky(const struct sl_spec *s, double v);
+int sl__value_gdice(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                    bool *has_per_image, double *value);
+/* Region losses with reduction "none": each counted class's loss (times its class weight) per
+ * image into per_image_class[N x C] (NULL when the loss pools the batch) and its mean over
+ * images (or pooled value) into per_class[C]; classes left out are NaN. */
+void sl__region_per_class(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                          double *per_class, double *per_image_class);
+/* Rules of the region losses (reduction against focal Tversky's gamma; struct sl__kernel.check). */
+int sl__check_region(const struct sl_spec *s, const struct sl__geom *g, const char *where,
+                     char *msg, size_t msglen);
 
 /* reduce.c: confusion-matrix metric formulas (struct sl__kernel.from_counts) */
 double sl__m_dice(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);

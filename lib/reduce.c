@@ -194,30 +194,41 @@ static double ratio1(double num, double den)
     return den == 0 ? 1.0 : num / den;
 }
 
+/* The smoothing of loss s on the numerator (*nr) and the denominator (*dr): smooth_nr and
+ * smooth_dr when given (MONAI DiceLoss, TverskyLoss, GeneralizedDiceLoss), else smooth on both. */
+static void smoothing(const struct sl_spec *s, double *nr, double *dr)
+{
+    const int k = sl_param_index(s->def, "smooth"), a = sl_param_index(s->def, "smooth_nr"),
+              b = sl_param_index(s->def, "smooth_dr");
+    const double sm = k >= 0 && s->values[k].kind == SL_V_NUMBER ? s->values[k].num : 0.0;
+    *nr = a >= 0 && s->values[a].kind == SL_V_NUMBER ? s->values[a].num : sm;
+    *dr = b >= 0 && s->values[b].kind == SL_V_NUMBER ? s->values[b].num : sm;
+}
+
 /* Region scores of one class's soft sums (struct sl__kernel.score). */
 
-double sl__score_dice(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
-                      bool *use_log)
+/* MONAI DiceLoss: (2 tp + smooth_nr) / (sum p + sum y + smooth_dr) */
+double sl__score_dice(const struct sl_spec *s, const struct sl__soft *u, bool *use_log)
 {
-    double sm = s->values[SL_P_DICE_SMOOTH].num;
-    double den = (s->values[SL_P_DICE_SQUARED].b ? sp2 : sp) + sy + sm;
+    double nr, dr;
+    smoothing(s, &nr, &dr);
+    double den = (s->values[SL_P_DICE_SQUARED].b ? u->sp2 : u->sp) + u->sy + dr;
     *use_log = s->values[SL_P_DICE_LOG].b;
-    return ratio1(2 * spy + sm, den);
+    return ratio1(2 * u->spy + nr, den);
 }
 
-double sl__score_jaccard(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
-                         bool *use_log)
+/* smp JaccardLoss: (tp + smooth_nr) / (tp + fp + fn + smooth_dr) */
+double sl__score_jaccard(const struct sl_spec *s, const struct sl__soft *u, bool *use_log)
 {
-    (void)sp2;
-    double sm = s->values[SL_P_JAC_SMOOTH].num;
+    double nr, dr;
+    smoothing(s, &nr, &dr);
     *use_log = s->values[SL_P_JAC_LOG].b;
-    return ratio1(spy + sm, sp + sy - spy + sm);
+    return ratio1(u->spy + nr, u->sp + u->sy - u->spy + dr);
 }
 
-double sl__score_tversky(const struct sl_spec *s, double sp, double sy, double spy, double sp2,
-                         bool *use_log)
+/* MONAI TverskyLoss: (tp + smooth_nr) / (tp + alpha fp + beta fn + smooth_dr) */
+double sl__score_tversky(const struct sl_spec *s, const struct sl__soft *u, bool *use_log)
 {
-    (void)sp2;
     double a, b;
     if (s->values[SL_P_TV_FP].kind == SL_V_NUMBER) {
         a = s->values[SL_P_TV_FP].num;
@@ -228,22 +239,39 @@ double sl__score_tversky(const struct sl_spec *s, double sp, double sy, double s
         a = beta;
         b = 1 - beta;
     }
-    double sm = s->values[SL_P_TV_SMOOTH].num;
+    double nr, dr;
+    smoothing(s, &nr, &dr);
     *use_log = s->values[SL_P_TV_LOG].b;
-    return ratio1(spy + sm, spy + a * (sp - spy) + b * (sy - spy) + sm);
+    return ratio1(u->spy + nr, u->spy + a * (u->sp - u->spy) + b * (u->sy - u->spy) + dr);
+}
+
+/* smp MCCLoss (segmentation_models_pytorch/losses/mcc.py): the soft counts tp = sum p y,
+ * tn = sum (1-p)(1-y), fp = sum p (1-y), fn = sum (1-p) y, each + eps, then
+ * (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)); eps > 0 keeps the root positive. */
+double sl__score_mcc(const struct sl_spec *s, const struct sl__soft *u, bool *use_log)
+{
+    const double eps = s->values[SL_P_MCC_EPS].num;
+    /* each count is a sum of non-negative terms: rounding below 0 is clipped */
+    const double tp = fmax(u->spy, 0.0) + eps, fp = fmax(u->sp - u->spy, 0.0) + eps,
+                 fn = fmax(u->sy - u->spy, 0.0) + eps,
+                 tn = fmax(u->n - u->sp - u->sy + u->spy, 0.0) + eps;
+    *use_log = false;
+    return (tp * tn - fp * fn) / sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn));
 }
 
 /* Focal Tversky (Abraham & Khan 2019): smp raises the class mean to gamma. */
 double sl__finish_tversky(const struct sl_spec *s, double v)
 {
-    return pow(fmax(v, 0.0), s->values[SL_P_TV_GAMMA].num);
+    const double gamma = s->values[SL_P_TV_GAMMA].num;
+    /* gamma 1 leaves v as it is (smooth_nr > smooth_dr may make it negative, as in MONAI) */
+    return gamma == 1 ? v : pow(fmax(v, 0.0), gamma);
 }
 
 /* 1 - score (or -log score) of one class's soft sums, before any finish. */
-static double region_value(const struct sl_spec *s, double sp, double sy, double spy, double sp2)
+static double region_value(const struct sl_spec *s, const struct sl__soft *u)
 {
     bool use_log = false;
-    double score = s->def->kernel->score(s, sp, sy, spy, sp2, &use_log);
+    double score = s->def->kernel->score(s, u, &use_log);
     return use_log ? -log(fmax(score, SL_LOG_FLOOR)) : 1 - score;
 }
 
@@ -262,49 +290,200 @@ static bool region_per_image(const struct sl_spec *s)
     return k < 0 || s->values[k].b;
 }
 
+/* Whether a class absent from the target adds 0 (absent_classes "zero", smp). */
+static bool absent_zero(const struct sl_spec *s)
+{
+    int k = sl_param_index(s->def, "absent_classes");
+    return k >= 0 && s->values[k].kind == SL_V_ENUM && s->values[k].choice == SL_ABSENT_ZERO;
+}
+
 static double region_finish(const struct sl_spec *s, double v)
 {
     return s->def->kernel->finish ? s->def->kernel->finish(s, v) : v;
+}
+
+/* Plane (i, c)'s soft sums. */
+static struct sl__soft soft_of(const struct sl__acc *a)
+{
+    return (struct sl__soft){a->count, a->sp, a->sy, a->spy, a->sp2};
+}
+
+/* Class c's soft sums pooled over the batch. */
+static struct sl__soft soft_pooled(const struct sl__plan *pl, int64_t c)
+{
+    struct sl__soft u = {0, 0, 0, 0, 0};
+    for (int64_t i = 0; i < pl->g->images; i++) {
+        const struct sl__acc *a = plane(pl, i, c);
+        u.n += a->count;
+        u.sp += a->sp;
+        u.sy += a->sy;
+        u.spy += a->spy;
+        u.sp2 += a->sp2;
+    }
+    return u;
+}
+
+/* Class c's loss from its sums u: its class weight times 1 - score, and 0 for a class absent
+ * from the target under absent_classes "zero" (smp: loss *= y_true.sum(dims) > 0). */
+static double class_loss(const struct sl_spec *s, int64_t c, const struct sl__soft *u)
+{
+    if (absent_zero(s) && !(u->sy > 0)) {
+        return 0.0;
+    }
+    return per_class(region_class_weights(s), c, 1) * region_value(s, u);
+}
+
+/* The loss of one image (or of the pooled batch) from its class losses: their mean over the K
+ * counted classes (MONAI reduction "mean", smp's mean over classes), or their sum ("sum"),
+ * then the row's finish. */
+static double region_reduce(const struct sl_spec *s, double sum, int64_t K)
+{
+    if (reduction_of(s) == SL_RED_SUM) {
+        return region_finish(s, sum);
+    }
+    return region_finish(s, K ? sum / (double)K : 0.0);
 }
 
 int sl__value_region(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
                      bool *has_per_image, double *value)
 {
     const int64_t N = pl->g->images, C = pl->g->classes, K = ncounted(pl, bg);
-    const struct sl_value *cw = region_class_weights(s);
+    const bool sum = reduction_of(s) == SL_RED_SUM;
     double total = 0;
     for (int64_t i = 0; i < N; i++) {
         double v = 0;
         for (int64_t c = 0; c < C; c++) {
-            const struct sl__acc *a = plane(pl, i, c);
             if (counted(pl, bg, c)) {
-                v += per_class(cw, c, 1) * region_value(s, a->sp, a->sy, a->spy, a->sp2);
+                const struct sl__soft u = soft_of(plane(pl, i, c));
+                v += class_loss(s, c, &u);
             }
         }
-        per_image[i] = region_finish(s, K ? v / (double)K : 0.0);
+        per_image[i] = region_reduce(s, v, K);
         total += per_image[i];
     }
     if (region_per_image(s)) {
-        *value = N ? total / (double)N : 0.0;
+        *value = sum ? total : (N ? total / (double)N : 0.0);
         return 0;
     }
     /* per_image false: every class's sums pooled over the batch first (MONAI batch=True) */
     *has_per_image = false;
     double v = 0;
     for (int64_t c = 0; c < C; c++) {
-        double sp = 0, sy = 0, spy = 0, sp2 = 0;
-        for (int64_t i = 0; i < N; i++) {
-            const struct sl__acc *a = plane(pl, i, c);
-            sp += a->sp;
-            sy += a->sy;
-            spy += a->spy;
-            sp2 += a->sp2;
-        }
         if (counted(pl, bg, c)) {
-            v += per_class(cw, c, 1) * region_value(s, sp, sy, spy, sp2);
+            const struct sl__soft u = soft_pooled(pl, c);
+            v += class_loss(s, c, &u);
         }
     }
-    *value = region_finish(s, K ? v / (double)K : 0.0);
+    *value = region_reduce(s, v, K);
+    return 0;
+}
+
+void sl__region_per_class(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                          double *per_class, double *per_image_class)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes;
+    for (int64_t c = 0; c < C; c++) {
+        if (!counted(pl, bg, c)) {
+            per_class[c] = NAN;
+            for (int64_t i = 0; per_image_class && i < N; i++) {
+                per_image_class[i * C + c] = NAN;
+            }
+            continue;
+        }
+        if (!per_image_class) {
+            const struct sl__soft u = soft_pooled(pl, c);
+            per_class[c] = class_loss(s, c, &u);
+            continue;
+        }
+        double sum = 0;
+        for (int64_t i = 0; i < N; i++) {
+            const struct sl__soft u = soft_of(plane(pl, i, c));
+            per_image_class[i * C + c] = class_loss(s, c, &u);
+            sum += per_image_class[i * C + c];
+        }
+        per_class[c] = N ? sum / (double)N : 0.0;
+    }
+}
+
+/* Generalized Dice (Sudre et al. 2017) of the counted classes' sums u[0..C), MONAI
+ * GeneralizedDiceLoss.forward: w_c = 1/g^2, 1/g or 1 of the target volume g = sum y_c; an
+ * infinite weight (g = 0) becomes the largest finite weight of the counted classes (0 when
+ * there is none); 1 - (2 sum w tp + smooth_nr) / (sum w (sum p + sum y) + smooth_dr), a zero
+ * denominator scoring 1 (loss 0) as the other region losses. */
+static double gdice_of(const struct sl__plan *pl, const struct sl_spec *s, bool bg,
+                       const struct sl__soft *u)
+{
+    const int64_t C = pl->g->classes;
+    const int type = s->values[SL_P_GD_W_TYPE].choice;
+    double nr, dr, wmax = 0, num = 0, den = 0;
+    smoothing(s, &nr, &dr);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t c = 0; c < C; c++) {
+            if (!counted(pl, bg, c)) {
+                continue;
+            }
+            const double g = u[c].sy;
+            double w = type == SL_GD_UNIFORM ? 1.0 : type == SL_GD_SIMPLE ? 1.0 / g : 1.0 / (g * g);
+            if (pass == 0) {
+                wmax = isfinite(w) ? fmax(wmax, w) : wmax;
+                continue;
+            }
+            w = isfinite(w) ? w : wmax;
+            num += w * u[c].spy;
+            den += w * (u[c].sp + u[c].sy);
+        }
+    }
+    return 1 - ratio1(2 * num + nr, den + dr);
+}
+
+int sl__value_gdice(const struct sl__plan *pl, const struct sl_spec *s, bool bg, double *per_image,
+                    bool *has_per_image, double *value)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes;
+    const bool sum = reduction_of(s) == SL_RED_SUM;
+    struct sl__soft *u = malloc(sizeof *u * (size_t)C);
+    if (!u) {
+        return SL_ENOMEM;
+    }
+    double total = 0;
+    for (int64_t i = 0; i < N; i++) {
+        for (int64_t c = 0; c < C; c++) {
+            u[c] = soft_of(plane(pl, i, c));
+        }
+        per_image[i] = gdice_of(pl, s, bg, u);
+        total += per_image[i];
+    }
+    if (region_per_image(s)) {
+        *value = sum ? total : (N ? total / (double)N : 0.0);
+    } else {
+        /* MONAI batch=True: sums and weights of the whole batch, one ratio */
+        *has_per_image = false;
+        for (int64_t c = 0; c < C; c++) {
+            u[c] = soft_pooled(pl, c);
+        }
+        *value = gdice_of(pl, s, bg, u);
+    }
+    free(u);
+    return 0;
+}
+
+/* Region losses: reduction "sum" or "none" needs focal Tversky's gamma 1 (smp raises the mean
+ * over classes to gamma, which has no per-class or summed form). */
+int sl__check_region(const struct sl_spec *s, const struct sl__geom *g, const char *where,
+                     char *msg, size_t msglen)
+{
+    (void)g;
+    const int r = sl_param_index(s->def, "reduction"), k = sl_param_index(s->def, "gamma");
+    if (r < 0 || k < 0 || s->values[r].kind != SL_V_ENUM || s->values[r].choice == SL_RED_MEAN) {
+        return 0;
+    }
+    if (s->values[k].kind == SL_V_NUMBER && s->values[k].num != 1) {
+        snprintf(msg, msglen,
+                 "%s.reduction: \"%s\" needs gamma 1: focal Tversky raises the mean over classes "
+                 "to gamma (smp), which has no per-class or summed form",
+                 where, s->def->params[r].choices[s->values[r].choice]);
+        return SL_EINVAL;
+    }
     return 0;
 }
 
@@ -796,6 +975,19 @@ int sl__reduce(const struct sl__plan *pl, struct sl_result *res, char *msg, size
         if (rc) {
             snprintf(msg, msglen, "%s: out of memory for the Lovász sort", r->spec->path);
             return rc;
+        }
+        /* reduction "none" on a per-class region loss: MONAI's unreduced [N, C] */
+        if (r->spec->def->kernel->score && reduction_of(r->spec) == SL_RED_NONE) {
+            const int64_t N = pl->g->images, C = pl->g->classes;
+            r->per_class = malloc(sizeof(double) * (size_t)C);
+            r->per_image_class =
+                r->has_per_image ? malloc(sizeof(double) * (size_t)(N * C > 0 ? N * C : 1)) : NULL;
+            if (!r->per_class || (r->has_per_image && !r->per_image_class)) {
+                snprintf(msg, msglen, "%s: out of memory for the per-class values", r->spec->path);
+                return SL_ENOMEM;
+            }
+            sl__region_per_class(pl, r->spec, sl__include_bg(r->spec, pl->req->include_background),
+                                 r->per_class, r->per_image_class);
         }
     }
     for (int i = 0; i < res->nmetrics; i++) {

@@ -14,6 +14,8 @@ void sl_result_free(struct sl_result *res)
     }
     for (int i = 0; i < res->nlosses; i++) {
         free(res->losses[i].per_image);
+        free(res->losses[i].per_class);
+        free(res->losses[i].per_image_class);
     }
     for (int i = 0; i < res->nmetrics; i++) {
         free(res->metrics[i].per_image);

@@ -31,7 +31,7 @@ extern "C" {
 
 #define SL_VERSION "0.1.0"
 #define SL_MAX_DIMS 8
-#define SL_MAX_PARAMS 12
+#define SL_MAX_PARAMS 16
 #define SL_MAX_TERMS 8
 #define SL_KEY_MAX 64
 /* Classes C a request may have, whatever its max_classes says: per-class state has this size. */
@@ -282,6 +282,10 @@ struct sl_loss_result {
     double value;
     bool has_per_image; /* false when the loss pools the batch (per_image: false) */
     double *per_image;  /* N values */
+    /* region losses with reduction "none" (MONAI's unreduced [N, C]), else NULL: each class's
+     * loss times its class weight, NaN for a class left out (include_background false) */
+    double *per_class;       /* C: the mean over images, or the pooled value */
+    double *per_image_class; /* N x C, image-major; NULL when the loss pools the batch */
 };
 
 /* Per-class arrays have C entries (1 in binary mode); per-image arrays N x C, image-major.

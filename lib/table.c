@@ -128,6 +128,41 @@ _Static_assert(COUNT(focal_params) == SL_P_FOCAL_N, "focal_params: one row per i
     "multiclass/multilabel: each class's loss is multiplied by its weight before the mean over "   \
     "classes (MONAI weight=)"
 
+/* MONAI DiceLoss/TverskyLoss/GeneralizedDiceLoss smooth_nr and smooth_dr: each replaces smooth on
+ * its side of the ratio; either one with smooth is a 422 (proto/spec.c: a row has one excludes,
+ * and tversky's is beta/fp_weight). */
+#define SMOOTH_NR_PARAM(doc)                                                                       \
+    {                                                                                              \
+        "smooth_nr", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL, doc                           \
+    }
+#define SMOOTH_DR_PARAM(doc)                                                                       \
+    {                                                                                              \
+        "smooth_dr", SL_PT_NUMBER, ABSENT, 0, INFINITY, false, NULL, doc                           \
+    }
+#define SMOOTH_NR_DOC                                                                              \
+    "added to the numerator only (MONAI smooth_nr; default: smooth); not with smooth"
+#define SMOOTH_DR_DOC                                                                              \
+    "added to the denominator only (MONAI smooth_dr; default: smooth); not with smooth"
+static const char *const absent_choices[] = {"count", "zero", NULL};
+/* smp losses/dice.py, jaccard.py, tversky.py: loss *= (y_true.sum(dims) > 0) */
+#define ABSENT_PARAM                                                                               \
+    {                                                                                              \
+        "absent_classes", SL_PT_ENUM, CHOICE(SL_ABSENT_COUNT), 0, 0, false, absent_choices,        \
+            "count: a class absent from the target scores as computed; zero: it adds 0 to the "    \
+            "mean over classes, which still counts it (smp DiceLoss/JaccardLoss/TverskyLoss "      \
+            "mask = y_true.sum(dims) > 0; per image, or over the batch with per_image false)"      \
+    }
+static const char *const region_reduction_choices[] = {"mean", "sum", "none", NULL};
+/* MONAI DiceLoss/TverskyLoss/GeneralizedDiceLoss reduction: mean/sum over images and classes;
+ * none: MONAI's unreduced [N, C] values as per_class and per_image_class */
+#define REGION_REDUCTION_PARAM                                                                     \
+    {                                                                                              \
+        "reduction", SL_PT_ENUM, CHOICE(SL_RED_MEAN), 0, 0, false, region_reduction_choices,       \
+            "mean: over images and counted classes; sum: their sum (MONAI reduction=\"sum\"); "    \
+            "none: the value is the mean and the answer adds per_class (C) and per_image_class "   \
+            "(N lists of C), MONAI reduction=\"none\""                                             \
+    }
+
 static const struct sl_param_def dice_params[] = {
     [SL_P_DICE_SMOOTH] = SMOOTH_PARAM,
     [SL_P_DICE_SQUARED] = {"squared", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
@@ -137,6 +172,10 @@ static const struct sl_param_def dice_params[] = {
         PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
     [SL_P_DICE_CLASS_WEIGHTS] = CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
     [SL_P_DICE_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+    [SL_P_DICE_SMOOTH_NR] = SMOOTH_NR_PARAM(SMOOTH_NR_DOC),
+    [SL_P_DICE_SMOOTH_DR] = SMOOTH_DR_PARAM(SMOOTH_DR_DOC),
+    [SL_P_DICE_ABSENT] = ABSENT_PARAM,
+    [SL_P_DICE_REDUCTION] = REGION_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(dice_params) == SL_P_DICE_N, "dice_params: one row per index");
 static const struct sl_param_def jaccard_params[] = {
@@ -146,6 +185,15 @@ static const struct sl_param_def jaccard_params[] = {
         PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
     [SL_P_JAC_CLASS_WEIGHTS] = CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
     [SL_P_JAC_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+    [SL_P_JAC_SMOOTH_NR] = SMOOTH_NR_PARAM(
+        "added to the numerator tp only (default: smooth); not with smooth. MONAI DiceLoss("
+        "jaccard=True) doubles both sides: its smooth_nr a, smooth_dr b are smooth_nr a/2, "
+        "smooth_dr b/2 here"),
+    [SL_P_JAC_SMOOTH_DR] =
+        SMOOTH_DR_PARAM("added to the denominator tp + fp + fn only (default: smooth); not with "
+                        "smooth"),
+    [SL_P_JAC_ABSENT] = ABSENT_PARAM,
+    [SL_P_JAC_REDUCTION] = REGION_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(jaccard_params) == SL_P_JAC_N, "jaccard_params: one row per index");
 static const struct sl_param_def tversky_params[] = {
@@ -167,8 +215,42 @@ static const struct sl_param_def tversky_params[] = {
         PER_IMAGE_PARAM("true: mean of per-image losses; false: sums pooled over the batch first"),
     [SL_P_TV_CLASS_WEIGHTS] = CLASS_WEIGHTS_PARAM(REGION_CW_DOC),
     [SL_P_TV_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+    [SL_P_TV_SMOOTH_NR] = SMOOTH_NR_PARAM(SMOOTH_NR_DOC),
+    [SL_P_TV_SMOOTH_DR] = SMOOTH_DR_PARAM(SMOOTH_DR_DOC),
+    [SL_P_TV_ABSENT] = ABSENT_PARAM,
+    [SL_P_TV_REDUCTION] = REGION_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(tversky_params) == SL_P_TV_N, "tversky_params: one row per index");
+static const char *const w_type_choices[] = {"square", "simple", "uniform", NULL};
+static const struct sl_param_def gdice_params[] = {
+    [SL_P_GD_W_TYPE] =
+        {"w_type", SL_PT_ENUM, CHOICE(SL_GD_SQUARE), 0, 0, false, w_type_choices,
+         "class weight from the target volume g: square 1/g^2, simple 1/g, uniform 1; "
+         "a class with g = 0 takes the largest finite weight (MONAI)"},
+    [SL_P_GD_SMOOTH] = {"smooth", SL_PT_NUMBER, NUM(1e-5), 0, INFINITY, false, NULL,
+                        "added to numerator and denominator (MONAI's default 1e-5 for both)"},
+    [SL_P_GD_SMOOTH_NR] = SMOOTH_NR_PARAM(SMOOTH_NR_DOC),
+    [SL_P_GD_SMOOTH_DR] = SMOOTH_DR_PARAM(SMOOTH_DR_DOC),
+    [SL_P_GD_PER_IMAGE] = PER_IMAGE_PARAM(
+        "true: mean of per-image losses; false: sums and weights pooled over the batch first "
+        "(MONAI batch=True)"),
+    [SL_P_GD_REDUCTION] =
+        {"reduction", SL_PT_ENUM, CHOICE(SL_RED_MEAN), 0, 0, false, region_reduction_choices,
+         "mean or sum over images (MONAI reduction); none: the value is the mean and per_image "
+         "is always written (MONAI's unreduced [N, 1])"},
+    [SL_P_GD_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+};
+_Static_assert(COUNT(gdice_params) == SL_P_GD_N, "gdice_params: one row per index");
+static const struct sl_param_def mcc_params[] = {
+    [SL_P_MCC_EPS] = {"eps", SL_PT_NUMBER, NUM(1e-5), 0, INFINITY, true, NULL,
+                      "added to each of the soft tp, tn, fp, fn (smp MCCLoss eps)"},
+    [SL_P_MCC_PER_IMAGE] =
+        {"per_image", SL_PT_BOOL, BOOLV(false), 0, 0, false, NULL,
+         "false (smp): one loss from the sums pooled over the batch; true: mean of per-image "
+         "losses"},
+    [SL_P_MCC_INCLUDE_BG] = INCLUDE_BG_PARAM(INCLUDE_BG_CLASSES),
+};
+_Static_assert(COUNT(mcc_params) == SL_P_MCC_N, "mcc_params: one row per index");
 static const struct sl_param_def lovasz_hinge_params[] = {
     [SL_P_LH_PER_IMAGE] =
         PER_IMAGE_PARAM("true: mean of per-image losses; false: one loss over the flattened batch"),
@@ -227,7 +309,7 @@ _Static_assert(COUNT(combo_params) == SL_P_COMBO_N, "combo_params: one row per i
     &(const struct sl__kernel)                                                                     \
     {                                                                                              \
         .plan = sl__plan_soft, .value = sl__value_region, .score = (score_fn),                     \
-        .finish = (finish_fn), .combine = combine_per_image                                        \
+        .finish = (finish_fn), .combine = combine_per_image, .check = sl__check_region             \
     }
 
 static enum sl_combine combine_pixel(const struct sl_spec *s, const char **why);
@@ -290,6 +372,30 @@ static const struct sl_def loss_table[] = {
          "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp",
      .modes = SL_MODES_ALL,
      .kernel = REGION_KERNEL(sl__score_tversky, sl__finish_tversky)},
+    {.name = "generalized_dice",
+     .params = gdice_params,
+     .nparams = COUNT(gdice_params),
+     .summary = "1 - (2 sum_c w_c tp_c + smooth_nr) / (sum_c w_c (sum p_c + sum y_c) + smooth_dr) "
+                "per image, w_c = 1/g_c^2 (square), 1/g_c or 1 with g_c = sum y_c",
+     .convention = "Sudre et al. 2017; MONAI monai/losses/dice.py GeneralizedDiceLoss (w_type, "
+                   "infinite weights -> the largest finite one, batch = per_image false)",
+     .modes = SL_MODES_ALL,
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_soft,
+                                          .value = sl__value_gdice,
+                                          .combine = combine_per_image,
+                                          .check = sl__check_region}},
+    {.name = "mcc",
+     .params = mcc_params,
+     .nparams = COUNT(mcc_params),
+     .summary = "1 - (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)) of the soft counts "
+                "(each + eps) per class, mean over classes",
+     .convention = "smp segmentation_models_pytorch/losses/mcc.py MCCLoss (binary; per class "
+                   "one-vs-rest in multiclass and multilabel)",
+     .modes = SL_MODES_ALL,
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_soft,
+                                          .value = sl__value_region,
+                                          .score = sl__score_mcc,
+                                          .combine = combine_per_image}},
     {.name = "lovasz_hinge",
      .params = lovasz_hinge_params,
      .nparams = COUNT(lovasz_hinge_params),
@@ -608,6 +714,11 @@ static enum sl_combine combine_per_image(const struct sl_spec *s, const char **w
             *why = "with per_image false it pools the sums of the whole batch";
         }
         return SL_COMBINE_POOLED;
+    }
+    /* region reduction "sum": the batch value is the sum of the per-image values */
+    int r = sl_param_index(s->def, "reduction");
+    if (r >= 0 && s->values[r].kind == SL_V_ENUM && s->values[r].choice == SL_RED_SUM) {
+        return SL_COMBINE_SUM;
     }
     return SL_COMBINE_IMAGE_MEAN;
 }

@@ -17,7 +17,9 @@
  *   false) or the class-weighted target pixels (multiclass cross entropy with class_weights,
  *   as PyTorch) - all read off the per-image confusion counts;
  *   reduction "sum" adds the batch values;
- * - losses with per-image values (region and Lovasz losses with per_image true): mean of them;
+ * - losses with per-image values (region and Lovasz losses with per_image true): mean of them,
+ *   or their sum for a region loss with reduction "sum"; reduction "none" (dice, jaccard,
+ *   tversky) also concatenates per_image_class and takes per_class as its column means;
  * - combo: each term is sent again as a hidden loss, combined as above, weighted and summed
  *   (inside a one-term combo carrying the combo's include_background when it has its own, so
  *   that the term inherits it as it does in the combo);
@@ -52,9 +54,11 @@ struct aloss {
     double pooled; /* L_POOLED: the one batch's value */
     json_t *per_image;
     bool has_per_image;
-    int first_term, nterms; /* L_COMBO: its terms are the entries after it */
-    double weight;          /* as a combo term */
-    const char *why;        /* L_POOLED: why (static, from the table) */
+    int first_term, nterms;  /* L_COMBO: its terms are the entries after it */
+    double weight;           /* as a combo term */
+    const char *why;         /* L_POOLED: why (static, from the table) */
+    bool none;               /* reduction "none": per-image lists always, per-class values */
+    json_t *per_image_class; /* reduction "none": N lists of C, concatenated */
 };
 
 struct ametric {
@@ -179,6 +183,14 @@ static int own_bg(json_t *e, int inherited)
     return json_is_boolean(v) ? json_is_true(v) : inherited;
 }
 
+/* Whether loss entry e asks for reduction "none" (region losses: MONAI's unreduced values, which
+ * the answer gives as per_image_class and per_class). */
+static bool reduction_none(json_t *e)
+{
+    const char *r = json_string_value(param(e, "reduction"));
+    return r && strcmp(r, "none") == 0;
+}
+
 /* inherited_bg: the include_background e inherits (a combo's own), or -1 for the request's. */
 static int add_loss(struct slp_agg *a, const char *key, bool hidden, json_t *e, int inherited_bg)
 {
@@ -194,10 +206,12 @@ static int add_loss(struct slp_agg *a, const char *key, bool hidden, json_t *e, 
     l->why = "it pools the whole batch";
     l->kind = loss_kind(e, &l->sum, &l->class_wt, &l->why);
     l->bg = own_bg(e, inherited_bg);
+    l->none = reduction_none(e);
+    l->per_image_class = json_array();
     l->per_image = json_array();
     l->has_per_image = true;
     l->weight = 1;
-    return l->key && l->per_image ? 0 : -1;
+    return l->key && l->per_image && l->per_image_class ? 0 : -1;
 }
 
 /* The terms of combo entry e (losses[i]) as hidden losses after it, and their specs in extra
@@ -396,6 +410,7 @@ void slp_agg_free(struct slp_agg *a)
     for (int i = 0; i < a->nl; i++) {
         free(a->l[i].key);
         json_decref(a->l[i].per_image);
+        json_decref(a->l[i].per_image_class);
     }
     for (int i = 0; i < a->nm; i++) {
         free(a->m[i].key);
@@ -471,6 +486,10 @@ static int add_loss_values(struct slp_agg *a, json_t *losses, int64_t n,
             json_array_extend(l->per_image, pi);
         } else {
             l->has_per_image = false;
+        }
+        json_t *pic = json_object_get(jl, "per_image_class");
+        if (json_array_size(pic) == (size_t)n) {
+            json_array_extend(l->per_image_class, pic);
         }
         switch (l->kind) {
         case L_PIXEL:
@@ -765,6 +784,30 @@ static json_t *metric_json(const struct slp_agg *a, const struct ametric *m, boo
     return o;
 }
 
+/* A region loss's per_class (new list of C) from its per_image_class rows: the mean over images
+ * of each class's values, as the server's reduction "none" gives it; null for a class left out
+ * (its values are null). */
+static json_t *class_means(const struct slp_agg *a, json_t *rows)
+{
+    json_t *out = json_array();
+    for (int64_t c = 0; c < a->classes; c++) {
+        double sum = 0;
+        int64_t k = 0;
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            json_t *v = json_array_get(row, (size_t)c);
+            if (json_is_number(v)) {
+                sum += json_number_value(v);
+                k++;
+            }
+        }
+        json_array_append_new(out, num(k ? sum / (double)k : NAN));
+    }
+    return out;
+}
+
 /* The combined answer (new), or the single batch's own answer with ids (agg.h). */
 json_t *slp_agg_result(struct slp_agg *a, const char *const *ids, size_t nids, bool per_image)
 {
@@ -804,8 +847,12 @@ json_t *slp_agg_result(struct slp_agg *a, const char *const *ids, size_t nids, b
             continue;
         }
         json_t *o = json_pack("{s:o}", "value", num(loss_value(a, l)));
-        if (per_image && l->has_per_image) {
+        if ((per_image || l->none) && l->has_per_image) {
             json_object_set(o, "per_image", l->per_image);
+        }
+        if (json_array_size(l->per_image_class)) {
+            json_object_set_new(o, "per_class", class_means(a, l->per_image_class));
+            json_object_set(o, "per_image_class", l->per_image_class);
         }
         json_object_set_new(losses, l->key, o);
     }

@@ -197,6 +197,14 @@ static void write_metric(struct slp_dynbuf *b, const struct sl_metric_result *m,
     slp_dynbuf_adds(b, "}");
 }
 
+/* Whether loss spec s asks for reduction "none" (region losses: MONAI's unreduced values). */
+static bool reduction_none(const struct sl_spec *s)
+{
+    const int k = sl_param_index(s->def, "reduction");
+    return k >= 0 && s->values[k].kind == SL_V_ENUM && s->def->params[k].choices &&
+           strcmp(s->def->params[k].choices[s->values[k].choice], "none") == 0;
+}
+
 void slp__write_result(struct slp_dynbuf *b, const struct slp_score_req *r,
                        const struct sl_result *res, double elapsed_ms)
 {
@@ -223,9 +231,19 @@ void slp__write_result(struct slp_dynbuf *b, const struct slp_score_req *r,
         slp_json_add_str(b, l->spec->key, 0);
         slp_dynbuf_adds(b, ":{\"value\":");
         slp__write_num(b, l->value);
-        if (r->per_image && l->has_per_image) {
+        /* reduction "none" asks for the unreduced values whatever the request's per_image */
+        const bool none = reduction_none(l->spec);
+        if ((r->per_image || none) && l->has_per_image) {
             slp_dynbuf_adds(b, ",\"per_image\":");
             write_nums(b, l->per_image, res->images);
+        }
+        if (l->per_class) {
+            slp_dynbuf_adds(b, ",\"per_class\":");
+            write_list(b, l->per_class, res->classes);
+        }
+        if (l->per_image_class) {
+            slp_dynbuf_adds(b, ",\"per_image_class\":");
+            write_rows(b, l->per_image_class, res->images, res->classes);
         }
         slp_dynbuf_adds(b, "}");
     }

@@ -193,6 +193,17 @@ static int check_pairs(const struct sl_def *def, const json_t *j, const char *pa
             return SL_EINVAL;
         }
     }
+    /* MONAI's smooth_nr / smooth_dr each replace smooth on one side of a region loss's ratio */
+    static const char *const split[] = {"smooth_nr", "smooth_dr"};
+    for (int k = 0; k < 2; k++) {
+        if (sl_param_index(def, split[k]) >= 0 && json_object_get(j, split[k]) &&
+            json_object_get(j, "smooth")) {
+            snprintf(msg, msglen,
+                     "%s.%s: give either smooth (both sides) or smooth_nr/smooth_dr, not both",
+                     path, split[k]);
+            return SL_EINVAL;
+        }
+    }
     return 0;
 }
 

@@ -3,7 +3,8 @@
  *
  * A gate is [metrics.|losses.]KEY[.FIELD[[i]]] OP NUMBER with OP one of >= <= > < == !=.
  * Metric fields: mean (default), global, undefined, min, max, per_class[i], global[i]; loss
- * fields: value (default), min, max. min and max are over the defined per-image values. */
+ * fields: value (default), min, max, per_class[i] (region losses with reduction "none"). min and
+ * max are over the defined per-image values. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -123,17 +124,18 @@ static int gate_value(const char *text, json_t *entry, bool want_metric, const c
         }
         return 0;
     }
-    if (!((want_metric && is_metric_field(field)) || (!want_metric && !strcmp(field, "value")))) {
+    if (!((want_metric && is_metric_field(field)) ||
+          (!want_metric && (!strcmp(field, "value") || !strcmp(field, "per_class"))))) {
         snprintf(msg, msglen, "gate '%s': a %s has no field '%s' (%s)", text,
                  want_metric ? "metric" : "loss", field,
                  want_metric ? "mean, global, undefined, min, max, per_class[i], global[i]"
-                             : "value, min, max");
+                             : "value, min, max, per_class[i] with reduction none");
         return -1;
     }
     j = json_object_get(entry, field);
     if (!j) {
-        snprintf(msg, msglen, "gate '%s': %s %s has no %s", text, want_metric ? "metric" : "loss",
-                 key, field);
+        snprintf(msg, msglen, "gate '%s': %s %s has no %s%s", text, want_metric ? "metric" : "loss",
+                 key, field, want_metric ? "" : " (a region loss has it with reduction \"none\")");
         return -1;
     }
     if (json_is_array(j)) {
@@ -205,7 +207,8 @@ static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char 
     if (section) {
         want_metric = section[0] == 'm';
     } else if (field && (is_metric_field(field) || !strcmp(field, "value"))) {
-        want_metric = is_metric_field(field);
+        /* per_class names a loss's only when no metric has that key */
+        want_metric = is_metric_field(field) && !(!strcmp(field, "per_class") && !m && l);
     } else if (m && l) {
         snprintf(msg, msglen,
                  "gate '%s': %s is both a loss and a metric; write metrics.%s.mean or "
@@ -313,6 +316,15 @@ void cli_print_table(FILE *out, json_t *r, const struct cli_gate *gates, int nga
             fprintf(out, "%-28s", key);
             put_num(out, json_object_get(v, "value"));
             fputc('\n', out);
+            /* region losses with reduction "none": each class's loss */
+            json_t *pc = json_object_get(v, "per_class");
+            if (pc) {
+                fprintf(out, "%-28s", "  per class");
+                for (size_t c = 0; c < json_array_size(pc); c++) {
+                    put_num(out, json_array_get(pc, c));
+                }
+                fputc('\n', out);
+            }
         }
     }
     json_t *metrics = json_object_get(r, "metrics");

@@ -200,8 +200,10 @@ def pooling_loss(spec):
     name = spec.get("name")
     if name == "combo":
         return any(pooling_loss(t) for t in spec.get("terms", []))
-    if name in ("dice", "jaccard", "tversky", "lovasz_hinge"):
+    if name in ("dice", "jaccard", "tversky", "generalized_dice", "lovasz_hinge"):
         return spec.get("per_image", True) is False
+    if name == "mcc":  # smp MCCLoss pools the batch unless per_image is true
+        return spec.get("per_image", False) is not True
     if name == "lovasz_softmax":
         return spec.get("per_image", False) is not True
     if name == "balanced_cross_entropy":
@@ -1976,10 +1978,90 @@ def test_report(url):
                 f"{cmdline(a)}: rc={rc} stderr={short(err)}")
 
 
+# ---- region losses of issue 17 (generalized_dice, mcc, smooth_nr/smooth_dr, absent_classes,
+# reduction sum/none): the CLI's batch combination equals one request, pooled forms refuse ----
+
+def test_region_losses(url):
+    rng = np.random.default_rng(20261217)
+    results = {}
+    p, t = dataset_multiclass(rng)
+    aggregation_set(url, results, "region losses multiclass", p, t,
+                    {"include_background": False, "ignore_index": 255}, [
+        ("--loss", "dice:reduction=none", {"name": "dice", "reduction": "none"}),
+        ("--loss", "jaccard:reduction=sum", {"name": "jaccard", "reduction": "sum"}),
+        ("--loss", "tversky:smooth_nr=0.5,smooth_dr=1,absent_classes=zero",
+         {"name": "tversky", "smooth_nr": 0.5, "smooth_dr": 1, "absent_classes": "zero"}),
+        ("--loss", "dice:absent_classes=zero,include_background=true,reduction=none,as=dice_z",
+         {"name": "dice", "absent_classes": "zero", "include_background": True, "reduction": "none",
+          "as": "dice_z"}),
+        ("--loss", "generalized_dice", {"name": "generalized_dice"}),
+        ("--loss", "generalized_dice:w_type=simple,reduction=none,as=gd_simple",
+         {"name": "generalized_dice", "w_type": "simple", "reduction": "none", "as": "gd_simple"}),
+        ("--loss", "generalized_dice:w_type=uniform,reduction=sum,as=gd_sum",
+         {"name": "generalized_dice", "w_type": "uniform", "reduction": "sum", "as": "gd_sum"}),
+        ("--loss", "mcc:per_image=true", {"name": "mcc", "per_image": True}),
+    ])
+    p, t = dataset_multilabel(rng)
+    aggregation_set(url, results, "region losses multilabel", p, t, {"mode": "multilabel"}, [
+        ("--loss", "generalized_dice:smooth=0", {"name": "generalized_dice", "smooth": 0}),
+        ("--loss", "mcc:per_image=true,eps=1e-3", {"name": "mcc", "per_image": True, "eps": 1e-3}),
+        ("--loss", "tversky:fp_weight=0.3,fn_weight=0.7,reduction=none",
+         {"name": "tversky", "fp_weight": 0.3, "fn_weight": 0.7, "reduction": "none"}),
+    ])
+    p, t = dataset_binary(rng)
+    aggregation_set(url, results, "region losses binary", p, t, {"ignore_index": 255}, [
+        ("--loss", "mcc:per_image=true", {"name": "mcc", "per_image": True}),
+        ("--loss", "generalized_dice:smooth_dr=1", {"name": "generalized_dice", "smooth_dr": 1}),
+        ("--loss", "dice:absent_classes=zero,reduction=none",
+         {"name": "dice", "absent_classes": "zero", "reduction": "none"}),
+    ])
+    # the table prints a per-class row under a loss with reduction none, and a gate may name one
+    # class of it (losses.dice.per_class[i]); both hold the single request's per_class
+    pp, tp, args, spec, want, _, _ = results["region losses multiclass"]
+    pc = want["losses"]["dice"]["per_class"]
+    lo, hi = pc[1] - 1e-5, pc[1] + 1e-5
+    a = args + ["--gate", f"losses.dice.per_class[1]>={lo!r}", "--gate", f"losses.dice.per_class[1]<={hi!r}"]
+    rc, out, err, _ = run(a)
+    lines = out.splitlines()
+    at = [i for i, ln in enumerate(lines) if ln.split()[:1] == ["dice"]]
+    row = lines[at[0] + 1].split() if at and at[0] + 1 < len(lines) else []
+    shown = row[2:] if row[:2] == ["per", "class"] else []
+    T.check(rc == 0 and len(shown) == len(pc)
+            and all((w is None and g == "null") or (w is not None and g != "null" and abs(float(g) - w) < 1e-6)
+                    for g, w in zip(shown, pc)),
+            "region losses: the table's per-class row under dice (reduction none) equals per_class",
+            f"{cmdline(a)}: rc={rc} row={row} want={pc} stderr={short(err)}")
+    T.check(rc == 0 and out.count(" pass") == 2,
+            "region losses: gates on losses.dice.per_class[1] read the combined per_class",
+            f"{cmdline(a)}: rc={rc} stdout={short(out)}")
+    a = args + ["--gate", "losses.jaccard.per_class[0]<1"]
+    rc, out, err, _ = run(a)
+    T.check(rc == 2 and "per_class" in err and "reduction" in err,
+            "region losses: a gate on per_class of a loss without reduction none is refused naming it",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    # forms that pool the batch cannot be combined: exit 2 naming why
+    d = tempfile.mkdtemp(prefix="rloss-", dir=WORK)
+    pp = save(os.path.join(d, "pred.npy"), p)
+    tp = save(os.path.join(d, "target.npy"), t)
+    for loss in ("mcc", "generalized_dice:per_image=false", "dice:reduction=none,per_image=false"):
+        a = ["score", "--url", url, "--pred", pp, "--target", tp, "--set", "ignore_index=255",
+             "--batch-size", "3", "--loss", loss]
+        rc, out, err, _ = run(a)
+        T.check(rc == 2 and re.search(r"combin", err) is not None and "per_image" in err,
+                f"region losses: --loss {loss} over 3 batches: exit 2, it pools the batch",
+                f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    # smooth with smooth_nr: the server's 422 names the key
+    a = ["score", "--url", url, "--pred", pp, "--target", tp, "--set", "ignore_index=255",
+         "--loss", "dice:smooth=1,smooth_nr=0"]
+    rc, out, err, _ = run(a)
+    T.check(rc != 0 and "smooth_nr" in err, "region losses: smooth with smooth_nr is refused naming it",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 GROUPS = ("golden", "aggregation", "dirs", "dirs_multiclass", "memory", "csv", "gates", "output",
-          "errors", "report")
+          "errors", "report", "region_losses")
 
 
 def golden_case_files(golden_dir, cid):
@@ -2019,6 +2101,7 @@ def main():
             ("memory", lambda: test_memory(server.url)),
             ("csv", lambda: test_csv(server.url)),
             ("report", lambda: test_report(server.url)),
+            ("region_losses", lambda: test_region_losses(server.url)),
         ]
         results = {}
         for name, fn in steps:

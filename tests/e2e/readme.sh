@@ -367,8 +367,8 @@ b = 1 + 10 * math.exp(-36 / 50)
 w = [float(v) for v in lines[1].strip("[] ").split()]
 assert len(w) == 7 and all(abs(g - t) < 1e-6 * t for g, t in zip(w, [1, b, b, b, b, b, 1])), lines
 losses = {"cross_entropy", "weighted_cross_entropy", "balanced_cross_entropy", "focal",
-          "distance_weighted_cross_entropy", "dice", "jaccard", "tversky", "lovasz_hinge",
-          "lovasz_softmax", "combo"}
+          "distance_weighted_cross_entropy", "dice", "jaccard", "tversky", "generalized_dice",
+          "mcc", "lovasz_hinge", "lovasz_softmax", "combo"}
 assert set(ast.literal_eval(lines[2])) == losses, lines
 assert lines[3] == "True True", lines
 PY

@@ -32,6 +32,8 @@ static const char *const supported_prefixes[] = {
     "jaccard_",
     "tversky_",
     "focal_tversky_",
+    "gdice_",
+    "mcc_",
     "lovasz_hinge_",
     "combo_",
     "seed_example_",
