@@ -212,3 +212,54 @@ out_free:
     free(w.r);
     return rc;
 }
+
+/* Two raster passes (Rosenfeld & Pfaltz 1966; Borgefors 1986) with unit steps: the forward
+ * pass takes each pixel's neighbours that precede it in raster order, the backward pass those
+ * that follow; with the 8/26 neighbours (chessboard) or the 4/6 face neighbours (taxicab) this
+ * is the exact L-infinity or L1 distance to the nearest seed. */
+int sl__cdt(const uint8_t *seed, int nd, const int64_t *shape, int metric, double *out)
+{
+    if ((nd != 2 && nd != 3) || (metric != SL_DIST_CHESSBOARD && metric != SL_DIST_TAXICAB)) {
+        return SL_EINVAL;
+    }
+    const int64_t D = nd == 3 ? shape[0] : 1, H = shape[nd - 2], W = shape[nd - 1];
+    const int64_t total = D * H * W;
+    for (int64_t i = 0; i < total; i++) {
+        out[i] = seed[i] ? 0.0 : INFINITY;
+    }
+    /* the preceding neighbours: offsets whose first nonzero component is -1 */
+    int off[13][3], no = 0;
+    for (int dz = (nd == 3 ? -1 : 0); dz <= (nd == 3 ? 1 : 0); dz++) {
+        for (int dy = -1; dy <= 1; dy++) {
+            for (int dx = -1; dx <= 1; dx++) {
+                int first = dz ? dz : dy ? dy : dx;
+                int steps = (dz != 0) + (dy != 0) + (dx != 0);
+                if (first != -1 || (metric == SL_DIST_TAXICAB && steps != 1)) {
+                    continue;
+                }
+                off[no][0] = dz;
+                off[no][1] = dy;
+                off[no][2] = dx;
+                no++;
+            }
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const int sg = pass == 0 ? 1 : -1; /* backward: the following neighbours */
+        for (int64_t k = 0; k < total; k++) {
+            const int64_t i = pass == 0 ? k : total - 1 - k;
+            const int64_t z = i / (H * W), y = i / W % H, x = i % W;
+            double best = out[i];
+            for (int o = 0; o < no; o++) {
+                const int64_t nz = z + sg * off[o][0], ny = y + sg * off[o][1],
+                              nx = x + sg * off[o][2];
+                if (nz < 0 || nz >= D || ny < 0 || ny >= H || nx < 0 || nx >= W) {
+                    continue;
+                }
+                best = fmin(best, out[(nz * H + ny) * W + nx] + 1.0);
+            }
+            out[i] = best;
+        }
+    }
+    return 0;
+}

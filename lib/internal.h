@@ -111,10 +111,39 @@ enum {
 };
 enum { SL_P_RATIO_ZERO_DIVISION, SL_P_RATIO_REDUCTION, SL_P_RATIO_N };
 enum { SL_P_CM_REDUCTION, SL_P_CM_N };
-enum { SL_P_HD_PERCENTILE, SL_P_HD_POOLING, SL_P_HD_EMPTY, SL_P_HD_N };
-enum { SL_P_ASSD_EMPTY, SL_P_ASSD_N };
-enum { SL_P_NSD_TOLERANCE, SL_P_NSD_N };
+enum {
+    SL_P_HD_PERCENTILE,
+    SL_P_HD_POOLING,
+    SL_P_HD_EMPTY,
+    SL_P_HD_DIRECTION,
+    SL_P_HD_DISTANCE,
+    SL_P_HD_EMPTY_RULE,
+    SL_P_HD_SURFACES,
+    SL_P_HD_N
+};
+enum {
+    SL_P_ASSD_EMPTY,
+    SL_P_ASSD_DIRECTION,
+    SL_P_ASSD_DISTANCE,
+    SL_P_ASSD_EMPTY_RULE,
+    SL_P_ASSD_SURFACES,
+    SL_P_ASSD_N
+};
+enum { SL_P_NSD_TOLERANCE, SL_P_NSD_DISTANCE, SL_P_NSD_EMPTY_RULE, SL_P_NSD_N };
+enum { SL_P_SDICE_TOLERANCE, SL_P_SDICE_DISTANCE, SL_P_SDICE_EMPTY_RULE, SL_P_SDICE_N };
+enum {
+    SL_P_SOVL_TOLERANCE,
+    SL_P_SOVL_DIRECTION,
+    SL_P_SOVL_DISTANCE,
+    SL_P_SOVL_EMPTY_RULE,
+    SL_P_SOVL_N
+};
 enum { SL_POOL_MAX = 0, SL_POOL_POOLED };
+/* Choices of the surface metrics' direction, distance_metric, empty_rule and surfaces. */
+enum { SL_DIR_SYMMETRIC = 0, SL_DIR_PRED_TO_TARGET, SL_DIR_TARGET_TO_PRED };
+enum { SL_DIST_EUCLIDEAN = 0, SL_DIST_CHESSBOARD, SL_DIST_TAXICAB };
+enum { SL_EMPTY_RULE_SEGLOSS = 0, SL_EMPTY_RULE_MONAI, SL_EMPTY_RULE_DEEPMIND };
+enum { SL_SURF_VOXELS = 0, SL_SURF_SURFELS };
 
 /* Choices of enum parameters. */
 enum { SL_RED_MEAN = 0, SL_RED_SUM, SL_RED_NONE };
@@ -208,6 +237,23 @@ struct sl__soft {
     double n, sp, sy, spy, sp2;
 };
 
+/* The surface distances of one plane, as a surface metric's kernel reads them. d[0..np) are
+ * the distances from the prediction's surface elements to the target's surface, d[np..np+nt)
+ * the distances back; w (same layout) the elements' lengths or areas (surfels), or NULL when
+ * every element (a boundary voxel) counts 1. np == 0 or nt == 0: that surface is empty (d and
+ * w hold only the other's elements, all at distance +inf). tmp: np + nt doubles of scratch. */
+struct sl__surf_in {
+    const double *d;
+    const double *w;
+    int64_t np, nt;
+    double *tmp;
+    int64_t cls;         /* the plane's class or channel (per-class tolerances) */
+    enum sl_empty empty; /* the request's empty convention */
+    int nd;
+    const int64_t *shape;
+    const double *spacing; /* NULL: all 1 */
+};
+
 /* A row's entry points (struct sl_def.kernel): the loss or metric itself, found by the row
  * instead of by a switch. NULL where a row has no such step. */
 struct sl__kernel {
@@ -239,13 +285,9 @@ struct sl__kernel {
      * (the `empty` value when prediction and target agree, else 0). */
     double (*from_counts)(const struct sl_spec *s, double tp, double fp, double fn, double tn,
                           double degenerate);
-    /* surface metrics: the value from the distances d[0..np) of the prediction's surface to
-     * the target's and d[np..np+nt) back (tmp: np + nt doubles of scratch) */
-    double (*surface)(const struct sl_spec *s, const double *d, int64_t np, int64_t nt,
-                      double *tmp);
-    /* surface metrics: the value when both surfaces (both) or one is empty */
-    double (*surface_empty)(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
-                            const double *spacing);
+    /* surface metrics: the value of one plane from its surface distances (struct sl__surf_in),
+     * empty surfaces included */
+    double (*surface)(const struct sl_spec *s, const struct sl__surf_in *in);
 };
 
 /* ---- kernel entry points, named in the rows of lib/table.c ---- */
@@ -330,14 +372,14 @@ double sl__m_bm(const struct sl_spec *s, double tp, double fp, double fn, double
 double sl__m_mk(const struct sl_spec *s, double tp, double fp, double fn, double tn, double dg);
 
 /* surface.c: surface-distance metrics */
-double sl__surf_hausdorff(const struct sl_spec *s, const double *d, int64_t np, int64_t nt,
-                          double *tmp);
-double sl__surf_assd(const struct sl_spec *s, const double *d, int64_t np, int64_t nt, double *tmp);
-double sl__surf_nsd(const struct sl_spec *s, const double *d, int64_t np, int64_t nt, double *tmp);
-double sl__surf_empty_distance(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
-                               const double *spacing);
-double sl__surf_empty_nsd(const struct sl_spec *s, bool both, int nd, const int64_t *shape,
-                          const double *spacing);
+double sl__surf_hausdorff(const struct sl_spec *s, const struct sl__surf_in *in);
+double sl__surf_assd(const struct sl_spec *s, const struct sl__surf_in *in);
+double sl__surf_nsd(const struct sl_spec *s, const struct sl__surf_in *in);
+double sl__surf_dice(const struct sl_spec *s, const struct sl__surf_in *in);
+double sl__surf_overlap(const struct sl_spec *s, const struct sl__surf_in *in);
+/* The length (2-D, nd = 2: 16 codes) or area (3-D: 256 codes) of the marching-squares/cubes
+ * surface of every 2^nd neighbourhood code at spacing (NULL: all 1), into table. */
+void sl__surfel_table(int nd, const double *spacing, double *table);
 
 /* score.c: per-loss rules */
 int sl__check_ce(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
@@ -378,11 +420,12 @@ void sl__argmax_image(const struct sl__plan *pl, int64_t i, int *arg);
 /* sum over counted pixels of w * map * CE for binary plane (i, c). */
 double sl__mapped_ce_sum(const struct sl__plan *pl, int64_t i, int64_t c, const float *map);
 
-/* Surface-distance metrics (hausdorff, assd, nsd) of one plane's masks into vals[k] for
- * specs[k]; NaN = undefined. Returns 0 or SL_ENOMEM. */
+/* Surface-distance metrics (hausdorff, assd, nsd, surface_dice, surface_overlap) of one
+ * plane's masks, of class/channel cls, into vals[k] for specs[k]; NaN = undefined, +inf for
+ * the MONAI and DeepMind empty rules; empty is the request's. Returns 0 or SL_ENOMEM. */
 int sl__surface_metrics(const uint8_t *pred, const uint8_t *tgt, int nd, const int64_t *shape,
-                        const double *spacing, const struct sl_spec *const *specs, int n,
-                        double *vals);
+                        const double *spacing, int64_t cls, enum sl_empty empty,
+                        const struct sl_spec *const *specs, int n, double *vals);
 
 /* Index of spec s in the plan's distance-weighted CE list (it exists after planning). */
 int sl__dwce_slot(const struct sl__plan *pl, const struct sl_spec *s);
@@ -503,6 +546,12 @@ void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n);
  * nonzero; +INFINITY everywhere when there is no seed. Returns 0 or SL_ENOMEM. */
 int sl__edt_sq(const uint8_t *seed, int nd, const int64_t *shape, const double *spacing,
                double *out);
+
+/* Chamfer distance transform (as scipy's distance_transform_cdt) with metric SL_DIST_CHESSBOARD
+ * (max of the axis steps) or SL_DIST_TAXICAB (their sum), in pixels, of a grid of nd = 2 or 3
+ * dims: out[i] is the distance from pixel i to the nearest pixel whose seed is nonzero;
+ * +INFINITY everywhere when there is no seed. Returns 0 or SL_EINVAL. */
+int sl__cdt(const uint8_t *seed, int nd, const int64_t *shape, int metric, double *out);
 
 /* Connected components of the nonzero pixels of mask (nd = 2 or 3 dims) with connectivity
  * 4 or 8 (2-D), 6 or 26 (3-D): out[i] = 0 on background, else a label 1..n in raster order of

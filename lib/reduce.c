@@ -861,6 +861,7 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
         return;
     }
     r->undefined = 0;
+    r->infinite = 0;
     double msum = 0;
     int mk = 0;
     int surf = -1;
@@ -879,8 +880,9 @@ static void metric_values(const struct sl__plan *pl, struct sl_metric_result *r)
                                  : sl_metric_from_counts(s, cm, e);
             add_counts(&total, cm);
             r->per_image[i * C + c] = v;
-            if (isnan(v)) {
+            if (!isfinite(v)) { /* NaN, or +inf under a MONAI/DeepMind empty rule */
                 r->undefined++;
+                r->infinite += isinf(v) ? 1 : 0;
             } else {
                 sum += v;
                 defined++;

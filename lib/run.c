@@ -187,8 +187,8 @@ static int surface_image(struct sl__plan *pl, int64_t i)
     for (int64_t c = 0; c < C; c++) {
         sl__plane_masks(pl, i, c, arg, pred, tgt);
         rc = sl__surface_metrics(pred, tgt, g->nspatial, g->spatial,
-                                 pl->req->nspacing ? pl->req->spacing : NULL, pl->surf, pl->nsurf,
-                                 pl->surf_values + (i * C + c) * pl->nsurf);
+                                 pl->req->nspacing ? pl->req->spacing : NULL, c, pl->req->empty,
+                                 pl->surf, pl->nsurf, pl->surf_values + (i * C + c) * pl->nsurf);
         if (rc) {
             goto out;
         }

@@ -538,6 +538,13 @@ int sl_score(const struct sl_request *req, struct sl_pool *pool, struct sl_resul
             return rc;
         }
     }
+    /* metrics too: their per-class lists (the surface metrics' tolerance) */
+    for (int i = 0; i < req->nmetrics; i++) {
+        rc = check_spec(&req->metrics[i], &g, msg, msglen);
+        if (rc) {
+            return rc;
+        }
+    }
     /* a failed partial check answers with the first error in the full check's order */
     const bool deferred = sl__run_validates(req, &g);
     rc = check_values(req, &g, deferred, msg, msglen);

@@ -123,6 +123,7 @@ enum sl_param_type {
     SL_PT_TERMS,            /* list of loss specs (combo) */
     SL_PT_LIST,             /* list of numbers in [min, max], one per class, or null */
     SL_PT_NUMBER_NULL_LIST, /* number in [min, max], null, or a list of one per class */
+    SL_PT_NUMBER_LIST,      /* number in [min, max], or a list of one per class */
 };
 
 /* How a parameter value is held once parsed. */
@@ -297,7 +298,8 @@ struct sl_metric_result {
     double mean;                 /* binary: mean over images; else mean over the counted
                                     classes of per_class; NaN if none is defined */
     double *global;              /* C: from the counts summed over the batch */
-    int undefined;               /* how many per-image values are NaN */
+    int undefined;               /* how many per-image values are NaN or infinite */
+    int infinite;                /* how many of those are +inf (sl_metric_can_be_infinite) */
     struct sl_confusion *counts; /* confusion only: N x C per-image counts */
     struct sl_confusion *total;  /* confusion only: C summed counts */
     int64_t *matrix;             /* confusion, multiclass only: C x C summed counts,
@@ -351,6 +353,10 @@ int sl_metric_reduction_of(const struct sl_spec *spec);
  * defined values first, then the images that have one. */
 int64_t sl_metric_reduce(enum sl_metric_reduction r, const double *v, int64_t n, int64_t c,
                          double *out);
+
+/* Whether metric spec can give +inf per-image values (a surface distance under the MONAI or
+ * DeepMind empty rule): its response entry then carries `infinite`. */
+bool sl_metric_can_be_infinite(const struct sl_spec *spec);
 
 /* ---- the worker pool ---------------------------------------------------------------------- */
 

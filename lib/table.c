@@ -489,6 +489,36 @@ static const char *const nan_choice[] = {"nan", NULL};
             "value when exactly one mask is empty (default: the image diagonal in spacing units; " \
             "\"nan\" reports null)"                                                                \
     }
+static const char *const direction_choices[] = {"symmetric", "pred_to_target", "target_to_pred",
+                                                NULL};
+static const char *const distance_metric_choices[] = {"euclidean", "chessboard", "taxicab", NULL};
+static const char *const empty_rule_choices[] = {"segloss", "monai", "deepmind", NULL};
+static const char *const surfaces_choices[] = {"voxels", "surfels", NULL};
+#define DIRECTION_PARAM(doc)                                                                       \
+    {                                                                                              \
+        "direction", SL_PT_ENUM, CHOICE(SL_DIR_SYMMETRIC), 0, 0, false, direction_choices, doc     \
+    }
+#define DISTANCE_METRIC_PARAM                                                                      \
+    {                                                                                              \
+        "distance_metric", SL_PT_ENUM, CHOICE(SL_DIST_EUCLIDEAN), 0, 0, false,                     \
+            distance_metric_choices,                                                               \
+            "euclidean: exact EDT in spacing units; chessboard, taxicab: chamfer distance in "     \
+            "pixels, the spacing ignored (MONAI distance_metric, monai/metrics/utils.py "          \
+            "get_surface_distance, scipy distance_transform_cdt)"                                  \
+    }
+#define EMPTY_RULE_PARAM(doc)                                                                      \
+    {                                                                                              \
+        "empty_rule", SL_PT_ENUM, CHOICE(SL_EMPTY_RULE_SEGLOSS), 0, 0, false, empty_rule_choices,  \
+            doc                                                                                    \
+    }
+#define SURFACES_PARAM(doc)                                                                        \
+    {                                                                                              \
+        "surfaces", SL_PT_ENUM, CHOICE(SL_SURF_VOXELS), 0, 0, false, surfaces_choices, doc         \
+    }
+#define TOLERANCE_PARAM(doc)                                                                       \
+    {                                                                                              \
+        "tolerance", SL_PT_NUMBER_LIST, NUM(1), 0, INFINITY, false, NULL, doc                      \
+    }
 static const struct sl_param_def hausdorff_params[] = {
     [SL_P_HD_PERCENTILE] =
         {"percentile", SL_PT_NUMBER, ABSENT, 0, 100, false, NULL,
@@ -498,16 +528,80 @@ static const struct sl_param_def hausdorff_params[] = {
          "max: the larger of the two directed percentiles (MONAI, Metrics Reloaded); pooled: the "
          "percentile of both directions together (MedPy)"},
     [SL_P_HD_EMPTY] = EMPTY_DISTANCE_PARAM,
+    [SL_P_HD_DIRECTION] = DIRECTION_PARAM(
+        "symmetric: both directions (pooling applies); pred_to_target: the distances from the "
+        "prediction's surface to the target's only; target_to_pred: back (MONAI directed=True is "
+        "pred_to_target, monai/metrics/hausdorff_distance.py)"),
+    [SL_P_HD_DISTANCE] = DISTANCE_METRIC_PARAM,
+    [SL_P_HD_EMPTY_RULE] = EMPTY_RULE_PARAM(
+        "segloss: 0 when both masks are empty (null when the request's empty is \"nan\"), "
+        "empty_distance when one is; monai: null (NaN) when both are, +inf when one is "
+        "(monai/metrics/hausdorff_distance.py); deepmind: +inf when either is "
+        "(surface_distance/metrics.py compute_robust_hausdorff); +inf travels as null, counted "
+        "in infinite"),
+    [SL_P_HD_SURFACES] = SURFACES_PARAM(
+        "voxels: boundary voxels, each counting 1 (MONAI); surfels: DeepMind's surface elements "
+        "on the corner grid, a percentile weighed by their areas (compute_robust_hausdorff)"),
 };
 _Static_assert(COUNT(hausdorff_params) == SL_P_HD_N, "hausdorff_params: one row per index");
-static const struct sl_param_def assd_params[] = {[SL_P_ASSD_EMPTY] = EMPTY_DISTANCE_PARAM};
+static const struct sl_param_def assd_params[] = {
+    [SL_P_ASSD_EMPTY] = EMPTY_DISTANCE_PARAM,
+    [SL_P_ASSD_DIRECTION] = DIRECTION_PARAM(
+        "symmetric: the mean over both surfaces; pred_to_target: the mean distance from the "
+        "prediction's surface to the target's (MONAI symmetric=False, "
+        "monai/metrics/surface_distance.py; DeepMind compute_average_surface_distance's second "
+        "value); target_to_pred: back (DeepMind's first value)"),
+    [SL_P_ASSD_DISTANCE] = DISTANCE_METRIC_PARAM,
+    [SL_P_ASSD_EMPTY_RULE] = EMPTY_RULE_PARAM(
+        "segloss: 0 when both masks are empty (null when the request's empty is \"nan\"), "
+        "empty_distance when one is; monai: null (NaN) when both are, +inf when one is "
+        "(monai/metrics/surface_distance.py); deepmind: null when both are; when one is, +inf "
+        "toward the empty surface and null (0 / 0) from it (surface_distance/metrics.py "
+        "compute_average_surface_distance); +inf travels as null, counted in infinite"),
+    [SL_P_ASSD_SURFACES] = SURFACES_PARAM(
+        "voxels: boundary voxels, each counting 1 (MONAI); surfels: DeepMind's surface elements, "
+        "a mean weighed by their areas (compute_average_surface_distance)"),
+};
 _Static_assert(COUNT(assd_params) == SL_P_ASSD_N, "assd_params: one row per index");
+#define SCORE_EMPTY_RULE_DOC                                                                       \
+    "segloss: 1 when both masks are empty (null when the request's empty is \"nan\"); monai and "  \
+    "deepmind: null (NaN) when both are (monai/metrics/surface_dice.py, "                          \
+    "surface_distance/metrics.py); 0 when one is, in all three"
 static const struct sl_param_def nsd_params[] = {
-    [SL_P_NSD_TOLERANCE] =
-        {"tolerance", SL_PT_NUMBER, NUM(1), 0, INFINITY, false, NULL,
-         "surface pixels closer than this (spacing units) to the other surface count as correct"},
+    [SL_P_NSD_TOLERANCE] = TOLERANCE_PARAM(
+        "surface pixels closer than this (spacing units) to the other surface count as correct; "
+        "a list gives one per class (MONAI class_thresholds)"),
+    [SL_P_NSD_DISTANCE] = DISTANCE_METRIC_PARAM,
+    [SL_P_NSD_EMPTY_RULE] = EMPTY_RULE_PARAM(SCORE_EMPTY_RULE_DOC),
 };
 _Static_assert(COUNT(nsd_params) == SL_P_NSD_N, "nsd_params: one row per index");
+static const struct sl_param_def surface_dice_params[] = {
+    [SL_P_SDICE_TOLERANCE] = TOLERANCE_PARAM(
+        "surfels at most this far (spacing units) from the other surface count as overlapping "
+        "(DeepMind tolerance_mm); a list gives one per class (MONAI class_thresholds)"),
+    [SL_P_SDICE_DISTANCE] = DISTANCE_METRIC_PARAM,
+    [SL_P_SDICE_EMPTY_RULE] = EMPTY_RULE_PARAM(SCORE_EMPTY_RULE_DOC),
+};
+_Static_assert(COUNT(surface_dice_params) == SL_P_SDICE_N,
+               "surface_dice_params: one row per index");
+static const struct sl_param_def surface_overlap_params[] = {
+    [SL_P_SOVL_TOLERANCE] = TOLERANCE_PARAM(
+        "surfels at most this far (spacing units) from the other surface overlap it (DeepMind "
+        "tolerance_mm); a list gives one per class"),
+    [SL_P_SOVL_DIRECTION] = DIRECTION_PARAM(
+        "target_to_pred: the share of the target's surface within tolerance of the prediction's "
+        "(DeepMind's first value, rel_overlap_gt); pred_to_target: the share of the "
+        "prediction's surface (its second, rel_overlap_pred); symmetric: of both together, "
+        "which is surface_dice"),
+    [SL_P_SOVL_DISTANCE] = DISTANCE_METRIC_PARAM,
+    [SL_P_SOVL_EMPTY_RULE] = EMPTY_RULE_PARAM(
+        "segloss: 1 when both masks are empty (null when the request's empty is \"nan\"), 0 "
+        "when one is; monai and deepmind: null (NaN) when both are; when one is, 0 from the "
+        "non-empty surface and null (0 / 0) from the empty one (surface_distance/metrics.py; "
+        "MONAI has no overlap and follows DeepMind here)"),
+};
+_Static_assert(COUNT(surface_overlap_params) == SL_P_SOVL_N,
+               "surface_overlap_params: one row per index");
 
 /* A confusion-matrix metric: its formula is its kernel. */
 #define COUNTS_KERNEL(fn)                                                                          \
@@ -515,11 +609,11 @@ _Static_assert(COUNT(nsd_params) == SL_P_NSD_N, "nsd_params: one row per index")
     {                                                                                              \
         .from_counts = (fn)                                                                        \
     }
-/* A surface-distance metric: its value from the distances, and with an empty surface. */
-#define SURFACE_KERNEL(fn, empty_fn)                                                               \
+/* A surface-distance metric: its value from the distances (empty surfaces included). */
+#define SURFACE_KERNEL(fn)                                                                         \
     &(const struct sl__kernel)                                                                     \
     {                                                                                              \
-        .surface = (fn), .surface_empty = (empty_fn)                                               \
+        .surface = (fn)                                                                            \
     }
 /* A metric row's name, summary and convention; its kernel, parameters and flags follow. */
 #define METRIC(nm, sum, conv)                                                                      \
@@ -599,15 +693,29 @@ static const struct sl_def metric_table[] = {
             "symmetric Hausdorff distance between the surfaces (or a percentile of it)",
             "MONAI compute_hausdorff_distance; pooled percentile as MedPy hd95"),
      .params = hausdorff_params, .nparams = COUNT(hausdorff_params), .flags = SL_DEF_DISTANCES,
-     .kernel = SURFACE_KERNEL(sl__surf_hausdorff, sl__surf_empty_distance)},
+     .kernel = SURFACE_KERNEL(sl__surf_hausdorff)},
     {METRIC("assd", "mean of the surface distances of both directions together",
             "MONAI compute_average_surface_distance(symmetric=True), MedPy assd"),
      .params = assd_params, .nparams = COUNT(assd_params), .flags = SL_DEF_DISTANCES,
-     .kernel = SURFACE_KERNEL(sl__surf_assd, sl__surf_empty_distance)},
+     .kernel = SURFACE_KERNEL(sl__surf_assd)},
     {METRIC("nsd", "normalized surface Dice: share of both surfaces within tolerance of the other",
             "Nikolov et al. 2021; MONAI compute_surface_dice"),
      .params = nsd_params, .nparams = COUNT(nsd_params), .flags = SL_DEF_DISTANCES,
-     .kernel = SURFACE_KERNEL(sl__surf_nsd, sl__surf_empty_nsd)},
+     .kernel = SURFACE_KERNEL(sl__surf_nsd)},
+    {METRIC("surface_dice",
+            "surface Dice at a tolerance on surfels (marching squares/cubes surface elements on "
+            "the corner grid, weighed by their lengths or areas)",
+            "DeepMind surface-distance surface_distance/metrics.py "
+            "compute_surface_dice_at_tolerance (Nikolov et al. 2018); MONAI compute_surface_dice "
+            "with use_subvoxels=True"),
+     .params = surface_dice_params, .nparams = COUNT(surface_dice_params),
+     .flags = SL_DEF_DISTANCES, .kernel = SURFACE_KERNEL(sl__surf_dice)},
+    {METRIC("surface_overlap",
+            "share of one surface (by surfel area) within tolerance of the other, in one direction",
+            "DeepMind surface-distance surface_distance/metrics.py "
+            "compute_surface_overlap_at_tolerance"),
+     .params = surface_overlap_params, .nparams = COUNT(surface_overlap_params),
+     .flags = SL_DEF_DISTANCES, .kernel = SURFACE_KERNEL(sl__surf_overlap)},
 };
 
 const struct sl_def *sl_loss_table(int *count)
@@ -791,7 +899,8 @@ int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const
     char range[64];
     range_text(p, range, sizeof range);
     if (v->kind == SL_V_LIST) {
-        if (p->type != SL_PT_LIST && p->type != SL_PT_NUMBER_NULL_LIST) {
+        if (p->type != SL_PT_LIST && p->type != SL_PT_NUMBER_NULL_LIST &&
+            p->type != SL_PT_NUMBER_LIST) {
             snprintf(msg, msglen, "%s: takes a single value, not a list", path);
             return SL_EINVAL;
         }
@@ -811,8 +920,10 @@ int sl_param_check(const struct sl_param_def *p, const struct sl_value *v, const
     switch (p->type) {
     case SL_PT_NUMBER:
     case SL_PT_INTEGER:
+    case SL_PT_NUMBER_LIST:
         if (v->kind != SL_V_NUMBER) {
-            snprintf(msg, msglen, "%s: must be a number %s", path, range);
+            snprintf(msg, msglen, "%s: must be a number %s%s", path, range,
+                     p->type == SL_PT_NUMBER_LIST ? ", or a list of one per class" : "");
             return SL_EINVAL;
         }
         if (!num_in_range(p, v->num) || (p->type == SL_PT_INTEGER && v->num != floor(v->num))) {

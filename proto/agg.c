@@ -9,6 +9,8 @@
  * - metrics: per-image values are concatenated; `per_class` is the mean over images of the
  *   defined values, `mean` the mean over images (binary) or over the counted classes;
  *   `reduced` (a metric's MONAI `reduction`) is recomputed from the concatenated values;
+ *   `infinite` (surface metrics under the MONAI/DeepMind empty rules) is the sum of the
+ *   batches' counts;
  *   confusion-family `global` values come from confusion counts summed over all batches (a
  *   hidden `confusion` metric is added to every request for them), never from batch means;
  * - pixel losses (mean over counted pixels): sum of per-image value x per-image denominator
@@ -67,6 +69,8 @@ struct ametric {
     bool confusion, surface;
     struct sl_spec spec; /* confusion-family metrics: for sl_metric_from_counts */
     json_t *per_image;
+    bool has_infinite; /* the answers carry `infinite` (a surface metric's empty_rule) */
+    int64_t infinite;  /* their sum: how many of the null per-image values are +inf */
 };
 
 struct slp_agg {
@@ -618,6 +622,12 @@ int slp_agg_add(struct slp_agg *a, json_t *answer, int64_t first, int64_t last, 
             return SL_EINVAL;
         }
         json_array_extend(a->m[k].per_image, pi);
+        /* +inf travels as null: the batches' counts of them add */
+        json_t *inf = json_object_get(json_object_get(metrics, a->m[k].key), "infinite");
+        if (json_is_integer(inf)) {
+            a->m[k].has_infinite = true;
+            a->m[k].infinite += json_integer_value(inf);
+        }
     }
     return 0;
 }
@@ -775,6 +785,9 @@ static json_t *metric_json(const struct slp_agg *a, const struct ametric *m, boo
         json_object_set(o, "per_image", m->per_image);
     }
     json_object_set_new(o, "undefined", json_integer(undefined));
+    if (m->has_infinite) {
+        json_object_set_new(o, "infinite", json_integer(m->infinite));
+    }
     int r = sl_metric_reduction_of(&m->spec);
     if (r >= 0) {
         json_object_set_new(o, "reduced", reduced_json(a, m, (enum sl_metric_reduction)r));

@@ -26,6 +26,8 @@ static const char *type_name(enum sl_param_type t)
         return "number_list";
     case SL_PT_NUMBER_NULL_LIST:
         return "number_or_null_or_list";
+    case SL_PT_NUMBER_LIST:
+        return "number_or_list";
     }
     return "?";
 }

@@ -193,6 +193,11 @@ static void write_metric(struct slp_dynbuf *b, const struct sl_metric_result *m,
     }
     slp_dynbuf_adds(b, ",\"undefined\":");
     slp__write_int(b, m->undefined);
+    if (sl_metric_can_be_infinite(m->spec)) {
+        /* how many of the undefined (null) values stand for +inf */
+        slp_dynbuf_adds(b, ",\"infinite\":");
+        slp__write_int(b, m->infinite);
+    }
     write_reduced(b, m, res, include_background);
     slp_dynbuf_adds(b, "}");
 }

@@ -14,7 +14,9 @@ Groups:
   golden       every 200 /v1/score golden case whose arrays decode to numpy, as .npy files + --spec
                (also some as .npy.gz; --batch-size 1 where the losses allow it, else exit 2)
   aggregation  seeded random data sets (binary with ignore_index, multiclass without background and
-               with class weights, multilabel, 3-D, empty masks with empty "nan"), N = 7 in 3
+               with class weights, multilabel, 3-D, empty masks with empty "nan", the surface
+               conventions: surfels, directions, MONAI/DeepMind empty rules with their `infinite`
+               counts by hand, chessboard/taxicab, per-class tolerances), N = 7 in 3
                batches, equal to one request with all 7 images; other batch sizes, --compress,
                per_image false, 32 metrics, a 422 in batch 2; N = 64 in 4 batches
   dirs         directories paired by name (.npy and .npy.gz, two shapes, a dtype change, [C,H,W]
@@ -568,7 +570,80 @@ def aggregation_sets(rng):
          ("--loss", "lovasz_hinge", {"name": "lovasz_hinge"})]
         + ALL_METRICS,
     ))
+    # issue 17's surface conventions: DeepMind's surfels, directed distances, the MONAI/DeepMind
+    # empty rules (+inf travels as null and is counted in `infinite`), chessboard/taxicab and
+    # per-class tolerances; generators of their own leave the sets above as they were
+    p, t = dataset_empty(np.random.default_rng(20261217))
+    sets.append(("binary surface conventions, empty masks", p, t, {"spacing": [1.5, 0.75]},
+                 SURFACE_METRICS))
+    p, t = dataset_multiclass(np.random.default_rng(20261218))
+    tol = [0.5, 1, 2, 1.5]
+    sets.append((
+        "multiclass surface tolerances per class", p, t, {"ignore_index": 255},
+        [("--metric", "surface_dice:tolerance=[0.5,1,2,1.5]", {"name": "surface_dice", "tolerance": tol}),
+         ("--metric", "surface_overlap:tolerance=[0.5,1,2,1.5],direction=pred_to_target",
+          {"name": "surface_overlap", "tolerance": tol, "direction": "pred_to_target"}),
+         ("--metric", "nsd:tolerance=[0.5,1,2,1.5],distance_metric=taxicab",
+          {"name": "nsd", "tolerance": tol, "distance_metric": "taxicab"}),
+         ("--metric", "hausdorff:empty_rule=monai,percentile=95",
+          {"name": "hausdorff", "empty_rule": "monai", "percentile": 95})],
+    ))
     return sets
+
+
+SURFACE_METRICS = [
+    ("--metric", "surface_dice:tolerance=1", {"name": "surface_dice", "tolerance": 1}),
+    ("--metric", "surface_dice:empty_rule=deepmind,as=sdice_dm",
+     {"name": "surface_dice", "empty_rule": "deepmind", "as": "sdice_dm"}),
+    ("--metric", "surface_overlap:direction=target_to_pred,empty_rule=deepmind,as=ov_t2p",
+     {"name": "surface_overlap", "direction": "target_to_pred", "empty_rule": "deepmind", "as": "ov_t2p"}),
+    ("--metric", "surface_overlap:direction=pred_to_target,as=ov_p2t",
+     {"name": "surface_overlap", "direction": "pred_to_target", "as": "ov_p2t"}),
+    ("--metric", "hausdorff:empty_rule=monai,as=hd_monai", {"name": "hausdorff", "empty_rule": "monai", "as": "hd_monai"}),
+    ("--metric", "hausdorff:empty_rule=deepmind,surfaces=surfels,percentile=95,as=hd95_dm",
+     {"name": "hausdorff", "empty_rule": "deepmind", "surfaces": "surfels", "percentile": 95, "as": "hd95_dm"}),
+    ("--metric", "hausdorff:direction=pred_to_target,distance_metric=chessboard,as=hd_p2t_cb",
+     {"name": "hausdorff", "direction": "pred_to_target", "distance_metric": "chessboard", "as": "hd_p2t_cb"}),
+    ("--metric", "assd:empty_rule=monai,distance_metric=taxicab,as=asd_monai_tc",
+     {"name": "assd", "empty_rule": "monai", "distance_metric": "taxicab", "as": "asd_monai_tc"}),
+    ("--metric", "assd:empty_rule=deepmind,surfaces=surfels,direction=target_to_pred,as=asd_dm_t2p",
+     {"name": "assd", "empty_rule": "deepmind", "surfaces": "surfels", "direction": "target_to_pred",
+      "as": "asd_dm_t2p"}),
+    ("--metric", "nsd:empty_rule=monai,distance_metric=chessboard,as=nsd_monai_cb",
+     {"name": "nsd", "empty_rule": "monai", "distance_metric": "chessboard", "as": "nsd_monai_cb"}),
+]
+
+
+def check_surface_empty_counts(tag, doc, pred, tgt, cmd):
+    """The empty rules' counts by hand from the masks (logits > 0 predicted): MONAI (its
+    hausdorff_distance.py / surface_distance.py) gives +inf when exactly one mask is empty and NaN
+    when both are; DeepMind's compute_robust_hausdorff gives +inf when either is; its
+    compute_average_surface_distance target->prediction gives +inf when only the prediction is
+    empty (no surface to reach) and 0/0 = NaN when the target is; its surface Dice is NaN only
+    when both are empty. Each null is in `undefined`, each +inf also in `infinite`."""
+    pe = [not (pred[i] > 0).any() for i in range(len(pred))]
+    te = [not (tgt[i] == 1).any() for i in range(len(tgt))]
+    both = sum(a and b for a, b in zip(pe, te))
+    one = sum(a != b for a, b in zip(pe, te))
+    only_pred = sum(a and not b for a, b in zip(pe, te))
+    only_tgt = sum(b and not a for a, b in zip(pe, te))
+    T.check(both >= 1 and only_pred >= 1 and only_tgt >= 1, f"{tag}: the data has every empty case",
+            f"both {both}, prediction only {only_pred}, target only {only_tgt}")
+    m = doc.get("metrics", {})
+    want = {
+        "hd_monai": (both + one, one),
+        "asd_monai_tc": (both + one, one),
+        "hd95_dm": (both + one, both + one),
+        "asd_dm_t2p": (both + one, only_pred),
+        "sdice_dm": (both, None),
+        "nsd_monai_cb": (both, None),
+        "surface_dice": (0, None),  # the segloss rule: both empty 1, one empty 0
+    }
+    for key, (undef, inf) in want.items():
+        e = m.get(key, {})
+        got = (e.get("undefined"), e.get("infinite"))
+        T.check(got == (undef, inf), f"{tag}: {key} undefined = {undef}, infinite = {inf}",
+                f"{cmd}: got {got}")
 
 
 def dataset_3d(rng, n=7, d=6, h=10, w=12):
@@ -629,6 +704,8 @@ def aggregation_set(url, results, name, pred, tgt, spec_obj, flags):
         return
     check_top(tag, doc, want, 7, 3, cmd)
     compare_entries(tag, doc, want, cmd)
+    if name.startswith("binary surface conventions"):
+        check_surface_empty_counts(tag, doc, pred, tgt, cmd)
 
 
 def more_aggregation(url, results):

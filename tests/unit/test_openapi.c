@@ -212,6 +212,15 @@ static void check_param(const struct sl_param_def *p, json_t *s, const char *whe
         SAME(has_type(t, "array") && has_type(t, "null"), where, "the type (list or null)");
         check_range(p, json_object_get(s, "items"), where);
         return;
+    case SL_PT_NUMBER_LIST:
+        num = alternative(s, "number");
+        arr = alternative(s, "array");
+        SAME(num && !alternative(s, "null") && arr, where, "the alternatives (number, list)");
+        if (num && arr) {
+            check_range(p, num, where);
+            check_range(p, json_object_get(arr, "items"), where);
+        }
+        return;
     case SL_PT_NUMBER_NULL_LIST:
         num = alternative(s, "number");
         arr = alternative(s, "array");

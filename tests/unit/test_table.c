@@ -45,7 +45,7 @@ static void check_rows(const struct sl_def *t, int n, bool losses)
         } else {
             /* exactly one of: a formula of the counts, a surface value, the counts themselves */
             CHECK((k && k->from_counts) + (k && k->surface) + !!(d->flags & SL_DEF_COUNTS) == 1);
-            CHECK(!(k && k->surface) || (k->surface_empty && (d->flags & SL_DEF_DISTANCES)));
+            CHECK(!(k && k->surface) || (d->flags & SL_DEF_DISTANCES));
         }
         CHECK(d->modes != 0 && (d->modes & ~SL_MODES_ALL) == 0);
         CHECK(losses || d->modes == SL_MODES_ALL);
