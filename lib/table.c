@@ -92,6 +92,17 @@ static const struct sl_param_def ce_params[] = {
         "is a 422 in multiclass, whose softmax CE keeps every class (MONAI "
         "DiceCELoss); default: the request's include_background, which multiclass "
         "CE does not follow"),
+    [SL_P_CE_LABEL_SMOOTHING] =
+        {"label_smoothing", SL_PT_NUMBER, NUM(0), 0, 1, false, NULL,
+         "multiclass: the target row becomes (1 - e) one_hot + e / C (PyTorch "
+         "CrossEntropyLoss label_smoothing); binary/multilabel: y becomes (1 - e) y + e / 2 "
+         "(Keras BinaryCrossentropy label_smoothing, PyTorch's rule with 2 classes); 0: none",
+         NULL, "smooth_factor"},
+    [SL_P_CE_SMOOTH_FACTOR] =
+        {"smooth_factor", SL_PT_NUMBER, NUM(0), 0, 1, false, NULL,
+         "binary/multilabel: y becomes (1 - y) f + y (1 - f) (smp SoftBCEWithLogitsLoss "
+         "smooth_factor: 0.1 makes [1, 0] [0.9, 0.1]); multiclass: as label_smoothing (smp "
+         "SoftCrossEntropyLoss, label_smoothed_nll_loss); 0: none; not with label_smoothing"},
 };
 _Static_assert(COUNT(ce_params) == SL_P_CE_N, "ce_params: one row per index");
 static const struct sl_param_def wce_params[] = {
@@ -241,9 +252,17 @@ static const struct sl_def loss_table[] = {
      .nparams = COUNT(ce_params),
      .summary = "-(y log p + (1-y) log(1-p)) per pixel",
      .convention = "PyTorch binary_cross_entropy_with_logits (stable form); from probabilities "
-                   "Keras BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]",
+                   "Keras BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]; soft targets as "
+                   "given; label_smoothing as PyTorch CrossEntropyLoss (multiclass) and Keras "
+                   "BinaryCrossentropy (binary), smooth_factor as smp SoftBCEWithLogitsLoss "
+                   "(losses/soft_bce.py) and SoftCrossEntropyLoss (losses/soft_ce.py)",
      .modes = SL_MODES_ALL,
-     .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_ce, sl__softmax_ce, combine_pixel, sl__check_ce)},
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_cross_entropy,
+                                          .value = sl__value_pixel,
+                                          .plane_sum = sl__sum_ce_smooth,
+                                          .softmax_sum = sl__softmax_ce_smooth,
+                                          .combine = combine_pixel,
+                                          .check = sl__check_ce}},
     {.name = "weighted_cross_entropy",
      .params = wce_params,
      .nparams = COUNT(wce_params),
@@ -266,7 +285,12 @@ static const struct sl_def loss_table[] = {
      .summary = "-(alpha (1-p)^gamma y log p + (1-alpha) p^gamma (1-y) log(1-p)) per pixel",
      .convention = "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits",
      .modes = SL_MODES_ALL,
-     .kernel = PIXEL_KERNEL(sl__plan_focal, sl__sum_focal, sl__softmax_focal, combine_pixel, NULL)},
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_focal,
+                                          .value = sl__value_pixel,
+                                          .plane_sum = sl__sum_focal,
+                                          .softmax_sum = sl__softmax_focal,
+                                          .combine = combine_pixel,
+                                          .hard_target = sl__hard_focal}},
     {.name = "dice",
      .params = dice_params,
      .nparams = COUNT(dice_params),
@@ -299,7 +323,8 @@ static const struct sl_def loss_table[] = {
      .mode_hint = "use lovasz_softmax",
      .kernel = &(const struct sl__kernel){.plan = sl__plan_lovasz_hinge,
                                           .value = sl__value_lovasz,
-                                          .combine = combine_per_image}},
+                                          .combine = combine_per_image,
+                                          .hard_target = sl__hard_lovasz}},
     {.name = "lovasz_softmax",
      .params = lovasz_softmax_params,
      .nparams = COUNT(lovasz_softmax_params),
@@ -319,7 +344,12 @@ static const struct sl_def loss_table[] = {
                    "/v1/weight-map",
      .modes = ONLY(BINARY),
      .flags = SL_DEF_DISTANCES,
-     .kernel = PIXEL_KERNEL(sl__plan_dwce, sl__sum_dwce, NULL, combine_pixel, sl__check_dwce)},
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_dwce,
+                                          .value = sl__value_pixel,
+                                          .plane_sum = sl__sum_dwce,
+                                          .combine = combine_pixel,
+                                          .check = sl__check_dwce,
+                                          .hard_target = sl__hard_dwce}},
     {.name = "combo",
      .params = combo_params,
      .nparams = COUNT(combo_params),
