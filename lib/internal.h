@@ -124,7 +124,8 @@ struct sl__acc {
     double ce_pos, ce_neg;   /* sum w * -y log p, sum w * -(1-y) log(1-p) */
     double sp, sy, spy, sp2; /* sum p, sum y, sum p*y, sum p*p */
     /* label smoothing (plan need_ce_all): binary/multilabel sum w * -log p and sum w *
-     * -log(1-p) over every counted pixel, whatever its y; multiclass sum w * -log p_c */
+     * -log(1-p) over every counted pixel, whatever its y (the fused pass keeps their sum in
+     * lp_all); multiclass sum w * -log p_c */
     double lp_all, l1p_all;
     double focal_pos[SL_MAX_FOCAL], focal_neg[SL_MAX_FOCAL];
     struct sl_confusion cm;

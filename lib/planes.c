@@ -112,6 +112,29 @@ static const uint8_t *fast_targets(const struct sl_request *req, int64_t to, int
     return buf;
 }
 
+/* Label smoothing on the fused pass: sum of w (2y - 1) x over the counted pixels of in (target
+ * codes 0 and 1; other bytes are the kernel's to report). With logits, -log p = -log(1-p) - x,
+ * so the CE of y smoothed to a + (1 - 2a) y is the CE of y plus a (2y - 1) x per pixel: the
+ * plane's logs of every pixel add up to 2 CE + this sum (struct sl__acc lp_all). Accuracy: a
+ * pixel's smoothed CE is at least (1 - a) times its CE (CE >= |x|), so the kernel's 7.5e-7 on
+ * the CE becomes 7.5e-7 / (1 - a), 1.5e-6 at most for a <= 1/2; run.c fast_ok sends a > 1/2
+ * to the double pass. The sum itself is in double (x, w are floats). */
+static double signed_logit_sum(const struct sl__fused_in *in)
+{
+    /* branch-free (targets are random to the branch predictor), four sums side by side */
+    double s[4] = {0, 0, 0, 0};
+    const int64_t n = in->n;
+    for (int64_t k = 0; k < n; k += 4) {
+        for (int j = 0; j < 4 && k + j < n; j++) {
+            const int t = in->t[k + j];
+            const double sign = (double)(((t == 1) - (t == 0)) * (t != in->ign));
+            const double wk = in->w ? (double)in->w[k + j] : 1.0;
+            s[j] += wk * sign * (double)in->x[k + j];
+        }
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* The fused float32 kernel over pixels [off, off + len) of a plane (pl->fast). */
 static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t wo, int64_t off,
                       int64_t len, struct sl__acc *a)
@@ -121,6 +144,7 @@ static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t
     const bool f32 = req->prediction.dtype == SL_DT_F32;
     struct sl__fused_out o[SL_MAX_FOCAL];
     struct sl__fused_in in;
+    double sx = 0;
     memset(o, 0, sizeof o);
     memset(&in, 0, sizeof in);
     in.ign = !req->has_ignore                                     ? -1
@@ -146,6 +170,9 @@ static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t
         in.t = fast_targets(req, to, b, n, tb);
         in.w = req->weight.data ? (const float *)req->weight.data + wo + b : NULL;
         in.n = n;
+        if (pl->need_ce_all) {
+            sx += signed_logit_sum(&in);
+        }
         /* the first call computes everything and the first focal gamma, the others one gamma
          * each */
         for (int f = 0; f < (pl->nfocal > 1 ? pl->nfocal : 1); f++) {
@@ -165,6 +192,10 @@ static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t
     a->sy += o[0].sy;
     a->spy += o[0].spy;
     a->sp2 += o[0].sp2;
+    if (pl->need_ce_all) {
+        /* both logs of every pixel, as their sum (signed_logit_sum) */
+        a->lp_all += 2 * (o[0].ce_pos + o[0].ce_neg) + sx;
+    }
     for (int f = 0; f < pl->nfocal; f++) {
         a->focal_pos[f] += o[f].f_pos;
         a->focal_neg[f] += o[f].f_neg;

@@ -299,15 +299,16 @@ static void add_part(struct sl__acc *a, const struct sl__acc *p, int nfocal)
     a->invalid = a->invalid || p->invalid;
 }
 
-/* Whether loss s (or one of its terms) is a cross entropy that smooths its labels. */
-static bool smooths_labels(const struct sl_spec *s, bool mc)
+/* Whether loss s (or one of its terms) is a binary cross entropy whose smoothing a (y becomes
+ * a + (1 - 2a) y) is above 1/2: smooth_factor above 0.5 (label_smoothing e is a = e / 2). */
+static bool smooths_past_half(const struct sl_spec *s)
 {
     if (s->def->kernel && s->def->kernel->plan == sl__plan_cross_entropy &&
-        sl__ce_smoothing(s, mc) > 0) {
+        sl__ce_smoothing(s, false) > 0.5) {
         return true;
     }
     for (int i = 0; i < s->nterms; i++) {
-        if (smooths_labels(&s->terms[i], mc)) {
+        if (smooths_past_half(&s->terms[i])) {
             return true;
         }
     }
@@ -316,7 +317,8 @@ static bool smooths_labels(const struct sl_spec *s, bool mc)
 
 /* Whether the binary planes can run the fused float32 kernel: float32 (or float16) logits,
  * weights absent or float32; targets of any dtype, but soft ones (which the double pass reads
- * as they are); no label smoothing (whose every-pixel logs only the double pass sums). */
+ * as they are); label smoothing up to a = 1/2 (planes.c signed_logit_sum: beyond, a pixel's
+ * smoothed CE can be far below its CE's float32 rounding, so the double pass sums it). */
 static bool fast_ok(const struct sl_request *req, const struct sl__geom *g)
 {
     if (g->mode == SL_MODE_MULTICLASS || req->pred_type != SL_PRED_LOGITS ||
@@ -325,7 +327,7 @@ static bool fast_ok(const struct sl_request *req, const struct sl__geom *g)
         return false;
     }
     for (int i = 0; i < req->nlosses; i++) {
-        if (smooths_labels(&req->losses[i], false)) {
+        if (smooths_past_half(&req->losses[i])) {
             return false;
         }
     }

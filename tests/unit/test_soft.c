@@ -267,69 +267,88 @@ static void test_soft_multilabel(void)
 }
 
 /* Binary label smoothing: Keras BinaryCrossentropy(label_smoothing=e) y_s = y (1-e) + e/2;
- * smp SoftBCEWithLogitsLoss(smooth_factor=f) y_s = (1-y) f + y (1-f). */
+ * smp SoftBCEWithLogitsLoss(smooth_factor=f) y_s = (1-y) f + y (1-f). The logits as float64
+ * (the double pass, to 1e-12) and as float32 (hard targets run the fused float32 pass, which
+ * README's "Numerics" and lib/simd.c bound at about 1e-6 relative; planes.c
+ * signed_logit_sum: 1.5e-6 with smoothing). */
 static void test_binary_label_smoothing(void)
 {
-    const float x[4] = {1, -2, 0.5f, 3};
+    const double xd[4] = {1, -2, 0.5, 3};
+    const float xf[4] = {1, -2, 0.5f, 3};
     const uint8_t y[4] = {1, 0, 0, 1};
-    struct sl_request req;
-    sl_request_init(&req);
-    req.prediction = tensor(x, SL_DT_F32, 1, 2, 2);
-    req.target = tensor(y, SL_DT_U8, 1, 2, 2);
-    double keras = 0, smp = 0;
-    for (int k = 0; k < 4; k++) {
-        keras += bce_logit(x[k], y[k] * (1 - 0.2) + 0.2 / 2) / 4;
-        smp += bce_logit(x[k], (1 - y[k]) * 0.05 + y[k] * (1 - 0.05)) / 4;
+    for (int f32 = 0; f32 < 2; f32++) {
+        const double rtol = f32 ? 1.5e-6 : 1e-12;
+        struct sl_request req;
+        sl_request_init(&req);
+        req.prediction = f32 ? tensor(xf, SL_DT_F32, 1, 2, 2) : tensor(xd, SL_DT_F64, 1, 2, 2);
+        req.target = tensor(y, SL_DT_U8, 1, 2, 2);
+        double keras = 0, smp = 0;
+        for (int k = 0; k < 4; k++) {
+            keras += bce_logit(xd[k], y[k] * (1 - 0.2) + 0.2 / 2) / 4;
+            smp += bce_logit(xd[k], (1 - y[k]) * 0.05 + y[k] * (1 - 0.05)) / 4;
+        }
+        struct sl_spec s = loss("cross_entropy");
+        set_num(&s, "label_smoothing", 0.2);
+        CHECK_CLOSE(loss_value(&req, &s), keras, rtol, 1e-12);
+        struct sl_spec f = loss("cross_entropy");
+        set_num(&f, "smooth_factor", 0.05);
+        CHECK_CLOSE(loss_value(&req, &f), smp, rtol, 1e-12);
+        /* smooth_factor f is label_smoothing 2f */
+        set_num(&f, "smooth_factor", 0.1);
+        CHECK_CLOSE(loss_value(&req, &f), keras, rtol, 1e-12);
+        /* smooth_factor 0.8 (above 0.5: the double pass, for float32 too): y_s = 0.8 - 0.6 y */
+        double flip = 0;
+        for (int k = 0; k < 4; k++) {
+            flip += bce_logit(xd[k], 0.8 - 0.6 * y[k]) / 4;
+        }
+        set_num(&f, "smooth_factor", 0.8);
+        CHECK_CLOSE(loss_value(&req, &f), flip, 1e-12, 1e-12);
+        /* on a soft target (the double pass): the same map of y */
+        const float ys[4] = {0.8f, 0.1f, 0.5f, 1};
+        req.target = tensor(ys, SL_DT_F32, 1, 2, 2);
+        double soft = 0;
+        for (int k = 0; k < 4; k++) {
+            soft += bce_logit(xd[k], (double)ys[k] * 0.8 + 0.1) / 4;
+        }
+        CHECK_CLOSE(loss_value(&req, &s), soft, 1e-12, 1e-12);
+        /* with a pixel weight map: w times each pixel's smoothed CE */
+        const float wf[4] = {2, 0.5f, 1, 0};
+        const double wd[4] = {2, 0.5, 1, 0};
+        req.target = tensor(y, SL_DT_U8, 1, 2, 2);
+        req.weight = f32 ? tensor(wf, SL_DT_F32, 1, 2, 2) : tensor(wd, SL_DT_F64, 1, 2, 2);
+        double wsum = 0;
+        for (int k = 0; k < 4; k++) {
+            wsum += wd[k] * bce_logit(xd[k], y[k] * 0.8 + 0.1) / 4;
+        }
+        CHECK_CLOSE(loss_value(&req, &s), wsum, rtol, 1e-12);
     }
-    struct sl_spec s = loss("cross_entropy");
-    set_num(&s, "label_smoothing", 0.2);
-    CHECK_CLOSE(loss_value(&req, &s), keras, 1e-12, 1e-12);
-    struct sl_spec f = loss("cross_entropy");
-    set_num(&f, "smooth_factor", 0.05);
-    CHECK_CLOSE(loss_value(&req, &f), smp, 1e-12, 1e-12);
-    /* smooth_factor f is label_smoothing 2f */
-    set_num(&f, "smooth_factor", 0.1);
-    CHECK_CLOSE(loss_value(&req, &f), keras, 1e-12, 1e-12);
-    /* on a soft target: the same map of y */
-    const float ys[4] = {0.8f, 0.1f, 0.5f, 1};
-    req.target = tensor(ys, SL_DT_F32, 1, 2, 2);
-    double soft = 0;
-    for (int k = 0; k < 4; k++) {
-        soft += bce_logit(x[k], (double)ys[k] * 0.8 + 0.1) / 4;
-    }
-    CHECK_CLOSE(loss_value(&req, &s), soft, 1e-12, 1e-12);
-    /* with a pixel weight map: w times each pixel's smoothed CE */
-    const float wm[4] = {2, 0.5f, 1, 0};
-    req.target = tensor(y, SL_DT_U8, 1, 2, 2);
-    req.weight = tensor(wm, SL_DT_F32, 1, 2, 2);
-    double wsum = 0;
-    for (int k = 0; k < 4; k++) {
-        wsum += wm[k] * bce_logit(x[k], y[k] * 0.8 + 0.1) / 4;
-    }
-    CHECK_CLOSE(loss_value(&req, &s), wsum, 1e-12, 1e-12);
 }
 
 /* smp tests/test_losses.py test_soft_bce_loss: SoftBCEWithLogitsLoss(smooth_factor=0.1,
  * ignore_index=-100) on x = [-9, 9, 1, 9, -9], y = [0, 1, -100, 1, 0] is 0.7201 (abs 1e-4).
  * smp's mean divides by all 5 pixels, the ignored one as 0; segloss's by the 4 counted pixels
  * (PyTorch's ignore_index rule), so segloss's value times 4/5 is smp's. Each counted pixel is
- * 0.9 softplus(-9) + 0.1 softplus(9). */
+ * 0.9 softplus(-9) + 0.1 softplus(9). Float64 logits (double pass, 1e-12) and float32 (the
+ * fused pass, 1.5e-6 relative as above). */
 static void test_smp_soft_bce_case(void)
 {
-    const float x[5] = {-9, 9, 1, 9, -9};
+    const double xd[5] = {-9, 9, 1, 9, -9};
+    const float xf[5] = {-9, 9, 1, 9, -9};
     const int32_t y[5] = {0, 1, -100, 1, 0};
-    struct sl_request req;
-    sl_request_init(&req);
-    req.prediction = tensor(x, SL_DT_F32, 1, 1, 5);
-    req.target = tensor(y, SL_DT_I32, 1, 1, 5);
-    req.has_ignore = true;
-    req.ignore_index = -100;
-    struct sl_spec s = loss("cross_entropy");
-    set_num(&s, "smooth_factor", 0.1);
-    const double per = 0.9 * log1p(exp(-9.0)) + 0.1 * (9 + log1p(exp(-9.0)));
-    double v = loss_value(&req, &s);
-    CHECK_CLOSE(v, per, 1e-12, 1e-12);
-    CHECK_CLOSE(v * 4 / 5, 0.7201, 0, 1e-4);
+    for (int f32 = 0; f32 < 2; f32++) {
+        struct sl_request req;
+        sl_request_init(&req);
+        req.prediction = f32 ? tensor(xf, SL_DT_F32, 1, 1, 5) : tensor(xd, SL_DT_F64, 1, 1, 5);
+        req.target = tensor(y, SL_DT_I32, 1, 1, 5);
+        req.has_ignore = true;
+        req.ignore_index = -100;
+        struct sl_spec s = loss("cross_entropy");
+        set_num(&s, "smooth_factor", 0.1);
+        const double per = 0.9 * log1p(exp(-9.0)) + 0.1 * (9 + log1p(exp(-9.0)));
+        double v = loss_value(&req, &s);
+        CHECK_CLOSE(v, per, f32 ? 1.5e-6 : 1e-12, 1e-12);
+        CHECK_CLOSE(v * 4 / 5, 0.7201, 0, 1e-4);
+    }
 }
 
 /* PyTorch cross_entropy(label_smoothing=e), multiclass, one pixel:
