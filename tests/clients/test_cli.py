@@ -33,7 +33,8 @@ Groups:
                pixel against the TP/FP/FN/TN colours; --report-worst and the spec's report_worst;
                a bad path, a server error (no report)
   soft_targets binary float32 targets in [0, 1] and cross_entropy label_smoothing/smooth_factor
-               (binary, and multiclass with class weights) in 3 batches: equal to one request and
+               (binary on soft and on hard uint8 targets, the latter on the fused float32 pass, and
+               multiclass with class weights) in 3 batches: equal to one request and
                to the peers' formulas (PyTorch, Keras, smp) computed here; focal refused (exit 2)
 """
 
@@ -1923,6 +1924,32 @@ def test_soft_targets(url):
         g = doc.get("metrics", {}).get("dice", {}).get("global")
         T.check(g is not None and abs(g - 2 * tp_ / (2 * tp_ + fp_ + fn_)) <= 1e-12,
                 f"{tag}: dice global from targets hardened at 0.5", f"{cmd}: {g}")
+
+    # hard uint8 targets: float32 logits run the fused float32 pass, label smoothing included
+    # (README "Numerics": about 1e-6 relative; lib/planes.c signed_logit_sum: 1.5e-6 for
+    # smoothing up to 1/2); smooth_factor 0.7 (above 1/2) runs in double
+    yh = np.where(y == 255, 255, y >= 0.5).astype(np.uint8)
+    th = save(os.path.join(d, "target_hard.npy"), yh)
+    spec_h = {"ignore_index": 255,
+              "losses": [{"name": "cross_entropy", "label_smoothing": 0.2, "as": "ls"},
+                         {"name": "cross_entropy", "smooth_factor": 0.05, "as": "sf"},
+                         {"name": "cross_entropy", "smooth_factor": 0.7, "as": "sf7"}, "dice"]}
+    want = direct(url, spec_h, x, yh)
+    args = ["score", "--url", url, "--pred", pp, "--target", th, "--batch-size", "3",
+            "--spec", write_json(os.path.join(d, "spec_hard.json"), spec_h)]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "label smoothing on hard targets (uint8, 7 images, --batch-size 3)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        compare_entries(tag, doc, want, cmd)
+        m = yh != 255
+        xd, yd = x.astype(np.float64), np.where(m, yh, 0).astype(np.float64)
+        for key, ys, rtol in (("ls", yd * 0.8 + 0.1, 1.5e-6), ("sf", (1 - yd) * 0.05 + yd * 0.95, 1.5e-6),
+                              ("sf7", (1 - yd) * 0.7 + yd * 0.3, 1e-9)):
+            v = float((bce_logits(xd, ys) * m).sum() / m.sum())
+            got = doc.get("losses", {}).get(key, {}).get("value")
+            T.check(got is not None and abs(got - v) <= rtol * abs(v), f"{tag}: {key} = the formula",
+                    f"{cmd}: {got} want {v}")
 
     # multiclass label_smoothing (PyTorch) with class weights, in 3 batches
     c = 3
