@@ -253,9 +253,11 @@ static const struct sl_def loss_table[] = {
      .summary = "-(y log p + (1-y) log(1-p)) per pixel",
      .convention = "PyTorch binary_cross_entropy_with_logits (stable form); from probabilities "
                    "Keras BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]; soft targets as "
-                   "given; label_smoothing as PyTorch CrossEntropyLoss (multiclass) and Keras "
-                   "BinaryCrossentropy (binary), smooth_factor as smp SoftBCEWithLogitsLoss "
-                   "(losses/soft_bce.py) and SoftCrossEntropyLoss (losses/soft_ce.py)",
+                   "given; label_smoothing as PyTorch CrossEntropyLoss (multiclass, "
+                   "aten/src/ATen/native/LossNLL.cpp cross_entropy_loss_label_smoothing) and "
+                   "Keras BinaryCrossentropy (binary, keras/src/losses/losses.py), smooth_factor "
+                   "as smp SoftBCEWithLogitsLoss (losses/soft_bce.py) and SoftCrossEntropyLoss "
+                   "(losses/soft_ce.py)",
      .modes = SL_MODES_ALL,
      .kernel = &(const struct sl__kernel){.plan = sl__plan_cross_entropy,
                                           .value = sl__value_pixel,
@@ -267,7 +269,8 @@ static const struct sl_def loss_table[] = {
      .params = wce_params,
      .nparams = COUNT(wce_params),
      .summary = "-(beta y log p + (1-y) log(1-p)) per pixel",
-     .convention = "TensorFlow weighted_cross_entropy_with_logits, pos_weight = beta",
+     .convention = "TensorFlow weighted_cross_entropy_with_logits, pos_weight = beta; soft "
+                   "targets as given",
      .modes = NOT_MULTICLASS,
      .mode_hint = "use cross_entropy with class_weights",
      .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_wce, NULL, combine_pixel, NULL)},
@@ -275,7 +278,7 @@ static const struct sl_def loss_table[] = {
      .params = bce_params,
      .nparams = COUNT(bce_params),
      .summary = "-(beta y log p + (1-beta)(1-y) log(1-p)) per pixel",
-     .convention = "HED (Xie & Tu 2015) class-balanced cross entropy",
+     .convention = "HED (Xie & Tu 2015) class-balanced cross entropy; soft targets as given",
      .modes = NOT_MULTICLASS,
      .mode_hint = "use cross_entropy with class_weights",
      .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_bce, NULL, combine_bce, NULL)},
@@ -283,7 +286,8 @@ static const struct sl_def loss_table[] = {
      .params = focal_params,
      .nparams = COUNT(focal_params),
      .summary = "-(alpha (1-p)^gamma y log p + (1-alpha) p^gamma (1-y) log(1-p)) per pixel",
-     .convention = "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits",
+     .convention = "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits; 0/1 "
+                   "targets only (a soft target is a 422)",
      .modes = SL_MODES_ALL,
      .kernel = &(const struct sl__kernel){.plan = sl__plan_focal,
                                           .value = sl__value_pixel,
@@ -296,14 +300,16 @@ static const struct sl_def loss_table[] = {
      .nparams = COUNT(dice_params),
      .summary = "1 - (2 tp + smooth) / (sum p + sum y + smooth) per image",
      .convention = "MONAI DiceLoss (smooth_nr = smooth_dr = smooth); smp DiceLoss with per_image "
-                   "false",
+                   "false; soft targets as given (MONAI monai/losses/dice.py, smp "
+                   "losses/_functional.py soft_dice_score; squared: 0/1 targets only)",
      .modes = SL_MODES_ALL,
      .kernel = REGION_KERNEL(sl__score_dice, NULL)},
     {.name = "jaccard",
      .params = jaccard_params,
      .nparams = COUNT(jaccard_params),
      .summary = "1 - (tp + smooth) / (tp + fp + fn + smooth) per image",
-     .convention = "smp JaccardLoss",
+     .convention = "smp JaccardLoss; soft targets as given (smp losses/_functional.py "
+                   "soft_jaccard_score)",
      .modes = SL_MODES_ALL,
      .kernel = REGION_KERNEL(sl__score_jaccard, NULL)},
     {.name = "tversky",
@@ -311,14 +317,17 @@ static const struct sl_def loss_table[] = {
      .nparams = COUNT(tversky_params),
      .summary = "(1 - (tp + smooth) / (tp + fp_weight fp + fn_weight fn + smooth))^gamma per image",
      .convention =
-         "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp",
+         "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp; "
+         "soft targets as given (MONAI monai/losses/tversky.py, smp losses/_functional.py "
+         "soft_tversky_score)",
      .modes = SL_MODES_ALL,
      .kernel = REGION_KERNEL(sl__score_tversky, sl__finish_tversky)},
     {.name = "lovasz_hinge",
      .params = lovasz_hinge_params,
      .nparams = COUNT(lovasz_hinge_params),
      .summary = "Lovász extension of the Jaccard loss on hinge errors of the logits",
-     .convention = "Berman, Triki & Blaschko 2018, reference lovasz_hinge",
+     .convention = "Berman, Triki & Blaschko 2018, reference lovasz_hinge; 0/1 targets only (a "
+                   "soft target is a 422)",
      .modes = NOT_MULTICLASS,
      .mode_hint = "use lovasz_softmax",
      .kernel = &(const struct sl__kernel){.plan = sl__plan_lovasz_hinge,
