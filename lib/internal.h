@@ -21,7 +21,14 @@ void sl__format_index(const int64_t *shape, int ndim, int64_t i, char *buf, size
 /* Parameter indices of each row. lib/table.c places every parameter at its index with a
  * designated initializer ([SL_P_DICE_SMOOTH] = ...) and asserts that the row has _N of them, so
  * an index cannot drift from its row; the kernels read values[SL_P_...]. */
-enum { SL_P_CE_REDUCTION, SL_P_CE_CLASS_WEIGHTS, SL_P_CE_INCLUDE_BG, SL_P_CE_N };
+enum {
+    SL_P_CE_REDUCTION,
+    SL_P_CE_CLASS_WEIGHTS,
+    SL_P_CE_INCLUDE_BG,
+    SL_P_CE_LABEL_SMOOTHING,
+    SL_P_CE_SMOOTH_FACTOR,
+    SL_P_CE_N
+};
 enum { SL_P_WCE_BETA, SL_P_WCE_REDUCTION, SL_P_WCE_INCLUDE_BG, SL_P_WCE_N };
 enum { SL_P_BCE_BETA, SL_P_BCE_REDUCTION, SL_P_BCE_INCLUDE_BG, SL_P_BCE_N };
 enum {
@@ -160,6 +167,7 @@ struct sl__geom {
     int64_t spatial[3];
     bool target_has_c; /* target is [N, C, *S] (multilabel) */
     bool weight_has_c; /* weight is [N, C, *S] (multilabel) */
+    bool soft_target;  /* binary/multilabel float target with a value strictly in (0, 1) */
 };
 
 #define SL_MAX_FOCAL 16
@@ -181,6 +189,10 @@ struct sl__acc {
     double count;            /* counted (not ignored) pixels */
     double ce_pos, ce_neg;   /* sum w * -y log p, sum w * -(1-y) log(1-p) */
     double sp, sy, spy, sp2; /* sum p, sum y, sum p*y, sum p*p */
+    /* label smoothing (plan need_ce_all): binary/multilabel sum w * -log p and sum w *
+     * -log(1-p) over every counted pixel, whatever its y (the fused pass keeps their sum in
+     * lp_all); multiclass sum w * -log p_c */
+    double lp_all, l1p_all;
     double focal_pos[SL_MAX_FOCAL], focal_neg[SL_MAX_FOCAL];
     struct sl_confusion cm;
     double dwce[SL_MAX_DWCE]; /* sum w * map * CE per distance-weighted CE spec */
@@ -194,6 +206,7 @@ struct sl__plan {
     const struct sl_request *req;
     const struct sl__geom *g;
     bool need_ce, need_soft, need_cm, need_matrix;
+    bool need_ce_all; /* a cross entropy smooths its labels: lp_all and l1p_all */
     bool need_hinge_img, need_hinge_batch, need_lsm_img, need_lsm_batch;
     int nfocal;
     double focal_gamma[SL_MAX_FOCAL];
@@ -279,6 +292,10 @@ struct sl__kernel {
      * row), for geometry g; where names the spec. Returns 0 or a negative code with msg. */
     int (*check)(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
                  size_t msglen);
+    /* losses: NULL when s takes soft targets (binary/multilabel floats in [0, 1]) as given;
+     * else a function naming, in a static sentence, why s needs targets of exactly 0 or 1
+     * (NULL from it: this spec takes them). score.c refuses such a request. */
+    const char *(*hard_target)(const struct sl_spec *s);
     /* losses: how a value split over batches recombines (sl_loss_combine). */
     enum sl_combine (*combine)(const struct sl_spec *s, const char **why);
     /* confusion-matrix metrics: the value from the counts; a zero denominator gives degenerate
@@ -294,6 +311,7 @@ struct sl__kernel {
 
 /* run.c: what each loss family asks of the pass */
 int sl__plan_ce(struct sl__plan *pl, const struct sl_spec *s, bool bg);
+int sl__plan_cross_entropy(struct sl__plan *pl, const struct sl_spec *s, bool bg);
 int sl__plan_focal(struct sl__plan *pl, const struct sl_spec *s, bool bg);
 int sl__plan_soft(struct sl__plan *pl, const struct sl_spec *s, bool bg);
 int sl__plan_lovasz_hinge(struct sl__plan *pl, const struct sl_spec *s, bool bg);
@@ -381,11 +399,25 @@ double sl__surf_overlap(const struct sl_spec *s, const struct sl__surf_in *in);
  * surface of every 2^nd neighbourhood code at spacing (NULL: all 1), into table. */
 void sl__surfel_table(int nd, const double *spacing, double *table);
 
+/* planes.c / softmax.c: cross entropy with label smoothing (label_smoothing, smooth_factor;
+ * 0 of both: exactly sl__sum_ce and sl__softmax_ce) */
+double sl__sum_ce_smooth(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                         const double *beta_auto);
+void sl__softmax_ce_smooth(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
+                           double *num, double *den);
+/* The label smoothing of cross entropy spec s: binary/multilabel: y becomes a + (1 - 2a) y,
+ * returns a; multiclass (mc): the one-hot row becomes (1 - e) one_hot + e / C, returns e. */
+double sl__ce_smoothing(const struct sl_spec *s, bool mc);
+
 /* score.c: per-loss rules */
 int sl__check_ce(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
                  size_t msglen);
 int sl__check_dwce(const struct sl_spec *s, const struct sl__geom *g, const char *where, char *msg,
                    size_t msglen);
+/* Reasons of the losses that need targets of exactly 0 or 1 (struct sl__kernel.hard_target). */
+const char *sl__hard_focal(const struct sl_spec *s);
+const char *sl__hard_lovasz(const struct sl_spec *s);
+const char *sl__hard_dwce(const struct sl_spec *s);
 
 /* Index of the focal accumulator of gamma in the plan (it exists after planning); nobg: a
  * multiclass focal without class 0 (false in binary and multilabel mode, where channels are

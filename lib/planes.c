@@ -29,7 +29,8 @@ static void load(const struct sl_tensor *t, int64_t off, int n, double *x)
     }
 }
 
-/* Loads n binary targets from offset off: y = 0/1, m = 1 counted / 0 ignored. */
+/* Loads n binary targets from offset off: y = 0/1 (a float target: its value in [0, 1] as
+ * given, a soft target), m = 1 counted / 0 ignored. */
 static void load_target(const struct sl_request *req, int64_t off, int n, double *y, double *m)
 {
     const struct sl_tensor *t = &req->target;
@@ -43,12 +44,21 @@ static void load_target(const struct sl_request *req, int64_t off, int n, double
         }
         return;
     }
+    /* validation let a float target through only with values in [0, 1] (or ignore_index) */
+    const bool soft = sl__dtype_is_float(t->dtype);
     for (int k = 0; k < n; k++) {
         double v = sl_tensor_get(t, off + k);
         bool ignored = req->has_ignore && v == (double)req->ignore_index;
         m[k] = ignored ? 0.0 : 1.0;
-        y[k] = !ignored && v == 1 ? 1.0 : 0.0;
+        y[k] = ignored ? 0.0 : soft ? v : v == 1 ? 1.0 : 0.0;
     }
+}
+
+/* A target read by load_target as a hard label: a soft one is positive from 0.5 on (MONAI's
+ * AsDiscrete(threshold=0.5), y >= 0.5); 0/1 targets are themselves. */
+static bool hard_label(double y)
+{
+    return y >= 0.5;
 }
 
 /* Element offsets of plane (i, c) in the prediction, the target and the weight map. */
@@ -102,6 +112,29 @@ static const uint8_t *fast_targets(const struct sl_request *req, int64_t to, int
     return buf;
 }
 
+/* Label smoothing on the fused pass: sum of w (2y - 1) x over the counted pixels of in (target
+ * codes 0 and 1; other bytes are the kernel's to report). With logits, -log p = -log(1-p) - x,
+ * so the CE of y smoothed to a + (1 - 2a) y is the CE of y plus a (2y - 1) x per pixel: the
+ * plane's logs of every pixel add up to 2 CE + this sum (struct sl__acc lp_all). Accuracy: a
+ * pixel's smoothed CE is at least (1 - a) times its CE (CE >= |x|), so the kernel's 7.5e-7 on
+ * the CE becomes 7.5e-7 / (1 - a), 1.5e-6 at most for a <= 1/2; run.c fast_ok sends a > 1/2
+ * to the double pass. The sum itself is in double (x, w are floats). */
+static double signed_logit_sum(const struct sl__fused_in *in)
+{
+    /* branch-free (targets are random to the branch predictor), four sums side by side */
+    double s[4] = {0, 0, 0, 0};
+    const int64_t n = in->n;
+    for (int64_t k = 0; k < n; k += 4) {
+        for (int j = 0; j < 4 && k + j < n; j++) {
+            const int t = in->t[k + j];
+            const double sign = (double)(((t == 1) - (t == 0)) * (t != in->ign));
+            const double wk = in->w ? (double)in->w[k + j] : 1.0;
+            s[j] += wk * sign * (double)in->x[k + j];
+        }
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* The fused float32 kernel over pixels [off, off + len) of a plane (pl->fast). */
 static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t wo, int64_t off,
                       int64_t len, struct sl__acc *a)
@@ -111,6 +144,7 @@ static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t
     const bool f32 = req->prediction.dtype == SL_DT_F32;
     struct sl__fused_out o[SL_MAX_FOCAL];
     struct sl__fused_in in;
+    double sx = 0;
     memset(o, 0, sizeof o);
     memset(&in, 0, sizeof in);
     in.ign = !req->has_ignore                                     ? -1
@@ -136,6 +170,9 @@ static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t
         in.t = fast_targets(req, to, b, n, tb);
         in.w = req->weight.data ? (const float *)req->weight.data + wo + b : NULL;
         in.n = n;
+        if (pl->need_ce_all) {
+            sx += signed_logit_sum(&in);
+        }
         /* the first call computes everything and the first focal gamma, the others one gamma
          * each */
         for (int f = 0; f < (pl->nfocal > 1 ? pl->nfocal : 1); f++) {
@@ -155,6 +192,10 @@ static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t
     a->sy += o[0].sy;
     a->spy += o[0].spy;
     a->sp2 += o[0].sp2;
+    if (pl->need_ce_all) {
+        /* both logs of every pixel, as their sum (signed_logit_sum) */
+        a->lp_all += 2 * (o[0].ce_pos + o[0].ce_neg) + sx;
+    }
     for (int f = 0; f < pl->nfocal; f++) {
         a->focal_pos[f] += o[f].f_pos;
         a->focal_neg[f] += o[f].f_neg;
@@ -225,6 +266,16 @@ void sl__pass_range(const struct sl__plan *pl, int64_t i, int64_t c, int64_t sta
             a->ce_pos += cp;
             a->ce_neg += cn;
         }
+        if (pl->need_ce_all) {
+            double la = 0, l1a = 0;
+            for (int k = 0; k < n; k++) {
+                double mw = m[k] * w[k];
+                la -= mw * lp[k];
+                l1a -= mw * l1p[k];
+            }
+            a->lp_all += la;
+            a->l1p_all += l1a;
+        }
         for (int f = 0; f < pl->nfocal; f++) {
             /* (1-p)^gamma = exp(gamma log(1-p)): MONAI's exp(gamma * logsigmoid(-x)) form */
             double gm = pl->focal_gamma[f], fp = 0, fn = 0;
@@ -267,7 +318,7 @@ void sl__pass_range(const struct sl__plan *pl, int64_t i, int64_t c, int64_t sta
                 } else {
                     h = x[k] >= req->threshold;
                 }
-                bool t = y[k] > 0;
+                bool t = hard_label(y[k]);
                 tp += h && t;
                 fp += h && !t;
                 fn += !h && t;
@@ -377,7 +428,7 @@ void sl__plane_masks(const struct sl__plan *pl, int64_t i, int64_t c, const int 
                 h = x[k] >= req->threshold;
             }
             pred[off + k] = m[k] != 0 && h;
-            tgt[off + k] = m[k] != 0 && y[k] > 0;
+            tgt[off + k] = m[k] != 0 && hard_label(y[k]);
         }
     }
 }
@@ -408,4 +459,31 @@ double sl__mapped_ce_sum(const struct sl__plan *pl, int64_t i, int64_t c, const 
         }
     }
     return sum;
+}
+
+double sl__ce_smoothing(const struct sl_spec *s, bool mc)
+{
+    const double e = s->values[SL_P_CE_LABEL_SMOOTHING].num;
+    const double f = s->values[SL_P_CE_SMOOTH_FACTOR].num;
+    if (mc) {
+        /* smp label_smoothed_nll_loss's epsilon is PyTorch's label_smoothing */
+        return e > 0 ? e : f;
+    }
+    /* Keras: y (1 - e) + e / 2; smp SoftBCEWithLogitsLoss: (1 - y) f + y (1 - f) */
+    return e > 0 ? e / 2 : f;
+}
+
+double sl__sum_ce_smooth(const struct sl__plan *pl, const struct sl_spec *s, int64_t i, int64_t c,
+                         const double *beta_auto)
+{
+    const double a = sl__ce_smoothing(s, false);
+    if (a == 0) {
+        return sl__sum_ce(pl, s, i, c, beta_auto);
+    }
+    const struct sl__acc *p = &pl->accs[i * pl->g->classes + c];
+    const struct sl_value *cw = &s->values[SL_P_CE_CLASS_WEIGHTS];
+    const double wc = cw->kind == SL_V_LIST ? cw->list[c] : 1.0;
+    /* y_s = a + (1 - 2a) y and 1 - y_s = a + (1 - 2a)(1 - y): the CE with y_s is a times the
+     * logs of every pixel plus (1 - 2a) times the CE with y */
+    return wc * (a * (p->lp_all + p->l1p_all) + (1 - 2 * a) * (p->ce_pos + p->ce_neg));
 }

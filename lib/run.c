@@ -46,6 +46,16 @@ int sl__plan_ce(struct sl__plan *pl, const struct sl_spec *s, bool bg)
     return 0;
 }
 
+/* Cross entropy: the CE family's sums, and with label smoothing the logs of every pixel (a
+ * smoothed target puts weight on both terms of each pixel). */
+int sl__plan_cross_entropy(struct sl__plan *pl, const struct sl_spec *s, bool bg)
+{
+    if (sl__ce_smoothing(s, pl->g->mode == SL_MODE_MULTICLASS) > 0) {
+        pl->need_ce_all = true;
+    }
+    return sl__plan_ce(pl, s, bg);
+}
+
 /* One focal accumulator per distinct (gamma, softmax without class 0). */
 int sl__plan_focal(struct sl__plan *pl, const struct sl_spec *s, bool bg)
 {
@@ -276,6 +286,8 @@ static void add_part(struct sl__acc *a, const struct sl__acc *p, int nfocal)
     a->sy += p->sy;
     a->spy += p->spy;
     a->sp2 += p->sp2;
+    a->lp_all += p->lp_all;
+    a->l1p_all += p->l1p_all;
     for (int f = 0; f < nfocal; f++) {
         a->focal_pos[f] += p->focal_pos[f];
         a->focal_neg[f] += p->focal_neg[f];
@@ -287,13 +299,39 @@ static void add_part(struct sl__acc *a, const struct sl__acc *p, int nfocal)
     a->invalid = a->invalid || p->invalid;
 }
 
+/* Whether loss s (or one of its terms) is a binary cross entropy whose smoothing a (y becomes
+ * a + (1 - 2a) y) is above 1/2: smooth_factor above 0.5 (label_smoothing e is a = e / 2). */
+static bool smooths_past_half(const struct sl_spec *s)
+{
+    if (s->def->kernel && s->def->kernel->plan == sl__plan_cross_entropy &&
+        sl__ce_smoothing(s, false) > 0.5) {
+        return true;
+    }
+    for (int i = 0; i < s->nterms; i++) {
+        if (smooths_past_half(&s->terms[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Whether the binary planes can run the fused float32 kernel: float32 (or float16) logits,
- * weights absent or float32; targets of any dtype. */
+ * weights absent or float32; targets of any dtype, but soft ones (which the double pass reads
+ * as they are); label smoothing up to a = 1/2 (planes.c signed_logit_sum: beyond, a pixel's
+ * smoothed CE can be far below its CE's float32 rounding, so the double pass sums it). */
 static bool fast_ok(const struct sl_request *req, const struct sl__geom *g)
 {
-    return g->mode != SL_MODE_MULTICLASS && req->pred_type == SL_PRED_LOGITS &&
-           (req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16) &&
-           (!req->weight.data || req->weight.dtype == SL_DT_F32);
+    if (g->mode == SL_MODE_MULTICLASS || req->pred_type != SL_PRED_LOGITS ||
+        !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16) ||
+        (req->weight.data && req->weight.dtype != SL_DT_F32) || g->soft_target) {
+        return false;
+    }
+    for (int i = 0; i < req->nlosses; i++) {
+        if (smooths_past_half(&req->losses[i])) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool sl__run_validates(const struct sl_request *req, const struct sl__geom *g)

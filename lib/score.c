@@ -398,6 +398,8 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
     }
     const struct sl_tensor *t = &req->target;
     const double top = g->mode == SL_MODE_MULTICLASS ? (double)(g->classes - 1) : 1.0;
+    /* binary and multilabel float targets may be soft: any value in [0, 1] (MONAI, smp) */
+    const bool soft_ok = g->mode != SL_MODE_MULTICLASS && sl__dtype_is_float(t->dtype);
     n = deferred ? 0 : sl_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) {
         if (t->dtype == SL_DT_U8 || t->dtype == SL_DT_BOOL) {
@@ -408,7 +410,7 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
             }
         }
         double v = sl_tensor_get(t, i);
-        if ((v >= 0 && v <= top && v == floor(v)) ||
+        if ((v >= 0 && v <= top && (v == floor(v) || soft_ok)) ||
             (req->has_ignore && v == (double)req->ignore_index)) {
             continue;
         }
@@ -418,6 +420,12 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
                      "target%s (flat index %lld) is %g: multiclass targets are class indices "
                      "0..%lld%s",
                      idx, (long long)i, v, (long long)(g->classes - 1),
+                     req->has_ignore ? " or ignore_index" : "");
+        } else if (soft_ok) {
+            snprintf(msg, msglen,
+                     "target%s (flat index %lld) is %g: %s %s targets must be in [0, 1] (soft "
+                     "targets)%s",
+                     idx, (long long)i, v, sl_mode_name(g->mode), sl_dtype_name(t->dtype),
                      req->has_ignore ? " or ignore_index" : "");
         } else {
             snprintf(msg, msglen, "target%s (flat index %lld) is %g: %s targets must be 0 or 1%s",
@@ -453,6 +461,79 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
         }
     }
     return 0;
+}
+
+/* Index of the first soft value (strictly between 0 and 1, not ignored) of a binary or
+ * multilabel float target that validation accepted, or -1. */
+static int64_t first_soft(const struct sl_request *req, const struct sl__geom *g)
+{
+    const struct sl_tensor *t = &req->target;
+    if (g->mode == SL_MODE_MULTICLASS || !sl__dtype_is_float(t->dtype)) {
+        return -1;
+    }
+    const int64_t n = sl_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        double v = sl_tensor_get(t, i);
+        if (v > 0 && v < 1 && !(req->has_ignore && v == (double)req->ignore_index)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Refuses loss s (or a term of it) when it needs targets of exactly 0 or 1 and the target has
+ * the soft value at flat index k. Returns 0 or SL_ERANGE with a message naming the loss and the
+ * index. */
+static int check_hard_target(const struct sl_request *req, const struct sl_spec *s, int64_t k,
+                             char *msg, size_t msglen)
+{
+    const struct sl__kernel *kn = s->def->kernel;
+    const char *why = kn && kn->hard_target ? kn->hard_target(s) : NULL;
+    const int sq = sl_param_index(s->def, "squared");
+    if (!why && sq >= 0 && s->values[sq].kind == SL_V_BOOL && s->values[sq].b) {
+        /* the V-Net denominator's sum y^2 is taken as sum y (MONAI squared_pred: sum y^2) */
+        why = "squared: true takes sum(y) for sum(y^2), which only 0/1 targets make equal "
+              "(leave squared out, or harden the target)";
+    }
+    if (why) {
+        const struct sl_tensor *t = &req->target;
+        char idx[128];
+        sl__format_index(t->shape, t->ndim, k, idx, sizeof idx);
+        snprintf(msg, msglen,
+                 "target%s (flat index %lld) is %g, a soft target, but %s (%s) needs targets of "
+                 "exactly 0 or 1: %s",
+                 idx, (long long)k, sl_tensor_get(t, k), s->path[0] ? s->path : s->key,
+                 s->def->name, why);
+        return SL_ERANGE;
+    }
+    for (int i = 0; i < s->nterms; i++) {
+        int rc = check_hard_target(req, &s->terms[i], k, msg, msglen);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+const char *sl__hard_focal(const struct sl_spec *s)
+{
+    (void)s;
+    return "its modulating factor is defined on the true class's p_t (Lin et al. 2017), and the "
+           "peers disagree on soft targets (smp focal_loss_with_logits takes p_t = exp(-BCE), "
+           "MONAI FocalLoss the sign of 2y - 1)";
+}
+
+const char *sl__hard_lovasz(const struct sl_spec *s)
+{
+    (void)s;
+    return "its hinge errors 1 - x (2y - 1) and its Jaccard gradient count the positives of a "
+           "hard mask (Berman et al. 2018)";
+}
+
+const char *sl__hard_dwce(const struct sl_spec *s)
+{
+    (void)s;
+    return "its U-Net weight map is built from the instances of a hard mask";
 }
 
 /* Allocates the result's arrays for geometry g. Returns 0 or SL_ENOMEM. */
@@ -553,6 +634,14 @@ int sl_score(const struct sl_request *req, struct sl_pool *pool, struct sl_resul
     }
     if (rc) {
         return rc;
+    }
+    const int64_t soft = first_soft(req, &g);
+    g.soft_target = soft >= 0;
+    for (int i = 0; i < req->nlosses && soft >= 0; i++) {
+        rc = check_hard_target(req, &req->losses[i], soft, msg, msglen);
+        if (rc) {
+            return rc;
+        }
     }
     res = calloc(1, sizeof *res);
     if (!res || alloc_result(req, &g, res) != 0) {

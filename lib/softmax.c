@@ -104,6 +104,12 @@ static void block_ce_focal(const struct sl__plan *pl, struct sl__acc *a, const d
         int y = cls[k];
         const double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
         a[y].ce_pos -= w[k] * l;
+        if (pl->need_ce_all) {
+            /* label smoothing: every class's -log p_c (PyTorch's smooth_loss) */
+            for (int64_t c = 0; c < C; c++) {
+                a[c].lp_all -= w[k] * lp[c * BLOCK + k];
+            }
+        }
         /* MONAI FocalLoss(include_background=False) drops channel 0 before its softmax:
          * a class-0 pixel's one-hot row is then all 0 and adds nothing */
         double lq = 0, qy = 0;
@@ -309,4 +315,24 @@ void sl__argmax_image(const struct sl__plan *pl, int64_t i, int *arg)
             }
         }
     }
+}
+
+void sl__softmax_ce_smooth(const struct sl__plan *pl, const struct sl_spec *s, bool bg, int64_t i,
+                           double *num, double *den)
+{
+    const double e = sl__ce_smoothing(s, true);
+    sl__softmax_ce(pl, s, bg, i, num, den);
+    if (e == 0) {
+        return;
+    }
+    /* PyTorch cross_entropy with label_smoothing e: (1 - e) nll + (e / C) smooth, smooth the sum
+     * over pixels of sum_c w_c (-log p_c), both divided by the same denominator (the counted
+     * pixels, or the summed weights of the target classes) */
+    const int64_t C = pl->g->classes;
+    const struct sl_value *cw = &s->values[SL_P_CE_CLASS_WEIGHTS];
+    double smooth = 0;
+    for (int64_t c = 0; c < C; c++) {
+        smooth += (cw->kind == SL_V_LIST ? cw->list[c] : 1.0) * pl->accs[i * C + c].lp_all;
+    }
+    *num = (1 - e) * *num + e / (double)C * smooth;
 }

@@ -92,6 +92,17 @@ static const struct sl_param_def ce_params[] = {
         "is a 422 in multiclass, whose softmax CE keeps every class (MONAI "
         "DiceCELoss); default: the request's include_background, which multiclass "
         "CE does not follow"),
+    [SL_P_CE_LABEL_SMOOTHING] =
+        {"label_smoothing", SL_PT_NUMBER, NUM(0), 0, 1, false, NULL,
+         "multiclass: the target row becomes (1 - e) one_hot + e / C (PyTorch "
+         "CrossEntropyLoss label_smoothing); binary/multilabel: y becomes (1 - e) y + e / 2 "
+         "(Keras BinaryCrossentropy label_smoothing, PyTorch's rule with 2 classes); 0: none",
+         NULL, "smooth_factor"},
+    [SL_P_CE_SMOOTH_FACTOR] =
+        {"smooth_factor", SL_PT_NUMBER, NUM(0), 0, 1, false, NULL,
+         "binary/multilabel: y becomes (1 - y) f + y (1 - f) (smp SoftBCEWithLogitsLoss "
+         "smooth_factor: 0.1 makes [1, 0] [0.9, 0.1]); multiclass: as label_smoothing (smp "
+         "SoftCrossEntropyLoss, label_smoothed_nll_loss); 0: none; not with label_smoothing"},
 };
 _Static_assert(COUNT(ce_params) == SL_P_CE_N, "ce_params: one row per index");
 static const struct sl_param_def wce_params[] = {
@@ -323,14 +334,25 @@ static const struct sl_def loss_table[] = {
      .nparams = COUNT(ce_params),
      .summary = "-(y log p + (1-y) log(1-p)) per pixel",
      .convention = "PyTorch binary_cross_entropy_with_logits (stable form); from probabilities "
-                   "Keras BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]",
+                   "Keras BinaryCrossentropy, p clipped to [1e-7, 1-1e-7]; soft targets as "
+                   "given; label_smoothing as PyTorch CrossEntropyLoss (multiclass, "
+                   "aten/src/ATen/native/LossNLL.cpp cross_entropy_loss_label_smoothing) and "
+                   "Keras BinaryCrossentropy (binary, keras/src/losses/losses.py), smooth_factor "
+                   "as smp SoftBCEWithLogitsLoss (losses/soft_bce.py) and SoftCrossEntropyLoss "
+                   "(losses/soft_ce.py)",
      .modes = SL_MODES_ALL,
-     .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_ce, sl__softmax_ce, combine_pixel, sl__check_ce)},
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_cross_entropy,
+                                          .value = sl__value_pixel,
+                                          .plane_sum = sl__sum_ce_smooth,
+                                          .softmax_sum = sl__softmax_ce_smooth,
+                                          .combine = combine_pixel,
+                                          .check = sl__check_ce}},
     {.name = "weighted_cross_entropy",
      .params = wce_params,
      .nparams = COUNT(wce_params),
      .summary = "-(beta y log p + (1-y) log(1-p)) per pixel",
-     .convention = "TensorFlow weighted_cross_entropy_with_logits, pos_weight = beta",
+     .convention = "TensorFlow weighted_cross_entropy_with_logits, pos_weight = beta; soft "
+                   "targets as given",
      .modes = NOT_MULTICLASS,
      .mode_hint = "use cross_entropy with class_weights",
      .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_wce, NULL, combine_pixel, NULL)},
@@ -338,7 +360,7 @@ static const struct sl_def loss_table[] = {
      .params = bce_params,
      .nparams = COUNT(bce_params),
      .summary = "-(beta y log p + (1-beta)(1-y) log(1-p)) per pixel",
-     .convention = "HED (Xie & Tu 2015) class-balanced cross entropy",
+     .convention = "HED (Xie & Tu 2015) class-balanced cross entropy; soft targets as given",
      .modes = NOT_MULTICLASS,
      .mode_hint = "use cross_entropy with class_weights",
      .kernel = PIXEL_KERNEL(sl__plan_ce, sl__sum_bce, NULL, combine_bce, NULL)},
@@ -346,22 +368,30 @@ static const struct sl_def loss_table[] = {
      .params = focal_params,
      .nparams = COUNT(focal_params),
      .summary = "-(alpha (1-p)^gamma y log p + (1-alpha) p^gamma (1-y) log(1-p)) per pixel",
-     .convention = "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits",
+     .convention = "Lin et al. 2017; MONAI FocalLoss and smp focal_loss_with_logits; 0/1 "
+                   "targets only (a soft target is a 422)",
      .modes = SL_MODES_ALL,
-     .kernel = PIXEL_KERNEL(sl__plan_focal, sl__sum_focal, sl__softmax_focal, combine_pixel, NULL)},
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_focal,
+                                          .value = sl__value_pixel,
+                                          .plane_sum = sl__sum_focal,
+                                          .softmax_sum = sl__softmax_focal,
+                                          .combine = combine_pixel,
+                                          .hard_target = sl__hard_focal}},
     {.name = "dice",
      .params = dice_params,
      .nparams = COUNT(dice_params),
      .summary = "1 - (2 tp + smooth) / (sum p + sum y + smooth) per image",
      .convention = "MONAI DiceLoss (smooth_nr = smooth_dr = smooth); smp DiceLoss with per_image "
-                   "false",
+                   "false; soft targets as given (MONAI monai/losses/dice.py, smp "
+                   "losses/_functional.py soft_dice_score; squared: 0/1 targets only)",
      .modes = SL_MODES_ALL,
      .kernel = REGION_KERNEL(sl__score_dice, NULL)},
     {.name = "jaccard",
      .params = jaccard_params,
      .nparams = COUNT(jaccard_params),
      .summary = "1 - (tp + smooth) / (tp + fp + fn + smooth) per image",
-     .convention = "smp JaccardLoss",
+     .convention = "smp JaccardLoss; soft targets as given (smp losses/_functional.py "
+                   "soft_jaccard_score)",
      .modes = SL_MODES_ALL,
      .kernel = REGION_KERNEL(sl__score_jaccard, NULL)},
     {.name = "tversky",
@@ -369,7 +399,9 @@ static const struct sl_def loss_table[] = {
      .nparams = COUNT(tversky_params),
      .summary = "(1 - (tp + smooth) / (tp + fp_weight fp + fn_weight fn + smooth))^gamma per image",
      .convention =
-         "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp",
+         "Salehi et al. 2017; MONAI TverskyLoss (alpha = fp weight); focal Tversky as smp; "
+         "soft targets as given (MONAI monai/losses/tversky.py, smp losses/_functional.py "
+         "soft_tversky_score)",
      .modes = SL_MODES_ALL,
      .kernel = REGION_KERNEL(sl__score_tversky, sl__finish_tversky)},
     {.name = "generalized_dice",
@@ -400,12 +432,14 @@ static const struct sl_def loss_table[] = {
      .params = lovasz_hinge_params,
      .nparams = COUNT(lovasz_hinge_params),
      .summary = "Lovász extension of the Jaccard loss on hinge errors of the logits",
-     .convention = "Berman, Triki & Blaschko 2018, reference lovasz_hinge",
+     .convention = "Berman, Triki & Blaschko 2018, reference lovasz_hinge; 0/1 targets only (a "
+                   "soft target is a 422)",
      .modes = NOT_MULTICLASS,
      .mode_hint = "use lovasz_softmax",
      .kernel = &(const struct sl__kernel){.plan = sl__plan_lovasz_hinge,
                                           .value = sl__value_lovasz,
-                                          .combine = combine_per_image}},
+                                          .combine = combine_per_image,
+                                          .hard_target = sl__hard_lovasz}},
     {.name = "lovasz_softmax",
      .params = lovasz_softmax_params,
      .nparams = COUNT(lovasz_softmax_params),
@@ -425,7 +459,12 @@ static const struct sl_def loss_table[] = {
                    "/v1/weight-map",
      .modes = ONLY(BINARY),
      .flags = SL_DEF_DISTANCES,
-     .kernel = PIXEL_KERNEL(sl__plan_dwce, sl__sum_dwce, NULL, combine_pixel, sl__check_dwce)},
+     .kernel = &(const struct sl__kernel){.plan = sl__plan_dwce,
+                                          .value = sl__value_pixel,
+                                          .plane_sum = sl__sum_dwce,
+                                          .combine = combine_pixel,
+                                          .check = sl__check_dwce,
+                                          .hard_target = sl__hard_dwce}},
     {.name = "combo",
      .params = combo_params,
      .nparams = COUNT(combo_params),

@@ -323,6 +323,18 @@ int main(int argc, char **argv)
         }
     }
     {
+        /* label smoothing: a smoothed target weighs both logs of every pixel */
+        struct sl_spec s;
+        sl_spec_init(&s, sl_find_loss("cross_entropy"));
+        s.values[sl_param_index(s.def, "label_smoothing")] =
+            (struct sl_value){.kind = SL_V_NUMBER, .num = 0.1};
+        req.losses = &s;
+        req.nlosses = 1;
+        req.nmetrics = 0;
+        double t1 = time_score(&req, NULL, reps), tp = time_score(&req, pool, reps);
+        row("cross_entropy label_smoothing 0.1", (double)npix, t1, tp);
+    }
+    {
         /* the batch form, and the worst case where no error is <= 0 (|logit| < 1 everywhere),
          * so that every pixel is sorted */
         struct sl_spec s;

@@ -34,6 +34,10 @@ Groups:
                the worst ids in order by hand-computed Dice, thumbnails decoded (PNG) pixel by
                pixel against the TP/FP/FN/TN colours; --report-worst and the spec's report_worst;
                a bad path, a server error (no report)
+  soft_targets binary float32 targets in [0, 1] and cross_entropy label_smoothing/smooth_factor
+               (binary on soft and on hard uint8 targets, the latter on the fused float32 pass, and
+               multiclass with class weights) in 3 batches: equal to one request and
+               to the peers' formulas (PyTorch, Keras, smp) computed here; focal refused (exit 2)
 """
 
 import argparse
@@ -2137,8 +2141,135 @@ def test_region_losses(url):
 
 # ---- main -----------------------------------------------------------------------------------
 
+# ---- soft targets and label smoothing (issue 17, item 5) ---------------------------------------
+
+
+def bce_logits(x, y):
+    """PyTorch binary_cross_entropy_with_logits per pixel, soft y: max(x, 0) - x y + log(1 + e^-|x|)."""
+    return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+
+
+def test_soft_targets(url):
+    """Binary float targets in [0, 1] (.npy float32) and cross_entropy's label_smoothing /
+    smooth_factor through `segloss score` in 3 batches: equal to one direct request, and to the
+    peers' formulas computed here with numpy; multiclass label_smoothing (PyTorch) likewise; a
+    loss that needs 0/1 targets is a 422 naming the target, exit 2."""
+    rng = np.random.default_rng(1717)
+    n, h, w = 7, 12, 10
+    x = rng.normal(0, 2, (n, h, w)).astype(np.float32)
+    y = rng.uniform(0, 1, (n, h, w)).astype(np.float32)
+    y[:, :3] = np.round(y[:, :3])  # some hard pixels among the soft ones
+    y[2, 0, :4] = 255  # ignored (ignore_index 255)
+    d = tempfile.mkdtemp(prefix="soft-", dir=WORK)
+    pp = save(os.path.join(d, "pred.npy"), x)
+    tp = save(os.path.join(d, "target.npy"), y)
+    spec = {"ignore_index": 255,
+            "losses": ["cross_entropy", {"name": "cross_entropy", "label_smoothing": 0.2, "as": "ls"},
+                       {"name": "cross_entropy", "smooth_factor": 0.05, "as": "sf"}, "dice",
+                       {"name": "combo", "terms": ["cross_entropy", "jaccard"]}],
+            "metrics": ["dice", "iou"]}
+    want = direct(url, spec, x, y)
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "3",
+            "--spec", write_json(os.path.join(d, "spec.json"), spec)]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "soft targets (binary float32 .npy, 7 images, --batch-size 3)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        check_top(tag, doc, want, 7, 3, cmd)
+        compare_entries(tag, doc, want, cmd)
+        m = y != 255
+        xd, yd = x.astype(np.float64), np.where(m, y, 0).astype(np.float64)
+        # cross entropy with y as given; Keras label_smoothing 0.2: y (1 - 0.2) + 0.1; smp
+        # smooth_factor 0.05: (1 - y) 0.05 + y 0.95; each the mean over counted pixels
+        for key, ys in (("cross_entropy", yd), ("ls", yd * 0.8 + 0.1), ("sf", (1 - yd) * 0.05 + yd * 0.95)):
+            v = float((bce_logits(xd, ys) * m).sum() / m.sum())
+            got = doc.get("losses", {}).get(key, {}).get("value")
+            T.check(got is not None and abs(got - v) <= 1e-9 * abs(v), f"{tag}: {key} = the formula",
+                    f"{cmd}: {got} want {v}")
+        # smp soft_dice_score per image (smooth 0): 1 - 2 sum p y / (sum p + sum y), mean over images
+        p = 1 / (1 + np.exp(-xd))
+        dl = [1 - 2 * (p[i] * yd[i] * m[i]).sum() / ((p[i] * m[i]).sum() + (yd[i] * m[i]).sum())
+              for i in range(n)]
+        got = doc.get("losses", {}).get("dice", {}).get("value")
+        T.check(got is not None and abs(got - np.mean(dl)) <= 1e-9, f"{tag}: dice = the soft formula",
+                f"{cmd}: {got} want {np.mean(dl)}")
+        # metrics harden the target at y >= 0.5 (MONAI AsDiscrete(threshold=0.5)), the
+        # prediction at p >= 0.5 (x >= 0); global dice from the counts of every image
+        hy, hp = (yd >= 0.5) & m, (xd >= 0) & m
+        tp_, fp_, fn_ = (hy & hp).sum(), (hp & ~hy).sum(), (hy & ~hp).sum()
+        g = doc.get("metrics", {}).get("dice", {}).get("global")
+        T.check(g is not None and abs(g - 2 * tp_ / (2 * tp_ + fp_ + fn_)) <= 1e-12,
+                f"{tag}: dice global from targets hardened at 0.5", f"{cmd}: {g}")
+
+    # hard uint8 targets: float32 logits run the fused float32 pass, label smoothing included
+    # (README "Numerics": about 1e-6 relative; lib/planes.c signed_logit_sum: 1.5e-6 for
+    # smoothing up to 1/2); smooth_factor 0.7 (above 1/2) runs in double
+    yh = np.where(y == 255, 255, y >= 0.5).astype(np.uint8)
+    th = save(os.path.join(d, "target_hard.npy"), yh)
+    spec_h = {"ignore_index": 255,
+              "losses": [{"name": "cross_entropy", "label_smoothing": 0.2, "as": "ls"},
+                         {"name": "cross_entropy", "smooth_factor": 0.05, "as": "sf"},
+                         {"name": "cross_entropy", "smooth_factor": 0.7, "as": "sf7"}, "dice"]}
+    want = direct(url, spec_h, x, yh)
+    args = ["score", "--url", url, "--pred", pp, "--target", th, "--batch-size", "3",
+            "--spec", write_json(os.path.join(d, "spec_hard.json"), spec_h)]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "label smoothing on hard targets (uint8, 7 images, --batch-size 3)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        compare_entries(tag, doc, want, cmd)
+        m = yh != 255
+        xd, yd = x.astype(np.float64), np.where(m, yh, 0).astype(np.float64)
+        for key, ys, rtol in (("ls", yd * 0.8 + 0.1, 1.5e-6), ("sf", (1 - yd) * 0.05 + yd * 0.95, 1.5e-6),
+                              ("sf7", (1 - yd) * 0.7 + yd * 0.3, 1e-9)):
+            v = float((bce_logits(xd, ys) * m).sum() / m.sum())
+            got = doc.get("losses", {}).get(key, {}).get("value")
+            T.check(got is not None and abs(got - v) <= rtol * abs(v), f"{tag}: {key} = the formula",
+                    f"{cmd}: {got} want {v}")
+
+    # multiclass label_smoothing (PyTorch) with class weights, in 3 batches
+    c = 3
+    xm = rng.normal(0, 1.5, (n, c, 6, 5)).astype(np.float32)
+    ym = rng.integers(0, c, (n, 6, 5)).astype(np.uint8)
+    pm = save(os.path.join(d, "pred_mc.npy"), xm)
+    tm = save(os.path.join(d, "target_mc.npy"), ym)
+    cw = [1.0, 2.0, 0.5]
+    spec_mc = {"losses": [{"name": "cross_entropy", "label_smoothing": 0.1},
+                          {"name": "cross_entropy", "label_smoothing": 0.3, "class_weights": cw, "as": "lsw"}],
+               "metrics": ["dice"]}
+    want = direct(url, spec_mc, xm, ym)
+    args = ["score", "--url", url, "--pred", pm, "--target", tm, "--batch-size", "3",
+            "--spec", write_json(os.path.join(d, "spec_mc.json"), spec_mc)]
+    rc, doc, out, err = run_json(args)
+    cmd = cmdline(args + ["--json"])
+    tag = "label_smoothing multiclass (C = 3, 7 images, --batch-size 3)"
+    if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
+        compare_entries(tag, doc, want, cmd)
+        # PyTorch cross_entropy(label_smoothing=e, weight=w): per pixel (1 - e) w_y (-log p_y) +
+        # (e / C) sum_c w_c (-log p_c), summed and divided by the sum of w_y
+        xs = xm.astype(np.float64)
+        lp = xs - xs.max(1, keepdims=True)
+        lp = lp - np.log(np.exp(lp).sum(1, keepdims=True))
+        nll = -np.take_along_axis(lp, ym[:, None].astype(np.int64), 1)[:, 0]
+        for key, e, wv in (("cross_entropy", 0.1, np.ones(c)), ("lsw", 0.3, np.array(cw))):
+            wy = wv[ym]
+            num = ((1 - e) * wy * nll + e / c * -(lp * wv[None, :, None, None]).sum(1)).sum()
+            v = float(num / wy.sum())
+            got = doc.get("losses", {}).get(key, {}).get("value")
+            T.check(got is not None and abs(got - v) <= 1e-9 * abs(v), f"{tag}: {key} = PyTorch's formula",
+                    f"{cmd}: {got} want {v}")
+
+    # focal needs 0/1 targets: a 422 naming the target's first soft index, exit 2
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--set", "ignore_index=255",
+            "--loss", "focal"]
+    rc, out, err, _ = run(args)
+    T.check(rc == 2 and "target[0, 3, 0]" in err and "focal" in err,
+            "soft targets: focal refused (exit 2) naming target[0, 3, 0] and focal",
+            f"{cmdline(args)}: rc={rc} stderr={short(err)}")
+
+
 GROUPS = ("golden", "aggregation", "dirs", "dirs_multiclass", "memory", "csv", "gates", "output",
-          "errors", "report", "region_losses")
+          "errors", "report", "region_losses", "soft_targets")
 
 
 def golden_case_files(golden_dir, cid):
@@ -2179,6 +2310,7 @@ def main():
             ("csv", lambda: test_csv(server.url)),
             ("report", lambda: test_report(server.url)),
             ("region_losses", lambda: test_region_losses(server.url)),
+            ("soft_targets", lambda: test_soft_targets(server.url)),
         ]
         results = {}
         for name, fn in steps:

@@ -3112,6 +3112,84 @@ static void test_drain_heavy(void)
     }
 }
 
+/* ---- soft targets and label smoothing over HTTP (issue 17, item 5) ------------------------ */
+
+/* POSTs body to /v1/score; x must be cleaned up by the caller. */
+static void post_score(struct hu_xfer *x, const struct hu_server *srv, const char *body)
+{
+    request(x, srv, "POST", "/v1/score", json_ct, body, strlen(body), HU_REQUEST_TIMEOUT);
+}
+
+static void test_soft_targets(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    /* p = [0.5, 0.6, 0.2, 0.1], soft y = [0.25, 1, 0.5, 0] (float32 list):
+     *   CE (PyTorch binary_cross_entropy, soft y) = -(sum y ln p + (1-y) ln(1-p)) / 4
+     *     = -(0.25 ln .5 + .75 ln .5 + ln .6 + .5 ln .2 + .5 ln .8 + ln .9) / 4
+     *   dice (smp soft_dice_score, MONAI DiceLoss): sum p = 1.4, sum y = 1.75,
+     *     sum p y = .125 + .6 + .1 = .825: 1 - 1.65 / 3.15
+     *   metric dice: target hardened at 0.5 -> [0, 1, 1, 0], prediction p >= 0.5 -> [1, 1, 0, 0]:
+     *     TP 1, FP 1, FN 1: 2 / 4 */
+    static const char soft[] =
+        "{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+        "\"target\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [1, 2, 2], "
+        "\"data\": [0.25, 1, 0.5, 0]}, \"losses\": [\"cross_entropy\", \"dice\"], "
+        "\"metrics\": [\"dice\"]}";
+    post_score(&x, srv, soft);
+    json_t *doc = check_json_200("soft target", &x);
+    check_num("soft target", doc, "losses.cross_entropy.value",
+              -(log(0.5) + log(0.6) + 0.5 * log(0.2) + 0.5 * log(0.8) + log(0.9)) / 4, 1e-12);
+    check_num("soft target", doc, "losses.dice.value", 1 - 1.65 / 3.15, 1e-12);
+    check_num("soft target", doc, "metrics.dice.mean", 0.5, 1e-15);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* label_smoothing 0.2 on y = [1, 1, 0, 0] (Keras BinaryCrossentropy): y_s = y 0.8 + 0.1 =
+     * [.9, .9, .1, .1]; smooth_factor 0.1 (smp SoftBCEWithLogitsLoss) gives the same y_s */
+    static const char ls[] =
+        "{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+        "\"target\": [[[1, 1], [0, 0]]], \"losses\": [{\"name\": \"cross_entropy\", "
+        "\"label_smoothing\": 0.2}, {\"name\": \"cross_entropy\", \"smooth_factor\": 0.1, "
+        "\"as\": \"sf\"}]}";
+    const double p[4] = {0.5, 0.6, 0.2, 0.1}, ys[4] = {0.9, 0.9, 0.1, 0.1};
+    double want = 0;
+    for (int k = 0; k < 4; k++) {
+        want -= (ys[k] * log(p[k]) + (1 - ys[k]) * log(1 - p[k])) / 4;
+    }
+    post_score(&x, srv, ls);
+    doc = check_json_200("label_smoothing", &x);
+    check_num("label_smoothing", doc, "losses.cross_entropy.value", want, 1e-12);
+    check_num("label_smoothing", doc, "losses.sf.value", want, 1e-12);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* refusals: a loss that needs 0/1 targets, a target outside [0, 1], a smoothing out of range,
+     * both smoothing names at once */
+    static const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+         "\"target\": [[[0.25, 1], [0.5, 0]]], \"losses\": [\"lovasz_hinge\"]}",
+         "target[0, 0, 0] (flat index 0) is 0.25, a soft target, but losses[0] (lovasz_hinge)"},
+        {"{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+         "\"target\": [[[0.25, 1], [1.5, 0]]], \"losses\": [\"cross_entropy\"]}",
+         "target[0, 1, 0] (flat index 2) is 1.5"},
+        {"{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+         "\"target\": [[[1, 1], [0, 0]]], \"losses\": [{\"name\": \"cross_entropy\", "
+         "\"label_smoothing\": 1.5}]}",
+         "losses[0].label_smoothing"},
+        {"{\"prediction\": [[[0.5, 0.6], [0.2, 0.1]]], \"prediction_type\": \"probabilities\", "
+         "\"target\": [[[1, 1], [0, 0]]], \"losses\": [{\"name\": \"cross_entropy\", "
+         "\"label_smoothing\": 0.1, \"smooth_factor\": 0.1}]}",
+         "label_smoothing or smooth_factor, not both"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        post_score(&x, srv, bad[i].body);
+        check_problem_has("soft targets: refused", &x, 422, bad[i].needle);
+        hu_xfer_cleanup(&x);
+    }
+}
+
 /* The groups, each named "e2e/NAME" for the filter (tests/filter.h). The functional groups need
  * nothing of the server but the API and --threads 2 --queue 64 (or deeper): they run in this
  * order against one server, or one someone else started (--url). The others each start a server
@@ -3137,6 +3215,7 @@ static const struct group groups[] = {
     {"html_report", test_html_report, NULL},
     {"concurrent_small", test_concurrent_small, NULL},
     {"request_id", test_request_id, NULL},
+    {"soft_targets", test_soft_targets, NULL},
     {"metrics", NULL, test_metrics_fresh},
     {"body_limit", NULL, test_body_limit},
     {"ops_limits", NULL, test_ops_limits},

@@ -254,6 +254,88 @@ static void test_against_double(void)
            worst_rel, RTOL, RTOL_FOCAL);
 }
 
+/* Cross entropy with label smoothing (y becomes a + (1 - 2a) y): the fused pass (a <= 1/2)
+ * against double within RTOL, the float16 logits near float32; a > 1/2 (smooth_factor above
+ * 0.5, where a pixel's smoothed CE can be far smaller than its CE) answers as double does too.
+ * With focal and dice in the same request: the kernel's other sums and a second gamma. */
+static void test_label_smoothing_against_double(void)
+{
+    const struct {
+        const char *param;
+        double v;
+    } cases[] = {{"label_smoothing", 0.1}, {"label_smoothing", 1}, {"smooth_factor", 0.05},
+                 {"smooth_factor", 0.5},   {"smooth_factor", 0.9}, {"smooth_factor", 1}};
+    const int64_t shapes[][4] = {{3, 1, 37, 23}, {1, 1, 300, 260}, {2, 3, 17, 40}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct sl_spec losses[4] = {loss("cross_entropy"), loss("focal"), loss("focal"),
+                                    loss("dice")};
+        set_num(&losses[0], cases[k].param, cases[k].v);
+        set_num(&losses[2], "gamma", 0.5);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            struct inputs in;
+            make_inputs(&in, shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3], 31 + si);
+            for (int variant = 0; variant < 4; variant++) {
+                const bool t64 = variant & 1, weights = variant & 2;
+                for (int nl = 1; nl <= 4; nl += 3) {
+                    struct sl_result *d =
+                        score(&in, SL_DT_F64, t64, weights, losses, nl, NULL, 0, NULL);
+                    struct sl_result *f =
+                        score(&in, SL_DT_F32, t64, weights, losses, nl, NULL, 0, NULL);
+                    struct sl_result *h =
+                        score(&in, SL_DT_F16, t64, weights, losses, nl, NULL, 0, NULL);
+                    compare(f, d, AGREE_TOL);
+                    compare(h, f, AGREE_NEAR);
+                    sl_result_free(d);
+                    sl_result_free(f);
+                    sl_result_free(h);
+                }
+            }
+            free_inputs(&in);
+        }
+    }
+}
+
+/* Every pixel confidently wrong (float32 logit 12, target 0): the CE of a pixel is
+ * softplus(12) = 12 + log1p(e^-12); smoothed to y_s = a it is softplus(12) - 12 a. At a = 1
+ * (smooth_factor 1) that is log1p(e^-12) = 6.1e-6, far below the CE's float32 rounding (about
+ * 1e-6): within 1e-9 relative only if computed in double. At a = 1/2 (label_smoothing 1) it is
+ * 6 + log1p(e^-12), on the fused pass within RTOL. */
+static void test_smoothing_cancellation(void)
+{
+    enum { P = 4096 };
+    float *x = malloc(sizeof *x * P);
+    uint8_t *t = calloc(P, 1);
+    for (int k = 0; k < P; k++) {
+        x[k] = 12;
+    }
+    struct sl_request req;
+    sl_request_init(&req);
+    req.prediction = (struct sl_tensor){x, SL_DT_F32, 3, {1, 64, 64}};
+    req.target = (struct sl_tensor){t, SL_DT_U8, 3, {1, 64, 64}};
+    const double tail = log1p(exp(-12.0));
+    const struct {
+        const char *param;
+        double v, want, rtol;
+    } cases[] = {{"smooth_factor", 1, tail, 1e-9},
+                 {"smooth_factor", 0.9, 12 * 0.1 + tail, 1e-9},
+                 {"label_smoothing", 1, 6 + tail, RTOL}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct sl_spec s = loss("cross_entropy");
+        set_num(&s, cases[k].param, cases[k].v);
+        req.losses = &s;
+        req.nlosses = 1;
+        struct sl_result *res = NULL;
+        char msg[256];
+        CHECK_INT(sl_score(&req, NULL, &res, msg, sizeof msg), 0);
+        if (res) {
+            close_rel(res->losses[0].value, cases[k].want, cases[k].rtol, cases[k].param);
+            sl_result_free(res);
+        }
+    }
+    free(x);
+    free(t);
+}
+
 /* The pool does not change a bit: the chunks are summed in their order. */
 static void test_pool_identical(void)
 {
@@ -395,6 +477,8 @@ static void test_deferred_validation(void)
 
 static const struct check_test tests[] = {
     CHECK_TEST(test_against_double),
+    CHECK_TEST(test_label_smoothing_against_double),
+    CHECK_TEST(test_smoothing_cancellation),
     CHECK_TEST(test_pool_identical),
     CHECK_TEST(test_lovasz_pool),
     CHECK_TEST(test_deferred_validation),
