@@ -485,7 +485,9 @@ static const char *const metric_reduction_choices[] = {
         "reduction", SL_PT_ENUM, ABSENT, 0, 0, false, metric_reduction_choices,                    \
             "adds `reduced`: MONAI do_metric_reduction (monai/metrics/utils.py) of the per-image " \
             "values of the counted classes, NaN left out, 0 when none is defined; its mean is "    \
-            "over each image's classes first, then over images (not segloss's `mean`)"             \
+            "over each image's classes first, then over images (not segloss's `mean`); a +inf "    \
+            "value (a surface distance under the monai or deepmind empty_rule) makes what it "     \
+            "enters +inf, reported null, as MONAI's inf"                                           \
     }
 static const char *const zero_division_choices[] = {"nan", NULL};
 #define ZERO_DIVISION_PARAM                                                                        \
@@ -581,6 +583,7 @@ static const struct sl_param_def hausdorff_params[] = {
     [SL_P_HD_SURFACES] = SURFACES_PARAM(
         "voxels: boundary voxels, each counting 1 (MONAI); surfels: DeepMind's surface elements "
         "on the corner grid, a percentile weighed by their areas (compute_robust_hausdorff)"),
+    [SL_P_HD_REDUCTION] = METRIC_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(hausdorff_params) == SL_P_HD_N, "hausdorff_params: one row per index");
 static const struct sl_param_def assd_params[] = {
@@ -600,6 +603,7 @@ static const struct sl_param_def assd_params[] = {
     [SL_P_ASSD_SURFACES] = SURFACES_PARAM(
         "voxels: boundary voxels, each counting 1 (MONAI); surfels: DeepMind's surface elements, "
         "a mean weighed by their areas (compute_average_surface_distance)"),
+    [SL_P_ASSD_REDUCTION] = METRIC_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(assd_params) == SL_P_ASSD_N, "assd_params: one row per index");
 #define SCORE_EMPTY_RULE_DOC                                                                       \
@@ -612,6 +616,7 @@ static const struct sl_param_def nsd_params[] = {
         "a list gives one per class (MONAI class_thresholds)"),
     [SL_P_NSD_DISTANCE] = DISTANCE_METRIC_PARAM,
     [SL_P_NSD_EMPTY_RULE] = EMPTY_RULE_PARAM(SCORE_EMPTY_RULE_DOC),
+    [SL_P_NSD_REDUCTION] = METRIC_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(nsd_params) == SL_P_NSD_N, "nsd_params: one row per index");
 static const struct sl_param_def surface_dice_params[] = {
@@ -620,6 +625,7 @@ static const struct sl_param_def surface_dice_params[] = {
         "(DeepMind tolerance_mm); a list gives one per class (MONAI class_thresholds)"),
     [SL_P_SDICE_DISTANCE] = DISTANCE_METRIC_PARAM,
     [SL_P_SDICE_EMPTY_RULE] = EMPTY_RULE_PARAM(SCORE_EMPTY_RULE_DOC),
+    [SL_P_SDICE_REDUCTION] = METRIC_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(surface_dice_params) == SL_P_SDICE_N,
                "surface_dice_params: one row per index");
@@ -638,6 +644,7 @@ static const struct sl_param_def surface_overlap_params[] = {
         "when one is; monai and deepmind: null (NaN) when both are; when one is, 0 from the "
         "non-empty surface and null (0 / 0) from the empty one (surface_distance/metrics.py; "
         "MONAI has no overlap and follows DeepMind here)"),
+    [SL_P_SOVL_REDUCTION] = METRIC_REDUCTION_PARAM,
 };
 _Static_assert(COUNT(surface_overlap_params) == SL_P_SOVL_N,
                "surface_overlap_params: one row per index");
@@ -730,15 +737,20 @@ static const struct sl_def metric_table[] = {
     {METRIC("confusion", "TP, FP, FN, TN counts", NULL), .flags = SL_DEF_COUNTS},
     {METRIC("hausdorff",
             "symmetric Hausdorff distance between the surfaces (or a percentile of it)",
-            "MONAI compute_hausdorff_distance; pooled percentile as MedPy hd95"),
+            "MONAI compute_hausdorff_distance (monai/metrics/hausdorff_distance.py); pooled "
+            "percentile as MedPy hd95; with surfaces surfels DeepMind compute_robust_hausdorff "
+            "(surface_distance/metrics.py)"),
      .params = hausdorff_params, .nparams = COUNT(hausdorff_params), .flags = SL_DEF_DISTANCES,
      .kernel = SURFACE_KERNEL(sl__surf_hausdorff)},
     {METRIC("assd", "mean of the surface distances of both directions together",
-            "MONAI compute_average_surface_distance(symmetric=True), MedPy assd"),
+            "MONAI compute_average_surface_distance(symmetric=True) "
+            "(monai/metrics/surface_distance.py), MedPy assd; with surfaces surfels DeepMind "
+            "compute_average_surface_distance (surface_distance/metrics.py)"),
      .params = assd_params, .nparams = COUNT(assd_params), .flags = SL_DEF_DISTANCES,
      .kernel = SURFACE_KERNEL(sl__surf_assd)},
     {METRIC("nsd", "normalized surface Dice: share of both surfaces within tolerance of the other",
-            "Nikolov et al. 2021; MONAI compute_surface_dice"),
+            "Nikolov et al. 2021; MONAI compute_surface_dice with use_subvoxels=False "
+            "(monai/metrics/surface_dice.py); DeepMind's surfel form is surface_dice"),
      .params = nsd_params, .nparams = COUNT(nsd_params), .flags = SL_DEF_DISTANCES,
      .kernel = SURFACE_KERNEL(sl__surf_nsd)},
     {METRIC("surface_dice",

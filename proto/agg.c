@@ -71,6 +71,7 @@ struct ametric {
     json_t *per_image;
     bool has_infinite; /* the answers carry `infinite` (a surface metric's empty_rule) */
     int64_t infinite;  /* their sum: how many of the null per-image values are +inf */
+    json_t *reduced;   /* the batches' own `reduced` values, in order (they mark the +inf) */
 };
 
 struct slp_agg {
@@ -324,7 +325,8 @@ static int add_metrics(struct slp_agg *a, json_t *spec)
         m->key = dupstr(entry_key(e));
         m->hidden = strcmp(m->key, HIDDEN_CONFUSION) == 0;
         m->per_image = json_array();
-        if (!m->key || !m->per_image) {
+        m->reduced = json_array();
+        if (!m->key || !m->per_image || !m->reduced) {
             return -1;
         }
         const struct sl_def *def = sl_find_metric(entry_name(e));
@@ -419,6 +421,7 @@ void slp_agg_free(struct slp_agg *a)
     for (int i = 0; i < a->nm; i++) {
         free(a->m[i].key);
         json_decref(a->m[i].per_image);
+        json_decref(a->m[i].reduced);
     }
     free(a->l);
     free(a->m);
@@ -628,6 +631,11 @@ int slp_agg_add(struct slp_agg *a, json_t *answer, int64_t first, int64_t last, 
             a->m[k].has_infinite = true;
             a->m[k].infinite += json_integer_value(inf);
         }
+        json_t *red = json_object_get(json_object_get(metrics, a->m[k].key), "reduced");
+        if (red && json_array_append(a->m[k].reduced, red)) {
+            snprintf(msg, msglen, "out of memory");
+            return SL_ENOMEM;
+        }
     }
     return 0;
 }
@@ -667,6 +675,44 @@ static json_t *counts_json(const struct sl_confusion *c)
                      (json_int_t)c->fn, "tn", (json_int_t)c->tn);
 }
 
+/* A per-image +inf (a surface distance under MONAI's empty rule) reaches the CLI as a null it
+ * cannot tell from a NaN, but it leaves its mark in its batch's `reduced`: a value there is null
+ * only when a +inf entered it (NaNs are left out, a mean of nothing is 0). So out (the k values
+ * of reduction r recomputed with every null left out) becomes +inf wherever a batch's value
+ * covering the same images or classes is null: any batch for mean and sum, the same class of
+ * any batch for the *_batch forms, the same image for the *_channel forms. `none` needs
+ * nothing: its nulls are the per-image nulls. */
+static void mark_infinite(const struct ametric *m, enum sl_metric_reduction r, double *out,
+                          int64_t k)
+{
+    size_t b, i;
+    json_t *part, *x;
+    int64_t image = 0;
+    json_array_foreach(m->reduced, b, part)
+    {
+        if (r == SL_MR_MEAN || r == SL_MR_SUM) {
+            if (json_is_null(part)) {
+                out[0] = INFINITY;
+            }
+        } else if (r == SL_MR_MEAN_BATCH || r == SL_MR_SUM_BATCH) {
+            json_array_foreach(part, i, x)
+            {
+                if (json_is_null(x) && (int64_t)i < k) {
+                    out[i] = INFINITY;
+                }
+            }
+        } else if (r == SL_MR_MEAN_CHANNEL || r == SL_MR_SUM_CHANNEL) {
+            json_array_foreach(part, i, x)
+            {
+                if (json_is_null(x) && image + (int64_t)i < k) {
+                    out[image + (int64_t)i] = INFINITY;
+                }
+            }
+            image += (int64_t)json_array_size(part);
+        }
+    }
+}
+
 /* Metric m's `reduced` (new) from the per-image values of all batches: MONAI
  * do_metric_reduction r of the counted classes (sl_metric_reduce), as one request answers it;
  * NULL on out of memory. */
@@ -690,6 +736,7 @@ static json_t *reduced_json(const struct slp_agg *a, const struct ametric *m,
         }
     }
     int64_t k = sl_metric_reduce(r, v, n, cc, out);
+    mark_infinite(m, r, out, k);
     if (r == SL_MR_MEAN || r == SL_MR_SUM) {
         o = num(out[0]);
     } else if (r == SL_MR_NONE) {

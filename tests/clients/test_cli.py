@@ -590,7 +590,13 @@ def aggregation_sets(rng):
          ("--metric", "nsd:tolerance=[0.5,1,2,1.5],distance_metric=taxicab",
           {"name": "nsd", "tolerance": tol, "distance_metric": "taxicab"}),
          ("--metric", "hausdorff:empty_rule=monai,percentile=95",
-          {"name": "hausdorff", "empty_rule": "monai", "percentile": 95})],
+          {"name": "hausdorff", "empty_rule": "monai", "percentile": 95}),
+         ("--metric", "hausdorff:empty_rule=monai,reduction=mean_batch,as=hd_mb",
+          {"name": "hausdorff", "empty_rule": "monai", "reduction": "mean_batch", "as": "hd_mb"}),
+         ("--metric", "hausdorff:empty_rule=monai,reduction=sum_channel,as=hd_sc",
+          {"name": "hausdorff", "empty_rule": "monai", "reduction": "sum_channel", "as": "hd_sc"}),
+         ("--metric", "surface_dice:tolerance=[0.5,1,2,1.5],reduction=mean,as=sdice_mean",
+          {"name": "surface_dice", "tolerance": tol, "reduction": "mean", "as": "sdice_mean"})],
     ))
     return sets
 
@@ -615,6 +621,18 @@ SURFACE_METRICS = [
       "as": "asd_dm_t2p"}),
     ("--metric", "nsd:empty_rule=monai,distance_metric=chessboard,as=nsd_monai_cb",
      {"name": "nsd", "empty_rule": "monai", "distance_metric": "chessboard", "as": "nsd_monai_cb"}),
+    # MONAI's reductions with +inf among the values: a batch without an empty mask has a finite
+    # `reduced`, one with an empty mask a null; combined, they equal one request
+    ("--metric", "hausdorff:empty_rule=monai,reduction=mean,as=hd_monai_mean",
+     {"name": "hausdorff", "empty_rule": "monai", "reduction": "mean", "as": "hd_monai_mean"}),
+    ("--metric", "hausdorff:empty_rule=monai,reduction=mean_channel,as=hd_monai_mc",
+     {"name": "hausdorff", "empty_rule": "monai", "reduction": "mean_channel", "as": "hd_monai_mc"}),
+    ("--metric", "assd:empty_rule=monai,reduction=sum_batch,as=asd_monai_sb",
+     {"name": "assd", "empty_rule": "monai", "reduction": "sum_batch", "as": "asd_monai_sb"}),
+    ("--metric", "nsd:empty_rule=monai,reduction=mean,as=nsd_monai_mean",
+     {"name": "nsd", "empty_rule": "monai", "reduction": "mean", "as": "nsd_monai_mean"}),
+    ("--metric", "surface_dice:reduction=none,as=sdice_none",
+     {"name": "surface_dice", "reduction": "none", "as": "sdice_none"}),
 ]
 
 
@@ -648,6 +666,17 @@ def check_surface_empty_counts(tag, doc, pred, tgt, cmd):
         got = (e.get("undefined"), e.get("infinite"))
         T.check(got == (undef, inf), f"{tag}: {key} undefined = {undef}, infinite = {inf}",
                 f"{cmd}: got {got}")
+    # MONAI do_metric_reduction keeps +inf (only NaN is left out; a mean of nothing is 0): with
+    # one binary class, mean_channel is each image's value: null (+inf) where exactly one mask is
+    # empty, 0 where both are (NaN left out), finite otherwise; the mean is +inf -> null
+    mc = m.get("hd_monai_mc", {}).get("reduced")
+    want_mc = [None if a != b else 0.0 if a else "finite" for a, b in zip(pe, te)]
+    got_mc = None if not isinstance(mc, list) else [
+        v if v is None or (a and b) else "finite" for v, a, b in zip(mc, pe, te)]
+    T.check(got_mc == want_mc, f"{tag}: hd_monai_mc reduced is null exactly where one mask is empty",
+            f"{cmd}: got {mc}")
+    T.check("reduced" in m.get("hd_monai_mean", {}) and m["hd_monai_mean"]["reduced"] is None,
+            f"{tag}: hd_monai_mean reduced is null (+inf)", f"{cmd}: got {m.get('hd_monai_mean')}")
 
 
 def dataset_3d(rng, n=7, d=6, h=10, w=12):

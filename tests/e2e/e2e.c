@@ -976,6 +976,105 @@ static void test_confusion_family(const struct hu_server *srv)
     hu_xfer_cleanup(&x);
 }
 
+/* MONAI's reductions on the surface metrics (HausdorffDistanceMetric, SurfaceDistanceMetric,
+ * SurfaceDiceMetric take `reduction` too), with MONAI's empty rule: a +inf enters its reductions
+ * as MONAI's do_metric_reduction keeps it (only NaN is left out) and is written null. */
+static void test_surface_reduction(const struct hu_server *srv)
+{
+    struct hu_xfer x;
+    /* Multiclass, three 1 x 5 images, include_background false (classes 1, 2 counted); logits 4
+     * on the predicted class. In a one-row image every foreground pixel is a surface pixel (the
+     * outside is background, so the cross erosion leaves nothing), and distances run along the
+     * row.
+     *   image 0: target [0 1 1 0 0], prediction [0 1 0 0 2]
+     *     class 1: target {1, 2}, prediction {1}: HD = max(0, |2 - 1|) = 1;
+     *              nsd at tolerance 0.5: (1 + 1) / (1 + 2) = 2/3 (pixel 2 is 1 away)
+     *     class 2: target empty, prediction {4}: MONAI HD +inf, nsd 0
+     *   image 1: target [1 2 2 0 0], prediction [1 0 2 2 0]
+     *     class 1: {0} and {0}: HD 0, nsd 1
+     *     class 2: target {1, 2}, prediction {2, 3}: HD 1; nsd (1 + 1) / 4 = 1/2
+     *   image 2: target [1 1 0 0 0], prediction [1 1 0 0 0]
+     *     class 1: HD 0, nsd 1; class 2: both empty: NaN for both (MONAI)
+     * HD values [[1, inf], [0, 1], [0, NaN]]:
+     *   mean: image 0's mean is inf, so inf -> null; sum null; mean_batch [(1+0+0)/3, null];
+     *   sum_batch [1, null]; mean_channel [null, 1/2, 0]; sum_channel [null, 1, 0];
+     *   none [[1, null], [0, 1], [0, null]]; undefined 2, infinite 1; segloss's mean leaves the
+     *   nulls out: per_class [1/3, 1], mean 2/3.
+     * nsd values [[2/3, 0], [1, 1/2], [1, NaN]]: MONAI mean (per image first) =
+     *   (1/3 + 3/4 + 1) / 3 = 25/36; segloss's mean = ((2/3 + 1 + 1)/3 + (0 + 1/2)/2) / 2 = 41/72;
+     *   mean_batch [8/9, 1/4]. */
+    static const char body[] =
+        "{\"prediction\": {\"format\": \"list\", \"dtype\": \"float32\", \"shape\": [3, 3, 1, 5], "
+        "\"data\": [4, 0, 4, 4, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 4, "
+        "0, 4, 0, 0, 4, 4, 0, 0, 0, 0, 0, 0, 4, 4, 0, "
+        "0, 0, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0]}, "
+        "\"target\": {\"format\": \"list\", \"dtype\": \"uint8\", \"shape\": [3, 1, 5], "
+        "\"data\": [0, 1, 1, 0, 0, 1, 2, 2, 0, 0, 1, 1, 0, 0, 0]}, \"include_background\": false, "
+        "\"metrics\": ["
+        "{\"name\": \"hausdorff\", \"empty_rule\": \"monai\", \"reduction\": \"mean\"}, "
+        "{\"name\": \"hausdorff\", \"empty_rule\": \"monai\", \"reduction\": \"sum\", "
+        "\"as\": \"hd_sum\"}, "
+        "{\"name\": \"hausdorff\", \"empty_rule\": \"monai\", \"reduction\": \"mean_batch\", "
+        "\"as\": \"hd_mb\"}, "
+        "{\"name\": \"hausdorff\", \"empty_rule\": \"monai\", \"reduction\": \"sum_batch\", "
+        "\"as\": \"hd_sb\"}, "
+        "{\"name\": \"hausdorff\", \"empty_rule\": \"monai\", \"reduction\": \"mean_channel\", "
+        "\"as\": \"hd_mc\"}, "
+        "{\"name\": \"hausdorff\", \"empty_rule\": \"monai\", \"reduction\": \"sum_channel\", "
+        "\"as\": \"hd_sc\"}, "
+        "{\"name\": \"hausdorff\", \"empty_rule\": \"monai\", \"reduction\": \"none\", "
+        "\"as\": \"hd_none\"}, "
+        "{\"name\": \"nsd\", \"tolerance\": 0.5, \"empty_rule\": \"monai\", "
+        "\"reduction\": \"mean\"}, "
+        "{\"name\": \"nsd\", \"tolerance\": 0.5, \"empty_rule\": \"monai\", "
+        "\"reduction\": \"mean_batch\", \"as\": \"nsd_mb\"}]}";
+    request(&x, srv, "POST", "/v1/score", json_ct, body, strlen(body), HU_REQUEST_TIMEOUT);
+    json_t *doc = check_json_200("surface reductions", &x);
+    const char *w = "surface reductions";
+    check_null(w, doc, "metrics.hausdorff.reduced");
+    check_num(w, doc, "metrics.hausdorff.undefined", 2, 0);
+    check_num(w, doc, "metrics.hausdorff.infinite", 1, 0);
+    check_num(w, doc, "metrics.hausdorff.per_class[1]", 1.0 / 3, 1e-12);
+    check_num(w, doc, "metrics.hausdorff.per_class[2]", 1, 1e-12);
+    check_num(w, doc, "metrics.hausdorff.mean", 2.0 / 3, 1e-12);
+    check_null(w, doc, "metrics.hd_sum.reduced");
+    check_num(w, doc, "metrics.hd_mb.reduced[0]", 1.0 / 3, 1e-12);
+    check_null(w, doc, "metrics.hd_mb.reduced[1]");
+    CHECK_INT(json_array_size(jget(doc, "metrics.hd_mb.reduced")), 2);
+    check_num(w, doc, "metrics.hd_sb.reduced[0]", 1, 1e-12);
+    check_null(w, doc, "metrics.hd_sb.reduced[1]");
+    check_null(w, doc, "metrics.hd_mc.reduced[0]");
+    check_num(w, doc, "metrics.hd_mc.reduced[1]", 0.5, 1e-12);
+    check_num(w, doc, "metrics.hd_mc.reduced[2]", 0, 0);
+    CHECK_INT(json_array_size(jget(doc, "metrics.hd_mc.reduced")), 3);
+    check_null(w, doc, "metrics.hd_sc.reduced[0]");
+    check_num(w, doc, "metrics.hd_sc.reduced[1]", 1, 1e-12);
+    check_num(w, doc, "metrics.hd_sc.reduced[2]", 0, 0);
+    check_num(w, doc, "metrics.hd_none.reduced[0][0]", 1, 1e-12);
+    check_null(w, doc, "metrics.hd_none.reduced[0][1]");
+    check_num(w, doc, "metrics.hd_none.reduced[1][0]", 0, 0);
+    check_num(w, doc, "metrics.hd_none.reduced[1][1]", 1, 1e-12);
+    check_num(w, doc, "metrics.hd_none.reduced[2][0]", 0, 0);
+    check_null(w, doc, "metrics.hd_none.reduced[2][1]");
+    check_num(w, doc, "metrics.nsd.reduced", 25.0 / 36, 1e-12);
+    check_num(w, doc, "metrics.nsd.mean", 41.0 / 72, 1e-12);
+    check_num(w, doc, "metrics.nsd.undefined", 1, 0);
+    check_num(w, doc, "metrics.nsd_mb.reduced[0]", 8.0 / 9, 1e-12);
+    check_num(w, doc, "metrics.nsd_mb.reduced[1]", 0.25, 1e-12);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+
+    /* a surface metric's reduction is checked like the others' */
+    static const char bad[] = "{\"prediction\": [[[1]]], \"target\": [[[1]]], \"metrics\": "
+                              "[\"dice\", {\"name\": \"surface_dice\", \"reduction\": \"max\"}]}";
+    request(&x, srv, "POST", "/v1/score", json_ct, bad, strlen(bad), HU_REQUEST_TIMEOUT);
+    check_problem("metrics[1].reduction", &x, 422);
+    doc = hu_xfer_json(&x);
+    check_str_has("metrics[1].reduction", doc, "detail", "metrics[1].reduction");
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+}
+
 /* ---- 5. compressed request bodies ------------------------------------------------------- */
 
 static void test_compressed(const struct hu_server *srv)
@@ -3206,6 +3305,7 @@ static const struct group groups[] = {
     {"hand_values", test_hand_values, NULL},
     {"include_background", test_include_background, NULL},
     {"confusion_family", test_confusion_family, NULL},
+    {"surface_reduction", test_surface_reduction, NULL},
     {"compressed", test_compressed, NULL},
     {"multipart", test_multipart, NULL},
     {"weight_map", test_weight_map, NULL},
