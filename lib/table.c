@@ -410,7 +410,8 @@ static const struct sl_def loss_table[] = {
      .summary = "1 - (2 sum_c w_c tp_c + smooth_nr) / (sum_c w_c (sum p_c + sum y_c) + smooth_dr) "
                 "per image, w_c = 1/g_c^2 (square), 1/g_c or 1 with g_c = sum y_c",
      .convention = "Sudre et al. 2017; MONAI monai/losses/dice.py GeneralizedDiceLoss (w_type, "
-                   "infinite weights -> the largest finite one, batch = per_image false)",
+                   "infinite weights -> the largest finite one, batch = per_image false); soft "
+                   "targets as given",
      .modes = SL_MODES_ALL,
      .kernel = &(const struct sl__kernel){.plan = sl__plan_soft,
                                           .value = sl__value_gdice,
@@ -422,7 +423,7 @@ static const struct sl_def loss_table[] = {
      .summary = "1 - (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)) of the soft counts "
                 "(each + eps) per class, mean over classes",
      .convention = "smp segmentation_models_pytorch/losses/mcc.py MCCLoss (binary; per class "
-                   "one-vs-rest in multiclass and multilabel)",
+                   "one-vs-rest in multiclass and multilabel); soft targets as given",
      .modes = SL_MODES_ALL,
      .kernel = &(const struct sl__kernel){.plan = sl__plan_soft,
                                           .value = sl__value_region,

@@ -2195,7 +2195,8 @@ def test_soft_targets(url):
     spec = {"ignore_index": 255,
             "losses": ["cross_entropy", {"name": "cross_entropy", "label_smoothing": 0.2, "as": "ls"},
                        {"name": "cross_entropy", "smooth_factor": 0.05, "as": "sf"}, "dice",
-                       {"name": "combo", "terms": ["cross_entropy", "jaccard"]}],
+                       {"name": "combo", "terms": ["cross_entropy", "jaccard"]},
+                       "generalized_dice", {"name": "mcc", "per_image": True}],
             "metrics": ["dice", "iou"]}
     want = direct(url, spec, x, y)
     args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "3",
@@ -2222,6 +2223,26 @@ def test_soft_targets(url):
         got = doc.get("losses", {}).get("dice", {}).get("value")
         T.check(got is not None and abs(got - np.mean(dl)) <= 1e-9, f"{tag}: dice = the soft formula",
                 f"{cmd}: {got} want {np.mean(dl)}")
+        # MONAI GeneralizedDiceLoss (monai/losses/dice.py), one channel, per image: w = 1 / g^2,
+        # g = sum y; 1 - (2 w sum p y + 1e-5) / (w (sum p + sum y) + 1e-5), mean over images
+        gd = []
+        for i in range(n):
+            sp, sy, spy = (p[i] * m[i]).sum(), (yd[i] * m[i]).sum(), (p[i] * yd[i] * m[i]).sum()
+            wi = 1 / sy ** 2
+            gd.append(1 - (2 * wi * spy + 1e-5) / (wi * (sp + sy) + 1e-5))
+        # smp MCCLoss (segmentation_models_pytorch/losses/mcc.py) per image: tp = sum p y, tn =
+        # sum (1-p)(1-y), fp = sum p (1-y), fn = sum (1-p) y, each + 1e-5; 1 - MCC
+        mc = []
+        for i in range(n):
+            tp1 = (p[i] * yd[i] * m[i]).sum() + 1e-5
+            tn1 = ((1 - p[i]) * (1 - yd[i]) * m[i]).sum() + 1e-5
+            fp1 = (p[i] * (1 - yd[i]) * m[i]).sum() + 1e-5
+            fn1 = ((1 - p[i]) * yd[i] * m[i]).sum() + 1e-5
+            mc.append(1 - (tp1 * tn1 - fp1 * fn1) / np.sqrt((tp1 + fp1) * (tp1 + fn1) * (tn1 + fp1) * (tn1 + fn1)))
+        for key, v in (("generalized_dice", float(np.mean(gd))), ("mcc", float(np.mean(mc)))):
+            got = doc.get("losses", {}).get(key, {}).get("value")
+            T.check(got is not None and abs(got - v) <= 1e-9, f"{tag}: {key} on soft targets = the peer's formula",
+                    f"{cmd}: {got} want {v}")
         # metrics harden the target at y >= 0.5 (MONAI AsDiscrete(threshold=0.5)), the
         # prediction at p >= 0.5 (x >= 0); global dice from the counts of every image
         hy, hp = (yd >= 0.5) & m, (xd >= 0) & m
