@@ -276,6 +276,28 @@ assert r["metrics"]["dice"]["mean"] == 14 / 16, r
 assert abs(r["metrics"]["iou"]["mean"] - 7 / 9) < 1e-15, r
 PY
 
+# ---- The peers' conventions, by name ----------------------------------------------------------
+# Image 0: DeepMind's test_on_2_pixels_2mm_away (surface_distance_test.py: surface Dice 0.5 at
+# 1 mm, Hausdorff 2); segloss's nsd counts the two boundary pixels, 2 mm apart: 0. Image 1: both
+# masks empty: surface Dice and nsd 1 (segloss's rule), MONAI Hausdorff NaN -> null, its
+# mean_channel reduction 0 (nothing defined, monai/metrics/utils.py do_metric_reduction);
+# sensitivity with zero_division "nan" 0/0 -> null, Hit Rate (recall) 1 by `empty`; global recall
+# from the summed counts TP 0, FN 1: 0.
+n=$(block "The peers' conventions" 1 sh)
+run "$n"
+check "peer conventions example: DeepMind surface Dice 0.5, nsd 0, MONAI NaN and reductions" \
+    "$dir/out.$n" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+assert m["surface_dice"]["per_image"] == [0.5, 1] and m["surface_dice"]["mean"] == 0.75, m
+assert m["nsd"]["per_image"] == [0, 1], m
+hd = m["hausdorff"]
+assert hd["per_image"] == [2, None] and hd["undefined"] == 1 and hd["infinite"] == 0, hd
+assert hd["reduced"] == [2, 0], hd
+assert m["sensitivity"]["per_image"] == [0, None] and m["sensitivity"]["undefined"] == 1, m
+assert m["Hit Rate"]["per_image"] == [0, 1] and m["Hit Rate"]["global"] == 0, m
+PY
+
 # ---- Seeing a scoring as a page ------------------------------------------------------------------
 # The Kaggle example's two images: image 0 Dice 14/16, image 1 (prediction = target) Dice 1, so
 # the mean is (14/16 + 1) / 2 = 0.9375 and the worst image (rank 1) is image 0.
