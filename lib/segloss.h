@@ -162,6 +162,7 @@ enum {
                              `global` (distance-weighted CE is a loss with this flag too) */
     SL_DEF_COUNTS = 2,    /* the metric is the confusion counts themselves (and matrix) */
     SL_DEF_TERMS = 4,     /* the loss is a sum of loss terms (combo): no bare name, no nesting */
+    SL_DEF_LOWER = 8,     /* a metric whose lower values are better (distances, error rates) */
 };
 
 /* How a loss value split over several batches of one data set recombines into the value of

@@ -711,13 +711,13 @@ static const struct sl_def metric_table[] = {
     {COUNTS("fbeta", sl__m_fbeta, "(1+b^2) TP / ((1+b^2) TP + b^2 FN + FP)", NULL),
      .params = fbeta_params, .nparams = COUNT(fbeta_params)},
     {COUNTS("miss_rate", sl__m_miss_rate, "FN / (TP + FN)", MONAI_CM("fnr")), CM_PARAMS,
-     ALIASES("false_negative_rate", "fnr")},
+     .flags = SL_DEF_LOWER, ALIASES("false_negative_rate", "fnr")},
     {COUNTS("fall_out", sl__m_fall_out, "FP / (FP + TN)", MONAI_CM("fpr")), CM_PARAMS,
-     ALIASES("false_positive_rate", "fpr")},
+     .flags = SL_DEF_LOWER, ALIASES("false_positive_rate", "fpr")},
     {COUNTS("false_discovery_rate", sl__m_fdr, "FP / (FP + TP)", MONAI_CM("fdr")), CM_PARAMS,
-     ALIASES("fdr")},
+     .flags = SL_DEF_LOWER, ALIASES("fdr")},
     {COUNTS("false_omission_rate", sl__m_for, "FN / (FN + TN)", MONAI_CM("for")), CM_PARAMS,
-     ALIASES("for")},
+     .flags = SL_DEF_LOWER, ALIASES("for")},
     {COUNTS("prevalence_threshold", sl__m_pt,
             "(sqrt(TPR (1 - TNR)) + TNR - 1) / (TPR + TNR - 1), TPR = TP / (TP + FN), "
             "TNR = TN / (TN + FP)",
@@ -741,13 +741,13 @@ static const struct sl_def metric_table[] = {
             "MONAI compute_hausdorff_distance (monai/metrics/hausdorff_distance.py); pooled "
             "percentile as MedPy hd95; with surfaces surfels DeepMind compute_robust_hausdorff "
             "(surface_distance/metrics.py)"),
-     .params = hausdorff_params, .nparams = COUNT(hausdorff_params), .flags = SL_DEF_DISTANCES,
-     .kernel = SURFACE_KERNEL(sl__surf_hausdorff)},
+     .params = hausdorff_params, .nparams = COUNT(hausdorff_params),
+     .flags = SL_DEF_DISTANCES | SL_DEF_LOWER, .kernel = SURFACE_KERNEL(sl__surf_hausdorff)},
     {METRIC("assd", "mean of the surface distances of both directions together",
             "MONAI compute_average_surface_distance(symmetric=True) "
             "(monai/metrics/surface_distance.py), MedPy assd; with surfaces surfels DeepMind "
             "compute_average_surface_distance (surface_distance/metrics.py)"),
-     .params = assd_params, .nparams = COUNT(assd_params), .flags = SL_DEF_DISTANCES,
+     .params = assd_params, .nparams = COUNT(assd_params), .flags = SL_DEF_DISTANCES | SL_DEF_LOWER,
      .kernel = SURFACE_KERNEL(sl__surf_assd)},
     {METRIC("nsd", "normalized surface Dice: share of both surfaces within tolerance of the other",
             "Nikolov et al. 2021; MONAI compute_surface_dice with use_subvoxels=False "

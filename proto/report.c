@@ -120,11 +120,12 @@ static const char *metric_name(const json_t *spec, const char *key)
     return key;
 }
 
-/* Whether a lower value of metric name is better (the distances); the ratios are better
- * higher. */
+/* Whether a lower value of metric name (a row name or alias) is better: its row says so
+ * (distances, error rates such as miss_rate); the other ratios are better higher. */
 static bool lower_is_better(const char *name)
 {
-    return strcmp(name, "hausdorff") == 0 || strcmp(name, "assd") == 0;
+    const struct sl_def *d = sl_find_metric(name);
+    return d && (d->flags & SL_DEF_LOWER);
 }
 
 /* The entry the worst images are ranked by: the first metric with per-image values (not

@@ -524,6 +524,15 @@ static void test_worst_order(void)
                        " {\"per_image\": [0.25, 0.75]}}}";
     CHECK_INT(worst(conf, NULL, 8, idx), 2);
     CHECK(idx[0] == 0 && idx[1] == 1);
+    /* an error rate (miss_rate, MONAI's fnr): higher is worse, under its row name or a MONAI
+     * alias, any case: 0.75 (1), 0.5 (2), 0.25 (0) */
+    const char *fnr = "{\"metrics\": {\"miss rate\": {\"per_image\": [0.25, 0.75, 0.5]}}}";
+    CHECK_INT(worst(fnr, NULL, 8, idx), 3);
+    CHECK(idx[0] == 1 && idx[1] == 2 && idx[2] == 0);
+    const char *fpr = "{\"metrics\": {\"f\": {\"per_image\": [0.25, 0.75, 0.5]}}}";
+    const char *fpr_spec = "{\"metrics\": [{\"name\": \"fpr\", \"as\": \"f\"}]}";
+    CHECK_INT(worst(fpr, fpr_spec, 1, idx), 1);
+    CHECK(idx[0] == 1);
     /* no metric: the first loss, higher is worse */
     const char *loss = "{\"losses\": {\"ce\": {\"value\": 0.2, \"per_image\": [0.1, 0.3]}},"
                        " \"metrics\": {}}";
