@@ -12,6 +12,13 @@
 /* The spec's optional dtype and shape must agree with the header. */
 static int npy_agree(struct slp__areq *r, const struct slp__npy_info *info)
 {
+    if (r->has_dtype && r->dt == SL_DT_BF16) {
+        slp__errf(r->msg, r->msglen,
+                  "%s.dtype: .npy has no bfloat16 (NumPy lacks the dtype): send the array's "
+                  "bytes as format 'raw' with \"dtype\": \"bfloat16\" and its \"shape\"",
+                  r->name);
+        return SL_EINVAL;
+    }
     if (r->has_dtype && r->dt != info->dtype) {
         slp__errf(r->msg, r->msglen, "%s.dtype: '%s' does not match the npy header's '%s' (%s)",
                   r->name, sl_dtype_name(r->dt), info->descr, sl_dtype_name(info->dtype));
