@@ -83,16 +83,16 @@ static void check_all_patterns(enum sl_dtype dt, int isa)
             ok = got_bits == want_bits && (double)dst[k] == want;
         }
         if (!ok && bad++ < 5) {
-            fprintf(stderr, "%s 0x%04x (isa %d): 0x%08x, want %.17g\n", sl_dtype_name(dt), k,
-                    isa, got_bits, want);
+            fprintf(stderr, "%s 0x%04x (isa %d): 0x%08x, want %.17g\n", sl_dtype_name(dt), k, isa,
+                    got_bits, want);
         }
         /* element access widens the same way */
         struct sl_tensor t = {src + 1, dt, 1, {65536}};
         const double g = sl_tensor_get(&t, k);
         ok = isnan(want) ? isnan(g) : g == want && signbit(g) == signbit(want);
         if (!ok && bad++ < 5) {
-            fprintf(stderr, "sl_tensor_get %s 0x%04x: %.17g, want %.17g\n", sl_dtype_name(dt), k,
-                    g, want);
+            fprintf(stderr, "sl_tensor_get %s 0x%04x: %.17g, want %.17g\n", sl_dtype_name(dt), k, g,
+                    want);
         }
     }
     CHECK_INT(bad, 0);
