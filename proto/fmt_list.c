@@ -358,7 +358,7 @@ int slp__fmt_list(struct slp__areq *r, struct slp_array *out)
         }
     }
     if (rc) {
-        free(c.buf);
+        slp__free_array(r, c.buf);
         return rc;
     }
     slp__array_set(out, c.buf, c.buf, c.dt, c.ndim, c.shape);

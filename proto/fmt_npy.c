@@ -110,7 +110,7 @@ static int decode_npy_plain(struct slp__areq *r, struct slp__npy_info *info, uns
         if (!rc) {
             rc = npy_header_from(r, hdr, off, info);
         }
-        free(hdr);
+        slp__free_array(r, hdr);
     }
     unsigned char *buf = NULL;
     if (!rc) {
@@ -121,7 +121,7 @@ static int decode_npy_plain(struct slp__areq *r, struct slp__npy_info *info, uns
     }
     rc = slp__base64_decode_range(s, slen, off, *nbytes, buf, r->dpath, r->msg, r->msglen);
     if (rc) {
-        free(buf);
+        slp__free_array(r, buf);
         return rc;
     }
     *bufp = buf;
@@ -247,7 +247,7 @@ static int inflate_npy(struct slp__areq *r, struct slp__inflater *z, struct slp_
         rc = SL_ESIZE;
     }
     if (rc) {
-        free(buf);
+        slp__free_array(r, buf);
         return rc;
     }
     *bufp = buf;
@@ -292,7 +292,7 @@ int slp__fmt_npy(struct slp__areq *r, struct slp_array *out)
                 rc = inflate_npy(r, &z, &info, &buf, &off, &nbytes, &numel);
             }
             slp__inflater_end(&z);
-            free(cbuf);
+            slp__free_array(r, cbuf);
         }
     }
     if (rc) {
@@ -310,11 +310,11 @@ int slp__fmt_npy(struct slp__areq *r, struct slp_array *out)
     if (info.fortran && spread > 1) {
         unsigned char *c = slp__alloc_array(r, nbytes);
         if (!c) {
-            free(buf);
+            slp__free_array(r, buf);
             return SL_ENOMEM;
         }
         slp__fortran_to_c(data, c, isz, info.ndim, info.shape);
-        free(buf);
+        slp__free_array(r, buf);
         buf = c;
         data = c;
     } else if ((uintptr_t)data % isz != 0) {
