@@ -12,6 +12,10 @@
 #define SL_LOG_FLOOR 1e-7
 
 bool sl__dtype_is_float(enum sl_dtype dtype);
+/* Widens n float16 or bfloat16 elements at src into float32 at dst (exactly; a float16 NaN may
+ * come out quiet): F16C where the CPU has it (isa < 0: best available), the scalar loop for isa
+ * 0; bfloat16 is the high half of a float32. Other dtypes: dst is left alone. */
+void sl__to_f32(int isa, enum sl_dtype dt, const void *src, int64_t n, float *dst);
 /* The include_background that loss s follows: its own parameter when given, else inherited
  * (its combo's, or the request's). */
 bool sl__include_bg(const struct sl_spec *s, bool inherited);

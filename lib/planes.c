@@ -7,10 +7,19 @@
 
 #define BLOCK 1024
 
-/* Loads n elements of t from offset off as doubles. */
+/* Loads n <= BLOCK elements of t from offset off as doubles. */
 static void load(const struct sl_tensor *t, int64_t off, int n, double *x)
 {
     switch (t->dtype) {
+    case SL_DT_F16:
+    case SL_DT_BF16: {
+        float f[BLOCK];
+        sl__to_f32(-1, t->dtype, (const uint16_t *)t->data + off, n, f);
+        for (int k = 0; k < n; k++) {
+            x[k] = f[k];
+        }
+        return;
+    }
     case SL_DT_F32: {
         const float *f = (const float *)t->data + off;
         for (int k = 0; k < n; k++) {
@@ -135,13 +144,15 @@ static double signed_logit_sum(const struct sl__fused_in *in)
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-/* The fused float32 kernel over pixels [off, off + len) of a plane (pl->fast). */
+/* The fused float32 kernel over pixels [off, off + len) of a plane (pl->fast): float32 tensors
+ * read in place, float16 and bfloat16 ones (predictions, weights) widened per block. */
 static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t wo, int64_t off,
                       int64_t len, struct sl__acc *a)
 {
     const struct sl_request *req = pl->req;
     const bool u8 = req->target.dtype == SL_DT_U8 || req->target.dtype == SL_DT_BOOL;
-    const bool f32 = req->prediction.dtype == SL_DT_F32;
+    const enum sl_dtype pdt = req->prediction.dtype, wdt = req->weight.dtype;
+    const bool f32 = pdt == SL_DT_F32, wf32 = !req->weight.data || wdt == SL_DT_F32;
     struct sl__fused_out o[SL_MAX_FOCAL];
     struct sl__fused_in in;
     double sx = 0;
@@ -153,22 +164,26 @@ static void pass_fast(const struct sl__plan *pl, int64_t po, int64_t to, int64_t
                                                                   : -1;
     in.thr = pl->thr_f;
     /* whole range at once when the kernel reads the tensors directly, else per block */
-    const int64_t step = f32 && u8 ? len : BLOCK;
+    const int64_t step = f32 && u8 && wf32 ? len : BLOCK;
     for (int64_t b = off; b < off + len; b += step) {
         const int n = (int)(off + len - b < step ? off + len - b : step);
-        float xb[BLOCK];
+        float xb[BLOCK], wb[BLOCK];
         uint8_t tb[BLOCK];
         if (f32) {
             in.x = (const float *)req->prediction.data + po + b;
         } else {
-            const uint16_t *h = (const uint16_t *)req->prediction.data + po + b;
-            for (int k = 0; k < n; k++) {
-                xb[k] = sl_half_to_float(h[k]);
-            }
+            sl__to_f32(-1, pdt, (const uint16_t *)req->prediction.data + po + b, n, xb);
             in.x = xb;
         }
+        if (!req->weight.data) {
+            in.w = NULL;
+        } else if (wf32) {
+            in.w = (const float *)req->weight.data + wo + b;
+        } else {
+            sl__to_f32(-1, wdt, (const uint16_t *)req->weight.data + wo + b, n, wb);
+            in.w = wb;
+        }
         in.t = fast_targets(req, to, b, n, tb);
-        in.w = req->weight.data ? (const float *)req->weight.data + wo + b : NULL;
         in.n = n;
         if (pl->need_ce_all) {
             sx += signed_logit_sum(&in);

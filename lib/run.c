@@ -315,15 +315,21 @@ static bool smooths_past_half(const struct sl_spec *s)
     return false;
 }
 
-/* Whether the binary planes can run the fused float32 kernel: float32 (or float16) logits,
- * weights absent or float32; targets of any dtype, but soft ones (which the double pass reads
- * as they are); label smoothing up to a = 1/2 (planes.c signed_logit_sum: beyond, a pixel's
- * smoothed CE can be far below its CE's float32 rounding, so the double pass sums it). */
+/* Whether the binary planes can run the fused float32 kernel: float32 (or float16, bfloat16)
+ * logits, weights absent or float32 (float16, bfloat16); targets of any dtype, but soft ones (which
+ * the double pass reads as they are); label smoothing up to a = 1/2 (planes.c signed_logit_sum:
+ * beyond, a pixel's smoothed CE can be far below its CE's float32 rounding, so the double pass sums
+ * it). */
+static bool f32_or_half(enum sl_dtype dt)
+{
+    return dt == SL_DT_F32 || dt == SL_DT_F16 || dt == SL_DT_BF16;
+}
+
 static bool fast_ok(const struct sl_request *req, const struct sl__geom *g)
 {
     if (g->mode == SL_MODE_MULTICLASS || req->pred_type != SL_PRED_LOGITS ||
-        !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16) ||
-        (req->weight.data && req->weight.dtype != SL_DT_F32) || g->soft_target) {
+        !f32_or_half(req->prediction.dtype) ||
+        (req->weight.data && !f32_or_half(req->weight.dtype)) || g->soft_target) {
         return false;
     }
     for (int i = 0; i < req->nlosses; i++) {

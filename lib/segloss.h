@@ -77,7 +77,8 @@ const char *sl_errname(int code);
     X(I64, "int64", 8)                                                                             \
     X(F16, "float16", 2)                                                                           \
     X(F32, "float32", 4)                                                                           \
-    X(F64, "float64", 8)
+    X(F64, "float64", 8)                                                                           \
+    X(BF16, "bfloat16", 2)
 
 enum sl_dtype {
 #define SL__DT_ENUM(name, str, size) SL_DT_##name,
@@ -102,7 +103,7 @@ const char *sl_dtype_name(enum sl_dtype dtype);
 int sl_dtype_from_name(const char *name, enum sl_dtype *out);
 /* Number of elements of t (product of its shape; 1 for ndim 0). */
 int64_t sl_tensor_numel(const struct sl_tensor *t);
-/* Element i of t as a double (float16 is widened exactly). */
+/* Element i of t as a double (float16 and bfloat16 are widened exactly). */
 double sl_tensor_get(const struct sl_tensor *t, int64_t i);
 /* Converts IEEE half bits to float. */
 float sl_half_to_float(uint16_t h);

@@ -1,9 +1,14 @@
-/* tensor.c - error and dtype tables, tensor element access. */
+/* tensor.c - error and dtype tables, tensor element access, float16/bfloat16 widening. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SL_HAVE_X86 1
+#endif
 
 const char *sl_strerror(int code)
 {
@@ -61,7 +66,7 @@ int sl_dtype_from_name(const char *name, enum sl_dtype *out)
 
 bool sl__dtype_is_float(enum sl_dtype dtype)
 {
-    return dtype == SL_DT_F16 || dtype == SL_DT_F32 || dtype == SL_DT_F64;
+    return dtype == SL_DT_F16 || dtype == SL_DT_BF16 || dtype == SL_DT_F32 || dtype == SL_DT_F64;
 }
 
 int64_t sl_tensor_numel(const struct sl_tensor *t)
@@ -103,6 +108,77 @@ float sl_half_to_float(uint16_t h)
     return f;
 }
 
+/* bfloat16 to binary32: the high half of the float's bits, exact for every value. */
+static float bf16_to_float(uint16_t b)
+{
+    const uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+#ifdef SL_HAVE_X86
+/* F16C: 8 halves per instruction (VCVTPH2PS is exact; it only quiets a signaling NaN). */
+__attribute__((target("avx,f16c"))) static void half_f16c(const uint16_t *s, int64_t n, float *d)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 8));
+        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(a));
+        _mm256_storeu_ps(d + i + 8, _mm256_cvtph_ps(b));
+    }
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(d + i,
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(s + i))));
+    }
+    for (; i < n; i++) {
+        d[i] = sl_half_to_float(s[i]);
+    }
+}
+
+/* SSE2 (every x86-64): a bfloat16 is the high half of a float, interleaved with zeros. */
+static void bf16_sse2(const uint16_t *s, int64_t n, float *d)
+{
+    const __m128i z = _mm_setzero_si128();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        _mm_storeu_si128((__m128i *)(void *)(d + i), _mm_unpacklo_epi16(z, h));
+        _mm_storeu_si128((__m128i *)(void *)(d + i + 4), _mm_unpackhi_epi16(z, h));
+    }
+    for (; i < n; i++) {
+        d[i] = bf16_to_float(s[i]);
+    }
+}
+#endif
+
+void sl__to_f32(int isa, enum sl_dtype dt, const void *src, int64_t n, float *dst)
+{
+    const uint16_t *s = src;
+    if (dt == SL_DT_F16) {
+#ifdef SL_HAVE_X86
+        if (isa != 0 && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx")) {
+            half_f16c(s, n, dst);
+            return;
+        }
+#endif
+        for (int64_t i = 0; i < n; i++) {
+            dst[i] = sl_half_to_float(s[i]);
+        }
+    } else if (dt == SL_DT_BF16) {
+#ifdef SL_HAVE_X86
+        if (isa != 0) {
+            bf16_sse2(s, n, dst);
+            return;
+        }
+#endif
+        for (int64_t i = 0; i < n; i++) {
+            dst[i] = bf16_to_float(s[i]);
+        }
+    }
+}
+
 double sl_tensor_get(const struct sl_tensor *t, int64_t i)
 {
     const void *d = t->data;
@@ -124,6 +200,8 @@ double sl_tensor_get(const struct sl_tensor *t, int64_t i)
         return (double)((const int64_t *)d)[i];
     case SL_DT_F16:
         return sl_half_to_float(((const uint16_t *)d)[i]);
+    case SL_DT_BF16:
+        return bf16_to_float(((const uint16_t *)d)[i]);
     case SL_DT_F32:
         return ((const float *)d)[i];
     case SL_DT_F64:
@@ -156,6 +234,27 @@ int64_t sl_tensor_find_nonfinite(const struct sl_tensor *t)
         const float *f = t->data;
         for (; i < n; i++) {
             if (!isfinite(f[i])) {
+                return i;
+            }
+        }
+        return -1;
+    }
+    if (t->dtype == SL_DT_F16 || t->dtype == SL_DT_BF16) {
+        /* an all-ones exponent field is inf or NaN; whole blocks first, as for float32 */
+        const uint16_t e = t->dtype == SL_DT_F16 ? 0x7c00u : 0x7f80u;
+        const uint16_t *u = t->data;
+        int64_t i = 0;
+        for (; i + 1024 <= n; i += 1024) {
+            unsigned bad = 0;
+            for (int k = 0; k < 1024; k++) {
+                bad |= (u[i + k] & e) == e;
+            }
+            if (bad) {
+                break;
+            }
+        }
+        for (; i < n; i++) {
+            if ((u[i] & e) == e) {
                 return i;
             }
         }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "array_internal.h"
+#include "bufpool.h"
 
 /* ---- small shared helpers ---- */
 
@@ -41,6 +42,7 @@ void slp_limits_default(struct slp_limits *lim)
     lim->max_depth = 32;
     lim->max_json_values = (int64_t)4 * 1024 * 1024;
     lim->max_specs = SLP_MAX_SPECS;
+    lim->bufs = NULL;
 }
 
 const struct slp_limits *slp__limits_or_default(const struct slp_limits *lim,
@@ -58,7 +60,7 @@ void slp_array_free(struct slp_array *a)
     if (!a) {
         return;
     }
-    free(a->buf);
+    slp_bufpool_put(a->pool, a->buf);
     memset(a, 0, sizeof *a);
 }
 
@@ -273,11 +275,16 @@ void slp__array_set(struct slp_array *out, void *buf, const void *data, enum sl_
 
 void *slp__alloc_array(struct slp__areq *r, size_t nbytes)
 {
-    void *p = malloc(nbytes ? nbytes : 1);
+    void *p = slp_bufpool_get(r->lim->bufs, nbytes ? nbytes : 1);
     if (!p) {
         slp__errf(r->msg, r->msglen, "%s: out of memory for %zu bytes", r->name, nbytes);
     }
     return p;
+}
+
+void slp__free_array(struct slp__areq *r, void *buf)
+{
+    slp_bufpool_put(r->lim->bufs, buf);
 }
 
 size_t slp__compressed_cap(size_t lim)
@@ -309,9 +316,35 @@ int slp__data_string(struct slp__areq *r, const char **s, size_t *len)
 int slp__decode_compressed(struct slp__areq *r, size_t cap, unsigned char **cbuf, size_t *clen)
 {
     const char *s = NULL;
-    size_t slen = 0;
+    size_t slen = 0, n = 0;
+    *cbuf = NULL;
+    *clen = 0;
     int rc = slp__data_string(r, &s, &slen);
-    return rc ? rc : slp_base64_decode(s, slen, cap, cbuf, clen, r->dpath, r->msg, r->msglen);
+    if (!rc) {
+        rc = slp__base64_measure(s, slen, &n, r->dpath, r->msg, r->msglen);
+    }
+    if (rc) {
+        return rc;
+    }
+    if (n > cap) {
+        slp__errf(r->msg, r->msglen, "%s: %zu decoded bytes are over the limit of %zu bytes",
+                  r->dpath, n, cap);
+        return SL_ETOOLARGE;
+    }
+    /* slp_base64_decode's work, into a buffer of the pool (freed with slp__free_array) */
+    unsigned char *buf = slp_bufpool_get(r->lim->bufs, n ? n : 1);
+    if (!buf) {
+        slp__errf(r->msg, r->msglen, "%s: out of memory for %zu bytes", r->dpath, n);
+        return SL_ENOMEM;
+    }
+    rc = slp__base64_decode_range(s, slen, 0, n, buf, r->dpath, r->msg, r->msglen);
+    if (rc) {
+        slp_bufpool_put(r->lim->bufs, buf);
+        return rc;
+    }
+    *cbuf = buf;
+    *clen = n;
+    return 0;
 }
 
 const char *slp__gzip_hint(const struct slp__areq *r)
@@ -520,6 +553,7 @@ int slp__array_from_json_doc(const json_t *j, const char *name, const struct slp
     r.msglen = msglen;
     r.parts = parts;
     r.doc = doc;
+    out->pool = r.lim->bufs; /* whatever buffer the decoder leaves goes back there */
     int rc;
     if (json_is_array(j)) {
         /* shorthand for {"format": "list", "data": j}: elements are named name[i] */

@@ -22,6 +22,8 @@
 
 #include "segloss.h"
 
+struct slp_bufpool;
+
 /* Entries that losses and metrics may each hold: the fixed storage of a parsed request. */
 #define SLP_MAX_SPECS 32
 
@@ -39,16 +41,20 @@ struct slp_limits {
                                 slp__json_skeleton (--max-json-values): jansson spends 40+ bytes on
                                 each, so this bounds its memory */
     int max_specs;           /* entries of losses, and of metrics (--max-specs) */
+    struct slp_bufpool *bufs; /* not a limit: where large decode buffers come from and go back
+                                 (bufpool.h; NULL: malloc). Borrowed; outlives the arrays */
 };
 
 /* Defaults: 64 Mi elements and 512 MiB per array, 4096 images, 1024 classes, JSON nesting
- * depth 32 and 4 Mi JSON values, 32 losses and 32 metrics. */
+ * depth 32 and 4 Mi JSON values, 32 losses and 32 metrics; no buffer pool. */
 void slp_limits_default(struct slp_limits *lim);
 
-/* A decoded array: t.data points into buf (owned, malloc'd). */
+/* A decoded array: t.data points into buf (owned, malloc'd; slp_array_free gives it back to
+ * pool, the limits' bufs it was decoded with, or frees it). */
 struct slp_array {
     void *buf;
     struct sl_tensor t;
+    struct slp_bufpool *pool;
 };
 
 enum slp_compression {

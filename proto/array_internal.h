@@ -278,8 +278,11 @@ int slp__check_size(struct slp__areq *r, const int64_t *shape, int ndim, enum sl
 void slp__array_set(struct slp_array *out, void *buf, const void *data, enum sl_dtype dt, int ndim,
                     const int64_t *shape);
 
-/* A new buffer of nbytes (at least 1) for an array's elements, or NULL with a message. */
+/* A new buffer of nbytes (at least 1) for an array's elements, from the limits' pool (bufs),
+ * or NULL with a message. Given back with slp__free_array (or slp_array_free once set). */
 void *slp__alloc_array(struct slp__areq *r, size_t nbytes);
+/* Gives a buffer of slp__alloc_array or slp__decode_compressed back (NULL is fine). */
+void slp__free_array(struct slp__areq *r, void *buf);
 
 /* Bytes a compressed payload may take: the limit lim plus deflate/gzip overhead slack. */
 size_t slp__compressed_cap(size_t lim);
@@ -291,8 +294,9 @@ int slp__need_string_data(struct slp__areq *r);
  * JSON string the skeleton left out of jansson's tree). Returns 0 or SL_ENOMEM. */
 int slp__data_string(struct slp__areq *r, const char **s, size_t *len);
 
-/* Base64-decodes r->data, a compressed payload, into a new buffer *cbuf (malloc'd, the caller
- * frees it) of at most cap bytes. Returns 0 or the error of slp_base64_decode. */
+/* Base64-decodes r->data, a compressed payload, into a new buffer *cbuf (from the limits'
+ * pool: the caller gives it back with slp__free_array) of at most cap bytes. Returns 0 or the
+ * error of slp_base64_decode. */
 int slp__decode_compressed(struct slp__areq *r, size_t cap, unsigned char **cbuf, size_t *clen);
 
 /* A hint to append to a message when r's part starts with the gzip magic while "compression" is

@@ -1,6 +1,8 @@
 /* dynbuf.c - the capped growable buffer of dynbuf.h. */
 #include "dynbuf.h"
 
+#include "bufpool.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,7 @@ char *slp_dynbuf_room(struct slp_dynbuf *b, size_t n)
         if (cap > b->max + 1) {
             cap = b->max + 1;
         }
-        char *d = realloc(b->data, cap);
+        char *d = slp_bufpool_grow(b->pool, b->data, b->data ? b->len + 1 : 0, cap);
         if (!d) {
             b->err = SL_ENOMEM;
             return NULL;
@@ -105,8 +107,13 @@ char *slp_dynbuf_take(struct slp_dynbuf *b, size_t *len)
     if (len) {
         *len = d ? b->len : 0;
     }
+    if (b->data) {
+        slp_bufpool_forget(b->pool, b->data); /* the caller frees it */
+    }
     size_t max = b->max;
+    struct slp_bufpool *pool = b->pool;
     slp_dynbuf_init(b, max);
+    b->pool = pool;
     return d;
 }
 
@@ -124,6 +131,8 @@ void slp_dynbuf_free(struct slp_dynbuf *b)
     if (!b) {
         return;
     }
-    free(b->data);
+    slp_bufpool_put(b->pool, b->data);
+    struct slp_bufpool *pool = b->pool;
     slp_dynbuf_init(b, b->max);
+    b->pool = pool;
 }

@@ -16,12 +16,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct slp_bufpool;
+
 struct slp_dynbuf {
     char *data;
-    size_t len; /* bytes held, not counting the terminating NUL */
-    size_t cap; /* bytes allocated */
-    size_t max; /* the most len may reach */
-    int err;    /* 0, or the error that stopped the buffer */
+    size_t len;               /* bytes held, not counting the terminating NUL */
+    size_t cap;               /* bytes allocated */
+    size_t max;               /* the most len may reach */
+    int err;                  /* 0, or the error that stopped the buffer */
+    struct slp_bufpool *pool; /* where its memory comes from and goes back (bufpool.h), set
+                                 after init; NULL: malloc. Borrowed: must outlive the data */
 };
 
 /* Starts an empty buffer that may hold up to max bytes; allocates nothing. */
@@ -40,11 +44,12 @@ char *slp_dynbuf_room(struct slp_dynbuf *b, size_t n);
 void slp_dynbuf_commit(struct slp_dynbuf *b, size_t n);
 /* Hands the data over (the caller frees it; never NULL unless out of memory, "" when empty) and
  * *len its length when len is not NULL; the buffer is left empty, owning nothing, with the
- * same max. */
+ * same max and pool. */
 char *slp_dynbuf_take(struct slp_dynbuf *b, size_t *len);
 /* Empties the buffer and clears its error, keeping the allocation and the max. */
 void slp_dynbuf_reset(struct slp_dynbuf *b);
-/* Frees the data; b may be NULL. The buffer is left empty and usable (same max). */
+/* Frees the data (back to its pool, if any); b may be NULL. The buffer is left empty and usable
+ * (same max, same pool). */
 void slp_dynbuf_free(struct slp_dynbuf *b);
 
 #endif

@@ -1,8 +1,9 @@
 /* fmt_list.c - wire format "list" (README "Shapes and layouts", openapi ArrayObject): JSON numbers,
  * flat with "shape" or nested, converted to dtype (float64 when absent). Choices a user can see:
  *  - bool accepts true/false and 0/1; integer dtypes accept integral reals (2.0) but not 2.5;
- *    float32 values that round to FLT_MAX are kept, larger ones are SL_ERANGE; float16 rounds to
- *    nearest even and |v| >= 65520 is SL_ERANGE;
+ *    float32 values that round to FLT_MAX are kept, larger ones are SL_ERANGE; float16 and
+ *    bfloat16 round to nearest even from the double, and |v| >= 65520 (float16) or
+ *    (2 - 2^-8) 2^127 (bfloat16) is SL_ERANGE;
  *  - a bad value in a nested list is named by its path and its flat index;
  *  - the bare-list shorthand names elements as name[i] (there is no "data" key to name).
  */
@@ -52,32 +53,36 @@ static void value_path(const struct lctx *c, char *buf, size_t len)
     snprintf(buf, len, "%s (flat index %lld)", p, (long long)c->flat);
 }
 
-/* IEEE 754 binary16 bits of v, rounded to nearest even; -1 when |v| rounds to infinity. */
-static int half_from_double(double v, uint16_t *out)
+/* Bits of v in a binary format with mbits stored significand bits and exponent bias `bias`
+ * (binary16: 10, 15; bfloat16: 7, 127), rounded to nearest even straight from the double (no
+ * double rounding through float); -1 when |v| rounds to infinity. */
+static int narrow_from_double(double v, int mbits, int bias, uint16_t *out)
 {
     uint64_t b;
     memcpy(&b, &v, sizeof b);
     uint16_t sign = (uint16_t)((b >> 48) & 0x8000);
     int e = (int)((b >> 52) & 0x7ff);
     uint64_t full = (b & 0xfffffffffffffull) | (1ull << 52);
+    const int emin = 1 - bias;
+    const uint32_t inf = (uint32_t)(2 * bias + 1) << mbits;
     if (e == 0x7ff) {
         return -1;
     }
     if (e == 0) {
-        *out = sign; /* zero, or a double subnormal far below half's range */
+        *out = sign; /* zero, or a double subnormal far below the format's range */
         return 0;
     }
     e -= 1023;
     int shift;
-    if (e >= -14) {
-        if (e > 15) {
+    if (e >= emin) {
+        if (e > bias) {
             return -1;
         }
-        shift = 52 - 10; /* keep 11 significant bits */
+        shift = 52 - mbits; /* keep mbits + 1 significant bits */
     } else {
-        shift = 28 - e; /* subnormal half: units of 2^-24 */
+        shift = 52 + emin - mbits - e; /* subnormal: units of 2^(emin - mbits) */
         if (shift > 53) {
-            *out = sign; /* below 2^-25: rounds to zero */
+            *out = sign; /* below half the smallest subnormal: rounds to zero */
             return 0;
         }
     }
@@ -88,14 +93,14 @@ static int half_from_double(double v, uint16_t *out)
         q++;
     }
     uint32_t h;
-    if (e >= -14) {
-        /* q in [1024, 2048]: 2048 carries into the exponent, as it should */
-        h = ((uint32_t)(e + 15) << 10) + (uint32_t)(q - 1024);
-        if (h >= 0x7c00) {
+    if (e >= emin) {
+        /* q in [2^mbits, 2^(mbits+1)]: the top carries into the exponent, as it should */
+        h = ((uint32_t)(e + bias) << mbits) + (uint32_t)(q - (1ull << mbits));
+        if (h >= inf) {
             return -1;
         }
     } else {
-        h = (uint32_t)q; /* 1024 is the smallest normal, 0x0400 */
+        h = (uint32_t)q; /* 2^mbits is the smallest normal */
     }
     *out = (uint16_t)(sign | h);
     return 0;
@@ -168,8 +173,17 @@ static int store(struct lctx *c, const json_t *v)
     }
     case SL_DT_F16: {
         uint16_t h;
-        if (half_from_double(dv, &h) != 0) {
+        if (narrow_from_double(dv, 10, 15, &h) != 0) {
             return value_error(c, SL_ERANGE, what, v, " (out of range, |v| < 65520)");
+        }
+        ((uint16_t *)c->buf)[i] = h;
+        return 0;
+    }
+    case SL_DT_BF16: {
+        uint16_t h;
+        /* (2 - 2^-8) 2^127, the midpoint above the largest bfloat16, rounds to infinity */
+        if (narrow_from_double(dv, 7, 127, &h) != 0) {
+            return value_error(c, SL_ERANGE, what, v, " (out of range, |v| < 3.3961775e38)");
         }
         ((uint16_t *)c->buf)[i] = h;
         return 0;
@@ -344,7 +358,7 @@ int slp__fmt_list(struct slp__areq *r, struct slp_array *out)
         }
     }
     if (rc) {
-        free(c.buf);
+        slp__free_array(r, c.buf);
         return rc;
     }
     slp__array_set(out, c.buf, c.buf, c.dt, c.ndim, c.shape);

@@ -12,6 +12,13 @@
 /* The spec's optional dtype and shape must agree with the header. */
 static int npy_agree(struct slp__areq *r, const struct slp__npy_info *info)
 {
+    if (r->has_dtype && r->dt == SL_DT_BF16) {
+        slp__errf(r->msg, r->msglen,
+                  "%s.dtype: .npy has no bfloat16 (NumPy lacks the dtype): send the array's "
+                  "bytes as format 'raw' with \"dtype\": \"bfloat16\" and its \"shape\"",
+                  r->name);
+        return SL_EINVAL;
+    }
     if (r->has_dtype && r->dt != info->dtype) {
         slp__errf(r->msg, r->msglen, "%s.dtype: '%s' does not match the npy header's '%s' (%s)",
                   r->name, sl_dtype_name(r->dt), info->descr, sl_dtype_name(info->dtype));
@@ -103,7 +110,7 @@ static int decode_npy_plain(struct slp__areq *r, struct slp__npy_info *info, uns
         if (!rc) {
             rc = npy_header_from(r, hdr, off, info);
         }
-        free(hdr);
+        slp__free_array(r, hdr);
     }
     unsigned char *buf = NULL;
     if (!rc) {
@@ -114,7 +121,7 @@ static int decode_npy_plain(struct slp__areq *r, struct slp__npy_info *info, uns
     }
     rc = slp__base64_decode_range(s, slen, off, *nbytes, buf, r->dpath, r->msg, r->msglen);
     if (rc) {
-        free(buf);
+        slp__free_array(r, buf);
         return rc;
     }
     *bufp = buf;
@@ -240,7 +247,7 @@ static int inflate_npy(struct slp__areq *r, struct slp__inflater *z, struct slp_
         rc = SL_ESIZE;
     }
     if (rc) {
-        free(buf);
+        slp__free_array(r, buf);
         return rc;
     }
     *bufp = buf;
@@ -285,7 +292,7 @@ int slp__fmt_npy(struct slp__areq *r, struct slp_array *out)
                 rc = inflate_npy(r, &z, &info, &buf, &off, &nbytes, &numel);
             }
             slp__inflater_end(&z);
-            free(cbuf);
+            slp__free_array(r, cbuf);
         }
     }
     if (rc) {
@@ -303,11 +310,11 @@ int slp__fmt_npy(struct slp__areq *r, struct slp_array *out)
     if (info.fortran && spread > 1) {
         unsigned char *c = slp__alloc_array(r, nbytes);
         if (!c) {
-            free(buf);
+            slp__free_array(r, buf);
             return SL_ENOMEM;
         }
         slp__fortran_to_c(data, c, isz, info.ndim, info.shape);
-        free(buf);
+        slp__free_array(r, buf);
         buf = c;
         data = c;
     } else if ((uintptr_t)data % isz != 0) {

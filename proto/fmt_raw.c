@@ -22,7 +22,7 @@ static int raw_from_part(struct slp__areq *r, size_t nbytes, unsigned char **buf
     int rc = slp__inflate_exact(p->data, p->len, r->comp, buf, nbytes, r->name, r->dpath, r->msg,
                                 r->msglen);
     if (rc) {
-        free(buf);
+        slp__free_array(r, buf);
         return rc;
     }
     *bufp = buf;
@@ -84,10 +84,10 @@ int slp__fmt_raw(struct slp__areq *r, struct slp_array *out)
         rc = buf ? slp__inflate_exact(cbuf, clen, r->comp, buf, nbytes, r->name, r->dpath, r->msg,
                                       r->msglen)
                  : SL_ENOMEM;
-        free(cbuf);
+        slp__free_array(r, cbuf);
     }
     if (rc) {
-        free(buf);
+        slp__free_array(r, buf);
         return rc;
     }
     if (slp__host_is_big()) {

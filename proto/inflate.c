@@ -23,7 +23,8 @@
  * skips (a gzip header CRC, a zlib window under 32 KiB) always go to zlib.
  *
  * A stream whose inflated size is not known (an HTTP body's Content-Encoding, inflate.h) goes
- * through the same zlib inflater into a capped dynbuf: slp_inflate_all.
+ * through the same zlib inflater into a capped dynbuf: slp_inflate_all; a gzip body's ISIZE
+ * trailer is taken as a hint first (one libdeflate call when it is right, as above).
  */
 #include <libdeflate.h>
 #include <limits.h>
@@ -308,10 +309,33 @@ enum slp_compression slp_http_deflate_kind(const unsigned char *in, size_t len)
 /* Output asked of zlib per call at first; then as much as is already held (doubling). */
 #define INFLATE_ALL_FIRST ((size_t)256 * 1024)
 
-/* Appends the whole inflated stream to out, at most out->max bytes (see inflate.h). */
+/* A gzip stream's inflated size as its last member's ISIZE trailer says (RFC 1952: the size
+ * mod 2^32, little-endian, in the last 4 bytes), or 0. Only a hint: slp__inflate_whole must
+ * then produce exactly that many bytes from one member ending at the end of the input. */
+static size_t gzip_size_hint(const unsigned char *in, size_t len)
+{
+    if (len < 18 || !is_gzip_header(in, len)) {
+        return 0;
+    }
+    const unsigned char *t = in + len - 4;
+    return (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+}
+
+/* Appends the whole inflated stream to out, at most out->max bytes (see inflate.h). A gzip
+ * stream whose ISIZE fits under the cap is first inflated by libdeflate in one call into
+ * exactly that room; any other outcome (a wrong hint, several members, a corrupt stream) goes
+ * to zlib's streaming inflater from the start, whose result and messages decide. */
 int slp_inflate_all(const unsigned char *in, size_t len, enum slp_compression comp,
                     struct slp_dynbuf *out, const char *name, char *msg, size_t msglen)
 {
+    const size_t hint = comp == SLP_COMP_GZIP && !out->err ? gzip_size_hint(in, len) : 0;
+    if (hint > 0 && hint <= out->max - out->len) {
+        char *at = slp_dynbuf_room(out, hint);
+        if (at && slp__inflate_whole(in, len, SLP_COMP_GZIP, at, hint) == 1) {
+            slp_dynbuf_commit(out, hint);
+            return 0;
+        }
+    }
     struct slp__inflater z;
     int rc = slp__inflater_init(&z, in, len, comp, name, name, msg, msglen);
     size_t step = INFLATE_ALL_FIRST;

@@ -23,7 +23,9 @@ enum slp_compression slp_http_deflate_kind(const unsigned char *in, size_t len);
  * the header) and appends it to out, never past out->max: more is SL_ETOOLARGE after max + 1
  * bytes were inflated (a bomb costs no more). Returns 0, or SL_EMALFORMED (corrupt or truncated
  * stream, trailing data), SL_EINVAL (comp is none), SL_ETOOLARGE or SL_ENOMEM, with a message
- * naming name in msg. out keeps what was inflated either way (the caller frees it). */
+ * naming name in msg. out keeps what was inflated either way (the caller frees it). A gzip
+ * stream's ISIZE trailer, when under the cap, is tried first as the size (libdeflate, one call);
+ * zlib decides whenever that does not succeed exactly. */
 int slp_inflate_all(const unsigned char *in, size_t len, enum slp_compression comp,
                     struct slp_dynbuf *out, const char *name, char *msg, size_t msglen);
 

@@ -6,6 +6,7 @@
  * for the shape (Python 2's "3L" too). Other keys, duplicates, or text after the dict other than
  * whitespace are malformed. '=' in a descr is taken as little-endian (numpy never writes it).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "array_internal.h"
@@ -325,10 +326,22 @@ static int map_descr(const char *descr, int full, struct slp__npy_info *info, co
             return 0;
         }
     }
+    /* the dtypes .npy can carry: bfloat16 has no NumPy code (raw carries it) */
     char all[160];
-    slp__dtype_names(", ", all, sizeof all);
-    slp__errf(msg, msglen, "%s: npy dtype '%s%s' is not supported (%s are)", name, descr,
-              full ? "" : "...", all);
+    size_t at = 0;
+    const size_t ncodes = sizeof npy_codes / sizeof npy_codes[0];
+    all[0] = '\0';
+    for (size_t k = 0; k < ncodes && at < sizeof all; k++) {
+        int w = snprintf(all + at, sizeof all - at, "%s%s", k ? ", " : "",
+                         sl_dtype_name(npy_codes[k].dtype));
+        at += w > 0 ? (size_t)w : 0;
+    }
+    const bool v2 = full && strcmp(descr + 1, "V2") == 0;
+    slp__errf(msg, msglen, "%s: npy dtype '%s%s' is not supported (%s are)%s", name, descr,
+              full ? "" : "...", all,
+              v2 ? "; a bfloat16 array has no npy dtype (NumPy saves one as 'V2'): send its "
+                   "bytes as format 'raw' with \"dtype\": \"bfloat16\""
+                 : "");
     return SL_EUNSUPPORTED;
 }
 

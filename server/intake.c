@@ -180,6 +180,7 @@ static enum MHD_Result body_begin(struct srv_req *req)
     req->hdr.accept_gzip =
         srv_accept_encoding_allows_gzip(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
     slp_dynbuf_init(&req->in.body, srv->max_body);
+    req->in.body.pool = srv->bufs; /* a large body reuses a kept block */
     req->phase = PH_BODY;
     return MHD_YES;
 }
@@ -219,6 +220,7 @@ static int body_inflate(struct srv_req *req, struct slp_response *resp)
     struct slp_dynbuf plain;
     char msg[256];
     slp_dynbuf_init(&plain, srv->max_body);
+    plain.pool = srv->bufs;
     int rc = slp_inflate_all(in, len, comp, &plain, "request body", msg, sizeof(msg));
     if (rc == SL_ETOOLARGE) {
         snprintf(msg, sizeof(msg),

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bufpool.h"
 #include "segloss.h"
 #include "srv_internal.h"
 
@@ -162,10 +163,18 @@ int srv_server_new(const struct srv_config *cfg, struct srv_server **out, char *
         pthread_mutex_destroy(&srv->mu);
         goto free_srv;
     }
+    /* blocks from 256 KiB (glibc may map such blocks afresh) up to --max-body-mb each, at most
+     * --max-inflight-mb in all */
+    srv->bufs = slp_bufpool_new(SRV_POOL_MIN_BLOCK, srv->max_body, srv->max_inflight);
+    if (!srv->bufs) {
+        snprintf(err, errlen, "out of memory");
+        goto destroy_locks;
+    }
+    srv->limits.bufs = srv->bufs;
     srv->pool = sl_pool_new(cfg->threads, cfg->queue);
     if (!srv->pool) {
         snprintf(err, errlen, "cannot start %d compute workers", cfg->threads);
-        goto destroy_locks;
+        goto free_bufs;
     }
     if (chal_server_open(srv, err, errlen) != 0) {
         rc = SL_EINVAL;
@@ -182,6 +191,8 @@ close_chal:
     chal_server_close(srv);
 free_pool:
     sl_pool_free(srv->pool);
+free_bufs:
+    slp_bufpool_free(srv->bufs);
 destroy_locks:
     pthread_cond_destroy(&srv->unpinned);
     pthread_mutex_destroy(&srv->mu);
@@ -256,6 +267,7 @@ void srv_server_free(struct srv_server *srv)
     /* Jobs still queued see `stopping` and skip their work; a running one finishes. */
     sl_pool_free(srv->pool);
     chal_server_close(srv);
+    slp_bufpool_free(srv->bufs); /* every request and reference is gone */
     pthread_cond_destroy(&srv->unpinned);
     pthread_mutex_destroy(&srv->mu);
     free(srv);

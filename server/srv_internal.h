@@ -39,6 +39,8 @@
 #include "server.h"
 
 #define SRV_MIB ((size_t)1024 * 1024)
+/* Smallest block the buffer pool keeps (lifecycle.c): below, malloc reuses memory itself. */
+#define SRV_POOL_MIN_BLOCK ((size_t)256 * 1024)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SRV_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -188,6 +190,9 @@ struct srv_server {
     size_t max_body;
     size_t max_inflight; /* --max-inflight-mb in bytes */
     struct sl_pool *pool;
+    /* large request buffers kept between requests (bodies, inflated bodies, decoded arrays):
+     * owned, freed last (limits.bufs borrows it) */
+    struct slp_bufpool *bufs;
     struct MHD_Daemon *daemon;
     unsigned port;
 

@@ -73,7 +73,7 @@ static void berr(struct cli_body *b, const char *fmt, ...)
 /* Whether t is a floating-point dtype. */
 static bool is_float(enum sl_dtype t)
 {
-    return t == SL_DT_F16 || t == SL_DT_F32 || t == SL_DT_F64;
+    return t == SL_DT_F16 || t == SL_DT_BF16 || t == SL_DT_F32 || t == SL_DT_F64;
 }
 
 /* Frees a part's head and segments and zeroes it. */

@@ -3289,6 +3289,197 @@ static void test_soft_targets(const struct hu_server *srv)
     }
 }
 
+/* Whether two answers hold the same numbers (within 1e-12 relative; timings left out),
+ * naming the first difference. */
+static bool same_answer(const json_t *a, const json_t *b, const char *path)
+{
+    if (json_is_number(a) && json_is_number(b)) {
+        double x = json_number_value(a), y = json_number_value(b);
+        if (fabs(x - y) <= 1e-12 * fabs(y)) {
+            return true;
+        }
+        fprintf(stderr, "    %s: %.17g against %.17g\n", path, x, y);
+        return false;
+    }
+    if (json_typeof(a) != json_typeof(b)) {
+        fprintf(stderr, "    %s: types differ\n", path);
+        return false;
+    }
+    char sub[256];
+    if (json_is_object(a)) {
+        const char *k;
+        const json_t *v;
+        if (json_object_size(a) != json_object_size(b)) {
+            fprintf(stderr, "    %s: key counts differ\n", path);
+            return false;
+        }
+        json_object_foreach((json_t *)a, k, v)
+        {
+            if (strcmp(k, "elapsed_ms") == 0) {
+                continue;
+            }
+            snprintf(sub, sizeof sub, "%s.%s", path, k);
+            if (!same_answer(v, json_object_get(b, k), sub)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b)) {
+            fprintf(stderr, "    %s: lengths differ\n", path);
+            return false;
+        }
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            if (!same_answer(json_array_get(a, i), json_array_get(b, i), sub)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
+/* float16 and bfloat16 predictions (and weights) answer what float32 answers for the same
+ * values: logits of at most 8 significant bits, exact in all three, as raw bfloat16, .npy '<f2'
+ * and raw float32, binary (the fused pass) and multiclass (softmax); a bfloat16 NaN is a 422
+ * naming its index, and an npy declared bfloat16 a 422 pointing to raw. */
+static void test_narrow_floats(const struct hu_server *srv)
+{
+    static const int64_t shapes[2][4] = {{2, 16, 16, 0}, {2, 3, 8, 8}};
+    uint32_t seed = 1812;
+    for (int mc = 0; mc < 2; mc++) {
+        const int64_t *sh = shapes[mc];
+        const size_t n = (size_t)(sh[0] * sh[1] * sh[2] * (mc ? sh[3] : 1));
+        const size_t nt = mc ? (size_t)(sh[0] * sh[2] * sh[3]) : n;
+        float *xf = malloc(4 * n), *wf = malloc(4 * nt);
+        uint16_t *xb = malloc(2 * n), *xh = malloc(2 * n), *wh = malloc(2 * nt);
+        unsigned char *t = malloc(nt);
+        for (size_t i = 0; i < n; i++) {
+            /* k / 2^4 for k in [-127, 127]: 8 significant bits at most, |x| < 8 */
+            int k = (int)(xorshift32(&seed) % 255) - 127;
+            xf[i] = (float)k / 16;
+            uint32_t bits;
+            memcpy(&bits, &xf[i], 4);
+            xb[i] = (uint16_t)(bits >> 16);
+            /* binary16 of k / 16: sign, exponent e + 15, the top 10 mantissa bits */
+            xh[i] = k == 0 ? 0
+                           : (uint16_t)((bits >> 16 & 0x8000) |
+                                        (((bits >> 23 & 0xff) - 127 + 15) << 10) |
+                                        (bits >> 13 & 0x3ff));
+        }
+        for (size_t i = 0; i < nt; i++) {
+            t[i] = (unsigned char)(xorshift32(&seed) % (mc ? 3 : 2));
+            wf[i] = (float)(1 + xorshift32(&seed) % 4) / 2; /* 0.5 .. 2 */
+            wh[i] = (uint16_t)(0x3800 + ((wf[i] >= 1) + (wf[i] >= 2)) * 0x400 +
+                               (wf[i] == 1.5f ? 0x200 : 0));
+        }
+        char shape[64], tshape[64], dict[160];
+        if (mc) {
+            snprintf(shape, sizeof shape, "[%lld, %lld, %lld, %lld]", (long long)sh[0],
+                     (long long)sh[1], (long long)sh[2], (long long)sh[3]);
+            snprintf(tshape, sizeof tshape, "[%lld, %lld, %lld]", (long long)sh[0],
+                     (long long)sh[2], (long long)sh[3]);
+        } else {
+            snprintf(shape, sizeof shape, "[%lld, %lld, %lld]", (long long)sh[0], (long long)sh[1],
+                     (long long)sh[2]);
+            snprintf(tshape, sizeof tshape, "%s", shape);
+        }
+        char tup[64];
+        snprintf(tup, sizeof tup, "%s", shape + 1);
+        tup[strlen(tup) - 1] = '\0'; /* "2, 16, 16" */
+        snprintf(dict, sizeof dict, "{'descr': '<f2', 'fortran_order': False, 'shape': (%s), }",
+                 tup);
+        unsigned char *npy = malloc(128 + 2 * n);
+        npy_header(npy, 128, dict);
+        memcpy(npy + 128, xh, 2 * n);
+        char *b32 = base64((const unsigned char *)xf, 4 * n);
+        char *b16 = base64((const unsigned char *)xb, 2 * n);
+        char *bnpy = base64(npy, 128 + 2 * n);
+        char *bt = base64(t, nt);
+        char *bw32 = base64((const unsigned char *)wf, 4 * nt);
+        char *bw16 = base64((const unsigned char *)wh, 2 * nt);
+        const size_t cap = 4096 + strlen(b32) + strlen(bnpy) + strlen(bt) + strlen(bw32);
+        char *body = malloc(cap);
+        json_t *ref = NULL;
+        const char *spec = mc ? "\"mode\": \"multiclass\", \"losses\": [\"cross_entropy\", "
+                                "\"dice\", \"focal\"], \"metrics\": [\"dice\", \"iou\"]"
+                              : "\"losses\": [\"cross_entropy\", \"dice\", \"focal\", "
+                                "\"tversky\"], \"metrics\": [\"dice\", \"iou\", \"accuracy\"]";
+        for (int v = 0; v < 5; v++) {
+            char pred[96], weight[160] = "";
+            const char *data = v == 0 || v == 3 ? b32 : v == 1 || v == 4 ? b16 : bnpy;
+            snprintf(pred, sizeof pred, "\"format\": \"%s\"%s", v == 2 ? "npy" : "raw",
+                     v == 0 || v == 3   ? ", \"dtype\": \"float32\""
+                     : v == 1 || v == 4 ? ", \"dtype\": \"bfloat16\""
+                                        : "");
+            if (v >= 3) {
+                /* a weight map: float32 with the float32 logits, float16 with bfloat16 ones */
+                snprintf(weight, sizeof weight,
+                         ", \"weight\": {\"format\": \"raw\", \"dtype\": \"%s\", \"shape\": %s, "
+                         "\"data\": \"",
+                         v == 3 ? "float32" : "float16", tshape);
+            }
+            int len =
+                snprintf(body, cap,
+                         "{\"prediction\": {%s%s%s, \"data\": \"%s\"}, \"target\": "
+                         "{\"format\": \"raw\", \"dtype\": \"uint8\", \"shape\": %s, "
+                         "\"data\": \"%s\"}%s%s%s, %s}",
+                         pred, v == 2 ? "" : ", \"shape\": ", v == 2 ? "" : shape, data, tshape, bt,
+                         weight, v >= 3 ? (v == 3 ? bw32 : bw16) : "", v >= 3 ? "\"}" : "", spec);
+            CHECK(len > 0 && (size_t)len < cap);
+            char what[64];
+            snprintf(what, sizeof what, "%s %s", mc ? "multiclass" : "binary",
+                     (const char *[]){"float32", "bfloat16 raw", "float16 npy", "float32 + weight",
+                                      "bfloat16 + float16 weight"}[v]);
+            json_t *doc = post_200(srv, what, "/v1/score", body);
+            if (v == 0 || v == 3) {
+                json_decref(ref);
+                ref = doc;
+                continue;
+            }
+            bool same = doc && ref && same_answer(doc, ref, what);
+            if (!same) {
+                fprintf(stderr, "    %s: not the float32 answer\n", what);
+            }
+            CHECK(same);
+            json_decref(doc);
+        }
+        json_decref(ref);
+        /* a NaN among the bfloat16 logits: a 422 naming its flat index */
+        xb[5] = 0x7fc0;
+        free(b16);
+        b16 = base64((const unsigned char *)xb, 2 * n);
+        snprintf(body, cap,
+                 "{\"prediction\": {\"format\": \"raw\", \"dtype\": \"bfloat16\", \"shape\": %s, "
+                 "\"data\": \"%s\"}, \"target\": {\"format\": \"raw\", \"dtype\": \"uint8\", "
+                 "\"shape\": %s, \"data\": \"%s\"}, %s}",
+                 shape, b16, tshape, bt, spec);
+        post_422(srv, "bfloat16 NaN", "/v1/score", body, "(flat index 5) is nan");
+        free(xf);
+        free(wf);
+        free(xb);
+        free(xh);
+        free(wh);
+        free(t);
+        free(npy);
+        free(b32);
+        free(b16);
+        free(bnpy);
+        free(bt);
+        free(bw32);
+        free(bw16);
+        free(body);
+    }
+    post_422(srv, "npy declared bfloat16", "/v1/score",
+             "{\"prediction\": {\"format\": \"npy\", \"dtype\": \"bfloat16\", \"data\": "
+             "\"k05VTVBZAQB2AHsnZGVzY3InOiAnPGYyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzog"
+             "KDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC"
+             "AgICAgIAoAPAA8\"}, \"target\": [0, 1]}",
+             "send the array's bytes as format 'raw' with \"dtype\": \"bfloat16\"");
+}
+
 /* The groups, each named "e2e/NAME" for the filter (tests/filter.h). The functional groups need
  * nothing of the server but the API and --threads 2 --queue 64 (or deeper): they run in this
  * order against one server, or one someone else started (--url). The others each start a server
@@ -3316,6 +3507,7 @@ static const struct group groups[] = {
     {"concurrent_small", test_concurrent_small, NULL},
     {"request_id", test_request_id, NULL},
     {"soft_targets", test_soft_targets, NULL},
+    {"narrow_floats", test_narrow_floats, NULL},
     {"metrics", NULL, test_metrics_fresh},
     {"body_limit", NULL, test_body_limit},
     {"ops_limits", NULL, test_ops_limits},

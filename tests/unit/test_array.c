@@ -4,6 +4,7 @@
 #define ZLIB_CONST /* as proto/array_internal.h: next_in is const */
 
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1606,11 +1607,113 @@ static void test_big(void)
     free(f);
 }
 
+/* The value of a binary16 (mbits 10, bias 15) or bfloat16 (7, 127) finite bit pattern, by
+ * IEEE 754's definition (the subnormals: 2^(1 - bias) m / 2^mbits). */
+static double narrow_value(uint32_t b, int mbits, int bias)
+{
+    const int e = (int)(b >> mbits) & ((1 << (15 - mbits)) - 1), m = (int)b & ((1 << mbits) - 1);
+    const double v = e ? ldexp((1 << mbits) + m, e - bias - mbits) : ldexp(m, 1 - bias - mbits);
+    return b & 0x8000 ? -v : v;
+}
+
+/* Format list into dtype dt (float16: mbits 10, bias 15, largest pattern 0x7bff; bfloat16: 7,
+ * 127, 0x7f7f), both signs, against the definition: every finite value gives its own pattern;
+ * each midpoint of two neighbours (exact in double) the one with the even pattern; a double
+ * just below or above the midpoint the lower or upper one (nearest, no double rounding); the
+ * midpoint above the largest value is out of range. */
+static void check_narrow_list(const char *dt, int mbits, int bias, uint32_t top)
+{
+    const size_t cap = (size_t)(top + 1) * 2 * 4;
+    double *v = malloc(sizeof *v * cap);
+    uint16_t *want = malloc(sizeof *want * cap);
+    size_t n = 0;
+    for (uint32_t sign = 0; sign <= 0x8000; sign += 0x8000) {
+        for (uint32_t k = 0; k <= top; k++) {
+            v[n] = narrow_value(sign | k, mbits, bias);
+            want[n++] = (uint16_t)(sign | k);
+            if (k == top) {
+                continue;
+            }
+            const double a = narrow_value(sign | k, mbits, bias);
+            const double b = narrow_value(sign | (k + 1), mbits, bias);
+            const double mid = (a + b) / 2;
+            v[n] = mid;
+            want[n++] = (uint16_t)(sign | (k % 2 ? k + 1 : k));
+            v[n] = nextafter(mid, a);
+            want[n++] = (uint16_t)(sign | k);
+            v[n] = nextafter(mid, b);
+            want[n++] = (uint16_t)(sign | (k + 1));
+        }
+    }
+    size_t len = 64 + n * 26;
+    char *js = malloc(len);
+    size_t at =
+        (size_t)snprintf(js, len, "{\"format\": \"list\", \"dtype\": \"%s\", \"data\": [", dt);
+    for (size_t i = 0; i < n; i++) {
+        at += (size_t)snprintf(js + at, len - at, "%s%.17e", i ? "," : "", v[i]);
+    }
+    snprintf(js + at, len - at, "]}");
+    struct slp_array a;
+    char m[MSGLEN];
+    CHECK_INT(run(js, "prediction", NULL, &a, m), 0);
+    const uint16_t *h = a.t.data;
+    int bad = 0;
+    for (size_t i = 0; h && i < n; i++) {
+        if (h[i] != want[i] && bad++ < 5) {
+            fprintf(stderr, "%s list: %.17e gave 0x%04x, want 0x%04x\n", dt, v[i], h[i], want[i]);
+        }
+    }
+    CHECK_INT(bad, 0);
+    slp_array_free(&a);
+    /* the midpoint above the largest finite value rounds to infinity: out of range */
+    const double over = (narrow_value(top, mbits, bias) + ldexp(1.0, bias + 1)) / 2;
+    snprintf(js, len, "{\"format\": \"list\", \"dtype\": \"%s\", \"data\": [%.17e]}", dt, over);
+    CHECK_INT(run(js, "prediction", NULL, &a, m), SL_ERANGE);
+    snprintf(js, len, "{\"format\": \"list\", \"dtype\": \"%s\", \"data\": [%.17e]}", dt,
+             -nextafter(over, 0));
+    CHECK_INT(run(js, "prediction", NULL, &a, m), 0);
+    CHECK(a.t.data && ((const uint16_t *)a.t.data)[0] == (0x8000 | top));
+    slp_array_free(&a);
+    free(js);
+    free(v);
+    free(want);
+}
+
+static void test_list_narrow_floats(void)
+{
+    check_narrow_list("float16", 10, 15, 0x7bff);
+    check_narrow_list("bfloat16", 7, 127, 0x7f7f);
+    /* by hand: bfloat16 1 = 0x3f80, 1 + 2^-8 ties to even 0x3f80, 1 + 3 * 2^-8 ties up to
+     * 0x3f82, 3.3895313892515355e38 = 0x7f7f (the largest), 3.4e38 is out of range */
+    struct slp_array a;
+    char m[MSGLEN];
+    CHECK_INT(run("{\"format\": \"list\", \"dtype\": \"bfloat16\", \"data\": [1, 1.00390625, "
+                  "1.01171875, 3.3895313892515355e38]}",
+                  "prediction", NULL, &a, m),
+              0);
+    const uint16_t *h = a.t.data;
+    CHECK(h && h[0] == 0x3f80 && h[1] == 0x3f80 && h[2] == 0x3f82 && h[3] == 0x7f7f);
+    slp_array_free(&a);
+    CHECK_INT(run("{\"format\": \"list\", \"dtype\": \"bfloat16\", \"data\": [3.4e38]}",
+                  "prediction", NULL, &a, m),
+              SL_ERANGE);
+    CHECK(strcmp(m, "prediction.data[0]: 3.4e+38 is not a valid bfloat16 (out of range, |v| < "
+                    "3.3961775e38)") == 0);
+}
+
 static const struct check_test tests[] = {
-    CHECK_TEST(test_base64),          CHECK_TEST(test_base64_fast), CHECK_TEST(test_inflate),
-    CHECK_TEST(test_inflate_fast),    CHECK_TEST(test_npy_header),  CHECK_TEST(test_npy_array),
-    CHECK_TEST(test_npy_compressed),  CHECK_TEST(test_raw),         CHECK_TEST(test_list),
-    CHECK_TEST(test_keys_and_limits), CHECK_TEST(test_big),
+    CHECK_TEST(test_list_narrow_floats),
+    CHECK_TEST(test_base64),
+    CHECK_TEST(test_base64_fast),
+    CHECK_TEST(test_inflate),
+    CHECK_TEST(test_inflate_fast),
+    CHECK_TEST(test_npy_header),
+    CHECK_TEST(test_npy_array),
+    CHECK_TEST(test_npy_compressed),
+    CHECK_TEST(test_raw),
+    CHECK_TEST(test_list),
+    CHECK_TEST(test_keys_and_limits),
+    CHECK_TEST(test_big),
 };
 
 int main(int argc, char **argv)

@@ -156,7 +156,7 @@ static void test_messages(void)
                   msg, sizeof msg),
               SL_EINVAL);
     CHECK(strcmp(msg, "x.dtype: unknown dtype 'u8' (expected bool, uint8, int8, uint16, int16, "
-                      "uint32, int32, int64, float16, float32 or float64)") == 0);
+                      "uint32, int32, int64, float16, float32, float64 or bfloat16)") == 0);
     CHECK_INT(run("{\"format\": \"raw\", \"compression\": \"xz\", \"dtype\": \"uint8\", "
                   "\"shape\": [1], \"data\": \"AA==\"}",
                   msg, sizeof msg),
@@ -179,6 +179,24 @@ static void test_messages(void)
         SL_EUNSUPPORTED);
     CHECK(strcmp(msg, "x: npy dtype '<c8' is not supported (bool, uint8, int8, uint16, int16, "
                       "uint32, int32, int64, float16, float32, float64 are)") == 0);
+    /* what np.save writes for a bfloat16 (ml_dtypes) array: the message points to raw */
+    memcpy(npy + 10, "{'descr': '<V2', 'fortran_order': False, 'shape': (2,), }", sizeof dict - 1);
+    CHECK_INT(
+        slp_npy_header(npy, sizeof npy, &dt, &ndim, shape, &fortran, &off, "x", msg, sizeof msg),
+        SL_EUNSUPPORTED);
+    CHECK(strcmp(msg, "x: npy dtype '<V2' is not supported (bool, uint8, int8, uint16, int16, "
+                      "uint32, int32, int64, float16, float32, float64 are); a bfloat16 array "
+                      "has no npy dtype (NumPy saves one as 'V2'): send its bytes as format "
+                      "'raw' with \"dtype\": \"bfloat16\"") == 0);
+    /* an npy array declared bfloat16: the same pointer (a float16 .npy of 2 elements) */
+    CHECK_INT(run("{\"format\": \"npy\", \"dtype\": \"bfloat16\", \"data\": \""
+                  "k05VTVBZAQB2AHsnZGVzY3InOiAnPGYyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3No"
+                  "YXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg"
+                  "ICAgICAgICAgICAgICAgICAgIAoAPAA8\"}",
+                  msg, sizeof msg),
+              SL_EINVAL);
+    CHECK(strcmp(msg, "x.dtype: .npy has no bfloat16 (NumPy lacks the dtype): send the array's "
+                      "bytes as format 'raw' with \"dtype\": \"bfloat16\" and its \"shape\"") == 0);
 }
 
 /* Every row's decoder is reached by its name: one 1 x 2 x 2 mask [1, 0, 0, 1] (row-major) each. */

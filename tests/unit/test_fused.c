@@ -1,5 +1,5 @@
-/* test_fused.c - the fused float32 pass (float32/float16 logits) against the generic double
- * pass (the same values as float64) on random inputs: every loss value and per-image value
+/* test_fused.c - the fused float32 pass (float32/float16/bfloat16 logits) against the generic
+ * double pass (the same values as float64) on random inputs: every loss value and per-image value
  * within the stated tolerance, the confusion counts exactly; the validation the fused pass
  * takes over answers as full validation does; and the pool does not change a bit. */
 #include <math.h>
@@ -254,6 +254,91 @@ static void test_against_double(void)
            worst_rel, RTOL, RTOL_FOCAL);
 }
 
+/* The high half of float f, when f has at most 8 significant bits (exactly a bfloat16). */
+static uint16_t to_bf16(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return (uint16_t)(b >> 16);
+}
+
+/* bfloat16 logits, and float16 or bfloat16 weights, score as float32 tensors of the same
+ * values do (the fused kernel reads them widened per block: other sum groups, so within
+ * 1e-12), and as the double pass does within RTOL. Inputs rounded to 8 significant bits. */
+static void test_bfloat16_and_half_weights(void)
+{
+    struct sl_spec losses[5] = {loss("cross_entropy"), loss("focal"), loss("dice"),
+                                loss("weighted_cross_entropy"), loss("tversky")};
+    struct sl_spec metrics[2] = {metric("dice"), metric("confusion")};
+    const int64_t shapes[][4] = {{3, 1, 37, 23}, {1, 1, 300, 260}, {2, 3, 17, 40}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        struct inputs in;
+        make_inputs(&in, shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3], 71 + si);
+        uint16_t *xb = malloc(sizeof *xb * (size_t)in.npred);
+        uint16_t *wb = malloc(sizeof *wb * (size_t)in.ntgt);
+        uint16_t *wh = malloc(sizeof *wh * (size_t)in.ntgt);
+        for (int64_t i = 0; i < in.npred; i++) {
+            int ex;
+            double m = frexp(in.xd[i], &ex);
+            in.xf[i] = (float)ldexp(round(m * 256) / 256, ex); /* 8 significant bits */
+            in.xd[i] = in.xf[i];
+            xb[i] = to_bf16(in.xf[i]);
+        }
+        for (int64_t i = 0; i < in.ntgt; i++) {
+            int ex;
+            double m = frexp(in.wd[i], &ex);
+            in.wf[i] = (float)ldexp(round(m * 256) / 256, ex);
+            if (in.wf[i] < 0x1p-14f) {
+                in.wf[i] = 0; /* to_half takes normal halves only */
+            }
+            in.wd[i] = in.wf[i];
+            wb[i] = to_bf16(in.wf[i]);
+            wh[i] = to_half(in.wf[i]); /* weights in [0, 2): normal halves or 0 */
+        }
+        for (int variant = 0; variant < 4; variant++) {
+            const bool t64 = variant & 1, weights = variant & 2;
+            struct sl_result *d = score(&in, SL_DT_F64, t64, weights, losses, 5, metrics, 2, NULL);
+            struct sl_result *f = score(&in, SL_DT_F32, t64, weights, losses, 5, metrics, 2, NULL);
+            /* the same request with bfloat16 logits, then float16 / bfloat16 weights */
+            struct sl_request req;
+            const bool ml = in.c > 1;
+            for (int k = 0; k < 3; k++) {
+                if (k > 0 && !weights) {
+                    break;
+                }
+                sl_request_init(&req);
+                req.prediction = tensor(k == 0 ? (const void *)xb : in.xf,
+                                        k == 0 ? SL_DT_BF16 : SL_DT_F32, &in, ml);
+                req.target =
+                    tensor(t64 ? (const void *)in.t64 : in.t8, t64 ? SL_DT_I64 : SL_DT_U8, &in, ml);
+                if (weights) {
+                    req.weight = k == 0   ? tensor(in.wf, SL_DT_F32, &in, ml)
+                                 : k == 1 ? tensor(wh, SL_DT_F16, &in, ml)
+                                          : tensor(wb, SL_DT_BF16, &in, ml);
+                }
+                req.has_ignore = true;
+                req.ignore_index = t64 ? -100 : 255;
+                req.losses = losses;
+                req.nlosses = 5;
+                req.metrics = metrics;
+                req.nmetrics = 2;
+                struct sl_result *r = NULL;
+                char msg[256];
+                CHECK_INT(sl_score(&req, NULL, &r, msg, sizeof msg), 0);
+                compare(r, f, AGREE_NEAR);
+                compare(r, d, AGREE_TOL);
+                sl_result_free(r);
+            }
+            sl_result_free(d);
+            sl_result_free(f);
+        }
+        free(xb);
+        free(wb);
+        free(wh);
+        free_inputs(&in);
+    }
+}
+
 /* Cross entropy with label smoothing (y becomes a + (1 - 2a) y): the fused pass (a <= 1/2)
  * against double within RTOL, the float16 logits near float32; a > 1/2 (smooth_factor above
  * 0.5, where a pixel's smoothed CE can be far smaller than its CE) answers as double does too.
@@ -478,6 +563,7 @@ static void test_deferred_validation(void)
 static const struct check_test tests[] = {
     CHECK_TEST(test_against_double),
     CHECK_TEST(test_label_smoothing_against_double),
+    CHECK_TEST(test_bfloat16_and_half_weights),
     CHECK_TEST(test_smoothing_cancellation),
     CHECK_TEST(test_pool_identical),
     CHECK_TEST(test_lovasz_pool),

@@ -1,6 +1,7 @@
 /* test_inflate_all.c - proto/inflate.h (a whole gzip/zlib/deflate stream into a capped dynbuf,
  * HTTP's deflate kind) and proto/jsonw.h (JSON string literals). Streams are made here with
  * zlib; expected lengths and escapes are counted by hand. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -113,8 +114,68 @@ static void test_json_str(void)
     slp_dynbuf_free(&b);
 }
 
+/* A gzip body's ISIZE trailer is a hint only: right, the body inflates (one libdeflate call);
+ * wrong by one either way, or over the cap, the answer is zlib's as it always was; bytes
+ * appended after what a buffer already holds; random bytes (incompressible) too. */
+static void test_gzip_size_hint(void)
+{
+    size_t len = 300000;
+    unsigned char *plain = malloc(len), *z = malloc(len + 1024);
+    CHECK(plain && z);
+    if (!plain || !z) {
+        free(plain);
+        free(z);
+        return;
+    }
+    uint32_t s = 7;
+    for (size_t i = 0; i < len; i++) {
+        s = s * 1103515245u + 12345u;
+        plain[i] = i < len / 2 ? (unsigned char)('a' + i % 7) : (unsigned char)(s >> 24);
+    }
+    size_t zlen = zpack(plain, len, 31, z, len + 1024);
+    CHECK(zlen > 18);
+    /* ISIZE is the last 4 bytes, little-endian: 300000 = 0x000493e0 */
+    CHECK(z[zlen - 4] == 0xe0 && z[zlen - 3] == 0x93 && z[zlen - 2] == 0x04 && z[zlen - 1] == 0);
+    char msg[256] = "";
+    struct slp_dynbuf out;
+    slp_dynbuf_init(&out, len + 10);
+    CHECK_INT(slp_dynbuf_add(&out, "head", 4), 0);
+    CHECK_INT(slp_inflate_all(z, zlen, SLP_COMP_GZIP, &out, "body", msg, sizeof msg), 0);
+    CHECK(out.len == len + 4 && memcmp(out.data + 4, plain, len) == 0 &&
+          memcmp(out.data, "head", 4) == 0);
+    slp_dynbuf_free(&out);
+    /* the cap exactly, then one byte under it (with the hint in range of neither path) */
+    slp_dynbuf_init(&out, len);
+    CHECK_INT(slp_inflate_all(z, zlen, SLP_COMP_GZIP, &out, "body", msg, sizeof msg), 0);
+    CHECK(out.len == len && memcmp(out.data, plain, len) == 0);
+    slp_dynbuf_free(&out);
+    slp_dynbuf_init(&out, len - 1);
+    CHECK_INT(slp_inflate_all(z, zlen, SLP_COMP_GZIP, &out, "body", msg, sizeof msg), SL_ETOOLARGE);
+    CHECK_HAS(msg, "body inflates to more than 299999 bytes");
+    slp_dynbuf_free(&out);
+    /* a wrong ISIZE: zlib checks the trailer and refuses the stream, as before */
+    for (int d = -1; d <= 1; d += 2) {
+        z[zlen - 4] = (unsigned char)(0xe0 + d);
+        slp_dynbuf_init(&out, 2 * len);
+        CHECK_INT(slp_inflate_all(z, zlen, SLP_COMP_GZIP, &out, "body", msg, sizeof msg),
+                  SL_EMALFORMED);
+        CHECK_HAS(msg, "incorrect length check");
+        slp_dynbuf_free(&out);
+    }
+    z[zlen - 4] = 0xe0;
+    /* a corrupt byte inside the data: zlib's message */
+    z[zlen / 2] ^= 0x55;
+    slp_dynbuf_init(&out, 2 * len);
+    CHECK_INT(slp_inflate_all(z, zlen, SLP_COMP_GZIP, &out, "body", msg, sizeof msg),
+              SL_EMALFORMED);
+    slp_dynbuf_free(&out);
+    free(plain);
+    free(z);
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_kinds),
+    CHECK_TEST(test_gzip_size_hint),
     CHECK_TEST(test_json_str),
 };
 

@@ -839,9 +839,30 @@ static void test_security(void)
     with_doc(check_security);
 }
 
+/* ArrayObject's dtype enum lists lib's dtype table, in its order (bfloat16 included). */
+static void check_dtypes(json_t *root)
+{
+    const json_t *sc = json_object_get(json_object_get(root, "components"), "schemas");
+    const json_t *e = json_object_get(
+        json_object_get(json_object_get(json_object_get(sc, "ArrayObject"), "properties"), "dtype"),
+        "enum");
+    SAME(json_array_size(e) == (size_t)SL_DT_COUNT, "ArrayObject.dtype", "the number of dtypes");
+    for (int k = 0; k < SL_DT_COUNT && (size_t)k < json_array_size(e); k++) {
+        const char *s = json_string_value(json_array_get(e, (size_t)k));
+        SAME(s && strcmp(s, sl_dtype_name((enum sl_dtype)k)) == 0, "ArrayObject.dtype",
+             sl_dtype_name((enum sl_dtype)k));
+    }
+    CHECK(sl_dtype_name(SL_DT_BF16) && strcmp(sl_dtype_name(SL_DT_BF16), "bfloat16") == 0);
+}
+
+static void test_dtypes(void)
+{
+    with_doc(check_dtypes);
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_losses), CHECK_TEST(test_metrics),  CHECK_TEST(test_routes),
-    CHECK_TEST(test_refs),   CHECK_TEST(test_security),
+    CHECK_TEST(test_refs),   CHECK_TEST(test_security), CHECK_TEST(test_dtypes),
 };
 
 int main(int argc, char **argv)
