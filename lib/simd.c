@@ -20,6 +20,7 @@
  * entropy), 7.2e-7 (sum p, sum p y), 1.1e-6 (sum p^2) and 1.5e-6 (focal, gamma 2) of the exact
  * sums. test_fused compares the losses with the double pass on random inputs at 1e-6 relative
  * (focal 2e-6); the largest difference it sees is about 1e-7. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -64,6 +65,72 @@ typedef uint32_t v16u __attribute__((vector_size(64)));
 #include <immintrin.h>
 #define SL_HAVE_X86 1
 #endif
+
+/* Pixel k of a multiclass call (simd_mc.h) in double, as softmax.c computes every pixel: the
+ * far pixels, whose float32 values would leave the normal floats. Added to lane k % 16 of st
+ * after the block's float sums: one function for every variant, so their bits agree. */
+static void mc_far_pixel(const struct sl__mc_in *in, struct sl__mc_state *st, int64_t k, int what)
+{
+    const int C = in->classes, y = in->t[k], nq = SL_MCQ_FOCAL + in->nfocal;
+    const int64_t lane = k % 16;
+    const double w = (what & SL_MC_W) ? (double)in->w[k] : 1.0;
+    bool bad = y >= C;
+    for (int c = 0; c < C; c++) {
+        bad = bad || !isfinite(in->x[(int64_t)c * in->xs + k]);
+    }
+    if (bad) {
+        st->bad = true;
+        return;
+    }
+    double mx = in->x[k];
+    int h = 0;
+    for (int c = 1; c < C; c++) {
+        if (in->x[(int64_t)c * in->xs + k] > mx) {
+            mx = in->x[(int64_t)c * in->xs + k];
+            h = c;
+        }
+    }
+    double s = 0, so = 0;
+    for (int c = 0; c < C; c++) {
+        const double e = exp((double)in->x[(int64_t)c * in->xs + k] - mx);
+        s += e;
+        so += c == h ? 0.0 : e;
+    }
+    const double ls = log1p(so);
+    for (int c = 0; c < C && (what & (SL_MC_SOFT | SL_MC_LS)); c++) {
+        double *dl = st->lanes + (int64_t)c * nq * 16 + lane;
+        const double d = (double)in->x[(int64_t)c * in->xs + k] - mx, p = exp(d) / s;
+        if (what & SL_MC_SOFT) {
+            dl[SL_MCQ_SP * 16] += p;
+            dl[SL_MCQ_SP2 * 16] += p * p;
+        }
+        if (what & SL_MC_LS) {
+            dl[SL_MCQ_LP * 16] += w * (ls - d);
+        }
+    }
+    double *dy = st->lanes + (int64_t)y * nq * 16 + lane;
+    const double dyv = (double)in->x[(int64_t)y * in->xs + k] - mx, py = exp(dyv) / s;
+    const double nlp = ls - dyv;
+    dy[SL_MCQ_SPY * 16] += py;
+    if (what & SL_MC_CE) {
+        dy[SL_MCQ_CE * 16] += w * nlp;
+    }
+    if (what & SL_MC_FOCAL) {
+        const double q = y == h ? so / s : 1 - py;
+        for (int f = 0; f < in->nfocal; f++) {
+            const double g = in->gamma[f];
+            dy[(SL_MCQ_FOCAL + f) * 16] += w * (g == 2 ? q * q : pow(q, g)) * nlp;
+        }
+    }
+    st->counts[(int64_t)y * 48 + lane]++;
+    if (what & SL_MC_CM) {
+        st->counts[(int64_t)h * 48 + 32 + lane]++;
+        st->counts[(int64_t)y * 48 + 16 + lane] += y == h;
+    }
+    if (st->matrix) {
+        st->matrix[(int64_t)y * C + h]++;
+    }
+}
 
 /* ---- the baseline variant: 4 lanes (SSE2, or any 128-bit SIMD), two accumulators ---- */
 #define VF v4f
@@ -241,4 +308,20 @@ void sl__fused_logits(int isa, const struct sl__fused_in *in, struct sl__fused_o
         f.what &= ~SL_FZ_W;
     }
     SL_DISPATCH(isa, fused, &f, out);
+}
+
+float sl__mc_far_d(int classes, double gamma_max)
+{
+    /* p_c >= e^-far_d / C and (1 - p_y)^2 stay above e^-80 (p^2 normal), and with a gamma g
+     * other than 2, (1 - p_y)^g above e^-(86 - 2 g) (simd_mc.h) */
+    double d = 40 - log((double)classes);
+    if (gamma_max > 0 && 86 / gamma_max - log((double)classes) - 2 < d) {
+        d = 86 / gamma_max - log((double)classes) - 2;
+    }
+    return d > 0 ? (float)d : 0.0f;
+}
+
+void sl__mc_logits(int isa, const struct sl__mc_in *in, struct sl__mc_state *st)
+{
+    SL_DISPATCH(isa, mc, in, st);
 }
