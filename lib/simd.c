@@ -19,7 +19,20 @@
  * accuracy, so these bounds hold for them too. So a plane's sums are within 7.5e-7 (cross
  * entropy), 7.2e-7 (sum p, sum p y), 1.1e-6 (sum p^2) and 1.5e-6 (focal, gamma 2) of the exact
  * sums. test_fused compares the losses with the double pass on random inputs at 1e-6 relative
- * (focal 2e-6); the largest difference it sees is about 1e-7. */
+ * (focal 2e-6); the largest difference it sees is about 1e-7.
+ *
+ * The multiclass kernel (simd_mc.h; u = 2^-24): d_c = x_c - max is rounded once (|d_c| u), so
+ * e_c = e^d_c is within (|d_c| + 1.4) u; so = sum of the e_c but the argmax's within another
+ * (C - 2) u; p_c = e_c / (1 + so) within (|d_c| + C + 3) u, at most (far_d + C + 3) u
+ * (far_d = 40 - ln C); -log p_y = log1p(so) + (max - x_y), a sum of non-negative terms,
+ * within (C + 4) u, and 1 - p_y (focal) is so / (1 + so) when y is the argmax, so neither
+ * loses its relative accuracy as p_y nears 1. Float lanes sum 8 terms (7 u) before double.
+ * Pixels with a logit more than far_d below their max (p_c^2 or a focal term would leave the
+ * normal floats), or an extreme weight, are computed in double (mc_far_pixel). test_fused_mc
+ * compares every loss with the double pass at 2e-6 relative (focal 4e-6) for C up to 64; the
+ * largest difference it sees is 1.2e-7. The argmax is the first maximum of the float logits
+ * (the double pass takes it on double probabilities: the two differ only where two logits are
+ * within 1e-16 of each other, whose probabilities round alike in double). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>

@@ -21,7 +21,9 @@
 #define SL_MC_NV (16 / VL)
 #define SL_MC_NVB (SL_MC_BLOCK / VL)
 /* Blocks ahead that a block prefetches. */
+#ifndef SL_MC_PREFETCH
 #define SL_MC_PREFETCH 4
+#endif
 
 /* z <- log(z) for a positive normal float: z = m 2^k with m in [1, 2), k ln 2 + log1p(m - 1)
  * (m - 1 is exact), ln 2 split as in exp_neg. */
