@@ -591,12 +591,13 @@ void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n);
  * blocks of SL_MC_BLOCK; a call's inputs are readable up to its n rounded up to a block. */
 #define SL_MC_BLOCK 128
 enum {
-    SL_MC_SOFT = 1,  /* sum p_c and sum p_c^2 of every class */
+    SL_MC_SOFT = 1,  /* sum p_c of every class */
     SL_MC_CE = 2,    /* sum w (-log p_y) per target class y */
     SL_MC_LS = 4,    /* sum w (-log p_c) of every class (label smoothing) */
     SL_MC_FOCAL = 8, /* sum w (1 - p_y)^gamma (-log p_y) per target class, per gamma */
     SL_MC_W = 16,    /* pixel weights multiply the CE, label-smoothing and focal terms */
     SL_MC_CM = 32,   /* per class the argmax's true positives and predicted pixels */
+    SL_MC_SP2 = 64,  /* sum p_c^2 of every class (with SL_MC_SOFT; a squared Dice) */
 };
 /* The double lanes of a class: sum p, sum p^2, sum p y, CE, label smoothing, focal per gamma. */
 enum { SL_MCQ_SP, SL_MCQ_SP2, SL_MCQ_SPY, SL_MCQ_CE, SL_MCQ_LP, SL_MCQ_FOCAL };

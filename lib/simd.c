@@ -115,6 +115,8 @@ static void mc_far_pixel(const struct sl__mc_in *in, struct sl__mc_state *st, in
         const double d = (double)in->x[(int64_t)c * in->xs + k] - mx, p = exp(d) / s;
         if (what & SL_MC_SOFT) {
             dl[SL_MCQ_SP * 16] += p;
+        }
+        if (what & SL_MC_SP2) {
             dl[SL_MCQ_SP2 * 16] += p * p;
         }
         if (what & SL_MC_LS) {
@@ -185,6 +187,14 @@ static inline __attribute__((always_inline)) int base_any(v4i m)
 #endif
 }
 
+/* a > b ? a : b and a < b ? a : b lane-wise (maxps/minps: the second operand when unordered) */
+#if defined(__x86_64__)
+#define SL_VMAX(a, b) ((v4f)_mm_max_ps((__m128)(a), (__m128)(b)))
+#define SL_VMIN(a, b) ((v4f)_mm_min_ps((__m128)(a), (__m128)(b)))
+#else
+#define SL_VMAX(a, b) ((v4f)((((a) > (b)) & (v4i)(a)) | (~((a) > (b)) & (v4i)(b))))
+#define SL_VMIN(a, b) ((v4f)((((a) < (b)) & (v4i)(a)) | (~((a) < (b)) & (v4i)(b))))
+#endif
 #define SL_TGT
 #define SL_NAME(f) base_##f
 #define SL_LOAD_U8 base_load_u8
@@ -225,6 +235,8 @@ static inline __attribute__((always_inline, target(SL_AVX2))) int avx2_any(v8i m
     return _mm256_movemask_ps((__m256)m) != 0;
 }
 
+#define SL_VMAX(a, b) ((v8f)_mm256_max_ps((__m256)(a), (__m256)(b)))
+#define SL_VMIN(a, b) ((v8f)_mm256_min_ps((__m256)(a), (__m256)(b)))
 #define SL_TGT __attribute__((target(SL_AVX2)))
 #define SL_NAME(f) avx2_##f
 #define SL_LOAD_U8 avx2_load_u8
@@ -255,6 +267,8 @@ static inline __attribute__((always_inline, target(SL_AVX512))) int avx512_any(v
 
 #define VD v16d
 #define VQ v16q
+#define SL_VMAX(a, b) ((v16f)_mm512_max_ps((__m512)(a), (__m512)(b)))
+#define SL_VMIN(a, b) ((v16f)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #define SL_TGT __attribute__((target(SL_AVX512)))
 #define SL_NAME(f) avx512_##f
 #define SL_LOAD_U8 avx512_load_u8

@@ -1,6 +1,7 @@
 /* simd_mc.h - the multiclass softmax kernel over float32 logits, written once and compiled per
  * instruction set: simd_body.h includes it before it undefines the variant's macros (VF, VI,
- * VL, VD, SL_NAME, SL_TGT, SL_LOAD_U8, SL_ANY). Not a header to include elsewhere.
+ * VL, VD, SL_NAME, SL_TGT, SL_LOAD_U8, SL_ANY, and SL_VMAX/SL_VMIN: a > b ? a : b and
+ * a < b ? a : b lane-wise, undefined here). Not a header to include elsewhere.
  *
  * One block of SL_MC_BLOCK pixels at a time, every class read from the block's rows:
  *   1. per pixel the max logit (the first maximum is the argmax: ties go to the lowest class),
@@ -129,8 +130,8 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 VF xc;
                 memcpy(&xc, row + v * VL, sizeof xc);
                 memcpy(srow + v * VL, &xc, sizeof xc);
-                mxv[v] = SL_SEL(xc > mxv[v], xc, mxv[v]);
-                mnv[v] = SL_SEL(xc < mnv[v], xc, mnv[v]);
+                mxv[v] = SL_VMAX(xc, mxv[v]);
+                mnv[v] = SL_VMIN(xc, mnv[v]);
                 xyv[v] = SL_SEL(tbv[v] == c, xc, xyv[v]);
                 sxv[v] += xc;
             }
@@ -232,6 +233,8 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 const VI eq = (tbv[v] == c) & mf;
                 if (what & SL_MC_SOFT) {
                     asp[j] += SL_AND(mf, p);
+                }
+                if (what & SL_MC_SP2) {
                     asp2[j] += SL_AND(mf, p * p);
                 }
                 aspy[j] += SL_AND(eq, p);
@@ -261,6 +264,8 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
             double *dl = st->lanes + (int64_t)c * nq * 16;
             if (what & SL_MC_SOFT) {
                 SL_NAME(mc_fold)(asp, dl + SL_MCQ_SP * 16, 1.0);
+            }
+            if (what & SL_MC_SP2) {
                 SL_NAME(mc_fold)(asp2, dl + SL_MCQ_SP2 * 16, 1.0);
             }
             SL_NAME(mc_fold)(aspy, dl + SL_MCQ_SPY * 16, 1.0);
@@ -335,3 +340,5 @@ static SL_TGT void SL_NAME(mc)(const struct sl__mc_in *in, struct sl__mc_state *
 #undef SL_MC_NV
 #undef SL_MC_NVB
 #undef SL_MC_PREFETCH
+#undef SL_VMAX
+#undef SL_VMIN

@@ -48,6 +48,21 @@ static void load_target(const struct sl_request *req, int64_t S, int64_t i, int6
     memset(dst + n, 0, (size_t)(SUB - n));
 }
 
+/* Whether loss s (or one of its terms) is a squared Dice, the only reader of sum p^2. */
+static bool wants_sp2(const struct sl_spec *s)
+{
+    if (s->def->kernel && s->def->kernel->score == sl__score_dice &&
+        s->values[SL_P_DICE_SQUARED].b) {
+        return true;
+    }
+    for (int i = 0; i < s->nterms; i++) {
+        if (wants_sp2(&s->terms[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl)
 {
@@ -88,9 +103,14 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
     in.nfocal = pl->nfocal;
     in.classes = (int)C;
     in.far_d = sl__mc_far_d((int)C, gmax);
-    in.what = (pl->need_soft ? SL_MC_SOFT : 0) | (pl->need_ce ? SL_MC_CE : 0) |
-              (pl->need_ce_all ? SL_MC_LS : 0) | (pl->nfocal ? SL_MC_FOCAL : 0) |
-              (req->weight.data ? SL_MC_W : 0) | (pl->need_cm ? SL_MC_CM : 0);
+    bool sp2 = false;
+    for (int k = 0; k < req->nlosses; k++) {
+        sp2 = sp2 || wants_sp2(&req->losses[k]);
+    }
+    in.what = (pl->need_soft ? SL_MC_SOFT : 0) | (pl->need_soft && sp2 ? SL_MC_SP2 : 0) |
+              (pl->need_ce ? SL_MC_CE : 0) | (pl->need_ce_all ? SL_MC_LS : 0) |
+              (pl->nfocal ? SL_MC_FOCAL : 0) | (req->weight.data ? SL_MC_W : 0) |
+              (pl->need_cm ? SL_MC_CM : 0);
     const bool u8 = req->target.dtype == SL_DT_U8;
     in.ign = !req->has_ignore                                     ? -1
              : !u8                                                ? 255

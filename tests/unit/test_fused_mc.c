@@ -297,7 +297,8 @@ static void test_isa_identical(void)
             mi.gamma[1] = 0.5f;
             mi.gamma[2] = 3;
             mi.far_d = sl__mc_far_d(C, 3);
-            mi.what = SL_MC_SOFT | SL_MC_CE | SL_MC_LS | SL_MC_FOCAL | SL_MC_W | SL_MC_CM;
+            mi.what =
+                SL_MC_SOFT | SL_MC_SP2 | SL_MC_CE | SL_MC_LS | SL_MC_FOCAL | SL_MC_W | SL_MC_CM;
             struct sl__mc_state st = {calloc((size_t)(C * nq * 16), sizeof(double)),
                                       calloc((size_t)(C * 48), sizeof(int32_t)),
                                       calloc((size_t)(C * C), sizeof(int64_t)),
