@@ -118,6 +118,7 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
             memcpy(&mxv[v], in->x + k, sizeof mxv[v]);
             mnv[v] = mxv[v];
             sxv[v] = mxv[v];
+            hv[v] = VI_SPLAT(0);
             xyv[v] = SL_AND(tb == 0, mxv[v]);
         }
         memcpy(st->e, in->x + base, sizeof(float) * SL_MC_BLOCK);
@@ -130,6 +131,9 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 VF xc;
                 memcpy(&xc, row + v * VL, sizeof xc);
                 memcpy(srow + v * VL, &xc, sizeof xc);
+                /* the first maximum: strictly greater moves it (ties to the lowest class) */
+                const VI gt = xc > mxv[v];
+                hv[v] = (gt & c) | (~gt & hv[v]);
                 mxv[v] = SL_VMAX(xc, mxv[v]);
                 mnv[v] = SL_VMIN(xc, mnv[v]);
                 xyv[v] = SL_SEL(tbv[v] == c, xc, xyv[v]);
@@ -152,12 +156,8 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
             farv[v] = far;
             mfv[v] &= ~far;
             sov[v] = VF_SPLAT(0.0f);
-            hv[v] = VI_SPLAT(0);
         }
-        /* 2: e_c; the argmax h is the first class equal to the max (strictly greater moved
-         * it: ties go to the lowest class); so sums e_c over the other classes */
-        VI found[SL_MC_NVB];
-        memset(found, 0, sizeof found);
+        /* 2: e_c; so sums them over the classes other than the argmax */
         for (int c = 0; c < C; c++) {
             float *erow = st->e + (int64_t)c * SL_MC_BLOCK;
             float *drow = st->e + ((int64_t)C + c) * SL_MC_BLOCK;
@@ -168,9 +168,7 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 if (what & SL_MC_LS) {
                     memcpy(drow + v * VL, &e, sizeof e);
                 }
-                const VI first = (e == VF_SPLAT(0.0f)) & ~found[v];
-                found[v] |= first;
-                hv[v] = (first & c) | (~first & hv[v]);
+                const VI first = hv[v] == c;
                 SL_NAME(exp_neg)(&e);
                 memcpy(erow + v * VL, &e, sizeof e);
                 sov[v] += (VF)(~first & (VI)e);
