@@ -226,18 +226,19 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 const int j = v % SL_MC_NV;
                 VF e;
                 memcpy(&e, st->e + (int64_t)c * SL_MC_BLOCK + v * VL, sizeof e);
-                const VF p = e * rv[v];
                 const VI mf = mfv[v];
-                const VI eq = (tbv[v] == c) & mf;
+                /* p of the counted float lanes, 0 in the others (cew and ft are masked too) */
+                const VF p = SL_AND(mf, e * rv[v]);
+                const VI eqr = tbv[v] == c, eq = eqr & mf;
                 if (what & SL_MC_SOFT) {
-                    asp[j] += SL_AND(mf, p);
+                    asp[j] += p;
                 }
                 if (what & SL_MC_SP2) {
-                    asp2[j] += SL_AND(mf, p * p);
+                    asp2[j] += p * p;
                 }
-                aspy[j] += SL_AND(eq, p);
+                aspy[j] += SL_AND(eqr, p);
                 if (what & SL_MC_CE) {
-                    ace[j] += SL_AND(eq, cew[v]);
+                    ace[j] += SL_AND(eqr, cew[v]);
                 }
                 if (what & SL_MC_LS) {
                     /* every class's -log p_c = log1p(so) + (max - x_c), for label smoothing */
@@ -250,13 +251,13 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                     alp[j] += SL_AND(mf, lt);
                 }
                 for (int f = 0; f < nf; f++) {
-                    af[f][j] += SL_AND(eq, ft[f][v]);
+                    af[f][j] += SL_AND(eqr, ft[f][v]);
                 }
                 asy[j] -= eq;
                 if (what & SL_MC_CM) {
                     const VI hc = (hv[v] == c) & mf;
                     ash[j] -= hc;
-                    atp[j] -= eq & hc;
+                    atp[j] -= eqr & hc;
                 }
             }
             double *dl = st->lanes + (int64_t)c * nq * 16;
