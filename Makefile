@@ -12,6 +12,7 @@
 #   make bench      core benchmark (Mpix/s per loss on 8x512x512)
 #   make bench-challenge  the challenges' targets: submission cost, leaderboard, re-score
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
+#   make bench-mc   multiclass seglossd against PyTorch on one thread, issue 18's two batches
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang), from the corpus kept in
 #                   tests/fuzz/corpus; make fuzz-merge folds new finds into it, make fuzz-long
 #                   runs a long campaign in the background
@@ -194,6 +195,12 @@ bench: deps $(BENCH)
 bench-challenge: deps $(SEGLOSSD)
 	$(Q)SEGLOSS_PKGS="wrk python3-numpy" sh .ci/deps.sh
 	$(Q)/usr/bin/python3 tests/bench/challenge_bench.py --seglossd $(SEGLOSSD)
+
+# Multiclass end to end against PyTorch on one thread (tests/bench/mc_compare.py): issue 18's
+# 2x19x512x1024 and 4x4x512x512 batches, values checked within 1e-5, elapsed_ms and wall time
+.PHONY: bench-mc
+bench-mc: deps $(SEGLOSSD)
+	$(Q)/usr/bin/python3 tests/bench/mc_compare.py --seglossd $(SEGLOSSD)
 
 .PHONY: proto-bench
 proto-bench: deps $(PROTO_BENCH)

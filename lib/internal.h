@@ -234,6 +234,7 @@ struct sl__plan {
     float thr_f;           /* the least float >= thr_logit: float x >= thr_logit iff x >= thr_f */
     bool fast;             /* binary planes run the fused float32 kernel (sl__fused_logits) */
     int fast_what;         /* its SL_FZ_* flags, focal aside */
+    bool mc_fast;          /* multiclass runs the fused float32 kernel (sl__mc_fast_ok) */
     struct sl__acc *accs;  /* N x C planes, image-major */
     int64_t *matrix;       /* multiclass confusion: N x C x C, or NULL */
     float *probs;          /* multiclass Lovász-Softmax: N x C x S softmax probabilities */
@@ -450,6 +451,13 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
 /* Multiclass: the fused softmax pass over image i (all C planes, the confusion matrix, and the
  * probabilities for Lovász-Softmax when asked). Returns 0 or SL_ENOMEM. */
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i);
+/* Whether the multiclass pass can run the fused float32 kernel (softmax_fast.c): float32 or
+ * float16 logits, float32 weights or none, uint8 targets (any other dtype with C <= 255), no
+ * Lovász-Softmax (which keeps the double pass's probabilities), no focal without class 0. */
+bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
+                    const struct sl__plan *pl);
+/* sl__pass_softmax on the fused kernel (plan mc_fast). Returns 0 or SL_ENOMEM. */
+int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i);
 /* |fg - p_c| errors > 0 of the counted pixels of image i for class c as softmax items
  * (sl__lovasz_items), appended at v; returns how many, and adds the counted pixels of class c
  * to *gts. */
@@ -582,6 +590,60 @@ void sl__fused_logits(int isa, const struct sl__fused_in *in, struct sl__fused_o
 void sl__exp_neg_f32(int isa, const float *in, float *out, int64_t n);
 /* out[k] = log(1 + in[k]) for in[k] in [0, 1] with the kernels' float32 log1p; n % 16 == 0. */
 void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n);
+
+/* Multiclass: the fused softmax kernel over float32 logits (simd_mc.h). Pixels are taken in
+ * blocks of SL_MC_BLOCK; a call's inputs are readable up to its n rounded up to a block. */
+#define SL_MC_BLOCK 128
+enum {
+    SL_MC_SOFT = 1,  /* sum p_c of every class */
+    SL_MC_CE = 2,    /* sum w (-log p_y) per target class y */
+    SL_MC_LS = 4,    /* sum w (-log p_c) of every class (label smoothing) */
+    SL_MC_FOCAL = 8, /* sum w (1 - p_y)^gamma (-log p_y) per target class, per gamma */
+    SL_MC_W = 16,    /* pixel weights multiply the CE, label-smoothing and focal terms */
+    SL_MC_CM = 32,   /* per class the argmax's true positives and predicted pixels */
+    SL_MC_SP2 = 64,  /* sum p_c^2 of every class (with SL_MC_SOFT; a squared Dice) */
+};
+/* The double lanes of a class: sum p, sum p^2, sum p y, CE, label smoothing, focal per gamma. */
+enum { SL_MCQ_SP, SL_MCQ_SP2, SL_MCQ_SPY, SL_MCQ_CE, SL_MCQ_LP, SL_MCQ_FOCAL };
+
+/* One call's pixels: logit of class c at pixel k x[c * xs + k], target bytes t (a class, or ign
+ * for an ignored pixel; ign -1: none), pixel weights w (SL_MC_W) or NULL. far_d: a pixel with
+ * a logit more than far_d below its max is computed in double (sl__mc_far_d). */
+struct sl__mc_in {
+    const float *x;
+    int64_t xs;
+    const uint8_t *t;
+    const float *w;
+    int64_t n;
+    int classes;
+    int ign;
+    int what;
+    int nfocal;
+    float gamma[SL_MAX_FOCAL];
+    float far_d;
+};
+
+/* Sums that calls add to, in canonical lanes (pixel k of a call in lane k % 16; a call starts
+ * on a block boundary of the image for the lanes to mean the same): lanes classes x
+ * (SL_MCQ_FOCAL + nfocal) x 16 doubles, counts classes x 3 x 16 (pixels of the class in the
+ * target, argmax true positives, argmax pixels), matrix classes x classes (target-major) or
+ * NULL, count the counted pixels, bad (below); e is scratch of 2 x classes x SL_MC_BLOCK floats.
+ * The caller allocates (zeroed) and frees all. */
+struct sl__mc_state {
+    double *lanes;
+    int32_t *counts;
+    int64_t *matrix;
+    int64_t count;
+    float *e;
+    bool bad; /* a logit NaN or infinite, or a target byte neither a class nor ign (the sums
+                 are then junk) */
+};
+
+/* The far threshold for C classes and the largest focal gamma other than 2 (0: none). */
+float sl__mc_far_d(int classes, double gamma_max);
+/* The multiclass kernel (best isa when isa < 0; the baseline when the CPU lacks it); every isa
+ * adds the same bits. Accuracy: simd.c. */
+void sl__mc_logits(int isa, const struct sl__mc_in *in, struct sl__mc_state *st);
 
 /* ---- distances (edt.c, ccl.c, weightmap.c) ---- */
 

@@ -340,9 +340,35 @@ static bool fast_ok(const struct sl_request *req, const struct sl__geom *g)
     return true;
 }
 
+/* Whether the multiclass pass runs the fused kernel on uint8 targets with no surface metric
+ * (which would read the data first): the losses planned as sl__run plans them. */
+static bool mc_validates(const struct sl_request *req, const struct sl__geom *g)
+{
+    struct sl__plan pl;
+    memset(&pl, 0, sizeof pl);
+    pl.req = req;
+    pl.g = g;
+    if (g->mode != SL_MODE_MULTICLASS || req->target.dtype != SL_DT_U8) {
+        return false;
+    }
+    for (int i = 0; i < req->nlosses; i++) {
+        if (sl__plan_loss(&pl, &req->losses[i], req->include_background) != 0) {
+            return false;
+        }
+    }
+    for (int i = 0; i < req->nmetrics; i++) {
+        if (req->metrics[i].def->flags & SL_DEF_DISTANCES) {
+            return false;
+        }
+    }
+    return sl__mc_fast_ok(req, g, &pl);
+}
+
 bool sl__run_validates(const struct sl_request *req, const struct sl__geom *g)
 {
-    return fast_ok(req, g) && (req->target.dtype == SL_DT_U8 || req->target.dtype == SL_DT_BOOL);
+    return (fast_ok(req, g) &&
+            (req->target.dtype == SL_DT_U8 || req->target.dtype == SL_DT_BOOL)) ||
+           mc_validates(req, g);
 }
 
 static bool wants_matrix(const struct sl_request *req)
@@ -395,6 +421,7 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
     pl.fast = fast_ok(req, g);
     pl.fast_what = (pl.need_soft ? SL_FZ_P : 0) | (pl.need_ce ? SL_FZ_LOG : 0);
     pl.need_matrix = mc && wants_matrix(req);
+    pl.mc_fast = sl__mc_fast_ok(req, g, &pl);
     pl.nimg_tasks = mc || pl.need_hinge_img || pl.ndwce || pl.nsurf ? N : 0;
     pl.nchunks = mc ? 0 : (S + SL_CHUNK - 1) / SL_CHUNK;
     if (N * C * pl.nchunks > 0) {
@@ -457,6 +484,13 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
         if (pl.oom[i]) {
             snprintf(msg, msglen, "out of memory while scoring image %lld", (long long)i);
             rc = SL_ENOMEM;
+            goto out;
+        }
+    }
+    for (int64_t k = 0; pl.mc_fast && k < N * C; k++) {
+        /* the multiclass kernel met a value that validation, deferred to it, would refuse */
+        if (pl.accs[k].invalid) {
+            rc = SL_EAGAIN_CHECK;
             goto out;
         }
     }

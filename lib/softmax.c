@@ -188,6 +188,9 @@ static int image_lovasz(const struct sl__plan *pl, int64_t i, struct sl__acc *a)
 
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
 {
+    if (pl->mc_fast) {
+        return sl__pass_softmax_fast(pl, i);
+    }
     const struct sl_request *req = pl->req;
     const int64_t C = pl->g->classes, S = pl->g->pixels;
     const bool logits = req->pred_type == SL_PRED_LOGITS;

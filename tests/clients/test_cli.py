@@ -1092,7 +1092,9 @@ def test_dirs_multiclass(url):
     tag = "dirs multiclass [C,H,W] files, a float64 one in the middle (3 batches)"
     if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON", f"{cmd}: rc={rc} stderr={short(err)}"):
         check_top(tag, doc, want, 6, 3, cmd, ids=ids)
-        compare_entries(tag, doc, want, cmd)
+        # the float32 batches run the fused multiclass kernel: losses within its bound of the
+        # float64 request (lib/simd.c: 2e-6 relative), counts exact
+        compare_entries(tag, doc, want, cmd, loss_tol=(2e-6, LOSS_ATOL))
 
 
 def peak_rss(args):
@@ -2306,7 +2308,8 @@ def test_soft_targets(url):
             num = ((1 - e) * wy * nll + e / c * -(lp * wv[None, :, None, None]).sum(1)).sum()
             v = float(num / wy.sum())
             got = doc.get("losses", {}).get(key, {}).get("value")
-            T.check(got is not None and abs(got - v) <= 1e-9 * abs(v), f"{tag}: {key} = PyTorch's formula",
+            # float32 logits: the fused multiclass kernel's bound (lib/simd.c: 2e-6 relative)
+            T.check(got is not None and abs(got - v) <= 2e-6 * abs(v), f"{tag}: {key} = PyTorch's formula",
                     f"{cmd}: {got} want {v}")
 
     # focal needs 0/1 targets: a 422 naming the target's first soft index, exit 2

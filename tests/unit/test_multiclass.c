@@ -772,14 +772,16 @@ static void test_many_pixels(void)
     req.prediction =
         (struct sl_tensor){.data = x, .dtype = SL_DT_F32, .ndim = 4, .shape = {1, 3, 1, S}};
     req.target = tgt3(y, 1, 1, S);
+    /* float32 logits run the fused float32 kernel: within its bound of the exact values
+     * (simd.c, test_fused_mc) */
     struct sl_spec ce = loss("cross_entropy");
-    CHECK_CLOSE(score1(&req, &ce, NULL, NULL), (-log(q0) - log(q1) - log(q2)) / 3, 1e-12, 1e-12);
+    CHECK_CLOSE(score1(&req, &ce, NULL, NULL), (-log(q0) - log(q1) - log(q2)) / 3, 2e-6, 1e-12);
     struct sl_spec d = loss("dice");
     CHECK_CLOSE(score1(&req, &d, NULL, NULL),
                 ((1 - 200 * q0 / (300 * q0 + 100)) + (1 - 200 * q1 / (300 * q1 + 100)) +
                  (1 - 200 * q2 / (300 * q2 + 100))) /
                     3,
-                1e-12, 1e-12);
+                2e-6, 1e-12);
     struct sl_spec l = loss("lovasz_softmax");
     CHECK(q0 > 1 - q0 && q1 < 1 - q1 && q2 < 1 - q2);
     CHECK_CLOSE(score1(&req, &l, NULL, NULL),

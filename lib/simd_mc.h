@@ -1,0 +1,343 @@
+/* simd_mc.h - the multiclass softmax kernel over float32 logits, written once and compiled per
+ * instruction set: simd_body.h includes it before it undefines the variant's macros (VF, VI,
+ * VL, VD, SL_NAME, SL_TGT, SL_LOAD_U8, SL_ANY, and SL_VMAX/SL_VMIN: a > b ? a : b and
+ * a < b ? a : b lane-wise, undefined here). Not a header to include elsewhere.
+ *
+ * One block of SL_MC_BLOCK pixels at a time, every class read from the block's rows:
+ *   1. per pixel the max logit (the first maximum is the argmax: ties go to the lowest class),
+ *      the least logit and the target class's logit;
+ *   2. e_c = e^(x_c - max) with simd_body.h's exp_neg, kept in a scratch row per class, and
+ *      so = the sum of e_c over the classes other than the argmax (e = 1 there), so that
+ *      -log p_y = log1p(so) + (max - x_y) and, for y the argmax, 1 - p_y = so / (1 + so) keep
+ *      their relative accuracy when p_y is near 1;
+ *   3. per class c, p_c = e_c / (1 + so) and the sums.
+ * Sums are canonical 16 lanes: pixel k of a call adds to lane k % 16 in pixel order (a VL-lane
+ * variant keeps 16 / VL accumulators and cycles through them), float32 within a block (8 terms
+ * per lane), then folded into double lanes; a class's terms are masked (adding +0 changes no
+ * bit), so every variant returns the same bits. Far pixels (a class more than far_d below the
+ * max, where p_c^2 or a focal term would leave the normal floats, or an extreme weight) are
+ * left out of the float sums and computed in double by mc_far_pixel (simd.c), added after the
+ * block's fold. */
+
+#define SL_MC_NV (16 / VL)
+#define SL_MC_NVB (SL_MC_BLOCK / VL)
+/* Blocks ahead that a block prefetches. */
+#ifndef SL_MC_PREFETCH
+#define SL_MC_PREFETCH 4
+#endif
+
+/* z <- log(z) for a positive normal float: z = m 2^k with m in [1, 2), k ln 2 + log1p(m - 1)
+ * (m - 1 is exact), ln 2 split as in exp_neg. */
+SL_INL void SL_NAME(mc_log)(VF *z)
+{
+    const VI b = (VI)*z;
+    const VF k = __builtin_convertvector((b >> 23) - 127, VF);
+    VF m1 = (VF)((b & 0x007fffff) | 0x3f800000) - VF_SPLAT(1.0f);
+    SL_NAME(log1p01)(&m1);
+    *z = k * VF_SPLAT(0.693359375f) + (m1 + k * VF_SPLAT(-2.12194440e-4f));
+}
+
+/* log(1 + so) for so >= 0: log1p01 up to 1, else mc_log(1 + so) (at least ln 2: the rounding
+ * of 1 + so costs one unit in the last place). */
+SL_INL VF SL_NAME(mc_log1p)(const VF *so)
+{
+    const VI small = *so <= VF_SPLAT(1.0f);
+    VF a = SL_AND(small, *so);
+    SL_NAME(log1p01)(&a);
+    VF b = VF_SPLAT(1.0f) + *so;
+    SL_NAME(mc_log)(&b);
+    return SL_SEL(small, a, b);
+}
+
+/* acc[j] (16 / VL vectors) folded into 16 double lanes at dl, times scale. */
+SL_INL void SL_NAME(mc_fold)(const VF *acc, double *dl, double scale)
+{
+    for (int j = 0; j < SL_MC_NV; j++) {
+        VD cur;
+        memcpy(&cur, dl + j * VL, sizeof cur);
+        cur += __builtin_convertvector(acc[j], VD) * scale;
+        memcpy(dl + j * VL, &cur, sizeof cur);
+    }
+}
+
+/* Int32 lane counts acc[j] added to the 16 lanes at cl. */
+SL_INL void SL_NAME(mc_foldi)(const VI *acc, int32_t *cl)
+{
+    for (int j = 0; j < SL_MC_NV; j++) {
+        VI cur;
+        memcpy(&cur, cl + j * VL, sizeof cur);
+        cur += acc[j];
+        memcpy(cl + j * VL, &cur, sizeof cur);
+    }
+}
+
+/* The multiclass pass over in->n pixels for one combination of what (constant once inlined),
+ * added to *st. */
+SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st, const int what)
+{
+    const int C = in->classes, nf = (what & SL_MC_FOCAL) ? in->nfocal : 0;
+    const int nq = SL_MCQ_FOCAL + in->nfocal;
+    const VF one = VF_SPLAT(1.0f), fard = VF_SPLAT(in->far_d);
+    const bool focal_any = what & SL_MC_FOCAL;
+    const float wlo = focal_any ? 0x1p-20f : 0x1p-60f, whi = focal_any ? 0x1p20f : 0x1p100f;
+    VI counted = VI_SPLAT(0);
+    for (int64_t base = 0; base < in->n; base += SL_MC_BLOCK) {
+        const int64_t rem = in->n - base;
+        VF rv[SL_MC_NVB], mxv[SL_MC_NVB], lsv[SL_MC_NVB], wv[SL_MC_NVB], cew[SL_MC_NVB];
+        VF ft[SL_MAX_FOCAL][SL_MC_NVB];
+        VI tbv[SL_MC_NVB], hv[SL_MC_NVB], mfv[SL_MC_NVB], farv[SL_MC_NVB];
+        VI farb = VI_SPLAT(0);
+        if (base + (SL_MC_PREFETCH + 1) * SL_MC_BLOCK <= in->n) {
+            /* the hardware prefetchers lose track of C rows read side by side */
+            for (int c = 0; c < C; c++) {
+                const float *ahead =
+                    in->x + (int64_t)c * in->xs + base + SL_MC_PREFETCH * SL_MC_BLOCK;
+                for (int q = 0; q < SL_MC_BLOCK; q += 16) {
+                    __builtin_prefetch(ahead + q);
+                }
+            }
+        }
+        /* 1: per pixel the max, the min and the target's logit, class by class over the
+         * block (the rows are read in runs of SL_MC_BLOCK pixels, and the block's vectors are
+         * independent chains) */
+        VF sov[SL_MC_NVB], mnv[SL_MC_NVB], xyv[SL_MC_NVB], sxv[SL_MC_NVB];
+        for (int v = 0; v < SL_MC_NVB; v++) {
+            const int64_t k = base + (int64_t)v * VL;
+            const int64_t left = rem - (int64_t)v * VL;
+            const VI live = VI_IOTA < VI_SPLAT((int)(left < VL ? (left > 0 ? left : 0) : VL));
+            VI tb;
+            SL_LOAD_U8(&tb, in->t + k);
+            const VI m = (tb != in->ign) & live;
+            counted -= m;
+            mfv[v] = m;
+            tbv[v] = tb;
+            wv[v] = one;
+            if (what & SL_MC_W) {
+                memcpy(&wv[v], in->w + k, sizeof wv[v]);
+            }
+            memcpy(&mxv[v], in->x + k, sizeof mxv[v]);
+            mnv[v] = mxv[v];
+            sxv[v] = mxv[v];
+            hv[v] = VI_SPLAT(0);
+            xyv[v] = SL_AND(tb == 0, mxv[v]);
+        }
+        memcpy(st->e, in->x + base, sizeof(float) * SL_MC_BLOCK);
+        for (int c = 1; c < C; c++) {
+            /* copied into the scratch rows: rows a power of two apart (512 x 1024 images) share
+             * their cache sets, and the second reading would miss */
+            const float *row = in->x + (int64_t)c * in->xs + base;
+            float *srow = st->e + (int64_t)c * SL_MC_BLOCK;
+            for (int v = 0; v < SL_MC_NVB; v++) {
+                VF xc;
+                memcpy(&xc, row + v * VL, sizeof xc);
+                memcpy(srow + v * VL, &xc, sizeof xc);
+                /* the first maximum: strictly greater moves it (ties to the lowest class) */
+                const VI gt = xc > mxv[v];
+                hv[v] = (gt & c) | (~gt & hv[v]);
+                mxv[v] = SL_VMAX(xc, mxv[v]);
+                mnv[v] = SL_VMIN(xc, mnv[v]);
+                xyv[v] = SL_SEL(tbv[v] == c, xc, xyv[v]);
+                sxv[v] += xc;
+            }
+        }
+        for (int v = 0; v < SL_MC_NVB; v++) {
+            /* far: the spread beyond far_d (or not finite), or an extreme weight */
+            /* and a pixel validation would refuse (a logit NaN or infinite: the sum of its
+             * logits is not finite; a target byte neither a class nor ign): mc_far_pixel
+             * checks it exactly */
+            VI far = ~((mxv[v] - mnv[v]) <= fard) | ~((sxv[v] - sxv[v]) == VF_SPLAT(0.0f)) |
+                     (tbv[v] >= C);
+            if (what & SL_MC_W) {
+                const VF w = wv[v];
+                far |= (w > VF_SPLAT(whi)) | ((w < VF_SPLAT(wlo)) & (w > VF_SPLAT(0.0f)));
+            }
+            far &= mfv[v];
+            farb |= far;
+            farv[v] = far;
+            mfv[v] &= ~far;
+            sov[v] = VF_SPLAT(0.0f);
+        }
+        /* 2: e_c; so sums them over the classes other than the argmax */
+        for (int c = 0; c < C; c++) {
+            float *erow = st->e + (int64_t)c * SL_MC_BLOCK;
+            float *drow = st->e + ((int64_t)C + c) * SL_MC_BLOCK;
+            for (int v = 0; v < SL_MC_NVB; v++) {
+                VF e;
+                memcpy(&e, erow + v * VL, sizeof e);
+                e = e - mxv[v];
+                if (what & SL_MC_LS) {
+                    memcpy(drow + v * VL, &e, sizeof e);
+                }
+                const VI first = hv[v] == c;
+                SL_NAME(exp_neg)(&e);
+                memcpy(erow + v * VL, &e, sizeof e);
+                sov[v] += (VF)(~first & (VI)e);
+            }
+        }
+        for (int v = 0; v < SL_MC_NVB; v++) {
+            const VF so = sov[v], best = mxv[v], xy = xyv[v], w = wv[v];
+            const VI mf = mfv[v], tb = tbv[v], h = hv[v];
+            const VF ls = SL_NAME(mc_log1p)(&so);
+            const VF r = one / (one + so);
+            rv[v] = r;
+            lsv[v] = ls;
+            if (what & (SL_MC_CE | SL_MC_FOCAL)) {
+                /* -log p_y = log1p(so) + (max - x_y): PyTorch's log_softmax, max subtracted */
+                const VF nlp = ls + (best - xy);
+                VF c0 = SL_AND(mf, nlp);
+                if (what & SL_MC_W) {
+                    c0 = c0 * w;
+                }
+                cew[v] = c0;
+                if (what & SL_MC_FOCAL) {
+                    VF ey = xy - best;
+                    SL_NAME(exp_neg)(&ey);
+                    /* 1 - p_y: so / (1 + so) when y is the argmax, else 1 - p_y >= 1/2 */
+                    const VF q = SL_SEL(tb == h, so * r, one - ey * r);
+                    VF lq = q;
+                    SL_NAME(mc_log)(&lq);
+                    for (int f = 0; f < nf; f++) {
+                        VF qg;
+                        if (in->gamma[f] == 2.0f) {
+                            qg = q * q;
+                        } else {
+                            /* Lin et al. 2017 (1 - p)^gamma as exp(gamma log(1 - p)) (MONAI) */
+                            qg = VF_SPLAT(in->gamma[f]) * lq;
+                            SL_NAME(exp_neg)(&qg);
+                        }
+                        ft[f][v] = SL_AND(mf, c0 * (qg * VF_SPLAT(SL_FOCAL_SCALE)));
+                    }
+                }
+            }
+        }
+        /* 3: per class, the sums over the block's pixels */
+        for (int c = 0; c < C; c++) {
+            VF asp[SL_MC_NV], asp2[SL_MC_NV], aspy[SL_MC_NV], ace[SL_MC_NV], alp[SL_MC_NV];
+            VF af[SL_MAX_FOCAL][SL_MC_NV];
+            VI asy[SL_MC_NV], atp[SL_MC_NV], ash[SL_MC_NV];
+            for (int j = 0; j < SL_MC_NV; j++) {
+                asp[j] = asp2[j] = aspy[j] = ace[j] = alp[j] = VF_SPLAT(0.0f);
+                asy[j] = atp[j] = ash[j] = VI_SPLAT(0);
+                for (int f = 0; f < nf; f++) {
+                    af[f][j] = VF_SPLAT(0.0f);
+                }
+            }
+            for (int v = 0; v < SL_MC_NVB; v++) {
+                const int j = v % SL_MC_NV;
+                VF e;
+                memcpy(&e, st->e + (int64_t)c * SL_MC_BLOCK + v * VL, sizeof e);
+                const VI mf = mfv[v];
+                /* p of the counted float lanes, 0 in the others (cew and ft are masked too) */
+                const VF p = SL_AND(mf, e * rv[v]);
+                const VI eqr = tbv[v] == c, eq = eqr & mf;
+                if (what & SL_MC_SOFT) {
+                    asp[j] += p;
+                }
+                if (what & SL_MC_SP2) {
+                    asp2[j] += p * p;
+                }
+                aspy[j] += SL_AND(eqr, p);
+                if (what & SL_MC_CE) {
+                    ace[j] += SL_AND(eqr, cew[v]);
+                }
+                if (what & SL_MC_LS) {
+                    /* every class's -log p_c = log1p(so) + (max - x_c), for label smoothing */
+                    VF d;
+                    memcpy(&d, st->e + ((int64_t)C + c) * SL_MC_BLOCK + v * VL, sizeof d);
+                    VF lt = lsv[v] - d;
+                    if (what & SL_MC_W) {
+                        lt = lt * wv[v];
+                    }
+                    alp[j] += SL_AND(mf, lt);
+                }
+                for (int f = 0; f < nf; f++) {
+                    af[f][j] += SL_AND(eqr, ft[f][v]);
+                }
+                asy[j] -= eq;
+                if (what & SL_MC_CM) {
+                    const VI hc = (hv[v] == c) & mf;
+                    ash[j] -= hc;
+                    atp[j] -= eqr & hc;
+                }
+            }
+            double *dl = st->lanes + (int64_t)c * nq * 16;
+            if (what & SL_MC_SOFT) {
+                SL_NAME(mc_fold)(asp, dl + SL_MCQ_SP * 16, 1.0);
+            }
+            if (what & SL_MC_SP2) {
+                SL_NAME(mc_fold)(asp2, dl + SL_MCQ_SP2 * 16, 1.0);
+            }
+            SL_NAME(mc_fold)(aspy, dl + SL_MCQ_SPY * 16, 1.0);
+            if (what & SL_MC_CE) {
+                SL_NAME(mc_fold)(ace, dl + SL_MCQ_CE * 16, 1.0);
+            }
+            if (what & SL_MC_LS) {
+                SL_NAME(mc_fold)(alp, dl + SL_MCQ_LP * 16, 1.0);
+            }
+            for (int f = 0; f < nf; f++) {
+                SL_NAME(mc_fold)(af[f], dl + (SL_MCQ_FOCAL + f) * 16, 1 / (double)SL_FOCAL_SCALE);
+            }
+            int32_t *cl = st->counts + (int64_t)c * 3 * 16;
+            SL_NAME(mc_foldi)(asy, cl);
+            if (what & SL_MC_CM) {
+                SL_NAME(mc_foldi)(atp, cl + 16);
+                SL_NAME(mc_foldi)(ash, cl + 32);
+            }
+        }
+        if (st->matrix) {
+            /* the C x C confusion matrix (target-major) of the block's float pixels */
+            int32_t ts[SL_MC_BLOCK], hs[SL_MC_BLOCK], ms[SL_MC_BLOCK];
+            memcpy(ts, tbv, sizeof ts);
+            memcpy(hs, hv, sizeof hs);
+            memcpy(ms, mfv, sizeof ms);
+            for (int k = 0; k < SL_MC_BLOCK; k++) {
+                if (ms[k]) {
+                    st->matrix[(int64_t)ts[k] * C + hs[k]]++;
+                }
+            }
+        }
+        if (SL_ANY(farb)) {
+            int32_t fs[SL_MC_BLOCK];
+            memcpy(fs, farv, sizeof fs);
+            for (int k = 0; k < SL_MC_BLOCK; k++) {
+                if (fs[k]) {
+                    mc_far_pixel(in, st, base + k, what);
+                }
+            }
+        }
+    }
+    int64_t cnt = 0;
+    for (int l = 0; l < VL; l++) {
+        cnt += counted[l];
+    }
+    st->count += cnt;
+}
+
+/* The specializations of the common requests; any other runs the general body. */
+static SL_TGT void SL_NAME(mc)(const struct sl__mc_in *in, struct sl__mc_state *st)
+{
+    enum { S = SL_MC_SOFT, CE = SL_MC_CE, CM = SL_MC_CM, W = SL_MC_W };
+    switch (in->what) {
+    case S | CE | CM:
+        SL_NAME(mc_body)(in, st, S | CE | CM);
+        return;
+    case S | CE:
+        SL_NAME(mc_body)(in, st, S | CE);
+        return;
+    case S | CM:
+        SL_NAME(mc_body)(in, st, S | CM);
+        return;
+    case S | CE | CM | W:
+        SL_NAME(mc_body)(in, st, S | CE | CM | W);
+        return;
+    default:
+        SL_NAME(mc_body)(in, st, in->what);
+        return;
+    }
+}
+
+#undef SL_MC_NV
+#undef SL_MC_NVB
+#undef SL_MC_PREFETCH
+#undef SL_VMAX
+#undef SL_VMIN

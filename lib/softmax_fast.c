@@ -1,0 +1,201 @@
+/* softmax_fast.c - multiclass on the fused float32 kernel (sl__mc_logits, simd_mc.h): one
+ * image's pixels in sub-blocks, float32 logits and uint8 targets read in place, any other
+ * dtype converted per sub-block; the canonical lanes summed into the image's planes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Pixels per kernel call: a multiple of SL_MC_BLOCK, small enough for converted rows to stay
+ * in cache. */
+#define SUB 1024
+
+/* The prediction rows of classes 0..C-1 of image i, pixels [off, off + n), as float32 into dst
+ * (row stride SUB), zero beyond n up to SUB. float16 goes through sl_half_to_float here, and
+ * only here. */
+static void load_pred(const struct sl_tensor *t, int64_t C, int64_t S, int64_t i, int64_t off,
+                      int64_t n, float *dst)
+{
+    for (int64_t c = 0; c < C; c++) {
+        float *row = dst + c * SUB;
+        const int64_t at = (i * C + c) * S + off;
+        if (t->dtype == SL_DT_F32) {
+            memcpy(row, (const float *)t->data + at, sizeof(float) * (size_t)n);
+        } else {
+            const uint16_t *h = (const uint16_t *)t->data + at;
+            for (int64_t k = 0; k < n; k++) {
+                row[k] = sl_half_to_float(h[k]);
+            }
+        }
+        memset(row + n, 0, sizeof(float) * (size_t)(SUB - n));
+    }
+}
+
+/* Target bytes of pixels [off, off + n) of image i into dst (zero-padded to SUB): uint8 as
+ * they are, other dtypes as class indices with 255 for an ignored pixel (C <= 255). */
+static void load_target(const struct sl_request *req, int64_t S, int64_t i, int64_t off, int64_t n,
+                        uint8_t *dst)
+{
+    const struct sl_tensor *t = &req->target;
+    if (t->dtype == SL_DT_U8) {
+        memcpy(dst, (const uint8_t *)t->data + i * S + off, (size_t)n);
+    } else {
+        for (int64_t k = 0; k < n; k++) {
+            const double v = sl_tensor_get(t, i * S + off + k);
+            dst[k] = req->has_ignore && v == (double)req->ignore_index ? 255 : (uint8_t)v;
+        }
+    }
+    memset(dst + n, 0, (size_t)(SUB - n));
+}
+
+/* Whether loss s (or one of its terms) is a squared Dice, the only reader of sum p^2. */
+static bool wants_sp2(const struct sl_spec *s)
+{
+    if (s->def->kernel && s->def->kernel->score == sl__score_dice &&
+        s->values[SL_P_DICE_SQUARED].b) {
+        return true;
+    }
+    for (int i = 0; i < s->nterms; i++) {
+        if (wants_sp2(&s->terms[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
+                    const struct sl__plan *pl)
+{
+    if (g->mode != SL_MODE_MULTICLASS || req->pred_type != SL_PRED_LOGITS ||
+        !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16) ||
+        (req->weight.data && req->weight.dtype != SL_DT_F32) || pl->need_lsm_img ||
+        pl->need_lsm_batch || (req->target.dtype != SL_DT_U8 && g->classes > 255) ||
+        g->classes > SL_MAX_CLASSES) {
+        return false;
+    }
+    for (int f = 0; f < pl->nfocal; f++) {
+        /* MONAI's softmax without class 0 stays on the double pass */
+        if (pl->focal_nobg[f]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
+{
+    const struct sl_request *req = pl->req;
+    const int64_t C = pl->g->classes, S = pl->g->pixels;
+    const int nq = SL_MCQ_FOCAL + pl->nfocal;
+    struct sl__acc *a = &pl->accs[i * C];
+    struct sl__mc_in in;
+    struct sl__mc_state st;
+    int rc = SL_ENOMEM;
+    memset(&in, 0, sizeof in);
+    memset(&st, 0, sizeof st);
+    double gmax = 0;
+    for (int f = 0; f < pl->nfocal; f++) {
+        in.gamma[f] = (float)pl->focal_gamma[f];
+        if (pl->focal_gamma[f] != 2 && pl->focal_gamma[f] > gmax) {
+            gmax = pl->focal_gamma[f];
+        }
+    }
+    in.nfocal = pl->nfocal;
+    in.classes = (int)C;
+    in.far_d = sl__mc_far_d((int)C, gmax);
+    bool sp2 = false;
+    for (int k = 0; k < req->nlosses; k++) {
+        sp2 = sp2 || wants_sp2(&req->losses[k]);
+    }
+    in.what = (pl->need_soft ? SL_MC_SOFT : 0) | (pl->need_soft && sp2 ? SL_MC_SP2 : 0) |
+              (pl->need_ce ? SL_MC_CE : 0) | (pl->need_ce_all ? SL_MC_LS : 0) |
+              (pl->nfocal ? SL_MC_FOCAL : 0) | (req->weight.data ? SL_MC_W : 0) |
+              (pl->need_cm ? SL_MC_CM : 0);
+    const bool u8 = req->target.dtype == SL_DT_U8;
+    in.ign = !req->has_ignore                                     ? -1
+             : !u8                                                ? 255
+             : req->ignore_index >= 0 && req->ignore_index <= 255 ? (int)req->ignore_index
+                                                                  : -1;
+    st.lanes = calloc((size_t)(C * nq * 16), sizeof *st.lanes);
+    st.counts = calloc((size_t)(C * 3 * 16), sizeof *st.counts);
+    st.e = malloc(sizeof *st.e * (size_t)(2 * C * SL_MC_BLOCK));
+    st.matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
+    float *xb = malloc(sizeof *xb * (size_t)(C * SUB)), *wb = malloc(sizeof *wb * SUB);
+    uint8_t *tb = malloc(SUB);
+    if (!st.lanes || !st.counts || !st.e || !xb || !wb || !tb) {
+        goto out;
+    }
+    const bool f32 = req->prediction.dtype == SL_DT_F32;
+    for (int64_t off = 0; off < S; off += SUB) {
+        const int64_t n = S - off < SUB ? S - off : SUB;
+        /* whole blocks read in place when they can be, the rest through the buffers */
+        const int64_t direct = f32 && u8 ? n / SL_MC_BLOCK * SL_MC_BLOCK : 0;
+        if (direct > 0) {
+            in.x = (const float *)req->prediction.data + i * C * S + off;
+            in.xs = S;
+            in.t = (const uint8_t *)req->target.data + i * S + off;
+            in.w = req->weight.data ? (const float *)req->weight.data + i * S + off : NULL;
+            in.n = direct;
+            sl__mc_logits(-1, &in, &st);
+        }
+        if (direct < n) {
+            load_pred(&req->prediction, C, S, i, off + direct, n - direct, xb);
+            load_target(req, S, i, off + direct, n - direct, tb);
+            if (req->weight.data) {
+                memcpy(wb, (const float *)req->weight.data + i * S + off + direct,
+                       sizeof(float) * (size_t)(n - direct));
+                memset(wb + (n - direct), 0, sizeof(float) * (size_t)(SUB - (n - direct)));
+            }
+            in.x = xb;
+            in.xs = SUB;
+            in.t = tb;
+            in.w = req->weight.data ? wb : NULL;
+            in.n = n - direct;
+            sl__mc_logits(-1, &in, &st);
+        }
+    }
+    memset(a, 0, sizeof *a * (size_t)C);
+    for (int64_t c = 0; c < C; c++) {
+        /* the 16 lanes in order */
+        double q[SL_MCQ_FOCAL + SL_MAX_FOCAL];
+        int64_t cnt[3];
+        for (int j = 0; j < nq; j++) {
+            q[j] = 0;
+            for (int l = 0; l < 16; l++) {
+                q[j] += st.lanes[(c * nq + j) * 16 + l];
+            }
+        }
+        for (int j = 0; j < 3; j++) {
+            cnt[j] = 0;
+            for (int l = 0; l < 16; l++) {
+                cnt[j] += st.counts[(c * 3 + j) * 16 + l];
+            }
+        }
+        a[c].count = (double)st.count;
+        a[c].sp = q[SL_MCQ_SP];
+        a[c].sp2 = q[SL_MCQ_SP2];
+        a[c].spy = q[SL_MCQ_SPY];
+        a[c].ce_pos = q[SL_MCQ_CE];
+        a[c].lp_all = q[SL_MCQ_LP];
+        for (int f = 0; f < pl->nfocal; f++) {
+            a[c].focal_pos[f] = q[SL_MCQ_FOCAL + f];
+        }
+        a[c].sy = (double)cnt[0];
+        a[c].invalid = st.bad;
+        if (pl->need_cm) {
+            a[c].cm.tp = cnt[1];
+            a[c].cm.fn = cnt[0] - cnt[1];
+            a[c].cm.fp = cnt[2] - cnt[1];
+        }
+        a[c].cm.tn = st.count - a[c].cm.tp - a[c].cm.fp - a[c].cm.fn;
+    }
+    rc = 0;
+out:
+    free(st.lanes);
+    free(st.counts);
+    free(st.e);
+    free(xb);
+    free(wb);
+    free(tb);
+    return rc;
+}
