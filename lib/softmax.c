@@ -2,6 +2,7 @@
  * the same sweep, every class's cross-entropy and focal sums, soft sums, and the confusion
  * counts of the argmax; Lovász-Softmax errors come from the stored probabilities. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,22 +169,22 @@ static void block_confusion(struct sl__acc *a, int64_t *matrix, const double *x,
     }
 }
 
-/* The per-image Lovász-Softmax of every class of image i into its planes a[C]. */
+/* The per-image Lovász-Softmax of every class of image i into its planes a[C], the classes
+ * side by side on the pool. */
 static int image_lovasz(const struct sl__plan *pl, int64_t i, struct sl__acc *a)
 {
-    const int64_t C = pl->g->classes, S = pl->g->pixels;
-    uint64_t *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
-    if (!v) {
+    const int64_t C = pl->g->classes;
+    double *out = malloc(sizeof *out * (size_t)C);
+    if (!out) {
         return SL_ENOMEM;
     }
-    for (int64_t c = 0; c < C; c++) {
-        int64_t gts = 0;
-        int64_t n = sl__softmax_items(pl, i, c, v, &gts);
+    int rc = sl__lovasz_softmax_classes(pl, pl->pool, i, i + 1, NULL, out);
+    for (int64_t c = 0; c < C && rc == 0; c++) {
         a[c].lovasz_fg = a[c].sy > 0;
-        a[c].lovasz = sl__lovasz_items(NULL, v, n, gts, true);
+        a[c].lovasz = out[c];
     }
-    free(v);
-    return 0;
+    free(out);
+    return rc;
 }
 
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
@@ -262,36 +263,119 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
     return pl->need_lsm_img ? image_lovasz(pl, i, a) : 0;
 }
 
-int64_t sl__softmax_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v,
-                          int64_t *gts)
+void sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, uint32_t *v, int64_t cap,
+                        int64_t *nfg, int64_t *nbg, int64_t *gts)
 {
     const struct sl_request *req = pl->req;
     const int64_t C = pl->g->classes, S = pl->g->pixels;
-    const float *p = pl->probs + (i * C + c) * S;
-    double m[BLOCK];
-    int cls[BLOCK];
-    int64_t n_out = 0, fgs = 0;
-    for (int64_t off = 0; off < S; off += BLOCK) {
-        int n = (int)(S - off < BLOCK ? S - off : BLOCK);
-        load_classes(req, i * S + off, n, cls, m);
-        for (int k = 0; k < n; k++) {
-            if (m[k] == 0) {
+    const uint32_t *p = (const uint32_t *)(const void *)(pl->probs + (i * C + c) * S);
+    const uint32_t one = 0x3f800000u; /* the bits of 1.0f */
+    int64_t nf = *nfg, top = cap - 1 - *nbg, fgs = 0;
+    /* Berman et al. lovasz_softmax_flat: errors = |fg - p_c|, those > 0 only. Both slots are
+     * written and the one the pixel belongs to kept: with one free slot left they coincide and
+     * get the same bits. */
+    if (req->target.dtype == SL_DT_U8) {
+        const uint8_t *t = (const uint8_t *)req->target.data + i * S;
+        const bool ign = req->has_ignore && req->ignore_index >= 0 && req->ignore_index <= 255;
+        const uint8_t ig = (uint8_t)(ign ? req->ignore_index : 0);
+        for (int64_t k = 0; k < S; k++) {
+            if (ign && t[k] == ig) {
                 continue;
             }
-            /* Berman et al. lovasz_softmax_flat: errors = |fg - p_c| */
-            const bool fg = cls[k] == c;
-            const float pk = p[off + k];
-            const double e = fabs((fg ? 1.0 : 0.0) - (double)pk);
-            uint32_t bits;
-            memcpy(&bits, &pk, sizeof bits);
+            const uint32_t b = p[k] & 0x80000000u ? 0 : p[k];
+            const bool fg = t[k] == c;
+            v[top] = b;
+            v[nf] = b;
             fgs += fg;
-            v[n_out] =
-                (uint64_t)sl__key_desc((float)e) << 32 | (uint64_t)fg << 31 | (bits & 0x7fffffffu);
-            n_out += e > 0;
+            nf += fg & (b < one);
+            top -= !fg & (b != 0);
+        }
+    } else {
+        double m[BLOCK];
+        int cls[BLOCK];
+        for (int64_t off = 0; off < S; off += BLOCK) {
+            const int n = (int)(S - off < BLOCK ? S - off : BLOCK);
+            load_classes(req, i * S + off, n, cls, m);
+            for (int k = 0; k < n; k++) {
+                if (m[k] == 0) {
+                    continue;
+                }
+                const uint32_t b = p[off + k] & 0x80000000u ? 0 : p[off + k];
+                const bool fg = cls[k] == c;
+                v[top] = b;
+                v[nf] = b;
+                fgs += fg;
+                nf += fg & (b < one);
+                top -= !fg & (b != 0);
+            }
         }
     }
+    *nfg = nf;
+    *nbg = cap - 1 - top;
     *gts += fgs;
-    return n_out;
+}
+
+/* Classes shared out to lanes: each lane takes the next class until none is left, with one
+ * scratch for all its classes. */
+struct lsm_lanes {
+    const struct sl__plan *pl;
+    int64_t i0, i1;
+    const int64_t *classes;
+    int64_t n;
+    _Atomic int64_t next;
+    _Atomic int rc;
+    double *out;
+};
+
+static void lsm_lane(void *arg, int64_t lane)
+{
+    (void)lane;
+    struct lsm_lanes *L = arg;
+    const int64_t cap = (L->i1 - L->i0) * L->pl->g->pixels;
+    uint32_t *v = NULL; /* cap errors, then cap of sort scratch */
+    for (;;) {
+        const int64_t k = atomic_fetch_add(&L->next, 1);
+        if (k >= L->n) {
+            break;
+        }
+        if (!v && !(v = malloc(sizeof *v * (size_t)(2 * cap > 0 ? 2 * cap : 1)))) {
+            atomic_store(&L->rc, SL_ENOMEM);
+            break;
+        }
+        const int64_t c = L->classes[k];
+        int64_t nfg = 0, nbg = 0, gts = 0;
+        for (int64_t i = L->i0; i < L->i1; i++) {
+            sl__softmax_errors(L->pl, i, c, v, cap, &nfg, &nbg, &gts);
+        }
+        L->out[c] = sl__lovasz_softmax_lists(v, nfg, v + cap - nbg, nbg, gts, v + cap);
+    }
+    free(v);
+}
+
+int sl__lovasz_softmax_classes(const struct sl__plan *pl, struct sl_pool *pool, int64_t i0,
+                               int64_t i1, const bool *want, double *out)
+{
+    const int64_t C = pl->g->classes, cap = (i1 - i0) * pl->g->pixels;
+    int64_t *classes = malloc(sizeof *classes * (size_t)C);
+    if (!classes) {
+        return SL_ENOMEM;
+    }
+    struct lsm_lanes L = {.pl = pl, .i0 = i0, .i1 = i1, .classes = classes, .out = out};
+    for (int64_t c = 0; c < C; c++) {
+        if (!want || want[c]) {
+            classes[L.n++] = c;
+        }
+    }
+    atomic_init(&L.next, 0);
+    atomic_init(&L.rc, 0);
+    /* one lane per thread, as many as the classes and the memory allow */
+    int64_t lanes = (int64_t)sl_pool_threads(pool) + 1;
+    const int64_t fit = SL_LOVASZ_PARALLEL_BYTES / (8 * (cap > 0 ? cap : 1));
+    lanes = lanes < L.n ? lanes : L.n;
+    lanes = lanes < fit ? lanes : fit > 1 ? fit : 1;
+    sl_pool_parallel_for(lanes > 1 ? pool : NULL, lanes, lsm_lane, &L);
+    free(classes);
+    return atomic_load(&L.rc);
 }
 
 void sl__argmax_image(const struct sl__plan *pl, int64_t i, int *arg)
