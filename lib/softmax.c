@@ -9,6 +9,9 @@
 #include "internal.h"
 
 #define BLOCK 256
+/* The row stride of a block's class rows, in doubles: rows 2 KiB apart would share two L1 sets
+ * (the pass reads all C rows of one pixel at once); 64 bytes more spread them over all sets. */
+#define ROW (BLOCK + 8)
 
 /* Loads class indices of n target pixels from offset off: cls = class, m = 1 counted. */
 static void load_classes(const struct sl_request *req, int64_t off, int n, int *cls, double *m)
@@ -38,23 +41,23 @@ static void load_row(const struct sl_tensor *t, int64_t off, int n, double *x)
 }
 
 /* log q_y of the distribution q over classes 1..C-1 (y >= 1) from the log-probabilities
- * lp[c * BLOCK] of all C classes: lp_y - log sum_{c>=1} e^{lp_c}, the max subtracted. On
+ * lp[c * ROW] of all C classes: lp_y - log sum_{c>=1} e^{lp_c}, the max subtracted. On
  * log-softmax values this is the log-softmax of logits 1..C-1 (the common term cancels); on
  * log-clipped probabilities it renormalises classes 1..C-1 to sum 1. */
 static double log_softmax_nobg(const double *lp, int64_t C, int y)
 {
-    double mx = lp[BLOCK];
+    double mx = lp[ROW];
     for (int64_t c = 2; c < C; c++) {
-        mx = lp[c * BLOCK] > mx ? lp[c * BLOCK] : mx;
+        mx = lp[c * ROW] > mx ? lp[c * ROW] : mx;
     }
     double s = 0;
     for (int64_t c = 1; c < C; c++) {
-        s += exp(lp[c * BLOCK] - mx);
+        s += exp(lp[c * ROW] - mx);
     }
-    return lp[y * BLOCK] - (mx + log(s));
+    return lp[y * ROW] - (mx + log(s));
 }
 
-/* Block of n pixels: x (C rows of BLOCK, the prediction) becomes p in place and lp log p. */
+/* Block of n pixels: x (C rows of ROW, the prediction) becomes p in place and lp log p. */
 static void block_probs(double *x, double *lp, int n, int64_t C, bool logits, bool u8prob)
 {
     if (logits) {
@@ -63,31 +66,31 @@ static void block_probs(double *x, double *lp, int n, int64_t C, bool logits, bo
         for (int k = 0; k < n; k++) {
             double mx = x[k];
             for (int64_t c = 1; c < C; c++) {
-                mx = x[c * BLOCK + k] > mx ? x[c * BLOCK + k] : mx;
+                mx = x[c * ROW + k] > mx ? x[c * ROW + k] : mx;
             }
             double s = 0;
             for (int64_t c = 0; c < C; c++) {
-                const double d = x[c * BLOCK + k] - mx;
+                const double d = x[c * ROW + k] - mx;
                 const double ex = exp(d);
-                lp[c * BLOCK + k] = d;
-                x[c * BLOCK + k] = ex;
+                lp[c * ROW + k] = d;
+                x[c * ROW + k] = ex;
                 s += ex;
             }
             const double ls = log(s);
             for (int64_t c = 0; c < C; c++) {
-                lp[c * BLOCK + k] -= ls;
-                x[c * BLOCK + k] /= s;
+                lp[c * ROW + k] -= ls;
+                x[c * ROW + k] /= s;
             }
         }
         return;
     }
     for (int64_t c = 0; c < C; c++) {
-        double *xc = x + c * BLOCK;
+        double *xc = x + c * ROW;
         for (int k = 0; k < n; k++) {
             if (u8prob) {
                 xc[k] /= 255.0;
             }
-            lp[c * BLOCK + k] = log(sl__clip(xc[k])); /* Keras clip before the log */
+            lp[c * ROW + k] = log(sl__clip(xc[k])); /* Keras clip before the log */
         }
     }
 }
@@ -103,12 +106,12 @@ static void block_ce_focal(const struct sl__plan *pl, struct sl__acc *a, const d
             continue;
         }
         int y = cls[k];
-        const double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
+        const double l = lp[y * ROW + k], py = x[y * ROW + k];
         a[y].ce_pos -= w[k] * l;
         if (pl->need_ce_all) {
             /* label smoothing: every class's -log p_c (PyTorch's smooth_loss) */
             for (int64_t c = 0; c < C; c++) {
-                a[c].lp_all -= w[k] * lp[c * BLOCK + k];
+                a[c].lp_all -= w[k] * lp[c * ROW + k];
             }
         }
         /* MONAI FocalLoss(include_background=False) drops channel 0 before its softmax:
@@ -145,8 +148,8 @@ static void block_confusion(struct sl__acc *a, int64_t *matrix, const double *x,
         int best = 0;
         double bv = x[k];
         for (int64_t c = 1; c < C; c++) {
-            if (x[c * BLOCK + k] > bv) {
-                bv = x[c * BLOCK + k];
+            if (x[c * ROW + k] > bv) {
+                bv = x[c * ROW + k];
                 best = (int)c;
             }
         }
@@ -196,11 +199,11 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
     struct sl__acc *a = &pl->accs[i * C];
     int64_t *matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
-    double *x = malloc(sizeof(double) * (size_t)(2 * C * BLOCK));
+    double *x = malloc(sizeof(double) * (size_t)(2 * C * ROW));
     if (!x) {
         return SL_ENOMEM;
     }
-    double *lp = x + C * BLOCK; /* log p; x becomes p in place */
+    double *lp = x + C * ROW; /* log p; x becomes p in place */
     double m[BLOCK], w[BLOCK];
     int cls[BLOCK];
     double count = 0;
@@ -208,7 +211,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
     for (int64_t off = 0; off < S; off += BLOCK) {
         int n = (int)(S - off < BLOCK ? S - off : BLOCK);
         for (int64_t c = 0; c < C; c++) {
-            load_row(&req->prediction, (i * C + c) * S + off, n, x + c * BLOCK);
+            load_row(&req->prediction, (i * C + c) * S + off, n, x + c * ROW);
         }
         load_classes(req, i * S + off, n, cls, m);
         if (req->weight.data) {
@@ -227,7 +230,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         }
         if (pl->need_soft) {
             for (int64_t c = 0; c < C; c++) {
-                const double *pc = x + c * BLOCK;
+                const double *pc = x + c * ROW;
                 double sp = 0, sp2 = 0;
                 for (int k = 0; k < n; k++) {
                     sp += m[k] * pc[k];
@@ -240,7 +243,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         for (int k = 0; k < n; k++) {
             if (m[k] != 0) {
                 a[cls[k]].sy += 1;
-                a[cls[k]].spy += x[cls[k] * BLOCK + k];
+                a[cls[k]].spy += x[cls[k] * ROW + k];
             }
         }
         if (pl->need_cm) {
@@ -250,7 +253,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
             for (int64_t c = 0; c < C; c++) {
                 float *dst = pl->probs + (i * C + c) * S + off;
                 for (int k = 0; k < n; k++) {
-                    dst[k] = (float)x[c * BLOCK + k];
+                    dst[k] = (float)x[c * ROW + k];
                 }
             }
         }
