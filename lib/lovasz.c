@@ -9,7 +9,9 @@
  * float; runs of equal keys are then put in order by the errors themselves, so the order is the
  * exact descending order of the double errors. The common inputs (float32 logits, softmax
  * probabilities) sort 8-byte items from which the exact error is rebuilt; others sort struct
- * sl__ey (16 bytes). */
+ * sl__ey (16 bytes). Lovász-Softmax sorts 4-byte keys: the float bits of p_c, whose order is
+ * the exact order of its errors 1 - p_c (the class's pixels) and p_c (the others), in two lists
+ * merged by decreasing error. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -330,6 +330,8 @@ struct lsm_lanes {
     double *out;
 };
 
+/* One lane: classes taken in turn until none is left, their values into L->out; SL_ENOMEM into
+ * L->rc when its scratch cannot be had. */
 static void lsm_lane(void *arg, int64_t lane)
 {
     (void)lane;
