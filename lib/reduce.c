@@ -515,7 +515,7 @@ int sl__lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
         if (want && vals) {
             want[c] = true;
             rc = sl__lovasz_softmax_classes(pl, NULL, 0, N, want, vals);
-            *out = vals[c];
+            *out = rc == 0 ? vals[c] : 0.0;
         }
         free(want);
         free(vals);
