@@ -13,6 +13,7 @@
 #   make bench-challenge  the challenges' targets: submission cost, leaderboard, re-score
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
 #   make bench-mc   multiclass seglossd against PyTorch on one thread, issue 18's two batches
+#   make bench-lovasz  Lovász-Softmax C=19 512x1024 against the reference on one thread
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang), from the corpus kept in
 #                   tests/fuzz/corpus; make fuzz-merge folds new finds into it, make fuzz-long
 #                   runs a long campaign in the background
@@ -200,7 +201,18 @@ bench-challenge: deps $(SEGLOSSD)
 # 2x19x512x1024 and 4x4x512x512 batches, values checked within 1e-5, elapsed_ms and wall time
 .PHONY: bench-mc
 bench-mc: deps $(SEGLOSSD)
+	$(Q)SEGLOSS_PKGS="python3-torch python3-numpy" sh .ci/deps.sh
 	$(Q)/usr/bin/python3 tests/bench/mc_compare.py --seglossd $(SEGLOSSD)
+
+# Lovász-Softmax on 1x19x512x1024 logits against the reference (Berman et al.'s PyTorch
+# lovasz_softmax) on one thread, in one run (tests/bench/lovasz_compare.py; the reference file is
+# not in the repository: LOVASZ_REF=path/to/lovasz_losses.py checks and times it, else its
+# transcription in the script is timed).
+.PHONY: bench-lovasz
+bench-lovasz: deps $(SEGLOSSD)
+	$(Q)SEGLOSS_PKGS="python3-torch python3-numpy" sh .ci/deps.sh
+	$(Q)/usr/bin/python3 tests/bench/lovasz_compare.py --seglossd $(SEGLOSSD) \
+	    $(if $(LOVASZ_REF),--reference $(LOVASZ_REF))
 
 .PHONY: proto-bench
 proto-bench: deps $(PROTO_BENCH)

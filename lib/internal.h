@@ -458,11 +458,20 @@ bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl);
 /* sl__pass_softmax on the fused kernel (plan mc_fast). Returns 0 or SL_ENOMEM. */
 int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i);
-/* |fg - p_c| errors > 0 of the counted pixels of image i for class c as softmax items
- * (sl__lovasz_items), appended at v; returns how many, and adds the counted pixels of class c
- * to *gts. */
-int64_t sl__softmax_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v,
-                          int64_t *gts);
+/* The Lovász-Softmax errors > 0 of class c over the counted pixels of image i, as the float
+ * bits of p_c (from pl->probs, in [0, 1]; -0 as +0): the error is 1 - p_c on the pixels of class
+ * c, appended at v[*nfg] (*nfg grows), p_c on the others, appended downwards from v[cap - 1 -
+ * *nbg] (*nbg grows); adds the counted pixels of class c to *gts. v holds cap >= *nfg + *nbg +
+ * the image's pixels. */
+void sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, uint32_t *v, int64_t cap,
+                        int64_t *nfg, int64_t *nbg, int64_t *gts);
+/* The Lovász-Softmax of every class c with want[c] (want NULL: every class), the images
+ * [i0, i1) pooled, into out[c] (the caller's C values; the others untouched): each class's
+ * sorts on one thread, classes side by side on pool (NULL: the calling thread) while their
+ * scratch stays under SL_LOVASZ_PARALLEL_BYTES, so the values do not depend on the pool.
+ * Returns 0 or SL_ENOMEM. */
+int sl__lovasz_softmax_classes(const struct sl__plan *pl, struct sl_pool *pool, int64_t i0,
+                               int64_t i1, const bool *want, double *out);
 
 /* Hard prediction and target masks of plane (i, c): 1 = foreground; ignored pixels are 0 in
  * both. arg: the image's argmax (multiclass), else NULL. */
@@ -529,6 +538,17 @@ void sl__radix_u64(struct sl_pool *pool, uint64_t *v, uint64_t *tmp, int64_t n);
  * label in the top bit (e = 1 - p_c for the class, p_c else). The sort runs on pool (may be
  * NULL). */
 double sl__lovasz_items(struct sl_pool *pool, uint64_t *v, int64_t n, int64_t gts, bool softmax);
+
+/* Sorts v[0..n) increasing with an LSD radix sort (tmp: n entries of scratch; NULL: qsort). */
+void sl__radix_u32(uint32_t *v, uint32_t *tmp, int64_t n);
+/* The Lovász-Softmax of one class from its errors > 0 as float bits of p_c (sl__softmax_errors):
+ * fg[nfg] of the class's pixels (error 1 - p_c), bg[nbg] of the others (error p_c), gts the
+ * class's counted pixels; both lists are sorted in place (tmp: max(nfg, nbg) entries) and
+ * merged by decreasing error into the sum of sl__lovasz_flat. Equals sl__lovasz_flat on the
+ * same errors up to the order of equal errors of both labels (rounding only); with gts 0 it is
+ * the largest error, without a sort. */
+double sl__lovasz_softmax_lists(uint32_t *fg, int64_t nfg, uint32_t *bg, int64_t nbg, int64_t gts,
+                                uint32_t *tmp);
 
 /* Whether plane (i, c) errors can be hinge items: float32 logits, uint8 or bool targets. */
 bool sl__hinge_items_ok(const struct sl__plan *pl);

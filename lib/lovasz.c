@@ -9,7 +9,9 @@
  * float; runs of equal keys are then put in order by the errors themselves, so the order is the
  * exact descending order of the double errors. The common inputs (float32 logits, softmax
  * probabilities) sort 8-byte items from which the exact error is rebuilt; others sort struct
- * sl__ey (16 bytes). */
+ * sl__ey (16 bytes). Lovász-Softmax sorts 4-byte keys: the float bits of p_c, whose order is
+ * the exact order of its errors 1 - p_c (the class's pixels) and p_c (the others), in two lists
+ * merged by decreasing error. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,6 +320,102 @@ double sl__lovasz_items(struct sl_pool *pool, uint64_t *v, int64_t n, int64_t gt
         prev = jac;
         if (e > 0) {
             loss += e * grad;
+        }
+    }
+    return loss;
+}
+
+/* ---- Lovász-Softmax on the float bits of p_c -------------------------------------------- */
+
+/* qsort order of 32-bit keys, increasing. */
+static int cmp_u32(const void *a, const void *b)
+{
+    const uint32_t x = *(const uint32_t *)a, z = *(const uint32_t *)b;
+    return (x > z) - (x < z);
+}
+
+void sl__radix_u32(uint32_t *v, uint32_t *tmp, int64_t n)
+{
+    int64_t(*hist)[RADIX_SIZE] = n >= RADIX_MIN && tmp ? calloc(RADIX_PASSES, sizeof *hist) : NULL;
+    if (!hist) {
+        qsort(v, (size_t)(n > 0 ? n : 0), sizeof *v, cmp_u32);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t k = v[i];
+        hist[0][k & (RADIX_SIZE - 1)]++;
+        hist[1][(k >> RADIX_BITS) & (RADIX_SIZE - 1)]++;
+        hist[2][k >> (2 * RADIX_BITS)]++;
+    }
+    uint32_t *src = v, *dst = tmp;
+    for (int p = 0; p < RADIX_PASSES; p++) {
+        int64_t *h = hist[p];
+        const int shift = p * RADIX_BITS;
+        if (h[(src[0] >> shift) & (RADIX_SIZE - 1)] == n) {
+            continue; /* a digit every key shares leaves the order as it is */
+        }
+        digit_offsets(h);
+        for (int64_t i = 0; i < n; i++) {
+            dst[h[(src[i] >> shift) & (RADIX_SIZE - 1)]++] = src[i];
+        }
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    free(hist);
+    if (src != v) {
+        memcpy(v, src, sizeof *v * (size_t)n);
+    }
+}
+
+/* The probability whose float bits are b. */
+static double bits_prob(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return (double)f;
+}
+
+double sl__lovasz_softmax_lists(uint32_t *fg, int64_t nfg, uint32_t *bg, int64_t nbg,
+                                int64_t gts_count, uint32_t *tmp)
+{
+    if (gts_count == 0) {
+        /* no positive: every Jaccard value is 1 - 0 / cum_ny = 1, so the gradient is 1 at the
+         * largest error and 0 after it, and the loss is the largest error, exactly */
+        uint32_t mx = 0;
+        for (int64_t j = 0; j < nbg; j++) {
+            mx = bg[j] > mx ? bg[j] : mx;
+        }
+        return bits_prob(mx);
+    }
+    /* non-negative floats order as their bits: fg by increasing p is by decreasing 1 - p, bg
+     * by increasing p read from the end is by decreasing p */
+    sl__radix_u32(fg, tmp, nfg);
+    sl__radix_u32(bg, tmp, nbg);
+    /* the merge of the two in decreasing error, summed as sl__lovasz_flat does */
+    const double gts = (double)gts_count;
+    double loss = 0, cum_y = 0, cum_ny = 0, prev = 0;
+    int64_t i = 0, j = nbg - 1;
+    while (i < nfg || j >= 0) {
+        const double ef = i < nfg ? 1.0 - bits_prob(fg[i]) : -1.0;
+        /* the background errors above the next foreground one (ties: background first) */
+        while (j >= 0) {
+            const double eb = bits_prob(bg[j]);
+            if (eb < ef) {
+                break;
+            }
+            cum_ny += 1;
+            const double jac = 1.0 - (gts - cum_y) / (gts + cum_ny);
+            loss += eb * (jac - prev);
+            prev = jac;
+            j--;
+        }
+        if (i < nfg) {
+            cum_y += 1;
+            const double jac = 1.0 - (gts - cum_y) / (gts + cum_ny);
+            loss += ef * (jac - prev);
+            prev = jac;
+            i++;
         }
     }
     return loss;

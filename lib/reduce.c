@@ -500,15 +500,28 @@ static void image_items(void *arg, int64_t i)
     struct batch_items *b = arg;
     uint64_t *at = b->it + i * b->pl->g->pixels;
     b->gts[i] = 0;
-    b->n[i] = multiclass(b->pl) ? sl__softmax_items(b->pl, i, b->c, at, &b->gts[i])
-                                : sl__hinge_items(b->pl, i, b->c, at, &b->gts[i]);
+    b->n[i] = sl__hinge_items(b->pl, i, b->c, at, &b->gts[i]);
 }
 
 int sl__lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
 {
     const int64_t N = pl->g->images, S = pl->g->pixels;
     int64_t n = 0, gts = 0;
-    if (!multiclass(pl) && !sl__hinge_items_ok(pl)) {
+    if (multiclass(pl)) {
+        /* Lovász-Softmax: this class alone, on the calling thread */
+        bool *want = calloc((size_t)pl->g->classes, sizeof *want);
+        double *vals = malloc(sizeof *vals * (size_t)pl->g->classes);
+        int rc = SL_ENOMEM;
+        if (want && vals) {
+            want[c] = true;
+            rc = sl__lovasz_softmax_classes(pl, NULL, 0, N, want, vals);
+            *out = rc == 0 ? vals[c] : 0.0;
+        }
+        free(want);
+        free(vals);
+        return rc;
+    }
+    if (!sl__hinge_items_ok(pl)) {
         /* errors with their doubles, one image after another */
         struct sl__ey *v = malloc(sizeof *v * (size_t)(N * S > 0 ? N * S : 1));
         if (!v) {
@@ -537,7 +550,7 @@ int sl__lovasz_batch_class(const struct sl__plan *pl, int64_t c, double *out)
         n += b.n[i];
         gts += b.gts[i];
     }
-    *out = sl__lovasz_items(pl->pool, b.it, n, gts, multiclass(pl));
+    *out = sl__lovasz_items(pl->pool, b.it, n, gts, false);
     free(b.it);
     free(b.n);
     return 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -276,6 +277,49 @@ static void lovasz_batch_task(void *arg, int64_t c)
     }
 }
 
+/* Asks for transparent huge pages on the whole pages of [p, p + n) (Linux; a hint): the first
+ * touch of a large fresh plane then faults once per 2 MiB instead of once per 4 KiB. */
+static void huge_pages(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t page = 4096, a = ((uintptr_t)p + page - 1) & ~(page - 1);
+    const uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+    if (p && n >= ((size_t)4 << 20) && e > a) {
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+    }
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* The batch Lovász-Softmax of every class a loss will ask for (lovasz_batch_task's rule), the
+ * classes side by side on the pool; when that fails, the reduction computes them one by one. */
+static void lsm_batch(struct sl__plan *pl, struct sl_pool *pool)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes;
+    bool *want = malloc(sizeof *want * (size_t)C);
+    pl->lovasz_batch = malloc(sizeof *pl->lovasz_batch * (size_t)C);
+    pl->lovasz_batch_rc = malloc(sizeof *pl->lovasz_batch_rc * (size_t)C);
+    if (want && pl->lovasz_batch && pl->lovasz_batch_rc) {
+        for (int64_t c = 0; c < C; c++) {
+            bool fg = pl->lsm_all;
+            for (int64_t i = 0; i < N && !fg; i++) {
+                fg = pl->accs[i * C + c].sy > 0;
+            }
+            want[c] = (pl->lovasz_bg || c > 0) && fg;
+            pl->lovasz_batch_rc[c] = want[c] ? 0 : 1;
+        }
+        if (sl__lovasz_softmax_classes(pl, pool, 0, N, want, pl->lovasz_batch) == 0) {
+            free(want);
+            return;
+        }
+    }
+    free(want);
+    free(pl->lovasz_batch_rc);
+    pl->lovasz_batch_rc = NULL;
+}
+
 /* Adds the sums of a chunk into its plane (not the Lovász and distance fields). */
 static void add_part(struct sl__acc *a, const struct sl__acc *p, int nfocal)
 {
@@ -434,6 +478,7 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
     }
     if (mc && (pl.need_lsm_img || pl.need_lsm_batch)) {
         pl.probs = malloc(sizeof *pl.probs * (size_t)(N * C * S));
+        huge_pages(pl.probs, sizeof *pl.probs * (size_t)(N * C * S));
     }
     if (pl.nsurf) {
         pl.surf_values = calloc((size_t)(N * C * pl.nsurf), sizeof *pl.surf_values);
@@ -463,7 +508,9 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
         }
     }
     sl_pool_parallel_for(pool, pl.nimg_tasks, image_task, &pl);
-    if ((pl.need_hinge_batch || pl.need_lsm_batch) && C > 1 && pool) {
+    if (mc && pl.need_lsm_batch) {
+        lsm_batch(&pl, pool);
+    } else if ((pl.need_hinge_batch || pl.need_lsm_batch) && C > 1 && pool) {
         /* one sort per class, each holding 16 bytes per pixel of the batch: side by side on
          * the pool while that stays under SL_LOVASZ_PARALLEL_BYTES, else one after another in
          * the reduction */

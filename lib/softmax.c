@@ -2,12 +2,16 @@
  * the same sweep, every class's cross-entropy and focal sums, soft sums, and the confusion
  * counts of the argmax; Lovász-Softmax errors come from the stored probabilities. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define BLOCK 256
+/* The row stride of a block's class rows, in doubles: rows 2 KiB apart would share two L1 sets
+ * (the pass reads all C rows of one pixel at once); 64 bytes more spread them over all sets. */
+#define ROW (BLOCK + 8)
 
 /* Loads class indices of n target pixels from offset off: cls = class, m = 1 counted. */
 static void load_classes(const struct sl_request *req, int64_t off, int n, int *cls, double *m)
@@ -37,23 +41,23 @@ static void load_row(const struct sl_tensor *t, int64_t off, int n, double *x)
 }
 
 /* log q_y of the distribution q over classes 1..C-1 (y >= 1) from the log-probabilities
- * lp[c * BLOCK] of all C classes: lp_y - log sum_{c>=1} e^{lp_c}, the max subtracted. On
+ * lp[c * ROW] of all C classes: lp_y - log sum_{c>=1} e^{lp_c}, the max subtracted. On
  * log-softmax values this is the log-softmax of logits 1..C-1 (the common term cancels); on
  * log-clipped probabilities it renormalises classes 1..C-1 to sum 1. */
 static double log_softmax_nobg(const double *lp, int64_t C, int y)
 {
-    double mx = lp[BLOCK];
+    double mx = lp[ROW];
     for (int64_t c = 2; c < C; c++) {
-        mx = lp[c * BLOCK] > mx ? lp[c * BLOCK] : mx;
+        mx = lp[c * ROW] > mx ? lp[c * ROW] : mx;
     }
     double s = 0;
     for (int64_t c = 1; c < C; c++) {
-        s += exp(lp[c * BLOCK] - mx);
+        s += exp(lp[c * ROW] - mx);
     }
-    return lp[y * BLOCK] - (mx + log(s));
+    return lp[y * ROW] - (mx + log(s));
 }
 
-/* Block of n pixels: x (C rows of BLOCK, the prediction) becomes p in place and lp log p. */
+/* Block of n pixels: x (C rows of ROW, the prediction) becomes p in place and lp log p. */
 static void block_probs(double *x, double *lp, int n, int64_t C, bool logits, bool u8prob)
 {
     if (logits) {
@@ -62,31 +66,31 @@ static void block_probs(double *x, double *lp, int n, int64_t C, bool logits, bo
         for (int k = 0; k < n; k++) {
             double mx = x[k];
             for (int64_t c = 1; c < C; c++) {
-                mx = x[c * BLOCK + k] > mx ? x[c * BLOCK + k] : mx;
+                mx = x[c * ROW + k] > mx ? x[c * ROW + k] : mx;
             }
             double s = 0;
             for (int64_t c = 0; c < C; c++) {
-                const double d = x[c * BLOCK + k] - mx;
+                const double d = x[c * ROW + k] - mx;
                 const double ex = exp(d);
-                lp[c * BLOCK + k] = d;
-                x[c * BLOCK + k] = ex;
+                lp[c * ROW + k] = d;
+                x[c * ROW + k] = ex;
                 s += ex;
             }
             const double ls = log(s);
             for (int64_t c = 0; c < C; c++) {
-                lp[c * BLOCK + k] -= ls;
-                x[c * BLOCK + k] /= s;
+                lp[c * ROW + k] -= ls;
+                x[c * ROW + k] /= s;
             }
         }
         return;
     }
     for (int64_t c = 0; c < C; c++) {
-        double *xc = x + c * BLOCK;
+        double *xc = x + c * ROW;
         for (int k = 0; k < n; k++) {
             if (u8prob) {
                 xc[k] /= 255.0;
             }
-            lp[c * BLOCK + k] = log(sl__clip(xc[k])); /* Keras clip before the log */
+            lp[c * ROW + k] = log(sl__clip(xc[k])); /* Keras clip before the log */
         }
     }
 }
@@ -102,12 +106,12 @@ static void block_ce_focal(const struct sl__plan *pl, struct sl__acc *a, const d
             continue;
         }
         int y = cls[k];
-        const double l = lp[y * BLOCK + k], py = x[y * BLOCK + k];
+        const double l = lp[y * ROW + k], py = x[y * ROW + k];
         a[y].ce_pos -= w[k] * l;
         if (pl->need_ce_all) {
             /* label smoothing: every class's -log p_c (PyTorch's smooth_loss) */
             for (int64_t c = 0; c < C; c++) {
-                a[c].lp_all -= w[k] * lp[c * BLOCK + k];
+                a[c].lp_all -= w[k] * lp[c * ROW + k];
             }
         }
         /* MONAI FocalLoss(include_background=False) drops channel 0 before its softmax:
@@ -144,8 +148,8 @@ static void block_confusion(struct sl__acc *a, int64_t *matrix, const double *x,
         int best = 0;
         double bv = x[k];
         for (int64_t c = 1; c < C; c++) {
-            if (x[c * BLOCK + k] > bv) {
-                bv = x[c * BLOCK + k];
+            if (x[c * ROW + k] > bv) {
+                bv = x[c * ROW + k];
                 best = (int)c;
             }
         }
@@ -168,22 +172,22 @@ static void block_confusion(struct sl__acc *a, int64_t *matrix, const double *x,
     }
 }
 
-/* The per-image Lovász-Softmax of every class of image i into its planes a[C]. */
+/* The per-image Lovász-Softmax of every class of image i into its planes a[C], the classes
+ * side by side on the pool. */
 static int image_lovasz(const struct sl__plan *pl, int64_t i, struct sl__acc *a)
 {
-    const int64_t C = pl->g->classes, S = pl->g->pixels;
-    uint64_t *v = malloc(sizeof *v * (size_t)(S > 0 ? S : 1));
-    if (!v) {
+    const int64_t C = pl->g->classes;
+    double *out = malloc(sizeof *out * (size_t)C);
+    if (!out) {
         return SL_ENOMEM;
     }
-    for (int64_t c = 0; c < C; c++) {
-        int64_t gts = 0;
-        int64_t n = sl__softmax_items(pl, i, c, v, &gts);
+    int rc = sl__lovasz_softmax_classes(pl, pl->pool, i, i + 1, NULL, out);
+    for (int64_t c = 0; c < C && rc == 0; c++) {
         a[c].lovasz_fg = a[c].sy > 0;
-        a[c].lovasz = sl__lovasz_items(NULL, v, n, gts, true);
+        a[c].lovasz = out[c];
     }
-    free(v);
-    return 0;
+    free(out);
+    return rc;
 }
 
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
@@ -198,11 +202,11 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         req->pred_type == SL_PRED_PROBABILITIES && req->prediction.dtype == SL_DT_U8;
     struct sl__acc *a = &pl->accs[i * C];
     int64_t *matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
-    double *x = malloc(sizeof(double) * (size_t)(2 * C * BLOCK));
+    double *x = malloc(sizeof(double) * (size_t)(2 * C * ROW));
     if (!x) {
         return SL_ENOMEM;
     }
-    double *lp = x + C * BLOCK; /* log p; x becomes p in place */
+    double *lp = x + C * ROW; /* log p; x becomes p in place */
     double m[BLOCK], w[BLOCK];
     int cls[BLOCK];
     double count = 0;
@@ -210,7 +214,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
     for (int64_t off = 0; off < S; off += BLOCK) {
         int n = (int)(S - off < BLOCK ? S - off : BLOCK);
         for (int64_t c = 0; c < C; c++) {
-            load_row(&req->prediction, (i * C + c) * S + off, n, x + c * BLOCK);
+            load_row(&req->prediction, (i * C + c) * S + off, n, x + c * ROW);
         }
         load_classes(req, i * S + off, n, cls, m);
         if (req->weight.data) {
@@ -229,7 +233,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         }
         if (pl->need_soft) {
             for (int64_t c = 0; c < C; c++) {
-                const double *pc = x + c * BLOCK;
+                const double *pc = x + c * ROW;
                 double sp = 0, sp2 = 0;
                 for (int k = 0; k < n; k++) {
                     sp += m[k] * pc[k];
@@ -242,7 +246,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
         for (int k = 0; k < n; k++) {
             if (m[k] != 0) {
                 a[cls[k]].sy += 1;
-                a[cls[k]].spy += x[cls[k] * BLOCK + k];
+                a[cls[k]].spy += x[cls[k] * ROW + k];
             }
         }
         if (pl->need_cm) {
@@ -252,7 +256,7 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
             for (int64_t c = 0; c < C; c++) {
                 float *dst = pl->probs + (i * C + c) * S + off;
                 for (int k = 0; k < n; k++) {
-                    dst[k] = (float)x[c * BLOCK + k];
+                    dst[k] = (float)x[c * ROW + k];
                 }
             }
         }
@@ -265,36 +269,121 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i)
     return pl->need_lsm_img ? image_lovasz(pl, i, a) : 0;
 }
 
-int64_t sl__softmax_items(const struct sl__plan *pl, int64_t i, int64_t c, uint64_t *v,
-                          int64_t *gts)
+void sl__softmax_errors(const struct sl__plan *pl, int64_t i, int64_t c, uint32_t *v, int64_t cap,
+                        int64_t *nfg, int64_t *nbg, int64_t *gts)
 {
     const struct sl_request *req = pl->req;
     const int64_t C = pl->g->classes, S = pl->g->pixels;
-    const float *p = pl->probs + (i * C + c) * S;
-    double m[BLOCK];
-    int cls[BLOCK];
-    int64_t n_out = 0, fgs = 0;
-    for (int64_t off = 0; off < S; off += BLOCK) {
-        int n = (int)(S - off < BLOCK ? S - off : BLOCK);
-        load_classes(req, i * S + off, n, cls, m);
-        for (int k = 0; k < n; k++) {
-            if (m[k] == 0) {
+    const uint32_t *p = (const uint32_t *)(const void *)(pl->probs + (i * C + c) * S);
+    const uint32_t one = 0x3f800000u; /* the bits of 1.0f */
+    int64_t nf = *nfg, top = cap - 1 - *nbg, fgs = 0;
+    /* Berman et al. lovasz_softmax_flat: errors = |fg - p_c|, those > 0 only. Both slots are
+     * written and the one the pixel belongs to kept: with one free slot left they coincide and
+     * get the same bits. */
+    if (req->target.dtype == SL_DT_U8) {
+        const uint8_t *t = (const uint8_t *)req->target.data + i * S;
+        const bool ign = req->has_ignore && req->ignore_index >= 0 && req->ignore_index <= 255;
+        const uint8_t ig = (uint8_t)(ign ? req->ignore_index : 0);
+        for (int64_t k = 0; k < S; k++) {
+            if (ign && t[k] == ig) {
                 continue;
             }
-            /* Berman et al. lovasz_softmax_flat: errors = |fg - p_c| */
-            const bool fg = cls[k] == c;
-            const float pk = p[off + k];
-            const double e = fabs((fg ? 1.0 : 0.0) - (double)pk);
-            uint32_t bits;
-            memcpy(&bits, &pk, sizeof bits);
+            const uint32_t b = p[k] & 0x80000000u ? 0 : p[k];
+            const bool fg = t[k] == c;
+            v[top] = b;
+            v[nf] = b;
             fgs += fg;
-            v[n_out] =
-                (uint64_t)sl__key_desc((float)e) << 32 | (uint64_t)fg << 31 | (bits & 0x7fffffffu);
-            n_out += e > 0;
+            nf += fg & (b < one);
+            top -= !fg & (b != 0);
+        }
+    } else {
+        double m[BLOCK];
+        int cls[BLOCK];
+        for (int64_t off = 0; off < S; off += BLOCK) {
+            const int n = (int)(S - off < BLOCK ? S - off : BLOCK);
+            load_classes(req, i * S + off, n, cls, m);
+            for (int k = 0; k < n; k++) {
+                if (m[k] == 0) {
+                    continue;
+                }
+                const uint32_t b = p[off + k] & 0x80000000u ? 0 : p[off + k];
+                const bool fg = cls[k] == c;
+                v[top] = b;
+                v[nf] = b;
+                fgs += fg;
+                nf += fg & (b < one);
+                top -= !fg & (b != 0);
+            }
         }
     }
+    *nfg = nf;
+    *nbg = cap - 1 - top;
     *gts += fgs;
-    return n_out;
+}
+
+/* Classes shared out to lanes: each lane takes the next class until none is left, with one
+ * scratch for all its classes. */
+struct lsm_lanes {
+    const struct sl__plan *pl;
+    int64_t i0, i1;
+    const int64_t *classes;
+    int64_t n;
+    _Atomic int64_t next;
+    _Atomic int rc;
+    double *out;
+};
+
+/* One lane: classes taken in turn until none is left, their values into L->out; SL_ENOMEM into
+ * L->rc when its scratch cannot be had. */
+static void lsm_lane(void *arg, int64_t lane)
+{
+    (void)lane;
+    struct lsm_lanes *L = arg;
+    const int64_t cap = (L->i1 - L->i0) * L->pl->g->pixels;
+    uint32_t *v = NULL; /* cap errors, then cap of sort scratch */
+    for (;;) {
+        const int64_t k = atomic_fetch_add(&L->next, 1);
+        if (k >= L->n) {
+            break;
+        }
+        if (!v && !(v = malloc(sizeof *v * (size_t)(2 * cap > 0 ? 2 * cap : 1)))) {
+            atomic_store(&L->rc, SL_ENOMEM);
+            break;
+        }
+        const int64_t c = L->classes[k];
+        int64_t nfg = 0, nbg = 0, gts = 0;
+        for (int64_t i = L->i0; i < L->i1; i++) {
+            sl__softmax_errors(L->pl, i, c, v, cap, &nfg, &nbg, &gts);
+        }
+        L->out[c] = sl__lovasz_softmax_lists(v, nfg, v + cap - nbg, nbg, gts, v + cap);
+    }
+    free(v);
+}
+
+int sl__lovasz_softmax_classes(const struct sl__plan *pl, struct sl_pool *pool, int64_t i0,
+                               int64_t i1, const bool *want, double *out)
+{
+    const int64_t C = pl->g->classes, cap = (i1 - i0) * pl->g->pixels;
+    int64_t *classes = malloc(sizeof *classes * (size_t)C);
+    if (!classes) {
+        return SL_ENOMEM;
+    }
+    struct lsm_lanes L = {.pl = pl, .i0 = i0, .i1 = i1, .classes = classes, .out = out};
+    for (int64_t c = 0; c < C; c++) {
+        if (!want || want[c]) {
+            classes[L.n++] = c;
+        }
+    }
+    atomic_init(&L.next, 0);
+    atomic_init(&L.rc, 0);
+    /* one lane per thread, as many as the classes and the memory allow */
+    int64_t lanes = (int64_t)sl_pool_threads(pool) + 1;
+    const int64_t fit = SL_LOVASZ_PARALLEL_BYTES / (8 * (cap > 0 ? cap : 1));
+    lanes = lanes < L.n ? lanes : L.n;
+    lanes = lanes < fit ? lanes : fit > 1 ? fit : 1;
+    sl_pool_parallel_for(lanes > 1 ? pool : NULL, lanes, lsm_lane, &L);
+    free(classes);
+    return atomic_load(&L.rc);
 }
 
 void sl__argmax_image(const struct sl__plan *pl, int64_t i, int *arg)

@@ -11,8 +11,7 @@
 #define SUB 1024
 
 /* The prediction rows of classes 0..C-1 of image i, pixels [off, off + n), as float32 into dst
- * (row stride SUB), zero beyond n up to SUB. float16 goes through sl_half_to_float here, and
- * only here. */
+ * (row stride SUB), zero beyond n up to SUB: float16 and bfloat16 widened by sl__to_f32. */
 static void load_pred(const struct sl_tensor *t, int64_t C, int64_t S, int64_t i, int64_t off,
                       int64_t n, float *dst)
 {
@@ -22,10 +21,8 @@ static void load_pred(const struct sl_tensor *t, int64_t C, int64_t S, int64_t i
         if (t->dtype == SL_DT_F32) {
             memcpy(row, (const float *)t->data + at, sizeof(float) * (size_t)n);
         } else {
-            const uint16_t *h = (const uint16_t *)t->data + at;
-            for (int64_t k = 0; k < n; k++) {
-                row[k] = sl_half_to_float(h[k]);
-            }
+            /* float16 / bfloat16: widened exactly (F16C where present) */
+            sl__to_f32(-1, t->dtype, (const uint16_t *)t->data + at, n, row);
         }
         memset(row + n, 0, sizeof(float) * (size_t)(SUB - n));
     }
@@ -67,7 +64,8 @@ bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl)
 {
     if (g->mode != SL_MODE_MULTICLASS || req->pred_type != SL_PRED_LOGITS ||
-        !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16) ||
+        !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16 ||
+          req->prediction.dtype == SL_DT_BF16) ||
         (req->weight.data && req->weight.dtype != SL_DT_F32) || pl->need_lsm_img ||
         pl->need_lsm_batch || (req->target.dtype != SL_DT_U8 && g->classes > 255) ||
         g->classes > SL_MAX_CLASSES) {

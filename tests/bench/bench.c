@@ -514,6 +514,52 @@ int main(int argc, char **argv)
     }
     bench_mc19(&req, metrics, pool, reps, &seed);
     printf("(multiclass rows count image pixels, each with C class scores)\n");
+    /* Lovász-Softmax on a Cityscapes-like image, 1 x 19 x 512 x 1024 float32 logits: 16 x 16
+     * tiles of 16 of the 19 classes, logits uniform in [-2, 2) plus 4 on the tile's class;
+     * cross_entropy alone beside it is the softmax pass the loss needs first
+     * (tests/bench/lovasz_compare.py times the reference on the same shape) */
+    {
+        const int64_t C = 19, LH = 512, LW = 1024, S = LH * LW;
+        float *lx = malloc(sizeof *lx * (size_t)(C * S));
+        uint8_t *ly = malloc((size_t)S);
+        if (!lx || !ly) {
+            return 1;
+        }
+        for (int64_t k = 0; k < S; k++) {
+            ly[k] = (uint8_t)(((k / LW / 16) * 7 + (k % LW / 16) * 3) % 16);
+        }
+        for (int64_t c = 0; c < C; c++) {
+            for (int64_t k = 0; k < S; k++) {
+                const double u = (double)(next(&seed) >> 11) / 9007199254740992.0;
+                lx[c * S + k] = (float)(4 * (u - 0.5) + (ly[k] == c ? 4 : 0));
+            }
+        }
+        req.prediction = (struct sl_tensor){lx, SL_DT_F32, 4, {1, C, LH, LW}};
+        req.target = (struct sl_tensor){ly, SL_DT_U8, 3, {1, LH, LW}};
+        struct sl_spec ls[2];
+        sl_spec_init(&ls[0], sl_find_loss("lovasz_softmax"));
+        sl_spec_init(&ls[1], sl_find_loss("cross_entropy"));
+        req.nlosses = 1;
+        req.nmetrics = 0;
+        const char *what[3] = {"C=19 1x512x1024: lovasz_softmax", "C=19 1x512x1024: lsm per image",
+                               "C=19 1x512x1024: cross_entropy"};
+        double ms[3][2];
+        for (int k = 0; k < 3; k++) {
+            req.losses = &ls[k == 2];
+            ls[0].values[sl_param_index(ls[0].def, "per_image")] =
+                (struct sl_value){.kind = SL_V_BOOL, .b = k == 1};
+            t1 = time_score(&req, NULL, reps);
+            tp = time_score(&req, pool, reps);
+            row(what[k], (double)S, t1, tp);
+            ms[k][0] = t1 * 1e3;
+            ms[k][1] = tp * 1e3;
+        }
+        printf("C=19 1x512x1024 ms (1 core / pool): lovasz_softmax %.1f / %.1f, per image %.1f / "
+               "%.1f, cross_entropy %.1f / %.1f\n",
+               ms[0][0], ms[0][1], ms[1][0], ms[1][1], ms[2][0], ms[2][1]);
+        free(lx);
+        free(ly);
+    }
     printf("lovasz_hinge per image, 1 core: %.2f ms (every error > 0: %.2f ms); the reference "
            "code takes 28 ms\n",
            lovasz_ms, lovasz_worst_ms);

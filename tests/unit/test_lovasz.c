@@ -8,6 +8,7 @@
 
 #include "../check.h"
 #include "internal.h"
+#include "segloss.h"
 
 /* xorshift64*: reproducible inputs */
 static uint64_t next(uint64_t *s)
@@ -268,9 +269,258 @@ static void test_sort_desc(void)
     }
 }
 
+/* sl__radix_u32 against qsort. */
+static int cmp_u32_inc(const void *a, const void *b)
+{
+    const uint32_t x = *(const uint32_t *)a, z = *(const uint32_t *)b;
+    return (x > z) - (x < z);
+}
+
+static void test_radix_u32(void)
+{
+    for (size_t s = 0; s < N_SIZES; s++) {
+        const int64_t n = sizes[s];
+        uint64_t seed = 3000 + s;
+        uint32_t *v = malloc(sizeof *v * (size_t)(n + 1)), *g = malloc(sizeof *g * (size_t)(n + 1));
+        uint32_t *tmp = malloc(sizeof *tmp * (size_t)(n + 1));
+        if (!v || !g || !tmp) {
+            CHECK(0);
+            return;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            /* full range, or probabilities' bits, or a few values (long runs) */
+            const uint64_t r = next(&seed);
+            v[i] = s % 3 == 0   ? (uint32_t)r
+                   : s % 3 == 1 ? (uint32_t)(r % 0x3f800001u)
+                                : (uint32_t)(r % 7) << 20;
+        }
+        memcpy(g, v, sizeof *v * (size_t)n);
+        qsort(g, (size_t)n, sizeof *g, cmp_u32_inc);
+        sl__radix_u32(v, tmp, n);
+        CHECK(n == 0 || memcmp(v, g, sizeof *v * (size_t)n) == 0);
+        free(v);
+        free(g);
+        free(tmp);
+    }
+}
+
+/* A probability that makes ties across labels (a quarter grid, so 1 - p of one label equals
+ * p of the other), exact 0, 1 and -0, or any float in [0, 1]. */
+static float prob(uint64_t *s)
+{
+    switch (next(s) % 8) {
+    case 0:
+        return (float)(next(s) % 5) * 0.25f;
+    case 1:
+        return next(s) % 2 ? 0.0f : -0.0f;
+    case 2:
+        return 1.0f;
+    case 3:
+        return (float)(next(s) % 256) / 255.0f;
+    default:
+        return (float)unit(s);
+    }
+}
+
+static uint32_t prob_bits(float p)
+{
+    uint32_t b;
+    memcpy(&b, &p, sizeof b);
+    return b & 0x80000000u ? 0 : b;
+}
+
+/* sl__lovasz_softmax_lists (float bits of p, two sorted lists merged) against the earlier
+ * packed-item path (sl__lovasz_items, softmax items), the double path (sl__lovasz_flat) and the
+ * brute-force integral; with no positive, exactly the largest error. */
+static void test_softmax_lists(void)
+{
+    uint64_t seed = 4242;
+    const int64_t ns[] = {1, 2, 9, 255, 256, 257, 2000, 5000, 100000};
+    for (size_t si = 0; si < sizeof ns / sizeof ns[0]; si++) {
+        for (int rep = 0; rep < 3; rep++) {
+            const int64_t n = ns[si];
+            float *p = malloc(sizeof *p * (size_t)n);
+            uint8_t *y = malloc((size_t)n);
+            double *e = malloc(sizeof *e * (size_t)n);
+            struct sl__ey *v = malloc(sizeof *v * (size_t)n);
+            uint64_t *it = malloc(sizeof *it * (size_t)n);
+            uint32_t *fg = malloc(sizeof *fg * (size_t)n), *bg = malloc(sizeof *bg * (size_t)n);
+            uint32_t *tmp = malloc(sizeof *tmp * (size_t)n);
+            if (!p || !y || !e || !v || !it || !fg || !bg || !tmp) {
+                CHECK(0);
+                return;
+            }
+            /* rep 2: no positive at all */
+            const uint64_t share = rep == 0 ? 2 : rep == 1 ? 19 : 0;
+            int64_t gts = 0, nv = 0, ni = 0, nfg = 0, nbg = 0;
+            for (int64_t i = 0; i < n; i++) {
+                p[i] = prob(&seed);
+                y[i] = (uint8_t)(share && next(&seed) % share == 0);
+                e[i] = fabs((y[i] ? 1.0 : 0.0) - (double)p[i]);
+                gts += y[i];
+                v[nv] = (struct sl__ey){.e = e[i], .y = y[i]};
+                nv += e[i] > 0;
+                uint32_t bits;
+                memcpy(&bits, &p[i], sizeof bits);
+                it[ni] = (uint64_t)sl__key_desc((float)e[i]) << 32 | (uint64_t)y[i] << 31 |
+                         (bits & 0x7fffffffu);
+                ni += e[i] > 0;
+                if (e[i] > 0) {
+                    if (y[i]) {
+                        fg[nfg++] = prob_bits(p[i]);
+                    } else {
+                        bg[nbg++] = prob_bits(p[i]);
+                    }
+                }
+            }
+            const double got = sl__lovasz_softmax_lists(fg, nfg, bg, nbg, gts, tmp);
+            const double flat = sl__lovasz_flat(v, nv, gts);
+            CHECK_CLOSE(got, flat, 1e-13, 1e-15);
+            CHECK_CLOSE(got, sl__lovasz_items(NULL, it, ni, gts, true), 1e-13, 1e-15);
+            if (n <= 5000) {
+                CHECK_CLOSE(got, lovasz_brute(e, y, n), 1e-12, 1e-14);
+            }
+            if (gts == 0) {
+                double mx = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    mx = e[i] > mx ? e[i] : mx;
+                }
+                CHECK(got == mx && flat == mx);
+            }
+            free(p);
+            free(y);
+            free(e);
+            free(v);
+            free(it);
+            free(fg);
+            free(bg);
+            free(tmp);
+        }
+    }
+    /* hand calculation: p = [0.5 (class), 0.75, 0.25]: errors 0.5 (fg), 0.75, 0.25, gts 1;
+     * order 0.75 (bg): J = 1 - 1/2 = 0.5; 0.5 (fg): J = 1 - 0/2 = 1; 0.25 (bg): J = 1 - 0/3 = 1;
+     * loss = 0.75 * 0.5 + 0.5 * 0.5 + 0.25 * 0 = 0.625 */
+    uint32_t hf[1] = {prob_bits(0.5f)}, hb[2] = {prob_bits(0.75f), prob_bits(0.25f)}, ht[2];
+    CHECK_CLOSE(sl__lovasz_softmax_lists(hf, 1, hb, 2, 1, ht), 0.625, 0, 1e-15);
+}
+
+/* Lovász-Softmax through sl_score on float32 probabilities (so the probabilities it sorts are
+ * the test's own floats): against the reference's rules written here on sl__lovasz_flat
+ * (classes present or all, per image or pooled, ignored pixels left out, uint8 and int32
+ * targets), and the same bits with no pool, one worker and two. */
+static double lsm_expected(const float *x, const int32_t *t, int64_t N, int64_t C, int64_t S,
+                           int64_t ignore, bool all, bool per_image)
+{
+    struct sl__ey *v = malloc(sizeof *v * (size_t)(N * S));
+    double total = 0;
+    const int64_t groups = per_image ? N : 1, per = per_image ? 1 : N;
+    for (int64_t gi = 0; gi < groups; gi++) {
+        double sum = 0;
+        int k = 0;
+        for (int64_t c = 0; c < C; c++) {
+            int64_t n = 0, gts = 0;
+            for (int64_t i = gi * per; i < (gi + 1) * per; i++) {
+                for (int64_t s = 0; s < S; s++) {
+                    const int32_t lab = t[i * S + s];
+                    if (lab == ignore) {
+                        continue;
+                    }
+                    const double e = fabs((lab == c ? 1.0 : 0.0) - x[(i * C + c) * S + s]);
+                    gts += lab == c;
+                    v[n] = (struct sl__ey){.e = e, .y = (uint8_t)(lab == c)};
+                    n += e > 0;
+                }
+            }
+            if (!all && gts == 0) {
+                continue; /* reference: classes 'present' skips fg.sum() == 0 */
+            }
+            sum += sl__lovasz_flat(v, n, gts);
+            k++;
+        }
+        total += k ? sum / k : 0.0;
+    }
+    free(v);
+    return total / (double)groups;
+}
+
+static void test_softmax_score(void)
+{
+    struct sl_pool *pools[3] = {NULL, sl_pool_new(1, 4), sl_pool_new(2, 4)};
+    uint64_t seed = 777;
+    /* 2 x 5 x 128 x 128 runs on the pool; 3 x 4 x 9 x 11 on the calling thread */
+    const int64_t shapes[2][4] = {{2, 5, 128, 128}, {3, 4, 9, 11}};
+    for (int sh = 0; sh < 2; sh++) {
+        const int64_t N = shapes[sh][0], C = shapes[sh][1], H = shapes[sh][2], W = shapes[sh][3];
+        const int64_t S = H * W;
+        float *x = malloc(sizeof *x * (size_t)(N * C * S));
+        int32_t *t = malloc(sizeof *t * (size_t)(N * S));
+        uint8_t *t8 = malloc((size_t)(N * S));
+        if (!x || !t || !t8) {
+            CHECK(0);
+            return;
+        }
+        for (int64_t i = 0; i < N; i++) {
+            for (int64_t s = 0; s < S; s++) {
+                /* class C-1 never appears, class C-2 not in image 0; some pixels ignored */
+                int32_t lab = (int32_t)(next(&seed) % (uint64_t)(C - 1));
+                if (i == 0 && lab == C - 2) {
+                    lab = 0;
+                }
+                t[i * S + s] = next(&seed) % 10 == 0 ? 255 : lab;
+                t8[i * S + s] = (uint8_t)t[i * S + s];
+                for (int64_t c = 0; c < C; c++) {
+                    x[(i * C + c) * S + s] = prob(&seed);
+                }
+            }
+        }
+        for (int dt = 0; dt < 2; dt++) {
+            for (int all = 0; all < 2; all++) {
+                for (int pi = 0; pi < 2; pi++) {
+                    struct sl_request req;
+                    sl_request_init(&req);
+                    req.prediction = (struct sl_tensor){x, SL_DT_F32, 4, {N, C, H, W}};
+                    req.target = dt ? (struct sl_tensor){t, SL_DT_I32, 3, {N, H, W}}
+                                    : (struct sl_tensor){t8, SL_DT_U8, 3, {N, H, W}};
+                    req.mode = SL_MODE_MULTICLASS;
+                    req.pred_type = SL_PRED_PROBABILITIES;
+                    req.has_ignore = true;
+                    req.ignore_index = 255;
+                    struct sl_spec s;
+                    sl_spec_init(&s, sl_find_loss("lovasz_softmax"));
+                    s.values[SL_P_LSM_CLASSES] =
+                        (struct sl_value){.kind = SL_V_ENUM, .choice = all};
+                    s.values[SL_P_LSM_PER_IMAGE] = (struct sl_value){.kind = SL_V_BOOL, .b = pi};
+                    req.losses = &s;
+                    req.nlosses = 1;
+                    req.nmetrics = 0;
+                    const double want = lsm_expected(x, t, N, C, S, 255, all, pi);
+                    double got[3];
+                    for (int k = 0; k < 3; k++) {
+                        struct sl_result *res = NULL;
+                        char msg[256];
+                        got[k] = NAN;
+                        if (sl_score(&req, pools[k], &res, msg, sizeof msg) == 0) {
+                            got[k] = res->losses[0].value;
+                            sl_result_free(res);
+                        }
+                    }
+                    CHECK_CLOSE(got[0], want, 1e-12, 1e-15);
+                    CHECK(got[1] == got[0] && got[2] == got[0]);
+                }
+            }
+        }
+        free(x);
+        free(t);
+        free(t8);
+    }
+    sl_pool_free(pools[1]);
+    sl_pool_free(pools[2]);
+}
+
 static const struct check_test tests[] = {
-    CHECK_TEST(test_key_desc),  CHECK_TEST(test_radix_u64),     CHECK_TEST(test_radix_u64_pool),
-    CHECK_TEST(test_sort_desc), CHECK_TEST(test_lovasz_losses),
+    CHECK_TEST(test_key_desc),      CHECK_TEST(test_radix_u64),     CHECK_TEST(test_radix_u64_pool),
+    CHECK_TEST(test_sort_desc),     CHECK_TEST(test_lovasz_losses), CHECK_TEST(test_radix_u32),
+    CHECK_TEST(test_softmax_lists), CHECK_TEST(test_softmax_score),
 };
 
 int main(int argc, char **argv)
