@@ -451,9 +451,10 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
 /* Multiclass: the fused softmax pass over image i (all C planes, the confusion matrix, and the
  * probabilities for Lovász-Softmax when asked). Returns 0 or SL_ENOMEM. */
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i);
-/* Whether the multiclass pass can run the fused float32 kernel (softmax_fast.c): float32 or
- * float16 logits, float32 weights or none, uint8 targets (any other dtype with C <= 255), no
- * Lovász-Softmax (which keeps the double pass's probabilities), no focal without class 0. */
+/* Whether the multiclass pass can run the fused float32 kernel (softmax_fast.c): float32,
+ * float16 or bfloat16 logits, weights of those dtypes or none, uint8 targets (any other dtype with
+ * C <= 255), no Lovász-Softmax (which keeps the double pass's probabilities), no focal without
+ * class 0. */
 bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl);
 /* sl__pass_softmax on the fused kernel (plan mc_fast). Returns 0 or SL_ENOMEM. */

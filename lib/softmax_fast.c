@@ -66,9 +66,10 @@ bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
     if (g->mode != SL_MODE_MULTICLASS || req->pred_type != SL_PRED_LOGITS ||
         !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16 ||
           req->prediction.dtype == SL_DT_BF16) ||
-        (req->weight.data && req->weight.dtype != SL_DT_F32) || pl->need_lsm_img ||
-        pl->need_lsm_batch || (req->target.dtype != SL_DT_U8 && g->classes > 255) ||
-        g->classes > SL_MAX_CLASSES) {
+        (req->weight.data && req->weight.dtype != SL_DT_F32 && req->weight.dtype != SL_DT_F16 &&
+         req->weight.dtype != SL_DT_BF16) ||
+        pl->need_lsm_img || pl->need_lsm_batch ||
+        (req->target.dtype != SL_DT_U8 && g->classes > 255) || g->classes > SL_MAX_CLASSES) {
         return false;
     }
     for (int f = 0; f < pl->nfocal; f++) {
@@ -123,7 +124,8 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
     if (!st.lanes || !st.counts || !st.e || !xb || !wb || !tb) {
         goto out;
     }
-    const bool f32 = req->prediction.dtype == SL_DT_F32;
+    const bool f32 =
+        req->prediction.dtype == SL_DT_F32 && (!req->weight.data || req->weight.dtype == SL_DT_F32);
     for (int64_t off = 0; off < S; off += SUB) {
         const int64_t n = S - off < SUB ? S - off : SUB;
         /* whole blocks read in place when they can be, the rest through the buffers */
@@ -140,8 +142,14 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
             load_pred(&req->prediction, C, S, i, off + direct, n - direct, xb);
             load_target(req, S, i, off + direct, n - direct, tb);
             if (req->weight.data) {
-                memcpy(wb, (const float *)req->weight.data + i * S + off + direct,
-                       sizeof(float) * (size_t)(n - direct));
+                if (req->weight.dtype == SL_DT_F32) {
+                    memcpy(wb, (const float *)req->weight.data + i * S + off + direct,
+                           sizeof(float) * (size_t)(n - direct));
+                } else { /* float16 / bfloat16, widened exactly */
+                    sl__to_f32(-1, req->weight.dtype,
+                               (const uint16_t *)req->weight.data + i * S + off + direct,
+                               n - direct, wb);
+                }
                 memset(wb + (n - direct), 0, sizeof(float) * (size_t)(SUB - (n - direct)));
             }
             in.x = xb;
