@@ -226,9 +226,10 @@ static int body_inflate(struct srv_req *req, struct slp_response *resp)
     char msg[256];
     slp_dynbuf_init(&plain, srv->max_body);
     int rc = slp_inflate_all(in, len, comp, &plain, name, msg, sizeof(msg));
-    if (rc == SL_ETOOLARGE) {
-        snprintf(msg, sizeof(msg), "%s inflates to more than %zu bytes (the --max-body-mb limit)",
-                 name, srv->max_body);
+    if (rc == SL_ETOOLARGE && strstr(msg, " inflates to more than ")) {
+        /* the cap is --max-body-mb's (a zstd window over its limit says so itself) */
+        size_t at = strlen(msg);
+        snprintf(msg + at, sizeof(msg) - at, " (the --max-body-mb limit)");
     }
     if (rc != 0) {
         slp_dynbuf_free(&plain);
