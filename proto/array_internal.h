@@ -133,6 +133,7 @@ struct slp__inflater {
     z_stream zs;
     ZSTD_DCtx *zd;      /* zstd: the decoder (NULL for the zlib kinds) */
     long long declared; /* zstd: the content size the frame header declares, -1 when absent */
+    unsigned long long produced; /* zstd: bytes decoded so far */
     const unsigned char *in;
     size_t len;
     size_t fed; /* bytes of in handed to the decoder so far */

@@ -492,6 +492,7 @@ static int zstd_read(struct slp__inflater *z, void *out, size_t want, size_t *go
         size_t out_before = o.pos, in_before = i.pos;
         size_t r = ZSTD_decompressStream(z->zd, &o, &i);
         z->fed = i.pos;
+        z->produced += o.pos - out_before;
         if (ZSTD_isError(r)) {
             if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation) {
                 slp__errf(msg, msglen, "%s: out of memory while inflating", z->dname);
@@ -501,6 +502,13 @@ static int zstd_read(struct slp__inflater *z, void *out, size_t want, size_t *go
                           ZSTD_getErrorName(r));
                 rc = SL_EMALFORMED;
             }
+            break;
+        }
+        if (r == 0 && z->declared >= 0 && z->produced != (unsigned long long)z->declared) {
+            /* libzstd 1.5.4 ends some frames short of their Frame_Content_Size unflagged */
+            slp__errf(msg, msglen, "%s: corrupt zstd frame: it declares %lld bytes and holds %llu",
+                      z->dname, z->declared, z->produced);
+            rc = SL_EMALFORMED;
             break;
         }
         if (r == 0) {

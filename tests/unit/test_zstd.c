@@ -146,6 +146,25 @@ static void test_headers(void)
 {
     unsigned char out[16];
     char m[MSGLEN];
+    /* FHD 0x40: a 2-byte content size 0x4099 + 256 = 16793 after the window 0x58; then the
+     * last block, compressed, of 0 bytes (block header 05 00 00): a frame holding nothing,
+     * which libzstd 1.5.4 ends without an error (found by fuzz_inflate) */
+    static const unsigned char shortf[] = {0x28, 0xb5, 0x2f, 0xfd, 0x40, 0x58,
+                                           0x99, 0x40, 0x05, 0x00, 0x00};
+    struct slp__inflater z;
+    int more = 0;
+    CHECK_INT(slp__inflater_init(&z, shortf, sizeof shortf, SLP_COMP_ZSTD, "p", "p", m, sizeof m),
+              0);
+    CHECK_INT(slp__inflater_at_end(&z, &more, m, sizeof m), SL_EMALFORMED);
+    CHECK_PREFIX(m, "p: corrupt zstd frame: it declares 16793 bytes and holds 0");
+    slp__inflater_end(&z);
+    /* with more room libzstd sees it itself */
+    struct slp_dynbuf b;
+    slp_dynbuf_init(&b, 1 << 20);
+    CHECK_INT(slp_inflate_all(shortf, sizeof shortf, SLP_COMP_ZSTD, &b, "body", m, sizeof m),
+              SL_EMALFORMED);
+    CHECK_PREFIX(m, "body: corrupt zstd frame: ");
+    slp_dynbuf_free(&b);
     /* FHD 0x00: no content size, not single-segment, so a Window_Descriptor follows:
      * 0x70 = exponent 14, mantissa 0: 2^(10+14) = 16 MiB, over 8 MiB */
     static const unsigned char w16[] = {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x70, 0, 0, 0};
