@@ -178,9 +178,8 @@ static enum MHD_Result body_begin(struct srv_req *req)
     }
     req->hdr.want_json = srv_accept_prefers_json(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT));
     req->hdr.want_html = srv_accept_prefers_html(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT));
-    const char *ae = srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-    req->hdr.accept_gzip = srv_accept_encoding_allows_gzip(ae);
-    req->hdr.answer_enc = srv_accept_encoding_pick(ae);
+    req->hdr.answer_enc =
+        srv_accept_encoding_pick(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
     slp_dynbuf_init(&req->in.body, srv->max_body);
     req->phase = PH_BODY;
     return MHD_YES;

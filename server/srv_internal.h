@@ -235,7 +235,6 @@ struct srv_req {
         bool multipart;        /* Content-Type multipart/form-data */
         bool want_json;        /* Accept prefers application/json (weight map) */
         bool want_html;        /* Accept prefers text/html (the /v1/score report) */
-        bool accept_gzip;      /* Accept-Encoding allows gzip */
         enum srv_encoding
             answer_enc; /* the coding a large answer gets (srv_accept_encoding_pick) */
     } hdr;
