@@ -33,7 +33,7 @@ WARN   = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototy
          -Wvla -Wimplicit-fallthrough -Werror
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread $(OPT) $(WARN) \
              -Ilib -Iproto -Iserver -MMD -MP $(CFLAGS)
-LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -lpng16 -ldeflate -lz -lm -pthread $(LDLIBS)
+LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -lpng16 -ldeflate -lzstd -lz -lm -pthread $(LDLIBS)
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined
@@ -294,7 +294,7 @@ $(FUZZ_DIR)/obj/proto/openapi_blob.o: proto/openapi_blob.S proto/openapi.json
 
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	@$(if $(Q),echo "  FUZZLD  $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -lpng16 -ldeflate -lz -lm -pthread
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) $^ -o $@ -ljansson -lpng16 -ldeflate -lzstd -lz -lm -pthread
 
 .PHONY: fuzz-seeds fuzz-merge fuzz-long
 fuzz-seeds:

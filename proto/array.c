@@ -168,23 +168,16 @@ void slp__format_names(unsigned need, const char *last_sep, char *buf, size_t le
 
 static int parse_compression(struct slp__areq *r)
 {
-    static const char *const names[] = {"none", "gzip", "zlib", "deflate", "auto"};
-    static const enum slp_compression kinds[] = {SLP_COMP_NONE, SLP_COMP_GZIP, SLP_COMP_ZLIB,
-                                                 SLP_COMP_DEFLATE, SLP_COMP_AUTO};
-    const int n = (int)(sizeof names / sizeof names[0]);
     r->comp = SLP_COMP_NONE;
     if (!r->compression) {
         return 0;
     }
     const char *s = json_string_value(r->compression);
-    for (int k = 0; k < n; k++) {
-        if (strcmp(s, names[k]) == 0) {
-            r->comp = kinds[k];
-            return 0;
-        }
+    if (slp__compression_from_name(s, &r->comp) == 0) {
+        return 0;
     }
     char all[80];
-    join_names(names, n, " or ", all, sizeof all);
+    slp__compression_names(all, sizeof all);
     slp__errf(r->msg, r->msglen, "%s.compression: unknown compression '%.40s' (expected %s)",
               r->name, s, all);
     return SL_EINVAL;
@@ -352,6 +345,10 @@ const char *slp__gzip_hint(const struct slp__areq *r)
     const struct slp_part *p = r->pt;
     if (p && r->comp == SLP_COMP_NONE && p->len >= 2 && p->data[0] == 0x1f && p->data[1] == 0x8b) {
         return "; it looks gzip-compressed: set \"compression\": \"gzip\"";
+    }
+    if (p && r->comp == SLP_COMP_NONE && p->len >= 4 &&
+        memcmp(p->data, "\x28\xb5\x2f\xfd", 4) == 0) {
+        return "; it looks zstd-compressed: set \"compression\": \"zstd\"";
     }
     return "";
 }

@@ -3,8 +3,8 @@
  *
  * Formats (one row each in array.c's table): list (flat with shape, or nested), raw, npy
  * (v1/v2/v3, C or Fortran order), each npy/raw base64 or a multipart part, possibly compressed
- * (none, gzip, zlib, deflate, auto), and the masks rle (Kaggle) and coco_rle. Every byte count
- * is checked exactly: a compressed stream is inflated into exactly the declared size and must
+ * (none, gzip, zlib, deflate, auto, zstd), and the masks rle (Kaggle) and coco_rle. Every byte
+ * count is checked exactly: a compressed stream is inflated into exactly the declared size and must
  * end there (the inflater stops at expected + 1 bytes, so a bomb costs nothing).
  *
  * Errors: functions return 0 or a negative SL_E* code of lib/segloss.h, with a message naming
@@ -62,7 +62,8 @@ enum slp_compression {
     SLP_COMP_GZIP,
     SLP_COMP_ZLIB,
     SLP_COMP_DEFLATE,
-    SLP_COMP_AUTO
+    SLP_COMP_AUTO,
+    SLP_COMP_ZSTD /* one Zstandard frame (RFC 8878) */
 };
 
 /* The parts of a multipart/form-data body (borrowed): arrays name them with "part". */
@@ -102,7 +103,8 @@ int slp_array_from_json_parts(const json_t *j, const char *name, const struct sl
 int slp_base64_decode(const char *in, size_t len, size_t max_out, unsigned char **out,
                       size_t *out_len, const char *name, char *msg, size_t msglen);
 
-/* Inflates the whole stream in (gzip, zlib, raw deflate, or auto = gzip/zlib by header) into
+/* Inflates the whole stream in (gzip, zlib, raw deflate, auto = gzip/zlib by header, or one zstd
+ * frame: inflate.c says which frames) into
  * out, which must receive exactly expected bytes: fewer, more, or trailing data after the
  * stream's end is SL_ESIZE/SL_EMALFORMED with a message naming name, expected and seen counts. */
 int slp_inflate_exact(const unsigned char *in, size_t len, enum slp_compression comp, void *out,

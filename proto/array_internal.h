@@ -12,6 +12,7 @@
 #define ZLIB_CONST
 #endif
 #include <zlib.h>
+#include <zstd.h>
 
 #include "array.h"
 #include "dynbuf.h"
@@ -126,15 +127,19 @@ int slp__base64_decode_range(const char *in, size_t len, size_t start, size_t nb
 
 /* ---- bounded inflate ---- */
 
-/* A streaming inflater over one in-memory compressed buffer (borrowed). */
+/* A streaming inflater over one in-memory compressed buffer (borrowed): zlib's for gzip, zlib
+ * and deflate, libzstd's for one zstd frame (inflate.c's decoder table: one row per kind). */
 struct slp__inflater {
     z_stream zs;
+    ZSTD_DCtx *zd;      /* zstd: the decoder (NULL for the zlib kinds) */
+    long long declared; /* zstd: the content size the frame header declares, -1 when absent */
+    unsigned long long produced; /* zstd: bytes decoded so far */
     const unsigned char *in;
     size_t len;
-    size_t fed;        /* bytes of in handed to zlib so far */
-    int kind;          /* resolved: SLP_COMP_GZIP, SLP_COMP_ZLIB or SLP_COMP_DEFLATE */
-    int live;          /* inflateInit2 succeeded; inflateEnd is due */
-    int ended;         /* the stream (the last gzip member) ended exactly at the end of in */
+    size_t fed; /* bytes of in handed to the decoder so far */
+    int kind;   /* resolved: SLP_COMP_GZIP, SLP_COMP_ZLIB, SLP_COMP_DEFLATE or SLP_COMP_ZSTD */
+    int live;   /* the decoder started; its end is due */
+    int ended;  /* the stream (the last gzip member) ended exactly at the end of in */
     const char *name;  /* array name for size messages ("prediction") */
     const char *dname; /* path of the bytes for stream messages ("prediction.data") */
 };
@@ -158,8 +163,9 @@ int slp__inflater_at_end(struct slp__inflater *z, int *more, char *msg, size_t m
 /* Releases zlib state. Safe on a zeroed or failed inflater. */
 void slp__inflater_end(struct slp__inflater *z);
 
-/* Inflates the whole stream in[0..len) of kind (resolved: GZIP, ZLIB or DEFLATE) with libdeflate
- * into out[0..size), size > 0. Returns 1 when it is one complete stream (one gzip member) that
+/* Inflates the whole stream in[0..len) of kind (resolved: GZIP, ZLIB or DEFLATE) with libdeflate,
+ * or ZSTD in one ZSTD_decompressDCtx call when its one frame declares exactly size bytes, into
+ * out[0..size), size > 0. Returns 1 when it is one complete stream (one gzip member) that
  * inflates to exactly size bytes and ends exactly at the end of in. Returns 0 for anything else -
  * a corrupt, short or long stream, trailing data or another gzip member, a gzip header with a
  * header CRC or a zlib header with a window under 32 KiB (which libdeflate checks less strictly
@@ -178,6 +184,23 @@ int slp__inflate_exact(const unsigned char *in, size_t len, enum slp_compression
 
 /* Lower-case name of a resolved compression kind ("gzip"). */
 const char *slp__compression_name(int kind);
+
+/* The compression called name ("none", "gzip", ..., "zstd": the decoder table's rows) into *c;
+ * 0, or -1 when there is no such row. */
+int slp__compression_from_name(const char *name, enum slp_compression *c);
+
+/* The name of the decoder table's row i (0, 1, ...), or NULL past its end. */
+const char *slp__compression_row(int i);
+
+/* The names of the decoder table's rows as prose into buf (always terminated): "none, gzip,
+ * zlib, deflate, auto or zstd". */
+void slp__compression_names(char *buf, size_t len);
+
+/* Window sizes of zstd frames always accepted (RFC 8878 section 3.1.1.1.2 asks decoders to
+ * support 8 MB; RFC 9659 caps the HTTP "zstd" coding's window there). A larger window is only
+ * accepted in a single-segment frame, whose window is its declared size, itself checked
+ * against the caller's size or limit. */
+#define SLP__ZSTD_WINDOW_MAX ((uint64_t)8 << 20)
 
 /* ---- npy ---- */
 
@@ -299,8 +322,8 @@ int slp__data_string(struct slp__areq *r, const char **s, size_t *len);
  * error of slp_base64_decode. */
 int slp__decode_compressed(struct slp__areq *r, size_t cap, unsigned char **cbuf, size_t *clen);
 
-/* A hint to append to a message when r's part starts with the gzip magic while "compression" is
- * none; "" otherwise (static strings). */
+/* A hint to append to a message when r's part starts with the gzip (or zstd) magic while
+ * "compression" is none; "" otherwise (static strings). */
 const char *slp__gzip_hint(const struct slp__areq *r);
 
 #endif /* SLP_ARRAY_INTERNAL_H */

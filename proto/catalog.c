@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "array_internal.h"
 #include "internal.h"
 
 static const char *type_name(enum sl_param_type t)
@@ -137,6 +138,15 @@ char *slp_catalog_json(size_t *len)
     write_table(&b, losses, nl);
     slp_dynbuf_adds(&b, ",\"metrics\":");
     write_table(&b, metrics, nm);
+    /* what the wire takes, so that a client can choose (the CLI's --compress auto picks zstd
+     * when it is listed): the arrays' "compression" values, from inflate.c's decoder table, and
+     * the request codings of server/headers.c */
+    slp_dynbuf_adds(&b, ",\"compression\":[");
+    for (int k = 0; slp__compression_row(k); k++) {
+        slp_dynbuf_adds(&b, k ? "," : "");
+        slp_json_add_str(&b, slp__compression_row(k), 0);
+    }
+    slp_dynbuf_adds(&b, "],\"content_encoding\":[\"identity\",\"gzip\",\"deflate\",\"zstd\"]");
     slp_dynbuf_adds(&b, "}");
     if (b.err) {
         slp_dynbuf_free(&b);

@@ -432,17 +432,20 @@ out:
 
 /* ---- one .npy file ---- */
 
-/* Decodes the .npy file data[0..len) (gzip'd when it starts with 1f 8b: inflated by the npy
- * decoder into exactly the size its header gives, so within lim) into *a; messages name it
- * label. */
+/* Decodes the .npy file data[0..len) (gzip'd when it starts with 1f 8b, zstd when with 28 b5 2f
+ * fd: inflated by the npy decoder into exactly the size its header gives, so within lim) into *a;
+ * messages name it label. */
 static int decode_npy_file(const unsigned char *data, size_t len, const struct slp_limits *lim,
                            const char *label, struct slp_array *a, char *msg, size_t msglen)
 {
     struct slp_part p = {TAG, data, len};
     struct slp_parts ps = {&p, 1};
     bool gz = len >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+    bool zs = len >= 4 && memcmp(data, "\x28\xb5\x2f\xfd", 4) == 0;
     json_t *j = json_pack("{s:s, s:s, s:s}", "format", "npy", "part", TAG, "compression",
-                          gz ? "gzip" : "none");
+                          gz   ? "gzip"
+                          : zs ? "zstd"
+                               : "none");
     if (!j) {
         slp__errf(msg, msglen, "%s: out of memory", label);
         return SL_ENOMEM;
@@ -1031,8 +1034,9 @@ int slc_bundle_read(const void *data, size_t len, const struct slp_limits *lim,
         }
         char label[200];
         snprintf(label, sizeof label, "bundle image '%.*s'", (int)idlen, id);
-        /* a gzip magic inside a bundle is no .npy: refuse it rather than inflate */
-        if (nlen >= 2 && p[at] == 0x1f && p[at + 1] == 0x8b) {
+        /* a gzip or zstd magic inside a bundle is no .npy: refuse it rather than inflate */
+        if ((nlen >= 2 && p[at] == 0x1f && p[at + 1] == 0x8b) ||
+            (nlen >= 4 && memcmp(p + at, "\x28\xb5\x2f\xfd", 4) == 0)) {
             slp__errf(msg, msglen, "%s: not a .npy file", label);
             rc = SL_EMALFORMED;
             break;

@@ -218,6 +218,14 @@ static int inflate_npy(struct slp__areq *r, struct slp__inflater *z, struct slp_
         slp__errf(r->msg, r->msglen, "%s: out of memory for %zu bytes", r->name, *nbytes);
         return SL_ENOMEM;
     }
+    if (z->declared >= 0 && (unsigned long long)z->declared != off + *nbytes) {
+        /* a zstd frame header's content size: refused before the data is decoded */
+        slp__errf(r->msg, r->msglen,
+                  "%s: expected %zu data bytes after the npy header, the zstd frame declares %lld "
+                  "bytes for the whole file (%zu of header)",
+                  r->name, *nbytes, z->declared, off);
+        return SL_ESIZE;
+    }
     unsigned char *buf = slp__alloc_array(r, off + *nbytes);
     if (!buf) {
         return SL_ENOMEM;

@@ -25,29 +25,101 @@
  * A stream whose inflated size is not known (an HTTP body's Content-Encoding, inflate.h) goes
  * through the same zlib inflater into a capped dynbuf: slp_inflate_all; a gzip body's ISIZE
  * trailer is taken as a hint first (one libdeflate call when it is right, as above).
+ *
+ * zstd (RFC 8878): exactly one zstd frame. Skippable frames, a second frame or any other byte
+ * after the frame are SL_EMALFORMED (nothing may carry bytes past the caps unseen), as is a
+ * frame that needs a dictionary. The frame header is read before anything is decoded: a
+ * declared content size other than the expected one is SL_ESIZE, one over an HTTP body's cap
+ * SL_ETOOLARGE, and a window over SLP__ZSTD_WINDOW_MAX (8 MiB) outside a single-segment frame
+ * SL_ETOOLARGE - so a zstd bomb costs the header's bytes. A frame that declares its size is
+ * decoded in one ZSTD_decompressDCtx call straight into the array; otherwise (or when that
+ * fails) ZSTD_decompressStream goes on under the same expected + 1 cap as zlib, and its verdict
+ * and messages decide.
+ *
+ * The kinds are rows of one table (after curl's content_encoding.c): a name and the decoder's
+ * start, read and end; array.c's "compression" values and its messages come from it.
  */
 #include <libdeflate.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <zstd_errors.h>
 
 #include "array_internal.h"
 #include "inflate.h"
 
+/* A decoder's start (after z's fields are set; z->kind resolved), read (as
+ * slp__inflater_read) and end (releases what start made; safe when it failed). */
+typedef int decoder_start(struct slp__inflater *z, char *msg, size_t msglen);
+typedef int decoder_read(struct slp__inflater *z, void *out, size_t want, size_t *got, char *msg,
+                         size_t msglen);
+typedef void decoder_end(struct slp__inflater *z);
+
+static decoder_start zlib_start, zstd_start;
+static decoder_read zlib_read, zstd_read;
+static decoder_end zlib_end, zstd_end;
+static int zstd_whole(const unsigned char *in, size_t len, void *out, size_t size);
+
+/* One row per "compression" value, in the order openapi.json lists them; none and auto have no
+ * decoder of their own (auto resolves to gzip or zlib by the header). */
+static const struct decoder {
+    const char *name;
+    enum slp_compression kind;
+    decoder_start *start;
+    decoder_read *read;
+    decoder_end *end;
+} decoders[] = {
+    {"none", SLP_COMP_NONE, NULL, NULL, NULL},
+    {"gzip", SLP_COMP_GZIP, zlib_start, zlib_read, zlib_end},
+    {"zlib", SLP_COMP_ZLIB, zlib_start, zlib_read, zlib_end},
+    {"deflate", SLP_COMP_DEFLATE, zlib_start, zlib_read, zlib_end},
+    {"auto", SLP_COMP_AUTO, NULL, NULL, NULL},
+    {"zstd", SLP_COMP_ZSTD, zstd_start, zstd_read, zstd_end},
+};
+#define NDECODERS ((int)(sizeof decoders / sizeof decoders[0]))
+
+/* The row of kind, or NULL. */
+static const struct decoder *decoder_of(int kind)
+{
+    for (int i = 0; i < NDECODERS; i++) {
+        if ((int)decoders[i].kind == kind) {
+            return &decoders[i];
+        }
+    }
+    return NULL;
+}
+
 const char *slp__compression_name(int kind)
 {
-    switch (kind) {
-    case SLP_COMP_NONE:
-        return "none";
-    case SLP_COMP_GZIP:
-        return "gzip";
-    case SLP_COMP_ZLIB:
-        return "zlib";
-    case SLP_COMP_DEFLATE:
-        return "deflate";
-    case SLP_COMP_AUTO:
-        return "auto";
-    default:
-        return "?";
+    const struct decoder *d = decoder_of(kind);
+    return d ? d->name : "?";
+}
+
+int slp__compression_from_name(const char *name, enum slp_compression *c)
+{
+    for (int i = 0; i < NDECODERS; i++) {
+        if (strcmp(name, decoders[i].name) == 0) {
+            *c = decoders[i].kind;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *slp__compression_row(int i)
+{
+    return i >= 0 && i < NDECODERS ? decoders[i].name : NULL;
+}
+
+void slp__compression_names(char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < NDECODERS && at < len; i++) {
+        const char *sep = i == 0 ? "" : i == NDECODERS - 1 ? " or " : ", ";
+        int n = snprintf(buf + at, len - at, "%s%s", sep, decoders[i].name);
+        at += n > 0 ? (size_t)n : 0;
     }
 }
 
@@ -81,6 +153,9 @@ int slp__inflate_whole(const unsigned char *in, size_t len, int kind, void *out,
 {
     if (size == 0 || !in) {
         return 0;
+    }
+    if (kind == SLP_COMP_ZSTD) {
+        return zstd_whole(in, len, out, size);
     }
     if (kind == SLP_COMP_GZIP && (len < 18 || (in[3] & GZIP_FHCRC))) {
         return 0;
@@ -118,6 +193,7 @@ int slp__inflater_init(struct slp__inflater *z, const unsigned char *in, size_t 
     z->len = len;
     z->name = name;
     z->dname = dname;
+    z->declared = -1;
     int kind = (int)comp;
     if (comp == SLP_COMP_AUTO) {
         if (is_gzip_header(in, len)) {
@@ -130,26 +206,25 @@ int slp__inflater_init(struct slp__inflater *z, const unsigned char *in, size_t 
             return SL_EMALFORMED;
         }
     }
-    int wbits;
-    switch (kind) {
-    case SLP_COMP_GZIP:
-        wbits = 16 + MAX_WBITS;
-        break;
-    case SLP_COMP_ZLIB:
-        wbits = MAX_WBITS;
-        break;
-    case SLP_COMP_DEFLATE:
-        wbits = -MAX_WBITS;
-        break;
-    default:
+    const struct decoder *d = decoder_of(kind);
+    if (!d || !d->start) {
         slp__errf(msg, msglen, "%s: compression '%s' is not a compressed stream", dname,
                   slp__compression_name(kind));
         return SL_EINVAL;
     }
     z->kind = kind;
+    return d->start(z, msg, msglen);
+}
+
+/* zlib's inflater for gzip (with its header and trailer), zlib or raw deflate. */
+static int zlib_start(struct slp__inflater *z, char *msg, size_t msglen)
+{
+    int wbits = z->kind == SLP_COMP_GZIP   ? 16 + MAX_WBITS
+                : z->kind == SLP_COMP_ZLIB ? MAX_WBITS
+                                           : -MAX_WBITS;
     int ret = inflateInit2(&z->zs, wbits);
     if (ret != Z_OK) {
-        slp__errf(msg, msglen, "%s: cannot start inflating (%s)", dname,
+        slp__errf(msg, msglen, "%s: cannot start inflating (%s)", z->dname,
                   z->zs.msg ? z->zs.msg : zError(ret));
         return ret == Z_MEM_ERROR ? SL_ENOMEM : SL_EINTERNAL;
     }
@@ -180,6 +255,19 @@ static int member_end(struct slp__inflater *z, char *msg, size_t msglen)
 
 int slp__inflater_read(struct slp__inflater *z, void *out, size_t want, size_t *got, char *msg,
                        size_t msglen)
+{
+    const struct decoder *d = decoder_of(z->kind);
+    if (!d || !d->read || !z->live) {
+        *got = 0;
+        slp__errf(msg, msglen, "%s: the inflater was not started", z->dname);
+        return SL_EINTERNAL;
+    }
+    return d->read(z, out, want, got, msg, msglen);
+}
+
+/* zlib's read: up to want bytes, a gzip member's end handled by member_end. */
+static int zlib_read(struct slp__inflater *z, void *out, size_t want, size_t *got, char *msg,
+                     size_t msglen)
 {
     unsigned char *o = out;
     size_t done = 0;
@@ -245,10 +333,234 @@ int slp__inflater_at_end(struct slp__inflater *z, int *more, char *msg, size_t m
 
 void slp__inflater_end(struct slp__inflater *z)
 {
+    const struct decoder *d = decoder_of(z->kind);
+    if (d && d->end) {
+        d->end(z);
+    }
+    z->live = 0;
+}
+
+static void zlib_end(struct slp__inflater *z)
+{
     if (z->live) {
         inflateEnd(&z->zs);
-        z->live = 0;
     }
+}
+
+/* ---- zstd (RFC 8878) ---- */
+
+/* What a zstd frame header says (RFC 8878 section 3.1.1.1). */
+struct zstd_frame {
+    uint64_t window;    /* Window_Size in bytes */
+    long long declared; /* Frame_Content_Size, -1 when absent */
+    int single;         /* Single_Segment_flag: the window is the content size */
+    uint32_t dict;      /* Dictionary_ID, 0 for none */
+};
+
+/* Results of zstd_header besides 0. */
+enum { ZH_TRUNCATED = 1, ZH_NOT_ZSTD, ZH_SKIPPABLE, ZH_RESERVED, ZH_TOO_BIG };
+
+/* Little-endian n-byte value at p. */
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* Parses the frame header at in[0..len) into *f: 0, or a ZH_* reason. */
+static int zstd_header(const unsigned char *in, size_t len, struct zstd_frame *f)
+{
+    static const unsigned char magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    static const int did_bytes[4] = {0, 1, 2, 4};
+    memset(f, 0, sizeof *f);
+    f->declared = -1;
+    if (len == 0) {
+        return ZH_TRUNCATED;
+    }
+    if (len >= 4 && (le(in, 4) & 0xfffffff0u) == 0x184d2a50u) {
+        return ZH_SKIPPABLE; /* magic 0x184D2A5? (section 3.1.2) */
+    }
+    if (memcmp(in, magic, len < 4 ? len : 4) != 0) {
+        return ZH_NOT_ZSTD;
+    }
+    if (len < 5) {
+        return ZH_TRUNCATED;
+    }
+    unsigned fhd = in[4];
+    int fcs_flag = (int)(fhd >> 6);
+    f->single = (int)(fhd >> 5) & 1;
+    if (fhd & 0x08) {
+        return ZH_RESERVED;
+    }
+    int fcs_bytes = fcs_flag == 0 ? f->single : 1 << fcs_flag;
+    int did = did_bytes[fhd & 3];
+    size_t need = 5 + (size_t)!f->single + (size_t)did + (size_t)fcs_bytes;
+    if (len < need) {
+        return ZH_TRUNCATED;
+    }
+    size_t at = 5;
+    if (!f->single) {
+        unsigned wd = in[at++];
+        uint64_t base = (uint64_t)1 << (10 + (wd >> 3));
+        f->window = base + (base / 8) * (wd & 7);
+    }
+    f->dict = (uint32_t)le(in + at, did);
+    at += (size_t)did;
+    if (fcs_bytes) {
+        uint64_t v = le(in + at, fcs_bytes) + (fcs_bytes == 2 ? 256 : 0);
+        if (v > (uint64_t)LLONG_MAX) {
+            return ZH_TOO_BIG;
+        }
+        f->declared = (long long)v;
+        if (f->single) {
+            f->window = v;
+        }
+    }
+    return 0;
+}
+
+/* Checks the frame header of in[0..len) as the policies of this file say: 0 with *f, or an
+ * SL_E* code with a message naming dname. */
+static int zstd_check(const unsigned char *in, size_t len, struct zstd_frame *f, const char *dname,
+                      char *msg, size_t msglen)
+{
+    switch (zstd_header(in, len, f)) {
+    case 0:
+        break;
+    case ZH_TRUNCATED:
+        slp__errf(msg, msglen, "%s: zstd frame is truncated (the input ends in its header)", dname);
+        return SL_EMALFORMED;
+    case ZH_NOT_ZSTD:
+        slp__errf(msg, msglen, "%s: not a zstd frame (no 28 b5 2f fd magic)", dname);
+        return SL_EMALFORMED;
+    case ZH_SKIPPABLE:
+        slp__errf(msg, msglen, "%s: skippable zstd frames are not accepted (one zstd frame only)",
+                  dname);
+        return SL_EMALFORMED;
+    case ZH_RESERVED:
+        slp__errf(msg, msglen, "%s: corrupt zstd frame header (reserved bit set)", dname);
+        return SL_EMALFORMED;
+    default:
+        slp__errf(msg, msglen, "%s: zstd frame declares an impossible content size", dname);
+        return SL_ETOOLARGE;
+    }
+    if (f->dict) {
+        slp__errf(msg, msglen, "%s: zstd frame needs dictionary %u (not supported)", dname,
+                  (unsigned)f->dict);
+        return SL_EMALFORMED;
+    }
+    if (!f->single && f->window > SLP__ZSTD_WINDOW_MAX) {
+        slp__errf(msg, msglen,
+                  "%s: zstd frame asks for a window of %llu bytes, over the %llu accepted "
+                  "(RFC 9659; compress with a level below 20 and without --long)",
+                  dname, (unsigned long long)f->window, (unsigned long long)SLP__ZSTD_WINDOW_MAX);
+        return SL_ETOOLARGE;
+    }
+    return 0;
+}
+
+static int zstd_start(struct slp__inflater *z, char *msg, size_t msglen)
+{
+    struct zstd_frame f;
+    int rc = zstd_check(z->in, z->len, &f, z->dname, msg, msglen);
+    if (rc) {
+        return rc;
+    }
+    z->declared = f.declared;
+    z->zd = ZSTD_createDCtx();
+    if (!z->zd) {
+        slp__errf(msg, msglen, "%s: out of memory for the zstd decoder", z->dname);
+        return SL_ENOMEM;
+    }
+    /* the window was checked above; a single-segment frame's may pass zstd's default limit */
+    ZSTD_DCtx_setParameter(z->zd, ZSTD_d_windowLogMax, sizeof(size_t) == 8 ? 31 : 30);
+    z->live = 1;
+    return 0;
+}
+
+/* ZSTD_decompressStream until want bytes, the frame's end (then nothing may follow) or an
+ * error. Output space left after a call with all input taken means the input is used up. */
+static int zstd_read(struct slp__inflater *z, void *out, size_t want, size_t *got, char *msg,
+                     size_t msglen)
+{
+    ZSTD_outBuffer o = {out, want, 0};
+    int rc = 0;
+    while (o.pos < want && !z->ended) {
+        ZSTD_inBuffer i = {z->in, z->len, z->fed};
+        size_t out_before = o.pos, in_before = i.pos;
+        size_t r = ZSTD_decompressStream(z->zd, &o, &i);
+        z->fed = i.pos;
+        z->produced += o.pos - out_before;
+        if (ZSTD_isError(r)) {
+            if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation) {
+                slp__errf(msg, msglen, "%s: out of memory while inflating", z->dname);
+                rc = SL_ENOMEM;
+            } else {
+                slp__errf(msg, msglen, "%s: corrupt zstd frame: %s", z->dname,
+                          ZSTD_getErrorName(r));
+                rc = SL_EMALFORMED;
+            }
+            break;
+        }
+        if (r == 0 && z->declared >= 0 && z->produced != (unsigned long long)z->declared) {
+            /* libzstd 1.5.4 ends some frames short of their Frame_Content_Size unflagged */
+            slp__errf(msg, msglen, "%s: corrupt zstd frame: it declares %lld bytes and holds %llu",
+                      z->dname, z->declared, z->produced);
+            rc = SL_EMALFORMED;
+            break;
+        }
+        if (r == 0) {
+            size_t left = z->len - z->fed;
+            if (left) {
+                slp__errf(msg, msglen,
+                          "%s: %zu byte%s after the end of the zstd frame (one frame only, "
+                          "nothing after it)",
+                          z->dname, left, left == 1 ? "" : "s");
+                rc = SL_EMALFORMED;
+                break;
+            }
+            z->ended = 1;
+            break;
+        }
+        if ((o.pos < want && i.pos == z->len) || (o.pos == out_before && i.pos == in_before)) {
+            slp__errf(msg, msglen,
+                      "%s: zstd frame is truncated (the input ends before the frame does)",
+                      z->dname);
+            rc = SL_EMALFORMED;
+            break;
+        }
+    }
+    *got = o.pos;
+    return rc;
+}
+
+static void zstd_end(struct slp__inflater *z)
+{
+    ZSTD_freeDCtx(z->zd); /* NULL is fine */
+    z->zd = NULL;
+}
+
+/* One ZSTD_decompressDCtx call: 1 when in is exactly one acceptable frame declaring size bytes
+ * that decodes to them, else 0 (the streaming decoder then decides). */
+static int zstd_whole(const unsigned char *in, size_t len, void *out, size_t size)
+{
+    struct zstd_frame f;
+    char msg[8];
+    if (zstd_check(in, len, &f, "", msg, sizeof msg) != 0 || f.declared < 0 ||
+        (unsigned long long)f.declared != (unsigned long long)size ||
+        ZSTD_findFrameCompressedSize(in, len) != len) {
+        return 0;
+    }
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    if (!d) {
+        return 0;
+    }
+    size_t r = ZSTD_decompressDCtx(d, out, size, in, len);
+    ZSTD_freeDCtx(d);
+    return !ZSTD_isError(r) && r == size;
 }
 
 /* One-shot form: exactly expected bytes into out, then the end of the stream. */
@@ -273,6 +585,11 @@ int slp__inflate_exact(const unsigned char *in, size_t len, enum slp_compression
     size_t got = 0;
     int more = 0;
     int rc = slp__inflater_init(&z, in, len, comp, name, dname, msg, msglen);
+    if (!rc && z.declared >= 0 && (unsigned long long)z.declared != expected) {
+        slp__errf(msg, msglen, "%s: expected %zu bytes, the zstd frame declares %lld", name,
+                  expected, z.declared);
+        rc = SL_ESIZE;
+    }
     if (!rc) {
         rc = slp__inflater_read(&z, out, expected, &got, msg, msglen);
     }
@@ -338,6 +655,12 @@ int slp_inflate_all(const unsigned char *in, size_t len, enum slp_compression co
     }
     struct slp__inflater z;
     int rc = slp__inflater_init(&z, in, len, comp, name, name, msg, msglen);
+    if (!rc && z.declared >= 0 && (unsigned long long)z.declared > out->max - out->len) {
+        /* refused at the frame header: not a byte is decoded */
+        slp__errf(msg, msglen, "%s inflates to more than %zu bytes (the zstd frame declares %lld)",
+                  name, out->max, z.declared);
+        rc = SL_ETOOLARGE;
+    }
     size_t step = INFLATE_ALL_FIRST;
     while (!rc && !z.ended) {
         size_t left = out->err ? 0 : out->max - out->len;

@@ -31,7 +31,7 @@ static bool token_is(const char *value, const char *word)
     return *value == '\0';
 }
 
-/* Content-Encoding: identity (or absent), gzip/x-gzip or deflate into *enc; 0 or
+/* Content-Encoding: identity (or absent), gzip/x-gzip, deflate or zstd into *enc; 0 or
  * SL_EUNSUPPORTED. */
 int srv_parse_encoding(const char *value, enum srv_encoding *enc)
 {
@@ -41,6 +41,8 @@ int srv_parse_encoding(const char *value, enum srv_encoding *enc)
         *enc = SRV_ENC_GZIP;
     } else if (token_is(value, "deflate")) {
         *enc = SRV_ENC_DEFLATE;
+    } else if (token_is(value, "zstd")) {
+        *enc = SRV_ENC_ZSTD;
     } else {
         return SL_EUNSUPPORTED;
     }
@@ -158,6 +160,28 @@ bool srv_accept_encoding_allows_gzip(const char *value)
         }
     }
     return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
+}
+
+/* The answer's coding by Accept-Encoding's q-values (server.h says the rule). */
+enum srv_encoding srv_accept_encoding_pick(const char *value)
+{
+    double q_zstd = -1, q_gzip = -1, q_any = -1, q;
+    const char *tok;
+    size_t n;
+    for (const char *p = value; p && (p = list_next(p, &tok, &n, &q));) {
+        if (tok_is(tok, n, "zstd")) {
+            q_zstd = q > q_zstd ? q : q_zstd;
+        } else if (tok_is(tok, n, "gzip") || tok_is(tok, n, "x-gzip")) {
+            q_gzip = q > q_gzip ? q : q_gzip;
+        } else if (tok_is(tok, n, "*")) {
+            q_any = q > q_any ? q : q_any;
+        }
+    }
+    double g = q_gzip >= 0 ? q_gzip : q_any; /* gzip's q, "*" standing for it when unlisted */
+    if (q_zstd > 0 && q_zstd >= g) {
+        return SRV_ENC_ZSTD;
+    }
+    return g > 0 ? SRV_ENC_GZIP : SRV_ENC_IDENTITY;
 }
 
 /* A request header's value, borrowed from MHD; NULL when absent. */

@@ -154,9 +154,10 @@ static enum MHD_Result body_begin(struct srv_req *req)
     const char *ce = srv_header(req->conn, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (srv_parse_encoding(ce, &req->hdr.enc) != 0) {
         snprintf(detail, sizeof(detail),
-                 "Content-Encoding '%.100s' is not supported; use gzip, deflate or identity", ce);
+                 "Content-Encoding '%.100s' is not supported; use gzip, deflate, zstd or identity",
+                 ce);
         return srv_reply_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, detail,
-                                 MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip, deflate");
+                                 MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip, deflate, zstd");
     }
     /* MHD has already refused a malformed Content-Length; check it against the cap before a
      * single body byte is read. */
@@ -177,8 +178,8 @@ static enum MHD_Result body_begin(struct srv_req *req)
     }
     req->hdr.want_json = srv_accept_prefers_json(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT));
     req->hdr.want_html = srv_accept_prefers_html(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT));
-    req->hdr.accept_gzip =
-        srv_accept_encoding_allows_gzip(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+    req->hdr.answer_enc =
+        srv_accept_encoding_pick(srv_header(req->conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
     slp_dynbuf_init(&req->in.body, srv->max_body);
     req->in.body.pool = srv->bufs; /* a large body reuses a kept block */
     req->phase = PH_BODY;
@@ -215,17 +216,21 @@ static int body_inflate(struct srv_req *req, struct slp_response *resp)
     struct srv_server *srv = req->srv;
     const unsigned char *in = (const unsigned char *)req->in.body.data;
     size_t len = req->in.body.len;
-    enum slp_compression comp =
-        req->hdr.enc == SRV_ENC_GZIP ? SLP_COMP_GZIP : slp_http_deflate_kind(in, len);
+    enum slp_compression comp = req->hdr.enc == SRV_ENC_GZIP   ? SLP_COMP_GZIP
+                                : req->hdr.enc == SRV_ENC_ZSTD ? SLP_COMP_ZSTD
+                                                               : slp_http_deflate_kind(in, len);
+    /* zstd's messages name the coding (gzip's and deflate's stay as they were) */
+    const char *name =
+        comp == SLP_COMP_ZSTD ? "request body (Content-Encoding: zstd)" : "request body";
     struct slp_dynbuf plain;
     char msg[256];
     slp_dynbuf_init(&plain, srv->max_body);
     plain.pool = srv->bufs;
-    int rc = slp_inflate_all(in, len, comp, &plain, "request body", msg, sizeof(msg));
-    if (rc == SL_ETOOLARGE) {
-        snprintf(msg, sizeof(msg),
-                 "request body inflates to more than %zu bytes (the --max-body-mb limit)",
-                 srv->max_body);
+    int rc = slp_inflate_all(in, len, comp, &plain, name, msg, sizeof(msg));
+    if (rc == SL_ETOOLARGE && strstr(msg, " inflates to more than ")) {
+        /* the cap is --max-body-mb's (a zstd window over its limit says so itself) */
+        size_t at = strlen(msg);
+        snprintf(msg + at, sizeof(msg) - at, " (the --max-body-mb limit)");
     }
     if (rc != 0) {
         slp_dynbuf_free(&plain);

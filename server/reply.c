@@ -1,5 +1,5 @@
 /* reply.c - queuing answers: headers every answer carries, problem+json, the answer of a job,
- * and gzip of large answers the client accepts gzipped (on the worker).
+ * and gzip or zstd of large answers the client accepts so (on the worker).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 /* const next_in: deflate reads the borrowed answer */
 #define ZLIB_CONST
 #include <zlib.h>
+#include <zstd.h>
 
 #include "srv_internal.h"
 
@@ -16,6 +17,8 @@
 /* zlib level of gzipped answers. Measured on the .npy of an 8x512x512 map with 200 cells per
  * image: level 1 shrinks it 4.6x at 170 MB/s, level 6 5.1x at 64 MB/s, level 9 5.2x at 9 MB/s. */
 #define GZIP_LEVEL 1
+/* zstd level of zstd answers (see tests/bench/proto_bench.c for the figures). */
+#define ZSTD_ANSWER_LEVEL 1
 /* Bytes handed to zlib per call (its counters are 32-bit). */
 #define ZLIB_CHUNK ((size_t)1 << 30)
 
@@ -118,9 +121,9 @@ enum MHD_Result srv_reply_job(struct srv_req *req)
         hdrs[k++] = MHD_HTTP_HEADER_VARY;
         hdrs[k++] = req->route->vary;
     }
-    if (req->job.resp_gzip) {
+    if (req->job.resp_gzip || req->job.resp_zstd) {
         hdrs[k++] = MHD_HTTP_HEADER_CONTENT_ENCODING;
-        hdrs[k++] = "gzip";
+        hdrs[k++] = req->job.resp_zstd ? "zstd" : "gzip";
     }
     return srv_reply_response(req, &r, hdrs);
 }
@@ -164,18 +167,41 @@ static char *gzip_smaller(const char *in, size_t len, size_t *outlen)
     return (char *)out;
 }
 
-/* On a worker: gzips a large 200 answer the client accepts gzipped, if it shrinks. */
+/* zstd-compresses in[0..len) (one frame with its content size; RFC 9659's window limit holds at
+ * this level) into a new buffer of fewer than len bytes. Returns it (its size in *outlen, caller
+ * frees), or NULL when it would not be smaller or memory failed. */
+static char *zstd_smaller(const char *in, size_t len, size_t *outlen)
+{
+    if (len < 2) {
+        return NULL;
+    }
+    char *out = malloc(len - 1);
+    size_t n = out ? ZSTD_compress(out, len - 1, in, len, ZSTD_ANSWER_LEVEL) : 0;
+    if (!out || ZSTD_isError(n)) {
+        free(out); /* dstSize_tooSmall: not smaller */
+        return NULL;
+    }
+    *outlen = n;
+    return out;
+}
+
+/* On a worker: compresses a large 200 answer with the coding the client prefers (zstd or gzip),
+ * if it shrinks. */
 void srv_maybe_gzip(struct srv_req *req, struct slp_response *resp)
 {
-    if (resp->status != MHD_HTTP_OK || !req->hdr.accept_gzip || resp->len < SRV_GZIP_MIN) {
+    if (resp->status != MHD_HTTP_OK || req->hdr.answer_enc == SRV_ENC_IDENTITY ||
+        resp->len < SRV_GZIP_MIN) {
         return;
     }
+    bool zstd = req->hdr.answer_enc == SRV_ENC_ZSTD;
     size_t zlen = 0;
-    char *z = gzip_smaller(resp->body, resp->len, &zlen);
+    char *z = zstd ? zstd_smaller(resp->body, resp->len, &zlen)
+                   : gzip_smaller(resp->body, resp->len, &zlen);
     if (z) {
         free(resp->body);
         resp->body = z;
         resp->len = zlen;
-        req->job.resp_gzip = true;
+        req->job.resp_gzip = !zstd;
+        req->job.resp_zstd = zstd;
     }
 }

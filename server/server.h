@@ -88,10 +88,10 @@ void srv_server_free(struct srv_server *srv);
 
 /* ---- header values (headers.c) ----------------------------------------------------------- */
 
-enum srv_encoding { SRV_ENC_IDENTITY, SRV_ENC_GZIP, SRV_ENC_DEFLATE };
+enum srv_encoding { SRV_ENC_IDENTITY, SRV_ENC_GZIP, SRV_ENC_DEFLATE, SRV_ENC_ZSTD };
 
 /* Parses a Content-Encoding value (NULL: absent). Returns 0 and sets *enc, or SL_EUNSUPPORTED
- * when the coding is not one of identity, gzip (x-gzip) or deflate. */
+ * when the coding is not one of identity, gzip (x-gzip), deflate or zstd. */
 int srv_parse_encoding(const char *value, enum srv_encoding *enc);
 
 /* Whether the Content-Type value names media type `type` (case-insensitive, parameters such
@@ -111,5 +111,11 @@ bool srv_accept_prefers_html(const char *value);
 /* Whether an Accept-Encoding value (NULL: absent, which gets the identity coding) allows
  * gzip: "gzip" or "x-gzip" with q > 0, or, when neither is listed, "*" with q > 0. */
 bool srv_accept_encoding_allows_gzip(const char *value);
+
+/* The coding of a compressed answer by an Accept-Encoding value (NULL: absent): SRV_ENC_ZSTD
+ * when "zstd" is listed with q > 0 and a q at least gzip's (a tie takes zstd: it inflates
+ * several times faster), else SRV_ENC_GZIP when srv_accept_encoding_allows_gzip, else
+ * SRV_ENC_IDENTITY. "*" stands for gzip only, as before zstd: zstd must be named. */
+enum srv_encoding srv_accept_encoding_pick(const char *value);
 
 #endif /* SRV_SERVER_H */

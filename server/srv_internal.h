@@ -240,7 +240,8 @@ struct srv_req {
         bool multipart;        /* Content-Type multipart/form-data */
         bool want_json;        /* Accept prefers application/json (weight map) */
         bool want_html;        /* Accept prefers text/html (the /v1/score report) */
-        bool accept_gzip;      /* Accept-Encoding allows gzip */
+        enum srv_encoding
+            answer_enc; /* the coding a large answer gets (srv_accept_encoding_pick) */
     } hdr;
 
     /* the body: the I/O thread's until the job is submitted, then the job's */
@@ -277,6 +278,7 @@ struct srv_req {
         bool abandoned; /* answered without the job's result; the job need not compute */
         struct slp_response resp;
         bool resp_gzip;                 /* the job gzipped resp's body (written before `done`) */
+        bool resp_zstd;                 /* the job zstd-compressed it instead */
         char hdr_name[32], hdr_val[96]; /* one extra header of the answer ("" when none) */
         struct srv_req *prev;
         struct srv_req *next;
@@ -343,8 +345,8 @@ enum MHD_Result srv_reply_response(struct srv_req *req, struct slp_response *r,
  * none). */
 enum MHD_Result srv_reply_problem(struct srv_req *req, int status, const char *detail,
                                   const char *hname, const char *hval);
-/* On a worker: gzips a 200 answer of at least 1 KiB when the client allows it
- * and it shrinks (sets req->job.resp_gzip). */
+/* On a worker: compresses a 200 answer of at least 1 KiB with the coding Accept-Encoding picked
+ * (zstd or gzip) when it shrinks (sets req->job.resp_zstd or resp_gzip). */
 void srv_maybe_gzip(struct srv_req *req, struct slp_response *resp);
 /* Takes the job's answer out of req and queues it, with Vary and its Content-Encoding. */
 enum MHD_Result srv_reply_job(struct srv_req *req);

@@ -186,7 +186,7 @@ static int chal_apply(struct chal_opts *o, int c, const char *a, const char *giv
         break;
     case C_COMPRESS:
         if (cli_parse_compress(a, &o->comp) != 0) {
-            return chal_usage("--compress '%s': auto, gzip or none", a);
+            return chal_usage("--compress '%s': auto, gzip, zstd or none", a);
         }
         break;
     case C_JSON:
@@ -451,7 +451,8 @@ static int source_body(struct ctx *x, const char *note, struct cli_data *d, stru
     if (cli_source_open(d, x->o.args[1], x->o.ids, x->o.h, x->o.w, x->msg, sizeof x->msg)) {
         return fail("%s", x->msg);
     }
-    *body = cli_body_new(d, x->o.comp);
+    *body = cli_body_new(d, x->o.comp,
+                         x->o.comp == CLI_COMPRESS_AUTO ? cli_auto_codec(&x->net) : x->o.comp);
     if (!*body || cli_body_images(*body, note, x->msg, sizeof x->msg)) {
         return fail("%s", *body ? x->msg : "out of memory");
     }

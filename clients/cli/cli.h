@@ -100,18 +100,22 @@ void cli_pixels_free(struct cli_pixels *px);
 
 /* ---- one batch as a streamed multipart/form-data body --------------------------------------- */
 
-enum cli_compress { CLI_COMPRESS_AUTO, CLI_COMPRESS_GZIP, CLI_COMPRESS_NONE };
+enum cli_compress { CLI_COMPRESS_AUTO, CLI_COMPRESS_GZIP, CLI_COMPRESS_NONE, CLI_COMPRESS_ZSTD };
 
 /* The options score, submit and challenge reference share (input.c): --shape "H,W" (positive
- * integers up to 2^31) and --compress auto|gzip|none. Each returns 0 with its value, or -1. */
+ * integers up to 2^31) and --compress auto|gzip|zstd|none. Each returns 0 with its value, or
+ * -1. */
 int cli_parse_shape(const char *a, int64_t *h, int64_t *w);
 int cli_parse_compress(const char *a, enum cli_compress *c);
 
 struct cli_body;
 
-/* A body reading d (borrowed, must outlive it) with the given compression; new (free with
- * cli_body_free), or NULL on out of memory. */
-struct cli_body *cli_body_new(const struct cli_data *d, enum cli_compress comp);
+/* A body reading d (borrowed, must outlive it) with the given compression: gzip, zstd or none
+ * for every array, or auto: integer arrays compressed with auto_codec (CLI_COMPRESS_GZIP or
+ * CLI_COMPRESS_ZSTD: cli_auto_codec), floats sent as they are. New (free with cli_body_free),
+ * or NULL on out of memory. */
+struct cli_body *cli_body_new(const struct cli_data *d, enum cli_compress comp,
+                              enum cli_compress auto_codec);
 /* Sets the batch: images [first, last) with the spec object spec (borrowed; its "prediction"
  * and "target" members are set here). Returns 0, or -1 with msg. */
 int cli_body_batch(struct cli_body *b, int64_t first, int64_t last, json_t *spec, char *msg,
@@ -147,6 +151,11 @@ struct cli_net {
  * for an HTTP error). what names the batch in notes ("batch 2/3"). */
 int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what, json_t **answer,
                    char *msg, size_t msglen);
+/* The codec of --compress auto: CLI_COMPRESS_ZSTD when the server's GET /v1/catalog lists
+ * "zstd" among its "compression" values, else CLI_COMPRESS_GZIP (an older server, or no answer:
+ * the scoring request then says what is wrong). */
+enum cli_compress cli_auto_codec(struct cli_net *net);
+
 /* GET url/path; returns the HTTP status, or -1 with msg on a network error. */
 long cli_get_status(struct cli_net *net, const char *path, char *msg, size_t msglen);
 

@@ -973,12 +973,12 @@ int cli_parse_shape(const char *a, int64_t *h, int64_t *w)
     return 0;
 }
 
-/* Parses --compress's auto, gzip or none. Returns 0 with *c, or -1. */
+/* Parses --compress's auto, gzip, zstd or none. Returns 0 with *c, or -1. */
 int cli_parse_compress(const char *a, enum cli_compress *c)
 {
-    static const char *const names[] = {"auto", "gzip", "none"};
+    static const char *const names[] = {"auto", "gzip", "none", "zstd"};
     static const enum cli_compress values[] = {CLI_COMPRESS_AUTO, CLI_COMPRESS_GZIP,
-                                               CLI_COMPRESS_NONE};
+                                               CLI_COMPRESS_NONE, CLI_COMPRESS_ZSTD};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcmp(a, names[i]) == 0) {
             *c = values[i];

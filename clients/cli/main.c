@@ -40,7 +40,8 @@ static const char usage_score[] =
     "  --set KEY=VALUE      one spec key, VALUE as JSON or else a string: --set mode=multiclass\n"
     "  --shape H,W          image size of CSV inputs\n"
     "  --batch-size N       images per request (default: up to 32 MiB, at most 1024)\n"
-    "  --compress MODE      auto (gzip integer masks, send floats as they are), gzip, none\n"
+    "  --compress MODE      auto (integer masks compressed: zstd when the server's catalog\n"
+    "                       lists it, else gzip; floats sent as they are), gzip, zstd, none\n"
     "  --gate EXPR          [metrics.|losses.]KEY[.FIELD] OP NUMBER, repeatable:\n"
     "                       'dice.mean>=0.85' 'hausdorff.mean<=12' 'dice.per_class[1]>0.7'\n"
     "  --json               print the combined result as JSON instead of a table\n"
@@ -85,7 +86,8 @@ static const char usage_chal[] =
     "  leaderboard NAME [--private] [--csv]   the ranking (--csv [-o FILE]: as CSV)\n"
     "\n"
     "  --json               print the server's JSON answer\n"
-    "  --compress MODE      auto (gzip integer images), gzip, none\n"
+    "  --compress MODE      auto (integer images compressed: zstd when the server lists it,\n"
+    "                       else gzip), gzip, zstd, none\n"
     "  --retries N, --timeout S, --quiet, --url URL   as for score (a POST is retried only\n"
     "                       on 503 or when it never connected)\n"
     "\n"
@@ -403,7 +405,7 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
         break;
     case O_COMPRESS:
         if (cli_parse_compress(a, &o->comp) != 0) {
-            return usage_error("--compress '%s': auto, gzip or none", a);
+            return usage_error("--compress '%s': auto, gzip, zstd or none", a);
         }
         break;
     case O_GATE:
@@ -693,13 +695,13 @@ static int cmd_score(int argc, char **argv)
     /* the spec as the user wrote it, for the report (slp_agg_new and the batches add to it) */
     user_spec = json_deep_copy(o.spec);
     agg = slp_agg_new(o.spec, d.nbatches, msg, sizeof msg);
-    body = cli_body_new(&d, o.comp);
+    net = (struct cli_net){o.url, o.retries, o.timeout, 0.25, o.quiet, NULL};
+    body = cli_body_new(&d, o.comp, o.comp == CLI_COMPRESS_AUTO ? cli_auto_codec(&net) : o.comp);
     gates = calloc((size_t)o.ngates + 1, sizeof *gates);
     if (!agg || !body || !gates || !user_spec) {
         snprintf(err, sizeof err, "%s", agg ? "out of memory" : msg);
         goto out;
     }
-    net = (struct cli_net){o.url, o.retries, o.timeout, 0.25, o.quiet, NULL};
     if (send_batches(&o, &d, body, agg, &net, err, sizeof err)) {
         goto out;
     }

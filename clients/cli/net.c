@@ -225,6 +225,27 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
     return rc;
 }
 
+/* --compress auto's codec by the server's catalog (cli.h). */
+enum cli_compress cli_auto_codec(struct cli_net *net)
+{
+    struct cli_reply r = {0};
+    char msg[CLI_MSG];
+    long st = cli_request(net, "GET", "/v1/catalog", NULL, NULL, NULL, NULL, &r, msg, sizeof msg);
+    json_t *j = st == 200 && r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    enum cli_compress c = CLI_COMPRESS_GZIP;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(j, "compression"), i, e)
+    {
+        if (json_is_string(e) && strcmp(json_string_value(e), "zstd") == 0) {
+            c = CLI_COMPRESS_ZSTD;
+        }
+    }
+    json_decref(j);
+    cli_reply_clear(&r);
+    return c;
+}
+
 /* curl's write callback that drops the body. */
 static size_t on_discard(char *data, size_t size, size_t n, void *ud)
 {

@@ -12,11 +12,16 @@ clients/python on PYTHONPATH::
                         prediction_type="probabilities")
     out["losses"]["dice"]["value"]
 
-Arrays travel as .npy bytes (gzip level 1 by default), base64 inside the JSON body or as the
-parts of a multipart/form-data body. Their dtype is never changed (a big-endian array is only
-byte-swapped); a dtype the service does not read raises TypeError before anything is sent. An
-error answer raises SeglossError carrying the problem+json detail; 503 and 429 answers and
-connection failures are retried with exponential backoff.
+Arrays travel as .npy bytes (gzip level 1 by default; compression="zstd" for one Zstandard
+frame, or "auto": zstd when this machine and the server both have it, else gzip), base64 inside
+the JSON body or as the parts of a multipart/form-data body. zstd comes from the `zstandard`
+module when it is importable (Debian: python3-zstandard), else from the system's libzstd.so.1
+through ctypes (libzstd1 is on every Debian system: apt needs it); without either, "zstd" raises
+and "auto" is gzip. Answers are asked for as zstd or gzip (Accept-Encoding) and decoded here.
+Their dtype is never changed (a big-endian array is only byte-swapped); a dtype the service
+does not read raises TypeError before anything is sent. An error answer raises SeglossError
+carrying the problem+json detail; 503 and 429 answers and connection failures are retried with
+exponential backoff.
 
 Challenges (a seglossd started with --data-dir): the organiser configures a challenge, uploads
 the hidden reference and adds participants with the admin token; participants submit
@@ -41,6 +46,8 @@ The HTTP contract is the service's /openapi.json.
 """
 
 import base64
+import ctypes
+import ctypes.util
 import email.utils
 import gzip
 import http.client
@@ -149,12 +156,104 @@ def _check_array(value, name):
     return a
 
 
+class _ZstdModule:
+    """zstd through the `zstandard` module: one frame with its content size."""
+
+    name = "zstandard"
+
+    def __init__(self, mod):
+        self._mod = mod
+
+    def compress(self, data, level):
+        return self._mod.ZstdCompressor(level=level, write_content_size=True).compress(data)
+
+    def decompress(self, data, limit):
+        if len(data) >= 4 and data[:4] != b"\x28\xb5\x2f\xfd":
+            raise ValueError("not a zstd frame")
+        return self._mod.ZstdDecompressor().decompress(data, max_output_size=limit)
+
+
+class _ZstdLib:
+    """zstd through ctypes on libzstd.so.1 (its stable API only: ZSTD_compress, ZSTD_decompress,
+    ZSTD_getFrameContentSize)."""
+
+    name = "libzstd"
+
+    def __init__(self, lib):
+        sz, vp, cvp = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p
+        self._lib = lib
+        lib.ZSTD_compressBound.argtypes, lib.ZSTD_compressBound.restype = [sz], sz
+        lib.ZSTD_compress.argtypes = [vp, sz, cvp, sz, ctypes.c_int]
+        lib.ZSTD_compress.restype = sz
+        lib.ZSTD_decompress.argtypes, lib.ZSTD_decompress.restype = [vp, sz, cvp, sz], sz
+        lib.ZSTD_getFrameContentSize.argtypes = [cvp, sz]
+        lib.ZSTD_getFrameContentSize.restype = ctypes.c_ulonglong
+        lib.ZSTD_isError.argtypes, lib.ZSTD_isError.restype = [sz], ctypes.c_uint
+        lib.ZSTD_getErrorName.argtypes, lib.ZSTD_getErrorName.restype = [sz], ctypes.c_char_p
+
+    def _check(self, r):
+        if self._lib.ZSTD_isError(r):
+            raise ValueError("zstd: " + self._lib.ZSTD_getErrorName(r).decode())
+        return r
+
+    def compress(self, data, level):
+        cap = self._lib.ZSTD_compressBound(len(data))
+        out = ctypes.create_string_buffer(cap)
+        n = self._check(self._lib.ZSTD_compress(out, cap, data, len(data), level))
+        return out.raw[:n]
+
+    def decompress(self, data, limit):
+        size = self._lib.ZSTD_getFrameContentSize(data, len(data))
+        if size >= (1 << 64) - 2:  # ZSTD_CONTENTSIZE_UNKNOWN (-1) or _ERROR (-2)
+            raise ValueError("zstd: the frame does not declare its size")
+        if size > limit:
+            raise ValueError(f"zstd: the frame declares {size} bytes, over {limit}")
+        out = ctypes.create_string_buffer(max(size, 1))
+        n = self._check(self._lib.ZSTD_decompress(out, size, data, len(data)))
+        return out.raw[:n]
+
+
+def _zstd_codec(prefer=None):
+    """A zstd codec: the zstandard module, else libzstd.so.1 through ctypes (prefer "zstandard"
+    or "libzstd" takes only that one); None when there is none."""
+    if prefer in (None, "zstandard"):
+        try:
+            import zstandard
+
+            return _ZstdModule(zstandard)
+        except ImportError:
+            pass
+    if prefer in (None, "libzstd"):
+        for name in ("libzstd.so.1", ctypes.util.find_library("zstd")):
+            try:
+                return _ZstdLib(ctypes.CDLL(name)) if name else None
+            except OSError:
+                continue
+    return None
+
+
+_ZSTD = _zstd_codec()
+# bytes a zstd answer may inflate to (an answer's frame declares its size)
+_ANSWER_MAX = 1 << 32
+COMPRESSIONS = ("gzip", "zstd", "none", "auto")
+
+
 def _npy(a, compression):
-    """The .npy bytes of a (a checked array), gzip level 1 compressed when asked."""
+    """The .npy bytes of a (a checked array), gzip or zstd level 1 compressed when asked."""
     buf = io.BytesIO()
     np.save(buf, a, allow_pickle=False)
     data = buf.getvalue()
+    if compression == "zstd":
+        return _ZSTD.compress(data, 1)
     return gzip.compress(data, 1) if compression == "gzip" else data
+
+
+def _check_compression(compression):
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression: 'gzip', 'zstd', 'none' or 'auto', not {compression!r}")
+    if compression == "zstd" and _ZSTD is None:
+        raise ValueError("compression 'zstd': neither the zstandard module nor libzstd.so.1 is "
+                         "here (use 'auto' or 'gzip')")
 
 
 def _entries(items, what):
@@ -266,9 +365,8 @@ def _image_items(arrays, ids, what):
 
 def _images_body(arrays, ids, csv, shape, note, compression, what):
     """The multipart body of a reference or submission: one .npy part per image named by its id,
-    or a Kaggle CSV part with its shape; a "note" text part when note is not None."""
-    if compression not in ("gzip", "none"):
-        raise ValueError(f"compression: 'gzip' or 'none', not {compression!r}")
+    or a Kaggle CSV part with its shape; a "note" text part when note is not None. compression
+    is resolved (gzip, zstd or none)."""
     if (arrays is None) == (csv is None):
         raise TypeError(f"{what}: give arrays (a dict or a stacked array) or csv text, one of them")
     parts = []
@@ -284,8 +382,9 @@ def _images_body(arrays, ids, csv, shape, note, compression, what):
         for key, a in _image_items(arrays, ids, what):
             if key in ("note", "csv", "spec"):
                 raise ValueError(f"{what}: image id {key!r} is a reserved part name")
-            suffix = ".npy.gz" if compression == "gzip" else ".npy"
-            ctype = "application/gzip" if compression == "gzip" else "application/x-npy"
+            suffix = {"gzip": ".npy.gz", "zstd": ".npy.zst"}.get(compression, ".npy")
+            ctype = {"gzip": "application/gzip", "zstd": "application/zstd"}.get(
+                compression, "application/x-npy")
             parts.append((key, key + suffix, ctype, _npy(a, compression)))
     if note is not None:
         parts.append(("note", None, "text/plain; charset=utf-8", str(note).encode()))
@@ -313,6 +412,8 @@ def _decode_body(data, encoding):
         return data
     if encoding in ("gzip", "x-gzip"):
         return gzip.decompress(data)
+    if encoding == "zstd" and _ZSTD is not None:
+        return _ZSTD.decompress(data, _ANSWER_MAX)
     if encoding == "deflate":
         try:
             return zlib.decompress(data)
@@ -359,6 +460,7 @@ class Client:
         self.backoff = backoff
         # the bearer token of the challenge routes (the admin's or a participant's); never shown
         self._token = token or os.environ.get("SEGLOSS_TOKEN") or None
+        self._server_zstd = None  # whether the catalog lists zstd, asked on the first "auto"
 
     def __repr__(self):
         return f"segloss.Client({self.url!r})"
@@ -389,15 +491,16 @@ class Client:
         losses, metrics: lists of names ("dice") or dicts ({"name": "focal", "gamma": 2,
         "as": "focal_g2"}); None leaves the service's default (no losses; dice and iou).
         transport: "json" (base64 inside the JSON body) or "multipart" (multipart/form-data
-        parts); compression: "gzip" (level 1) or "none" for the .npy bytes.
+        parts); compression: "gzip" (level 1), "zstd" (one frame, level 1), "none", or "auto"
+        (zstd when a zstd codec is here and the server's catalog lists zstd, else gzip) for the
+        .npy bytes.
         spec: the other top-level keys of the API, passed as they are: mode, prediction_type,
         ignore_index, threshold, empty, spacing, include_background, per_image.
 
         Raises SeglossError (status, title, detail) on an error answer."""
         if transport not in ("json", "multipart"):
             raise ValueError(f"transport: 'json' or 'multipart', not {transport!r}")
-        if compression not in ("gzip", "none"):
-            raise ValueError(f"compression: 'gzip' or 'none', not {compression!r}")
+        compression = self._compression(compression)
         for key in ("prediction", "target", "weight", "instances"):
             if key in spec:
                 raise TypeError(f"{key}: give arrays as score's arguments, not as spec keys")
@@ -442,9 +545,10 @@ class Client:
         (0 = background). params: w0 (10), sigma (5), class_weights ([1, 1]), neighbors (2),
         connectivity (8), spacing - the parameters of distance_weighted_cross_entropy.
 
+        compression: as score's.
+
         Raises SeglossError on an error answer."""
-        if compression not in ("gzip", "none"):
-            raise ValueError(f"compression: 'gzip' or 'none', not {compression!r}")
+        compression = self._compression(compression)
         for key in ("target", "instances"):
             if key in params:
                 raise TypeError(f"{key}: give arrays as weight_map's arguments, not as params")
@@ -468,6 +572,23 @@ class Client:
             return np.load(io.BytesIO(answer.body), allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise SeglossError(answer.status, "bad answer", f"not .npy bytes: {e}") from None
+
+    def _compression(self, compression):
+        """compression resolved: "auto" is zstd when a codec is here and the server's catalog
+        (asked once per Client) lists zstd among its "compression" values, else gzip."""
+        _check_compression(compression)
+        if compression != "auto":
+            return compression
+        if _ZSTD is None:
+            return "gzip"
+        if self._server_zstd is None:
+            try:
+                self._server_zstd = "zstd" in (self.catalog().get("compression") or [])
+            except SeglossError as e:
+                if e.status is None:
+                    raise  # no connection: the request itself would fail the same way
+                self._server_zstd = False  # an older server without the key, or an error page
+        return "zstd" if self._server_zstd else "gzip"
 
     def catalog(self):
         """Every loss and metric with its parameters, types, defaults and ranges:
@@ -525,7 +646,8 @@ class Client:
         stacked array [N, ...] with ids (default "0".."N-1"); or csv: Kaggle CSV text
         (ImageId,EncodedPixels) with shape=(H, W). Returns {"images", "public", "private",
         "bytes", "sha256"}. Admin token."""
-        body, ctype = _images_body(arrays, ids, csv, shape, None, compression, "arrays")
+        body, ctype = _images_body(arrays, ids, csv, shape, None, self._compression(compression),
+                                   "arrays")
         return self._chal("PUT", self._path(name, "reference"), body, ctype)
 
     def challenge_add_participant(self, name, participant):
@@ -581,7 +703,8 @@ class Client:
         ...}. Raises QuotaError (429) or WindowError (403 outside the window), with
         retry_after; SeglossError for anything else (422: an invalid submission). Participant
         token."""
-        body, ctype = _images_body(predictions, ids, csv, shape, note, compression, "predictions")
+        body, ctype = _images_body(predictions, ids, csv, shape, note,
+                                   self._compression(compression), "predictions")
         try:
             return self._chal("POST", self._path(name, "submissions"), body, ctype)
         except SeglossError as e:
@@ -661,7 +784,7 @@ class Client:
                 raise SeglossConnectionError(f"{method} {self.url}{path}: {_reason(e)}") from None
             try:
                 data = _decode_body(data, resp.getheader("Content-Encoding"))
-            except (OSError, EOFError, zlib.error) as e:
+            except (OSError, EOFError, zlib.error, ValueError) as e:
                 raise SeglossError(resp.status, "bad answer", f"undecodable body: {e}") from None
             return _Answer(resp.status, resp.reason, resp, data)
         finally:
@@ -676,7 +799,7 @@ class Client:
         retries = self.retries if retries is None else retries
         timeout = self.timeout if timeout is None else timeout
         headers = dict(headers or {})
-        headers.setdefault("Accept-Encoding", "gzip")
+        headers.setdefault("Accept-Encoding", "zstd, gzip" if _ZSTD is not None else "gzip")
         headers.setdefault("User-Agent", "segloss-python/" + __version__)
         attempt = 0
         while True:

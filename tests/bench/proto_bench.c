@@ -13,6 +13,12 @@
  *
  *   proto_bench [--reps N] [BODY.json]
  *
+ * The gzip'd prediction is also inflated, compressed again with zstd at levels 1 and 3 and
+ * decoded as proto/inflate.c does (one ZSTD_decompressDCtx call when the frame declares its
+ * size, which is how clients send it; ZSTD_decompressStream otherwise), so that zstd's and
+ * libdeflate's MB/s stand on the same random float32 logits. A body whose arrays are zstd
+ * (tests/bench/compare/payload.py's large_zstd.json) gets its own rows.
+ *
  * A benchmark, not a test: it asserts nothing beyond the request being answered 200.
  */
 #include <math.h>
@@ -21,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "../../proto/internal.h" /* not lib/internal.h, which -Ilib finds first */
 #include "array_internal.h"
@@ -217,6 +224,49 @@ static void row(const char *stage, double ms, double bytes)
     }
 }
 
+/* zstd against libdeflate on the same plain bytes (a whole .npy file of isz bytes, whose gzip
+ * -1 stream took gzip_ms to inflate): compress at levels 1 and 3 (the client's cost), decode in
+ * one call and streaming (the server's). */
+static void bench_zstd(const char *name, const unsigned char *plain, size_t isz, double gzip_ms,
+                       int reps)
+{
+    char msg[512], label[80];
+    size_t cap = ZSTD_compressBound(isz);
+    unsigned char *z = malloc(cap), *o = malloc(isz ? isz : 1);
+    for (int level = 1; level <= 3; level += 2) {
+        size_t zl = 0;
+        double t;
+        BEST(t, reps < 5 ? reps : 5, (void)0, zl = ZSTD_compress(z, cap, plain, isz, level));
+        if (ZSTD_isError(zl)) {
+            die(name, ZSTD_getErrorName(zl));
+        }
+        snprintf(label, sizeof label, "%s: zstd -%d compress (%zu -> %zu, %.3fx)", name, level, isz,
+                 zl, (double)isz / (double)zl);
+        row(label, t, (double)isz);
+        int ok = 0;
+        BEST(t, reps, (void)0, ok = slp__inflate_whole(z, zl, SLP_COMP_ZSTD, o, isz));
+        if (!ok || memcmp(o, plain, isz) != 0) {
+            die(name, "zstd's one call did not give the bytes back");
+        }
+        snprintf(label, sizeof label, "%s: zstd -%d decode, one call", name, level);
+        row(label, t, (double)isz);
+        if (level == 1) {
+            printf("  %-40s %9.2fx\n", "  libdeflate time / zstd -1 time", gzip_ms / t);
+        }
+        BEST(t, reps < 5 ? reps : 5, (void)0, {
+            struct slp__inflater zi;
+            size_t got = 0;
+            slp__inflater_init(&zi, z, zl, SLP_COMP_ZSTD, name, name, msg, sizeof msg);
+            slp__inflater_read(&zi, o, isz, &got, msg, sizeof msg);
+            slp__inflater_end(&zi);
+        });
+        snprintf(label, sizeof label, "%s: zstd -%d decode, streaming", name, level);
+        row(label, t, (double)isz);
+    }
+    free(z);
+    free(o);
+}
+
 /* The stages of one array of the spec: base64, inflate, the rest. Returns its decode total. */
 static double bench_array(json_t *root, struct slp__jdoc *doc, const char *name,
                           const struct slp_limits *lim, int reps)
@@ -264,6 +314,22 @@ static double bench_array(json_t *root, struct slp__jdoc *doc, const char *name,
         });
         snprintf(label, sizeof label, "%s: inflate, zlib (for comparison)", name);
         row(label, t, (double)isz);
+        if (ok) {
+            bench_zstd(name, o, isz, t_inf, reps);
+        }
+        free(o);
+    } else if (comp && strcmp(comp, "zstd") == 0) {
+        unsigned long long fcs = ZSTD_getFrameContentSize(cb, cl);
+        size_t isz = fcs < ((unsigned long long)1 << 40) ? (size_t)fcs : 0;
+        unsigned char *o = malloc(isz ? isz : 1);
+        int ok = 0;
+        BEST(t, reps, (void)0, ok = isz && slp__inflate_whole(cb, cl, SLP_COMP_ZSTD, o, isz));
+        snprintf(label, sizeof label, "%s: zstd, one call (%zu -> %zu)", name, cl, isz);
+        row(label, t, (double)isz);
+        t_inf = t;
+        if (!ok) {
+            printf("  (no declared size, or refused: the streaming decoder decides)\n");
+        }
         free(o);
     }
     free(cb);

@@ -2321,8 +2321,113 @@ def test_soft_targets(url):
             f"{cmdline(args)}: rc={rc} stderr={short(err)}")
 
 
+class Relay:
+    """A TCP relay on loopback in front of the real server that keeps every byte the CLI sends
+    (what went over the wire: the part headers, the spec, the compressed bytes)."""
+
+    def __init__(self, url):
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.sent = bytearray()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pipe, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(u, c, False), daemon=True).start()
+
+    def _pipe(self, src, dst, record):
+        try:
+            while True:
+                b = src.recv(1 << 16)
+                if not b:
+                    break
+                if record:
+                    with self.lock:
+                        self.sent += b
+                dst.sendall(b)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def take(self):
+        with self.lock:
+            b = bytes(self.sent)
+            self.sent.clear()
+        return b
+
+    def close(self):
+        self.sock.close()
+
+
+def test_zstd(url):
+    """--compress zstd and auto: the parts go as zstd frames (seen on the wire through a relay),
+    and the combined answer is the one direct request's."""
+    rng = np.random.default_rng(20261207)
+    d = tempfile.mkdtemp(prefix="zstd-", dir=WORK)
+    pred = rng.random((5, 16, 16), dtype=np.float32)
+    tgt = (rng.random((5, 16, 16)) > 0.5).astype(np.uint8)
+    pp = save(os.path.join(d, "pred.npy"), pred)
+    tp = save(os.path.join(d, "target.npy"), tgt)
+    spec = {"prediction_type": "probabilities", "losses": ["dice", "cross_entropy"],
+            "metrics": ["dice", "iou"]}
+    want = direct(url, spec, pred, tgt)
+    relay = Relay(url)
+    magic = {"zstd": b"\x28\xb5\x2f\xfd", "gzip": b"\x1f\x8b\x08"}
+    ctype = {"zstd": b"application/zstd", "gzip": b"application/gzip", "none": b"application/x-npy"}
+    try:
+        # (mode, pred's codec, mask's codec): auto compresses the integer mask only, with zstd
+        # because this server's catalog lists it
+        for mode, pc, mc in (("zstd", "zstd", "zstd"), ("auto", "none", "zstd"),
+                             ("gzip", "gzip", "gzip"), ("none", "none", "none")):
+            args = ["score", "--url", relay.url, "--pred", pp, "--target", tp, "--batch-size", "2",
+                    "--compress", mode, "--spec", write_json(os.path.join(d, "spec.json"), spec)]
+            rc, doc, out, err = run_json(args)
+            wire = relay.take()
+            cmd = cmdline(args + ["--json"])
+            tag = f"--compress {mode} (5 images, 3 batches)"
+            if T.check(rc == 0 and doc is not None, f"{tag}: exit 0 with JSON",
+                       f"{cmd}: rc={rc} stderr={short(err)}"):
+                T.check(doc.get("batches") == 3, f"{tag}: 3 batches", f"{cmd}: {doc.get('batches')}")
+                compare_entries(tag, doc, want, cmd)
+            for name, codec in (("pred", pc), ("mask", mc)):
+                head = (b'name="%s"; filename="%s.npy%s"\r\nContent-Type: %s' %
+                        (name.encode(), name.encode(),
+                         {"zstd": b".zst", "gzip": b".gz", "none": b""}[codec], ctype[codec]))
+                T.check(wire.count(head) == 3, f"{tag}: 3 {name} parts sent as {codec}",
+                        f"{cmd}: {wire.count(head)} of {head!r}")
+                key = b'"part":"%s","compression":"%s"' % (name.encode(), codec.encode())
+                T.check(wire.count(key) == 3, f"{tag}: the spec says {codec} for {name}",
+                        f"{cmd}: {short(wire[:2000].decode('latin-1'))}")
+            for codec, m in magic.items():
+                used = codec in (pc, mc)
+                T.check((m in wire) == used, f"{tag}: {codec} magic {'in' if used else 'not in'} the body",
+                        cmd)
+            asked = b"GET /v1/catalog " in wire
+            T.check(asked == (mode == "auto"), f"{tag}: the catalog asked {'once' if mode == 'auto' else 'never'}",
+                    cmd)
+    finally:
+        relay.close()
+
+
+
 GROUPS = ("golden", "aggregation", "dirs", "dirs_multiclass", "memory", "csv", "gates", "output",
-          "errors", "report", "region_losses", "soft_targets")
+          "errors", "report", "region_losses", "soft_targets", "zstd")
 
 
 def golden_case_files(golden_dir, cid):
@@ -2364,6 +2469,7 @@ def main():
             ("report", lambda: test_report(server.url)),
             ("region_losses", lambda: test_region_losses(server.url)),
             ("soft_targets", lambda: test_soft_targets(server.url)),
+            ("zstd", lambda: test_zstd(server.url)),
         ]
         results = {}
         for name, fn in steps:

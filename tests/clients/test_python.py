@@ -12,13 +12,16 @@ Python 3 standard library + numpy (Debian's python3-numpy)."""
 
 import argparse
 import base64
+import ctypes
 import email
 import email.policy
 import gzip
 import io
 import json
 import os
+import shutil
 import socket
+import subprocess
 import struct
 import sys
 import threading
@@ -541,6 +544,114 @@ def test_wire(t, by_id):
             t.check(data == npy_bytes(a), f"{what}: part {key} holds the .npy bytes")
 
 
+def unzstd(data):
+    """One zstd frame decoded by another decoder than the client's: the zstd tool when it is
+    here, else libzstd.so.1 called directly."""
+    if shutil.which("zstd"):
+        return subprocess.run(["zstd", "-d", "-c", "-q"], input=data, capture_output=True,
+                              check=True).stdout
+    lib = ctypes.CDLL("libzstd.so.1")
+    lib.ZSTD_getFrameContentSize.restype = ctypes.c_ulonglong
+    lib.ZSTD_getFrameContentSize.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.ZSTD_decompress.restype = ctypes.c_size_t
+    lib.ZSTD_decompress.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p,
+                                    ctypes.c_size_t]
+    n = lib.ZSTD_getFrameContentSize(data, len(data))
+    out = ctypes.create_string_buffer(n)
+    got = lib.ZSTD_decompress(out, n, data, len(data))
+    return out.raw[:got]
+
+
+def test_zstd(t, server, client, by_id):
+    """compression="zstd" and "auto" against the server with each zstd codec the client can
+    use (libzstd through ctypes always; the zstandard module when it is installed), zstd
+    answers (the weight map), and what goes on the wire."""
+    saved = segloss._ZSTD
+    try:
+        for backend in ("libzstd", "zstandard"):
+            codec = segloss._zstd_codec(backend)
+            if codec is None:
+                t.check(backend == "zstandard", f"zstd: the {backend} codec loads")
+                print(f"# zstd: no {backend} here; that codec is not tested")
+                continue
+            segloss._ZSTD = codec
+            c = segloss.Client(server.url, retries=3, backoff=0.05)
+            t.check(c._compression("auto") == "zstd", f"zstd ({backend}): auto is zstd here")
+            for cid in ("combo_ce_dice", "mc_dice_bg0", "ml_ce_dice"):
+                case = by_id[cid]
+                pred, target, kwargs = case_args(case)
+                rtol, atol = tolerances(case)
+                for transport in ("json", "multipart"):
+                    what = f"zstd ({backend}): {cid} ({transport})"
+                    try:
+                        got = c.score(pred, target, transport=transport, compression="zstd",
+                                      **kwargs)
+                    except segloss.SeglossError as e:
+                        t.check(False, what, str(e))
+                        continue
+                    m = harness.mismatch(got, expected(case), rtol, atol)
+                    t.check(m is None, what, m)
+            # the weight map comes back as zstd (Accept-Encoding: zstd, gzip) and decodes here
+            case = by_id["weight_map_unet"]
+            req, want = case["request"], case["expect"]["weight_map"]
+            rtol, atol = tolerances(case)
+            params = {k: v for k, v in req.items() if k not in ARRAYS}
+            w = c.weight_map(decode(req["target"]), compression="zstd", **params)
+            m = harness.mismatch(w.ravel().tolist(), want["data"], rtol, atol)
+            t.check(m is None, f"zstd ({backend}): weight_map_unet values", m)
+            # the answer itself was zstd: asked for by hand
+            ans = c._request("POST", "/v1/weight-map", segloss._dumps(
+                dict(params, target={"format": "npy", "compression": "zstd", "data":
+                                     base64.b64encode(segloss._npy(decode(req["target"]),
+                                                                   "zstd")).decode()})),
+                {"Content-Type": "application/json", "Accept": "application/x-npy"})
+            ce = ans.headers.getheader("Content-Encoding")
+            t.check(ce == "zstd", f"zstd ({backend}): the weight map answer is zstd", repr(ce))
+    finally:
+        segloss._ZSTD = saved
+
+    # the wire: a zstd array decodes with another decoder; auto against a peer whose catalog
+    # has no "compression" is gzip; Accept-Encoding names zstd
+    case = by_id["combo_ce_dice"]
+    pred, target, kwargs = case_args(case)
+    peer = Listener("capture")
+    try:
+        c = segloss.Client(peer.url, retries=0)
+        c.score(pred, target, compression="zstd", **kwargs)
+        c.score(pred, target, compression="auto", **kwargs)
+    finally:
+        peer.stop()
+    if not t.check(len(peer.requests) == 3, "zstd wire: three requests (score, catalog, score)",
+                   repr([h.get("content-type") for h, _ in peer.requests])):
+        return
+    headers, body = peer.requests[0]
+    t.check(headers.get("accept-encoding") == "zstd, gzip", "zstd wire: Accept-Encoding",
+            headers.get("accept-encoding"))
+    spec = json.loads(body)
+    for key, a in (("prediction", pred), ("target", target)):
+        arr = spec.get(key, {})
+        raw = base64.b64decode(arr.get("data", ""))
+        ok = arr.get("compression") == "zstd" and raw[:4] == b"\x28\xb5\x2f\xfd"
+        t.check(ok and unzstd(raw) == npy_bytes(a),
+                f"zstd wire: {key} is one zstd frame of the .npy")
+    t.check(peer.requests[1][1] == b"" and peer.requests[2][0].get("content-type") ==
+            "application/json", "zstd wire: auto asked the catalog first")
+    spec = json.loads(peer.requests[2][1])
+    t.check(spec["prediction"].get("compression") == "gzip",
+            "zstd wire: auto without zstd in the catalog is gzip",
+            repr(spec["prediction"].get("compression")))
+    try:
+        segloss._ZSTD = None
+        c.score(pred, target, compression="zstd", **kwargs)
+        t.check(False, "zstd without a codec raises ValueError")
+    except ValueError as e:
+        t.check("neither the zstandard module nor libzstd.so.1" in str(e),
+                "zstd without a codec raises ValueError saying why", str(e))
+    finally:
+        segloss._ZSTD = saved
+
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seglossd", default="build/seglossd")
@@ -551,7 +662,7 @@ def main():
     # each test is "clients/python/NAME" (NAME: the function without test_) for the filter
     want = {fn: harness.selected("clients/python/" + fn.__name__[5:]) for fn in (
         test_goldens, test_errors, test_equivalent_inputs, test_module_functions, test_saturation,
-        test_connection, test_wire)}
+        test_connection, test_wire, test_zstd)}
     if not any(want.values()):
         return t.finish()
     cases = harness.golden_cases(args.golden)
@@ -565,7 +676,8 @@ def main():
     on_server = [(test_goldens, lambda s, c: (c, cases)),
                  (test_errors, lambda s, c: (s, c, cases)),
                  (test_equivalent_inputs, lambda s, c: (c, by_id)),
-                 (test_module_functions, lambda s, c: (s, by_id))]
+                 (test_module_functions, lambda s, c: (s, by_id)),
+                 (test_zstd, lambda s, c: (s, c, by_id))]
     if any(want[fn] for fn, _ in on_server):
         server = harness.Server(args.seglossd)
         try:

@@ -15,7 +15,9 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "../check.h"
 #include "../http_util.h"
@@ -1763,6 +1765,296 @@ static void test_gzip_answer(const struct hu_server *srv)
     free(b.data);
 }
 
+/* ---- zstd on the wire (RFC 8878) ----------------------------------------------------------- */
+
+/* One zstd frame of in[0..len) by libzstd's encoder at level 3, with its content size in the
+ * header (sized) or without it (the streaming encoder never told the size). Returns a malloc'd
+ * buffer (its size in *outlen) or NULL. */
+static unsigned char *zstd_pack(const void *in, size_t len, bool sized, size_t *outlen)
+{
+    size_t cap = ZSTD_compressBound(len) + 64;
+    unsigned char *out = malloc(cap);
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    ZSTD_outBuffer o = {out, cap, 0};
+    ZSTD_inBuffer i = {in, len, 0};
+    size_t r = 1;
+    if (out && c) {
+        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 3);
+        ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, sized ? 1 : 0);
+        if (sized) {
+            ZSTD_CCtx_setPledgedSrcSize(c, len);
+        }
+        r = ZSTD_compressStream2(c, &o, &i, ZSTD_e_end);
+    }
+    ZSTD_freeCCtx(c);
+    if (r != 0) {
+        free(out);
+        return NULL;
+    }
+    *outlen = o.pos;
+    return out;
+}
+
+/* Seconds on the monotonic clock. */
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* POSTs {"prediction": {raw float32 [1, 2, 2] as z (zstd, base64)}, ...the seed} and checks
+ * the problem it gets: status want, detail containing needle. */
+static void zstd_raw_problem(const struct hu_server *srv, const char *what, const char *shape,
+                             const unsigned char *z, size_t zl, long want, const char *needle)
+{
+    char *b = base64(z, zl);
+    size_t cap = (b ? strlen(b) : 0) + 1024;
+    char *body = malloc(cap);
+    if (!b || !body) {
+        CHECK(0);
+        free(b);
+        free(body);
+        return;
+    }
+    snprintf(body, cap,
+             "{\"prediction\": {\"format\": \"raw\", \"dtype\": \"float32\", \"shape\": %s, "
+             "\"compression\": \"zstd\", \"data\": \"%s\"}, \"prediction_type\": "
+             "\"probabilities\", \"target\": [[[1, 1], [0, 0]]], \"losses\": [\"dice\"]}",
+             shape, b);
+    struct hu_xfer x;
+    double t0 = mono_s();
+    request(&x, srv, "POST", "/v1/score", json_ct, body, strlen(body), HU_REQUEST_TIMEOUT);
+    double dt = mono_s() - t0;
+    check_problem_has(what, &x, want, needle);
+    fprintf(stderr, "    note: %s: %ld in %.1f ms\n", what, x.status, dt * 1e3);
+    hu_xfer_cleanup(&x);
+    free(b);
+    free(body);
+}
+
+static void test_zstd(const struct hu_server *srv)
+{
+    struct mp_files f;
+    struct hu_xfer x;
+    char h[256];
+    if (mp_files_init(&f) != 0) {
+        return;
+    }
+    size_t zl = 0, sl = 0;
+    unsigned char *z = zstd_pack(f.pred_npy, sizeof f.pred_npy, true, &zl);
+    unsigned char *s = zstd_pack(f.pred_npy, sizeof f.pred_npy, false, &sl);
+    char *b = z ? base64(z, zl) : NULL;
+    CHECK(z && s && b);
+    if (!z || !s || !b) {
+        goto out;
+    }
+    /* a zstd .npy array in a JSON body: the seed's CE + Dice */
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"prediction\": {\"format\": \"npy\", \"compression\": \"zstd\", \"data\": \"%s\"}, "
+             "\"prediction_type\": \"probabilities\", \"target\": {\"format\": \"npy\", \"data\": "
+             "\"\"}, \"losses\": [{\"name\": \"combo\", \"terms\": [{\"name\": \"cross_entropy\"}, "
+             "{\"name\": \"dice\"}]}], \"metrics\": []}",
+             b);
+    /* the mask as base64 of its .npy */
+    char *m64 = base64(f.mask_npy, sizeof f.mask_npy);
+    char *at = strstr(body, "\"data\": \"\"}");
+    CHECK(m64 && at);
+    if (m64 && at) {
+        char tail[1024];
+        snprintf(tail, sizeof tail, "%s", at + strlen("\"data\": \"\"}"));
+        snprintf(at, sizeof body - (size_t)(at - body), "\"data\": \"%s\"}%s", m64, tail);
+        request(&x, srv, "POST", "/v1/score", json_ct, body, strlen(body), HU_REQUEST_TIMEOUT);
+        json_t *doc = check_json_200("zstd npy array", &x);
+        check_num("zstd npy array", doc, "losses.combo.value", seed_expected(), 1e-6);
+        json_decref(doc);
+        hu_xfer_cleanup(&x);
+    }
+    free(m64);
+
+    /* a zstd part (without a declared size), the spec saying so */
+    static const char spec_zstd[] =
+        "{\"prediction\": {\"format\": \"npy\", \"part\": \"pred\", \"compression\": \"zstd\"}, "
+        "\"prediction_type\": \"probabilities\", "
+        "\"target\": {\"format\": \"npy\", \"part\": \"mask\"}, "
+        "\"losses\": [{\"name\": \"combo\", \"terms\": [{\"name\": \"cross_entropy\"}, "
+        "{\"name\": \"dice\"}]}], \"metrics\": []}";
+    const struct hu_form_part mp[] = {{"spec", spec_zstd, strlen(spec_zstd), "spec.json"},
+                                      {"pred", s, sl, "pred.npy.zst"},
+                                      {"mask", f.mask_npy, sizeof f.mask_npy, "mask.npy"}};
+    post_form(&x, srv, NULL, mp, 3);
+    json_t *doc = check_json_200("zstd part", &x);
+    check_num("zstd part", doc, "losses.combo.value", seed_expected(), 1e-6);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    /* the same part declared uncompressed: the detail says what to set */
+    static const char spec_none[] = "{\"prediction\": {\"format\": \"npy\", \"part\": \"pred\"}, "
+                                    "\"prediction_type\": \"probabilities\", "
+                                    "\"target\": {\"format\": \"npy\", \"part\": \"mask\"}}";
+    const struct hu_form_part mp_none[] = {
+        {"spec", spec_none, strlen(spec_none), "spec.json"}, mp[1], mp[2]};
+    post_form(&x, srv, NULL, mp_none, 3);
+    check_problem_has("zstd part, compression none", &x, 400,
+                      "it looks zstd-compressed: set \"compression\": \"zstd\"");
+    hu_xfer_cleanup(&x);
+
+    /* Content-Encoding: zstd bodies, JSON and multipart */
+    size_t bl = 0;
+    unsigned char *zb = zstd_pack(seed_body, strlen(seed_body), true, &bl);
+    const char *const zj[] = {"Content-Type: application/json", "Content-Encoding: zstd", NULL};
+    request(&x, srv, "POST", "/v1/score", zj, zb, zb ? bl : 0, HU_REQUEST_TIMEOUT);
+    doc = check_json_200("Content-Encoding: zstd", &x);
+    check_num("Content-Encoding: zstd", doc, "losses.combo.value", seed_expected(), 1e-6);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    /* cut short by 3 bytes, and with a byte after the frame */
+    request(&x, srv, "POST", "/v1/score", zj, zb, zb ? bl - 3 : 0, HU_REQUEST_TIMEOUT);
+    check_problem_has("zstd body truncated", &x, 400,
+                      "request body (Content-Encoding: zstd): zstd frame is truncated");
+    hu_xfer_cleanup(&x);
+    unsigned char *zb1 = zb ? malloc(bl + 1) : NULL;
+    if (zb1) {
+        memcpy(zb1, zb, bl);
+        zb1[bl] = '\n';
+        request(&x, srv, "POST", "/v1/score", zj, zb1, bl + 1, HU_REQUEST_TIMEOUT);
+        check_problem_has("zstd body, a byte after the frame", &x, 400,
+                          "request body (Content-Encoding: zstd): 1 byte after the end of the "
+                          "zstd frame");
+        hu_xfer_cleanup(&x);
+        free(zb1);
+    }
+    free(zb);
+    size_t mpl = 0, mpz = 0;
+    char *mpb = mp_body("segloss-e2e-zs", mp, 3, &mpl);
+    unsigned char *mpzb = mpb ? zstd_pack(mpb, mpl, false, &mpz) : NULL;
+    CHECK(mpzb != NULL);
+    if (mpzb) {
+        const char *const zm[] = {"Content-Type: multipart/form-data; boundary=segloss-e2e-zs",
+                                  "Content-Encoding: zstd", NULL};
+        request(&x, srv, "POST", "/v1/score", zm, mpzb, mpz, HU_REQUEST_TIMEOUT);
+        doc = check_json_200("multipart, Content-Encoding: zstd", &x);
+        check_num("multipart, Content-Encoding: zstd", doc, "losses.combo.value", seed_expected(),
+                  1e-6);
+        json_decref(doc);
+        hu_xfer_cleanup(&x);
+    }
+    free(mpb);
+    free(mpzb);
+
+    /* the array errors name the array: a wrong declared size, a truncated frame */
+    static const float four[4] = {0.5f, 0.6f, 0.2f, 0.1f};
+    size_t fl = 0;
+    unsigned char *fz = zstd_pack(four, sizeof four, true, &fl);
+    if (fz) {
+        zstd_raw_problem(srv, "zstd raw, shape of 6 floats", "[1, 2, 3]", fz, fl, 400,
+                         "prediction: expected 24 bytes, the zstd frame declares 16");
+        zstd_raw_problem(srv, "zstd raw, truncated", "[1, 2, 2]", fz, fl - 1, 400,
+                         "prediction.data: zstd frame is truncated");
+        free(fz);
+    }
+    /* bombs: 64 MiB of zeros, a frame of a few KiB, for 16 bytes of array */
+    size_t big = (size_t)64 << 20, kl = 0, ul = 0;
+    unsigned char *zeros = calloc(1, big);
+    unsigned char *bk = zeros ? zstd_pack(zeros, big, true, &kl) : NULL;
+    unsigned char *bu = zeros ? zstd_pack(zeros, big, false, &ul) : NULL;
+    free(zeros);
+    CHECK(bk && bu && kl < 16384 && ul < 16384);
+    if (bk && bu) {
+        zstd_raw_problem(srv, "zstd bomb, size declared", "[1, 2, 2]", bk, kl, 400,
+                         "prediction: expected 16 bytes, the zstd frame declares 67108864");
+        zstd_raw_problem(srv, "zstd bomb, no size", "[1, 2, 2]", bu, ul, 400,
+                         "prediction: expected 16 bytes, got at least 17 after inflating "
+                         "(stopped there)");
+    }
+    free(bk);
+    free(bu);
+
+    /* the catalog lists zstd; an unknown coding's 415 names it */
+    request(&x, srv, "GET", "/v1/catalog", NULL, NULL, 0, HU_REQUEST_TIMEOUT);
+    doc = check_json_200("catalog", &x);
+    json_t *comp = json_object_get(doc, "compression");
+    size_t i;
+    json_t *e;
+    bool listed = false;
+    json_array_foreach(comp, i, e)
+    {
+        listed |= strcmp(json_string_value(e), "zstd") == 0;
+    }
+    CHECK(listed);
+    json_decref(doc);
+    hu_xfer_cleanup(&x);
+    const char *const br[] = {"Content-Type: application/json", "Content-Encoding: br", NULL};
+    request(&x, srv, "POST", "/v1/score", br, seed_body, strlen(seed_body), HU_REQUEST_TIMEOUT);
+    check_problem_has("Content-Encoding: br", &x, 415, "use gzip, deflate, zstd or identity");
+    CHECK(hu_xfer_header(&x, "Accept-Encoding", h, sizeof h) && strstr(h, "zstd"));
+    hu_xfer_cleanup(&x);
+out:
+    free(f.pred_gz);
+    free(z);
+    free(s);
+    free(b);
+}
+
+/* A large answer comes back as zstd when Accept-Encoding names it with a q at least gzip's. */
+static void test_zstd_answer(const struct hu_server *srv)
+{
+    /* 300 one-pixel images, logit 1 on target 1: every per-image Dice is 1 */
+    const int n = 300;
+    struct hu_buf b = {0};
+    static const char head[] =
+        "{\"prediction\": {\"format\": \"list\", \"shape\": [300, 1, 1], \"data\": [";
+    static const char mid[] =
+        "]}, \"target\": {\"format\": \"list\", \"shape\": [300, 1, 1], \"data\": [";
+    hu_buf_append(&b, head, strlen(head));
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < n; i++) {
+            hu_buf_append(&b, i ? ",1" : "1", i ? 2 : 1);
+        }
+        hu_buf_append(&b, k ? "]}}" : mid, k ? 3 : strlen(mid));
+    }
+    static const struct {
+        const char *ae, *want; /* Accept-Encoding, the Content-Encoding of the answer */
+    } cases[] = {
+        {"Accept-Encoding: gzip, deflate, br, zstd", "zstd"}, /* curl --compressed: a tie */
+        {"Accept-Encoding: zstd", "zstd"},
+        {"Accept-Encoding: gzip;q=1, zstd;q=0.5", "gzip"},
+        {"Accept-Encoding: zstd;q=0, gzip", "gzip"},
+        {"Accept-Encoding: *", "gzip"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *const hdrs[] = {"Content-Type: application/json", cases[c].ae, NULL};
+        struct hu_xfer x;
+        char h[128];
+        request(&x, srv, "POST", "/v1/score", hdrs, b.data, b.len, HU_REQUEST_TIMEOUT);
+        CHECK_STATUS(&x, 200);
+        bool ok =
+            hu_xfer_header(&x, "Content-Encoding", h, sizeof h) && strcmp(h, cases[c].want) == 0;
+        CHECK(ok);
+        if (!ok) {
+            fprintf(stderr, "    %s: Content-Encoding '%s', want %s\n", cases[c].ae, h,
+                    cases[c].want);
+        }
+        CHECK(hu_xfer_header(&x, "Vary", h, sizeof h) && strstr(h, "Accept-Encoding"));
+        if (strcmp(cases[c].want, "zstd") == 0 && x.body.data) {
+            /* libzstd's own decoder: the answer is the JSON of 300 images */
+            unsigned long long size = ZSTD_getFrameContentSize(x.body.data, x.body.len);
+            CHECK(size != ZSTD_CONTENTSIZE_UNKNOWN && size != ZSTD_CONTENTSIZE_ERROR &&
+                  size > x.body.len && size < (1u << 20));
+            char *plain = size < (1u << 20) ? malloc((size_t)size) : NULL;
+            size_t got = plain ? ZSTD_decompress(plain, (size_t)size, x.body.data, x.body.len) : 0;
+            json_t *doc = plain && !ZSTD_isError(got) ? json_loadb(plain, got, 0, NULL) : NULL;
+            CHECK(doc != NULL);
+            CHECK_INT(json_integer_value(jget(doc, "images")), n);
+            check_num("zstd answer", doc, "metrics.dice.mean", 1.0, 0);
+            json_decref(doc);
+            free(plain);
+        }
+        hu_xfer_cleanup(&x);
+    }
+    free(b.data);
+}
+
 /* ---- the HTML report ------------------------------------------------------------------------ */
 
 /* Four 2 x 2 binary images, labels; by hand (2TP / (2TP + FP + FN) per image):
@@ -1999,6 +2291,27 @@ static void test_body_limit(void)
             hu_xfer_cleanup(&x);
             free(z);
         }
+        /* zstd bodies inflating to 2 MiB: refused at the frame header when it declares the
+         * size, else after 1 MiB + 1 byte; and a header declaring 1 TiB (RFC 8878 3.1.1.1: FHD
+         * 0xe0 = single segment, 8-byte Frame_Content_Size 2^40) */
+        const char *const zs[] = {"Content-Type: application/json", "Content-Encoding: zstd", NULL};
+        for (int sized = 0; sized < 2; sized++) {
+            z = zstd_pack(body, big, sized, &zlen);
+            CHECK(z != NULL);
+            request(&x, &srv, "POST", "/v1/score", zs, z, z ? zlen : 0, HU_REQUEST_TIMEOUT);
+            check_problem_has(sized ? "zstd body declaring 2 MiB" : "zstd body inflating to 2 MiB",
+                              &x, 413,
+                              sized ? "(the zstd frame declares 2097152)"
+                                    : "request body (Content-Encoding: zstd) inflates to more "
+                                      "than 1048576 bytes");
+            hu_xfer_cleanup(&x);
+            free(z);
+        }
+        static const unsigned char tib[] = {0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 0, 0, 1, 0, 0};
+        request(&x, &srv, "POST", "/v1/score", zs, tib, sizeof tib, HU_REQUEST_TIMEOUT);
+        check_problem_has("zstd header declaring 1 TiB", &x, 413,
+                          "the zstd frame declares 1099511627776");
+        hu_xfer_cleanup(&x);
         free(body);
     }
     test_multipart_limit(&srv);
@@ -3503,6 +3816,8 @@ static const struct group groups[] = {
     {"layouts", test_layouts, NULL},
     {"float32_extremes", test_float32_extremes, NULL},
     {"gzip_answer", test_gzip_answer, NULL},
+    {"zstd", test_zstd, NULL},
+    {"zstd_answer", test_zstd_answer, NULL},
     {"html_report", test_html_report, NULL},
     {"concurrent_small", test_concurrent_small, NULL},
     {"request_id", test_request_id, NULL},

@@ -15,7 +15,11 @@ import struct
 import sys
 import zlib
 
-COMP = {"none": 0, "gzip": 1, "zlib": 2, "deflate": 3, "auto": 4}
+COMP = {"none": 0, "gzip": 1, "zlib": 2, "deflate": 3, "auto": 4, "zstd": 5}
+# zstd frames written by the zstd tool (RFC 8878): b"hello" with its size and a checksum, and
+# 300 bytes i % 7 without a size (piped); Python has no zstd in its standard library
+ZSTD_HELLO = bytes.fromhex("28b52ffd045829000068656c6c6fa36d9f88")
+ZSTD_300 = bytes.fromhex("28b52ffd00587500003800010203040506010022528b11")
 
 
 def put(out, target, blob):
@@ -31,6 +35,8 @@ def put(out, target, blob):
 def inflate(comp, data):
     if comp == "none":
         return data
+    if comp == "zstd":
+        raise zlib.error("zstd: no decoder here")
     wbits = {"gzip": 31, "zlib": 15, "deflate": -15, "auto": 47}[comp]
     return zlib.decompress(data, wbits)
 
@@ -164,6 +170,10 @@ def main():
     put(out, "base64", b"\x10QUJDRA==")
     put(out, "inflate", struct.pack("<BH", 2, 5) + zlib.compress(b"hello"))
     put(out, "inflate", struct.pack("<BH", 1, 3) + b"\x1f\x8b")
+    for target in ("inflate", "inflate_all"):
+        put(out, target, struct.pack("<BH", 5, 5) + ZSTD_HELLO)
+        put(out, target, struct.pack("<BH", 5, 300) + ZSTD_300)
+        put(out, target, struct.pack("<BH", 5, 300) + ZSTD_300 + ZSTD_HELLO)  # two frames
     # long "data"/"counts" strings, the ones the skeleton leaves out of jansson's parse: plain,
     # with every kind of escape, in lists, nested, next to a \u0000 and to bad UTF-8
     b64 = base64.b64encode(bytes(range(200))).decode()

@@ -162,7 +162,7 @@ static void test_messages(void)
                   msg, sizeof msg),
               SL_EINVAL);
     CHECK(strcmp(msg, "x.compression: unknown compression 'xz' (expected none, gzip, zlib, "
-                      "deflate or auto)") == 0);
+                      "deflate, auto or zstd)") == 0);
     /* a .npy header (v1.0, 128 bytes as NumPy pads it) of a dtype the API lacks */
     static const char dict[] = "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }";
     unsigned char npy[128];

@@ -6,6 +6,9 @@ Usage: /usr/bin/python3 payload.py OUTDIR
 Writes, into OUTDIR:
   small.json  1 x 64 x 64   float32 logits + uint8 mask  (about 22 KiB of JSON)
   large.json  8 x 512 x 512 float32 logits + uint8 mask  (about 10 MiB of JSON)
+  large_none.json, large_zstd.json  the same 8 x 512 x 512 arrays uncompressed and as zstd
+              level 1 frames (seglossd only: the Python service reads gzip and zlib; run.sh
+              checks that seglossd answers them exactly as large.json)
   edge.json   2 x 32 x 32: one ordinary image and one with an empty target and a
               confidently empty prediction; used only by the agreement check, because
               it exercises the 0/0 ("empty") convention of the hard metrics
@@ -19,6 +22,7 @@ The parameters segloss would default are spelled out anyway, so that the spec do
 exactly what both services compute, and pyservice.py is checked to honour them.
 """
 import base64
+import ctypes
 import gzip
 import io
 import json
@@ -51,10 +55,45 @@ def npy_gzip_b64(a):
     return base64.b64encode(gzip.compress(buf.getvalue(), 1)).decode("ascii")
 
 
-def body(logits, target):
+def zstd1(data):
+    """One zstd frame at level 1 with its content size, as segloss's clients send it: the
+    zstandard module when it is here, else libzstd.so.1 (ZSTD_compress) through ctypes."""
+    try:
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=1, write_content_size=True).compress(data)
+    except ImportError:
+        lib = ctypes.CDLL("libzstd.so.1")
+        lib.ZSTD_compressBound.restype = ctypes.c_size_t
+        lib.ZSTD_compressBound.argtypes = [ctypes.c_size_t]
+        lib.ZSTD_compress.restype = ctypes.c_size_t
+        lib.ZSTD_compress.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p,
+                                      ctypes.c_size_t, ctypes.c_int]
+        lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
+        cap = lib.ZSTD_compressBound(len(data))
+        out = ctypes.create_string_buffer(cap)
+        n = lib.ZSTD_compress(out, cap, data, len(data), 1)
+        if lib.ZSTD_isError(n):
+            sys.exit("payload.py: ZSTD_compress failed")
+        return out.raw[:n]
+
+
+def npy_b64(a, compression):
+    """.npy bytes, compressed as named (gzip: npy_gzip_b64's level 1), base64."""
+    if compression == "gzip":
+        return npy_gzip_b64(a)
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a))
+    data = zstd1(buf.getvalue()) if compression == "zstd" else buf.getvalue()
+    return base64.b64encode(data).decode("ascii")
+
+
+def body(logits, target, compression="gzip"):
     spec = {
-        "prediction": {"format": "npy", "compression": "gzip", "data": npy_gzip_b64(logits)},
-        "target": {"format": "npy", "compression": "gzip", "data": npy_gzip_b64(target)},
+        "prediction": {"format": "npy", "compression": compression,
+                       "data": npy_b64(logits, compression)},
+        "target": {"format": "npy", "compression": compression,
+                   "data": npy_b64(target, compression)},
     }
     spec.update(SPEC)
     return json.dumps(spec, separators=(",", ":")).encode("ascii")
@@ -91,14 +130,18 @@ def main():
     rng = np.random.default_rng(SEED)
 
     small = body(*model_like(rng, 1, 64, 64))
-    large = body(*model_like(rng, 8, 512, 512))
+    large_arrays = model_like(rng, 8, 512, 512)
+    large = body(*large_arrays)
+    large_none = body(*large_arrays, compression="none")
+    large_zstd = body(*large_arrays, compression="zstd")
 
     logits, target = model_like(rng, 2, 32, 32)
     target[1] = 0
     logits[1] = -20.0  # predicts nothing where there is nothing: hard metrics are 0/0
     edge = body(logits, target)
 
-    for name, data in (("small.json", small), ("large.json", large), ("edge.json", edge)):
+    for name, data in (("small.json", small), ("large.json", large), ("edge.json", edge),
+                       ("large_none.json", large_none), ("large_zstd.json", large_zstd)):
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
     with open(os.path.join(out, "post.lua"), "w") as f:

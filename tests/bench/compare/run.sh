@@ -144,6 +144,26 @@ if ! "$PY" "$HERE/check.py" "$SEG_URL" "$PY_URL" "$TOL" \
     die "FAIL: seglossd and pyservice.py answer different numbers; not benchmarking"
 fi
 
+# The same large arrays uncompressed and as zstd: seglossd only (the Python service reads gzip
+# and zlib); its answers must be large.json's, every number equal (elapsed_ms aside).
+if ! "$PY" - "$SEG_URL" "$TMP/large.json" "$TMP/large_none.json" "$TMP/large_zstd.json" <<'EOF'; then
+import json, sys, urllib.request
+url, files = sys.argv[1], sys.argv[2:]
+def post(path):
+    req = urllib.request.Request(url + "/v1/score", data=open(path, "rb").read(),
+                                 headers={"Content-Type": "application/json"})
+    doc = json.load(urllib.request.urlopen(req, timeout=120))
+    doc.pop("elapsed_ms", None)
+    return doc
+ref = post(files[0])
+for f in files[1:]:
+    if post(f) != ref:
+        sys.exit(f"seglossd answers {f} otherwise than {files[0]}")
+print("seglossd  large_none.json and large_zstd.json answered exactly as large.json")
+EOF
+    die "FAIL: the uncompressed or zstd body is answered otherwise"
+fi
+
 # ---- 2. wrk ----------------------------------------------------------------------------------
 # Latency in ms from wrk's "50%  1.23ms" style (us, ms, s, m units).
 to_ms() {
@@ -187,6 +207,12 @@ for payload in small large; do
     bench "py-$payload" "$PY_URL" "$TMP/$payload.json" "$conns"
 done
 
+# the large arrays as the other compressions: seglossd only
+for payload in large_none large_zstd; do
+    echo "  $payload: seglossd ..."
+    bench "seg-$payload" "$SEG_URL" "$TMP/$payload.json" "$LARGE_CONNS"
+done
+
 echo
 echo "== results (ratio = seglossd req/s / python req/s; latency over the measured run)"
 printf '%-7s %-16s %9s %5s | %11s %11s %7s | %19s %19s | %13s\n' \
@@ -202,6 +228,12 @@ for payload in small large; do
         "$(pct "seg-$payload" 50%) / $(pct "seg-$payload" 99%)" \
         "$(pct "py-$payload" 50%) / $(pct "py-$payload" 99%)" \
         "$(reqs "seg-$payload")/$(reqs "py-$payload")"
+done
+for payload in large_none large_zstd; do
+    size=$(wc -c <"$TMP/$payload.json" | awk '{ printf "%.1fMiB", $1 / 1048576 }')
+    printf '%-7s %-16s %9s %5s | %11s %11s %7s | %19s %19s | %13s\n' \
+        "large/${payload#large_}" "8x512x512" "$size" "$LARGE_CONNS" "$(rps "seg-$payload")" - - \
+        "$(pct "seg-$payload" 50%) / $(pct "seg-$payload" 99%)" - "$(reqs "seg-$payload")/-"
 done
 
 # ---- 3. reference: in-process time of torch ----------------------------------------------------
