@@ -9,6 +9,7 @@
 
 #include "../check.h"
 #include "../spec_util.h"
+#include "fused_util.h"
 #include "internal.h"
 
 /* Relative tolerance of the fused pass against double (simd.c derives the worst cases: plane
@@ -17,33 +18,6 @@
 #define RTOL 1e-6
 #define RTOL_FOCAL 2e-6
 #define ATOL 1e-9
-
-/* xorshift64*: reproducible inputs */
-static uint64_t next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 2685821657736338717ull;
-}
-
-static double unit(uint64_t *s)
-{
-    return (double)(next(s) >> 11) / 9007199254740992.0;
-}
-
-/* IEEE half of a float in [-65504, 65504] that is a half already (round trip exact). */
-static uint16_t to_half(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    const uint32_t sign = (b >> 16) & 0x8000u;
-    const int e = (int)((b >> 23) & 0xff) - 127 + 15;
-    if ((b & 0x7fffffffu) == 0) {
-        return (uint16_t)sign;
-    }
-    return (uint16_t)(sign | (uint32_t)e << 10 | ((b >> 13) & 0x3ffu));
-}
 
 struct inputs {
     int64_t n, c, h, w, npred, ntgt;
