@@ -60,7 +60,8 @@ struct cli_body {
     int64_t spos; /* in the current segment */
     z_stream z;
     bool zinit, zfinish;
-    ZSTD_CCtx *zc;           /* the zstd frame of the current part, NULL between parts */
+    ZSTD_CCtx *zc;           /* zstd context, made once and reused for every part (owned) */
+    bool zopen;              /* zstd: a part's frame is being written */
     size_t zin_len, zin_pos; /* zstd: bytes of `in` read and taken */
     bool zdone;              /* zstd: the frame has been written out whole */
     unsigned char in[1 << 16];
@@ -403,8 +404,7 @@ void cli_body_rewind(struct cli_body *b)
         deflateEnd(&b->z);
         b->zinit = false;
     }
-    ZSTD_freeCCtx(b->zc); /* NULL is fine */
-    b->zc = NULL;
+    b->zopen = false; /* the next part starts a new frame on the same context */
 }
 
 /* Frees b, its parts and its open files; NULL is fine. */
@@ -414,6 +414,7 @@ void cli_body_free(struct cli_body *b)
         return;
     }
     cli_body_rewind(b);
+    ZSTD_freeCCtx(b->zc); /* NULL is fine */
     for (int i = 0; i < b->cap; i++) {
         part_clear(&b->parts[i]);
     }
@@ -558,17 +559,19 @@ static unsigned long long part_bytes(const struct part *p)
  * the server decodes it in one call); 0 once it has been written out whole. */
 static long zstd_read(struct cli_body *b, unsigned char *buf, size_t n)
 {
-    if (!b->zc) {
-        b->zc = ZSTD_createCCtx();
-        if (!b->zc) {
+    if (!b->zopen) {
+        /* one context for every part and batch: its tables are allocated once */
+        if (!b->zc && !(b->zc = ZSTD_createCCtx())) {
             berr(b, "out of memory (zstd)");
             return -1;
         }
+        ZSTD_CCtx_reset(b->zc, ZSTD_reset_session_and_parameters);
         ZSTD_CCtx_setParameter(b->zc, ZSTD_c_compressionLevel, ZSTD_PART_LEVEL);
         ZSTD_CCtx_setPledgedSrcSize(b->zc, part_bytes(&b->parts[b->pi]));
         b->zin_len = b->zin_pos = 0;
         b->zfinish = false;
         b->zdone = false;
+        b->zopen = true;
     }
     ZSTD_outBuffer o = {buf, n, 0};
     while (o.pos == 0 && !b->zdone) {
@@ -591,8 +594,7 @@ static long zstd_read(struct cli_body *b, unsigned char *buf, size_t n)
         b->zdone = b->zfinish && r == 0;
     }
     if (o.pos == 0) {
-        ZSTD_freeCCtx(b->zc);
-        b->zc = NULL;
+        b->zopen = false;
     }
     return (long)o.pos;
 }
