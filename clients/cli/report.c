@@ -276,6 +276,20 @@ static void put_num(FILE *out, json_t *v)
     }
 }
 
+/* Entry v's per_class values, when it has them, as a "  per class" row of numbers. */
+static void put_per_class(FILE *out, json_t *v)
+{
+    json_t *pc = json_object_get(v, "per_class");
+    if (!pc) {
+        return;
+    }
+    fprintf(out, "%-28s", "  per class");
+    for (size_t c = 0; c < json_array_size(pc); c++) {
+        put_num(out, json_array_get(pc, c));
+    }
+    fputc('\n', out);
+}
+
 /* Confusion counts as tp=.. fp=.. fn=.. tn=.. */
 static void put_counts(FILE *out, json_t *c)
 {
@@ -317,14 +331,7 @@ void cli_print_table(FILE *out, json_t *r, const struct cli_gate *gates, int nga
             put_num(out, json_object_get(v, "value"));
             fputc('\n', out);
             /* region losses with reduction "none": each class's loss */
-            json_t *pc = json_object_get(v, "per_class");
-            if (pc) {
-                fprintf(out, "%-28s", "  per class");
-                for (size_t c = 0; c < json_array_size(pc); c++) {
-                    put_num(out, json_array_get(pc, c));
-                }
-                fputc('\n', out);
-            }
+            put_per_class(out, v);
         }
     }
     json_t *metrics = json_object_get(r, "metrics");
@@ -352,14 +359,7 @@ void cli_print_table(FILE *out, json_t *r, const struct cli_gate *gates, int nga
             put_num(out, json_is_array(g) ? NULL : g);
             fprintf(out, " %12lld\n",
                     (long long)json_integer_value(json_object_get(v, "undefined")));
-            json_t *pc = json_object_get(v, "per_class");
-            if (pc) {
-                fprintf(out, "%-28s", "  per class");
-                for (size_t c = 0; c < json_array_size(pc); c++) {
-                    put_num(out, json_array_get(pc, c));
-                }
-                fputc('\n', out);
-            }
+            put_per_class(out, v);
         }
     }
     if (ngates) {
