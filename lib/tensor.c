@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define SL_HAVE_X86 1
 #endif
@@ -137,6 +138,14 @@ __attribute__((target("avx,f16c"))) static void half_f16c(const uint16_t *s, int
     }
 }
 
+/* Whether the CPU converts halves in hardware: F16C (CPUID leaf 1, ECX bit 29, read directly:
+ * clang's __builtin_cpu_supports does not know "f16c") with AVX enabled by the OS. */
+static bool has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 /* SSE2 (every x86-64): a bfloat16 is the high half of a float, interleaved with zeros. */
 static void bf16_sse2(const uint16_t *s, int64_t n, float *d)
 {
@@ -158,7 +167,7 @@ void sl__to_f32(int isa, enum sl_dtype dt, const void *src, int64_t n, float *ds
     const uint16_t *s = src;
     if (dt == SL_DT_F16) {
 #ifdef SL_HAVE_X86
-        if (isa != 0 && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx")) {
+        if (isa != 0 && has_f16c()) {
             half_f16c(s, n, dst);
             return;
         }
