@@ -615,6 +615,8 @@ void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n);
 /* Multiclass: the fused softmax kernel over float32 logits (simd_mc.h). Pixels are taken in
  * blocks of SL_MC_BLOCK; a call's inputs are readable up to its n rounded up to a block. */
 #define SL_MC_BLOCK 128
+/* Floats of a call's scratch (sl__mc_state.e) for C classes: two rows per class. */
+#define SL_MC_SCRATCH(C) (2 * (int64_t)(C)*SL_MC_BLOCK)
 enum {
     SL_MC_SOFT = 1,  /* sum p_c of every class */
     SL_MC_CE = 2,    /* sum w (-log p_y) per target class y */
@@ -648,7 +650,7 @@ struct sl__mc_in {
  * on a block boundary of the image for the lanes to mean the same): lanes classes x
  * (SL_MCQ_FOCAL + nfocal) x 16 doubles, counts classes x 3 x 16 (pixels of the class in the
  * target, argmax true positives, argmax pixels), matrix classes x classes (target-major) or
- * NULL, count the counted pixels, bad (below); e is scratch of 2 x classes x SL_MC_BLOCK floats.
+ * NULL, count the counted pixels, bad (below); e is scratch of SL_MC_SCRATCH(classes) floats.
  * The caller allocates (zeroed) and frees all. */
 struct sl__mc_state {
     double *lanes;

@@ -195,6 +195,15 @@ static inline __attribute__((always_inline)) int base_any(v4i m)
 #define SL_VMAX(a, b) ((v4f)((((a) > (b)) & (v4i)(a)) | (~((a) > (b)) & (v4i)(b))))
 #define SL_VMIN(a, b) ((v4f)((((a) < (b)) & (v4i)(a)) | (~((a) < (b)) & (v4i)(b))))
 #endif
+/* Lane-wise round to nearest (ties to even) of |t| < 2^22, and y 2^n for integer-valued n with
+ * y 2^n normal (simd_mc.h mc_exp): the same values in every variant. */
+static inline __attribute__((always_inline)) v4f base_rndn(v4f t)
+{
+    const v4f magic = {12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f}; /* 1.5 * 2^23 */
+    return (t + magic) - magic;
+}
+#define SL_RNDN(t) base_rndn(t)
+#define SL_POW2MUL(y, n) ((y) * (v4f)((__builtin_convertvector((n), v4i) + 127) << 23))
 #define SL_TGT
 #define SL_NAME(f) base_##f
 #define SL_LOAD_U8 base_load_u8
@@ -237,6 +246,9 @@ static inline __attribute__((always_inline, target(SL_AVX2))) int avx2_any(v8i m
 
 #define SL_VMAX(a, b) ((v8f)_mm256_max_ps((__m256)(a), (__m256)(b)))
 #define SL_VMIN(a, b) ((v8f)_mm256_min_ps((__m256)(a), (__m256)(b)))
+#define SL_RNDN(t)                                                                                 \
+    ((v8f)_mm256_round_ps((__m256)(t), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+#define SL_POW2MUL(y, n) ((y) * (v8f)((__builtin_convertvector((n), v8i) + 127) << 23))
 #define SL_TGT __attribute__((target(SL_AVX2)))
 #define SL_NAME(f) avx2_##f
 #define SL_LOAD_U8 avx2_load_u8
@@ -269,6 +281,9 @@ static inline __attribute__((always_inline, target(SL_AVX512))) int avx512_any(v
 #define VQ v16q
 #define SL_VMAX(a, b) ((v16f)_mm512_max_ps((__m512)(a), (__m512)(b)))
 #define SL_VMIN(a, b) ((v16f)_mm512_min_ps((__m512)(a), (__m512)(b)))
+#define SL_RNDN(t)                                                                                 \
+    ((v16f)_mm512_roundscale_ps((__m512)(t), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+#define SL_POW2MUL(y, n) ((v16f)_mm512_scalef_ps((__m512)(y), (__m512)(n)))
 #define SL_TGT __attribute__((target(SL_AVX512)))
 #define SL_NAME(f) avx512_##f
 #define SL_LOAD_U8 avx512_load_u8

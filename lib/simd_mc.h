@@ -1,12 +1,15 @@
 /* simd_mc.h - the multiclass softmax kernel over float32 logits, written once and compiled per
  * instruction set: simd_body.h includes it before it undefines the variant's macros (VF, VI,
  * VL, VD, SL_NAME, SL_TGT, SL_LOAD_U8, SL_ANY, and SL_VMAX/SL_VMIN: a > b ? a : b and
- * a < b ? a : b lane-wise, undefined here). Not a header to include elsewhere.
+ * a < b ? a : b lane-wise, SL_RNDN: round to nearest even, SL_POW2MUL(y, n): y 2^n, undefined
+ * here). Not a header to include elsewhere.
  *
- * One block of SL_MC_BLOCK pixels at a time, every class read from the block's rows:
+ * One block of SL_MC_BLOCK pixels at a time:
+ *   0. the block's rows copied into a scratch row per class, row by row;
+ *   then for each vector of pixels, class by class with its running values in registers:
  *   1. per pixel the max logit (the first maximum is the argmax: ties go to the lowest class),
  *      the least logit and the target class's logit;
- *   2. e_c = e^(x_c - max) with simd_body.h's exp_neg, kept in a scratch row per class, and
+ *   2. e_c = e^(x_c - max) (mc_exp: exp_neg's value), written over the scratch row, and
  *      so = the sum of e_c over the classes other than the argmax (e = 1 there), so that
  *      -log p_y = log1p(so) + (max - x_y) and, for y the argmax, 1 - p_y = so / (1 + so) keep
  *      their relative accuracy when p_y is near 1;
@@ -25,6 +28,27 @@
 #ifndef SL_MC_PREFETCH
 #define SL_MC_PREFETCH 4
 #endif
+
+/* z <- e^z for z in [-87, 0], bit for bit exp_neg's value there (Cephes expf, simd_body.h), with
+ * the variant's rounding (SL_RNDN) and scaling by 2^n (SL_POW2MUL) instead of the integer tricks;
+ * z below -87 (a far pixel's class, which the sums leave out) is taken as -87, so every lane's
+ * value is a normal float. */
+SL_INL void SL_NAME(mc_exp)(VF *z)
+{
+    const VF zc = SL_VMAX(*z, VF_SPLAT(-87.0f));
+    const VF nf = SL_RNDN(zc * VF_SPLAT(1.44269504088896341f));
+    VF r = zc - nf * VF_SPLAT(0.693359375f);
+    r = r - nf * VF_SPLAT(-2.12194440e-4f);
+    const VF r2 = r * r;
+    const VF pa = VF_SPLAT(5.0000001201e-1f) + VF_SPLAT(1.6666665459e-1f) * r;
+    const VF pb = VF_SPLAT(4.1665795894e-2f) + VF_SPLAT(8.3334519073e-3f) * r;
+    const VF pc = VF_SPLAT(1.3981999507e-3f) + VF_SPLAT(1.9875691500e-4f) * r;
+    VF y = pa + r2 * (pb + r2 * pc);
+    y = y * r2;
+    y = y + r;
+    y = y + VF_SPLAT(1.0f);
+    *z = SL_POW2MUL(y, nf);
+}
 
 /* z <- log(z) for a positive normal float: z = m 2^k with m in [1, 2), k ln 2 + log1p(m - 1)
  * (m - 1 is exact), ln 2 split as in exp_neg. */
@@ -80,12 +104,15 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
     const VF one = VF_SPLAT(1.0f), fard = VF_SPLAT(in->far_d);
     const bool focal_any = what & SL_MC_FOCAL;
     const float wlo = focal_any ? 0x1p-20f : 0x1p-60f, whi = focal_any ? 0x1p20f : 0x1p100f;
-    VI counted = VI_SPLAT(0);
+    VI counted = VI_SPLAT(0), igbad = VI_SPLAT(0);
+    /* the scratch: the block's rows (x, then e), and with label smoothing the rows of x - max */
+    float *const cur = st->e, *const drows = st->e + (int64_t)C * SL_MC_BLOCK;
     for (int64_t base = 0; base < in->n; base += SL_MC_BLOCK) {
         const int64_t rem = in->n - base;
         VF rv[SL_MC_NVB], mxv[SL_MC_NVB], lsv[SL_MC_NVB], wv[SL_MC_NVB], cew[SL_MC_NVB];
         VF ft[SL_MAX_FOCAL][SL_MC_NVB];
         VI tbv[SL_MC_NVB], hv[SL_MC_NVB], mfv[SL_MC_NVB], farv[SL_MC_NVB];
+        VI tqv[SL_MC_NVB], hqv[SL_MC_NVB];
         VI farb = VI_SPLAT(0);
         if (base + (SL_MC_PREFETCH + 1) * SL_MC_BLOCK <= in->n) {
             /* the hardware prefetchers lose track of C rows read side by side */
@@ -97,11 +124,20 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 }
             }
         }
-        /* 1: per pixel the max, the min and the target's logit, class by class over the
-         * block (the rows are read in runs of SL_MC_BLOCK pixels, and the block's vectors are
-         * independent chains) */
-        VF sov[SL_MC_NVB], mnv[SL_MC_NVB], xyv[SL_MC_NVB], sxv[SL_MC_NVB];
+        /* 0: the block's rows copied into the scratch, row by row (rows a power of two apart,
+         * as in 512 x 1024 images, share their cache sets: read side by side, or a second
+         * time, they would miss) */
+        for (int c = 0; c < C; c++) {
+            for (int v = 0; v < SL_MC_NVB; v++) {
+                VF xc;
+                memcpy(&xc, in->x + (int64_t)c * in->xs + base + v * VL, sizeof xc);
+                memcpy(cur + (int64_t)c * SL_MC_BLOCK + v * VL, &xc, sizeof xc);
+            }
+        }
+        VF sov[SL_MC_NVB], xyv[SL_MC_NVB];
         for (int v = 0; v < SL_MC_NVB; v++) {
+            /* 1: per pixel the max, the min and the target's logit, class by class (one vector
+             * of pixels at a time, so that its running values stay in registers) */
             const int64_t k = base + (int64_t)v * VL;
             const int64_t left = rem - (int64_t)v * VL;
             const VI live = VI_IOTA < VI_SPLAT((int)(left < VL ? (left > 0 ? left : 0) : VL));
@@ -109,77 +145,70 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
             SL_LOAD_U8(&tb, in->t + k);
             const VI m = (tb != in->ign) & live;
             counted -= m;
-            mfv[v] = m;
             tbv[v] = tb;
-            wv[v] = one;
+            VF w = one;
             if (what & SL_MC_W) {
-                memcpy(&wv[v], in->w + k, sizeof wv[v]);
+                memcpy(&w, in->w + k, sizeof w);
             }
-            memcpy(&mxv[v], in->x + k, sizeof mxv[v]);
-            mnv[v] = mxv[v];
-            sxv[v] = mxv[v];
-            hv[v] = VI_SPLAT(0);
-            xyv[v] = SL_AND(tb == 0, mxv[v]);
-        }
-        memcpy(st->e, in->x + base, sizeof(float) * SL_MC_BLOCK);
-        for (int c = 1; c < C; c++) {
-            /* copied into the scratch rows: rows a power of two apart (512 x 1024 images) share
-             * their cache sets, and the second reading would miss */
-            const float *row = in->x + (int64_t)c * in->xs + base;
-            float *srow = st->e + (int64_t)c * SL_MC_BLOCK;
-            for (int v = 0; v < SL_MC_NVB; v++) {
+            wv[v] = w;
+            VF mx;
+            memcpy(&mx, cur + v * VL, sizeof mx);
+            VF mn = mx, sx = mx, xy = SL_AND(tb == 0, mx);
+            VI h = VI_SPLAT(0);
+            for (int c = 1; c < C; c++) {
                 VF xc;
-                memcpy(&xc, row + v * VL, sizeof xc);
-                memcpy(srow + v * VL, &xc, sizeof xc);
+                memcpy(&xc, cur + (int64_t)c * SL_MC_BLOCK + v * VL, sizeof xc);
                 /* the first maximum: strictly greater moves it (ties to the lowest class) */
-                const VI gt = xc > mxv[v];
-                hv[v] = (gt & c) | (~gt & hv[v]);
-                mxv[v] = SL_VMAX(xc, mxv[v]);
-                mnv[v] = SL_VMIN(xc, mnv[v]);
-                xyv[v] = SL_SEL(tbv[v] == c, xc, xyv[v]);
-                sxv[v] += xc;
+                const VI gt = xc > mx;
+                h = (gt & c) | (~gt & h);
+                mx = SL_VMAX(xc, mx);
+                mn = SL_VMIN(xc, mn);
+                xy = SL_SEL(tb == c, xc, xy);
+                sx += xc;
             }
-        }
-        for (int v = 0; v < SL_MC_NVB; v++) {
             /* far: the spread beyond far_d (or not finite), or an extreme weight */
             /* and a pixel validation would refuse (a logit NaN or infinite: the sum of its
              * logits is not finite; a target byte neither a class nor ign): mc_far_pixel
              * checks it exactly */
-            VI far = ~((mxv[v] - mnv[v]) <= fard) | ~((sxv[v] - sxv[v]) == VF_SPLAT(0.0f)) |
-                     (tbv[v] >= C);
+            VI far = ~((mx - mn) <= fard) | ~((sx - sx) == VF_SPLAT(0.0f)) | (tb >= C);
             if (what & SL_MC_W) {
-                const VF w = wv[v];
                 far |= (w > VF_SPLAT(whi)) | ((w < VF_SPLAT(wlo)) & (w > VF_SPLAT(0.0f)));
             }
-            far &= mfv[v];
+            /* a logit not finite at an ignored pixel: refused as well (st->bad) */
+            igbad |= ~((sx - sx) == VF_SPLAT(0.0f)) & live & ~m;
+            far &= m;
             farb |= far;
             farv[v] = far;
-            mfv[v] &= ~far;
-            sov[v] = VF_SPLAT(0.0f);
-        }
-        /* 2: e_c; so sums them over the classes other than the argmax */
-        for (int c = 0; c < C; c++) {
-            float *erow = st->e + (int64_t)c * SL_MC_BLOCK;
-            float *drow = st->e + ((int64_t)C + c) * SL_MC_BLOCK;
-            for (int v = 0; v < SL_MC_NVB; v++) {
+            mfv[v] = m & ~far;
+            mxv[v] = mx;
+            hv[v] = h;
+            xyv[v] = xy;
+            /* 2: e_c; so sums them over the classes other than the argmax */
+            VF so = VF_SPLAT(0.0f);
+            for (int c = 0; c < C; c++) {
+                float *erow = cur + (int64_t)c * SL_MC_BLOCK + v * VL;
                 VF e;
-                memcpy(&e, erow + v * VL, sizeof e);
-                e = e - mxv[v];
+                memcpy(&e, erow, sizeof e);
+                e = e - mx;
                 if (what & SL_MC_LS) {
-                    memcpy(drow + v * VL, &e, sizeof e);
+                    memcpy(drows + (int64_t)c * SL_MC_BLOCK + v * VL, &e, sizeof e);
                 }
-                const VI first = hv[v] == c;
-                SL_NAME(exp_neg)(&e);
-                memcpy(erow + v * VL, &e, sizeof e);
-                sov[v] += (VF)(~first & (VI)e);
+                const VI first = h == c;
+                SL_NAME(mc_exp)(&e);
+                memcpy(erow, &e, sizeof e);
+                so += (VF)(~first & (VI)e);
             }
+            sov[v] = so;
         }
         for (int v = 0; v < SL_MC_NVB; v++) {
             const VF so = sov[v], best = mxv[v], xy = xyv[v], w = wv[v];
             const VI mf = mfv[v], tb = tbv[v], h = hv[v];
             const VF ls = SL_NAME(mc_log1p)(&so);
             const VF r = one / (one + so);
-            rv[v] = r;
+            /* r, the target and the argmax of the counted lanes; 0, -1, -1 in the others */
+            rv[v] = SL_AND(mf, r);
+            tqv[v] = tb | ~mf;
+            hqv[v] = h | ~mf;
             lsv[v] = ls;
             if (what & (SL_MC_CE | SL_MC_FOCAL)) {
                 /* -log p_y = log1p(so) + (max - x_y): PyTorch's log_softmax, max subtracted */
@@ -222,42 +251,44 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                     af[f][j] = VF_SPLAT(0.0f);
                 }
             }
-            for (int v = 0; v < SL_MC_NVB; v++) {
+            /* unrolled, so that the accumulators stay in registers */
+            _Pragma("GCC unroll 32") for (int v = 0; v < SL_MC_NVB; v++)
+            {
                 const int j = v % SL_MC_NV;
                 VF e;
-                memcpy(&e, st->e + (int64_t)c * SL_MC_BLOCK + v * VL, sizeof e);
-                const VI mf = mfv[v];
-                /* p of the counted float lanes, 0 in the others (cew and ft are masked too) */
-                const VF p = SL_AND(mf, e * rv[v]);
-                const VI eqr = tbv[v] == c, eq = eqr & mf;
+                memcpy(&e, cur + (int64_t)c * SL_MC_BLOCK + v * VL, sizeof e);
+                /* p of the counted float lanes, 0 in the others (e is finite; cew and ft are
+                 * masked too) */
+                const VF p = e * rv[v];
+                const VI eq = tqv[v] == c;
                 if (what & SL_MC_SOFT) {
                     asp[j] += p;
                 }
                 if (what & SL_MC_SP2) {
                     asp2[j] += p * p;
                 }
-                aspy[j] += SL_AND(eqr, p);
+                aspy[j] += SL_AND(eq, p);
                 if (what & SL_MC_CE) {
-                    ace[j] += SL_AND(eqr, cew[v]);
+                    ace[j] += SL_AND(eq, cew[v]);
                 }
                 if (what & SL_MC_LS) {
                     /* every class's -log p_c = log1p(so) + (max - x_c), for label smoothing */
                     VF d;
-                    memcpy(&d, st->e + ((int64_t)C + c) * SL_MC_BLOCK + v * VL, sizeof d);
+                    memcpy(&d, drows + (int64_t)c * SL_MC_BLOCK + v * VL, sizeof d);
                     VF lt = lsv[v] - d;
                     if (what & SL_MC_W) {
                         lt = lt * wv[v];
                     }
-                    alp[j] += SL_AND(mf, lt);
+                    alp[j] += SL_AND(mfv[v], lt);
                 }
                 for (int f = 0; f < nf; f++) {
-                    af[f][j] += SL_AND(eqr, ft[f][v]);
+                    af[f][j] += SL_AND(eq, ft[f][v]);
                 }
                 asy[j] -= eq;
                 if (what & SL_MC_CM) {
-                    const VI hc = (hv[v] == c) & mf;
+                    const VI hc = hqv[v] == c;
                     ash[j] -= hc;
-                    atp[j] -= eqr & hc;
+                    atp[j] -= eq & hc;
                 }
             }
             double *dl = st->lanes + (int64_t)c * nq * 16;
@@ -306,6 +337,9 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
             }
         }
     }
+    if (SL_ANY(igbad)) {
+        st->bad = true;
+    }
     int64_t cnt = 0;
     for (int l = 0; l < VL; l++) {
         cnt += counted[l];
@@ -340,4 +374,6 @@ static SL_TGT void SL_NAME(mc)(const struct sl__mc_in *in, struct sl__mc_state *
 #undef SL_MC_NVB
 #undef SL_MC_PREFETCH
 #undef SL_VMAX
+#undef SL_RNDN
+#undef SL_POW2MUL
 #undef SL_VMIN

@@ -117,7 +117,7 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
                                                                   : -1;
     st.lanes = calloc((size_t)(C * nq * 16), sizeof *st.lanes);
     st.counts = calloc((size_t)(C * 3 * 16), sizeof *st.counts);
-    st.e = malloc(sizeof *st.e * (size_t)(2 * C * SL_MC_BLOCK));
+    st.e = malloc(sizeof *st.e * (size_t)SL_MC_SCRATCH(C));
     st.matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
     float *xb = malloc(sizeof *xb * (size_t)(C * SUB)), *wb = malloc(sizeof *wb * SUB);
     uint8_t *tb = malloc(SUB);

@@ -185,7 +185,7 @@ static void bench_mc19(struct sl_request *req, const struct sl_spec *metrics, st
         in.far_d = sl__mc_far_d(nc, 0);
         double *lanes = calloc((size_t)nc * SL_MCQ_FOCAL * 16, sizeof *lanes);
         int32_t *counts = calloc((size_t)nc * 48, sizeof *counts);
-        float *e = malloc(sizeof *e * (size_t)nc * 2 * SL_MC_BLOCK);
+        float *e = malloc(sizeof *e * (size_t)SL_MC_SCRATCH(nc));
         if (nc == 4) {
             for (size_t i = 0; i < mpix; i++) {
                 cls[i] = (uint8_t)(cls[i] % 4);

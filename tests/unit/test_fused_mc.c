@@ -277,7 +277,7 @@ static void test_isa_identical(void)
                                       calloc((size_t)(C * 48), sizeof(int32_t)),
                                       calloc((size_t)(C * C), sizeof(int64_t)),
                                       0,
-                                      malloc(sizeof(float) * (size_t)(2 * C * SL_MC_BLOCK)),
+                                      malloc(sizeof(float) * (size_t)SL_MC_SCRATCH(C)),
                                       false};
             /* whole blocks in place, then the tail through a padded copy */
             const int64_t whole = in.npix / SL_MC_BLOCK * SL_MC_BLOCK, rest = in.npix - whole;
@@ -395,23 +395,27 @@ static void test_far_hand(void)
 }
 
 /* Validation deferred to the kernel (float32 logits, uint8 targets) answers as full
- * validation does: a NaN or infinite logit, a target byte beyond the classes, each named by
- * its index; the float64 request (validated up front) gives the same message. */
+ * validation does: a NaN or infinite logit (at a counted pixel, or at an ignored one, which
+ * full validation refuses as well), a target byte beyond the classes, each named by its index;
+ * the float64 request (validated up front) gives the same message. */
 static void test_deferred_validation(void)
 {
     struct inputs in;
     make_inputs(&in, 2, 4, 30, 50, 3);
     struct sl_spec l[2] = {loss("cross_entropy"), loss("dice")};
     struct sl_spec m[1] = {metric("iou")};
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 7; kind++) {
         const int64_t at = 1777; /* image 0, class 1, pixel 277 */
         const float keep = in.xf[at];
-        const uint8_t keep_t = in.t8[1234];
-        if (kind == 0) {
+        const uint8_t keep_t = in.t8[1234], keep_i = in.t8[277];
+        if (kind >= 4) {
+            in.t8[277] = 255; /* the pixel ignored */
+        }
+        if (kind == 0 || kind == 4) {
             in.xf[at] = NAN;
-        } else if (kind == 1) {
+        } else if (kind == 1 || kind == 5) {
             in.xf[at] = INFINITY;
-        } else if (kind == 2) {
+        } else if (kind == 2 || kind == 6) {
             in.xf[at] = -INFINITY;
         } else {
             in.t8[1234] = 7;
@@ -434,10 +438,11 @@ static void test_deferred_validation(void)
         req.prediction.dtype = SL_DT_F64;
         CHECK_INT(sl_score(&req, NULL, &res, want, sizeof want), SL_ERANGE);
         CHECK(strcmp(msg, want) == 0);
-        CHECK(strstr(msg, kind < 3 ? "prediction[0, 1, 5, 27]" : "target[0, 24, 34]") != NULL);
+        CHECK(strstr(msg, kind != 3 ? "prediction[0, 1, 5, 27]" : "target[0, 24, 34]") != NULL);
         in.xf[at] = keep;
         in.xd[at] = keep;
         in.t8[1234] = keep_t;
+        in.t8[277] = keep_i;
     }
     free_inputs(&in);
 }
