@@ -137,6 +137,50 @@ static void bench_kernel(const float *x, const uint8_t *y, size_t npix, int reps
     }
 }
 
+/* Multiclass probabilities: the softmax of the first C class rows of logits x (S pixels each),
+ * as float32 probabilities, scored with ce + dice + dice/iou against targets cls % C. */
+static void bench_mc_probs(struct sl_request *req, const struct sl_spec *metrics,
+                           struct sl_pool *pool, int reps, const float *x, const uint8_t *cls,
+                           int64_t C, int64_t MH, int64_t MW)
+{
+    const size_t S = (size_t)(MH * MW);
+    float *p = malloc(sizeof *p * S * (size_t)C);
+    uint8_t *t = malloc(S);
+    if (!p || !t) {
+        exit(1);
+    }
+    for (size_t k = 0; k < S; k++) {
+        double mx = x[k], s = 0;
+        for (int64_t c = 1; c < C; c++) {
+            mx = x[(size_t)c * S + k] > mx ? x[(size_t)c * S + k] : mx;
+        }
+        for (int64_t c = 0; c < C; c++) {
+            s += exp(x[(size_t)c * S + k] - mx);
+        }
+        for (int64_t c = 0; c < C; c++) {
+            p[(size_t)c * S + k] = (float)(exp(x[(size_t)c * S + k] - mx) / s);
+        }
+        t[k] = (uint8_t)(cls[k] % C);
+    }
+    struct sl_spec mc[2];
+    sl_spec_init(&mc[0], sl_find_loss("cross_entropy"));
+    sl_spec_init(&mc[1], sl_find_loss("dice"));
+    struct sl_request r = *req;
+    r.prediction = (struct sl_tensor){p, SL_DT_F32, 4, {1, C, MH, MW}};
+    r.target = (struct sl_tensor){t, SL_DT_U8, 3, {1, MH, MW}};
+    r.pred_type = SL_PRED_PROBABILITIES;
+    r.losses = mc;
+    r.nlosses = 2;
+    r.metrics = metrics;
+    r.nmetrics = 2;
+    double t1 = time_score(&r, NULL, reps), tp = time_score(&r, pool, reps);
+    char what[64];
+    snprintf(what, sizeof what, "multiclass C=%lld probs: ce + dice + dice/iou", (long long)C);
+    row(what, (double)S, t1, tp);
+    free(p);
+    free(t);
+}
+
 /* Multiclass C = 19 (Cityscapes-like 1 x 19 x 512 x 1024 float32 logits, uint8 targets):
  * ce + dice + dice/iou through sl_score, then the fused multiclass kernel alone per instruction
  * set for C = 19 and C = 4 (the same sums). */
@@ -169,6 +213,8 @@ static void bench_mc19(struct sl_request *req, const struct sl_spec *metrics, st
     req->nmetrics = 2;
     double t1 = time_score(req, NULL, reps), tp = time_score(req, pool, reps);
     row("multiclass C=19: ce + dice + dice/iou", (double)mpix, t1, tp);
+    bench_mc_probs(req, metrics, pool, reps, x, cls, 19, MH, MW);
+    bench_mc_probs(req, metrics, pool, reps, x, cls, 4, MH, MW);
     static const char *const names[] = {"baseline (SSE2)", "AVX2", "AVX-512"};
     for (int cc = 0; cc < 2; cc++) {
         const int nc = cc == 0 ? 19 : 4;
