@@ -165,18 +165,47 @@ static void bench_mc_probs(struct sl_request *req, const struct sl_spec *metrics
     struct sl_spec mc[2];
     sl_spec_init(&mc[0], sl_find_loss("cross_entropy"));
     sl_spec_init(&mc[1], sl_find_loss("dice"));
-    struct sl_request r = *req;
-    r.prediction = (struct sl_tensor){p, SL_DT_F32, 4, {1, C, MH, MW}};
-    r.target = (struct sl_tensor){t, SL_DT_U8, 3, {1, MH, MW}};
-    r.pred_type = SL_PRED_PROBABILITIES;
-    r.losses = mc;
-    r.nlosses = 2;
-    r.metrics = metrics;
-    r.nmetrics = 2;
-    double t1 = time_score(&r, NULL, reps), tp = time_score(&r, pool, reps);
+    struct sl_request rq = *req;
+    rq.prediction = (struct sl_tensor){p, SL_DT_F32, 4, {1, C, MH, MW}};
+    rq.target = (struct sl_tensor){t, SL_DT_U8, 3, {1, MH, MW}};
+    rq.pred_type = SL_PRED_PROBABILITIES;
+    rq.losses = mc;
+    rq.nlosses = 2;
+    rq.metrics = metrics;
+    rq.nmetrics = 2;
+    double t1 = time_score(&rq, NULL, reps), tp = time_score(&rq, pool, reps);
     char what[64];
-    snprintf(what, sizeof what, "multiclass C=%lld probs: ce + dice + dice/iou", (long long)C);
+    snprintf(what, sizeof what, "multiclass C=%lld probs: ce+dice+dice/iou", (long long)C);
     row(what, (double)S, t1, tp);
+    /* the probabilities kernel alone (simd_mcp.h), the same sums as the logits kernel's rows */
+    printf("fused multiclass probabilities kernel alone, C = %lld, 1 core:\n", (long long)C);
+    static const char *const names[] = {"baseline (SSE2)", "AVX2", "AVX-512"};
+    struct sl__mc_in in;
+    memset(&in, 0, sizeof in);
+    in.x = p;
+    in.xs = (int64_t)S;
+    in.t = t;
+    in.n = (int64_t)S;
+    in.classes = (int)C;
+    in.ign = -1;
+    in.what = SL_MC_SOFT | SL_MC_CE | SL_MC_CM;
+    double *lanes = calloc((size_t)C * SL_MCQ_FOCAL * 16, sizeof *lanes);
+    int32_t *counts = calloc((size_t)C * 48, sizeof *counts);
+    float *e = malloc(sizeof *e * (size_t)C * 2 * SL_MC_BLOCK);
+    for (int isa = SL_SIMD_BASE; isa <= sl__simd_best(); isa++) {
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            struct sl__mc_state st = {lanes, counts, NULL, 0, e, false};
+            double t0 = now_s();
+            sl__mc_probs(isa, &in, &st);
+            double dt = now_s() - t0;
+            best = dt < best ? dt : best;
+        }
+        printf("%-40s %12.1f\n", names[isa], (double)S / best / 1e6);
+    }
+    free(lanes);
+    free(counts);
+    free(e);
     free(p);
     free(t);
 }
