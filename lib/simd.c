@@ -32,7 +32,20 @@
  * compares every loss with the double pass at 2e-6 relative (focal 4e-6) for C up to 64; the
  * largest difference it sees is 1.2e-7. The argmax is the first maximum of the float logits
  * (the double pass takes it on double probabilities: the two differ only where two logits are
- * within 1e-16 of each other, whose probabilities round alike in double). */
+ * within 1e-16 of each other, whose probabilities round alike in double).
+ *
+ * The probabilities kernel (simd_mcp.h): p_c is the input, exact in float, so the soft sums and
+ * the argmax (the first maximum, as the double pass takes it) are those of the double pass up to
+ * the sums' rounding. -log p by mcp_nlog: max relative error 1.26e-7 (2.11 u) measured over
+ * every 61st float of [1e-7, 1] (test_fused_mcp); the clip bounds are compared exactly (the
+ * least float >= 1e-7, the least float > 1 - 1e-7) and their logs rounded once. Focal: 1 - p_y
+ * within u/2 (exact for p_y >= 1/2), its square within 1.5 u, other gammas add about
+ * 2 gamma |log(1 - p_y)| u. So a CE term is within 3 u and a sum within 10 u = 6e-7, focal
+ * gamma 2 within 12 u. Far pixels, in double: a p_c outside {0} and [2^-63, 1] (p^2 would leave
+ * the normal floats; outside [0, 1] or NaN: refused, as validation is deferred to this pass),
+ * an extreme weight, or 1 - p_y in (0, e^(-86 / gamma)). test_fused_mcp compares every loss with
+ * the double pass at the logits kernel's 2e-6 relative (focal 4e-6) for C up to 64 in float32,
+ * float16 and bfloat16; the largest differences it sees are 4.3e-8 (focal 2.0e-7). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
