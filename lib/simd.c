@@ -41,11 +41,11 @@
  * least float >= 1e-7, the least float > 1 - 1e-7) and their logs rounded once. Focal: 1 - p_y
  * within u/2 (exact for p_y >= 1/2), its square within 1.5 u, other gammas add about
  * 2 gamma |log(1 - p_y)| u. So a CE term is within 3 u and a sum within 10 u = 6e-7, focal
- * gamma 2 within 12 u. Far pixels, in double: a p_c outside {0} and [2^-63, 1] (p^2 would leave
- * the normal floats; outside [0, 1] or NaN: refused, as validation is deferred to this pass),
- * an extreme weight, or 1 - p_y in (0, e^(-86 / gamma)). test_fused_mcp compares every loss with
- * the double pass at the logits kernel's 2e-6 relative (focal 4e-6) for C up to 64 in float32,
- * float16 and bfloat16; the largest differences it sees are 4.3e-8 (focal 2.0e-7). */
+ * gamma 2 within 12 u. Far pixels, in double: a p_c outside [0, 1] or NaN (refused: validation
+ * is deferred to this pass), with sum p^2 one in (0, 2^-63) (p^2 would leave the normal
+ * floats), an extreme weight, or 1 - p_y in (0, e^(-86 / gamma)). test_fused_mcp compares every
+ * loss with the double pass at the logits kernel's 2e-6 relative (focal 4e-6) for C up to 64 in
+ * float32, float16 and bfloat16; the largest differences it sees are 4.3e-8 (focal 2.0e-7). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>

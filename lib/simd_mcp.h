@@ -7,11 +7,14 @@
  * block_ce_focal): the soft sums and the argmax of p as given, -log of p clipped to
  * [SL_EPS, 1 - SL_EPS] (Keras) for cross entropy, label smoothing and focal, and the focal
  * factor (1 - p_y)^gamma of the unclipped p_y. One block of SL_MC_BLOCK pixels at a time:
- *   1. class by class, per pixel the first maximum (the argmax: ties to the lowest class), p_y,
- *      and whether any p_c is outside [0, 1] (or NaN, or -0) or in (0, 2^-63) (p_c^2 would
- *      leave the normal floats): such a pixel is "far";
+ *   1. the rows copied to scratch rows, then per pixel the first maximum (the argmax: ties to
+ *      the lowest class), p_y, and whether any p_c is outside [0, 1] (or NaN, or -0), or, when
+ *      sum p^2 is asked for, in (0, 2^-63) (p_c^2 would leave the normal floats): such a pixel
+ *      is "far";
  *   2. per pixel -log clip(p_y) and the focal factors;
  *   3. per class the sums.
+ * A p_c below 2^-63 is otherwise exact in float as it is (subnormal ones too: no flush to zero)
+ * and below the clip, so only p^2 needs double.
  * Sums are the canonical 16 lanes of simd_mc.h: pixel k of a call adds to lane k % 16 in pixel
  * order, float32 within a block (8 terms per lane), then folded into double; masked terms add
  * +0, so every variant returns the same bits. Far pixels (above, an extreme weight, or a focal
@@ -83,15 +86,17 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
     const VF one = VF_SPLAT(1.0f), zero = VF_SPLAT(0.0f);
     const bool focal_any = what & SL_MC_FOCAL;
     const float wlo = focal_any ? 0x1p-20f : 0x1p-60f, whi = focal_any ? 0x1p20f : 0x1p100f;
-    /* p in (0, 2^-63): (VU)p - 1 below this; negative, -0, above 1 or NaN: (VU)p above 1's bits */
-    const VU tiny1 = (VU)VI_SPLAT(0x20000000 - 1), onebits = (VU)VI_SPLAT(0x3f800000);
+    /* odd values, from the bits b of p: the largest b above 1's (above 1, NaN or infinite), the
+     * sign bit in any (negative or -0), and with sum p^2 a b in [1, bits of 2^-63) (the least
+     * b + 2^31 - 1 below tiny: 0 wraps to the top) */
+    const VI onebits = VI_SPLAT(0x3f800000), tiny = VI_SPLAT(INT32_MIN + 0x20000000 - 1);
     VI counted = VI_SPLAT(0);
     for (int64_t base = 0; base < in->n; base += SL_MC_BLOCK) {
         const int64_t rem = in->n - base;
-        VF pyv[SL_MCP_NVB], mxv[SL_MCP_NVB], wv[SL_MCP_NVB], cew[SL_MCP_NVB];
+        VF pyv[SL_MCP_NVB], wv[SL_MCP_NVB], cew[SL_MCP_NVB];
         VF ft[SL_MAX_FOCAL][SL_MCP_NVB];
         VI tbv[SL_MCP_NVB], hv[SL_MCP_NVB], mfv[SL_MCP_NVB], farv[SL_MCP_NVB], livev[SL_MCP_NVB];
-        VI oddv[SL_MCP_NVB];
+        VI mxv[SL_MCP_NVB], orv[SL_MCP_NVB], tzv[SL_MCP_NVB];
         VI farb = VI_SPLAT(0);
         if (base + (SL_MCP_PREFETCH + 1) * SL_MC_BLOCK <= in->n) {
             for (int c = 0; c < C; c++) {
@@ -102,7 +107,19 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
                 }
             }
         }
-        /* 1: class 0, then the others: the first maximum, p_y, the odd values */
+        /* 1: the block's rows copied into the scratch rows (read class after class in runs of
+         * SL_MC_BLOCK pixels; rows a power of two apart share their cache sets, as simd_mc.h
+         * says, the scratch rows do not), then per vector of pixels, class after class, the
+         * first maximum, p_y and the odd values, in registers */
+        for (int c = 0; c < C; c++) {
+            const float *row = in->x + (int64_t)c * in->xs + base;
+            float *srow = st->e + (int64_t)c * SL_MC_BLOCK;
+            for (int v = 0; v < SL_MCP_NVB; v++) {
+                VF p;
+                memcpy(&p, row + v * VL, sizeof p);
+                memcpy(srow + v * VL, &p, sizeof p);
+            }
+        }
         for (int v = 0; v < SL_MCP_NVB; v++) {
             const int64_t k = base + (int64_t)v * VL;
             const int64_t left = rem - (int64_t)v * VL;
@@ -118,30 +135,30 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
             if (what & SL_MC_W) {
                 memcpy(&wv[v], in->w + k, sizeof wv[v]);
             }
+            const float *col = st->e + v * VL;
             VF p;
-            memcpy(&p, in->x + k, sizeof p);
-            mxv[v] = p;
-            hv[v] = VI_SPLAT(0);
-            pyv[v] = SL_AND(tb == 0, p);
-            oddv[v] = (VI)(((VU)p - 1u) < tiny1) | (VI)((VU)p > onebits);
-        }
-        memcpy(st->e, in->x + base, sizeof(float) * SL_MC_BLOCK);
-        for (int c = 1; c < C; c++) {
-            /* copied into the scratch rows, which phase 3 reads (as simd_mc.h: rows a power of
-             * two apart share their cache sets) */
-            const float *row = in->x + (int64_t)c * in->xs + base;
-            float *srow = st->e + (int64_t)c * SL_MC_BLOCK;
-            for (int v = 0; v < SL_MCP_NVB; v++) {
-                VF p;
-                memcpy(&p, row + v * VL, sizeof p);
-                memcpy(srow + v * VL, &p, sizeof p);
-                /* the first maximum: strictly greater moves it (NaN never does: far anyway) */
-                const VI gt = p > mxv[v];
-                hv[v] = (gt & c) | (~gt & hv[v]);
-                mxv[v] = SL_SEL(gt, p, mxv[v]);
-                pyv[v] = SL_SEL(tbv[v] == c, p, pyv[v]);
-                oddv[v] |= (VI)(((VU)p - 1u) < tiny1) | (VI)((VU)p > onebits);
+            memcpy(&p, col, sizeof p);
+            VI mx = (VI)p, orb = (VI)p, tz = (VI)((VU)p + 0x7fffffffu), h = VI_SPLAT(0);
+            VF py = SL_AND(tb == 0, p);
+            for (int c = 1; c < C; c++) {
+                memcpy(&p, col + (int64_t)c * SL_MC_BLOCK, sizeof p);
+                /* the first maximum, strictly greater moving it, compared as int32 bits (the
+                 * order of floats in [+0, 1]; any other value makes the pixel far) */
+                const VI b = (VI)p, gt = b > mx;
+                h = (gt & c) | (~gt & h);
+                mx = (gt & b) | (~gt & mx);
+                py = SL_SEL(tb == c, p, py);
+                orb |= b;
+                if (what & SL_MC_SP2) {
+                    const VI z = (VI)((VU)b + 0x7fffffffu), lt = z < tz;
+                    tz = (lt & z) | (~lt & tz);
+                }
             }
+            mxv[v] = mx;
+            orv[v] = orb;
+            tzv[v] = tz;
+            hv[v] = h;
+            pyv[v] = py;
         }
         /* far: an odd value anywhere (validation's range check is deferred here), or in a
          * counted pixel a target byte beyond the classes, an extreme weight, a focal factor
@@ -157,10 +174,17 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
                 const VF q = one - pyv[v];
                 bad |= (q > zero) & (q < VF_SPLAT(L.qmin));
             }
-            const VI far = (oddv[v] & livev[v]) | (bad & m);
+            VI odd = (mxv[v] > onebits) | (orv[v] < 0);
+            if (what & SL_MC_SP2) {
+                odd |= tzv[v] < tiny;
+            }
+            const VI far = (odd & livev[v]) | (bad & m);
             farb |= far;
             farv[v] = far;
             mfv[v] = m & ~far;
+            /* the target and the argmax of the float pixels, -1 elsewhere (for phase 3) */
+            tbv[v] = (mfv[v] & tbv[v]) | ~mfv[v];
+            hv[v] = (mfv[v] & hv[v]) | ~mfv[v];
         }
         /* 2: per pixel the cross entropy -log clip(p_y) and the focal terms */
         for (int v = 0; v < SL_MCP_NVB && (what & (SL_MC_CE | SL_MC_FOCAL)); v++) {
@@ -205,22 +229,25 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
                     af[f][j] = zero;
                 }
             }
+            /* vector v adds to accumulators j = v % SL_MCP_NV, unrolled so that they stay in
+             * registers */
+#pragma GCC unroll 16
             for (int v = 0; v < SL_MCP_NVB; v++) {
                 const int j = v % SL_MCP_NV;
                 VF pr;
                 memcpy(&pr, st->e + (int64_t)c * SL_MC_BLOCK + v * VL, sizeof pr);
                 const VI mf = mfv[v];
                 const VF p = SL_AND(mf, pr);
-                const VI eqr = tbv[v] == c, eq = eqr & mf;
+                const VI eq = tbv[v] == c;
                 if (what & SL_MC_SOFT) {
                     asp[j] += p;
                 }
                 if (what & SL_MC_SP2) {
                     asp2[j] += p * p;
                 }
-                aspy[j] += SL_AND(eqr, p);
+                aspy[j] += SL_AND(eq, p);
                 if (what & SL_MC_CE) {
-                    ace[j] += SL_AND(eqr, cew[v]);
+                    ace[j] += SL_AND(eq, cew[v]);
                 }
                 if (what & SL_MC_LS) {
                     /* every class's -log clip(p_c), for label smoothing */
@@ -231,13 +258,13 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
                     alp[j] += SL_AND(mf, lt);
                 }
                 for (int f = 0; f < nf; f++) {
-                    af[f][j] += SL_AND(eqr, ft[f][v]);
+                    af[f][j] += SL_AND(eq, ft[f][v]);
                 }
                 asy[j] -= eq;
                 if (what & SL_MC_CM) {
-                    const VI hc = (hv[v] == c) & mf;
+                    const VI hc = hv[v] == c;
                     ash[j] -= hc;
-                    atp[j] -= eqr & hc;
+                    atp[j] -= eq & hc;
                 }
             }
             double *dl = st->lanes + (int64_t)c * nq * 16;

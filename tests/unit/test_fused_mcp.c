@@ -309,6 +309,21 @@ static void test_against_double(void)
                     compare(f, g, true);
                     sl_result_free(g);
                 }
+                if (variant == 2) {
+                    /* without the squared Dice (sum p^2) probabilities below 2^-63 stay on the
+                     * float path */
+                    struct sl_spec l2[NLOSS];
+                    memcpy(l2, losses, sizeof l2);
+                    l2[6] = l2[NLOSS - 1];
+                    struct sl_result *d2 =
+                        score(&in, pt, SL_DT_F64, t64, weights, l2, NLOSS - 1, metrics, 3, NULL);
+                    struct sl_result *f2 =
+                        score(&in, pt, dts[pt], t64, weights, l2, NLOSS - 1, metrics, 3, NULL);
+                    compare(f2, d2, false);
+                    sl_result_free(d2);
+                    sl_result_free(f2);
+                    runs++;
+                }
                 sl_result_free(d);
                 sl_result_free(f);
                 runs++;
@@ -482,54 +497,62 @@ static void test_nlog(void)
     free(z);
 }
 
-/* A hand calculation, 3 classes, 5 counted pixels of 256 (the others ignored):
- *   pixel 0: p (1/2, 1/4, 1/4), target 0: argmax 0
- *   pixel 1: p (0.4, 0.4, 0.2), target 1: argmax 0 (ties to the lowest class)
- *   pixel 2: p (0, 1, 0), target 2: -log p_y clipped to -log 1e-7, argmax 1
- *   pixel 3: p (1, 0, 0), target 0: -log p_y clipped to -log(1 - 1e-7), argmax 0
- *   pixel 4: p (1e-30, 1/2, 1/2), target 1: p_0 below 2^-63 (far, in double), argmax 1
+/* A hand calculation, 4 classes, 5 counted pixels of 256 (the others ignored):
+ *   pixel 0: p (1/2, 1/4, 1/4, 0), target 0: argmax 0
+ *   pixel 1: p (0.4, 0.4, 0.2, 0), target 1: argmax 0 (ties to the lowest class)
+ *   pixel 2: p (0, 1, 0, 0), target 2: -log p_y clipped to -log 1e-7, argmax 1
+ *   pixel 3: p (1, 0, 0, 0), target 0: -log p_y clipped to -log(1 - 1e-7), argmax 0
+ *   pixel 4: p (1e-30, 1/2, 1/2, 1e-40), target 1: argmax 1; 1e-40 is a subnormal float
  * (0.4 as the float nearest, p4 below).
  * CE = (log 2 - log p4 - log 1e-7 - log(1 - 1e-7) + log 2) / 5.
  * Focal gamma 2, alpha 0.25: 0.25 (1/4 log 2 + (1 - p4)^2 (-log p4) + 1 (-log 1e-7) + 0
  * + 1/4 log 2) / 5.
  * Soft sums: class 0 sum p 1.9 + 1e-30, sum p y 1.5, 2 pixels; class 1 2.15, 0.9, 2; class 2
- * 0.95, 0, 1. Dice (smooth 0) 1 - 2 spy / (sp + sy): the mean of 1 - 3 / 3.9,
- * 1 - 1.8 / 4.15 and 1.
+ * 0.95, 0, 1; class 3 1e-40, 0, 0. Dice (smooth 0) 1 - 2 spy / (sp + sy): the mean of
+ * 1 - 3 / 3.9, 1 - 1.8 / 4.15, 1 and 1 - 0 / 1e-40 = 1 (a sum p of 0 would make it 0 / 0).
+ * Squared Dice 1 - 2 spy / (sp2 + sy): class 0 sp2 = 1/4 + p4^2 + 1 + 1e-60 (1e-30 below 2^-63:
+ * far, in double), class 1 1/16 + p4^2 + 1 + 1/4, class 2 1/16 + 0.2^2 + 1/4, class 3 1e-80
+ * (in double: 1 - 0 / 1e-80 = 1).
  * Confusion: class 0 tp 2 (pixels 0, 3) fp 1 (pixel 1) fn 0 tn 2; class 1 tp 1 (pixel 4) fp 1
- * (pixel 2) fn 1 (pixel 1) tn 2; class 2 tp 0 fp 0 fn 1 (pixel 2) tn 4. */
+ * (pixel 2) fn 1 (pixel 1) tn 2; class 2 tp 0 fp 0 fn 1 (pixel 2) tn 4; class 3 tn 5. */
 static void test_hand(void)
 {
-    enum { S = 256 };
-    static float x[3 * S];
-    static double xd[3 * S];
+    enum { S = 256, C = 4 };
+    static float x[C * S];
+    static double xd[C * S];
     static uint8_t t[S];
     memset(t, 255, sizeof t);
-    const float rows[5][3] = {
-        {0.5f, 0.25f, 0.25f}, {0.4f, 0.4f, 0.2f}, {0, 1, 0}, {1, 0, 0}, {1e-30f, 0.5f, 0.5f}};
+    const float rows[5][C] = {{0.5f, 0.25f, 0.25f, 0},
+                              {0.4f, 0.4f, 0.2f, 0},
+                              {0, 1, 0, 0},
+                              {1, 0, 0, 0},
+                              {1e-30f, 0.5f, 0.5f, 1e-40f}};
     const uint8_t ys[5] = {0, 1, 2, 0, 1};
     for (int k = 0; k < 5; k++) {
-        for (int c = 0; c < 3; c++) {
+        for (int c = 0; c < C; c++) {
             x[c * S + k] = rows[k][c];
         }
         t[k] = ys[k];
     }
-    for (int k = 0; k < 3 * S; k++) {
+    for (int k = 0; k < C * S; k++) {
         xd[k] = x[k];
     }
-    const double p4 = 0.4f, e30 = 1e-30f;
+    const double p4 = 0.4f, e30 = 1e-30f, e40 = 1e-40f;
     const double ce = (log(2) - log(p4) - log(1e-7) - log(1 - 1e-7) + log(2)) / 5;
     const double focal =
         0.25 * (0.25 * log(2) + (1 - p4) * (1 - p4) * -log(p4) - log(1e-7) + 0.25 * log(2)) / 5;
     const double d0 = 1 - 2 * 1.5 / (0.5 + p4 + 1 + e30 + 2);
     const double d1 = 1 - 2 * (p4 + 0.5) / (0.25 + p4 + 1 + 0.5 + 2);
-    const double d2 = 1;
+    const double q0 = 1 - 2 * 1.5 / (0.25 + p4 * p4 + 1 + e30 * e30 + 2);
+    const double q1 = 1 - 2 * (p4 + 0.5) / (0.0625 + p4 * p4 + 1 + 0.25 + 2);
+    CHECK(e40 > 0 && e40 < 0x1p-126); /* subnormal */
     for (int pass = 0; pass < 2; pass++) {
         struct sl_request req;
         sl_request_init(&req);
         req.prediction = (struct sl_tensor){pass ? (const void *)xd : (const void *)x,
                                             pass ? SL_DT_F64 : SL_DT_F32,
                                             4,
-                                            {1, 3, 1, S}};
+                                            {1, C, 1, S}};
         req.pred_type = SL_PRED_PROBABILITIES;
         req.target = (struct sl_tensor){t, SL_DT_U8, 3, {1, 1, S}};
         req.mode = SL_MODE_MULTICLASS;
@@ -539,23 +562,34 @@ static void test_hand(void)
         set_num(&l[1], "smooth", 0);
         struct sl_spec m[1] = {metric("confusion")};
         req.losses = l;
-        req.nlosses = 3;
-        req.metrics = m;
         req.nmetrics = 1;
-        struct sl_result *res = NULL;
-        char msg[256];
-        CHECK_INT(sl_score(&req, NULL, &res, msg, sizeof msg), 0);
-        if (!res) {
-            continue;
+        req.metrics = m;
+        for (int sq = 0; sq < 2; sq++) {
+            /* the Dice plain (no sum p^2: 1e-30 and 1e-40 on the float path), then squared */
+            if (sq) {
+                set_bool(&l[1], "squared", true);
+            }
+            req.nlosses = sq ? 2 : 3;
+            struct sl_result *res = NULL;
+            char msg[256];
+            CHECK_INT(sl_score(&req, NULL, &res, msg, sizeof msg), 0);
+            if (!res) {
+                continue;
+            }
+            CHECK_CLOSE(res->losses[0].value, ce, 1e-6, 0);
+            if (sq) {
+                CHECK_CLOSE(res->losses[1].value, (q0 + q1 + 1 + 1) / 4, 1e-6, 0);
+            } else {
+                CHECK_CLOSE(res->losses[1].value, (d0 + d1 + 1 + 1) / 4, 1e-6, 0);
+                CHECK_CLOSE(res->losses[2].value, focal, 1e-6, 0);
+            }
+            const struct sl_confusion *c = res->metrics[0].counts;
+            CHECK(c[0].tp == 2 && c[0].fp == 1 && c[0].fn == 0 && c[0].tn == 2);
+            CHECK(c[1].tp == 1 && c[1].fp == 1 && c[1].fn == 1 && c[1].tn == 2);
+            CHECK(c[2].tp == 0 && c[2].fp == 0 && c[2].fn == 1 && c[2].tn == 4);
+            CHECK(c[3].tp == 0 && c[3].fp == 0 && c[3].fn == 0 && c[3].tn == 5);
+            sl_result_free(res);
         }
-        CHECK_CLOSE(res->losses[0].value, ce, 1e-6, 0);
-        CHECK_CLOSE(res->losses[1].value, (d0 + d1 + d2) / 3, 1e-6, 0);
-        CHECK_CLOSE(res->losses[2].value, focal, 1e-6, 0);
-        const struct sl_confusion *c = res->metrics[0].counts;
-        CHECK(c[0].tp == 2 && c[0].fp == 1 && c[0].fn == 0 && c[0].tn == 2);
-        CHECK(c[1].tp == 1 && c[1].fp == 1 && c[1].fn == 1 && c[1].tn == 2);
-        CHECK(c[2].tp == 0 && c[2].fp == 0 && c[2].fn == 1 && c[2].tn == 4);
-        sl_result_free(res);
     }
 }
 
