@@ -667,6 +667,14 @@ float sl__mc_far_d(int classes, double gamma_max);
 /* The multiclass kernel (best isa when isa < 0; the baseline when the CPU lacks it); every isa
  * adds the same bits. Accuracy: simd.c. */
 void sl__mc_logits(int isa, const struct sl__mc_in *in, struct sl__mc_state *st);
+/* The same over float32 probabilities (x holds p_c; far_d unused): the soft sums and argmax of
+ * p, -log of p clipped to [SL_EPS, 1 - SL_EPS], focal (1 - p_y)^gamma, as softmax.c's double
+ * pass; st->bad also when a p is outside [0, 1] or NaN, ignored pixels included. Accuracy:
+ * simd.c. */
+void sl__mc_probs(int isa, const struct sl__mc_in *in, struct sl__mc_state *st);
+/* out[k] = -log in[k] for in[k] a normal float in (0, 1], the probabilities kernel's float32
+ * log; n % 16 == 0. For tests and error measurements. */
+void sl__nlog01_f32(int isa, const float *in, float *out, int64_t n);
 
 /* ---- distances (edt.c, ccl.c, weightmap.c) ---- */
 

@@ -356,8 +356,8 @@ static int64_t first_bad_weight(const float *w, int64_t i, int64_t n)
 
 /* Checks values: prediction finite (and in [0, 1] for probabilities, 0/1 for labels); targets
  * 0/1 (binary, multilabel) or 0..C-1 (multiclass) or ignore_index; weight finite and >= 0.
- * Names the first bad index. deferred: leave out the prediction's finiteness and the targets,
- * which the fused kernel checks as it reads them (sl__run_validates). */
+ * Names the first bad index. deferred: leave out the prediction's finiteness (and range) and the
+ * targets, which the fused kernel checks as it reads them (sl__run_validates). */
 static int check_values(const struct sl_request *req, const struct sl__geom *g, bool deferred,
                         char *msg, size_t msglen)
 {
@@ -371,7 +371,8 @@ static int check_values(const struct sl_request *req, const struct sl__geom *g, 
         return SL_ERANGE;
     }
     int64_t n = sl_tensor_numel(p);
-    if (req->pred_type == SL_PRED_PROBABILITIES && p->dtype != SL_DT_U8) {
+    /* (deferred: the multiclass kernel checks the range of probabilities too) */
+    if (req->pred_type == SL_PRED_PROBABILITIES && p->dtype != SL_DT_U8 && !deferred) {
         for (int64_t i = 0; i < n; i++) {
             double v = sl_tensor_get(p, i);
             if (!(v >= 0 && v <= 1)) {

@@ -32,7 +32,21 @@
  * compares every loss with the double pass at 2e-6 relative (focal 4e-6) for C up to 64; the
  * largest difference it sees is 1.2e-7. The argmax is the first maximum of the float logits
  * (the double pass takes it on double probabilities: the two differ only where two logits are
- * within 1e-16 of each other, whose probabilities round alike in double). */
+ * within 1e-16 of each other, whose probabilities round alike in double).
+ *
+ * The probabilities kernel (simd_mcp.h): p_c is the input, exact in float, so the soft sums and
+ * the argmax (the first maximum, as the double pass takes it) are those of the double pass up to
+ * the sums' rounding. -log p by mcp_nlog: max relative error 1.26e-7 (2.11 u) measured over
+ * every 61st float of [1e-7, 1] (test_fused_mcp); the clip bounds are compared exactly (the
+ * least float >= 1e-7, the least float > 1 - 1e-7) and their logs rounded once. Focal: 1 - p_y
+ * within u/2 (exact for p_y >= 1/2), its square within 1.5 u, other gammas add about
+ * 2 gamma |log(1 - p_y)| u. So a CE term is within 3 u and a sum within 10 u = 6e-7, focal
+ * gamma 2 within 12 u. Far pixels, in double: a p_c outside [0, 1] or NaN (refused: validation
+ * is deferred to this pass), with sum p^2 one in (0, 2^-63) (p^2 would leave the normal
+ * floats), an extreme weight, or 1 - p_y in (0, e^(-86 / gamma)). test_fused_mcp compares every
+ * loss with the double pass at the logits kernel's 2e-6 relative (focal 4e-6) for C up to 64 in
+ * float32, float16 and bfloat16; the largest differences it sees are 4.3e-8 (focal 2.0e-7). */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -136,6 +150,109 @@ static void mc_far_pixel(const struct sl__mc_in *in, struct sl__mc_state *st, in
             const double g = in->gamma[f];
             dy[(SL_MCQ_FOCAL + f) * 16] += w * (g == 2 ? q * q : pow(q, g)) * nlp;
         }
+    }
+    st->counts[(int64_t)y * 48 + lane]++;
+    if (what & SL_MC_CM) {
+        st->counts[(int64_t)h * 48 + 32 + lane]++;
+        st->counts[(int64_t)y * 48 + 16 + lane] += y == h;
+    }
+    if (st->matrix) {
+        st->matrix[(int64_t)y * C + h]++;
+    }
+}
+
+/* The float thresholds of the probabilities kernel (simd_mcp.h), computed once per call in
+ * double by one function for every variant. */
+struct mcp_lim {
+    float lo, hi;       /* p < lo: p < SL_EPS; p >= hi: p > 1 - SL_EPS (the double pass's clip) */
+    float nl_lo, nl_hi; /* -log SL_EPS and -log(1 - SL_EPS), rounded to float */
+    float qmin;         /* a focal factor's base 1 - p_y in (0, qmin) makes the pixel far */
+    bool any_exp;       /* a focal gamma other than 2 (exp(gamma log q)) */
+};
+
+/* The least float >= v. */
+static float float_up(double v)
+{
+    const float f = (float)v;
+    return (double)f < v ? nextafterf(f, INFINITY) : f;
+}
+
+/* The thresholds for in: clip bounds compared in float as the double pass compares in double;
+ * with focal gammas other than 2 (largest g), q^g must stay above e^-86 (a normal float, times
+ * the weight, -log p_y >= 1e-7 and SL_FOCAL_SCALE), so q < e^(-86 / g) is far (a gamma beyond
+ * FLT_MAX or infinite: every q > 0). */
+static void mcp_limits(const struct sl__mc_in *in, struct mcp_lim *l)
+{
+    l->lo = float_up(SL_EPS);
+    l->hi = float_up(1 - SL_EPS);
+    if ((double)l->hi == 1 - SL_EPS) {
+        l->hi = nextafterf(l->hi, INFINITY);
+    }
+    l->nl_lo = (float)-log(SL_EPS);
+    l->nl_hi = (float)-log(1 - SL_EPS);
+    double g = 0;
+    l->any_exp = false;
+    for (int f = 0; f < in->nfocal && (in->what & SL_MC_FOCAL); f++) {
+        if (in->gamma[f] != 2.0f) {
+            l->any_exp = true;
+            g = in->gamma[f] > g ? in->gamma[f] : g;
+        }
+    }
+    l->qmin = g <= 0 ? 0.0f : g <= FLT_MAX ? float_up(exp(-86 / g)) : 2.0f;
+}
+
+/* Pixel k of a probabilities call (simd_mcp.h) in double, as softmax.c computes every pixel
+ * (block_probs, block_ce_focal): the far pixels. A prediction outside [0, 1] (or NaN) sets
+ * st->bad even where the target is ignored (validation deferred to the pass), as does a
+ * counted target byte beyond the classes. Added to lane k % 16 after the block's float sums. */
+static void mcp_far_pixel(const struct sl__mc_in *in, struct sl__mc_state *st, int64_t k, int what)
+{
+    const int C = in->classes, y = in->t[k], nq = SL_MCQ_FOCAL + in->nfocal;
+    for (int c = 0; c < C; c++) {
+        const float v = in->x[(int64_t)c * in->xs + k];
+        if (!(v >= 0 && v <= 1)) {
+            st->bad = true;
+            return;
+        }
+    }
+    if (y == in->ign) {
+        return;
+    }
+    if (y >= C) {
+        st->bad = true;
+        return;
+    }
+    const int64_t lane = k % 16;
+    const double w = (what & SL_MC_W) ? (double)in->w[k] : 1.0;
+    double mx = in->x[k];
+    int h = 0;
+    for (int c = 1; c < C; c++) {
+        if (in->x[(int64_t)c * in->xs + k] > mx) {
+            mx = in->x[(int64_t)c * in->xs + k];
+            h = c;
+        }
+    }
+    for (int c = 0; c < C && (what & (SL_MC_SOFT | SL_MC_LS)); c++) {
+        double *dl = st->lanes + (int64_t)c * nq * 16 + lane;
+        const double p = in->x[(int64_t)c * in->xs + k];
+        if (what & SL_MC_SOFT) {
+            dl[SL_MCQ_SP * 16] += p;
+        }
+        if (what & SL_MC_SP2) {
+            dl[SL_MCQ_SP2 * 16] += p * p;
+        }
+        if (what & SL_MC_LS) {
+            dl[SL_MCQ_LP * 16] += w * -log(sl__clip(p));
+        }
+    }
+    double *dy = st->lanes + (int64_t)y * nq * 16 + lane;
+    const double py = in->x[(int64_t)y * in->xs + k], nl = -log(sl__clip(py));
+    dy[SL_MCQ_SPY * 16] += py;
+    if (what & SL_MC_CE) {
+        dy[SL_MCQ_CE * 16] += w * nl;
+    }
+    for (int f = 0; f < in->nfocal && (what & SL_MC_FOCAL); f++) {
+        dy[(SL_MCQ_FOCAL + f) * 16] += w * pow(fmax(1.0 - py, 0.0), in->gamma[f]) * nl;
     }
     st->counts[(int64_t)y * 48 + lane]++;
     if (what & SL_MC_CM) {
@@ -366,4 +483,14 @@ float sl__mc_far_d(int classes, double gamma_max)
 void sl__mc_logits(int isa, const struct sl__mc_in *in, struct sl__mc_state *st)
 {
     SL_DISPATCH(isa, mc, in, st);
+}
+
+void sl__mc_probs(int isa, const struct sl__mc_in *in, struct sl__mc_state *st)
+{
+    SL_DISPATCH(isa, mcp, in, st);
+}
+
+void sl__nlog01_f32(int isa, const float *in, float *out, int64_t n)
+{
+    SL_DISPATCH(isa, mcp_nlog_array, in, out, n);
 }

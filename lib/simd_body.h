@@ -498,6 +498,8 @@ static SL_TGT void SL_NAME(log1p01_array)(const float *in, float *out, int64_t n
 
 /* the multiclass kernel, compiled with the same variant */
 #include "simd_mc.h"
+/* and the one over probabilities */
+#include "simd_mcp.h"
 
 #undef SL_AND
 #undef SL_SEL

@@ -1,6 +1,7 @@
-/* softmax_fast.c - multiclass on the fused float32 kernel (sl__mc_logits, simd_mc.h): one
- * image's pixels in sub-blocks, float32 logits and uint8 targets read in place, any other
- * dtype converted per sub-block; the canonical lanes summed into the image's planes. */
+/* softmax_fast.c - multiclass on the fused float32 kernels (sl__mc_logits, simd_mc.h; over
+ * probabilities sl__mc_probs, simd_mcp.h): one image's pixels in sub-blocks, float32 predictions
+ * and uint8 targets read in place, any other dtype converted per sub-block; the canonical lanes
+ * summed into the image's planes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,9 @@ static bool wants_sp2(const struct sl_spec *s)
 bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl)
 {
-    if (g->mode != SL_MODE_MULTICLASS || req->pred_type != SL_PRED_LOGITS ||
+    /* logits, or probabilities (uint8 ones, p / 255 in double, stay on the double pass) */
+    if (g->mode != SL_MODE_MULTICLASS ||
+        (req->pred_type != SL_PRED_LOGITS && req->pred_type != SL_PRED_PROBABILITIES) ||
         !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16 ||
           req->prediction.dtype == SL_DT_BF16) ||
         (req->weight.data && req->weight.dtype != SL_DT_F32 && req->weight.dtype != SL_DT_F16 &&
@@ -119,6 +122,9 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
     st.counts = calloc((size_t)(C * 3 * 16), sizeof *st.counts);
     st.e = malloc(sizeof *st.e * (size_t)SL_MC_SCRATCH(C));
     st.matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
+    /* the kernel over logits, or over probabilities (simd_mcp.h) */
+    void (*kernel)(int, const struct sl__mc_in *, struct sl__mc_state *) =
+        req->pred_type == SL_PRED_PROBABILITIES ? sl__mc_probs : sl__mc_logits;
     float *xb = malloc(sizeof *xb * (size_t)(C * SUB)), *wb = malloc(sizeof *wb * SUB);
     uint8_t *tb = malloc(SUB);
     if (!st.lanes || !st.counts || !st.e || !xb || !wb || !tb) {
@@ -136,7 +142,7 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
             in.t = (const uint8_t *)req->target.data + i * S + off;
             in.w = req->weight.data ? (const float *)req->weight.data + i * S + off : NULL;
             in.n = direct;
-            sl__mc_logits(-1, &in, &st);
+            kernel(-1, &in, &st);
         }
         if (direct < n) {
             load_pred(&req->prediction, C, S, i, off + direct, n - direct, xb);
@@ -157,7 +163,7 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
             in.t = tb;
             in.w = req->weight.data ? wb : NULL;
             in.n = n - direct;
-            sl__mc_logits(-1, &in, &st);
+            kernel(-1, &in, &st);
         }
     }
     memset(a, 0, sizeof *a * (size_t)C);

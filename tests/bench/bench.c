@@ -137,6 +137,79 @@ static void bench_kernel(const float *x, const uint8_t *y, size_t npix, int reps
     }
 }
 
+/* Multiclass probabilities: the softmax of the first C class rows of logits x (S pixels each),
+ * as float32 probabilities, scored with ce + dice + dice/iou against targets cls % C. */
+static void bench_mc_probs(struct sl_request *req, const struct sl_spec *metrics,
+                           struct sl_pool *pool, int reps, const float *x, const uint8_t *cls,
+                           int64_t C, int64_t MH, int64_t MW)
+{
+    const size_t S = (size_t)(MH * MW);
+    float *p = malloc(sizeof *p * S * (size_t)C);
+    uint8_t *t = malloc(S);
+    if (!p || !t) {
+        exit(1);
+    }
+    for (size_t k = 0; k < S; k++) {
+        double mx = x[k], s = 0;
+        for (int64_t c = 1; c < C; c++) {
+            mx = x[(size_t)c * S + k] > mx ? x[(size_t)c * S + k] : mx;
+        }
+        for (int64_t c = 0; c < C; c++) {
+            s += exp(x[(size_t)c * S + k] - mx);
+        }
+        for (int64_t c = 0; c < C; c++) {
+            p[(size_t)c * S + k] = (float)(exp(x[(size_t)c * S + k] - mx) / s);
+        }
+        t[k] = (uint8_t)(cls[k] % C);
+    }
+    struct sl_spec mc[2];
+    sl_spec_init(&mc[0], sl_find_loss("cross_entropy"));
+    sl_spec_init(&mc[1], sl_find_loss("dice"));
+    struct sl_request rq = *req;
+    rq.prediction = (struct sl_tensor){p, SL_DT_F32, 4, {1, C, MH, MW}};
+    rq.target = (struct sl_tensor){t, SL_DT_U8, 3, {1, MH, MW}};
+    rq.pred_type = SL_PRED_PROBABILITIES;
+    rq.losses = mc;
+    rq.nlosses = 2;
+    rq.metrics = metrics;
+    rq.nmetrics = 2;
+    double t1 = time_score(&rq, NULL, reps), tp = time_score(&rq, pool, reps);
+    char what[64];
+    snprintf(what, sizeof what, "multiclass C=%lld probs: ce+dice+dice/iou", (long long)C);
+    row(what, (double)S, t1, tp);
+    /* the probabilities kernel alone (simd_mcp.h), the same sums as the logits kernel's rows */
+    printf("fused multiclass probabilities kernel alone, C = %lld, 1 core:\n", (long long)C);
+    static const char *const names[] = {"baseline (SSE2)", "AVX2", "AVX-512"};
+    struct sl__mc_in in;
+    memset(&in, 0, sizeof in);
+    in.x = p;
+    in.xs = (int64_t)S;
+    in.t = t;
+    in.n = (int64_t)S;
+    in.classes = (int)C;
+    in.ign = -1;
+    in.what = SL_MC_SOFT | SL_MC_CE | SL_MC_CM;
+    double *lanes = calloc((size_t)C * SL_MCQ_FOCAL * 16, sizeof *lanes);
+    int32_t *counts = calloc((size_t)C * 48, sizeof *counts);
+    float *e = malloc(sizeof *e * (size_t)C * 2 * SL_MC_BLOCK);
+    for (int isa = SL_SIMD_BASE; isa <= sl__simd_best(); isa++) {
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            struct sl__mc_state st = {lanes, counts, NULL, 0, e, false};
+            double t0 = now_s();
+            sl__mc_probs(isa, &in, &st);
+            double dt = now_s() - t0;
+            best = dt < best ? dt : best;
+        }
+        printf("%-40s %12.1f\n", names[isa], (double)S / best / 1e6);
+    }
+    free(lanes);
+    free(counts);
+    free(e);
+    free(p);
+    free(t);
+}
+
 /* Multiclass C = 19 (Cityscapes-like 1 x 19 x 512 x 1024 float32 logits, uint8 targets):
  * ce + dice + dice/iou through sl_score, then the fused multiclass kernel alone per instruction
  * set for C = 19 and C = 4 (the same sums). */
@@ -169,6 +242,8 @@ static void bench_mc19(struct sl_request *req, const struct sl_spec *metrics, st
     req->nmetrics = 2;
     double t1 = time_score(req, NULL, reps), tp = time_score(req, pool, reps);
     row("multiclass C=19: ce + dice + dice/iou", (double)mpix, t1, tp);
+    bench_mc_probs(req, metrics, pool, reps, x, cls, 19, MH, MW);
+    bench_mc_probs(req, metrics, pool, reps, x, cls, 4, MH, MW);
     static const char *const names[] = {"baseline (SSE2)", "AVX2", "AVX-512"};
     for (int cc = 0; cc < 2; cc++) {
         const int nc = cc == 0 ? 19 : 4;
