@@ -33,7 +33,9 @@ WARN   = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototy
          -Wvla -Wimplicit-fallthrough -Werror
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread $(OPT) $(WARN) \
              -Ilib -Iproto -Iserver -MMD -MP $(CFLAGS)
-LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -lpng16 -ldeflate -lzstd -lz -lm -pthread $(LDLIBS)
+LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -lpq -lpng16 -ldeflate -lzstd -lz -lm -pthread $(LDLIBS)
+# libpq's header (Debian's libpq-dev puts it under postgresql/)
+CFLAGS_ALL += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined
