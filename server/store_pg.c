@@ -49,6 +49,7 @@
 #define POOL_MAX 8           /* connections per replica, opened when first needed */
 #define LOCK_TIMEOUT_MS 5000 /* a row lock waited for longer is SL_EBUSY */
 #define TX_TRIES 8           /* deadlocks and serialization failures retried */
+#define STARTUP_WAIT_S 30    /* how long an open waits for a server that does not answer yet */
 /* pg_advisory_xact_lock's key for migrations: "segl" in ASCII */
 #define MIGRATE_LOCK_KEY 0x7365676cLL
 /* internal results: retry the transaction; commit, then answer STORE_ENOTFOUND */
@@ -278,13 +279,18 @@ static PGconn *connect_db(struct pg_store *s, char *msg, size_t msglen)
     }
     PGconn *c = PQconnectdbParams(kw, val, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
-        const char *e = c ? PQerrorMessage(c) : "out of memory";
-        size_t len = strlen(e);
-        while (len > 0 && e[len - 1] == '\n') {
-            len--;
+        snprintf(msg, msglen, "store: cannot connect to PostgreSQL (%s): %s", s->where,
+                 c ? PQerrorMessage(c) : "out of memory");
+        /* one log line: libpq's message has a hint on a second one */
+        for (char *p = msg; *p; p++) {
+            if (*p == '\n' || *p == '\t') {
+                *p = ' ';
+            }
         }
-        snprintf(msg, msglen, "store: cannot connect to PostgreSQL (%s): %.*s", s->where, (int)len,
-                 e);
+        size_t len = strlen(msg);
+        while (len > 0 && msg[len - 1] == ' ') {
+            msg[--len] = '\0';
+        }
         PQfinish(c);
         return NULL;
     }
@@ -661,6 +667,28 @@ static int join(struct pg_store *s, PGconn *c, void *arg, char *msg, size_t msgl
     return rc == 0 ? lease_sweep(c, msg, msglen) : rc;
 }
 
+/* Waits up to STARTUP_WAIT_S for the server to accept connections (replicas may start before
+ * it, as in a compose stack), saying so once; a server that answers, even to refuse the
+ * password, ends the wait at once (PQping needs no password). */
+static void wait_for_server(struct pg_store *s)
+{
+    const char *kw[] = {"dbname", "connect_timeout", NULL};
+    const char *val[] = {s->uri, "5", NULL};
+    for (int waited = 0; waited < STARTUP_WAIT_S; waited++) {
+        PGPing p = PQpingParams(kw, val, 1);
+        if (p == PQPING_OK || p == PQPING_NO_ATTEMPT) {
+            return;
+        }
+        if (waited == 0) {
+            fprintf(stderr,
+                    "seglossd: challenges: waiting up to %d s for PostgreSQL (%s) to accept "
+                    "connections\n",
+                    STARTUP_WAIT_S, s->where);
+        }
+        sleep(1);
+    }
+}
+
 static const struct store_ops pg_ops;
 
 /* Closes s: stops the renewing thread, hands the re-score job back, drops this replica's row
@@ -743,6 +771,7 @@ int store_pg_open(const struct store_options *o, struct store **out, char *msg, 
         rc = srv_blob_init(s->base.blobs, msg, msglen);
     }
     if (rc == 0) {
+        wait_for_server(s);
         rc = tx(s, migrate, NULL, false, msg, msglen);
     }
     if (rc == 0) {
