@@ -829,12 +829,18 @@ static int rescore_begin_tx(PGconn *c, const char *challenge, char *msg, size_t 
     struct args a = {0};
     a_text(&a, challenge);
     PGresult *r = NULL;
-    int rc = q(c,
-               "WITH marked AS (UPDATE submissions SET stale = 1 WHERE challenge = $1 AND "
-               "status = 'scored' RETURNING 1) "
-               "UPDATE challenges SET rescore_done = 0, rescore_failed = 0, "
-               "rescore_total = (SELECT count(*) FROM marked) WHERE name = $1 RETURNING 1",
-               &a, &r, "starting a re-score", msg, msglen);
+    /* the challenge's row first: the lock order of every transaction */
+    int rc = q(c, "SELECT 1 FROM challenges WHERE name = $1 FOR NO KEY UPDATE", &a, NULL,
+               "locking the challenge", msg, msglen);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = q(c,
+           "WITH marked AS (UPDATE submissions SET stale = 1 WHERE challenge = $1 AND "
+           "status = 'scored' RETURNING 1) "
+           "UPDATE challenges SET rescore_done = 0, rescore_failed = 0, "
+           "rescore_total = (SELECT count(*) FROM marked) WHERE name = $1 RETURNING 1",
+           &a, &r, "starting a re-score", msg, msglen);
     if (rc == 0 && PQntuples(r) == 0) {
         snprintf(msg, msglen, "store: no challenge %s", challenge);
         rc = STORE_ENOTFOUND;

@@ -1301,6 +1301,68 @@ static void test_pg_two_replicas(void)
     rm_tree(dir);
 }
 
+struct finisher {
+    struct store *s;
+    char (*ids)[STORE_SUB_ID];
+    int n, rc;
+};
+
+/* Finishes every id as scored under configuration 1 and no reference. */
+static void *finish_all(void *arg)
+{
+    struct finisher *f = arg;
+    for (int i = 0; i < f->n; i++) {
+        f->rc |= finish_scored(f->s, f->ids[i], "{\"k\": 1}", 1, "");
+    }
+    return NULL;
+}
+
+/* One replica finishes 24 submissions scored without a reference while another puts the
+ * reference (re-score on) halfway: afterwards every one of them is stale (none stored as
+ * current under the old reference), and the re-score's total counts each exactly once (marked
+ * by the put, or found stale by its finish). */
+static void test_pg_finish_races_reference(void)
+{
+    if (!pg_server) {
+        return;
+    }
+    char dir[DIRLEN], msg[256];
+    make_dir(dir);
+    struct store *s1 = open_ok(dir), *s2 = open_ok(dir);
+    int64_t pid = setup(s1, "c1", "alice", 1);
+    char ids[24][STORE_SUB_ID];
+    for (int i = 0; i < 24; i++) {
+        admit_ok(s1, "c1", pid, T0 + i, &lots, ids[i]);
+    }
+    struct finisher f = {s1, ids, 24, 0};
+    pthread_t t;
+    CHECK_INT(pthread_create(&t, NULL, finish_all, &f), 0);
+    struct timespec ts = {0, 20000000L};
+    nanosleep(&ts, NULL);
+    bool created;
+    CHECK_INT(
+        store_reference_put(s2, "c1", SHA_REF, "{}", NULL, true, T0, &created, msg, sizeof msg), 0);
+    pthread_join(t, NULL);
+    CHECK_INT(f.rc, 0);
+    struct store_sub *v = NULL;
+    size_t n = 0;
+    CHECK_INT(store_sub_list(s2, "c1", pid, false, &v, &n, msg, sizeof msg), 0);
+    int stale = 0;
+    for (size_t i = 0; i < n; i++) {
+        stale += v[i].status == STORE_SCORED && v[i].stale;
+    }
+    store_sub_free(v, n);
+    CHECK_INT(n, 24);
+    CHECK_INT(stale, 24);
+    struct store_challenge c;
+    CHECK_INT(store_challenge_get(s1, "c1", &c, msg, sizeof msg), 0);
+    CHECK_INT(c.rescore_total, 24);
+    store_challenge_clear(&c);
+    store_close(s1);
+    store_close(s2);
+    rm_tree(dir);
+}
+
 /* Polls submission id until it is failed or timeout_s passes; returns whether it was. */
 static bool wait_failed(struct store *s, const char *id, int timeout_s)
 {
@@ -1547,7 +1609,7 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_rescore_on_put),  CHECK_TEST(test_busy),
     CHECK_TEST(test_pg_two_replicas), CHECK_TEST(test_pg_lease_expiry),
     CHECK_TEST(test_pg_rescore_job),  CHECK_TEST(test_pg_migrate_race),
-    CHECK_TEST(test_pg_password),
+    CHECK_TEST(test_pg_password),     CHECK_TEST(test_pg_finish_races_reference),
 };
 
 int main(int argc, char **argv)
