@@ -2,10 +2,13 @@
 #   make            build build/seglossd (and the libraries)
 #   make run        start the server on port 8080
 #   make test       unit tests + golden cases (in-process and over HTTP) + e2e + the clients
-#                   + challenges + the browser tests
+#                   + challenges + the browser tests + the PostgreSQL tests (test-pg)
 #   make test T=PATTERN  only the tests whose names match (make test T=lovasz; tests/filter.h);
-#                   also for unit, golden, e2e, clients, challenges, browser, valgrind and asan
+#                   also for unit, golden, e2e, clients, challenges, browser, test-pg, valgrind
+#                   and asan
 #   make challenges the challenge routes over HTTP on a temporary data directory
+#   make test-pg    the store, challenge and replica tests on PostgreSQL (a throwaway server
+#                   each test program starts; make test runs them too)
 #   make browser    the HTML pages (leaderboards, the scoring report) in headless Chromium
 #   make docs-shots regenerates the README's screenshots (docs/challenge.png, docs/report.png)
 #   make asan       the whole suite under ASan+UBSan
@@ -33,7 +36,9 @@ WARN   = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototy
          -Wvla -Wimplicit-fallthrough -Werror
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread $(OPT) $(WARN) \
              -Ilib -Iproto -Iserver -MMD -MP $(CFLAGS)
-LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -lpng16 -ldeflate -lzstd -lz -lm -pthread $(LDLIBS)
+LDLIBS_ALL = -lmicrohttpd -ljansson -lsqlite3 -lpq -lpng16 -ldeflate -lzstd -lz -lm -pthread $(LDLIBS)
+# libpq's header (Debian's libpq-dev puts it under postgresql/)
+CFLAGS_ALL += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined
@@ -168,6 +173,13 @@ clients: deps $(SEGLOSSD) $(SEGLOSS)
 # challenges (CHALLENGES.md) over HTTP against seglossd on a temporary data directory
 challenges: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) challenges
+
+# the store's unit tests and the challenge tests on PostgreSQL, and several seglossd on one
+# database (tests/pg/): each program starts its own server with initdb and pg_ctl in a temporary
+# directory (as an unprivileged user when run as root) and stops it at the end
+.PHONY: test-pg
+test-pg: deps $(SEGLOSSD) $(UNIT_BIN)
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) pg
 
 # the leaderboard pages and the scoring report in Debian's headless chromium, driven over the
 # DevTools protocol (tests/browser/test_browser.py); SEGLOSS_NO_BROWSER=1 skips it loudly

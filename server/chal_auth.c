@@ -26,7 +26,7 @@
 
 static const char off_detail[] =
     "challenges are off on this server; start seglossd with --data-dir DIR (env "
-    "SEGLOSS_DATA_DIR) to turn them on";
+    "SEGLOSS_DATA_DIR), or --db postgresql://... with --blob-dir for replicas, to turn them on";
 
 /* ---- authentication ------------------------------------------------------------------------ */
 
@@ -290,8 +290,20 @@ int chal_server_open(struct srv_server *srv, char *err, size_t errlen)
 {
     const struct srv_config *cfg = &srv->cfg;
     srv->chal = NULL;
-    if (!cfg->data_dir[0]) {
+    if (!cfg->data_dir[0] && !cfg->db[0]) {
         return 0;
+    }
+    if (cfg->db[0] && !cfg->blob_dir[0]) {
+        snprintf(err, errlen,
+                 "--db needs --blob-dir DIR (env SEGLOSS_BLOB_DIR): the blobs' "
+                 "directory, the same one on every replica");
+        return -1;
+    }
+    if (cfg->db[0] && !cfg->data_dir[0] && !cfg->admin_token_file[0]) {
+        snprintf(err, errlen,
+                 "--db needs --admin-token-file FILE (env SEGLOSS_ADMIN_TOKEN_FILE): "
+                 "every replica must know the same admin token");
+        return -1;
     }
     struct chal_server *cs = calloc(1, sizeof *cs);
     if (!cs) {
@@ -300,7 +312,7 @@ int chal_server_open(struct srv_server *srv, char *err, size_t errlen)
     }
     pthread_mutex_init(&cs->mu, NULL);
     pthread_cond_init(&cs->wake, NULL);
-    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+    if (cfg->data_dir[0] && mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create the data directory %s: %s", cfg->data_dir,
                  strerror(errno));
         goto fail;
@@ -317,7 +329,9 @@ int chal_server_open(struct srv_server *srv, char *err, size_t errlen)
     if (admin_token_read(cs, path, err, errlen) != 0) {
         goto fail;
     }
-    if (store_open_sqlite(cfg->data_dir, &cs->store, err, errlen) != 0) {
+    struct store_options so = {cfg->data_dir, cfg->db, cfg->db_password_file, cfg->blob_dir,
+                               cfg->lease_seconds};
+    if (store_open(&so, &cs->store, err, errlen) != 0) {
         goto fail;
     }
     srv->chal = cs;

@@ -14,6 +14,7 @@
 #include "proto.h"
 #include "segloss.h"
 #include "server.h"
+#include "store.h"
 
 /* How a setting is stored in struct srv_config. */
 enum opt_type { T_BIND, T_UNSIGNED, T_INT, T_U64, T_I64, T_BOOL, T_TEXT };
@@ -58,6 +59,14 @@ static const struct opt_def opt_defs[] = {
      sizeof(((struct srv_config *)0)->data_dir), 0},
     {"--admin-token-file", "SEGLOSS_ADMIN_TOKEN_FILE", CFG(admin_token_file), T_TEXT, 0,
      sizeof(((struct srv_config *)0)->admin_token_file), 0},
+    /* PostgreSQL for replicas (store_pg.c); the URI's value is never echoed */
+    {"--db", "SEGLOSS_DB", CFG(db), T_TEXT, 0, sizeof(((struct srv_config *)0)->db), 0},
+    {"--db-password-file", "SEGLOSS_DB_PASSWORD_FILE", CFG(db_password_file), T_TEXT, 0,
+     sizeof(((struct srv_config *)0)->db_password_file), 0},
+    {"--blob-dir", "SEGLOSS_BLOB_DIR", CFG(blob_dir), T_TEXT, 0,
+     sizeof(((struct srv_config *)0)->blob_dir), 0},
+    {"--lease-seconds", "SEGLOSS_LEASE_SECONDS", CFG(lease_seconds), T_INT, STORE_LEASE_MIN_S,
+     STORE_LEASE_MAX_S, STORE_LEASE_DEFAULT_S},
 };
 #define NDEFS (sizeof(opt_defs) / sizeof(opt_defs[0]))
 
@@ -99,6 +108,17 @@ static const char usage_text[] =
     "  --admin-token-file F  the challenges' admin token          (SEGLOSS_ADMIN_TOKEN_FILE,\n"
     "                      (default DIR/admin.token, made at the   DIR/admin.token)\n"
     "                      first start, mode 0600)\n"
+    "  --db URI            challenges in PostgreSQL, shared by    (SEGLOSS_DB, none)\n"
+    "                      replicas: postgresql://USER@HOST/DB\n"
+    "                      (no password in it: refused)\n"
+    "  --db-password-file F  the database password (else libpq's  (SEGLOSS_DB_PASSWORD_FILE,\n"
+    "                      PGPASSWORD, PGPASSFILE, PGSERVICE...)   none)\n"
+    "  --blob-dir DIR      references and submission bodies;      (SEGLOSS_BLOB_DIR,\n"
+    "                      with --db a directory every replica     DIR/blobs)\n"
+    "                      mounts\n"
+    "  --lease-seconds N   with --db: a dead replica's            (SEGLOSS_LEASE_SECONDS, 20)\n"
+    "                      submissions fail and its re-score\n"
+    "                      moves after N s, 2..3600\n"
     "  -h, --help          print this and exit\n"
     "  --version           print the version and exit\n"
     "\n"

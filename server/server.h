@@ -50,6 +50,10 @@ struct srv_config {
     int max_specs;               /* entries of "losses", and of "metrics" */
     char data_dir[1024];         /* challenges' state (CHALLENGES.md); "" turns challenges off */
     char admin_token_file[1024]; /* the admin token; "" with a data dir: DIR/admin.token */
+    char db[1024];               /* "postgresql://...": challenges in PostgreSQL ("": SQLite) */
+    char db_password_file[1024]; /* the database password's file ("": libpq's environment) */
+    char blob_dir[1024];         /* the blobs ("": DATA_DIR/blobs; required with db) */
+    int lease_seconds;           /* with db: a replica's lease (store.h) */
 };
 
 /* Fills cfg with the defaults of the documented flags. */

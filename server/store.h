@@ -1,7 +1,8 @@
 /* store.h - the challenges' state (CHALLENGES.md) behind one small interface: the only code that
- * touches the database and the blob directory. One file per backend: store_sqlite.c (SQLite in
- * --data-dir, the default) and, later, a PostgreSQL one for replicas; blobs.c holds the
- * content-addressed files both use.
+ * touches the database and the blob directory. One file per backend, each a row of store.c's
+ * table and a table of functions (store_impl.h): store_sqlite.c (SQLite in --data-dir, the
+ * default) and store_pg.c (PostgreSQL, shared by replicas); blobs.c holds the content-addressed
+ * files both use.
  *
  * Errors: every function returns 0 or a negative code: STORE_ENOTFOUND, STORE_ECONFLICT, or an
  * SL_E* code of lib/segloss.h (SL_ENOMEM, SL_EBUSY when the database stays locked past the busy
@@ -32,6 +33,32 @@
 
 struct store;
 
+/* A replica's lease on PostgreSQL when none is given: the seconds after its last renewal at
+ * which its submissions still `scoring` are failed ("interrupted") and its re-score taken over. */
+#define STORE_LEASE_DEFAULT_S 20
+#define STORE_LEASE_MIN_S 2
+#define STORE_LEASE_MAX_S 3600
+
+/* Where the state is (strings borrowed for the call). */
+struct store_options {
+    const char *data_dir;      /* SQLite: DIR/segloss.db (when db is NULL or "") */
+    const char *db;            /* "postgresql://..." (or "postgres://..."): PostgreSQL; never
+                                * holding a password (refused) */
+    const char *password_file; /* PostgreSQL: the password is this file's first line (NULL or
+                                * "": libpq's environment, PGPASSWORD, PGPASSFILE, ...) */
+    const char *blob_dir;      /* the blobs (NULL or "": DIR/blobs; required with db) */
+    int lease_s;               /* PostgreSQL: the lease (0: STORE_LEASE_DEFAULT_S) */
+};
+
+/* Opens the store o names: PostgreSQL when o->db is a postgresql:// URI (store_pg.c: the
+ * schema migrated once under an advisory lock however many replicas open it at once; this
+ * process becomes a replica holding a lease it renews in a thread of its own), else SQLite in
+ * o->data_dir (store_open_sqlite). Messages never hold a password. Returns 0 with a new *out
+ * (store_close), or SL_EINVAL (bad options), SL_EUNSUPPORTED (a newer schema), SL_EINTERNAL. */
+int store_open(const struct store_options *o, struct store **out, char *msg, size_t msglen);
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *s);
+
 /* Opens (creating when absent) the SQLite store in dir: dir/segloss.db (WAL, synchronous FULL,
  * a busy timeout, migrations up to STORE_SCHEMA_VERSION; a database of a newer version is
  * refused, SL_EUNSUPPORTED, with a message naming both versions) and dir/blobs/. At open,
@@ -41,9 +68,11 @@ struct store;
 int store_open_sqlite(const char *dir, struct store **out, char *msg, size_t msglen);
 /* Closes s and frees it. NULL is fine. */
 void store_close(struct store *s);
-/* A number that changes whenever a write of this process commits that may change what
- * store_ranked_subs or a challenge's configuration reads (every write but an admission and a new
- * participant): a leaderboard made under one generation is still true while it stays the same. */
+/* A number that changes whenever a write commits that may change what store_ranked_subs or a
+ * challenge's configuration reads (every write but an admission and a new participant): a
+ * leaderboard made under one generation is still true while it stays the same. SQLite counts
+ * this process's writes; PostgreSQL every replica's (a counter row written in the same
+ * transactions), read from the database at each call. */
 uint64_t store_generation(struct store *s);
 
 /* ---- blobs: content-addressed by SHA-256 ---------------------------------------------------- */
@@ -154,7 +183,9 @@ struct store_sub {
 };
 
 /* Admits a submission of participant pid to challenge at now, atomically with every other
- * admission (quotas exact under concurrency; across replicas for a shared backend): reads the
+ * admission (quotas exact under concurrency; across replicas on PostgreSQL, where the
+ * participant's row is locked for the transaction and its rows left `scoring` by a replica whose
+ * lease expired are failed ("interrupted") first, so they hold no slot): reads the
  * participant's usage, asks chal_admit, and when admitted inserts a `scoring` row with a new
  * random id (into id) and note. *verdict and *usage (before this submission) are always set;
  * id is "" unless admitted. STORE_ENOTFOUND: pid is not an unrevoked participant of challenge. */
@@ -227,7 +258,10 @@ int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char 
 /* Marks every scored submission of challenge stale and sets the progress to {0, 0, count}. */
 int store_rescore_begin(struct store *s, const char *challenge, char *msg, size_t msglen);
 /* The oldest stale scored submission of any challenge into *out (store_sub_clear), or
- * STORE_ENOTFOUND when none is left (the challenges' re-scores are then not running). */
+ * STORE_ENOTFOUND when none is left (the challenges' re-scores are then not running). On
+ * PostgreSQL only the replica holding the cluster's re-score job (a claimed row, held while the
+ * replica's lease lives, released when nothing is left) gets rows; the others get
+ * STORE_ENOTFOUND, and take the job over once its holder's lease has expired. */
 int store_rescore_next(struct store *s, struct store_sub *out, char *msg, size_t msglen);
 /* Stores a re-score of submission id: scored with sc (stale cleared), or failed with error;
  * adds 1 to its challenge's done or failed. Scores made under a configuration version or

@@ -32,17 +32,23 @@
 
 #include "blobs.h"
 #include "segloss.h"
-#include "store.h"
+#include "store_impl.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define DAY_US (86400LL * 1000000LL)
 
-struct store {
+struct sq_store {
+    struct store base; /* first: what store.c sees (base.blobs: DIR/blobs or --blob-dir) */
     sqlite3 *db;
     pthread_mutex_t mu;
-    char *blobs;  /* DIR/blobs */
     uint64_t gen; /* mu: write transactions committed since open */
 };
+
+/* The SQLite store that base is. */
+static struct sq_store *sq_of(struct store *base)
+{
+    return (struct sq_store *)(void *)base;
+}
 
 /* migrations[v]: the SQL taking schema version v to v + 1, run in one transaction. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
@@ -100,7 +106,7 @@ static const char *const status_names[] = {"scoring", "scored", "failed"};
 /* ---- helpers --------------------------------------------------------------------------------- */
 
 /* Maps a SQLite result code to an SL_E* code and writes "store: what: errmsg" into msg. */
-static int sql_err(struct store *s, int rc, const char *what, char *msg, size_t msglen)
+static int sql_err(struct sq_store *s, int rc, const char *what, char *msg, size_t msglen)
 {
     snprintf(msg, msglen, "store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : "no database");
     switch (rc & 0xff) {
@@ -115,7 +121,7 @@ static int sql_err(struct store *s, int rc, const char *what, char *msg, size_t 
 }
 
 /* Runs sql (no results). Returns 0 or an error as sql_err, naming the statement by its start. */
-static int exec(struct store *s, const char *sql, char *msg, size_t msglen)
+static int exec(struct sq_store *s, const char *sql, char *msg, size_t msglen)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK) {
@@ -127,14 +133,14 @@ static int exec(struct store *s, const char *sql, char *msg, size_t msglen)
 }
 
 /* Prepares sql into *st. Returns 0 or an error. */
-static int prep(struct store *s, const char *sql, sqlite3_stmt **st, char *msg, size_t msglen)
+static int prep(struct sq_store *s, const char *sql, sqlite3_stmt **st, char *msg, size_t msglen)
 {
     int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
     return rc == SQLITE_OK ? 0 : sql_err(s, rc, "prepare", msg, msglen);
 }
 
 /* Takes the mutex and starts a write transaction. Returns 0 (mutex held) or an error (released). */
-static int begin(struct store *s, char *msg, size_t msglen)
+static int begin(struct sq_store *s, char *msg, size_t msglen)
 {
     pthread_mutex_lock(&s->mu);
     int rc = exec(s, "BEGIN IMMEDIATE", msg, msglen);
@@ -147,7 +153,7 @@ static int begin(struct store *s, char *msg, size_t msglen)
 /* Commits when rc is 0 (an error of COMMIT becomes rc), else rolls back; releases the mutex.
  * standings: the write may change what store_ranked_subs or a configuration reads (then the
  * generation moves on). Returns rc. */
-static int end_tx(struct store *s, int rc, bool standings, char *msg, size_t msglen)
+static int end_tx(struct sq_store *s, int rc, bool standings, char *msg, size_t msglen)
 {
     if (rc == 0) {
         rc = exec(s, "COMMIT", msg, msglen);
@@ -163,13 +169,14 @@ static int end_tx(struct store *s, int rc, bool standings, char *msg, size_t msg
 }
 
 /* end_tx of a write that may change the standings (most). */
-static int end(struct store *s, int rc, char *msg, size_t msglen)
+static int end(struct sq_store *s, int rc, char *msg, size_t msglen)
 {
     return end_tx(s, rc, true, msg, msglen);
 }
 
-uint64_t store_generation(struct store *s)
+static uint64_t sq_generation(struct store *base)
 {
+    struct sq_store *s = sq_of(base);
     pthread_mutex_lock(&s->mu);
     uint64_t g = s->gen;
     pthread_mutex_unlock(&s->mu);
@@ -177,7 +184,7 @@ uint64_t store_generation(struct store *s)
 }
 
 /* Steps st expecting SQLITE_DONE. Returns 0 or an error. */
-static int step_done(struct store *s, sqlite3_stmt *st, char *msg, size_t msglen)
+static int step_done(struct sq_store *s, sqlite3_stmt *st, char *msg, size_t msglen)
 {
     int rc = sqlite3_step(st);
     return rc == SQLITE_DONE ? 0 : sql_err(s, rc, "step", msg, msglen);
@@ -254,7 +261,7 @@ static int random_id(char id[STORE_SUB_ID], char *msg, size_t msglen)
 /* ---- open, recovery, close ------------------------------------------------------------------- */
 
 /* Reads PRAGMA user_version into *v. */
-static int user_version(struct store *s, int64_t *v, char *msg, size_t msglen)
+static int user_version(struct sq_store *s, int64_t *v, char *msg, size_t msglen)
 {
     sqlite3_stmt *st;
     int rc = prep(s, "PRAGMA user_version", &st, msg, msglen);
@@ -272,7 +279,7 @@ static int user_version(struct store *s, int64_t *v, char *msg, size_t msglen)
 }
 
 /* Brings the schema to STORE_SCHEMA_VERSION in one transaction; a newer database is refused. */
-static int migrate(struct store *s, const char *path, char *msg, size_t msglen)
+static int migrate(struct sq_store *s, const char *path, char *msg, size_t msglen)
 {
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
@@ -318,7 +325,7 @@ static bool names_keep(const char *sha, void *arg)
 }
 
 /* Marks interrupted submissions failed and reads the blob names rows hold into *nm (free nm->v). */
-static int recover_rows(struct store *s, struct names *nm, char *msg, size_t msglen)
+static int recover_rows(struct sq_store *s, struct names *nm, char *msg, size_t msglen)
 {
     nm->v = NULL;
     nm->n = 0;
@@ -364,7 +371,7 @@ static int recover_rows(struct store *s, struct names *nm, char *msg, size_t msg
 }
 
 /* Runs PRAGMA p and checks that its one answer row (when it has one) is want (NULL: any). */
-static int pragma(struct store *s, const char *p, const char *want, char *msg, size_t msglen)
+static int pragma(struct sq_store *s, const char *p, const char *want, char *msg, size_t msglen)
 {
     sqlite3_stmt *st;
     int rc = prep(s, p, &st, msg, msglen);
@@ -386,29 +393,39 @@ static int pragma(struct store *s, const char *p, const char *want, char *msg, s
     return rc;
 }
 
-/* Opens the store in dir (see store.h). */
-int store_open_sqlite(const char *dir, struct store **out, char *msg, size_t msglen)
+static const struct store_ops sq_ops;
+static void sq_close(struct store *base);
+
+/* Opens the store in o->data_dir, its blobs in o->blob_dir or DIR/blobs (see store.h). */
+int store_sqlite_open(const struct store_options *o, struct store **out, char *msg, size_t msglen)
 {
+    const char *dir = o->data_dir;
     *out = NULL;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(msg, msglen, "store: mkdir %s: %s", dir, strerror(errno));
         return SL_EINTERNAL;
     }
-    struct store *s = calloc(1, sizeof *s);
+    struct sq_store *s = calloc(1, sizeof *s);
     size_t cap = strlen(dir) + 16;
+    size_t bcap = o->blob_dir && o->blob_dir[0] ? strlen(o->blob_dir) + 1 : cap;
     char *dbpath = malloc(cap);
-    if (!s || !dbpath || !(s->blobs = malloc(cap))) {
-        free(s ? s->blobs : NULL);
+    if (!s || !dbpath || !(s->base.blobs = malloc(bcap))) {
+        free(s ? s->base.blobs : NULL);
         free(s);
         free(dbpath);
         snprintf(msg, msglen, "store: out of memory");
         return SL_ENOMEM;
     }
+    s->base.ops = &sq_ops;
     snprintf(dbpath, cap, "%s/segloss.db", dir);
-    snprintf(s->blobs, cap, "%s/blobs", dir);
+    if (o->blob_dir && o->blob_dir[0]) {
+        snprintf(s->base.blobs, bcap, "%s", o->blob_dir);
+    } else {
+        snprintf(s->base.blobs, bcap, "%s/blobs", dir);
+    }
     pthread_mutex_init(&s->mu, NULL);
     struct names nm = {NULL, 0};
-    int rc = srv_blob_init(s->blobs, msg, msglen);
+    int rc = srv_blob_init(s->base.blobs, msg, msglen);
     if (rc == 0) {
         int r = sqlite3_open_v2(
             dbpath, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -443,51 +460,36 @@ int store_open_sqlite(const char *dir, struct store **out, char *msg, size_t msg
         rc = recover_rows(s, &nm, msg, msglen);
     }
     if (rc == 0) {
-        rc = srv_blob_sweep(s->blobs, names_keep, &nm, NULL, msg, msglen);
+        rc = srv_blob_sweep(s->base.blobs, names_keep, &nm, NULL, msg, msglen);
     }
     free(nm.v);
     free(dbpath);
     if (rc != 0) {
-        store_close(s);
+        sq_close(&s->base);
         return rc;
     }
-    *out = s;
+    *out = &s->base;
     return 0;
 }
 
-/* Closes the connection and frees s. */
-void store_close(struct store *s)
+/* Closes the connection and frees s (never NULL: store_close checks). */
+static void sq_close(struct store *base)
 {
+    struct sq_store *s = sq_of(base);
     if (!s) {
         return;
     }
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
-    free(s->blobs);
+    free(s->base.blobs);
     free(s);
-}
-
-/* ---- blobs ----------------------------------------------------------------------------------- */
-
-/* Stores a blob (blobs.c; no lock needed: files are written under unique names). */
-int store_blob_put(struct store *s, const void *data, size_t len, char sha[STORE_SHA_HEX],
-                   char *msg, size_t msglen)
-{
-    return srv_blob_put(s->blobs, data, len, sha, msg, msglen);
-}
-
-/* Reads a blob (blobs.c). */
-int store_blob_get(struct store *s, const char *sha, void **data, size_t *len, char *msg,
-                   size_t msglen)
-{
-    return srv_blob_get(s->blobs, sha, data, len, msg, msglen);
 }
 
 /* ---- challenges ------------------------------------------------------------------------------ */
 
 /* Marks challenge's scored submissions stale and resets its progress to {0, 0, count}; inside a
  * transaction. STORE_ENOTFOUND when there is no such challenge. */
-static int rescore_begin_tx(struct store *s, const char *challenge, char *msg, size_t msglen)
+static int rescore_begin_tx(struct sq_store *s, const char *challenge, char *msg, size_t msglen)
 {
     sqlite3_stmt *st;
     int rc = prep(s, "UPDATE submissions SET stale = 1 WHERE challenge = ?1 AND status = 'scored'",
@@ -521,10 +523,11 @@ static int rescore_begin_tx(struct store *s, const char *challenge, char *msg, s
 }
 
 /* Creates or replaces challenge name's configuration. */
-int store_challenge_put(struct store *s, const char *name, const char *config,
-                        const char *public_ids, bool rescore, chal_time now, bool *created,
-                        int64_t *version, char *msg, size_t msglen)
+static int sq_challenge_put(struct store *base, const char *name, const char *config,
+                            const char *public_ids, bool rescore, chal_time now, bool *created,
+                            int64_t *version, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
         return rc;
@@ -571,10 +574,11 @@ int store_challenge_put(struct store *s, const char *name, const char *config,
 }
 
 /* Sets challenge name's reference. */
-int store_reference_put(struct store *s, const char *name, const char *ref_sha,
-                        const char *manifest, const char *public_ids, bool rescore, chal_time now,
-                        bool *created, char *msg, size_t msglen)
+static int sq_reference_put(struct store *base, const char *name, const char *ref_sha,
+                            const char *manifest, const char *public_ids, bool rescore,
+                            chal_time now, bool *created, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
         return rc;
@@ -654,9 +658,10 @@ static int challenge_row(sqlite3_stmt *st, struct store_challenge *c, char *msg,
 }
 
 /* Reads challenge name. */
-int store_challenge_get(struct store *s, const char *name, struct store_challenge *out, char *msg,
-                        size_t msglen)
+static int sq_challenge_get(struct store *base, const char *name, struct store_challenge *out,
+                            char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
@@ -679,9 +684,10 @@ int store_challenge_get(struct store *s, const char *name, struct store_challeng
 }
 
 /* Reads every challenge by name. */
-int store_challenge_list(struct store *s, struct store_challenge **out, size_t *n, char *msg,
-                         size_t msglen)
+static int sq_challenge_list(struct store *base, struct store_challenge **out, size_t *n, char *msg,
+                             size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&s->mu);
@@ -720,31 +726,10 @@ int store_challenge_list(struct store *s, struct store_challenge **out, size_t *
     return 0;
 }
 
-/* Frees what c's members hold and zeroes it. */
-void store_challenge_clear(struct store_challenge *c)
-{
-    if (!c) {
-        return;
-    }
-    free(c->config);
-    free(c->reference);
-    free(c->public_ids);
-    memset(c, 0, sizeof *c);
-}
-
-/* Clears and frees an array of n challenges (NULL is fine). */
-void store_challenge_free(struct store_challenge *c, size_t n)
-{
-    for (size_t i = 0; c && i < n; i++) {
-        store_challenge_clear(&c[i]);
-    }
-    free(c);
-}
-
 /* ---- participants ---------------------------------------------------------------------------- */
 
 /* Whether challenge exists (*yes), inside the lock. */
-static int challenge_exists(struct store *s, const char *challenge, bool *yes, char *msg,
+static int challenge_exists(struct sq_store *s, const char *challenge, bool *yes, char *msg,
                             size_t msglen)
 {
     sqlite3_stmt *st;
@@ -763,10 +748,11 @@ static int challenge_exists(struct store *s, const char *challenge, bool *yes, c
 }
 
 /* Adds a participant. */
-int store_participant_add(struct store *s, const char *challenge, const char *name,
-                          const unsigned char token_hash[32], chal_time now,
-                          struct store_participant *out, char *msg, size_t msglen)
+static int sq_participant_add(struct store *base, const char *challenge, const char *name,
+                              const unsigned char token_hash[32], chal_time now,
+                              struct store_participant *out, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
         return rc;
@@ -849,9 +835,10 @@ static void participant_row(sqlite3_stmt *st, struct store_participant *p)
 }
 
 /* Lists challenge's participants by name (an unknown challenge has none). */
-int store_participant_list(struct store *s, const char *challenge, struct store_participant **out,
-                           size_t *n, char *msg, size_t msglen)
+static int sq_participant_list(struct store *base, const char *challenge,
+                               struct store_participant **out, size_t *n, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&s->mu);
@@ -888,9 +875,10 @@ int store_participant_list(struct store *s, const char *challenge, struct store_
 }
 
 /* Revokes participant name of challenge. */
-int store_participant_revoke(struct store *s, const char *challenge, const char *name,
-                             chal_time now, char *msg, size_t msglen)
+static int sq_participant_revoke(struct store *base, const char *challenge, const char *name,
+                                 chal_time now, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
         return rc;
@@ -915,9 +903,10 @@ int store_participant_revoke(struct store *s, const char *challenge, const char 
 }
 
 /* Finds the participant by token hash. */
-int store_token_lookup(struct store *s, const unsigned char token_hash[32],
-                       struct store_participant *out, char *msg, size_t msglen)
+static int sq_token_lookup(struct store *base, const unsigned char token_hash[32],
+                           struct store_participant *out, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
@@ -942,7 +931,7 @@ int store_token_lookup(struct store *s, const unsigned char token_hash[32],
 /* ---- submissions ----------------------------------------------------------------------------- */
 
 /* Reads the participant pid's usage of challenge at now into *u (inside a transaction). */
-static int read_usage(struct store *s, const char *challenge, int64_t pid, chal_time now,
+static int read_usage(struct sq_store *s, const char *challenge, int64_t pid, chal_time now,
                       struct chal_usage *u, char *msg, size_t msglen)
 {
     chal_time day_end = chal_next_utc_day(now);
@@ -977,7 +966,7 @@ static int read_usage(struct store *s, const char *challenge, int64_t pid, chal_
 }
 
 /* Checks that pid is an active participant of challenge (STORE_ENOTFOUND otherwise). */
-static int participant_active(struct store *s, const char *challenge, int64_t pid, char *msg,
+static int participant_active(struct sq_store *s, const char *challenge, int64_t pid, char *msg,
                               size_t msglen)
 {
     sqlite3_stmt *st;
@@ -1002,7 +991,7 @@ static int participant_active(struct store *s, const char *challenge, int64_t pi
 }
 
 /* Inserts the `scoring` row with a fresh id (a new id again on the rare collision). */
-static int insert_scoring(struct store *s, const char *challenge, int64_t pid, const char *note,
+static int insert_scoring(struct sq_store *s, const char *challenge, int64_t pid, const char *note,
                           chal_time now, char id[STORE_SUB_ID], char *msg, size_t msglen)
 {
     sqlite3_stmt *st;
@@ -1034,11 +1023,12 @@ static int insert_scoring(struct store *s, const char *challenge, int64_t pid, c
 }
 
 /* Admits (or refuses) a submission atomically. */
-int store_sub_admit(struct store *s, const char *challenge, int64_t pid, const char *note,
-                    chal_time now, const struct chal_quota *q, chal_time opens_at,
-                    chal_time closes_at, enum chal_verdict *verdict, struct chal_usage *usage,
-                    int64_t *retry_after_s, char id[STORE_SUB_ID], char *msg, size_t msglen)
+static int sq_sub_admit(struct store *base, const char *challenge, int64_t pid, const char *note,
+                        chal_time now, const struct chal_quota *q, chal_time opens_at,
+                        chal_time closes_at, enum chal_verdict *verdict, struct chal_usage *usage,
+                        int64_t *retry_after_s, char id[STORE_SUB_ID], char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     memset(usage, 0, sizeof *usage);
     *retry_after_s = 0;
     *verdict = CHAL_CLOSED;
@@ -1067,7 +1057,8 @@ int store_sub_admit(struct store *s, const char *challenge, int64_t pid, const c
 /* Updates row id with status, error and the scores sc (NULL: only status and error; a failed row
  * with sc takes only its body), stale as given. Inside a transaction. */
 /* Sets the note of submission id (inside the caller's transaction). */
-static int write_note(struct store *s, const char *id, const char *note, char *msg, size_t msglen)
+static int write_note(struct sq_store *s, const char *id, const char *note, char *msg,
+                      size_t msglen)
 {
     sqlite3_stmt *st;
     int rc = prep(s, "UPDATE submissions SET note = ?2 WHERE id = ?1", &st, msg, msglen);
@@ -1081,7 +1072,7 @@ static int write_note(struct store *s, const char *id, const char *note, char *m
     return rc;
 }
 
-static int write_scores(struct store *s, const char *id, enum store_status status,
+static int write_scores(struct sq_store *s, const char *id, enum store_status status,
                         const char *error, const struct store_scores *sc, bool stale, char *msg,
                         size_t msglen)
 {
@@ -1152,7 +1143,7 @@ struct sub_state {
 };
 
 /* Reads row id's state (inside a transaction); STORE_ENOTFOUND. */
-static int sub_state(struct store *s, const char *id, struct sub_state *ss, char *msg,
+static int sub_state(struct sq_store *s, const char *id, struct sub_state *ss, char *msg,
                      size_t msglen)
 {
     sqlite3_stmt *st;
@@ -1195,7 +1186,8 @@ static bool scores_stale(const struct store_scores *sc, const struct sub_state *
 }
 
 /* Adds 1 to column col (a literal name) of challenge's re-score progress. */
-static int bump(struct store *s, const char *challenge, const char *col, char *msg, size_t msglen)
+static int bump(struct sq_store *s, const char *challenge, const char *col, char *msg,
+                size_t msglen)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE challenges SET %s = %s + 1 WHERE name = ?1", col, col);
@@ -1210,9 +1202,10 @@ static int bump(struct store *s, const char *challenge, const char *col, char *m
 }
 
 /* Ends a `scoring` submission: scored or failed. STORE_ECONFLICT when it is not `scoring`. */
-int store_sub_finish(struct store *s, const char *id, enum store_status status, const char *error,
-                     const struct store_scores *sc, char *msg, size_t msglen)
+static int sq_sub_finish(struct store *base, const char *id, enum store_status status,
+                         const char *error, const struct store_scores *sc, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     if (status == STORE_SCORING || (status == STORE_SCORED && !sc)) {
         snprintf(msg, msglen, "store: finishing %s needs scored with scores, or failed", id);
         return SL_EINVAL;
@@ -1241,8 +1234,10 @@ int store_sub_finish(struct store *s, const char *id, enum store_status status, 
     return end(s, rc, msg, msglen);
 }
 
-int store_sub_counts(struct store *s, struct store_count **out, size_t *n, char *msg, size_t msglen)
+static int sq_sub_counts(struct store *base, struct store_count **out, size_t *n, char *msg,
+                         size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&s->mu);
@@ -1340,8 +1335,8 @@ static int sub_row(sqlite3_stmt *st, struct store_sub *sub, char *msg, size_t ms
 
 /* Runs a prepared SUB_COLS_* query (bound, finalized here) and collects its rows into a new
  * array. */
-static int sub_rows(struct store *s, sqlite3_stmt *st, struct store_sub **out, size_t *n, char *msg,
-                    size_t msglen)
+static int sub_rows(struct sq_store *s, sqlite3_stmt *st, struct store_sub **out, size_t *n,
+                    char *msg, size_t msglen)
 {
     struct store_sub *v = NULL;
     size_t cnt = 0, cap = 0;
@@ -1373,9 +1368,10 @@ static int sub_rows(struct store *s, sqlite3_stmt *st, struct store_sub **out, s
 }
 
 /* Reads submission id of challenge. */
-int store_sub_get(struct store *s, const char *challenge, const char *id, bool full,
-                  struct store_sub *out, char *msg, size_t msglen)
+static int sq_sub_get(struct store *base, const char *challenge, const char *id, bool full,
+                      struct store_sub *out, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
@@ -1402,9 +1398,10 @@ int store_sub_get(struct store *s, const char *challenge, const char *id, bool f
 }
 
 /* Lists challenge's submissions (of pid, or all), newest first. */
-int store_sub_list(struct store *s, const char *challenge, int64_t pid, bool full,
-                   struct store_sub **out, size_t *n, char *msg, size_t msglen)
+static int sq_sub_list(struct store *base, const char *challenge, int64_t pid, bool full,
+                       struct store_sub **out, size_t *n, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     *out = NULL;
     *n = 0;
 #define SUB_LIST_WHERE                                                                             \
@@ -1424,35 +1421,11 @@ int store_sub_list(struct store *s, const char *challenge, int64_t pid, bool ful
     return rc;
 }
 
-/* Frees what sub's members hold and zeroes it. */
-void store_sub_clear(struct store_sub *sub)
-{
-    if (!sub) {
-        return;
-    }
-    free(sub->error);
-    free(sub->note);
-    free(sub->pub_values);
-    free(sub->priv_values);
-    free(sub->pub_full);
-    free(sub->priv_full);
-    free(sub->dq_reason);
-    memset(sub, 0, sizeof *sub);
-}
-
-/* Clears and frees an array of n submissions (NULL is fine). */
-void store_sub_free(struct store_sub *subs, size_t n)
-{
-    for (size_t i = 0; subs && i < n; i++) {
-        store_sub_clear(&subs[i]);
-    }
-    free(subs);
-}
-
 /* Selects or unselects a final. */
-int store_sub_set_final(struct store *s, const char *challenge, const char *id, int64_t pid,
-                        bool on, int64_t max_finals, char *msg, size_t msglen)
+static int sq_sub_set_final(struct store *base, const char *challenge, const char *id, int64_t pid,
+                            bool on, int64_t max_finals, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
         return rc;
@@ -1506,9 +1479,10 @@ int store_sub_set_final(struct store *s, const char *challenge, const char *id, 
 }
 
 /* Sets or clears a disqualification. */
-int store_sub_disqualify(struct store *s, const char *challenge, const char *id, bool dq,
-                         const char *reason, char *msg, size_t msglen)
+static int sq_sub_disqualify(struct store *base, const char *challenge, const char *id, bool dq,
+                             const char *reason, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
         return rc;
@@ -1534,9 +1508,10 @@ int store_sub_disqualify(struct store *s, const char *challenge, const char *id,
 }
 
 /* The rows that may rank, oldest first. */
-int store_ranked_subs(struct store *s, const char *challenge, struct store_sub **out, size_t *n,
-                      char *msg, size_t msglen)
+static int sq_ranked_subs(struct store *base, const char *challenge, struct store_sub **out,
+                          size_t *n, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&s->mu);
@@ -1562,8 +1537,9 @@ int store_ranked_subs(struct store *s, const char *challenge, struct store_sub *
 /* ---- re-scoring ------------------------------------------------------------------------------ */
 
 /* Starts a re-score of challenge. */
-int store_rescore_begin(struct store *s, const char *challenge, char *msg, size_t msglen)
+static int sq_rescore_begin(struct store *base, const char *challenge, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     int rc = begin(s, msg, msglen);
     if (rc != 0) {
         return rc;
@@ -1572,8 +1548,9 @@ int store_rescore_begin(struct store *s, const char *challenge, char *msg, size_
 }
 
 /* The oldest stale scored submission. */
-int store_rescore_next(struct store *s, struct store_sub *out, char *msg, size_t msglen)
+static int sq_rescore_next(struct store *base, struct store_sub *out, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
@@ -1599,9 +1576,10 @@ int store_rescore_next(struct store *s, struct store_sub *out, char *msg, size_t
 
 /* Stores a re-score. A result made under a configuration or reference that changed meanwhile
  * leaves the row stale and counts nothing (the next re-score takes it again). */
-int store_rescore_finish(struct store *s, const char *id, bool ok, const char *error,
-                         const struct store_scores *sc, char *msg, size_t msglen)
+static int sq_rescore_finish(struct store *base, const char *id, bool ok, const char *error,
+                             const struct store_scores *sc, char *msg, size_t msglen)
 {
+    struct sq_store *s = sq_of(base);
     if (ok && !sc) {
         snprintf(msg, msglen, "store: re-score of %s without scores", id);
         return SL_EINVAL;
@@ -1626,3 +1604,28 @@ int store_rescore_finish(struct store *s, const char *id, bool ok, const char *e
     }
     return end(s, rc, msg, msglen);
 }
+
+static const struct store_ops sq_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .generation = sq_generation,
+    .challenge_put = sq_challenge_put,
+    .reference_put = sq_reference_put,
+    .challenge_get = sq_challenge_get,
+    .challenge_list = sq_challenge_list,
+    .participant_add = sq_participant_add,
+    .participant_list = sq_participant_list,
+    .participant_revoke = sq_participant_revoke,
+    .token_lookup = sq_token_lookup,
+    .sub_admit = sq_sub_admit,
+    .sub_finish = sq_sub_finish,
+    .sub_get = sq_sub_get,
+    .sub_list = sq_sub_list,
+    .sub_set_final = sq_sub_set_final,
+    .sub_disqualify = sq_sub_disqualify,
+    .ranked_subs = sq_ranked_subs,
+    .sub_counts = sq_sub_counts,
+    .rescore_begin = sq_rescore_begin,
+    .rescore_next = sq_rescore_next,
+    .rescore_finish = sq_rescore_finish,
+};

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs the test programs and sums their "N passed, M failed[, K skipped]" lines into one
 # closing line. Usage: tests/run.sh BUILD GOLDEN_DIR
-# [unit|golden|e2e|readme|filter|clients|challenges|browser]...
+# [unit|golden|e2e|readme|filter|clients|challenges|browser|pg]...
+# pg: the store's unit tests, the challenge tests and the replicas' tests on PostgreSQL, each
+# program on a throwaway server it starts (tests/pg/pgserver.py; Debian's postgresql).
 # browser needs Debian's chromium; SEGLOSS_NO_BROWSER=1 (the Docker image's build stage, which
 # has no browser) skips it, and says so; without that variable a missing chromium fails.
 # SEGLOSS_TEST=PATTERN (make test T=PATTERN) runs only the tests whose names match it (the rule
@@ -10,7 +12,7 @@
 build=$1
 golden_dir=$2
 shift 2
-what=${*:-"unit golden e2e readme filter clients challenges browser"}
+what=${*:-"unit golden e2e readme filter clients challenges browser pg"}
 export SEGLOSS_TEST="${SEGLOSS_TEST:-}"
 # selected NAME: whether SEGLOSS_TEST selects the test NAME (tests/filter.h's rule)
 selected() {
@@ -113,6 +115,15 @@ for kind in $what; do
             continue
         fi
         ;;
+    pg)
+        progs="tests/pg/pgserver.py tests/challenges/test_challenges.py tests/pg/test_replicas.py"
+        if ! numpy_python; then
+            echo "  $kind: no python3 with numpy (Debian: apt-get install python3-numpy)"
+            total_f=$((total_f + 1))
+            status=1
+            continue
+        fi
+        ;;
     *) echo "unknown test kind $kind" >&2; exit 2 ;;
     esac
     for prog in $progs; do
@@ -126,6 +137,13 @@ for kind in $what; do
             *) set -- ;;
             esac
             "$py" "$prog" "$@" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1
+            ;;
+        pg)
+            case $prog in
+            *pgserver.py) "$py" "$prog" run "$build/tests/test_store" >"$out" 2>&1 ;;
+            *test_challenges.py) "$py" "$prog" --pg --seglossd "$build/seglossd" >"$out" 2>&1 ;;
+            *) "$py" "$prog" --seglossd "$build/seglossd" >"$out" 2>&1 ;;
+            esac
             ;;
         *) "$prog" --golden "$golden_dir" --seglossd "$build/seglossd" >"$out" 2>&1 ;;
         esac

@@ -9,6 +9,9 @@ P and T is 2|P and T| / (|P| + |T|) (Dice 1945; 1 when both are empty, the API's
 convention), IoU |P and T| / |P or T|; a mean is over the images of the split.
 
 Each test is "challenges/NAME" (NAME: the function without test_) for make test T=PATTERN.
+With --pg the same tests run against PostgreSQL (tests/pg/pgserver.py starts a throwaway server;
+each fixture gets a database of its own, --blob-dir and --admin-token-file in its directory, a
+2 s lease), named "challenges_pg/NAME".
 Python 3 standard library + numpy (Debian's python3-numpy)."""
 
 import argparse
@@ -34,6 +37,14 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "clients"))
 import harness  # noqa: E402  (tests/clients/harness.py)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pg"))
+import pgserver  # noqa: E402  (tests/pg/pgserver.py)
+
+# --pg: the PostgreSQL server every fixture's database lives on (None: SQLite in a data dir)
+PG = None
+# a fixture's lease on PostgreSQL, seconds: a killed seglossd's submissions fail this soon
+PG_LEASE_S = 2
 
 # ---- HTTP ------------------------------------------------------------------------------------
 
@@ -162,10 +173,26 @@ class Env:
         self.seglossd = seglossd
         self.dir = data_dir or tempfile.mkdtemp(prefix="segloss-chal-")
         self.extra = extra
+        if PG:
+            # a database of its own, and the admin token every replica would share
+            self.db = PG.createdb(os.path.basename(self.dir).lower())
+            path = os.path.join(self.dir, "admin.token")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, os.urandom(32).hex().encode() + b"\n")
+            os.close(fd)
         self.start()
 
+    def store_args(self):
+        """seglossd's flags for this fixture's store."""
+        if not PG:
+            return ["--data-dir", self.dir]
+        return ["--db", self.db, "--db-password-file", PG.password_file,
+                "--blob-dir", os.path.join(self.dir, "blobs"),
+                "--admin-token-file", os.path.join(self.dir, "admin.token"),
+                "--lease-seconds", str(PG_LEASE_S)]
+
     def start(self):
-        self.srv = harness.Server(self.seglossd, "--data-dir", self.dir, *self.extra)
+        self.srv = harness.Server(self.seglossd, *self.store_args(), *self.extra)
         self.url = self.srv.url
         with open(os.path.join(self.dir, "admin.token")) as f:
             self.admin = f.read().strip()
@@ -224,6 +251,16 @@ def test_off(t, seglossd):
 
 def test_admin_token(t, env):
     path = os.path.join(env.dir, "admin.token")
+    if PG:
+        # given with --admin-token-file; neither it nor the database password is logged
+        env.srv.err.flush()
+        with open(env.srv.err.name) as f:
+            log = f.read()
+        t.check(env.admin not in log and PG.password not in log, "the log never holds the "
+                "admin token or the database password")
+        a = env.call("GET", "/v1/challenges", token=env.admin)
+        t.check(a.status == 200, "the admin token from --admin-token-file works", a.raw[:200])
+        return
     mode = stat.S_IMODE(os.stat(path).st_mode)
     t.check(mode == 0o600, "admin.token is mode 0600", oct(mode))
     t.check(re.fullmatch(r"[0-9a-f]{64}", env.admin) is not None, "the admin token is 256 bits "
@@ -769,6 +806,12 @@ def test_kill9(t, seglossd):
         env.srv.err.close()
         env.start()
         a = env.call("GET", "/v1/challenges/k9/submissions", token=env.admin)
+        deadline = time.monotonic() + 6 * PG_LEASE_S + 10
+        while PG and a.status == 200 and time.monotonic() < deadline and any(
+                s["status"] == "scoring" for s in a.json["submissions"]):
+            # PostgreSQL: the killed replica's rows fail once its lease has expired
+            time.sleep(0.2)
+            a = env.call("GET", "/v1/challenges/k9/submissions", token=env.admin)
         subs = {s["id"]: s for s in a.json.get("submissions", [])} if a.status == 200 else {}
         kept = all(k in subs and subs[k]["status"] == "scored" and
                    close(subs[k]["public"]["metrics.dice.mean"], v) for k, v in answered.items())
@@ -809,10 +852,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seglossd", default="build/seglossd")
     ap.add_argument("--golden", default="tests/golden/cases")
+    ap.add_argument("--pg", action="store_true", help="the same tests on a PostgreSQL this "
+                    "program starts (tests/pg/pgserver.py)")
     args = ap.parse_args()
-    t = harness.Tally("challenges")
-    want = {fn: harness.selected("challenges/" + fn.__name__[5:])
+    name = "challenges_pg" if args.pg else "challenges"
+    t = harness.Tally(name)
+    want = {fn: harness.selected(name + "/" + fn.__name__[5:])
             for fn in TESTS_ENV + TESTS_ALONE}
+    global PG
+    if args.pg and any(want.values()):
+        PG = pgserver.PgCluster()
+    try:
+        return run_all(t, args, want)
+    finally:
+        if PG:
+            PG.stop()
+
+
+def run_all(t, args, want):
     if any(want[fn] for fn in TESTS_ENV):
         env = Env(args.seglossd)
         try:

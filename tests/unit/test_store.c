@@ -1,6 +1,10 @@
-/* test_store.c - the SQLite store (server/store.h, store_sqlite.c, blobs.c) on a real database in
- * a fresh temporary directory per test (removed after). Expected values are worked by hand in
- * the comments; SHA-256 digests come from FIPS 180-2's example ("abc") or from Python:
+/* test_store.c - the store (server/store.h: store_sqlite.c, store_pg.c, blobs.c) on a real
+ * database: SQLite in a fresh temporary directory per test (removed after), or, when
+ * SEGLOSS_TEST_PG names a PostgreSQL server (postgresql://USER@HOST:PORT, no database; the
+ * password from libpq's environment: tests/pg/pgserver.py starts one and runs this program),
+ * the same tests on PostgreSQL, a fresh database per test with its blobs in the temporary
+ * directory, and the tests of replicas sharing one database (test_pg_*). Expected values are worked
+ * by hand in the comments; SHA-256 digests come from FIPS 180-2's example ("abc") or from Python:
  *   /usr/bin/python3 -c "import hashlib; print(hashlib.sha256(b'...').hexdigest())"
  * Times: T0 = 2027-01-07T12:00:00Z in microseconds, from
  *   /usr/bin/python3 -c "import datetime as d; print(int(d.datetime(2027,1,7,12,
@@ -9,13 +13,17 @@
  * The quota verdicts come from chal_admit (chal_rules.h); these tests count admissions and the
  * usage the store reads, not the rules' Retry-After values. */
 #include <dirent.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -78,12 +86,89 @@ static bool exists(const char *dir, const char *rel)
     return stat(p, &st) == 0;
 }
 
-/* Opens the store in dir, checking success. */
+/* The PostgreSQL server under test (SEGLOSS_TEST_PG), NULL for SQLite; set once by main(). */
+static const char *pg_server;
+
+/* The database of test directory dir: its base name (mkdtemp's, unique), into name. */
+static void pg_dbname(const char *dir, char *name, size_t n)
+{
+    const char *b = strrchr(dir, '/');
+    snprintf(name, n, "%s", b ? b + 1 : dir);
+}
+
+/* The URI of database db on the server under test, into uri (n bytes). */
+static void pg_uri(const char *db, char *uri, size_t n)
+{
+    snprintf(uri, n, "%s/%s", pg_server, db);
+}
+
+/* A connection of the test's own to db (not through the store), checked. */
+static PGconn *pg_conn(const char *db)
+{
+    char uri[512];
+    pg_uri(db, uri, sizeof uri);
+    PGconn *c = PQconnectdb(uri);
+    CHECK(c && PQstatus(c) == CONNECTION_OK);
+    if (c && PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "connect %s: %s\n", db, PQerrorMessage(c));
+    }
+    return c;
+}
+
+/* Runs sql on c; returns the first value of its answer as an integer (-1 without one). */
+static long long pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    CHECK(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+    }
+    long long v = -1;
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return v;
+}
+
+/* Creates the database of dir when it does not exist yet. */
+static void pg_ensure_db(const char *dir)
+{
+    char name[DIRLEN], sql[DIRLEN + 64];
+    pg_dbname(dir, name, sizeof name);
+    PGconn *c = pg_conn("postgres");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_database WHERE datname = '%s'", name);
+    if (pg_exec(c, sql) == 0) {
+        snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
+        pg_exec(c, sql);
+    }
+    PQfinish(c);
+}
+
+/* Opens the store of dir (SQLite in dir; or PostgreSQL, its database named after dir, its blobs
+ * in dir/blobs) with a lease of lease_s seconds (PostgreSQL; 0: the default). Returns 0 or the
+ * open's code, message in msg. */
+static int open_at(const char *dir, int lease_s, struct store **s, char *msg, size_t msglen)
+{
+    if (!pg_server) {
+        return store_open_sqlite(dir, s, msg, msglen);
+    }
+    char name[DIRLEN], uri[512], blobs[PATH_MAX];
+    pg_dbname(dir, name, sizeof name);
+    pg_ensure_db(dir);
+    pg_uri(name, uri, sizeof uri);
+    snprintf(blobs, sizeof blobs, "%s/blobs", dir);
+    struct store_options o = {NULL, uri, NULL, blobs, lease_s};
+    return store_open(&o, s, msg, msglen);
+}
+
+/* Opens the store of dir, checking success. */
 static struct store *open_ok(const char *dir)
 {
     char msg[256] = "";
     struct store *s = NULL;
-    int rc = store_open_sqlite(dir, &s, msg, sizeof msg);
+    int rc = open_at(dir, 0, &s, msg, sizeof msg);
     CHECK_INT(rc, 0);
     if (rc != 0) {
         fprintf(stderr, "open: %s\n", msg);
@@ -169,12 +254,25 @@ static void test_open_fresh(void)
     char dir[DIRLEN];
     make_dir(dir);
     struct store *s = open_ok(dir);
-    CHECK(exists(dir, "segloss.db"));
     CHECK(exists(dir, "blobs"));
+    CHECK(strcmp(store_backend_name(s), pg_server ? "postgresql" : "sqlite") == 0);
     store_close(s);
+    if (pg_server) {
+        /* PostgreSQL: the schema table says 1, and the re-score job row is there once */
+        char name[DIRLEN];
+        pg_dbname(dir, name, sizeof name);
+        PGconn *c = pg_conn(name);
+        CHECK_INT(pg_exec(c, "SELECT version FROM segloss_schema"), 1);
+        CHECK_INT(pg_exec(c, "SELECT count(*) FROM segloss_jobs"), 1);
+        PQfinish(c);
+    }
+    CHECK(pg_server || exists(dir, "segloss.db"));
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/segloss.db", dir);
     sqlite3 *db = NULL;
+    if (pg_server) {
+        goto reopen;
+    }
     CHECK_INT(sqlite3_open(p, &db), SQLITE_OK);
     sqlite3_stmt *st;
     CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
@@ -186,6 +284,7 @@ static void test_open_fresh(void)
     CHECK_INT(sqlite3_column_int(st, 0), 1);
     sqlite3_finalize(st);
     sqlite3_close(db);
+reopen:
     /* opening again keeps the data: a challenge written before is there after */
     s = open_ok(dir);
     char msg[256];
@@ -209,6 +308,21 @@ static void test_newer_schema_refused(void)
     char dir[DIRLEN];
     make_dir(dir);
     store_close(open_ok(dir));
+    if (pg_server) {
+        char name[DIRLEN], msg[512] = "";
+        pg_dbname(dir, name, sizeof name);
+        PGconn *c = pg_conn(name);
+        pg_exec(c, "UPDATE segloss_schema SET version = 99");
+        struct store *s = (struct store *)1;
+        int rc = open_at(dir, 0, &s, msg, sizeof msg);
+        CHECK(rc < 0);
+        CHECK(s == NULL);
+        CHECK_HAS(msg, "version 99, newer than this seglossd's 1");
+        CHECK_INT(pg_exec(c, "SELECT version FROM segloss_schema"), 99);
+        PQfinish(c);
+        rm_tree(dir);
+        return;
+    }
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/segloss.db", dir);
     sqlite3 *db = NULL;
@@ -353,8 +467,10 @@ static void test_open_sweeps(void)
     s = open_ok(dir);
     CHECK(exists(dir, "blobs/71/" SHA_REF));
     CHECK(exists(dir, "blobs/0e/" SHA_BODY));
-    CHECK(!exists(dir, "blobs/88/" SHA_ORPHAN));
-    CHECK(!exists(dir, "blobs/ba/.tmp-" SHA_ABC "-0123456789abcdef"));
+    /* PostgreSQL sweeps nothing at open: the orphan could be another replica's blob whose row
+     * has not committed yet */
+    CHECK(exists(dir, "blobs/88/" SHA_ORPHAN) == (pg_server != NULL));
+    CHECK(exists(dir, "blobs/ba/.tmp-" SHA_ABC "-0123456789abcdef") == (pg_server != NULL));
     store_close(s);
     rm_tree(dir);
 }
@@ -1030,6 +1146,25 @@ static void test_busy(void)
     make_dir(dir);
     struct store *s = open_ok(dir);
     setup(s, "c1", NULL, 0);
+    if (pg_server) {
+        /* PostgreSQL: a table lock held by another connection past the lock timeout (5 s) */
+        char name[DIRLEN], msg[256] = "";
+        pg_dbname(dir, name, sizeof name);
+        PGconn *c = pg_conn(name);
+        pg_exec(c, "BEGIN");
+        pg_exec(c, "LOCK TABLE participants IN EXCLUSIVE MODE");
+        unsigned char h[32];
+        hash_of(h, 9);
+        struct store_participant part;
+        CHECK_INT(store_participant_add(s, "c1", "dan", h, T0, &part, msg, sizeof msg), SL_EBUSY);
+        CHECK_HAS(msg, "lock timeout");
+        pg_exec(c, "COMMIT");
+        PQfinish(c);
+        CHECK_INT(store_participant_add(s, "c1", "dan", h, T0, &part, msg, sizeof msg), 0);
+        store_close(s);
+        rm_tree(dir);
+        return;
+    }
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/segloss.db", dir);
     sqlite3 *db = NULL;
@@ -1048,19 +1183,439 @@ static void test_busy(void)
     rm_tree(dir);
 }
 
+/* ---- replicas on PostgreSQL (SEGLOSS_TEST_PG only) ------------------------------------------- */
+
+/* Waits for child pid; returns its exit status (-1 when it did not exit). */
+static int child_status(pid_t pid)
+{
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
+        return -1;
+    }
+    return WEXITSTATUS(st);
+}
+
+/* A replica that dies: in a child process, opens the store of dir with a lease of lease_s,
+ * admits one submission of pid (claim: takes the re-score job instead), writes the id (or
+ * "claimed") to fd and ends with _exit, closing nothing (as kill -9 would). Returns the child's
+ * pid. */
+static pid_t replica_dies(const char *dir, int lease_s, int64_t pid, bool claim, int fd)
+{
+    fflush(NULL);
+    pid_t child = fork();
+    if (child != 0) {
+        return child;
+    }
+    char msg[256], id[STORE_SUB_ID] = "";
+    struct store *s = NULL;
+    int rc = open_at(dir, lease_s, &s, msg, sizeof msg);
+    if (rc == 0 && claim) {
+        struct store_sub sub;
+        rc = store_rescore_next(s, &sub, msg, sizeof msg);
+        snprintf(id, sizeof id, "%s", rc == 0 ? "claimed" : "");
+        store_sub_clear(&sub);
+    } else if (rc == 0) {
+        enum chal_verdict v;
+        struct chal_usage u;
+        int64_t retry;
+        rc = store_sub_admit(s, "c1", pid, NULL, T0, &lots, INT64_MIN, INT64_MAX, &v, &u, &retry,
+                             id, msg, sizeof msg);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "dying replica: %s\n", msg);
+    }
+    if (write(fd, id, sizeof id) != (ssize_t)sizeof id) {
+        _exit(2);
+    }
+    _exit(rc == 0 ? 0 : 1);
+}
+
+/* Runs 8 admissions of pid at once, every other one through the second replica; returns how many
+ * were admitted. */
+static int race8_two(struct store *a, struct store *b, int64_t pid, const struct chal_quota *q)
+{
+    pthread_t t[8];
+    struct racer r[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = (struct racer){i % 2 ? b : a, pid, q, 0, -1};
+        CHECK_INT(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    int admitted = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(r[i].rc, 0);
+        admitted += r[i].admitted;
+    }
+    return admitted;
+}
+
+/* Two replicas on one database: 8 submissions at once of a participant with 3 slots left today
+ * give 3 admissions, and with concurrent 1 give 1; a reference written on one replica while the
+ * other scores makes that score stale (counted in the re-score's total: 3 scored + 1). */
+static void test_pg_two_replicas(void)
+{
+    if (!pg_server) {
+        return;
+    }
+    char dir[DIRLEN], msg[256];
+    make_dir(dir);
+    struct store *s1 = open_ok(dir), *s2 = open_ok(dir);
+    int64_t pid = setup(s1, "c1", "alice", 1);
+    struct chal_quota q = {3, -1, 100};
+    CHECK_INT(race8_two(s1, s2, pid, &q), 3);
+    struct store_sub *list = NULL;
+    size_t n = 0;
+    CHECK_INT(store_sub_list(s2, "c1", pid, false, &list, &n, msg, sizeof msg), 0);
+    CHECK_INT(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_INT(finish_scored(s1, list[i].id, "{\"k\": 1}", 1, ""), 0);
+    }
+    store_sub_free(list, n);
+    int64_t bob = add_participant(s2, "c1", "bob", 2);
+    struct chal_quota one_at_once = {100, -1, 1};
+    CHECK_INT(race8_two(s1, s2, bob, &one_at_once), 1);
+    CHECK_INT(store_sub_list(s1, "c1", bob, false, &list, &n, msg, sizeof msg), 0);
+    CHECK_INT(n, 1);
+    char id[STORE_SUB_ID];
+    snprintf(id, sizeof id, "%s", n == 1 ? list[0].id : "");
+    store_sub_free(list, n);
+    bool created;
+    CHECK_INT(
+        store_reference_put(s2, "c1", SHA_REF, "{}", NULL, true, T0, &created, msg, sizeof msg), 0);
+    CHECK_INT(finish_scored(s1, id, "{\"k\": 2}", 1, ""), 0);
+    struct store_sub sub;
+    CHECK_INT(store_sub_get(s2, "c1", id, false, &sub, msg, sizeof msg), 0);
+    CHECK_INT(sub.status, STORE_SCORED);
+    CHECK(sub.stale);
+    store_sub_clear(&sub);
+    struct store_challenge c;
+    CHECK_INT(store_challenge_get(s1, "c1", &c, msg, sizeof msg), 0);
+    CHECK_INT(c.rescore_total, 4);
+    store_challenge_clear(&c);
+    /* the generation is the cluster's: a write on s2 moves what s1 reads */
+    uint64_t g = store_generation(s1);
+    CHECK_INT(store_sub_disqualify(s2, "c1", id, true, "r", msg, sizeof msg), 0);
+    CHECK(store_generation(s1) == g + 1);
+    store_close(s1);
+    store_close(s2);
+    rm_tree(dir);
+}
+
+struct finisher {
+    struct store *s;
+    char (*ids)[STORE_SUB_ID];
+    int n, rc;
+};
+
+/* Finishes every id as scored under configuration 1 and no reference. */
+static void *finish_all(void *arg)
+{
+    struct finisher *f = arg;
+    for (int i = 0; i < f->n; i++) {
+        f->rc |= finish_scored(f->s, f->ids[i], "{\"k\": 1}", 1, "");
+    }
+    return NULL;
+}
+
+/* One replica finishes 24 submissions scored without a reference while another puts the
+ * reference (re-score on) halfway: afterwards every one of them is stale (none stored as
+ * current under the old reference), and the re-score's total counts each exactly once (marked
+ * by the put, or found stale by its finish). */
+static void test_pg_finish_races_reference(void)
+{
+    if (!pg_server) {
+        return;
+    }
+    char dir[DIRLEN], msg[256];
+    make_dir(dir);
+    struct store *s1 = open_ok(dir), *s2 = open_ok(dir);
+    int64_t pid = setup(s1, "c1", "alice", 1);
+    char ids[24][STORE_SUB_ID];
+    for (int i = 0; i < 24; i++) {
+        admit_ok(s1, "c1", pid, T0 + i, &lots, ids[i]);
+    }
+    struct finisher f = {s1, ids, 24, 0};
+    pthread_t t;
+    CHECK_INT(pthread_create(&t, NULL, finish_all, &f), 0);
+    struct timespec ts = {0, 20000000L};
+    nanosleep(&ts, NULL);
+    bool created;
+    CHECK_INT(
+        store_reference_put(s2, "c1", SHA_REF, "{}", NULL, true, T0, &created, msg, sizeof msg), 0);
+    pthread_join(t, NULL);
+    CHECK_INT(f.rc, 0);
+    struct store_sub *v = NULL;
+    size_t n = 0;
+    CHECK_INT(store_sub_list(s2, "c1", pid, false, &v, &n, msg, sizeof msg), 0);
+    int stale = 0;
+    for (size_t i = 0; i < n; i++) {
+        stale += v[i].status == STORE_SCORED && v[i].stale;
+    }
+    store_sub_free(v, n);
+    CHECK_INT(n, 24);
+    CHECK_INT(stale, 24);
+    struct store_challenge c;
+    CHECK_INT(store_challenge_get(s1, "c1", &c, msg, sizeof msg), 0);
+    CHECK_INT(c.rescore_total, 24);
+    store_challenge_clear(&c);
+    store_close(s1);
+    store_close(s2);
+    rm_tree(dir);
+}
+
+/* Polls submission id until it is failed or timeout_s passes; returns whether it was. */
+static bool wait_failed(struct store *s, const char *id, int timeout_s)
+{
+    char msg[256];
+    for (int i = 0; i < timeout_s * 10; i++) {
+        struct store_sub sub;
+        bool failed = store_sub_get(s, "c1", id, false, &sub, msg, sizeof msg) == 0 &&
+                      sub.status == STORE_FAILED;
+        store_sub_clear(&sub);
+        if (failed) {
+            return true;
+        }
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* A replica (lease 2 s) dies while a submission is `scoring`: until its lease expires the row is
+ * scoring and holds the participant's one concurrent slot (a second submission is refused);
+ * after it, the row is failed "interrupted" and counts nothing: the next one is admitted with
+ * pending 0 and scored 0. */
+static void test_pg_lease_expiry(void)
+{
+    if (!pg_server) {
+        return;
+    }
+    char dir[DIRLEN], msg[256];
+    make_dir(dir);
+    struct store *s = open_ok(dir);
+    int64_t pid = setup(s, "c1", "alice", 1);
+    int fd[2];
+    CHECK_INT(pipe(fd), 0);
+    pid_t child = replica_dies(dir, 2, pid, false, fd[1]);
+    char id[STORE_SUB_ID] = "";
+    CHECK_INT(read(fd[0], id, sizeof id), (ssize_t)sizeof id);
+    CHECK_INT(child_status(child), 0);
+    close(fd[0]);
+    close(fd[1]);
+    CHECK_INT(strlen(id), 16);
+    struct store_sub sub;
+    CHECK_INT(store_sub_get(s, "c1", id, false, &sub, msg, sizeof msg), 0);
+    CHECK_INT(sub.status, STORE_SCORING);
+    store_sub_clear(&sub);
+    struct chal_quota one = {1, -1, 1};
+    enum chal_verdict v;
+    struct chal_usage u;
+    int64_t retry;
+    char id2[STORE_SUB_ID];
+    CHECK_INT(store_sub_admit(s, "c1", pid, NULL, T0 + SEC, &one, INT64_MIN, INT64_MAX, &v, &u,
+                              &retry, id2, msg, sizeof msg),
+              0);
+    CHECK(v != CHAL_ADMIT);
+    CHECK_INT(u.pending, 1);
+    CHECK(wait_failed(s, id, 10));
+    CHECK_INT(store_sub_get(s, "c1", id, false, &sub, msg, sizeof msg), 0);
+    CHECK(sub.error && strcmp(sub.error, "interrupted") == 0);
+    store_sub_clear(&sub);
+    CHECK_INT(store_sub_admit(s, "c1", pid, NULL, T0 + SEC, &one, INT64_MIN, INT64_MAX, &v, &u,
+                              &retry, id2, msg, sizeof msg),
+              0);
+    CHECK_INT(v, CHAL_ADMIT);
+    CHECK_INT(u.pending, 0);
+    CHECK_INT(u.scored_total, 0);
+    store_close(s);
+    rm_tree(dir);
+}
+
+/* One re-score at a time across replicas: the replica that took the job gets the rows, the other
+ * STORE_ENOTFOUND; when nothing is left the job is handed back and the other may take the next
+ * one; a replica closing hands it back; a replica dying with it (lease 2 s) keeps it from the
+ * others until its lease expires, then another takes it over. */
+static void test_pg_rescore_job(void)
+{
+    if (!pg_server) {
+        return;
+    }
+    char dir[DIRLEN], msg[256];
+    make_dir(dir);
+    struct store *s1 = open_ok(dir), *s2 = open_ok(dir);
+    int64_t pid = setup(s1, "c1", "alice", 1);
+    char r1[STORE_SUB_ID], r2[STORE_SUB_ID];
+    scored_sub(s1, "c1", pid, T0 + 1, r1);
+    scored_sub(s1, "c1", pid, T0 + 2, r2);
+    struct store_scores sc = {"", 0, "{}", "{}", NULL, NULL, 1, "", "2.0", NULL};
+    CHECK_INT(store_rescore_begin(s2, "c1", msg, sizeof msg), 0);
+    struct store_sub sub;
+    CHECK_INT(store_rescore_next(s1, &sub, msg, sizeof msg), 0);
+    CHECK(strcmp(sub.id, r1) == 0);
+    store_sub_clear(&sub);
+    CHECK_INT(store_rescore_next(s2, &sub, msg, sizeof msg), STORE_ENOTFOUND);
+    CHECK_HAS(msg, "another replica");
+    CHECK_INT(store_rescore_finish(s1, r1, true, NULL, &sc, msg, sizeof msg), 0);
+    CHECK_INT(store_rescore_next(s1, &sub, msg, sizeof msg), 0);
+    CHECK(strcmp(sub.id, r2) == 0);
+    store_sub_clear(&sub);
+    CHECK_INT(store_rescore_finish(s1, r2, true, NULL, &sc, msg, sizeof msg), 0);
+    CHECK_INT(store_rescore_next(s1, &sub, msg, sizeof msg), STORE_ENOTFOUND);
+    CHECK_HAS(msg, "nothing to re-score");
+    /* handed back: the other replica takes the next re-score; closing hands it back again */
+    CHECK_INT(store_rescore_begin(s1, "c1", msg, sizeof msg), 0);
+    CHECK_INT(store_rescore_next(s2, &sub, msg, sizeof msg), 0);
+    store_sub_clear(&sub);
+    CHECK_INT(store_rescore_next(s1, &sub, msg, sizeof msg), STORE_ENOTFOUND);
+    store_close(s2);
+    CHECK_INT(store_rescore_next(s1, &sub, msg, sizeof msg), 0);
+    store_sub_clear(&sub);
+    store_close(s1);
+    /* a replica dies holding the job: the others wait for its lease, then take over */
+    int fd[2];
+    CHECK_INT(pipe(fd), 0);
+    pid_t child = replica_dies(dir, 2, pid, true, fd[1]);
+    char got[STORE_SUB_ID] = "";
+    CHECK_INT(read(fd[0], got, sizeof got), (ssize_t)sizeof got);
+    CHECK_INT(child_status(child), 0);
+    close(fd[0]);
+    close(fd[1]);
+    CHECK(strcmp(got, "claimed") == 0);
+    s1 = open_ok(dir);
+    CHECK_INT(store_rescore_next(s1, &sub, msg, sizeof msg), STORE_ENOTFOUND);
+    int rc = STORE_ENOTFOUND;
+    for (int i = 0; i < 100 && rc == STORE_ENOTFOUND; i++) {
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+        rc = store_rescore_next(s1, &sub, msg, sizeof msg);
+    }
+    CHECK_INT(rc, 0);
+    store_sub_clear(&sub);
+    store_close(s1);
+    rm_tree(dir);
+}
+
+/* Four replicas open a new database at the same moment: each succeeds, and the schema was made
+ * once (version 1, one re-score job row, one generation row; a second run of the migration
+ * would have failed on the tables it makes). */
+static void test_pg_migrate_race(void)
+{
+    if (!pg_server) {
+        return;
+    }
+    char dir[DIRLEN];
+    make_dir(dir);
+    pg_ensure_db(dir);
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME, &start);
+    start.tv_sec += 1;
+    pid_t kids[4];
+    for (int i = 0; i < 4; i++) {
+        fflush(NULL);
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &start, NULL);
+            char msg[256];
+            struct store *s = NULL;
+            int rc = open_at(dir, 0, &s, msg, sizeof msg);
+            if (rc != 0) {
+                fprintf(stderr, "replica %d: %s\n", i, msg);
+            }
+            store_close(s);
+            _exit(rc == 0 ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(child_status(kids[i]), 0);
+    }
+    char name[DIRLEN];
+    pg_dbname(dir, name, sizeof name);
+    PGconn *c = pg_conn(name);
+    CHECK_INT(pg_exec(c, "SELECT version FROM segloss_schema"), 1);
+    CHECK_INT(pg_exec(c, "SELECT count(*) FROM segloss_schema"), 1);
+    CHECK_INT(pg_exec(c, "SELECT count(*) FROM segloss_jobs"), 1);
+    CHECK_INT(pg_exec(c, "SELECT count(*) FROM segloss_state"), 1);
+    CHECK_INT(pg_exec(c, "SELECT count(*) FROM segloss_replicas"), 0); /* all closed */
+    PQfinish(c);
+    rm_tree(dir);
+}
+
+/* The password: a URI holding one is refused without repeating it; from --db-password-file
+ * (libpq's PGPASSWORD unset) the store opens; a wrong one fails without showing it. */
+static void test_pg_password(void)
+{
+    if (!pg_server) {
+        return;
+    }
+    char dir[DIRLEN], name[DIRLEN], msg[512] = "", uri[600], blobs[PATH_MAX], pwfile[PATH_MAX];
+    make_dir(dir);
+    pg_ensure_db(dir);
+    pg_dbname(dir, name, sizeof name);
+    snprintf(blobs, sizeof blobs, "%s/blobs", dir);
+    const char *at = strchr(pg_server, '@');
+    CHECK(at != NULL);
+    if (!at) {
+        return;
+    }
+    snprintf(uri, sizeof uri, "%.*s:Sekr1tXyz%s/%s", (int)(at - pg_server), pg_server, at, name);
+    struct store *s = NULL;
+    struct store_options o = {NULL, uri, NULL, blobs, 0};
+    CHECK_INT(store_open(&o, &s, msg, sizeof msg), SL_EINVAL);
+    CHECK_HAS(msg, "holds a password");
+    CHECK(strstr(msg, "Sekr1tXyz") == NULL);
+    snprintf(uri, sizeof uri, "%s/%s?password=Sekr1tXyz", pg_server, name);
+    CHECK_INT(store_open(&o, &s, msg, sizeof msg), SL_EINVAL);
+    CHECK(strstr(msg, "Sekr1tXyz") == NULL);
+    /* the right password from a file, none in the environment */
+    char *env = getenv("PGPASSWORD") ? strdup(getenv("PGPASSWORD")) : NULL;
+    CHECK(env != NULL);
+    unsetenv("PGPASSWORD");
+    snprintf(pwfile, sizeof pwfile, "%s/pw", dir);
+    FILE *f = fopen(pwfile, "w");
+    fprintf(f, "%s\n", env ? env : "");
+    fclose(f);
+    pg_uri(name, uri, sizeof uri);
+    o.password_file = pwfile;
+    CHECK_INT(store_open(&o, &s, msg, sizeof msg), 0);
+    store_close(s);
+    f = fopen(pwfile, "w");
+    fputs("Wr0ngPassw0rd\n", f);
+    fclose(f);
+    s = NULL;
+    CHECK(store_open(&o, &s, msg, sizeof msg) != 0);
+    CHECK_HAS(msg, "password authentication failed");
+    CHECK(strstr(msg, "Wr0ngPassw0rd") == NULL);
+    CHECK(env == NULL || strstr(msg, env) == NULL);
+    /* no password anywhere: libpq's own error, the store not opened */
+    o.password_file = NULL;
+    CHECK(store_open(&o, &s, msg, sizeof msg) != 0);
+    if (env) {
+        setenv("PGPASSWORD", env, 1);
+        explicit_bzero(env, strlen(env));
+        free(env);
+    }
+    rm_tree(dir);
+}
+
 static const struct check_test tests[] = {
-    CHECK_TEST(test_open_fresh),     CHECK_TEST(test_newer_schema_refused),
-    CHECK_TEST(test_interrupted),    CHECK_TEST(test_blob_roundtrip),
-    CHECK_TEST(test_open_sweeps),    CHECK_TEST(test_challenge_put_get),
-    CHECK_TEST(test_reference_put),  CHECK_TEST(test_participants),
-    CHECK_TEST(test_admit_usage),    CHECK_TEST(test_admit_concurrent),
-    CHECK_TEST(test_generation),     CHECK_TEST(test_sub_finish),
-    CHECK_TEST(test_sub_list_order), CHECK_TEST(test_finals),
-    CHECK_TEST(test_ranked),         CHECK_TEST(test_rescore),
-    CHECK_TEST(test_rescore_on_put), CHECK_TEST(test_busy),
+    CHECK_TEST(test_open_fresh),      CHECK_TEST(test_newer_schema_refused),
+    CHECK_TEST(test_interrupted),     CHECK_TEST(test_blob_roundtrip),
+    CHECK_TEST(test_open_sweeps),     CHECK_TEST(test_challenge_put_get),
+    CHECK_TEST(test_reference_put),   CHECK_TEST(test_participants),
+    CHECK_TEST(test_admit_usage),     CHECK_TEST(test_admit_concurrent),
+    CHECK_TEST(test_generation),      CHECK_TEST(test_sub_finish),
+    CHECK_TEST(test_sub_list_order),  CHECK_TEST(test_finals),
+    CHECK_TEST(test_ranked),          CHECK_TEST(test_rescore),
+    CHECK_TEST(test_rescore_on_put),  CHECK_TEST(test_busy),
+    CHECK_TEST(test_pg_two_replicas), CHECK_TEST(test_pg_lease_expiry),
+    CHECK_TEST(test_pg_rescore_job),  CHECK_TEST(test_pg_migrate_race),
+    CHECK_TEST(test_pg_password),     CHECK_TEST(test_pg_finish_races_reference),
 };
 
 int main(int argc, char **argv)
 {
-    return CHECK_RUN("test_store", tests);
+    /* SEGLOSS_TEST_PG: the same tests on PostgreSQL, named unit/store_pg/... */
+    const char *pg = getenv("SEGLOSS_TEST_PG");
+    pg_server = pg && pg[0] ? pg : NULL;
+    return CHECK_RUN(pg_server ? "test_store_pg" : "test_store", tests);
 }
