@@ -646,6 +646,16 @@ static void *sender(void *arg)
         pthread_mutex_lock(&p->mu);
         while (p->next < d->nbatches && p->next <= p->stop_at && p->next >= p->added + p->window &&
                !atomic_load(&p->cancel)) {
+            /* waiting for an earlier batch: no idle connection is held meanwhile, which a
+             * server's per-client connection limit (seglossd --max-per-ip, nginx limit_conn)
+             * would count against the sender that carries that batch */
+            if (net.curl) {
+                pthread_mutex_unlock(&p->mu);
+                curl_easy_cleanup(net.curl);
+                net.curl = NULL;
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
             pthread_cond_wait(&p->cv, &p->mu);
         }
         if (p->next >= d->nbatches || p->next > p->stop_at || atomic_load(&p->cancel)) {
