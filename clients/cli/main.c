@@ -622,6 +622,15 @@ struct sender_pool {
     struct batch_out *out; /* nbatches */
 };
 
+/* One sender thread's own things, made by the main thread (cli_body_new draws its boundary
+ * with rand()) and freed by it after the join. */
+struct sender {
+    pthread_t th;
+    struct sender_pool *pool;
+    struct cli_body *body; /* owned */
+    json_t *spec;          /* owned copy: cli_body_batch writes each batch's arrays into it */
+};
+
 /* The name of batch k in notes and errors: "batch 2/3 (images a..b)". */
 static void batch_what(const struct cli_data *d, int k, char *what, size_t len)
 {
@@ -635,13 +644,14 @@ static void batch_what(const struct cli_data *d, int k, char *what, size_t len)
  * leaves the outcome in the pool. Returns NULL. */
 static void *sender(void *arg)
 {
-    struct sender_pool *p = arg;
+    struct sender *me = arg;
+    struct sender_pool *p = me->pool;
     const struct cli_data *d = p->d;
     struct cli_net net = *p->net_proto;
     net.curl = NULL;
     net.cancel = &p->cancel;
-    json_t *spec = json_deep_copy(p->o->spec); /* cli_body_batch writes its arrays into it */
-    struct cli_body *body = cli_body_new(d, p->comp, p->codec);
+    json_t *spec = me->spec;
+    struct cli_body *body = me->body;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (p->next < d->nbatches && p->next <= p->stop_at && p->next >= p->added + p->window &&
@@ -668,15 +678,10 @@ static void *sender(void *arg)
         char what[600], msg[CLI_MSG] = "";
         batch_what(d, k, what, sizeof what);
         json_t *answer = NULL;
-        int rc = -1;
-        if (!spec || !body) {
-            snprintf(msg, sizeof msg, "out of memory");
-        } else {
-            rc = cli_body_batch(body, d->batch_start[k], d->batch_start[k + 1], spec, msg,
-                                sizeof msg);
-            if (rc == 0) {
-                rc = cli_post_score(&net, body, what, &answer, msg, sizeof msg);
-            }
+        int rc =
+            cli_body_batch(body, d->batch_start[k], d->batch_start[k + 1], spec, msg, sizeof msg);
+        if (rc == 0) {
+            rc = cli_post_score(&net, body, what, &answer, msg, sizeof msg);
         }
         pthread_mutex_lock(&p->mu);
         struct batch_out *bo = &p->out[k];
@@ -693,8 +698,6 @@ static void *sender(void *arg)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    cli_body_free(body);
-    json_decref(spec);
     if (net.curl) {
         curl_easy_cleanup(net.curl);
     }
@@ -718,10 +721,22 @@ static int send_batches(const struct opts *o, const struct cli_data *d, enum cli
                             .window = o->parallel,
                             .stop_at = d->nbatches};
     atomic_init(&p.cancel, 0);
-    p.out = calloc((size_t)d->nbatches, sizeof *p.out);
     int nthreads = o->parallel < d->nbatches ? o->parallel : d->nbatches;
-    pthread_t *th = calloc((size_t)nthreads, sizeof *th);
-    if (!p.out || !th) {
+    nthreads = nthreads > 0 ? nthreads : 1;
+    p.out = calloc((size_t)d->nbatches + 1, sizeof *p.out);
+    struct sender *th = calloc((size_t)nthreads, sizeof *th);
+    bool made = p.out && th;
+    for (int i = 0; made && i < nthreads; i++) {
+        th[i].pool = &p;
+        th[i].body = cli_body_new(d, p.comp, p.codec);
+        th[i].spec = json_deep_copy(o->spec);
+        made = th[i].body && th[i].spec;
+    }
+    if (!made) {
+        for (int i = 0; th && i < nthreads; i++) {
+            cli_body_free(th[i].body);
+            json_decref(th[i].spec);
+        }
         free(p.out);
         free(th);
         snprintf(err, errlen, "out of memory");
@@ -731,7 +746,7 @@ static int send_batches(const struct opts *o, const struct cli_data *d, enum cli
     pthread_cond_init(&p.cv, NULL);
     int started = 0, rc = -1;
     for (; started < nthreads; started++) {
-        if (pthread_create(&th[started], NULL, sender, &p) != 0) {
+        if (pthread_create(&th[started].th, NULL, sender, &th[started]) != 0) {
             break;
         }
     }
@@ -792,7 +807,11 @@ out:
     pthread_cond_broadcast(&p.cv);
     pthread_mutex_unlock(&p.mu);
     for (int i = 0; i < started; i++) {
-        pthread_join(th[i], NULL);
+        pthread_join(th[i].th, NULL);
+    }
+    for (int i = 0; i < nthreads; i++) {
+        cli_body_free(th[i].body);
+        json_decref(th[i].spec);
     }
     for (int k = 0; k < d->nbatches; k++) {
         json_decref(p.out[k].answer);
@@ -876,6 +895,11 @@ static int cmd_score(int argc, char **argv)
     agg = slp_agg_new(o.spec, d.nbatches, msg, sizeof msg);
     net = (struct cli_net){o.url, o.retries, o.timeout, 0.25, o.quiet, NULL, NULL};
     enum cli_compress codec = o.comp == CLI_COMPRESS_AUTO ? cli_auto_codec(&net) : o.comp;
+    /* the senders have their own connections: this one would only sit idle meanwhile */
+    if (net.curl) {
+        curl_easy_cleanup(net.curl);
+        net.curl = NULL;
+    }
     gates = calloc((size_t)o.ngates + 1, sizeof *gates);
     if (!agg || !gates || !user_spec) {
         snprintf(err, sizeof err, "%s", agg ? "out of memory" : msg);
