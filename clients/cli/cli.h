@@ -251,6 +251,13 @@ void cli_compare_print(FILE *out, json_t *cmp, const struct cli_gate *gates, int
 /* Reports failed gates on stderr and prints cmp (borrowed) as a table or (json) JSON with the
  * gates to out; returns the exit status (0, or 1 when a gate failed). */
 int cli_compare_finish(json_t *cmp, const struct cli_gate *gates, int ngates, bool json, FILE *out);
+/* Appends the --html report's section "Compared with the baseline" of cmp (borrowed): the table
+ * of every value's (and class's) statistics and the largest drops' ids and values. Returns 0 or
+ * the buffer's error. */
+int cli_compare_html(struct slp_dynbuf *b, json_t *cmp);
+/* The value whose largest drops the report draws: the first metric of cmp, else its first loss
+ * (*key borrowed, *sec "metrics" or "losses"); returns how many drops it lists (0: none). */
+int cli_compare_drops(json_t *cmp, const char **key, const char **sec);
 /* `segloss compare BASELINE.json CANDIDATE.json [OPTION]...`; usage is what --help prints.
  * Returns the exit status: 0 every gate holds, 1 a gate failed, 2 an error. */
 int cli_compare_main(int argc, char **argv, const char *usage);
@@ -262,6 +269,7 @@ struct cli_html {
     const char *path; /* borrowed */
     char *tmp;        /* owned */
     int fd;           /* -1: nothing open */
+    json_t *cmp;      /* score --baseline: the comparison (borrowed), drawn too; or NULL */
 };
 
 /* Creates h's temporary file for path (borrowed). Returns 0, or -1 with msg (path is a
@@ -269,7 +277,8 @@ struct cli_html {
 int cli_html_open(struct cli_html *h, const char *path, char *msg, size_t msglen);
 /* Renders the report of answer (borrowed; the combined result with per-image values) for the
  * spec (borrowed, the user's, for the report's names and directions) with the k worst images of
- * d read back from their files (image.c), writes it and renames it over h->path. Returns 0, or
+ * d read back from their files (image.c), and with h->cmp its comparison and the images of its
+ * largest drops, writes it and renames it over h->path. Returns 0, or
  * -1 with msg; h is closed either way (the temporary file gone). */
 int cli_html_write(struct cli_html *h, json_t *answer, const json_t *spec, const struct cli_data *d,
                    int k, char *msg, size_t msglen);

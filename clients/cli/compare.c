@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "html.h"
 
 #define EXIT_GATE 1
 #define EXIT_ERROR 2
@@ -1277,4 +1278,131 @@ int cli_compare_finish(json_t *cmp, const struct cli_gate *gates, int ngates, bo
         cli_compare_print(out, cmp, gates, ngates);
     }
     return rc;
+}
+
+/* ---- the --html report's comparison ----------------------------------------------------------
+ */
+
+/* One cell of a number v (null: an en dash) with its exact value in data-value. */
+static void html_cell(struct slp_dynbuf *b, json_t *v)
+{
+    double x = json_is_number(v) ? json_number_value(v) : NAN;
+    slp_dynbuf_adds(b, "<td data-value=\"");
+    slp_html_exact(b, x);
+    slp_dynbuf_adds(b, "\">");
+    slp_html_num(b, x, 6);
+    slp_dynbuf_adds(b, "</td>");
+}
+
+/* One table row of statistics st named name (data-key key). */
+static void html_row(struct slp_dynbuf *b, const char *key, const char *name, const char *better,
+                     json_t *st)
+{
+    json_t *d = json_object_get(st, "delta");
+    slp_dynbuf_adds(b, "<tr data-key=\"");
+    slp_html_attr(b, key);
+    slp_dynbuf_adds(b, "\"><td>");
+    slp_html_text(b, name);
+    slp_dynbuf_adds(b, "</td><td>");
+    slp_html_text(b, better);
+    slp_dynbuf_adds(b, "</td>");
+    static const char *const cnt[] = {"pairs", "left_out"};
+    for (int k = 0; k < 2; k++) {
+        html_cell(b, json_object_get(st, cnt[k]));
+    }
+    for (size_t k = 0; k < sizeof delta_fields / sizeof delta_fields[0]; k++) {
+        html_cell(b, json_object_get(d, delta_fields[k]));
+    }
+    for (int k = 0; k < 3; k++) {
+        html_cell(b, json_object_get(st, count_fields[k]));
+    }
+    slp_dynbuf_adds(b, "</tr>\n");
+}
+
+int cli_compare_html(struct slp_dynbuf *b, json_t *cmp)
+{
+    json_t *meth = json_object_get(cmp, "method");
+    slp_dynbuf_addf(b,
+                    "<section id=\"comparison\"><h2>Compared with the baseline</h2>\n<p "
+                    "class=\"muted\">Candidate minus baseline over %lld images matched by id; "
+                    "95%% interval from %lld paired bootstrap resamples (seed %lld); p: Wilcoxon "
+                    "signed-rank, two-sided. Baseline: ",
+                    (long long)json_integer_value(json_object_get(cmp, "images")),
+                    (long long)json_integer_value(json_object_get(meth, "resamples")),
+                    (long long)json_integer_value(json_object_get(meth, "seed")));
+    slp_html_text(b, json_string_value(json_object_get(cmp, "baseline")));
+    slp_dynbuf_adds(b, ".</p>\n<div class=\"scroll\"><table id=\"comparison-table\"><thead><tr>"
+                       "<th>value</th><th>better is</th><th>pairs</th><th>left out</th>"
+                       "<th>delta mean</th><th>ci_low</th><th>ci_high</th><th>p</th>"
+                       "<th>better</th><th>worse</th><th>equal</th></tr></thead><tbody>\n");
+    static const char *const secs[2] = {"metrics", "losses"};
+    for (int s = 0; s < 2; s++) {
+        const char *key;
+        json_t *e;
+        json_object_foreach(json_object_get(cmp, secs[s]), key, e)
+        {
+            char k[600], name[600];
+            const char *better = json_string_value(json_object_get(e, "better_is"));
+            snprintf(k, sizeof k, "%s.%s", secs[s], key);
+            html_row(b, k, k, better, e);
+            size_t c;
+            json_t *pc;
+            json_array_foreach(json_object_get(e, "per_class"), c, pc)
+            {
+                snprintf(k, sizeof k, "%s.%s.per_class[%zu]", secs[s], key, c);
+                snprintf(name, sizeof name, "  class %zu", c);
+                html_row(b, k, name, better, pc);
+            }
+        }
+    }
+    slp_dynbuf_adds(b, "</tbody></table></div>\n");
+    for (int s = 0; s < 2; s++) {
+        const char *key;
+        json_t *e;
+        json_object_foreach(json_object_get(cmp, secs[s]), key, e)
+        {
+            json_t *w = json_object_get(e, "worst");
+            if (!json_array_size(w)) {
+                continue;
+            }
+            slp_dynbuf_addf(b, "<h3>Largest drops of %s.", secs[s]);
+            slp_html_text(b, key);
+            slp_dynbuf_adds(b, "</h3>\n<div class=\"scroll\"><table class=\"drops\" data-key=\"");
+            slp_dynbuf_addf(b, "%s.", secs[s]);
+            slp_html_attr(b, key);
+            slp_dynbuf_adds(b, "\"><thead><tr><th>id</th><th>baseline</th><th>candidate</th>"
+                               "<th>delta</th></tr></thead><tbody>\n");
+            size_t i;
+            json_t *x;
+            json_array_foreach(w, i, x)
+            {
+                slp_dynbuf_adds(b, "<tr><td>");
+                slp_html_text(b, json_string_value(json_object_get(x, "id")));
+                slp_dynbuf_adds(b, "</td>");
+                html_cell(b, json_object_get(x, "baseline"));
+                html_cell(b, json_object_get(x, "candidate"));
+                html_cell(b, json_object_get(x, "delta"));
+                slp_dynbuf_adds(b, "</tr>\n");
+            }
+            slp_dynbuf_adds(b, "</tbody></table></div>\n");
+        }
+    }
+    slp_dynbuf_adds(b, "</section>\n");
+    return b->err;
+}
+
+int cli_compare_drops(json_t *cmp, const char **key, const char **sec)
+{
+    static const char *const secs[2] = {"metrics", "losses"};
+    for (int s = 0; s < 2; s++) {
+        const char *k;
+        json_t *e;
+        json_object_foreach(json_object_get(cmp, secs[s]), k, e)
+        {
+            *key = k;
+            *sec = secs[s];
+            return (int)json_array_size(json_object_get(e, "worst"));
+        }
+    }
+    return 0;
 }

@@ -846,6 +846,7 @@ out:
     if (html.fd >= 0 && result) {
         int k = o.report_worst >= 0 ? (int)o.report_worst : SLP_REPORT_WORST_DEFAULT;
         char hmsg[CLI_MSG];
+        html.cmp = cmp;
         if (cli_html_write(&html, result, user_spec, &d, k, hmsg, sizeof hmsg)) {
             fprintf(stderr, "segloss: %s\n", hmsg);
             rc = EXIT_ERROR;
