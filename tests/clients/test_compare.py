@@ -10,6 +10,7 @@ written again here from its description; the other answers are obvious by constr
 Usage: test_compare.py --segloss BUILD/segloss --seglossd BUILD/seglossd [--golden DIR]"""
 
 import argparse
+import html.parser
 import json
 import warnings
 import os
@@ -313,6 +314,58 @@ def test_multiclass_hand():
 # ---- through a real seglossd -----------------------------------------------------------------
 
 
+class Page(html.parser.HTMLParser):
+    """The parts of a report page the comparison adds: the sections' ids, the comparison table's
+    rows (data-key -> data-value list), and the thumbnails' data-id per section, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections, self.rows, self.thumbs = [], {}, {}
+        self.row = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a.get("id"))
+        elif tag == "tr" and "data-key" in a and self.sections[-1:] == ["comparison"]:
+            self.row = a["data-key"]
+            self.rows.setdefault(self.row, [])
+        elif tag == "td" and self.row and "data-value" in a:
+            v = a["data-value"]
+            self.rows[self.row].append(None if v == "null" else float(v))
+        elif tag == "figure" and self.sections:
+            self.thumbs.setdefault(self.sections[-1], []).append(a.get("data-id"))
+
+    def handle_endtag(self, tag):
+        if tag in ("tr", "table"):
+            self.row = None
+
+
+def check_page(path, base, table):
+    """The --html report of the broken run: its comparison section and the drops drawn."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        T.check(False, "server html: the report was written", str(e))
+        return
+    pg = Page()
+    pg.feed(text)
+    T.check(pg.sections == ["worst", "comparison", "drops"],
+            "server html: sections worst, comparison, drops", str(pg.sections))
+    T.check(pg.thumbs.get("drops", [None])[0] == "7" and len(pg.thumbs.get("drops", [])) <= 3,
+            "server html: image 7 drawn first of the drops (at most --worst 3)",
+            str(pg.thumbs.get("drops")))
+    row = pg.rows.get("metrics.dice")
+    b = json.load(open(base))["metrics"]["dice"]["per_image"]
+    # the broken image's dice is 0 now (an empty prediction of a non-empty target), the others
+    # are unchanged: the mean difference is -b[7] / n, 11 equal, 1 worse
+    n = len(b)
+    T.check(row is not None and close(row[2], -b[7] / n, 1e-12) and row[6:9] == [0, 1, n - 1],
+            "server html: the dice row (mean delta -b7/n, 0 better, 1 worse, n-1 equal)",
+            f"{row} vs {-b[7] / n}")
+
+
 def test_server(url):
     rng = np.random.default_rng(3)
     n, h, w = 12, 16, 16
@@ -350,9 +403,11 @@ def test_server(url):
                 "server identical: comparison and score gates pass")
     # image 7 broken: it tops the list; the non-inferiority gate fails
     junit = os.path.join(d, "s.xml")
+    page = os.path.join(d, "r.html")
     rc, out, err = run(["score", "--pred", os.path.join(d, "pb.npy"), *common, "--baseline", base,
                         "--gate", "dice.delta.ci_low>=-0.01", "--gate", "dice.mean>=0",
-                        "--junit", junit])
+                        "--junit", junit, "--html", page, "--worst", "3"])
+    check_page(page, base, out)
     T.check(rc == 1 and "gate failed: dice.delta.ci_low>=-0.01" in err,
             "server broken: the non-inferiority gate fails, exit 1", f"{rc} {err}")
     lines = out.splitlines()
