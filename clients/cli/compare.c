@@ -914,23 +914,27 @@ void cli_compare_print(FILE *out, json_t *cmp, const struct cli_gate *gates, int
 {
     json_t *meth = json_object_get(cmp, "method");
     fprintf(out,
-            "segloss compare: %lld images, candidate %s - baseline %s (95%% CI: %lld bootstrap "
-            "resamples, seed %lld; p: Wilcoxon signed-rank)\n",
+            "segloss compare: %lld images matched by id, %s minus %s\n95%% CI of %lld bootstrap "
+            "resamples (seed %lld), p of the Wilcoxon signed-rank test\n",
             (long long)json_integer_value(json_object_get(cmp, "images")),
             json_string_value(json_object_get(cmp, "candidate")),
             json_string_value(json_object_get(cmp, "baseline")),
             (long long)json_integer_value(json_object_get(meth, "resamples")),
             (long long)json_integer_value(json_object_get(meth, "seed")));
     static const char *const secs[2] = {"metrics", "losses"};
-    fprintf(out, "\n%-24s %6s %5s %10s %10s %10s %9s %6s %6s %6s\n", "value", "pairs", "left",
-            "delta", "ci_low", "ci_high", "p", "better", "worse", "equal");
+    static const char *const heads[2] = {"metric", "loss"};
     for (int s = 0; s < 2; s++) {
+        if (!json_object_size(json_object_get(cmp, secs[s]))) {
+            continue;
+        }
+        fprintf(out, "\n%-24s %6s %5s %10s %10s %10s %9s %6s %6s %6s\n", heads[s], "pairs", "left",
+                "delta", "ci_low", "ci_high", "p", "better", "worse", "equal");
         const char *key;
         json_t *e;
         json_object_foreach(json_object_get(cmp, secs[s]), key, e)
         {
             char name[300];
-            snprintf(name, sizeof name, "%s (%s)", key,
+            snprintf(name, sizeof name, "%s (%s is better)", key,
                      json_string_value(json_object_get(e, "better_is")));
             stats_row(out, name, e);
             size_t c;

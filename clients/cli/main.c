@@ -790,8 +790,8 @@ static int cmd_score(int argc, char **argv)
             json_object_set_new(cand, "format_version", json_integer(CLI_SCORE_FORMAT_VERSION));
             json_object_set_new(cand, "better", cli_better(result, o.spec));
         }
-        cmp = cand ? cli_compare(base, cand, o.baseline, "this score", &o.cmp, msg, sizeof msg)
-                   : NULL;
+        cmp =
+            cand ? cli_compare(base, cand, o.baseline, "this run", &o.cmp, msg, sizeof msg) : NULL;
         json_decref(cand);
         if (!cmp) {
             snprintf(err, sizeof err, "%s", cand ? msg : "out of memory");
