@@ -454,6 +454,29 @@ def test_server(url):
                         "--baseline", os.path.join(d, "cand.json")])
     T.check(rc == 2 and "not in" in err and ("'7'" in err or "'zz'" in err or "'0'" in err),
             "server: other ids than the baseline's: exit 2 naming one", err)
+    # empty masks with empty "nan": image 0's target and baseline prediction are empty (Dice
+    # null), the candidate predicts pixels there (Dice 0): that pair is left out and counted
+    te, pe = tgt.copy(), pred.copy()
+    te[0] = 0
+    pe[0] = 0
+    pe2 = pe.copy()
+    pe2[0, :4, :4] = 1
+    for name, arr in (("te.npy", te), ("pe.npy", pe), ("pe2.npy", pe2)):
+        np.save(os.path.join(d, name), arr)
+    em = ["--url", url, "--target", os.path.join(d, "te.npy"), "--set", "prediction_type=labels",
+          "--set", "empty=nan", "--metric", "dice", "--no-progress"]
+    rc, out, err = run(["score", "--pred", os.path.join(d, "pe.npy"), *em, "--json"])
+    with open(os.path.join(d, "eb.json"), "w") as f:
+        f.write(out)
+    rc, out, err = run(["score", "--pred", os.path.join(d, "pe2.npy"), *em, "--baseline",
+                        os.path.join(d, "eb.json"), "--gate", "dice.left_out==1", "--json"])
+    doc = json.loads(out) if rc in (0, 1) and out else {}
+    e = doc.get("comparison", {}).get("metrics", {}).get("dice", {})
+    T.check(rc == 0 and e.get("left_out") == 1 and e.get("pairs") == n - 1
+            and e.get("equal") == n - 1 and e.get("delta", {}).get("mean") == 0,
+            "server empty masks: the null pair left out and counted, the rest equal",
+            f"{rc} {err} {json.dumps(e)[:400]}")
+
     # multiclass through the server: per-class differences
     c = 3
     tm = rng.integers(0, c, (n, h, w)).astype(np.uint8)
