@@ -812,10 +812,13 @@ static void write_legend(struct slp_dynbuf *b, const struct geom *g)
     slp_dynbuf_adds(b, "</p>\n");
 }
 
-/* The worst images' section. */
-static int write_worst(struct slp_dynbuf *b, const json_t *answer, const json_t *spec,
-                       const char *const *ids, const struct slp_report_image *imgs, int nimgs,
-                       char *msg, size_t msglen)
+/* A section of thumbnails: <section id="sec_id"><h2>heading</h2>, a line saying how imgs are
+ * ranked (lead, plain text; NULL: the worst by the first metric, as slp_report_worst ranks),
+ * the legend and the thumbnails. */
+static int write_thumbs(struct slp_dynbuf *b, const json_t *answer, const json_t *spec,
+                        const char *const *ids, const struct slp_report_image *imgs, int nimgs,
+                        const char *sec_id, const char *heading, const char *lead, char *msg,
+                        size_t msglen)
 {
     struct geom g;
     int rc = geom_of(answer, &g, msg, msglen);
@@ -838,8 +841,14 @@ static int write_worst(struct slp_dynbuf *b, const json_t *answer, const json_t 
     const char *key = NULL;
     bool higher_worse = false;
     rank_entry(answer, spec, &key, &higher_worse);
-    slp_dynbuf_adds(b, "<section id=\"worst\"><h2>Worst images</h2>\n<p class=\"muted\">");
-    if (key) {
+    slp_dynbuf_adds(b, "<section id=\"");
+    slp_html_attr(b, sec_id);
+    slp_dynbuf_adds(b, "\"><h2>");
+    slp_html_text(b, heading);
+    slp_dynbuf_adds(b, "</h2>\n<p class=\"muted\">");
+    if (lead) {
+        slp_html_text(b, lead);
+    } else if (key) {
         slp_dynbuf_addf(b, "The %d worst by ", nimgs);
         slp_html_text(b, key);
         slp_dynbuf_addf(b, " (%s is worse), worst first.", higher_worse ? "higher" : "lower");
@@ -940,7 +949,8 @@ int slp_report_html(struct slp_dynbuf *out, const json_t *answer, const json_t *
     write_summary(out, answer);
     write_aggregate(out, answer);
     write_plots(out, answer, ids);
-    int rc = write_worst(out, answer, spec, ids, imgs, nimgs, msg, msglen);
+    int rc = write_thumbs(out, answer, spec, ids, imgs, nimgs, "worst", "Worst images", NULL, msg,
+                          msglen);
     if (rc) {
         return rc;
     }
@@ -951,4 +961,18 @@ int slp_report_html(struct slp_dynbuf *out, const json_t *answer, const json_t *
                                           : "out of memory while writing the report");
     }
     return out->err;
+}
+
+int slp_report_thumbs(struct slp_dynbuf *out, const json_t *answer, const char *const *ids,
+                      const struct slp_report_image *imgs, int nimgs, const char *sec_id,
+                      const char *heading, const char *lead, char *msg, size_t msglen)
+{
+    msg[0] = '\0';
+    int rc = write_thumbs(out, answer, NULL, ids, imgs, nimgs, sec_id, heading, lead, msg, msglen);
+    if (!rc && out->err) {
+        snprintf(msg, msglen, "%s",
+                 out->err == SL_ETOOLARGE ? "the report is over the size limit of its buffer"
+                                          : "out of memory while writing the report");
+    }
+    return rc ? rc : out->err;
 }

@@ -46,4 +46,13 @@ int slp_report_html(struct slp_dynbuf *out, const json_t *answer, const json_t *
                     const char *const *ids, const struct slp_report_image *imgs, int nimgs,
                     const char *title, char *msg, size_t msglen);
 
+/* Appends one section of thumbnails of imgs[0..nimgs) (checked as slp_report_html checks them)
+ * to out, drawn as the worst images are: <section id="sec_id"> with the heading, the line lead
+ * (plain text, escaped here), the legend and the thumbnails captioned with answer's values. The
+ * CLI's report of segloss score --baseline shows the images with the largest drop this way.
+ * Returns 0 or an SL_E* code with msg, as slp_report_html. */
+int slp_report_thumbs(struct slp_dynbuf *out, const json_t *answer, const char *const *ids,
+                      const struct slp_report_image *imgs, int nimgs, const char *sec_id,
+                      const char *heading, const char *lead, char *msg, size_t msglen);
+
 #endif

@@ -104,7 +104,7 @@ for kind in $what; do
         # the Python client and the CLI, and challenges over HTTP, tested from Python with
         # numpy (Debian's python3-numpy)
         if [ "$kind" = clients ]; then
-            progs="tests/clients/test_python.py tests/clients/test_cli.py"
+            progs="tests/clients/test_python.py tests/clients/test_cli.py tests/clients/test_compare.py"
         else
             progs="tests/challenges/test_challenges.py tests/challenges/test_pages.py tests/clients/test_chal_clients.py"
         fi
@@ -133,7 +133,7 @@ for kind in $what; do
         browser) "$py" "$prog" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1 ;;
         clients | challenges)
             case $prog in
-            *test_cli.py | *test_chal_clients.py) set -- --segloss "$build/segloss" ;;
+            *test_cli.py | *test_chal_clients.py | *test_compare.py) set -- --segloss "$build/segloss" ;;
             *) set -- ;;
             esac
             "$py" "$prog" "$@" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1

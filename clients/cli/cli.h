@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "agg.h"
 #include "report.h"
@@ -218,6 +219,58 @@ void cli_print_table(FILE *out, json_t *result, const struct cli_gate *gates, in
 int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
                     const char *error, double seconds, char *msg, size_t msglen);
 
+/* ---- comparing two scorings (compare.c) ------------------------------------------------------ */
+
+/* What `segloss score --json` writes as its "format" and "format_version", which compare checks. */
+#define CLI_SCORE_FORMAT "segloss-score"
+#define CLI_SCORE_FORMAT_VERSION 1
+
+struct cli_cmp_opts {
+    int64_t resamples; /* bootstrap resamples */
+    uint64_t seed;     /* the generator's seed (compare.c says how it is used) */
+    int worst;         /* images listed with the largest drop */
+};
+#define CLI_CMP_DEFAULTS                                                                           \
+    {                                                                                              \
+        10000, 1, 5                                                                                \
+    }
+
+/* Sets option name ("resamples", "seed" or "worst") of o from its text a; 0, or -1 with msg. */
+int cli_cmp_option(struct cli_cmp_opts *o, const char *name, const char *a, char *msg,
+                   size_t msglen);
+/* Which way each loss and metric of result (borrowed) is better, as {"metrics": {KEY: "higher"
+ * or "lower"}, "losses": {KEY: "lower"}} (new); spec (borrowed) names the metrics behind "as"
+ * keys. score --json writes it as "better". */
+json_t *cli_better(json_t *result, const json_t *spec);
+/* The comparison of two score --json documents (borrowed; bname and cname their names for
+ * messages) matched by image id, as compare.c's top says (new), or NULL with msg: not a score
+ * output, an id in one only, different modes, out of memory. */
+json_t *cli_compare(json_t *base, json_t *cand, const char *bname, const char *cname,
+                    const struct cli_cmp_opts *o, char *msg, size_t msglen);
+/* Reads path as a score --json document with per-image values and ids (new), or NULL with
+ * msg naming the file. */
+json_t *cli_load_score(const char *path, char *msg, size_t msglen);
+/* Whether gate text is a comparison gate (KEY.delta.FIELD, KEY.worse, ...). */
+bool cli_is_compare_gate(const char *text);
+/* Evaluates comparison gate text against cmp (borrowed) into *g (text and label new). 0 (also
+ * when it fails: g->passed), or -1 with msg for a gate that does not parse or names nothing. */
+int cli_compare_gate(json_t *cmp, const char *text, struct cli_gate *g, char *msg, size_t msglen);
+/* Writes the comparison's table to out, then the gates' verdicts. */
+void cli_compare_print(FILE *out, json_t *cmp, const struct cli_gate *gates, int ngates);
+/* Reports failed gates on stderr and prints cmp (borrowed) as a table or (json) JSON with the
+ * gates to out; returns the exit status (0, or 1 when a gate failed). */
+int cli_compare_finish(json_t *cmp, const struct cli_gate *gates, int ngates, bool json, FILE *out);
+/* Appends the --html report's section "Compared with the baseline" of cmp (borrowed): the table
+ * of every value's (and class's) statistics and the largest drops' ids and values. Returns 0 or
+ * the buffer's error. */
+int cli_compare_html(struct slp_dynbuf *b, json_t *cmp);
+/* The value whose largest drops the report draws: the first metric of cmp, else its first loss
+ * (*key borrowed, *sec "metrics" or "losses"); returns how many drops it lists (0: none). */
+int cli_compare_drops(json_t *cmp, const char **key, const char **sec);
+/* `segloss compare BASELINE.json CANDIDATE.json [OPTION]...`; usage is what --help prints.
+ * Returns the exit status: 0 every gate holds, 1 a gate failed, 2 an error. */
+int cli_compare_main(int argc, char **argv, const char *usage);
+
 /* The --html report on its way to path: a temporary file beside it, created before the data set
  * is scored (so that a path that cannot be written fails first) and renamed over path once the
  * report is in it, so that path never holds half a page. */
@@ -225,6 +278,7 @@ struct cli_html {
     const char *path; /* borrowed */
     char *tmp;        /* owned */
     int fd;           /* -1: nothing open */
+    json_t *cmp;      /* score --baseline: the comparison (borrowed), drawn too; or NULL */
 };
 
 /* Creates h's temporary file for path (borrowed). Returns 0, or -1 with msg (path is a
@@ -232,7 +286,8 @@ struct cli_html {
 int cli_html_open(struct cli_html *h, const char *path, char *msg, size_t msglen);
 /* Renders the report of answer (borrowed; the combined result with per-image values) for the
  * spec (borrowed, the user's, for the report's names and directions) with the k worst images of
- * d read back from their files (image.c), writes it and renames it over h->path. Returns 0, or
+ * d read back from their files (image.c), and with h->cmp its comparison and the images of its
+ * largest drops, writes it and renames it over h->path. Returns 0, or
  * -1 with msg; h is closed either way (the temporary file gone). */
 int cli_html_write(struct cli_html *h, json_t *answer, const json_t *spec, const struct cli_data *d,
                    int k, char *msg, size_t msglen);

@@ -21,6 +21,7 @@
 /* --help, in two literals (a C99 compiler need not take a string over 4095 bytes) */
 static const char usage_score[] =
     "Usage: segloss score [--url URL] --pred PRED --target TARGET [OPTION]...\n"
+    "       segloss compare BASELINE.json CANDIDATE.json [--gate EXPR]... [OPTION]...\n"
     "       segloss health [--url URL] [--ready] [--wait S] [--timeout S]\n"
     "       segloss challenge VERB NAME ... [--url URL] [--token TOKEN] [OPTION]...\n"
     "       segloss submit NAME SOURCE [--note TEXT] [--token TOKEN] [OPTION]...\n"
@@ -64,12 +65,27 @@ static const char usage_score[] =
     "  --retries N          retries on 503, 429 and connection errors (default 3), per batch\n"
     "  --timeout S          seconds per request (default 300)\n"
     "  --quiet              no notes on stderr (retries)\n"
+    "  --baseline FILE      compare with FILE, the --json output of an earlier score of the\n"
+    "                       same images (as segloss compare does; its gates apply)\n"
     "\n"
     "health: GET /healthz (--ready: /readyz); exit 0 on 200, else 1. --wait S polls until\n"
     "200 for at most S seconds (a CI step that waits for a server it has just started).\n"
     "\n"
     "Exit status: 0 every gate holds, 1 a gate failed, 2 usage, input, network or server "
     "error.\n"
+    "\n";
+
+static const char usage_compare[] =
+    "compare: the paired per-image differences (candidate - baseline) of two --json outputs\n"
+    "of segloss score on the same images, matched by id: for each loss and metric (and each\n"
+    "class) the mean, its 95% bootstrap interval, the Wilcoxon signed-rank p, images better,\n"
+    "worse and equal, and the images with the largest drop. Gates: KEY.delta.mean,\n"
+    "KEY.delta.ci_low, KEY.delta.ci_high, KEY.delta.p, KEY.better, KEY.worse, KEY.equal,\n"
+    "KEY.left_out (KEY.per_class[i].delta.mean ...): --gate 'dice.delta.ci_low>=-0.01'.\n"
+    "  --resamples N        bootstrap resamples (default 10000)\n"
+    "  --seed N             the generator's seed (default 1; xoshiro256** from splitmix64)\n"
+    "  --worst K            images listed with the largest drop (default 5)\n"
+    "  --gate, --json, --junit FILE   as for score\n"
     "\n";
 
 static const char usage_chal[] =
@@ -128,6 +144,10 @@ enum {
     O_WAIT,
     O_HELP,
     O_VERSION,
+    O_BASELINE,
+    O_RESAMPLES,
+    O_SEED,
+    O_WORST,
 };
 
 static const struct option long_opts[] = {
@@ -156,6 +176,10 @@ static const struct option long_opts[] = {
     {"wait", required_argument, NULL, O_WAIT},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
+    {"baseline", required_argument, NULL, O_BASELINE},
+    {"resamples", required_argument, NULL, O_RESAMPLES},
+    {"seed", required_argument, NULL, O_SEED},
+    {"worst", required_argument, NULL, O_WORST},
     {NULL, 0, NULL, 0},
 };
 
@@ -173,6 +197,8 @@ struct opts {
     char **gates;
     int ngates;
     json_t *spec;
+    const char *baseline;    /* --baseline FILE, or NULL */
+    struct cli_cmp_opts cmp; /* --resamples, --seed, --worst */
 };
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -458,9 +484,26 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
     case O_WAIT:
         o->wait_s = v;
         break;
+    case O_BASELINE:
+        o->baseline = a;
+        break;
+    case O_RESAMPLES:
+    case O_SEED:
+    case O_WORST: {
+        char m[CLI_MSG];
+        if (cli_cmp_option(&o->cmp,
+                           c == O_RESAMPLES ? "resamples"
+                           : c == O_SEED    ? "seed"
+                                            : "worst",
+                           a, m, sizeof m)) {
+            return usage_error("%s", m);
+        }
+        break;
+    }
     case O_HELP:
     case 'h':
         fputs(usage_score, stdout);
+        fputs(usage_compare, stdout);
         fputs(usage_chal, stdout);
         exit(0);
     default:
@@ -482,6 +525,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     o->parallel = 1;
     o->timeout = health ? 10 : 300;
     o->report_worst = -1;
+    o->cmp = (struct cli_cmp_opts)CLI_CMP_DEFAULTS;
     o->spec = json_object();
     o->gates = calloc((size_t)argc, sizeof *o->gates);
     int c, rc;
@@ -826,7 +870,7 @@ out:
 /* Writes result (borrowed) to stdout as --json asks: per-image values only when per_image, with
  * the URL, each gate's verdict and whether all passed. */
 static void print_json(json_t *result, const struct opts *o, const struct cli_gate *gates,
-                       bool per_image, bool passed)
+                       bool per_image, bool passed, json_t *cmp)
 {
     json_t *out = json_deep_copy(result);
     if (!per_image) {
@@ -841,6 +885,9 @@ static void print_json(json_t *result, const struct opts *o, const struct cli_ga
         }
         json_object_del(out, "image_ids");
     }
+    json_object_set_new(out, "format", json_string(CLI_SCORE_FORMAT));
+    json_object_set_new(out, "format_version", json_integer(CLI_SCORE_FORMAT_VERSION));
+    json_object_set_new(out, "better", cli_better(result, o->spec));
     json_object_set_new(out, "url", json_string(o->url));
     json_t *gj = json_array();
     for (int i = 0; i < o->ngates; i++) {
@@ -851,6 +898,9 @@ static void print_json(json_t *result, const struct opts *o, const struct cli_ga
     }
     json_object_set_new(out, "gates", gj);
     json_object_set_new(out, "passed", json_boolean(passed));
+    if (cmp) {
+        json_object_set(out, "comparison", cmp);
+    }
     json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
     fputc('\n', stdout);
     json_decref(out);
@@ -865,7 +915,7 @@ static int cmd_score(int argc, char **argv)
     memset(&d, 0, sizeof d);
     struct slp_agg *agg = NULL;
     struct cli_gate *gates = NULL;
-    json_t *result = NULL, *user_spec = NULL;
+    json_t *result = NULL, *user_spec = NULL, *base = NULL, *cmp = NULL;
     bool gates_ok = false;
     struct cli_net net = {0};
     struct cli_html html = {.fd = -1};
@@ -878,6 +928,18 @@ static int cmd_score(int argc, char **argv)
     }
     rc = EXIT_ERROR;
     bool per_image = o.per_image && spec_per_image(o.spec);
+    /* the baseline and the comparison gates first: a bad file fails before the scoring */
+    if (o.baseline && !(base = cli_load_score(o.baseline, msg, sizeof msg))) {
+        snprintf(err, sizeof err, "--baseline %s", msg);
+        goto out;
+    }
+    for (int i = 0; !base && i < o.ngates; i++) {
+        if (cli_is_compare_gate(o.gates[i])) {
+            snprintf(err, sizeof err, "gate '%s' compares with a baseline: give --baseline FILE",
+                     o.gates[i]);
+            goto out;
+        }
+    }
     /* the report's file first: a path that cannot be written fails before the scoring */
     if (o.html && cli_html_open(&html, o.html, msg, sizeof msg)) {
         snprintf(err, sizeof err, "%s", msg);
@@ -923,9 +985,29 @@ static int cmd_score(int argc, char **argv)
         snprintf(err, sizeof err, "out of memory");
         goto out;
     }
-    if (cli_gates_eval(result, o.gates, o.ngates, gates, msg, sizeof msg)) {
-        snprintf(err, sizeof err, "%s", msg);
-        goto out;
+    if (base) {
+        /* the candidate as score --json writes it, compared with the baseline */
+        json_t *cand = json_deep_copy(result);
+        if (cand) {
+            json_object_set_new(cand, "format", json_string(CLI_SCORE_FORMAT));
+            json_object_set_new(cand, "format_version", json_integer(CLI_SCORE_FORMAT_VERSION));
+            json_object_set_new(cand, "better", cli_better(result, o.spec));
+        }
+        cmp =
+            cand ? cli_compare(base, cand, o.baseline, "this run", &o.cmp, msg, sizeof msg) : NULL;
+        json_decref(cand);
+        if (!cmp) {
+            snprintf(err, sizeof err, "%s", cand ? msg : "out of memory");
+            goto out;
+        }
+    }
+    for (int i = 0; i < o.ngates; i++) {
+        if (cmp && cli_is_compare_gate(o.gates[i])
+                ? cli_compare_gate(cmp, o.gates[i], &gates[i], msg, sizeof msg)
+                : cli_gates_eval(result, &o.gates[i], 1, &gates[i], msg, sizeof msg)) {
+            snprintf(err, sizeof err, "%s", msg);
+            goto out;
+        }
     }
     gates_ok = true;
     rc = 0;
@@ -942,7 +1024,11 @@ static int cmd_score(int argc, char **argv)
         }
     }
     if (o.json) {
-        print_json(result, &o, gates, per_image, rc == 0);
+        print_json(result, &o, gates, per_image, rc == 0, cmp);
+    } else if (cmp) {
+        cli_print_table(stdout, result, NULL, 0);
+        fputc('\n', stdout);
+        cli_compare_print(stdout, cmp, gates, o.ngates);
     } else {
         cli_print_table(stdout, result, gates, o.ngates);
     }
@@ -963,6 +1049,7 @@ out:
     if (html.fd >= 0 && result) {
         int k = o.report_worst >= 0 ? (int)o.report_worst : SLP_REPORT_WORST_DEFAULT;
         char hmsg[CLI_MSG];
+        html.cmp = cmp;
         if (cli_html_write(&html, result, user_spec, &d, k, hmsg, sizeof hmsg)) {
             fprintf(stderr, "segloss: %s\n", hmsg);
             rc = EXIT_ERROR;
@@ -977,6 +1064,8 @@ out:
     }
     free(gates);
     json_decref(result);
+    json_decref(base);
+    json_decref(cmp);
     json_decref(user_spec);
     slp_agg_free(agg);
     cli_data_free(&d);
@@ -995,11 +1084,13 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(usage_score, stderr);
+        fputs(usage_compare, stderr);
         fputs(usage_chal, stderr);
         return EXIT_ERROR;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage_score, stdout);
+        fputs(usage_compare, stdout);
         fputs(usage_chal, stdout);
         return 0;
     }
@@ -1014,6 +1105,8 @@ int main(int argc, char **argv)
         rc = cmd_score(argc, argv);
     } else if (!strcmp(argv[1], "health")) {
         rc = cmd_health(argc, argv);
+    } else if (!strcmp(argv[1], "compare")) {
+        rc = cli_compare_main(argc, argv, usage_compare);
     } else if (!strcmp(argv[1], "challenge") || !strcmp(argv[1], "submit") ||
                !strcmp(argv[1], "leaderboard")) {
         /* chal.c prints the whole --help as one string */
@@ -1029,7 +1122,8 @@ int main(int argc, char **argv)
             rc = EXIT_ERROR;
         }
     } else {
-        rc = usage_error("unknown command '%s': score, health, challenge, submit or leaderboard",
+        rc = usage_error("unknown command '%s': score, compare, health, challenge, submit or "
+                         "leaderboard",
                          argv[1]);
     }
     curl_global_cleanup();

@@ -541,6 +541,64 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Appends to page the comparison cmp (borrowed) of answer (the candidate, borrowed) and the
+ * thumbnails of its largest drops, read back from d (ids: d's). Returns 0, or -1 with msg. */
+static int compare_section(struct slp_dynbuf *page, json_t *cmp, json_t *answer,
+                           const struct cli_data *d, const char *const *ids, char *msg,
+                           size_t msglen)
+{
+    const char *key = NULL, *sec = NULL;
+    int want = cli_compare_drops(cmp, &key, &sec), n = 0, rc = -1;
+    if (want > SLP_REPORT_WORST_MAX) {
+        want = SLP_REPORT_WORST_MAX;
+    }
+    struct cli_pixels *px = calloc((size_t)want + 1, sizeof *px);
+    struct slp_report_image *imgs = calloc((size_t)want + 1, sizeof *imgs);
+    if (!px || !imgs) {
+        snprintf(msg, msglen, "out of memory");
+        goto out;
+    }
+    json_t *worst = json_object_get(json_object_get(json_object_get(cmp, sec), key), "worst");
+    for (n = 0; n < want; n++) {
+        const char *id = json_string_value(json_object_get(json_array_get(worst, n), "id"));
+        int64_t i = 0;
+        while (i < d->nimages && (!id || strcmp(d->images[i].id, id) != 0)) {
+            i++;
+        }
+        if (i == d->nimages) {
+            snprintf(msg, msglen, "the comparison's image %s is not in the data set",
+                     id ? id : "?");
+            goto out;
+        }
+        char m[CLI_MSG / 2];
+        if (cli_pixels_read(d, i, &px[n], m, sizeof m)) {
+            snprintf(msg, msglen, "drawing image %.300s: %s", id, m);
+            goto out;
+        }
+        imgs[n] = (struct slp_report_image){i, ids[i], px[n].pred, px[n].target};
+    }
+    char lead[700];
+    snprintf(lead, sizeof lead,
+             "The %d images whose %s.%s dropped most against the baseline, largest drop first "
+             "(values: this run's).",
+             n, sec ? sec : "", key ? key : "");
+    int e = cli_compare_html(page, cmp);
+    if (!e) {
+        e = slp_report_thumbs(page, answer, ids, imgs, n, "drops",
+                              "Largest drops against the baseline", lead, msg, msglen);
+    } else {
+        snprintf(msg, msglen, "%s", sl_strerror(e));
+    }
+    rc = e ? -1 : 0;
+out:
+    for (int j = 0; px && j < n; j++) {
+        cli_pixels_free(&px[j]);
+    }
+    free(px);
+    free(imgs);
+    return rc;
+}
+
 /* Renders, writes and renames the report (cli.h); 0, or -1 with msg. h is closed after. */
 int cli_html_write(struct cli_html *h, json_t *answer, const json_t *spec, const struct cli_data *d,
                    int k, char *msg, size_t msglen)
@@ -580,7 +638,20 @@ int cli_html_write(struct cli_html *h, json_t *answer, const json_t *spec, const
         snprintf(msg, msglen, "--html %s: %s", h->path, m[0] ? m : sl_strerror(e));
         goto out;
     }
-    if (write_all(h->fd, page.data, page.len) || fsync(h->fd) != 0) {
+    /* score --baseline: the comparison and its largest drops, appended after the page and
+     * written before its footer */
+    size_t whole = page.len, foot = page.len;
+    if (h->cmp) {
+        const char *f = strstr(page.data, "<footer>");
+        foot = f ? (size_t)(f - page.data) : page.len;
+        if (compare_section(&page, h->cmp, answer, d, ids, m, sizeof m)) {
+            snprintf(msg, msglen, "--html %s: %s", h->path, m);
+            goto out;
+        }
+    }
+    if (write_all(h->fd, page.data, foot) ||
+        write_all(h->fd, page.data + whole, page.len - whole) ||
+        write_all(h->fd, page.data + foot, whole - foot) || fsync(h->fd) != 0) {
         snprintf(msg, msglen, "cannot write %s: %s", h->tmp, strerror(errno ? errno : EIO));
         goto out;
     }
