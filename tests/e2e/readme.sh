@@ -342,6 +342,41 @@ else
     bad "CLI example: $(head -c 600 "$dir/out.$n")"
 fi
 
+# ---- Compare with the last good model ---------------------------------------------------------
+# By hand (the README's text): Dice per image main 14/16, 1, 1, 1 and branch 1, 4/5, 1, 1; the
+# differences +0.125, -0.2, 0, 0: mean -0.01875, 1 better, 1 worse, 2 equal, img_0002 the largest
+# drop (1 -> 0.8). Wilcoxon without the zeros: ranks 1 (+) and 2 (-), W+ = 1, normal
+# approximation (there were zeros): z = (1 - 1.5) / sqrt(2*3*5/24) and p = erfc(|z|/sqrt 2) =
+# 0.654721. Every bootstrap mean is a mean of 4 of the differences: within [-0.2, 0.125].
+n=$(block "Compare with the last good model" 1 sh)
+if run "$n"; then
+    o="$dir/out.$n"
+    if grep -Eq '^dice \(higher is better\) +4 +0 +-0\.018750 +-0\.[0-9]+ +0\.[0-9]+ +0\.655 +1 +1 +2$' "$o" &&
+        grep -Eq '^img_0002 +1\.000000 +0\.800000 +-0\.200000$' "$o" &&
+        grep -Eq '^dice\.delta\.mean>=-0\.05 +-0\.018750 pass$' "$o" &&
+        grep -Eq '^dice\.worse<=1 +1\.000000 pass$' "$o" &&
+        "$pyj" - "$dir/run.$n/baseline.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["format"] == "segloss-score" and d["format_version"] == 1, d
+assert d["image_ids"] == ["img_0001", "img_0002", "img_0003", "img_0004"], d["image_ids"]
+assert [round(v, 12) for v in d["metrics"]["dice"]["per_image"]] == [0.875, 1, 1, 1], d
+PY
+    then
+        lo=$(awk '/^dice \(higher is better\)/ { print $(NF-5) }' "$o")
+        hi=$(awk '/^dice \(higher is better\)/ { print $(NF-4) }' "$o")
+        if awk -v l="$lo" -v h="$hi" 'BEGIN { exit !(l >= -0.2 && l <= -0.01875 && h >= -0.01875 && h <= 0.125) }'; then
+            ok "Compare example: mean -0.01875, p 0.655, img_0002 dropped most, gates hold"
+        else
+            bad "Compare example: the interval [$lo, $hi] is not within [-0.2, 0.125] around the mean"
+        fi
+    else
+        bad "Compare example: $(head -c 900 "$o")"
+    fi
+else
+    bad "Compare example: the block failed: $(tail -c 600 "$dir/out.$n")"
+fi
+
 # ---- From JavaScript ------------------------------------------------------------------------
 n=$(block "From JavaScript" 1 js)
 if command -v node >/dev/null 2>&1; then
