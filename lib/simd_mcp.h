@@ -1,7 +1,7 @@
 /* simd_mcp.h - the multiclass kernel over float32 probabilities, written once and compiled per
  * instruction set: simd_body.h includes it after simd_mc.h, before it undefines the variant's
  * macros (VF, VI, VU, VL, VD, SL_NAME, SL_TGT, SL_LOAD_U8, SL_ANY). Not a header to include
- * elsewhere. It uses simd_body.h's exp_neg and log1p01 and nothing of simd_mc.h.
+ * elsewhere. It uses simd_body.h's exp_neg and log1p01 and simd_mc.h's mc_fold and mc_foldi.
  *
  * The prediction is p_c itself, as softmax.c's double pass takes it (block_probs,
  * block_ce_focal): the soft sums and the argmax of p as given, -log of p clipped to
@@ -51,28 +51,6 @@ SL_INL VF SL_NAME(mcp_nlclip)(const VF *p, const struct mcp_lim *L)
     SL_NAME(mcp_nlog)(&z);
     z = SL_SEL(*p < VF_SPLAT(L->lo), VF_SPLAT(L->nl_lo), z);
     return SL_SEL(*p >= VF_SPLAT(L->hi), VF_SPLAT(L->nl_hi), z);
-}
-
-/* acc[j] (16 / VL vectors) folded into 16 double lanes at dl, times scale. */
-SL_INL void SL_NAME(mcp_fold)(const VF *acc, double *dl, double scale)
-{
-    for (int j = 0; j < SL_MCP_NV; j++) {
-        VD cur;
-        memcpy(&cur, dl + j * VL, sizeof cur);
-        cur += __builtin_convertvector(acc[j], VD) * scale;
-        memcpy(dl + j * VL, &cur, sizeof cur);
-    }
-}
-
-/* Int32 lane counts acc[j] added to the 16 lanes at cl. */
-SL_INL void SL_NAME(mcp_foldi)(const VI *acc, int32_t *cl)
-{
-    for (int j = 0; j < SL_MCP_NV; j++) {
-        VI cur;
-        memcpy(&cur, cl + j * VL, sizeof cur);
-        cur += acc[j];
-        memcpy(cl + j * VL, &cur, sizeof cur);
-    }
 }
 
 /* The probabilities pass over in->n pixels for one combination of what (constant once
@@ -269,26 +247,26 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
             }
             double *dl = st->lanes + (int64_t)c * nq * 16;
             if (what & SL_MC_SOFT) {
-                SL_NAME(mcp_fold)(asp, dl + SL_MCQ_SP * 16, 1.0);
+                SL_NAME(mc_fold)(asp, dl + SL_MCQ_SP * 16, 1.0);
             }
             if (what & SL_MC_SP2) {
-                SL_NAME(mcp_fold)(asp2, dl + SL_MCQ_SP2 * 16, 1.0);
+                SL_NAME(mc_fold)(asp2, dl + SL_MCQ_SP2 * 16, 1.0);
             }
-            SL_NAME(mcp_fold)(aspy, dl + SL_MCQ_SPY * 16, 1.0);
+            SL_NAME(mc_fold)(aspy, dl + SL_MCQ_SPY * 16, 1.0);
             if (what & SL_MC_CE) {
-                SL_NAME(mcp_fold)(ace, dl + SL_MCQ_CE * 16, 1.0);
+                SL_NAME(mc_fold)(ace, dl + SL_MCQ_CE * 16, 1.0);
             }
             if (what & SL_MC_LS) {
-                SL_NAME(mcp_fold)(alp, dl + SL_MCQ_LP * 16, 1.0);
+                SL_NAME(mc_fold)(alp, dl + SL_MCQ_LP * 16, 1.0);
             }
             for (int f = 0; f < nf; f++) {
-                SL_NAME(mcp_fold)(af[f], dl + (SL_MCQ_FOCAL + f) * 16, 1 / (double)SL_FOCAL_SCALE);
+                SL_NAME(mc_fold)(af[f], dl + (SL_MCQ_FOCAL + f) * 16, 1 / (double)SL_FOCAL_SCALE);
             }
             int32_t *cl = st->counts + (int64_t)c * 3 * 16;
-            SL_NAME(mcp_foldi)(asy, cl);
+            SL_NAME(mc_foldi)(asy, cl);
             if (what & SL_MC_CM) {
-                SL_NAME(mcp_foldi)(atp, cl + 16);
-                SL_NAME(mcp_foldi)(ash, cl + 32);
+                SL_NAME(mc_foldi)(atp, cl + 16);
+                SL_NAME(mc_foldi)(ash, cl + 32);
             }
         }
         if (st->matrix) {
