@@ -11,7 +11,7 @@ _segloss()
     COMPREPLY=()
     if ((COMP_CWORD == 1)); then
         mapfile -t COMPREPLY < <(compgen -W "score compare health challenge submit leaderboard
-            --help --version" -- "$cur")
+            -h --help --version" -- "$cur")
         return 0
     fi
     cmd=${COMP_WORDS[1]}

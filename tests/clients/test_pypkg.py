@@ -189,6 +189,10 @@ def test_path(opts, root):
 
 
 def test_git(opts, root):
+    if shutil.which("git") is None or run(["git", "-C", TOP, "rev-parse", "HEAD"]).returncode:
+        # the Docker image's build stage: its context leaves .git out (.dockerignore)
+        T.skip("git: not a git repository here (or no git): the git URL install is not tested")
+        return
     top = run(["git", "-C", TOP, "rev-parse", "--show-toplevel"]).stdout.strip()
     head = run(["git", "-C", TOP, "show", "HEAD:clients/python/segloss/__init__.py"])
     if not T.check(head.returncode == 0 and top, "git: the repository's HEAD has the package",
