@@ -242,13 +242,16 @@ def main():
     opts = ap.parse_args()
     opts.segloss = os.path.abspath(opts.segloss)
     opts.seglossd = os.path.abspath(opts.seglossd)
+    want = {n: selected("clients/man/" + n) for n in ("seglossd", "segloss", "install")}
+    if not any(want.values()):
+        return T.finish()
     if not T.check(shutil.which("man") is not None, "man is installed (Debian: man-db; make deps "
                    "installs it)"):
         return T.finish()
     for name in ("seglossd", "segloss"):
-        if selected("clients/man/" + name):
+        if want[name]:
             check_page(name, getattr(opts, name))
-    if selected("clients/man/install"):
+    if want["install"]:
         check_install(opts)
     return T.finish()
 
