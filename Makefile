@@ -253,6 +253,11 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(SEGLOSSD) $(DESTDIR)$(PREFIX)/bin/seglossd
 	install -m 755 $(SEGLOSS) $(DESTDIR)$(PREFIX)/bin/segloss
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 644 docs/man/segloss.1 $(DESTDIR)$(PREFIX)/share/man/man1/segloss.1
+	install -m 644 docs/man/seglossd.8 $(DESTDIR)$(PREFIX)/share/man/man8/seglossd.8
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 clients/cli/segloss.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/segloss
 
 FORMAT_FILES = $(wildcard lib/*.[ch] proto/*.[ch] server/*.[ch] clients/cli/*.[ch] tests/*.h \
                  tests/*/*.[ch])

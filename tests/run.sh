@@ -105,6 +105,10 @@ for kind in $what; do
         # numpy (Debian's python3-numpy)
         if [ "$kind" = clients ]; then
             progs="tests/clients/test_python.py tests/clients/test_cli.py tests/clients/test_compare.py"
+            # the Python package installed into venvs; the man pages and the bash completion
+            # against --help (Debian's man-db and mypy: .ci/deps.sh)
+            progs="$progs tests/clients/test_pypkg.py tests/clients/test_man.py"
+            progs="$progs tests/clients/test_completion.py"
         else
             progs="tests/challenges/test_challenges.py tests/challenges/test_pages.py tests/clients/test_chal_clients.py"
         fi
@@ -133,6 +137,7 @@ for kind in $what; do
         browser) "$py" "$prog" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1 ;;
         clients | challenges)
             case $prog in
+            *test_pypkg.py | *test_man.py | *test_completion.py) set -- --segloss "$build/segloss" ;;
             *test_cli.py | *test_chal_clients.py | *test_compare.py) set -- --segloss "$build/segloss" ;;
             *) set -- ;;
             esac

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """test_chal_clients.py - the challenge verbs of the `segloss` CLI and the challenge methods of
-the Python client (clients/python/segloss.py) against a real seglossd with a data directory.
+the Python client (clients/python/segloss/) against a real seglossd with a data directory.
 
     python3 tests/clients/test_chal_clients.py --segloss build/segloss --seglossd build/seglossd
 
@@ -33,10 +33,14 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+# SEGLOSS_PY_INSTALLED=1: the installed package (tests/clients/test_pypkg.py runs this file from
+# a venv it installed it into), else the source tree's clients/python
+if os.environ.get("SEGLOSS_PY_INSTALLED") != "1":
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 
 import harness  # noqa: E402
 import segloss  # noqa: E402
+print("segloss imported from", os.path.dirname(os.path.abspath(segloss.__file__)))
 
 T = harness.Tally("challenge-clients")
 TOL = 1e-12

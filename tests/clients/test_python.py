@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_python.py - the Python client (clients/python/segloss.py) against a real seglossd.
+"""test_python.py - the Python client (clients/python/segloss/) against a real seglossd.
 
     python3 tests/clients/test_python.py --seglossd build/seglossd --golden tests/golden/cases
 
@@ -30,12 +30,16 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+# SEGLOSS_PY_INSTALLED=1: the installed package (tests/clients/test_pypkg.py runs this file from
+# a venv it installed it into), else the source tree's clients/python
+if os.environ.get("SEGLOSS_PY_INSTALLED") != "1":
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 
 import numpy as np  # noqa: E402
 
 import harness  # noqa: E402
 import segloss  # noqa: E402
+print("segloss imported from", os.path.dirname(os.path.abspath(segloss.__file__)))
 from test_cli import pooling_loss  # noqa: E402  (which losses pool a whole batch)
 
 ARRAYS = ("prediction", "target", "weight", "instances")

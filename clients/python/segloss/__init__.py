@@ -1,7 +1,9 @@
 """segloss - a small Python client of seglossd, the segmentation scoring service.
 
-One module, Python 3.9+ standard library + numpy. Copy this file next to your code, or put
-clients/python on PYTHONPATH::
+Python 3.9+ standard library + numpy, typed (PEP 561: the package carries py.typed). Install it
+with pip (pip install ./clients/python, or pip install "git+URL#subdirectory=clients/python"),
+or put clients/python on PYTHONPATH; this file is the whole client and has no relative import,
+so it may also be copied next to your code as segloss.py::
 
     import numpy as np
     import segloss
@@ -51,6 +53,8 @@ whose answer was lost after it was sent (it may have counted).
 The HTTP contract is the service's /openapi.json.
 """
 
+from __future__ import annotations
+
 import base64
 import collections
 import concurrent.futures
@@ -67,8 +71,11 @@ import socket
 import time
 import urllib.parse
 import zlib
+import typing
+from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "Client",
@@ -80,7 +87,11 @@ __all__ = [
     "weight_map",
     "PARALLEL_MAX",
     "DEFAULT_URL",
+    "LossSpec",
+    "Images",
 ]
+# the project's version: SL_VERSION in lib/segloss.h (what seglossd --version prints); the
+# package's version in pyproject.toml is read from here (tests/clients/test_pypkg.py checks both)
 __version__ = "0.1.0"
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -100,6 +111,13 @@ DTYPES = (
     "float64",
 )
 
+# The types of the public API's arguments (every JSON answer is a dict as json.loads gives it).
+#: a loss or metric argument: a name ("dice"), a dict ({"name": "focal", "gamma": 2}), or a
+#: sequence of them
+LossSpec = Union[str, Mapping[str, Any], Sequence[Union[str, Mapping[str, Any]]]]
+#: the images of a reference or submission: {image id: array}, or a stacked array [N, ...]
+Images = Union[Mapping[str, npt.ArrayLike], npt.ArrayLike]
+
 # Longest wait between two attempts, whatever Retry-After or the backoff say.
 MAX_DELAY = 30.0
 
@@ -118,7 +136,22 @@ class SeglossError(Exception):
     parsed problem+json body, or None), retry_after (seconds from Retry-After, or None) and
     request_id (the X-Request-ID of the answer, or None)."""
 
-    def __init__(self, status, title, detail, problem=None, retry_after=None, request_id=None):
+    status: Optional[int]
+    title: str
+    detail: str
+    problem: Optional[dict[str, Any]]
+    retry_after: Optional[float]
+    request_id: Optional[str]
+
+    def __init__(
+        self,
+        status: Optional[int],
+        title: str,
+        detail: str,
+        problem: Optional[dict[str, Any]] = None,
+        retry_after: Optional[float] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
         self.status = status
         self.title = title
         self.detail = detail
@@ -127,7 +160,7 @@ class SeglossError(Exception):
         self.request_id = request_id
         super().__init__(str(self))
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.status is None:
             return f"{self.title}: {self.detail}"
         return f"{self.status} {self.title}: {self.detail}"
@@ -137,7 +170,7 @@ class SeglossConnectionError(SeglossError):
     """seglossd could not be reached (refused, reset, timed out), after the retries, or did not
     answer within the timeout. status is None."""
 
-    def __init__(self, detail):
+    def __init__(self, detail: str) -> None:
         super().__init__(None, "cannot reach seglossd", detail)
 
 
@@ -458,7 +491,14 @@ class Client:
 
     A Client holds no connection (each request opens its own) and may be shared by threads."""
 
-    def __init__(self, url=None, timeout=300, retries=3, backoff=0.25, token=None):
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        timeout: float = 300,
+        retries: int = 3,
+        backoff: float = 0.25,
+        token: Optional[str] = None,
+    ) -> None:
         self.url = (url or os.environ.get("SEGLOSS_URL") or DEFAULT_URL).rstrip("/")
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -474,24 +514,24 @@ class Client:
         self._token = token or os.environ.get("SEGLOSS_TOKEN") or None
         self._server_zstd = None  # whether the catalog lists zstd, asked on the first "auto"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"segloss.Client({self.url!r})"
 
     # ---- the API ---------------------------------------------------------------------------
 
     def score(
         self,
-        pred,
-        target,
-        losses=None,
-        metrics=None,
+        pred: npt.ArrayLike,
+        target: npt.ArrayLike,
+        losses: Optional[LossSpec] = None,
+        metrics: Optional[LossSpec] = None,
         *,
-        weight=None,
-        instances=None,
-        transport="json",
-        compression="gzip",
-        **spec,
-    ):
+        weight: Optional[npt.ArrayLike] = None,
+        instances: Optional[npt.ArrayLike] = None,
+        transport: str = "json",
+        compression: str = "gzip",
+        **spec: Any,
+    ) -> dict[str, Any]:
         """Scores a batch: POST /v1/score. Returns the parsed JSON answer (a dict with
         "losses", "metrics", "mode", "images", "classes", "shape", "conventions", ...).
 
@@ -549,7 +589,15 @@ class Client:
         answer = self._request("POST", "/v1/score", payload, {"Content-Type": ctype})
         return self._json(answer)
 
-    def score_batches(self, batches, losses=None, metrics=None, *, parallel=1, **kwargs):
+    def score_batches(
+        self,
+        batches: Iterable[Tuple[npt.ArrayLike, npt.ArrayLike]],
+        losses: Optional[LossSpec] = None,
+        metrics: Optional[LossSpec] = None,
+        *,
+        parallel: int = 1,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]]:
         """Scores a data set batch by batch: one POST /v1/score per batch, parallel of them at
         once. Returns the list of the answers (each as score returns it) in the batches' order,
         whatever order they arrive in.
@@ -582,7 +630,9 @@ class Client:
         items = iter(enumerate(batches))
         answers = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-            pending = collections.deque()
+            pending: collections.deque[
+                Tuple[int, concurrent.futures.Future[dict[str, Any]]]
+            ] = collections.deque()
 
             def take():
                 """Starts the next batch's request; False when there is none."""
@@ -607,13 +657,20 @@ class Client:
                 except Exception as e:
                     for _, later in pending:
                         later.cancel()
-                    e.batch = i
+                    e.batch = i  # type: ignore[attr-defined]  # documented above
                     raise
                 if more:
                     more = take()
         return answers
 
-    def weight_map(self, target, *, instances=None, compression="gzip", **params):
+    def weight_map(
+        self,
+        target: npt.ArrayLike,
+        *,
+        instances: Optional[npt.ArrayLike] = None,
+        compression: str = "gzip",
+        **params: Any,
+    ) -> npt.NDArray[np.float32]:
         """The U-Net border weight map of a mask batch: POST /v1/weight-map. Returns a float32
         numpy array of shape [N, *S].
 
@@ -666,17 +723,17 @@ class Client:
                 self._server_zstd = False  # an older server without the key, or an error page
         return "zstd" if self._server_zstd else "gzip"
 
-    def catalog(self):
+    def catalog(self) -> dict[str, Any]:
         """Every loss and metric with its parameters, types, defaults and ranges:
         GET /v1/catalog, parsed."""
         return self._json(self._request("GET", "/v1/catalog"))
 
-    def healthy(self):
+    def healthy(self) -> bool:
         """Whether the server process runs (GET /healthz answers 200). One attempt, at most
         10 s; an unreachable server is not healthy."""
         return self._probe("/healthz")
 
-    def ready(self):
+    def ready(self) -> bool:
         """Whether the server accepts work (GET /readyz answers 200; 503 while draining or
         while its compute queue is full). One attempt, at most 10 s."""
         return self._probe("/readyz")
@@ -704,19 +761,26 @@ class Client:
         parts = [urllib.parse.quote(str(p), safe="") for p in (name,) + rest]
         return "/v1/challenges/" + "/".join(parts)
 
-    def challenge_configure(self, name, config):
+    def challenge_configure(self, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
         """Creates or replaces challenge name's configuration (PUT /v1/challenges/{name}; a dict
         with title, spec, ranking, columns, split, quota, opens_at, closes_at, ...). Returns the
         challenge's description. Admin token."""
         return self._chal("PUT", self._path(name), _dumps(config), "application/json")
 
-    def challenge(self, name):
+    def challenge(self, name: str) -> dict[str, Any]:
         """The public description of challenge name (GET /v1/challenges/{name})."""
         return self._chal("GET", self._path(name))
 
     def challenge_reference(
-        self, name, arrays=None, ids=None, *, csv=None, shape=None, compression="gzip"
-    ):
+        self,
+        name: str,
+        arrays: Optional[Images] = None,
+        ids: Optional[Sequence[Any]] = None,
+        *,
+        csv: Union[str, bytes, None] = None,
+        shape: Optional[Sequence[int]] = None,
+        compression: str = "gzip",
+    ) -> dict[str, Any]:
         """Uploads the hidden reference (PUT /v1/challenges/{name}/reference), replacing any
         earlier one. arrays: a dict {image id: mask array} (images may differ in size), or a
         stacked array [N, ...] with ids (default "0".."N-1"); or csv: Kaggle CSV text
@@ -726,7 +790,7 @@ class Client:
                                    "arrays")
         return self._chal("PUT", self._path(name, "reference"), body, ctype)
 
-    def challenge_add_participant(self, name, participant):
+    def challenge_add_participant(self, name: str, participant: str) -> str:
         """Adds a participant; returns its token (shown this once: the server keeps only its
         hash). Admin token."""
         answer = self._chal(
@@ -735,17 +799,19 @@ class Client:
         )
         return answer["token"]
 
-    def challenge_participants(self, name):
+    def challenge_participants(self, name: str) -> list[dict[str, Any]]:
         """The participants: a list of {"name", "created_at", "submissions", "scored",
         "revoked"}. Admin token."""
         return self._chal("GET", self._path(name, "participants"))["participants"]
 
-    def challenge_revoke(self, name, participant):
+    def challenge_revoke(self, name: str, participant: str) -> None:
         """Revokes a participant: its token stops working and its rows leave the leaderboards.
         Admin token."""
         self._chal("DELETE", self._path(name, "participants", participant))
 
-    def challenge_rescore(self, name, wait=False, timeout=None, poll=0.25):
+    def challenge_rescore(
+        self, name: str, wait: bool = False, timeout: Optional[float] = None, poll: float = 0.25
+    ) -> dict[str, Any]:
         """Starts a re-score of every scored submission (POST .../rescore). Returns its progress
         {"done", "failed", "total", "running"}; with wait, polls GET .../rescore until it no
         longer runs (at most timeout seconds, default the client's; then TimeoutError). Admin
@@ -760,7 +826,7 @@ class Client:
             progress = self._chal("GET", path)
         return progress
 
-    def challenge_export(self, name):
+    def challenge_export(self, name: str) -> str:
         """Every submission with its status, error, hashes and all scores of both splits, as
         CSV text (GET .../submissions?format=csv). Admin token."""
         answer = self._chal(
@@ -769,9 +835,16 @@ class Client:
         return answer.body.decode("utf-8")
 
     def submit(
-        self, name, predictions=None, ids=None, *, note=None, csv=None, shape=None,
-        compression="gzip",
-    ):
+        self,
+        name: str,
+        predictions: Optional[Images] = None,
+        ids: Optional[Sequence[Any]] = None,
+        *,
+        note: Optional[str] = None,
+        csv: Union[str, bytes, None] = None,
+        shape: Optional[Sequence[int]] = None,
+        compression: str = "gzip",
+    ) -> dict[str, Any]:
         """Submits predictions (POST /v1/challenges/{name}/submissions): a dict {image id:
         array}, a stacked array [N, ...] with ids, or csv text with shape=(H, W); the ids must
         be the reference's. note: shown beside the row (at most 200 characters). Returns the
@@ -784,7 +857,7 @@ class Client:
         try:
             return self._chal("POST", self._path(name, "submissions"), body, ctype)
         except SeglossError as e:
-            cls = None
+            cls: Optional[type[SeglossError]] = None
             if e.status == 429:
                 cls = QuotaError
             elif e.status == 403 and (" opens at " in e.detail or " closed at " in e.detail):
@@ -794,11 +867,24 @@ class Client:
             raise cls(e.status, e.title, e.detail, e.problem, e.retry_after,
                       e.request_id) from None
 
-    def submissions(self, name):
+    def submissions(self, name: str) -> list[dict[str, Any]]:
         """The token's submissions (a participant: its own; the admin: all), newest first."""
         return self._chal("GET", self._path(name, "submissions"))["submissions"]
 
-    def leaderboard(self, name, split="public", csv=False):
+    @typing.overload
+    def leaderboard(
+        self, name: str, split: str = ..., csv: Literal[False] = ...
+    ) -> dict[str, Any]: ...
+
+    @typing.overload
+    def leaderboard(self, name: str, split: str, csv: Literal[True]) -> str: ...
+
+    @typing.overload
+    def leaderboard(self, name: str, split: str = ..., *, csv: Literal[True]) -> str: ...
+
+    def leaderboard(
+        self, name: str, split: str = "public", csv: bool = False
+    ) -> Union[dict[str, Any], str]:
         """The leaderboard of split "public" or "private" (the private one: admin token, or
         anyone once revealed). Returns the parsed JSON {"challenge", "split", "columns",
         "rows": [{"rank", "participant", "scores", ...}]}, or with csv the CSV text."""
@@ -933,13 +1019,23 @@ def _problem(answer):
     )
 
 
-def score(pred, target, losses=None, metrics=None, *, url=None, **kwargs):
+def score(
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    losses: Optional[LossSpec] = None,
+    metrics: Optional[LossSpec] = None,
+    *,
+    url: Optional[str] = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """Client(url).score(pred, target, losses, metrics, **kwargs): scores one batch with the
     default timeout and retries (see Client.score)."""
     return Client(url).score(pred, target, losses, metrics, **kwargs)
 
 
-def weight_map(target, *, url=None, **kwargs):
+def weight_map(
+    target: npt.ArrayLike, *, url: Optional[str] = None, **kwargs: Any
+) -> npt.NDArray[np.float32]:
     """Client(url).weight_map(target, **kwargs): the U-Net weight map as a float32 array (see
     Client.weight_map)."""
     return Client(url).weight_map(target, **kwargs)
