@@ -17,6 +17,7 @@
 #   make bench-compare  seglossd against a FastAPI + PyTorch service, wrk over loopback
 #   make bench-mc   multiclass seglossd against PyTorch on one thread, issue 18's two batches
 #   make bench-lovasz  Lovász-Softmax C=19 512x1024 against the reference on one thread
+#   make bench-parallel  segloss score --parallel 1/6 through nginx, 3 replicas against 1
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang), from the corpus kept in
 #                   tests/fuzz/corpus; make fuzz-merge folds new finds into it, make fuzz-long
 #                   runs a long campaign in the background
@@ -208,6 +209,13 @@ bench: deps $(BENCH)
 bench-challenge: deps $(SEGLOSSD)
 	$(Q)SEGLOSS_PKGS="wrk python3-numpy" sh .ci/deps.sh
 	$(Q)/usr/bin/python3 tests/bench/challenge_bench.py --seglossd $(SEGLOSSD)
+
+# segloss score --parallel 1 and 6 on 1,000 images through nginx with 3 and with 1 seglossd
+# replicas (tests/bench/parallel_bench.py, the cluster test's loopback topology; needs nginx).
+.PHONY: bench-parallel
+bench-parallel: deps $(SEGLOSSD) $(SEGLOSS)
+	$(Q)SEGLOSS_PKGS="nginx python3-numpy" sh .ci/deps.sh
+	$(Q)/usr/bin/python3 tests/bench/parallel_bench.py --seglossd $(SEGLOSSD) --segloss $(SEGLOSS)
 
 # Multiclass end to end against PyTorch on one thread (tests/bench/mc_compare.py): issue 18's
 # 2x19x512x1024 and 4x4x512x512 batches, values checked within 1e-5, elapsed_ms and wall time

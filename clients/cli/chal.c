@@ -38,6 +38,7 @@ enum {
     C_RETRIES,
     C_TIMEOUT,
     C_QUIET,
+    C_PARALLEL,
     C_HELP,
 };
 
@@ -57,6 +58,7 @@ static const struct option chal_opts[] = {
     {"retries", required_argument, NULL, C_RETRIES},
     {"timeout", required_argument, NULL, C_TIMEOUT},
     {"quiet", no_argument, NULL, C_QUIET},
+    {"parallel", required_argument, NULL, C_PARALLEL},
     {"help", no_argument, NULL, C_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -71,6 +73,9 @@ struct chal_opts {
     enum cli_compress comp;
     bool json, private_split, csv, wait, quiet;
     int retries;
+    /* --parallel: accepted as score takes it; a submission and a reference are one upload
+     * each (CHALLENGES.md has no chunked upload), so it sends nothing more at once */
+    int parallel;
     long timeout;
     char **args; /* positional arguments (borrow argv) */
     int nargs;
@@ -220,6 +225,12 @@ static int chal_apply(struct chal_opts *o, int c, const char *a, const char *giv
     case C_QUIET:
         o->quiet = true;
         break;
+    case C_PARALLEL:
+        if (!whole(a, 1, CLI_PARALLEL_MAX, &v)) {
+            return chal_usage("--parallel '%s': connections at once, 1..%d", a, CLI_PARALLEL_MAX);
+        }
+        o->parallel = (int)v;
+        break;
     case 'h':
     case C_HELP:
         fputs(usage, stdout);
@@ -240,6 +251,7 @@ static int chal_parse(struct ctx *x, int argc, char **argv, int first, const cha
     o->url = env && *env ? env : "http://127.0.0.1:8080";
     o->comp = CLI_COMPRESS_AUTO;
     o->retries = 3;
+    o->parallel = 1;
     o->timeout = 300;
     int c, rc;
     optind = first;
@@ -267,7 +279,7 @@ static int chal_parse(struct ctx *x, int argc, char **argv, int first, const cha
     }
     o->url_buf = strndup(o->url, ul);
     o->url = o->url_buf ? o->url_buf : o->url;
-    x->net = (struct cli_net){o->url, o->retries, o->timeout, 0.25, o->quiet, NULL};
+    x->net = (struct cli_net){o->url, o->retries, o->timeout, 0.25, o->quiet, NULL, NULL};
     return 0;
 }
 

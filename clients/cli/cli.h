@@ -14,6 +14,7 @@
 #define SEGLOSS_CLI_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -144,11 +145,15 @@ struct cli_net {
     double backoff_s; /* first retry delay */
     bool quiet;       /* no retry notes on stderr */
     void *curl;       /* CURL *, reused for keep-alive */
+    /* borrowed; when not NULL and nonzero, a transfer or retry wait in progress stops at once
+     * (the other batches of --parallel after one has failed) */
+    const atomic_int *cancel;
 };
 
 /* POSTs body to url/v1/score with retries on 503/429 and connection errors. On 200 sets *answer
  * (new reference) and returns 0; otherwise -1 with the reason in msg (the problem+json detail
- * for an HTTP error). what names the batch in notes ("batch 2/3"). */
+ * for an HTTP error). what names the batch in notes ("batch 2/3"). Uses net's own curl handle
+ * (one connection): threads each give their own net. */
 int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what, json_t **answer,
                    char *msg, size_t msglen);
 /* The codec of --compress auto: CLI_COMPRESS_ZSTD when the server's GET /v1/catalog lists
@@ -182,6 +187,10 @@ void cli_reply_clear(struct cli_reply *r);
 void cli_reply_problem(const struct cli_reply *r, char *out, size_t outlen);
 
 /* ---- challenges (chal.c) -------------------------------------------------------------------- */
+
+/* --parallel N: connections at once, 1..CLI_PARALLEL_MAX (score's batches; submit and challenge
+ * reference are one request each by the challenges contract). */
+#define CLI_PARALLEL_MAX 64
 
 /* `segloss challenge VERB ...`, `segloss submit ...` or `segloss leaderboard ...` (argv[1] says
  * which); usage is what --help prints. Returns the exit status: 0, 1 a submission refused by

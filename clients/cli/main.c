@@ -1,9 +1,11 @@
-/* main.c - `segloss`, the command-line client of seglossd: scores a data set in batches and
- * gates a CI build on the result. Exit status: 0 all gates hold, 1 a gate failed, 2 a usage,
+/* main.c - `segloss`, the command-line client of seglossd: scores a data set in batches (over
+ * --parallel N connections at once, combined in data-set order) and gates a CI build on the
+ * result. Exit status: 0 all gates hold, 1 a gate failed, 2 a usage,
  * input, network or server error. The challenge verbs live in chal.c. */
 #include <curl/curl.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +58,10 @@ static const char usage_score[] =
     "                       --no-per-image say (they shorten --json only)\n"
     "  --no-per-image       leave per-image values and image ids out of --json\n"
     "  --no-progress        no progress bar (it is shown only when stderr is a terminal)\n"
-    "  --retries N          retries on 503, 429 and connection errors (default 3)\n"
+    "  --parallel N         batches sent at once over N connections, 1..64 (default 1), so that\n"
+    "                       the replicas behind a load balancer share a data set; answers are\n"
+    "                       combined in data-set order: the same output as --parallel 1\n"
+    "  --retries N          retries on 503, 429 and connection errors (default 3), per batch\n"
     "  --timeout S          seconds per request (default 300)\n"
     "  --quiet              no notes on stderr (retries)\n"
     "\n"
@@ -90,6 +95,8 @@ static const char usage_chal[] =
     "                       else gzip), gzip, zstd, none\n"
     "  --retries N, --timeout S, --quiet, --url URL   as for score (a POST is retried only\n"
     "                       on 503 or when it never connected)\n"
+    "  --parallel N         accepted as for score (1..64); a submission and a reference are\n"
+    "                       one upload each by the challenge contract, so nothing is split\n"
     "\n"
     "submit exits 0 when scored, 1 when refused by the quota (429) or the challenge's window\n"
     "(403), with the server's reason and Retry-After; the challenge verbs and leaderboard exit\n"
@@ -116,6 +123,7 @@ enum {
     O_RETRIES,
     O_TIMEOUT,
     O_QUIET,
+    O_PARALLEL,
     O_READY,
     O_WAIT,
     O_HELP,
@@ -143,6 +151,7 @@ static const struct option long_opts[] = {
     {"retries", required_argument, NULL, O_RETRIES},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"quiet", no_argument, NULL, O_QUIET},
+    {"parallel", required_argument, NULL, O_PARALLEL},
     {"ready", no_argument, NULL, O_READY},
     {"wait", required_argument, NULL, O_WAIT},
     {"help", no_argument, NULL, O_HELP},
@@ -159,6 +168,7 @@ struct opts {
     int64_t wait_s;
     int64_t report_worst; /* -1: not given */
     int retries;
+    int parallel; /* --parallel: connections at once */
     long timeout;
     char **gates;
     int ngates;
@@ -349,6 +359,7 @@ static const struct {
     {O_TIMEOUT, "--timeout", 1, 86400, "seconds, 1..86400"},
     {O_WAIT, "--wait", 0, 86400, "seconds, 0..86400"},
     {O_REPORT_WORST, "--report-worst", 0, SLP_REPORT_WORST_MAX, "0..64 images"},
+    {O_PARALLEL, "--parallel", 1, CLI_PARALLEL_MAX, "connections at once, 1..64"},
 };
 
 /* Applies option c with argument a (NULL for a flag) to o; given is the option as written, for
@@ -438,6 +449,9 @@ static int apply_option(struct opts *o, int c, char *a, const char *given)
     case O_QUIET:
         o->quiet = true;
         break;
+    case O_PARALLEL:
+        o->parallel = (int)v;
+        break;
     case O_READY:
         o->ready = true;
         break;
@@ -465,6 +479,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool health)
     o->per_image = true;
     o->progress = true;
     o->retries = 3;
+    o->parallel = 1;
     o->timeout = health ? 10 : 300;
     o->report_worst = -1;
     o->spec = json_object();
@@ -527,7 +542,7 @@ static int cmd_health(int argc, char **argv)
     struct opts o = {0};
     int rc = parse_args(argc, argv, &o, true);
     if (rc == 0) {
-        struct cli_net net = {o.url, 0, o.timeout, 0, true, NULL};
+        struct cli_net net = {o.url, 0, o.timeout, 0, true, NULL, NULL};
         char msg[CLI_MSG];
         const char *path = o.ready ? "/readyz" : "/healthz";
         double deadline = now_s() + (double)o.wait_s;
@@ -583,45 +598,229 @@ static bool spec_per_image(json_t *spec)
     return !json_is_false(json_object_get(spec, "per_image"));
 }
 
-/* Posts every batch of d (body and agg borrowed) and adds each answer to agg, with a progress bar
- * on a terminal. Returns 0, or -1 with err naming the batch (and the image, when the server's
- * message names its index). */
-static int send_batches(const struct opts *o, const struct cli_data *d, struct cli_body *body,
-                        struct slp_agg *agg, struct cli_net *net, char *err, size_t errlen)
+/* One batch's outcome under --parallel, kept until the batches before it are combined. */
+struct batch_out {
+    int state; /* 0 not answered yet, 1 answered (answer), 2 failed (msg) */
+    json_t *answer;
+    char msg[CLI_MSG];
+};
+
+/* What the batch senders share: the next batch to take, the window of batches that may be in
+ * flight ([added, added + window)) and their outcomes. Fields below mu are guarded by it. */
+struct sender_pool {
+    const struct opts *o;
+    const struct cli_data *d;
+    const struct cli_net *net_proto; /* url, retries, timeout, backoff, quiet; no handle */
+    enum cli_compress comp, codec;
+    atomic_int cancel; /* set when the answers are no longer wanted: in-flight requests stop */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int next;    /* the next batch a sender takes */
+    int added;   /* batches combined so far (in data-set order) */
+    int window;  /* --parallel: batches taken and not yet combined, at most */
+    int stop_at; /* no batch after this one is taken (the first failure); nbatches: none */
+    struct batch_out *out; /* nbatches */
+};
+
+/* One sender thread's own things, made by the main thread (cli_body_new draws its boundary
+ * with rand()) and freed by it after the join. */
+struct sender {
+    pthread_t th;
+    struct sender_pool *pool;
+    struct cli_body *body; /* owned */
+    json_t *spec;          /* owned copy: cli_body_batch writes each batch's arrays into it */
+};
+
+/* The name of batch k in notes and errors: "batch 2/3 (images a..b)". */
+static void batch_what(const struct cli_data *d, int k, char *what, size_t len)
 {
-    char msg[CLI_MSG] = "";
-    bool bar = o->progress && isatty(STDERR_FILENO);
-    for (int k = 0; k < d->nbatches; k++) {
-        int64_t first = d->batch_start[k], last = d->batch_start[k + 1];
-        char what[600];
-        snprintf(what, sizeof what, "batch %d/%d (images %s..%s)", k + 1, d->nbatches,
-                 d->images[first].id, d->images[last - 1].id);
-        if (bar) {
-            progress(k, d->nbatches, first, d->nimages);
+    int64_t first = d->batch_start[k], last = d->batch_start[k + 1];
+    snprintf(what, len, "batch %d/%d (images %s..%s)", k + 1, d->nbatches, d->images[first].id,
+             d->images[last - 1].id);
+}
+
+/* A sender thread: with its own body, spec copy and curl handle (one connection), takes the
+ * next batch while the window allows, posts it (retries per request, as sequentially) and
+ * leaves the outcome in the pool. Returns NULL. */
+static void *sender(void *arg)
+{
+    struct sender *me = arg;
+    struct sender_pool *p = me->pool;
+    const struct cli_data *d = p->d;
+    struct cli_net net = *p->net_proto;
+    net.curl = NULL;
+    net.cancel = &p->cancel;
+    json_t *spec = me->spec;
+    struct cli_body *body = me->body;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->next < d->nbatches && p->next <= p->stop_at && p->next >= p->added + p->window &&
+               !atomic_load(&p->cancel)) {
+            /* waiting for an earlier batch: no idle connection is held meanwhile, which a
+             * server's per-client connection limit (seglossd --max-per-ip, nginx limit_conn)
+             * would count against the sender that carries that batch */
+            if (net.curl) {
+                pthread_mutex_unlock(&p->mu);
+                curl_easy_cleanup(net.curl);
+                net.curl = NULL;
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
+            pthread_cond_wait(&p->cv, &p->mu);
         }
+        if (p->next >= d->nbatches || p->next > p->stop_at || atomic_load(&p->cancel)) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        int k = p->next++;
+        pthread_mutex_unlock(&p->mu);
+
+        char what[600], msg[CLI_MSG] = "";
+        batch_what(d, k, what, sizeof what);
         json_t *answer = NULL;
-        if (cli_body_batch(body, first, last, o->spec, msg, sizeof msg) ||
-            cli_post_score(net, body, what, &answer, msg, sizeof msg) ||
-            slp_agg_add(agg, answer, first, last, msg, sizeof msg)) {
-            json_decref(answer);
+        int rc =
+            cli_body_batch(body, d->batch_start[k], d->batch_start[k + 1], spec, msg, sizeof msg);
+        if (rc == 0) {
+            rc = cli_post_score(&net, body, what, &answer, msg, sizeof msg);
+        }
+        pthread_mutex_lock(&p->mu);
+        struct batch_out *bo = &p->out[k];
+        if (rc == 0) {
+            bo->answer = answer;
+            bo->state = 1;
+        } else {
+            snprintf(bo->msg, sizeof bo->msg, "%s", msg);
+            bo->state = 2;
+            if (k < p->stop_at) {
+                p->stop_at = k;
+            }
+        }
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (net.curl) {
+        curl_easy_cleanup(net.curl);
+    }
+    return NULL;
+}
+
+/* Posts every batch of d over min(--parallel, batches) connections at once (sender threads,
+ * at most --parallel batches taken and not yet combined) and adds each answer to agg (borrowed)
+ * in data-set order, with a progress bar on a terminal: the combined result is the one of
+ * sending them one by one. Returns 0, or -1 with err naming the first failing batch in data-set
+ * order (and the image, when the server's message names its index), as sequentially. */
+static int send_batches(const struct opts *o, const struct cli_data *d, enum cli_compress codec,
+                        struct slp_agg *agg, const struct cli_net *net, char *err, size_t errlen)
+{
+    bool bar = o->progress && isatty(STDERR_FILENO);
+    struct sender_pool p = {.o = o,
+                            .d = d,
+                            .net_proto = net,
+                            .comp = o->comp,
+                            .codec = codec,
+                            .window = o->parallel,
+                            .stop_at = d->nbatches};
+    atomic_init(&p.cancel, 0);
+    int nthreads = o->parallel < d->nbatches ? o->parallel : d->nbatches;
+    nthreads = nthreads > 0 ? nthreads : 1;
+    p.out = calloc((size_t)d->nbatches + 1, sizeof *p.out);
+    struct sender *th = calloc((size_t)nthreads, sizeof *th);
+    bool made = p.out && th;
+    for (int i = 0; made && i < nthreads; i++) {
+        th[i].pool = &p;
+        th[i].body = cli_body_new(d, p.comp, p.codec);
+        th[i].spec = json_deep_copy(o->spec);
+        made = th[i].body && th[i].spec;
+    }
+    if (!made) {
+        for (int i = 0; th && i < nthreads; i++) {
+            cli_body_free(th[i].body);
+            json_decref(th[i].spec);
+        }
+        free(p.out);
+        free(th);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    int started = 0, rc = -1;
+    for (; started < nthreads; started++) {
+        if (pthread_create(&th[started].th, NULL, sender, &th[started]) != 0) {
+            break;
+        }
+    }
+    if (started == 0) {
+        snprintf(err, errlen, "cannot start a thread to send the batches");
+        goto out;
+    }
+    if (bar) {
+        progress(0, d->nbatches, 0, d->nimages);
+    }
+    pthread_mutex_lock(&p.mu);
+    for (int k = 0; k < d->nbatches; k++) {
+        while (p.out[k].state == 0) {
+            pthread_cond_wait(&p.cv, &p.mu);
+        }
+        int64_t first = d->batch_start[k], last = d->batch_start[k + 1];
+        char what[600], msg[CLI_MSG] = "";
+        json_t *answer = p.out[k].answer;
+        p.out[k].answer = NULL;
+        bool failed = p.out[k].state == 2;
+        if (failed) {
+            snprintf(msg, sizeof msg, "%s", p.out[k].msg);
+        }
+        pthread_mutex_unlock(&p.mu);
+        if (!failed && slp_agg_add(agg, answer, first, last, msg, sizeof msg)) {
+            failed = true;
+        }
+        json_decref(answer);
+        if (failed) {
             if (bar) {
                 fputc('\n', stderr);
             }
+            batch_what(d, k, what, sizeof what);
             const char *id = image_named(msg, d, first, last);
             if (id) {
                 snprintf(err, errlen, "%s: %s (that image of the batch is %s)", what, msg, id);
             } else {
                 snprintf(err, errlen, "%s: %s", what, msg);
             }
-            return -1;
+            goto out;
         }
-        json_decref(answer);
+        if (bar) {
+            progress(k + 1, d->nbatches, last, d->nimages);
+        }
+        pthread_mutex_lock(&p.mu);
+        p.added = k + 1;
+        pthread_cond_broadcast(&p.cv);
     }
+    pthread_mutex_unlock(&p.mu);
     if (bar) {
-        progress(d->nbatches, d->nbatches, d->nimages, d->nimages);
         fputc('\n', stderr);
     }
-    return 0;
+    rc = 0;
+out:
+    /* the later batches' answers are not wanted after a failure: their requests stop */
+    atomic_store(&p.cancel, 1);
+    pthread_mutex_lock(&p.mu);
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    for (int i = 0; i < started; i++) {
+        pthread_join(th[i].th, NULL);
+    }
+    for (int i = 0; i < nthreads; i++) {
+        cli_body_free(th[i].body);
+        json_decref(th[i].spec);
+    }
+    for (int k = 0; k < d->nbatches; k++) {
+        json_decref(p.out[k].answer);
+    }
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    free(p.out);
+    free(th);
+    return rc;
 }
 
 /* Writes result (borrowed) to stdout as --json asks: per-image values only when per_image, with
@@ -665,7 +864,6 @@ static int cmd_score(int argc, char **argv)
     struct cli_data d;
     memset(&d, 0, sizeof d);
     struct slp_agg *agg = NULL;
-    struct cli_body *body = NULL;
     struct cli_gate *gates = NULL;
     json_t *result = NULL, *user_spec = NULL;
     bool gates_ok = false;
@@ -695,14 +893,19 @@ static int cmd_score(int argc, char **argv)
     /* the spec as the user wrote it, for the report (slp_agg_new and the batches add to it) */
     user_spec = json_deep_copy(o.spec);
     agg = slp_agg_new(o.spec, d.nbatches, msg, sizeof msg);
-    net = (struct cli_net){o.url, o.retries, o.timeout, 0.25, o.quiet, NULL};
-    body = cli_body_new(&d, o.comp, o.comp == CLI_COMPRESS_AUTO ? cli_auto_codec(&net) : o.comp);
+    net = (struct cli_net){o.url, o.retries, o.timeout, 0.25, o.quiet, NULL, NULL};
+    enum cli_compress codec = o.comp == CLI_COMPRESS_AUTO ? cli_auto_codec(&net) : o.comp;
+    /* the senders have their own connections: this one would only sit idle meanwhile */
+    if (net.curl) {
+        curl_easy_cleanup(net.curl);
+        net.curl = NULL;
+    }
     gates = calloc((size_t)o.ngates + 1, sizeof *gates);
-    if (!agg || !body || !gates || !user_spec) {
+    if (!agg || !gates || !user_spec) {
         snprintf(err, sizeof err, "%s", agg ? "out of memory" : msg);
         goto out;
     }
-    if (send_batches(&o, &d, body, agg, &net, err, sizeof err)) {
+    if (send_batches(&o, &d, codec, agg, &net, err, sizeof err)) {
         goto out;
     }
     /* the images' ids in batch order, the order the answers were added */
@@ -775,7 +978,6 @@ out:
     free(gates);
     json_decref(result);
     json_decref(user_spec);
-    cli_body_free(body);
     slp_agg_free(agg);
     cli_data_free(&d);
     if (net.curl) {

@@ -70,11 +70,32 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
     return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
 }
 
-/* Sleeps s seconds. */
-static void sleep_s(double s)
+/* Whether net's cancel flag (if any) is set. */
+static bool cancelled(const struct cli_net *net)
 {
-    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
-    nanosleep(&ts, NULL);
+    return net->cancel && atomic_load(net->cancel);
+}
+
+/* Sleeps s seconds, in steps of at most 50 ms so that a cancel (net->cancel) ends it early. */
+static void sleep_s(const struct cli_net *net, double s)
+{
+    while (s > 0 && !cancelled(net)) {
+        double step = s < 0.05 ? s : 0.05;
+        struct timespec ts = {(time_t)step, (long)((step - floor(step)) * 1e9)};
+        nanosleep(&ts, NULL);
+        s -= step;
+    }
+}
+
+/* curl's progress callback: nonzero (curl aborts the transfer) once net's cancel flag is set. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return cancelled(ud) ? 1 : 0;
 }
 
 /* Whether a curl error is worth a retry: no connection, a failed send or receive, no answer or
@@ -180,12 +201,21 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
         curl_easy_setopt(c, CURLOPT_USERAGENT,
                          "segloss-cli/"
                          "0.1.0");
+        if (net->cancel) {
+            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, net);
+            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
         CURLcode cr = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         bool retry = false;
         char why[1200];
-        if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && rd.msg[0])) {
+        if (cancelled(net)) {
+            snprintf(msg, msglen, "cancelled");
+            slp_dynbuf_free(&a.body);
+            break;
+        } else if (cr == CURLE_ABORTED_BY_CALLBACK || (cr != CURLE_OK && rd.msg[0])) {
             snprintf(msg, msglen, "%s", rd.msg);
             slp_dynbuf_free(&a.body);
             break;
@@ -218,7 +248,7 @@ int cli_post_score(struct cli_net *net, struct cli_body *body, const char *what,
             fprintf(stderr, "segloss: %s: %s; retry %d/%d in %.2g s\n", what, why, attempt + 1,
                     net->retries, wait);
         }
-        sleep_s(wait);
+        sleep_s(net, wait);
         delay = delay * 2 < BACKOFF_CAP ? delay * 2 : BACKOFF_CAP;
     }
     curl_slist_free_all(hdrs);
@@ -407,7 +437,7 @@ long cli_request(struct cli_net *net, const char *method, const char *path, cons
             fprintf(stderr, "segloss: %s %s: %s; retry %d/%d in %.2g s\n", method, path, why,
                     attempt + 1, net->retries, wait);
         }
-        sleep_s(wait);
+        sleep_s(net, wait);
         delay = delay * 2 < BACKOFF_CAP ? delay * 2 : BACKOFF_CAP;
     }
     curl_slist_free_all(hdrs);

@@ -12,6 +12,12 @@ clients/python on PYTHONPATH::
                         prediction_type="probabilities")
     out["losses"]["dice"]["value"]
 
+A data set in several batches goes through Client.score_batches, which can keep several
+requests in flight (parallel=N) so that the replicas behind a load balancer share the work; the
+answers come back in the batches' order::
+
+    answers = segloss.Client(url).score_batches(zip(preds, masks), ["dice"], parallel=4)
+
 Arrays travel as .npy bytes (gzip level 1 by default; compression="zstd" for one Zstandard
 frame, or "auto": zstd when this machine and the server both have it, else gzip), base64 inside
 the JSON body or as the parts of a multipart/form-data body. zstd comes from the `zstandard`
@@ -46,6 +52,8 @@ The HTTP contract is the service's /openapi.json.
 """
 
 import base64
+import collections
+import concurrent.futures
 import ctypes
 import ctypes.util
 import email.utils
@@ -70,6 +78,7 @@ __all__ = [
     "WindowError",
     "score",
     "weight_map",
+    "PARALLEL_MAX",
     "DEFAULT_URL",
 ]
 __version__ = "0.1.0"
@@ -96,6 +105,9 @@ MAX_DELAY = 30.0
 
 # Health probes answer at once or not at all: they never wait longer than this.
 PROBE_TIMEOUT = 10.0
+
+# Client.score_batches: requests at once, at most (the CLI's --parallel has the same bound).
+PARALLEL_MAX = 64
 
 
 class SeglossError(Exception):
@@ -536,6 +548,70 @@ class Client:
             payload, ctype = _multipart(body, parts)
         answer = self._request("POST", "/v1/score", payload, {"Content-Type": ctype})
         return self._json(answer)
+
+    def score_batches(self, batches, losses=None, metrics=None, *, parallel=1, **kwargs):
+        """Scores a data set batch by batch: one POST /v1/score per batch, parallel of them at
+        once. Returns the list of the answers (each as score returns it) in the batches' order,
+        whatever order they arrive in.
+
+        batches: an iterable of (pred, target) pairs, one batch each (a generator is fine: it is
+        read only as far as the requests in flight need, so at most parallel batches are held);
+        losses, metrics and kwargs (weight excepted, transport, compression, spec keys) as
+        score's, the same for every batch.
+        parallel: requests at once, 1..64 (default 1: one after another). Each is sent by its
+        own thread over its own connection, with score's retries (503, 429, connection
+        failures) per request; with a load balancer in front of several seglossd replicas, the
+        batches are scored by all of them.
+
+        The answers are not combined here: each is its batch's /v1/score answer (images,
+        per-image values, the batch's means). The `segloss` command-line client combines a data
+        set's batches into one result.
+
+        Raises the error of the first failing batch in the batches' order, as a sequential run
+        would, with the attribute batch (its 0-based index) set; batches after it are not
+        started, and the ones already in flight are waited for and dropped."""
+        if isinstance(parallel, bool) or not isinstance(parallel, int) or not (
+            1 <= parallel <= PARALLEL_MAX
+        ):
+            raise ValueError(f"parallel: an integer 1..{PARALLEL_MAX}, not {parallel!r}")
+        for key in ("weight", "instances"):
+            if kwargs.get(key) is not None:
+                raise TypeError(f"{key}: one map cannot serve every batch; use score per batch")
+        # "auto" asks the catalog once here, not once per thread
+        kwargs["compression"] = self._compression(kwargs.get("compression", "gzip"))
+        items = iter(enumerate(batches))
+        answers = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+            pending = collections.deque()
+
+            def take():
+                """Starts the next batch's request; False when there is none."""
+                for i, batch in items:
+                    try:
+                        pred, target = batch
+                    except (TypeError, ValueError):
+                        raise TypeError(f"batches[{i}]: a (pred, target) pair") from None
+                    pending.append(
+                        (i, pool.submit(self.score, pred, target, losses, metrics, **kwargs))
+                    )
+                    return True
+                return False
+
+            more = True
+            while more and len(pending) < parallel:
+                more = take()
+            while pending:
+                i, future = pending.popleft()
+                try:
+                    answers.append(future.result())
+                except Exception as e:
+                    for _, later in pending:
+                        later.cancel()
+                    e.batch = i
+                    raise
+                if more:
+                    more = take()
+        return answers
 
     def weight_map(self, target, *, instances=None, compression="gzip", **params):
         """The U-Net border weight map of a mask batch: POST /v1/weight-map. Returns a float32

@@ -34,6 +34,11 @@ Groups:
                the worst ids in order by hand-computed Dice, thumbnails decoded (PNG) pixel by
                pixel against the TP/FP/FN/TN colours; --report-worst and the spec's report_worst;
                a bad path, a server error (no report)
+  parallel     --parallel 4/6/12 against --parallel 1: byte-identical --json, table, --junit and
+               --html on multi-image golden cases (one batch per image), a directory of three
+               shapes and two dtypes (per-image Dice counted here), 40 multiclass images in 14
+               batches (equal to one request); a failing batch in the middle named as one by one;
+               429s (--max-per-ip 2) retried per request; bad values; peak RSS bounded
   soft_targets binary float32 targets in [0, 1] and cross_entropy label_smoothing/smooth_factor
                (binary on soft and on hard uint8 targets, the latter on the fused float32 pass, and
                multiclass with class weights) in 3 batches: equal to one request and
@@ -2428,8 +2433,225 @@ def test_zstd(url):
 
 
 
+# ---- 14. --parallel N ---------------------------------------------------------------------
+# Batches sent over N connections at once and combined in data-set order: the output must be
+# the bytes --parallel 1 writes (the server's elapsed_ms, a sum of its timings, and the JUnit
+# time attributes aside), and the values those of one request (or of a count done here).
+
+
+def steady(text, url=None):
+    """text without what differs between two runs of the same scoring: the elapsed_ms line
+    (server timings), JUnit time="..." attributes and, when given, the server's url."""
+    text = re.sub(r'^\s*"elapsed_ms": .*\n', "", text, flags=re.M)
+    text = re.sub(r' time="[0-9.]+"', ' time="T"', text)
+    return text.replace(url, "URL") if url else text
+
+
+def same_runs(tag, args, parallel=4, files=()):
+    """Runs args at --parallel 1 and --parallel N; checks equal exit codes, stdout, stderr and
+    the files written (JUnit time aside). Returns (rc, stdout, stderr) of the parallel run."""
+    runs = []
+    for n in (1, parallel):
+        for f in files:
+            if os.path.exists(f):
+                os.unlink(f)
+        rc, out, err, _ = run([*args, "--parallel", str(n)])
+        written = []
+        for f in files:
+            try:
+                with open(f, "rb") as fh:
+                    written.append(steady(fh.read().decode("utf-8", "replace")))
+            except OSError:
+                written.append(None)
+        runs.append((rc, steady(out), err, written))
+    (rc1, out1, err1, f1), (rcn, outn, errn, fn) = runs
+    cmd = cmdline([*args, "--parallel", str(parallel)])
+    T.check(rc1 == rcn, f"{tag}: --parallel {parallel} exits {rcn} as --parallel 1 ({rc1})",
+            f"{cmd}: stderr={short(errn)}")
+    T.check(out1 == outn, f"{tag}: --parallel {parallel} stdout is --parallel 1's, byte for byte",
+            f"{cmd}: {len(out1)} vs {len(outn)} bytes; first difference at "
+            f"{next((i for i, (a, b) in enumerate(zip(out1, outn)) if a != b), min(len(out1), len(outn)))}")
+    T.check(err1 == errn, f"{tag}: --parallel {parallel} stderr is --parallel 1's",
+            f"{cmd}:\n  1: {short(err1)}\n  {parallel}: {short(errn)}")
+    for f, a, b in zip(files, f1, fn):
+        T.check(a is not None and a == b,
+                f"{tag}: --parallel {parallel} writes {os.path.basename(f)} as --parallel 1",
+                f"{cmd}: {f}: {'missing' if a is None or b is None else 'differs'}")
+    return rcn, outn, errn
+
+
+def test_parallel(url, seglossd, golden_dir):
+    rng = np.random.default_rng(19)
+    base = tempfile.mkdtemp(prefix="parallel-", dir=WORK)
+
+    # golden cases of several images, one batch per image (those whose losses can be combined)
+    used = 0
+    for case in harness.golden_cases(golden_dir):
+        if not golden_usable(case):
+            continue
+        pred = harness.to_numpy(case["request"]["prediction"])
+        fortran = pred.flags["F_CONTIGUOUS"] and not pred.flags["C_CONTIGUOUS"]
+        pools = any(pooling_loss(l) for l in case["request"].get("losses", []) if isinstance(l, dict))
+        if pred.shape[0] < 2 or fortran or pools:
+            continue
+        cid = case["id"]
+        pp, tp, sp, _ = golden_files(case, tempfile.mkdtemp(prefix=cid + "-", dir=base))
+        args = ["score", "--url", url, "--pred", pp, "--target", tp, "--spec", sp,
+                "--batch-size", "1", "--json"]
+        rc, out, err = same_runs(f"parallel golden {cid} ({pred.shape[0]} batches)", args)
+        try:
+            check_golden_answer(f"parallel golden {cid}", case, json.loads(out), cmdline(args))
+        except ValueError:
+            T.check(False, f"parallel golden {cid}: JSON", f"rc={rc} {short(err)}")
+        used += 1
+    T.check(used >= 8, f"parallel: {used} multi-image golden cases compared", "too few")
+
+    # mixed sizes: a directory of 17 images of three shapes and two dtypes, batches of 3 (a
+    # shape or dtype change starts a batch); table, --json, --junit, --html and a failing gate
+    ids = [f"im{k:02d}" for k in range(17)]
+    shapes = [(12, 16)] * 5 + [(20, 9)] * 7 + [(7, 7)] * 5
+    pd, td = os.path.join(base, "pred"), os.path.join(base, "target")
+    os.mkdir(pd)
+    os.mkdir(td)
+    hand = {}
+    for k, (i, shp) in enumerate(zip(ids, shapes)):
+        f = blobs(rng, (1, *shp))[0]
+        t = (f > 0.2).astype(np.uint8)
+        p = (2.5 * (f - 0.2) + rng.normal(scale=0.9, size=shp)).astype(np.float64 if 8 <= k < 10 else np.float32)
+        save(os.path.join(pd, i + (".npy.gz" if k % 4 == 1 else ".npy")), p)
+        save(os.path.join(td, i + ".npy"), t)
+        h = p >= 0  # logits: threshold 0.5 is logit 0
+        tp_, fp_, fn_ = int(np.sum(h & (t == 1))), int(np.sum(h & (t == 0))), int(np.sum(~h & (t == 1)))
+        hand[i] = 2 * tp_ / (2 * tp_ + fp_ + fn_) if 2 * tp_ + fp_ + fn_ else 1.0
+    junit, page = os.path.join(base, "mixed.xml"), os.path.join(base, "mixed.html")
+    common = ["score", "--url", url, "--pred", pd, "--target", td, "--batch-size", "3",
+              "--loss", "cross_entropy", "--loss", "dice", "--metric", "dice", "--metric", "iou",
+              "--metric", "hausdorff:percentile=95,as=hd95", "--no-progress"]
+    tag = "parallel mixed sizes (17 images, 3 shapes, 2 dtypes)"
+    rc, out, err = same_runs(tag + " --json", [*common, "--json", "--gate", "dice.mean>=0.2"], 4)
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        doc = {}
+    T.check(rc == 0 and doc.get("images") == 17 and doc.get("batches", 0) >= 7,
+            f"{tag}: exit 0, 17 images in {doc.get('batches')} batches", f"rc={rc} {short(err)}")
+    per = dict(zip(doc.get("image_ids", []), doc.get("metrics", {}).get("dice", {}).get("per_image", [])))
+    m = harness.mismatch(per, hand, 1e-12, 1e-12, "dice.per_image")
+    T.check(m is None and len(per) == 17, f"{tag}: per-image Dice in id order as counted here", m)
+    m = harness.mismatch(doc.get("metrics", {}).get("dice", {}).get("mean"),
+                         sum(hand.values()) / len(hand), 1e-12, 1e-12, "dice.mean")
+    T.check(m is None, f"{tag}: dice.mean is the mean of the 17 counted here", m)
+    same_runs(tag + " table, --junit, --html, failing gate", [*common, "--gate", "dice.mean>=0.99",
+              "--junit", junit, "--html", page], 6, files=(junit, page))
+    rc, _, _, _ = run([*common, "--gate", "dice.mean>=0.99", "--parallel", "6"])
+    T.check(rc == 1, f"{tag}: a failing gate exits 1 with --parallel 6", f"rc={rc}")
+
+    # a stacked multiclass set of 40 images in 14 batches against one request with all 40
+    pred, tgt = dataset_multiclass(rng, n=40, c=4, h=16, w=18)
+    pp = save(os.path.join(base, "mc_p.npy"), pred)
+    tp = save(os.path.join(base, "mc_t.npy"), tgt)
+    spec = {"losses": [{"name": "cross_entropy"}, {"name": "dice"}],
+            "metrics": [{"name": "dice"}, {"name": "iou"}, {"name": "confusion"}],
+            "ignore_index": 255}
+    sp = write_json(os.path.join(base, "mc_spec.json"), spec)
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--spec", sp, "--batch-size", "3",
+            "--json"]
+    rc, out, err = same_runs("parallel multiclass 40 images in 14 batches", args, 6)
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        doc = None
+    if T.check(rc == 0 and doc is not None, "parallel multiclass: exit 0 with JSON", short(err)):
+        check_top("parallel multiclass", doc, direct(url, spec, pred, tgt), 40, 14, cmdline(args))
+        compare_entries("parallel multiclass --parallel 6", doc, direct(url, spec, pred, tgt),
+                        cmdline(args))
+
+    # a failing batch in the middle: image 13 of 24 (batch 7 of 12) has a target 3, image 20
+    # (batch 11) a 5; every run names batch 7 and image 13, as one by one
+    pred, tgt = dataset_binary(rng, n=24, h=16, w=16)
+    tgt[tgt == 255] = 0
+    tgt[13, 4, 5] = 3
+    tgt[20, 0, 0] = 5
+    pp = save(os.path.join(base, "bad_p.npy"), pred)
+    tp = save(os.path.join(base, "bad_t.npy"), tgt)
+    jb = os.path.join(base, "bad.xml")
+    args = ["score", "--url", url, "--pred", pp, "--target", tp, "--batch-size", "2",
+            "--metric", "dice", "--json", "--junit", jb]
+    for n in (4, 12):
+        rc, out, err = same_runs(f"parallel failing batch 7/12 (--parallel {n})", args, n, files=(jb,))
+        T.check(rc == 2 and out == "" and "batch 7/12 (images 12..13)" in err
+                and "that image of the batch is 13" in err and "422" in err,
+                f"parallel failing batch: --parallel {n}: exit 2 naming batch 7/12 and image 13",
+                f"rc={rc} stderr={short(err)}")
+
+    # bad values: a usage error (exit 2) naming --parallel, for score, submit and reference
+    for verb in (["score", "--url", url, "--pred", pp, "--target", tp],
+                 ["submit", "demo", pp, "--url", url, "--token", "x"],
+                 ["challenge", "reference", "demo", tp, "--url", url, "--token", "x"]):
+        for bad in ("0", "-1", "65", "abc", "", "4x", "1.5", "99999999999999999999"):
+            a = [*verb, "--parallel", bad]
+            rc, out, err, _ = run(a)
+            T.check(rc == 2 and "--parallel" in err and "1..64" in err,
+                    f"parallel: {verb[0]} --parallel {bad!r}: exit 2 naming --parallel 1..64",
+                    f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    rc, out, err, _ = run(["score", "--url", url, "--pred", pp, "--target", tp, "--parallel"])
+    T.check(rc == 2 and "parallel" in err, "parallel: --parallel without a value: exit 2",
+            f"rc={rc} stderr={short(err)}")
+    rc, help_text, _, _ = run(["--help"])
+    T.check("--parallel N" in help_text, "parallel: --help documents --parallel N", short(help_text))
+
+    # 429 with --parallel 4 on a server allowing 2 connections per address: refused requests
+    # are retried each on its own, and the result is that of --parallel 1 on a server without
+    # the limit
+    pred, tgt = dataset_binary(rng, n=30, h=48, w=48)
+    tgt[tgt == 255] = 0
+    pp = save(os.path.join(base, "lim_p.npy"), pred)
+    tp = save(os.path.join(base, "lim_t.npy"), tgt)
+    common = ["--pred", pp, "--target", tp, "--batch-size", "3", "--metric", "dice",
+              "--metric", "hausdorff", "--loss", "cross_entropy", "--compress", "gzip", "--json"]
+    rc1, out1, err1, _ = run(["score", "--url", url, *common, "--parallel", "1"])
+    srv = harness.Server(seglossd, "--max-per-ip", "2")
+    probe = Probe(srv.url)
+    series = 'segloss_rejections_total{reason="per_ip_limit"}'
+    try:
+        r0 = probe.metric(series) or 0.0
+        a = ["score", "--url", srv.url, *common, "--parallel", "4", "--retries", "10"]
+        rc, out, err, secs = run(a, timeout=240)
+        r1 = probe.metric(series) or 0.0
+    finally:
+        probe.close()
+        srv.stop()
+        shutil.rmtree(srv.dir, ignore_errors=True)
+    T.check(rc1 == 0 and rc == 0, f"parallel 429: --parallel 4 against --max-per-ip 2: exit 0 ({secs:.1f} s)",
+            f"{cmdline(a)}: rc={rc} stderr={short(err)}")
+    T.check(r1 > r0, f"parallel 429: the server refused {r1 - r0:.0f} connections (per_ip_limit)",
+            f"{r0} -> {r1}")
+    T.check(re.search(r"batch \d+/10 .*429.*retry 1/10", err) is not None,
+            "parallel 429: stderr notes a batch's '429 ..., retry 1/10'", short(err))
+    T.check(steady(out, srv.url) == steady(out1, url),
+            "parallel 429: the output is --parallel 1's (without the limit), byte for byte",
+            f"{len(out)} vs {len(out1)} bytes")
+
+    # memory: 128 images of 256x256 in batches of 8 over 4 connections stay near one batch's
+    n = 128
+    pred = rng.normal(size=(n, 256, 256)).astype(np.float32)
+    tgt = (rng.random((n, 256, 256)) < 0.4).astype(np.uint8)
+    pp = save(os.path.join(base, "mem_p.npy"), pred)
+    tp = save(os.path.join(base, "mem_t.npy"), tgt)
+    pp8 = save(os.path.join(base, "mem_p8.npy"), pred[:8])
+    tp8 = save(os.path.join(base, "mem_t8.npy"), tgt[:8])
+    del pred, tgt
+    common = ["--batch-size", "8", "--loss", "cross_entropy", "--no-per-image", "--json"]
+    rc, _, err, rss = peak_rss(["score", "--url", url, "--pred", pp, "--target", tp, *common,
+                                "--parallel", "4"])
+    rc8, _, err8, rss8 = peak_rss(["score", "--url", url, "--pred", pp8, "--target", tp8, *common])
+    T.check(rc == 0 and rc8 == 0 and rss is not None and rss8 is not None and rss - rss8 < 24,
+            f"parallel memory: 128 images (40 MiB) at --parallel 4: peak RSS {rss} MiB, one batch "
+            f"of 8 alone {rss8} MiB: under 24 MiB more", f"rc={rc} {short(err)} {short(err8)}")
+
+
 GROUPS = ("golden", "aggregation", "dirs", "dirs_multiclass", "memory", "csv", "gates", "output",
-          "errors", "report", "region_losses", "soft_targets", "zstd")
+          "errors", "report", "region_losses", "soft_targets", "zstd", "parallel")
 
 
 def golden_case_files(golden_dir, cid):
@@ -2472,6 +2694,7 @@ def main():
             ("region_losses", lambda: test_region_losses(server.url)),
             ("soft_targets", lambda: test_soft_targets(server.url)),
             ("zstd", lambda: test_zstd(server.url)),
+            ("parallel", lambda: test_parallel(server.url, opts.seglossd, opts.golden)),
         ]
         results = {}
         for name, fn in steps:

@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 import harness  # noqa: E402
 import segloss  # noqa: E402
+from test_cli import pooling_loss  # noqa: E402  (which losses pool a whole batch)
 
 ARRAYS = ("prediction", "target", "weight", "instances")
 QUEUE_FULL = 'segloss_rejections_total{reason="queue_full"}'
@@ -652,6 +653,153 @@ def test_zstd(t, server, client, by_id):
 
 
 
+def _steady(answers):
+    """Answers without elapsed_ms (the server's timing), for comparing two runs."""
+    return [{k: v for k, v in a.items() if k != "elapsed_ms"} for a in answers]
+
+
+def _metric_over(url, series, source="127.0.0.2"):
+    """A /metrics series from another loopback address (not counted by --max-per-ip)."""
+    import http.client
+
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", "/metrics")
+        for line in conn.getresponse().read().decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
+        return 0.0
+    finally:
+        conn.close()
+
+
+def test_parallel(t, seglossd, server, client, cases):
+    """(10) score_batches(parallel=N): answers in the batches' order and equal to parallel=1's,
+    golden per-image values, mixed sizes against a count done here, the first failing batch's
+    error, the generator read only as far as needed, bad values, 429s retried per request."""
+    used = 0
+    for case in cases:
+        if case["expect"].get("status") != 200 or "weight_map" in case["expect"]:
+            continue
+        args = case_args(case)
+        if args is None or args[0].shape[0] < 2:
+            continue
+        pred, target, kwargs = args
+        if kwargs.get("weight") is not None or kwargs.get("instances") is not None:
+            continue
+        if any(pooling_loss(l) for l in kwargs.get("losses", []) if isinstance(l, dict)):
+            continue  # a loss over the whole batch: a batch of one image is another question
+        rtol, atol = tolerances(case)
+        n = pred.shape[0]
+        batches = [(pred[i:i + 1], target[i:i + 1]) for i in range(n)]
+        what = f"score_batches {case['id']} ({n} batches)"
+        try:
+            one = client.score_batches(batches, parallel=1, **kwargs)
+            par = client.score_batches(iter(batches), parallel=4, **kwargs)
+        except segloss.SeglossError as e:
+            t.check(False, what, str(e))
+            continue
+        used += 1
+        t.check(_steady(one) == _steady(par) and len(par) == n,
+                f"{what}: parallel=4 answers equal parallel=1's, in order")
+        for sec in ("metrics", "losses"):
+            for key, entry in expected(case).get(sec, {}).items():
+                want = entry.get("per_image") if isinstance(entry, dict) else None
+                if not isinstance(want, list) or len(want) != n:
+                    continue
+                got = [a[sec][key]["per_image"][0] for a in par]
+                m = harness.mismatch(got, want, rtol, atol, f"{sec}.{key}.per_image")
+                t.check(m is None, f"{what}: {sec}.{key} per image as the golden expect", m)
+    t.check(used >= 8, f"score_batches: {used} multi-image golden cases", "too few")
+
+    # mixed sizes, one generator: per-image Dice counted here, in the batches' order
+    rng = np.random.default_rng(19)
+    shapes = [(12, 16)] * 3 + [(20, 9)] * 4 + [(7, 7)] * 3 + [(12, 16)] * 2
+    data = []
+    for shp in shapes:
+        k = int(rng.integers(1, 4))
+        f = rng.normal(size=(k, *shp))
+        data.append(((2.0 * f + rng.normal(size=f.shape)).astype(np.float32),
+                     (f > 0.2).astype(np.uint8)))
+
+    def dice_by_hand(p, y):
+        """2TP / (2TP + FP + FN) of one image, logits thresholded at 0 (probability 0.5)."""
+        h = p >= 0
+        tp, fp, fn = int(np.sum(h & (y == 1))), int(np.sum(h & (y == 0))), int(np.sum(~h & (y == 1)))
+        return 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 1.0
+
+    want = [dice_by_hand(p[i], y[i]) for p, y in data for i in range(p.shape[0])]
+    one = client.score_batches(data, metrics=["dice"], parallel=1)
+    par = client.score_batches((b for b in data), metrics=["dice"], parallel=6)
+    got = [v for a in par for v in a["metrics"]["dice"]["per_image"]]
+    t.check(_steady(one) == _steady(par), "score_batches mixed sizes: parallel=6 equals parallel=1")
+    m = harness.mismatch(got, want, 1e-12, 1e-12, "dice.per_image")
+    t.check(m is None and len(par) == len(data),
+            f"score_batches mixed sizes: {len(got)} per-image Dice in order as counted here", m)
+
+    # the first failing batch in order (3 of 10), whatever the later failing one (7) does;
+    # the generator is read at most parallel batches past the one being waited for
+    pred = (rng.random((10, 2, 8, 8)) < 0.5).astype(np.float32)
+    tgt = (rng.random((10, 2, 8, 8)) < 0.5).astype(np.uint8)
+    tgt[3, 1, 2, 2] = 4
+    tgt[7, 0, 0, 0] = 9
+    errs = {}
+    for n in (1, 2, 5):
+        pulled = []
+
+        def gen():
+            for i in range(10):
+                pulled.append(i)
+                yield pred[i], tgt[i]
+
+        e = raises(lambda: client.score_batches(gen(), metrics=["dice"], parallel=n),
+                   segloss.SeglossError)
+        errs[n] = e
+        t.check(e is not None and e.status == 422 and getattr(e, "batch", None) == 3,
+                f"score_batches parallel={n}: a 422 for batch 3 (with .batch = 3)",
+                repr(e) + " " + repr(getattr(e, "batch", None)))
+        t.check(len(pulled) <= 3 + n + 1, f"score_batches parallel={n}: read {len(pulled)} "
+                f"batches of 10, at most {3 + n + 1} (batch 3 and {n} in flight)", repr(pulled))
+    t.check(all(str(e) == str(errs[1]) for e in errs.values() if e is not None),
+            "score_batches: the error text is parallel=1's", repr({k: str(v) for k, v in errs.items()}))
+
+    # bad values: ValueError before any request (nothing listens at this address)
+    dead = segloss.Client(f"http://127.0.0.1:{harness.free_port()}", retries=0)
+    for bad in (0, -1, 65, 1.5, "4", True, None):
+        e = raises(lambda: dead.score_batches([(pred[0], tgt[0])], parallel=bad), ValueError)
+        t.check(e is not None and "parallel" in str(e) and "1..64" in str(e),
+                f"score_batches parallel={bad!r}: ValueError naming 1..64", repr(e))
+    e = raises(lambda: client.score_batches([(pred[0], tgt[0], tgt[0])], parallel=2), TypeError)
+    t.check(e is not None and "batches[0]" in str(e), "score_batches: a batch that is not a pair "
+            "raises TypeError naming it", repr(e))
+    t.check("parallel" in segloss.Client.score_batches.__doc__, "score_batches documents parallel")
+
+    # 429: a server allowing 2 connections per address; parallel=4 retries each request
+    pred = rng.normal(size=(16, 48, 48)).astype(np.float32)
+    tgt = (rng.random((16, 48, 48)) < 0.4).astype(np.uint8)
+    batches = [(pred[i:i + 2], tgt[i:i + 2]) for i in range(0, 16, 2)]
+    metrics = ["dice", "hausdorff"]
+    want = client.score_batches(batches, metrics=metrics, parallel=1)
+    lim = harness.Server(seglossd, "--max-per-ip", "2")
+    series = 'segloss_rejections_total{reason="per_ip_limit"}'
+    try:
+        c = segloss.Client(lim.url, retries=20, backoff=0.05)
+        r0 = _metric_over(lim.url, series)
+        got = None
+        for _ in range(5):  # until a run met the limit (requests at once are not guaranteed)
+            got = c.score_batches(batches, metrics=metrics, parallel=4)
+            if _metric_over(lim.url, series) > r0:
+                break
+        r1 = _metric_over(lim.url, series)
+    finally:
+        lim.stop()
+    t.check(r1 > r0, f"score_batches 429: the server refused {r1 - r0:.0f} connections "
+            "(--max-per-ip 2, parallel=4)", f"{r0} -> {r1}")
+    t.check(got is not None and _steady(got) == _steady(want),
+            "score_batches 429: parallel=4 answers after retries equal parallel=1's")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seglossd", default="build/seglossd")
@@ -662,7 +810,7 @@ def main():
     # each test is "clients/python/NAME" (NAME: the function without test_) for the filter
     want = {fn: harness.selected("clients/python/" + fn.__name__[5:]) for fn in (
         test_goldens, test_errors, test_equivalent_inputs, test_module_functions, test_saturation,
-        test_connection, test_wire, test_zstd)}
+        test_connection, test_wire, test_zstd, test_parallel)}
     if not any(want.values()):
         return t.finish()
     cases = harness.golden_cases(args.golden)
@@ -677,7 +825,8 @@ def main():
                  (test_errors, lambda s, c: (s, c, cases)),
                  (test_equivalent_inputs, lambda s, c: (c, by_id)),
                  (test_module_functions, lambda s, c: (s, by_id)),
-                 (test_zstd, lambda s, c: (s, c, by_id))]
+                 (test_zstd, lambda s, c: (s, c, by_id)),
+                 (test_parallel, lambda s, c: (args.seglossd, s, c, cases))]
     if any(want[fn] for fn, _ in on_server):
         server = harness.Server(args.seglossd)
         try:
