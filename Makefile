@@ -408,8 +408,10 @@ soak: deps $(SEGLOSSD) $(SOAK)
 # ---- test-cluster: 3 seglossd replicas behind Debian's nginx running docker/nginx/segloss.conf
 # on loopback ports (tests/cluster/test_cluster.py: golden load through nginx, SIGKILL and
 # SIGTERM of a replica), and the deployment files checked against seglossd's flags
-# (tests/cluster/check_deploy.py). Installs its Debian packages as root, like deps.
-CLUSTER_PKGS = nginx python3-yaml yamllint
+# (tests/cluster/check_deploy.py); challenges on 3 replicas sharing one PostgreSQL (started by
+# the test) and one --blob-dir (tests/cluster/test_cluster_pg.py: quotas, a replica killed while
+# scoring and one while re-scoring, one leaderboard). Installs its Debian packages as root.
+CLUSTER_PKGS = nginx python3-yaml yamllint postgresql python3-numpy
 .PHONY: test-cluster
 test-cluster: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)SEGLOSS_PKGS="$(CLUSTER_PKGS)" sh .ci/deps.sh
