@@ -430,8 +430,7 @@ test-cluster: deps $(SEGLOSSD) $(SEGLOSS)
 # debootstrap when missing, builds both images, runs the golden runner and e2e's functional
 # checks against a read-only container, drains it with docker stop, brings up the compose stack
 # (3 replicas on the postgres service behind nginx; the challenge checks through nginx), kills a
-# replica under golden load, docker-compose down -v. Installs
-# its Debian packages as root, like deps.
+# replica under golden load, docker-compose down -v. Installs its Debian packages as root.
 IMAGE_PKGS = docker.io docker-compose debootstrap debian-archive-keyring python3-yaml python3-numpy
 .PHONY: test-image
 test-image: deps $(SEGLOSSD) $(SEGLOSS) $(GOLDEN) $(E2E)
