@@ -80,6 +80,7 @@ class Stack:
         os.close(fd)
         self.n = 0
         self.owner = {}  # replica id in segloss_replicas -> its Proc
+        self.probe = None  # (challenge, token, body) of learn_owners
 
     def flags(self):
         return ["--db", self.pg.uri("cluster"), "--db-password-file", self.pg.password_file,
@@ -224,7 +225,8 @@ def probe_setup(s):
         return False
     body = tc.stacked(np.stack([tc.shifted(0)[i] for i in tc.IDS]).astype(np.uint8), tc.IDS,
                       "prediction")
-    return s.learn_owners("probe", c.json["token"], body)
+    s.probe = ("probe", c.json["token"], body)
+    return s.learn_owners(*s.probe)
 
 
 def pred_body(pred):
@@ -265,20 +267,38 @@ def phase_kill_scoring(s, ref, toks, rng):
         rows = s.sql("SELECT id, owner FROM submissions WHERE challenge = 'heavy' AND "
                      "status = 'scoring' ORDER BY seq LIMIT 1")
         if rows and rows.split("|")[1] in s.owner:
-            found["id"], owner = rows.split("|")
-            found["r"] = s.owner[owner]
+            found["id"], found["owner"] = rows.split("|")
+            found["r"] = s.owner[found["owner"]]
             return True
         return False
-    poll(scoring, step=0.02)
-    victim = found.get("r")
-    T.check(victim is not None, "a replica is scoring a submission (status scoring, its owner)")
-    if victim is None:
+
+    # the submission may be answered between the look and the kill (a few ms of its ~1 s): what
+    # the kill cut is what its owner still had scoring after it (or already failed by a sweep);
+    # none cut: a new replica joins and the next one is tried
+    victim, cut_ids = None, []
+    for _attempt in range(3):
+        found.clear()
+        poll(scoring, step=0.02)
+        victim = found.get("r")
+        if victim is None:
+            break
+        s.kill(victim)
+        cut_ids = s.sql(f"SELECT id FROM submissions WHERE owner = '{found['owner']}' AND "
+                        "(status = 'scoring' OR error = 'interrupted')").split()
+        if cut_ids:
+            break
+        T.info(f"{found['id']} was answered before the kill landed: another try")
+        s.start_replica()
+        s.learn_owners(*s.probe)
+        s.reload_nginx()
+    T.check(victim is not None and cut_ids, "a replica is SIGKILLed while it scores a "
+            "submission (status scoring, its owner in the store)", repr(found))
+    if not cut_ids:
         stop.set()
         return answered
-    s.kill(victim)
     n_before = len(answered)
-    T.info(f"SIGKILL {victim.name} while it scores {found['id']}, after {n_before} answers "
-           f"(a submission takes ~{np.median([v[2] for v in answered.values()]):.2f} s)")
+    T.info(f"SIGKILL {victim.name} while it scores {', '.join(cut_ids)}, after {n_before} "
+           f"answers (a submission takes ~{np.median([v[2] for v in answered.values()]):.2f} s)")
     poll(lambda: len(answered) >= n_before + 2)
     stop.set()
     for x in th:
@@ -294,10 +314,13 @@ def phase_kill_scoring(s, ref, toks, rng):
         return s.sql("SELECT count(*) FROM submissions WHERE challenge = 'heavy' AND "
                      "status = 'scoring'") == "0"
     ok = poll(settled)
-    st = s.call("GET", f"/v1/challenges/heavy/submissions/{found['id']}", token=s.admin).json
-    T.check(ok and st and st.get("status") == "failed" and st.get("error") == "interrupted",
+    sts = [s.call("GET", f"/v1/challenges/heavy/submissions/{i}", token=s.admin).json
+           for i in cut_ids]
+    T.check(ok and all(st and st.get("status") == "failed" and st.get("error") == "interrupted"
+                       and st["id"] not in answered for st in sts),
             f"the cut submission fails as interrupted after the lease ({LEASE_S} s; "
-            f"{time.monotonic() - t0:.1f} s after the kill)", repr(st)[:300])
+            f"{time.monotonic() - t0:.1f} s after the kill), and was not answered",
+            repr(sts)[:300])
     # every answered submission is stored with the scores it was answered with, which are the
     # Dice worked out here
     lst = s.call("GET", "/v1/challenges/heavy/submissions", token=s.admin).json
@@ -350,7 +373,7 @@ def phase_kill_rescore(s, ref, toks, rng, answered):
         p = s.call("GET", "/v1/challenges/heavy/rescore", token=s.admin).json or {}
         # mid-run: one submission re-scored, more to go
         if o in s.owner and s.owner[o] in s.c.replicas and p.get("total") and \
-                p["done"] >= 1 and p["done"] + p["failed"] < p["total"]:
+                p["done"] >= 1 and p["done"] + p["failed"] <= p["total"] - 3:
             holder["r"], holder["p"] = s.owner[o], p
             return True
         return False
@@ -362,6 +385,9 @@ def phase_kill_rescore(s, ref, toks, rng, answered):
         return new
     s.kill(victim)
     t0 = time.monotonic()
+    after = s.call("GET", "/v1/challenges/heavy/rescore", token=s.admin).json or {}
+    T.check(after.get("done", 0) + after.get("failed", 0) < after.get("total", 0),
+            f"the re-score is unfinished when {victim.name} dies", repr(after))
     T.info(f"SIGKILL {victim.name} holding the re-score at {holder['p']}")
     prog = {}
 
