@@ -20,7 +20,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 
@@ -85,7 +84,8 @@ def blobs(rng, n, size):
     for i in range(n):
         f = rng.normal(size=(size, size))
         for _ in range(3):
-            f = (f + np.roll(f, 1, 0) + np.roll(f, -1, 0) + np.roll(f, 1, 1) + np.roll(f, -1, 1)) / 5
+            f = (f + np.roll(f, 1, 0) + np.roll(f, -1, 0) + np.roll(f, 1, 1)
+                 + np.roll(f, -1, 1)) / 5
         out[i] = f > 0.1 * f.std()
     return out
 

@@ -23,7 +23,6 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
