@@ -18,6 +18,7 @@
 #   make bench-mc   multiclass seglossd against PyTorch on one thread, issue 18's two batches
 #   make bench-lovasz  Lovász-Softmax C=19 512x1024 against the reference on one thread
 #   make bench-parallel  segloss score --parallel 1/6 through nginx, 3 replicas against 1
+#   make bench-cluster   challenge submissions/s through nginx, 3 replicas on PostgreSQL vs 1
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (clang), from the corpus kept in
 #                   tests/fuzz/corpus; make fuzz-merge folds new finds into it, make fuzz-long
 #                   runs a long campaign in the background
@@ -217,6 +218,13 @@ bench-parallel: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)SEGLOSS_PKGS="nginx python3-numpy" sh .ci/deps.sh
 	$(Q)/usr/bin/python3 tests/bench/parallel_bench.py --seglossd $(SEGLOSSD) --segloss $(SEGLOSS)
 
+# Challenge submissions per second through nginx: 3 seglossd replicas on one PostgreSQL against 1
+# (and 1 on SQLite), the same data (tests/bench/cluster_bench.py; needs nginx and postgresql).
+.PHONY: bench-cluster
+bench-cluster: deps $(SEGLOSSD)
+	$(Q)SEGLOSS_PKGS="nginx postgresql python3-numpy" sh .ci/deps.sh
+	$(Q)/usr/bin/python3 tests/bench/cluster_bench.py --seglossd $(SEGLOSSD)
+
 # Multiclass end to end against PyTorch on one thread (tests/bench/mc_compare.py): issue 18's
 # 2x19x512x1024 and 4x4x512x512 batches, values checked within 1e-5, elapsed_ms and wall time
 .PHONY: bench-mc
@@ -413,8 +421,10 @@ soak: deps $(SEGLOSSD) $(SOAK)
 # ---- test-cluster: 3 seglossd replicas behind Debian's nginx running docker/nginx/segloss.conf
 # on loopback ports (tests/cluster/test_cluster.py: golden load through nginx, SIGKILL and
 # SIGTERM of a replica), and the deployment files checked against seglossd's flags
-# (tests/cluster/check_deploy.py). Installs its Debian packages as root, like deps.
-CLUSTER_PKGS = nginx python3-yaml yamllint
+# (tests/cluster/check_deploy.py); challenges on 3 replicas sharing one PostgreSQL (started by
+# the test) and one --blob-dir (tests/cluster/test_cluster_pg.py: quotas, a replica killed while
+# scoring and one while re-scoring, one leaderboard). Installs its Debian packages as root.
+CLUSTER_PKGS = nginx python3-yaml yamllint postgresql python3-numpy
 .PHONY: test-cluster
 test-cluster: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)SEGLOSS_PKGS="$(CLUSTER_PKGS)" sh .ci/deps.sh
@@ -424,9 +434,9 @@ test-cluster: deps $(SEGLOSSD) $(SEGLOSS)
 # starts dockerd if none answers (and stops it after), makes debian:12 / debian:12-slim with
 # debootstrap when missing, builds both images, runs the golden runner and e2e's functional
 # checks against a read-only container, drains it with docker stop, brings up the compose stack
-# (3 replicas behind nginx), kills a replica under golden load, docker-compose down -v. Installs
-# its Debian packages as root, like deps.
-IMAGE_PKGS = docker.io docker-compose debootstrap debian-archive-keyring python3-yaml
+# (3 replicas on the postgres service behind nginx; the challenge checks through nginx), kills a
+# replica under golden load, docker-compose down -v. Installs its Debian packages as root.
+IMAGE_PKGS = docker.io docker-compose debootstrap debian-archive-keyring python3-yaml python3-numpy
 .PHONY: test-image
 test-image: deps $(SEGLOSSD) $(SEGLOSS) $(GOLDEN) $(E2E)
 	$(Q)SEGLOSS_PKGS="$(IMAGE_PKGS)" sh .ci/deps.sh

@@ -49,18 +49,19 @@ T = Tally("deploy")
 
 
 def load_flags(repo):
-    """{SEGLOSS_X: (flag, min, max, default)} from server/config.c (min/max None when symbolic)."""
+    """{SEGLOSS_X: (flag, min, max, default, text)} from server/config.c (min/max None when
+    symbolic; text: a T_TEXT setting, a path or a URI)."""
     with open(os.path.join(repo, "server", "config.c")) as f:
         src = f.read()
     flags = {}
     # one row per setting: {"--flag", "SEGLOSS_X", CFG(field), T_TYPE, min, max, default}
-    for m in re.finditer(r'\{"(--[a-z-]+)", "(SEGLOSS_\w+)", CFG\(\w+\), T_\w+,\s*([^,]+),'
+    for m in re.finditer(r'\{"(--[a-z-]+)", "(SEGLOSS_\w+)", CFG\(\w+\), (T_\w+),\s*([^,]+),'
                          r'\s*([^,]+),\s*([^}]+)\}', src):
-        flag, env, lo, hi, d = (m.group(i).strip() for i in range(1, 6))
+        flag, env, typ, lo, hi, d = (m.group(i).strip() for i in range(1, 7))
         if env == "SEGLOSS_BIND":
             d = "127.0.0.1"  # text, set apart from the numbers' defaults
         flags[env] = (flag, int(lo) if lo.isdigit() else None, int(hi) if hi.isdigit() else None,
-                      d)
+                      d, typ == "T_TEXT")
     return flags
 
 
@@ -74,10 +75,16 @@ def check_env(flags, env, where):
         if k not in flags:
             bad.append(f"{k} is not a seglossd variable")
             continue
-        _flag, lo, hi, _d = flags[k]
+        _flag, lo, hi, _d, text = flags[k]
         if k == "SEGLOSS_BIND":
             if not re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+", v):
                 bad.append(f"{k}={v} is not an address literal")
+        elif text and re.search(r"_(FILE|DIR)$", k):
+            if not v.startswith("/"):
+                bad.append(f"{k}={v} is not an absolute path")
+        elif text:
+            if not v:
+                bad.append(f"{k} is empty")
         elif not v.isdigit():
             bad.append(f"{k}={v} is not a decimal")
         elif (lo is not None and int(v) < lo) or (hi is not None and int(v) > hi):
@@ -85,7 +92,7 @@ def check_env(flags, env, where):
     seg = sorted(k for k in env if k.startswith("SEGLOSS_"))
     T.check(seg and not bad, f"{where}: {len(seg)} SEGLOSS_* variables, all known to "
             "server/config.c and in range", "; ".join(bad))
-    eff = {k: d for k, (_f, _lo, _hi, d) in flags.items()}
+    eff = {k: d for k, (_f, _lo, _hi, d, _t) in flags.items()}
     eff.update({k: str(v) for k, v in env.items() if k.startswith("SEGLOSS_")})
     return eff
 
@@ -301,6 +308,13 @@ def check_nginx(repo, eff_list):
     nu = dirs.get("proxy_next_upstream", [""])[0].split()
     T.check({"error", "timeout", "http_503", "non_idempotent"} <= set(nu),
             "nginx: proxy_next_upstream error timeout http_503 non_idempotent", nu)
+    loc = re.search(r"(?s)location\s+/v1/challenges\s*\{(.*?)\}", re.sub(r"#[^\n]*", "", conf))
+    cu = (nginx_directives(loc.group(1)).get("proxy_next_upstream", [""])[0].split()
+          if loc else [])
+    T.check(loc and "error" in cu and "non_idempotent" not in cu,
+            "nginx: /v1/challenges tries the next replica on a refused connection but never "
+            "resends a request a replica received (no non_idempotent: a stored submission would "
+            "count twice)", cu)
     T.check(has("proxy_next_upstream_tries", lambda a: int(a) >= 2),
             "nginx: proxy_next_upstream_tries >= 2")
     T.check("least_conn" in re.sub(r"#[^\n]*", "", conf) and has("keepalive") and
@@ -460,22 +474,43 @@ def check_dockerignore(repo):
             "no docker/Dockerfile.dockerignore beside the root .dockerignore")
 
 
-def check_k8s(repo, flags):
-    docs = []
-    for path in sorted(glob.glob(os.path.join(repo, "docker", "k8s", "*.yaml"))):
-        with open(path) as f:
-            docs += [x for x in yaml.safe_load_all(f) if x]
+def k8s_docs(repo, variant=None):
+    """The documents of docker/k8s/*.yaml; with variant, docker/k8s/VARIANT/*.yaml in place of
+    the kinds it holds (its Deployment replaces ../deployment.yaml)."""
+    def load(d):
+        out = []
+        for path in sorted(glob.glob(os.path.join(repo, "docker", "k8s", *d, "*.yaml"))):
+            with open(path) as f:
+                out += [x for x in yaml.safe_load_all(f) if x]
+        return out
+    docs = load(())
+    if variant:
+        extra = load((variant,))
+        kinds = {x.get("kind") for x in extra}
+        docs = [x for x in docs if x.get("kind") not in kinds] + extra
+    return docs
+
+
+def check_k8s(repo, flags, variant=None):
+    """The manifests' checks; with variant (a folder of docker/k8s), its set of manifests."""
+    docs = k8s_docs(repo, variant)
+    label = f"k8s {variant}:" if variant else "k8s:"
+
+    class _T:  # every check named after the set it checks
+        @staticmethod
+        def check(cond, what, why=""):
+            return T.check(cond, what.replace("k8s:", label, 1), why)
     by = {}
     for x in docs:
         by.setdefault(x.get("kind"), []).append(x)
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
-        T.check(len(by.get(kind, [])) == 1, f"k8s: one {kind}")
+        _T.check(len(by.get(kind, [])) == 1, f"k8s: one {kind}")
     if any(len(by.get(k, [])) != 1 for k in ("Deployment", "Service", "HorizontalPodAutoscaler",
                                              "PodDisruptionBudget")):
         return None
     dep, svc = by["Deployment"][0], by["Service"][0]
     hpa, pdb = by["HorizontalPodAutoscaler"][0], by["PodDisruptionBudget"][0]
-    T.check(dep["apiVersion"] == "apps/v1" and svc["apiVersion"] == "v1" and
+    _T.check(dep["apiVersion"] == "apps/v1" and svc["apiVersion"] == "v1" and
             hpa["apiVersion"] == "autoscaling/v2" and pdb["apiVersion"] == "policy/v1",
             "k8s: apiVersions apps/v1, v1, autoscaling/v2, policy/v1")
     spec = dep["spec"]
@@ -485,40 +520,40 @@ def check_k8s(repo, flags):
     def selects(sel):
         return bool(sel) and all(labels.get(k) == v for k, v in sel.items())
 
-    T.check(selects(spec["selector"]["matchLabels"]),
+    _T.check(selects(spec["selector"]["matchLabels"]),
             "k8s: the Deployment's selector matches its pod labels")
     cs = pod["containers"]
-    T.check(len(cs) == 1, "k8s: one container")
+    _T.check(len(cs) == 1, "k8s: one container")
     c = cs[0]
     ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
-    T.check(8080 in ports.values(), "k8s: containerPort 8080")
+    _T.check(8080 in ports.values(), "k8s: containerPort 8080")
 
     def port_of(p):
         return ports.get(p) if isinstance(p, str) else p
 
     rp, lp = c.get("readinessProbe", {}).get("httpGet", {}), c.get("livenessProbe", {}).get(
         "httpGet", {})
-    T.check(rp.get("path") == "/readyz" and port_of(rp.get("port")) == 8080,
+    _T.check(rp.get("path") == "/readyz" and port_of(rp.get("port")) == 8080,
             "k8s: readinessProbe GET /readyz on 8080", rp)
-    T.check(lp.get("path") == "/healthz" and port_of(lp.get("port")) == 8080,
+    _T.check(lp.get("path") == "/healthz" and port_of(lp.get("port")) == 8080,
             "k8s: livenessProbe GET /healthz on 8080", lp)
     res = c.get("resources", {})
     req, lim = res.get("requests", {}), res.get("limits", {})
-    T.check({"cpu", "memory"} <= set(req) and "memory" in lim,
+    _T.check({"cpu", "memory"} <= set(req) and "memory" in lim,
             "k8s: resources requests (cpu, memory) and limits (memory)", res)
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
-    eff = check_env(flags, env, "k8s Deployment")
-    T.check(eff["SEGLOSS_BIND"] == "0.0.0.0" and eff["SEGLOSS_PORT"] == "8080",
+    eff = check_env(flags, env, label[:-1] + " Deployment")
+    _T.check(eff["SEGLOSS_BIND"] == "0.0.0.0" and eff["SEGLOSS_PORT"] == "8080",
             "k8s: seglossd on 0.0.0.0:8080")
     cpu = req.get("cpu", "0")
     cpu_n = float(cpu[:-1]) / 1000 if str(cpu).endswith("m") else float(cpu)
     threads = int(eff["SEGLOSS_THREADS"])
-    T.check(1 <= threads <= max(1, round(cpu_n)),
+    _T.check(1 <= threads <= max(1, round(cpu_n)),
             f"k8s: SEGLOSS_THREADS={threads} is set and fits the CPU request ({cpu}); 0 would "
             "count the node's cores")
     mem = mem_mib(lim.get("memory", ""))
     need = need_mib(eff, threads)
-    T.check(mem and mem >= need and mem_mib(req.get("memory", "0")) <= mem,
+    _T.check(mem and mem >= need and mem_mib(req.get("memory", "0")) <= mem,
             f"k8s: memory limit {mem:.0f} MiB >= {need:.0f} MiB = SEGLOSS_MAX_INFLIGHT_MB + "
             f"SEGLOSS_THREADS x (SEGLOSS_MAX_BODY_MB + {ARRAYS} x 8 x SEGLOSS_MAX_PIXELS B) + "
             f"{BASE_MIB} MiB")
@@ -527,40 +562,141 @@ def check_k8s(repo, flags):
         c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds")
     grace = pod.get("terminationGracePeriodSeconds", 30)
     drain = int(eff["SEGLOSS_DRAIN_SECONDS"])
-    T.check(sleep is not None and grace > drain + sleep,
+    _T.check(sleep is not None and grace > drain + sleep,
             f"k8s: terminationGracePeriodSeconds {grace} > preStop sleep {sleep} + "
             f"SEGLOSS_DRAIN_SECONDS {drain}")
     sc, csc = pod.get("securityContext", {}), c.get("securityContext", {})
-    T.check(sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0 and
+    _T.check(sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0 and
             csc.get("allowPrivilegeEscalation") is False,
             "k8s: runs as non-root, no privilege escalation")
     ru = spec.get("strategy", {}).get("rollingUpdate", {})
-    T.check(ru.get("maxUnavailable", 1) == 0, "k8s: rolling updates keep every replica until "
+    _T.check(ru.get("maxUnavailable", 1) == 0, "k8s: rolling updates keep every replica until "
             "its successor is ready (maxUnavailable 0)")
 
-    T.check(selects(svc["spec"].get("selector")), "k8s: the Service selects the pods")
+    _T.check(selects(svc["spec"].get("selector")), "k8s: the Service selects the pods")
     sp = svc["spec"].get("ports", [])
-    T.check(sp and all(port_of(p.get("targetPort", p.get("port"))) == 8080 for p in sp),
+    _T.check(sp and all(port_of(p.get("targetPort", p.get("port"))) == 8080 for p in sp),
             "k8s: the Service targets port 8080", sp)
     ref = hpa["spec"]["scaleTargetRef"]
-    T.check(ref.get("kind") == "Deployment" and ref.get("name") == dep["metadata"]["name"] and
+    _T.check(ref.get("kind") == "Deployment" and ref.get("name") == dep["metadata"]["name"] and
             ref.get("apiVersion") == "apps/v1",
             f"k8s: the HPA scales Deployment {dep['metadata']['name']}", ref)
     lo, hi = hpa["spec"].get("minReplicas", 1), hpa["spec"].get("maxReplicas", 0)
-    T.check(2 <= lo <= hi and hpa["spec"].get("metrics"),
+    _T.check(2 <= lo <= hi and hpa["spec"].get("metrics"),
             f"k8s: the HPA keeps {lo}..{hi} replicas on a metric")
-    T.check(selects(pdb["spec"].get("selector", {}).get("matchLabels")),
+    _T.check(selects(pdb["spec"].get("selector", {}).get("matchLabels")),
             "k8s: the PodDisruptionBudget selects the pods")
     mu, ma = pdb["spec"].get("maxUnavailable"), pdb["spec"].get("minAvailable")
-    T.check((mu is not None and mu >= 1 and lo - mu >= 1) or (ma is not None and ma < lo),
+    _T.check((mu is not None and mu >= 1 and lo - mu >= 1) or (ma is not None and ma < lo),
             f"k8s: the PodDisruptionBudget lets a drain through and leaves one replica "
             f"(minReplicas {lo}, maxUnavailable {mu}, minAvailable {ma})")
     return eff
 
 
+def check_k8s_postgres(repo, flags):
+    """docker/k8s/postgres: the Deployment on an external PostgreSQL. Besides check_k8s: the
+    database in SEGLOSS_DB without a password, the password and the admin token as files of a
+    Secret of the set (never an environment variable), --blob-dir on a ReadWriteMany claim of
+    the set mounted writable, no --data-dir."""
+    docs = k8s_docs(repo, "postgres")
+    by = {}
+    for x in docs:
+        by.setdefault(x.get("kind"), []).append(x)
+    dep = by["Deployment"][0]
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    env = {e["name"]: e for e in c.get("env", [])}
+    val = {k: e.get("value") for k, e in env.items()}
+    db = val.get("SEGLOSS_DB") or ""
+    T.check(re.match(r"postgres(ql)?://[^:/@]+@[^/]+/\w+", db) is not None,
+            "k8s postgres: SEGLOSS_DB names the user, server and database, no password", db)
+    T.check(not any("valueFrom" in e and k != "SEGLOSS_DB" for k, e in env.items()) and
+            "PGPASSWORD" not in env and "SEGLOSS_DATA_DIR" not in env,
+            "k8s postgres: no secret in an environment variable, no SEGLOSS_DATA_DIR")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = c.get("volumeMounts", [])
+
+    def volume_of(path):
+        """(volume, mount) holding path, the longest mountPath that contains it."""
+        best = None
+        for m in mounts:
+            mp = m["mountPath"].rstrip("/")
+            if path == mp or path.startswith(mp + "/"):
+                if best is None or len(mp) > len(best[1]["mountPath"]):
+                    best = (vols.get(m["name"], {}), m)
+        return best or ({}, {})
+
+    secrets = {x["metadata"]["name"]: x for x in by.get("Secret", [])}
+    for var in ("SEGLOSS_DB_PASSWORD_FILE", "SEGLOSS_ADMIN_TOKEN_FILE"):
+        path = val.get(var) or ""
+        v, m = volume_of(path)
+        name = v.get("secret", {}).get("secretName")
+        key = os.path.relpath(path, m["mountPath"]) if m else None
+        sec = secrets.get(name, {})
+        T.check(name in secrets and key in set(sec.get("stringData", {})) |
+                set(sec.get("data", {})) and m.get("readOnly") is True,
+                f"k8s postgres: {var} is key {key!r} of the Secret {name!r}, mounted read-only",
+                path)
+    bd = val.get("SEGLOSS_BLOB_DIR") or ""
+    v, m = volume_of(bd)
+    claim = v.get("persistentVolumeClaim", {}).get("claimName")
+    pvcs = {x["metadata"]["name"]: x for x in by.get("PersistentVolumeClaim", [])}
+    T.check(claim in pvcs and pvcs[claim]["spec"].get("accessModes") == ["ReadWriteMany"] and
+            not m.get("readOnly"), f"k8s postgres: SEGLOSS_BLOB_DIR ({bd}) is on the claim "
+            f"{claim!r}, ReadWriteMany, mounted writable by every replica")
+    T.check(pod.get("securityContext", {}).get("fsGroup") == pod.get(
+            "securityContext", {}).get("runAsGroup", -1),
+            "k8s postgres: fsGroup is the user's group (the Secret's files and the claim)")
+    mode = [v.get("secret", {}).get("defaultMode") for v in vols.values() if "secret" in v]
+    T.check(mode and all(x is not None and x & 0o007 == 0 for x in mode),
+            "k8s postgres: the Secret's files are not readable by others (defaultMode)", mode)
+
+
+def check_compose_postgres(repo):
+    """docker/compose.yaml's PostgreSQL: the postgres service built from docker/postgres (on the
+    Debian base), the replicas' store on it with the password and the admin token as secrets,
+    blobs on one shared volume."""
+    d = os.path.join(repo, "docker")
+    with open(os.path.join(d, "compose.yaml")) as f:
+        doc = yaml.safe_load(f)
+    svcs = doc.get("services", {})
+    s, p = svcs.get("seglossd", {}), svcs.get("postgres", {})
+    T.check(os.path.isfile(os.path.join(d, p.get("build", {}).get("context", "-"),
+                                        "Dockerfile")),
+            "compose: postgres is built from docker/postgres")
+    with open(os.path.join(d, "postgres", "Dockerfile")) as f:
+        base = re.findall(r"(?m)^FROM\s+(\S+)", f.read())
+    T.check(base and all(b.startswith("debian:12") for b in base),
+            "compose: postgres is built on the Debian base image (no registry image)", base)
+    env = s.get("environment", {})
+    db = env.get("SEGLOSS_DB", "")
+    T.check(re.match(r"postgresql://[^:/@]+@postgres:5432/\w+$", db) is not None,
+            "compose: SEGLOSS_DB is the postgres service, no password in it", db)
+    top = doc.get("secrets", {})
+    want = {"SEGLOSS_DB_PASSWORD_FILE": "segloss_db_password",
+            "SEGLOSS_ADMIN_TOKEN_FILE": "segloss_admin_token"}
+    T.check(all(env.get(k) == f"/run/secrets/{v}" and v in s.get("secrets", []) and
+                "file" in top.get(v, {}) for k, v in want.items()) and
+            "segloss_db_password" in p.get("secrets", []),
+            "compose: the password and the admin token are secrets mounted as files")
+    vol = {v.split(":")[1]: v.split(":")[0] for v in s.get("volumes", [])}
+    bd = env.get("SEGLOSS_BLOB_DIR")
+    T.check(bd and vol.get(bd) in doc.get("volumes", {}),
+            "compose: SEGLOSS_BLOB_DIR is a named volume every replica mounts", vol)
+    dep = s.get("depends_on", {})
+    T.check(isinstance(dep, dict) and dep.get("postgres", {}).get("condition") ==
+            "service_healthy" and p.get("healthcheck"),
+            "compose: the replicas start once postgres is healthy (pg_isready)")
+    with open(os.path.join(d, "Dockerfile")) as f:
+        df = f.read()
+    T.check(bd and re.search(r"chown 10001:10001 " + re.escape(bd), df),
+            f"compose: the image makes {bd} owned by uid 10001 (a new volume inherits it)")
+
+
 def check_yamllint(repo):
     files = [os.path.join(repo, "docker", "compose.yaml")] + sorted(
-        glob.glob(os.path.join(repo, "docker", "k8s", "*.yaml")))
+        glob.glob(os.path.join(repo, "docker", "k8s", "*.yaml"))) + sorted(
+        glob.glob(os.path.join(repo, "docker", "k8s", "*", "*.yaml")))
     if not shutil.which("yamllint"):
         T.skip("yamllint (Debian package yamllint) is not installed")
         return
@@ -587,8 +723,11 @@ def main():
         eff_compose = check_compose(repo, flags)
         check_dockerignore(repo)
         eff_k8s = check_k8s(repo, flags)
+        check_compose_postgres(repo)
+        eff_k8s_pg = check_k8s(repo, flags, "postgres")
+        check_k8s_postgres(repo, flags)
         effs = [(e, w) for e, w in ((eff_docker, "the image"), (eff_compose, "compose"),
-                                    (eff_k8s, "k8s")) if e]
+                                    (eff_k8s, "k8s"), (eff_k8s_pg, "k8s postgres")) if e]
         check_nginx(repo, effs)
     except Exception as e:  # noqa: BLE001 - a file that cannot be read or parsed fails
         T.check(False, "the deployment files parse", f"{type(e).__name__}: {e}")

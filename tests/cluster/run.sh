@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs the deployment checks and the native cluster test (make test-cluster) and closes with
-# one "N passed, M failed" line over both. Usage: tests/cluster/run.sh SEGLOSSD GOLDEN_DIR
+# Runs the deployment checks, the native cluster test and the challenges' cluster test on
+# PostgreSQL (make test-cluster) and closes with one "N passed, M failed" line over all three.
+# Usage: tests/cluster/run.sh SEGLOSSD GOLDEN_DIR
 seglossd=${1:-build/seglossd}
 golden=${2:-tests/golden/cases}
 here=$(dirname "$0")
@@ -13,10 +14,12 @@ py=python3
 status=0
 total_p=0
 total_f=0
-for t in deploy cluster; do
+for t in deploy cluster pgcluster; do
     case $t in
     deploy) "$py" "$here/check_deploy.py" --build "$(dirname "$seglossd")" >"$out" 2>&1 ;;
     cluster) "$py" "$here/test_cluster.py" --seglossd "$seglossd" --golden "$golden" \
+        --nginx-conf "$here/../../docker/nginx" >"$out" 2>&1 ;;
+    pgcluster) "$py" "$here/test_cluster_pg.py" --seglossd "$seglossd" \
         --nginx-conf "$here/../../docker/nginx" >"$out" 2>&1 ;;
     esac
     [ $? -ne 0 ] && status=1

@@ -253,10 +253,11 @@ class Cluster:
         self.nginx_port = None
         self.procs = []
 
-    def start_replica(self, i):
+    def start_replica(self, i, extra=()):
+        """Starts seglossd{i} (extra: more flags, e.g. the store's); returns it, None if not."""
         argv = [self.args.seglossd, "--port", "0", "--bind", "127.0.0.1", "--threads", "1",
                 "--max-per-ip", "0", "--max-images", str(8 * HEAVY_TILES),
-                "--drain-seconds", "30"]
+                "--drain-seconds", "30", *extra]
         r = Proc(f"seglossd{i}", argv, self.tmp)
         self.procs.append(r)
 

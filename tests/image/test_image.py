@@ -22,7 +22,13 @@
    through NGINX_PORT): 3 healthy replicas behind nginx; the golden runner through nginx; golden
    load through nginx while the replica running a long request is `docker kill`ed: every request
    answers 200 with the golden values and nginx resent the cut-off one; `docker-compose down -v`
-   removes every container, network and volume of the project.
+   removes every container, network and volume of the project. Before the kill, the challenge
+   checks through nginx: the replicas share the postgres service (docker/postgres, the same
+   Debian base) and the blobs volume; two participants send 6 submissions each at once with a
+   quota of 2 a day (exactly 2 x 201 and 4 x 429 each), each replica asked directly scores a
+   submission against the reference another one stored, and every replica and nginx serve the
+   same leaderboard with the Dice worked out in tests/challenges/test_challenges.py. The secrets
+   (database password, admin token) are files made in BUILD/image/secrets.
 
 Every docker call has a timeout, so a broken engine fails the test instead of hanging it. Prints
 "ok"/"FAIL" lines and closes with "image: N passed, M failed"; exits 1 when anything failed. The
@@ -45,11 +51,15 @@ import threading
 import time
 import zlib
 
+import numpy as np  # python3-numpy (the challenge checks' hand-worked masks)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "cluster"))
 from tally import Tally  # noqa: E402  (tests/tally.py)
 import test_cluster as tc  # noqa: E402  (the golden cases and their comparison)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "challenges"))
+import test_challenges as chal  # noqa: E402  (hand-worked Dice of the squares challenge)
 
 T = Tally("image")
 
@@ -264,7 +274,8 @@ def build_images(repo, workdir, images):
     env = dict(os.environ, DOCKER_BUILDKIT="0")
     ok = True
     for svc, argv in (("seglossd", ["-f", os.path.join(repo, "docker", "Dockerfile"), repo]),
-                      ("nginx", [os.path.join(repo, "docker", "nginx")])):
+                      ("nginx", [os.path.join(repo, "docker", "nginx")]),
+                      ("postgres", [os.path.join(repo, "docker", "postgres")])):
         log = os.path.join(workdir, f"build-{svc}.log")
         if os.path.exists(log):
             os.remove(log)
@@ -435,7 +446,21 @@ class Stack:
     def __init__(self, repo, workdir):
         self.file = os.path.join(repo, "docker", "compose.yaml")
         self.port = tc.free_port()
-        self.env = dict(os.environ, NGINX_PORT=str(self.port), COMPOSE_PROJECT_NAME=PROJECT)
+        # the secrets compose mounts: files only this user can reach on the host (a 0700
+        # folder), readable inside the containers by seglossd's and postgres's users
+        sec = os.path.join(workdir, "secrets")
+        os.makedirs(sec, mode=0o700, exist_ok=True)
+        os.chmod(sec, 0o700)
+        self.admin = os.urandom(32).hex()
+        files = {}
+        for name, value in (("db_password", os.urandom(24).hex()), ("admin_token", self.admin)):
+            files[name] = os.path.join(sec, name)
+            with open(files[name], "w") as f:
+                f.write(value + "\n")
+            os.chmod(files[name], 0o644)
+        self.env = dict(os.environ, NGINX_PORT=str(self.port), COMPOSE_PROJECT_NAME=PROJECT,
+                        DB_PASSWORD_FILE=files["db_password"],
+                        ADMIN_TOKEN_FILE=files["admin_token"])
         self.log = os.path.join(workdir, "compose.log")
         self.up_ran = False
 
@@ -500,6 +525,7 @@ def phase_compose(args, repo, workdir):
         if not ok:
             return
         suite(args, f"http://127.0.0.1:{st.port}", "nginx in front of the replicas", ["golden"])
+        phase_challenges(st, reps)
         phase_kill(st, reps, ng[0], args)
     finally:
         if st.up_ran:
@@ -515,6 +541,71 @@ def _status(port, path):
         return http_at("127.0.0.1", port, "GET", path, timeout=5)[0]
     except (OSError, http.client.HTTPException):
         return None
+
+
+def phase_challenges(st, reps):
+    """The challenge checks through nginx and on each replica (CHALLENGES.md "Replicas")."""
+    url = f"http://127.0.0.1:{st.port}"
+    ips = [inspect(c, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}") for c in reps]
+    direct = [f"http://{ip}:8080" for ip in ips if ip]
+    pg = st.containers("postgres")
+    T.check(len(pg) == 1 and wait_healthy(pg, HEALTHY_TIMEOUT), "the postgres service is healthy "
+            "(pg_isready)")
+    cfg = dict(chal.CONFIG, quota={"per_day": 2, "total": None, "concurrent": 8})
+    a = chal.call(url, "PUT", "/v1/challenges/sq", cfg, st.admin)
+    arr = np.stack([chal.REF[i] for i in chal.IDS])
+    b = chal.call(url, "PUT", "/v1/challenges/sq/reference",
+                  chal.stacked(arr, chal.IDS, "target"), st.admin)
+    if not T.check(a.status == 201 and b.status in (200, 201), "a challenge and its reference "
+                   "through nginx (the admin token from the secret)", a.raw[:200] + b.raw[:200]):
+        return
+    tokens = {}
+    # one participant per replica asked directly: 2 a day each would not cover 3
+    for p in ("team-0", "team-1", "direct-0", "direct-1", "direct-2"):
+        r = chal.call(url, "POST", "/v1/challenges/sq/participants", {"name": p}, st.admin)
+        tokens[p] = r.json["token"] if r.status == 201 else None
+    body = {k: chal.stacked(np.stack([chal.shifted(k)[i] for i in chal.IDS]).astype(np.uint8),
+                            chal.IDS, "prediction") for k in (0, 1)}
+    out = {0: [], 1: []}
+    lock = threading.Lock()
+
+    def send(k):
+        r = chal.call(url, "POST", "/v1/challenges/sq/submissions", body[k],
+                      tokens[f"team-{k}"], timeout=REQUEST_TIMEOUT)
+        with lock:
+            out[k].append(r.status)
+    th = [threading.Thread(target=send, args=(k,)) for k in (0, 1) for _ in range(6)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join(3 * REQUEST_TIMEOUT)
+    for k in (0, 1):
+        T.check(sorted(out[k]) == [201] * 2 + [429] * 4, f"team-{k}: 6 submissions at once "
+                "through nginx with 2 a day: exactly 2 x 201 and 4 x 429", sorted(out[k]))
+    # each replica scores against the reference blob another one wrote (the shared volume)
+    scored = []
+    for i, u in enumerate(direct):
+        r = chal.call(u, "POST", "/v1/challenges/sq/submissions", body[1],
+                      tokens[f"direct-{i}"], timeout=REQUEST_TIMEOUT)
+        scored.append((r.status, (r.json or {}).get("public", {}).get("metrics.dice.mean")))
+    want1 = chal.expected_mean(chal.shifted(1), chal.PUBLIC)
+    T.check(len(direct) == 3 and all(st == 201 and chal.close(v, want1) for st, v in scored),
+            f"each of the {len(direct)} replicas, asked directly, scores a submission against "
+            f"the shared reference (Dice {want1})", scored)
+    boards = []
+    for u in direct + [url] * 3:
+        r = chal.call(u, "GET", "/v1/challenges/sq/leaderboard")
+        boards.append([(x["participant"], x["scores"]) for x in r.json["rows"]]
+                      if r.status == 200 else None)
+    want = {"team-0": chal.expected_mean(chal.shifted(0), chal.PUBLIC),
+            "team-1": chal.expected_mean(chal.shifted(1), chal.PUBLIC),
+            **{f"direct-{i}": chal.expected_mean(chal.shifted(1), chal.PUBLIC)
+               for i in range(len(direct))}}
+    got = {p: sc["metrics.dice.mean"] for p, sc in boards[0] or []}
+    T.check(boards[0] and boards.count(boards[0]) == len(boards) and set(got) == set(want) and
+            all(chal.close(got[p], v) for p, v in want.items()),
+            "every replica and nginx serve the same leaderboard, Dice worked by hand",
+            repr(boards)[:400])
 
 
 def phase_kill(st, reps, nginx, args):
