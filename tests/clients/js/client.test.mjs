@@ -15,17 +15,18 @@ import {
     toArray,
 } from "./harness.mjs";
 
-const test = (name, fn) => (selected(`js/${name}`) ? nodeTest(`js/${name}`, fn) : undefined);
+let registered = 0;
+const test = (name, fn) => {
+    if (selected(`js/${name}`)) {
+        registered++;
+        nodeTest(`js/${name}`, fn);
+    }
+};
 const cases = goldenCases();
 const byId = Object.fromEntries(cases.map((c) => [c.id, c]));
 let server;
 let client;
 
-before(async () => {
-    server = await startServer();
-    client = new Client(server.url);
-});
-after(async () => server && server.stop());
 
 const scoreCases = cases.filter((c) => c.expect.status === 200 && !("weight_map" in c.expect)
     && caseArgs(c) !== null);
@@ -409,3 +410,12 @@ test("module function score and $SEGLOSS_URL", async () => {
         else process.env.SEGLOSS_URL = saved;
     }
 });
+
+// the server only when a test is selected (hooks without tests would keep it running)
+if (registered) {
+    before(async () => {
+        server = await startServer();
+        client = new Client(server.url);
+    });
+    after(async () => server && server.stop());
+}

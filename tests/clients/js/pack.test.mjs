@@ -15,7 +15,13 @@ import { selected, startServer } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgDir = path.resolve(here, "../../../clients/js");
-const test = (name, opts, fn) => (selected(`js/${name}`) ? nodeTest(`js/${name}`, opts, fn) : undefined);
+let registered = 0;
+const test = (name, opts, fn) => {
+    if (selected(`js/${name}`)) {
+        registered++;
+        nodeTest(`js/${name}`, opts, fn);
+    }
+};
 
 // path of a program on PATH, or null
 function which(name) {
@@ -27,14 +33,6 @@ const tsc = process.env.SEGLOSS_TSC || which("tsc");
 
 let tmp;
 let server;
-before(async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), "segloss-js-"));
-    server = await startServer();
-});
-after(async () => {
-    if (server) await server.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
 
 test("segloss.d.ts declares every export of segloss.js, and no other value", async () => {
     const mod = await import(path.join(pkgDir, "segloss.js"));
@@ -102,3 +100,16 @@ test("tsc --noEmit: types-usage.ts against the package's segloss.d.ts", { skip: 
     const r = spawnSync(tsc, ["-p", "."], { cwd: app, encoding: "utf8" });
     assert.equal(r.status, 0, `${tsc}: ${r.stdout}${r.stderr}`);
 });
+
+// the server and the folder only when a test is selected (hooks without tests would keep the
+// server running)
+if (registered) {
+    before(async () => {
+        tmp = mkdtempSync(path.join(tmpdir(), "segloss-js-"));
+        server = await startServer();
+    });
+    after(async () => {
+        if (server) await server.stop();
+        if (tmp) rmSync(tmp, { recursive: true, force: true });
+    });
+}
