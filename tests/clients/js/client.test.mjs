@@ -419,3 +419,32 @@ if (registered) {
     });
     after(async () => server && server.stop());
 }
+
+test("without Buffer (a browser) the body is the same; an aborted signal rejects with its reason", async () => {
+    const pred = { data: Float32Array.from({ length: 70000 }, (_, i) => Math.sin(i)), shape: [1, 200, 350] };
+    const mask = { data: Uint8Array.from({ length: 70000 }, (_, i) => i % 3 === 0), shape: [1, 200, 350] };
+    const saved = globalThis.Buffer;
+    const reqs = await capture(async (url) => {
+        const c = new Client(url);
+        await c.score(pred, mask, { compression: "none" });
+        // base64 through btoa, as in a browser: no Buffer while the body is made; Node's own
+        // fetch needs it back
+        const realFetch = globalThis.fetch;
+        try {
+            globalThis.Buffer = undefined;
+            globalThis.fetch = (...args) => {
+                globalThis.Buffer = saved;
+                return realFetch(...args);
+            };
+            await c.score(pred, mask, { compression: "none" });
+        } finally {
+            globalThis.Buffer = saved;
+            globalThis.fetch = realFetch;
+        }
+    });
+    assert.equal(reqs.length, 2);
+    assert.ok(reqs[0].body.equals(reqs[1].body), "the same JSON body");
+    const ctl = new AbortController();
+    ctl.abort(new Error("stopped here"));
+    await assert.rejects(client.score(pred, mask, { signal: ctl.signal }), /stopped here/);
+});
