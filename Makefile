@@ -7,6 +7,7 @@
 #                   also for unit, golden, e2e, clients, challenges, browser, test-pg, valgrind
 #                   and asan
 #   make challenges the challenge routes over HTTP on a temporary data directory
+#   make js         the JavaScript client (clients/js) under node --test; make test runs it too
 #   make test-pg    the store, challenge and replica tests on PostgreSQL (a throwaway server
 #                   each test program starts; make test runs them too)
 #   make browser    the HTML pages (leaderboards, the scoring report) in headless Chromium
@@ -171,6 +172,11 @@ e2e: deps $(SEGLOSSD) $(E2E)
 
 clients: deps $(SEGLOSSD) $(SEGLOSS)
 	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) clients
+
+# the JavaScript client (clients/js) under node --test against seglossd (tests/clients/js.sh)
+.PHONY: js
+js: deps $(SEGLOSSD)
+	$(Q)$(RUN_TESTS) $(BUILD) $(GOLDEN_DIR) js
 
 # challenges (CHALLENGES.md) over HTTP against seglossd on a temporary data directory
 challenges: deps $(SEGLOSSD) $(SEGLOSS)

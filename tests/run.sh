@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs the test programs and sums their "N passed, M failed[, K skipped]" lines into one
 # closing line. Usage: tests/run.sh BUILD GOLDEN_DIR
-# [unit|golden|e2e|readme|filter|clients|challenges|browser|pg]...
+# [unit|golden|e2e|readme|filter|clients|challenges|browser|pg|js]...
 # pg: the store's unit tests, the challenge tests and the replicas' tests on PostgreSQL, each
 # program on a throwaway server it starts (tests/pg/pgserver.py; Debian's postgresql).
 # browser needs Debian's chromium; SEGLOSS_NO_BROWSER=1 (the Docker image's build stage, which
@@ -9,10 +9,11 @@
 # SEGLOSS_TEST=PATTERN (make test T=PATTERN) runs only the tests whose names match it (the rule
 # of tests/filter.h); the programs read it themselves, and a program with nothing selected
 # prints "0 passed, 0 failed".
+# js: the JavaScript client (clients/js) under node --test (tests/clients/js.sh; Debian's nodejs).
 build=$1
 golden_dir=$2
 shift 2
-what=${*:-"unit golden e2e readme filter clients challenges browser pg"}
+what=${*:-"unit golden e2e readme filter clients challenges browser pg js"}
 export SEGLOSS_TEST="${SEGLOSS_TEST:-}"
 # selected NAME: whether SEGLOSS_TEST selects the test NAME (tests/filter.h's rule)
 selected() {
@@ -128,12 +129,14 @@ for kind in $what; do
             continue
         fi
         ;;
+    js) progs="tests/clients/js.sh" ;;
     *) echo "unknown test kind $kind" >&2; exit 2 ;;
     esac
     for prog in $progs; do
         case $kind in
         unit) "$prog" >"$out" 2>&1 ;;
         readme | filter) sh "$prog" "$build" >"$out" 2>&1 ;;
+        js) sh "$prog" "$build" "$golden_dir" >"$out" 2>&1 ;;
         browser) "$py" "$prog" --seglossd "$build/seglossd" --golden "$golden_dir" >"$out" 2>&1 ;;
         clients | challenges)
             case $prog in
