@@ -101,7 +101,7 @@ run() {
     sed "s/127\.0\.0\.1:8080/127.0.0.1:$port/g" "$dir/blocks/$n.$lang" >"$script"
     [ -n "$2" ] && cat "$2" >>"$script"
     echo "$n" >>"$dir/used"
-    mkdir -p "$dir/run.$n"
+    mkdir "$dir/run.$n"
     # the clone's var/ of make run (the server's data directory)
     ln -s "$dir/var" "$dir/run.$n/var"
     # shellcheck disable=SC2086 # $to is a command and its argument, or nothing
@@ -381,7 +381,8 @@ fi
 n=$(block "From JavaScript" 1 js)
 if command -v node >/dev/null 2>&1; then
     # the package as `npm install path/to/clients/js` puts it: node_modules/segloss, a link
-    mkdir -p "$dir/run.$n/node_modules" && ln -s "$top/clients/js" "$dir/run.$n/node_modules/segloss"
+    # beside the script (node resolves a package from the importing file's folder)
+    mkdir -p "$dir/node_modules" && ln -sfn "$top/clients/js" "$dir/node_modules/segloss"
     run "$n"
     check "JavaScript example prints CE + Dice, by hand" "$dir/out.$n" <<'PY'
 import math, sys
