@@ -218,6 +218,13 @@ void cli_print_table(FILE *out, json_t *result, const struct cli_gate *gates, in
  * Returns 0, or -1 with msg when the file cannot be written. */
 int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
                     const char *error, double seconds, char *msg, size_t msglen);
+/* A table printer (cli_print_table, cli_compare_print): doc and the gates' verdicts to out. */
+typedef void (*cli_table_fn)(FILE *out, json_t *doc, const struct cli_gate *gates, int ngates);
+/* The same report with a first test case named name whose output is table(doc) (doc NULL: none)
+ * and one test case per gate. */
+int cli_write_junit_case(const char *path, const char *name, cli_table_fn table, json_t *doc,
+                         const struct cli_gate *gates, int ngates, const char *error,
+                         double seconds, char *msg, size_t msglen);
 
 /* ---- comparing two scorings (compare.c) ------------------------------------------------------ */
 

@@ -983,106 +983,6 @@ void cli_compare_print(FILE *out, json_t *cmp, const struct cli_gate *gates, int
     }
 }
 
-/* s with XML's special characters escaped, to f. */
-static void xml_put(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t') {
-                fputc(*s, f);
-            }
-        }
-    }
-}
-
-/* Writes the JUnit XML of `segloss compare` to path: a test case "compare" (its table, or the
- * error of an exit-2 run) and one per gate. 0, or -1 with msg. */
-static int compare_junit(const char *path, json_t *cmp, const struct cli_gate *gates, int ngates,
-                         const char *error, double seconds, char *msg, size_t msglen)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    int failures = 0;
-    for (int i = 0; i < ngates; i++) {
-        failures += !gates[i].passed;
-    }
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f,
-            "<testsuites name=\"segloss\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
-            "time=\"%.3f\">\n  <testsuite name=\"segloss\" tests=\"%d\" failures=\"%d\" "
-            "errors=\"%d\" skipped=\"0\" time=\"%.3f\">\n",
-            1 + ngates, failures, error ? 1 : 0, seconds, 1 + ngates, failures, error ? 1 : 0,
-            seconds);
-    fprintf(f, "    <testcase classname=\"segloss\" name=\"compare\" time=\"%.3f\">\n", seconds);
-    if (error) {
-        fprintf(f, "      <error message=\"");
-        xml_put(f, error);
-        fprintf(f, "\"/>\n");
-    }
-    if (cmp) {
-        fprintf(f, "      <system-out>");
-        FILE *mem = tmpfile();
-        if (mem) {
-            cli_compare_print(mem, cmp, gates, ngates);
-            rewind(mem);
-            char line[1024];
-            while (fgets(line, sizeof line, mem)) {
-                xml_put(f, line);
-            }
-            fclose(mem);
-        }
-        fprintf(f, "</system-out>\n");
-    }
-    fprintf(f, "    </testcase>\n");
-    for (int i = 0; i < ngates; i++) {
-        fprintf(f, "    <testcase classname=\"segloss.gates\" name=\"");
-        xml_put(f, gates[i].text);
-        fprintf(f, "\" time=\"0\">\n");
-        if (!gates[i].passed) {
-            char m[1400];
-            if (isnan(gates[i].value)) {
-                snprintf(m, sizeof m, "%s is undefined (null)", gates[i].label);
-            } else {
-                snprintf(m, sizeof m, "%s = %.6f", gates[i].label, gates[i].value);
-            }
-            fprintf(f, "      <failure message=\"");
-            xml_put(f, m);
-            fprintf(f, "\" type=\"gate\">");
-            xml_put(f, gates[i].text);
-            fprintf(f, " does not hold: ");
-            xml_put(f, m);
-            fprintf(f, "</failure>\n");
-        }
-        fprintf(f, "    </testcase>\n");
-    }
-    fprintf(f, "  </testsuite>\n</testsuites>\n");
-    bool werr = ferror(f) != 0;
-    if (fclose(f) != 0 || werr) {
-        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- the command ----------------------------------------------------------------------------
  */
 
@@ -1233,8 +1133,9 @@ out:
         fprintf(stderr, "segloss: %s\n", err);
     }
     if (junit && texts) {
-        if (compare_junit(junit, gates_ok ? cmp : NULL, gates, gates_ok ? ngates : 0,
-                          err[0] ? err : NULL, seconds_now() - t0, msg, sizeof msg)) {
+        if (cli_write_junit_case(junit, "compare", cli_compare_print, gates_ok ? cmp : NULL, gates,
+                                 gates_ok ? ngates : 0, err[0] ? err : NULL, seconds_now() - t0,
+                                 msg, sizeof msg)) {
             fprintf(stderr, "segloss: %s\n", msg);
             rc = EXIT_ERROR;
         }

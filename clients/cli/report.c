@@ -408,6 +408,15 @@ static void xml_put(FILE *f, const char *s)
 int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gates, int ngates,
                     const char *error, double seconds, char *msg, size_t msglen)
 {
+    return cli_write_junit_case(path, "score", cli_print_table, result, gates, ngates, error,
+                                seconds, msg, msglen);
+}
+
+/* Writes a JUnit XML report with test case name (cli.h); 0, or -1 with msg. */
+int cli_write_junit_case(const char *path, const char *name, cli_table_fn table, json_t *doc,
+                         const struct cli_gate *gates, int ngates, const char *error,
+                         double seconds, char *msg, size_t msglen)
+{
     FILE *f = fopen(path, "w");
     if (!f) {
         snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
@@ -427,17 +436,17 @@ int cli_write_junit(const char *path, json_t *result, const struct cli_gate *gat
             "  <testsuite name=\"segloss\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
             "skipped=\"0\" time=\"%.3f\">\n",
             tests, failures, error ? 1 : 0, seconds);
-    fprintf(f, "    <testcase classname=\"segloss\" name=\"score\" time=\"%.3f\">\n", seconds);
+    fprintf(f, "    <testcase classname=\"segloss\" name=\"%s\" time=\"%.3f\">\n", name, seconds);
     if (error) {
         fprintf(f, "      <error message=\"");
         xml_put(f, error);
         fprintf(f, "\"/>\n");
     }
-    if (result) {
+    if (doc) {
         fprintf(f, "      <system-out>");
         FILE *mem = tmpfile();
         if (mem) {
-            cli_print_table(mem, result, gates, ngates);
+            table(mem, doc, gates, ngates);
             rewind(mem);
             char line[1024];
             while (fgets(line, sizeof line, mem)) {
