@@ -212,6 +212,9 @@ struct cli_gate {
  * msg on a gate that does not parse or names nothing in result. */
 int cli_gates_eval(json_t *result, char **texts, int n, struct cli_gate *gates, char *msg,
                    size_t msglen);
+/* Whether v op t holds (op one of >= <= == != > <); false for v NaN (an undefined value fails
+ * every gate). */
+bool cli_gate_holds(double v, const char *op, double t);
 /* Writes result (borrowed) as the human table to out, then the gates' verdicts. */
 void cli_print_table(FILE *out, json_t *result, const struct cli_gate *gates, int ngates);
 /* Writes the JUnit XML report to path; error is the failure text of an exit-2 run, or NULL.

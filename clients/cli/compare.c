@@ -779,24 +779,6 @@ bool cli_is_compare_gate(const char *text)
     return cut_field(buf, field, sizeof field) || strstr(buf, ".delta") != NULL;
 }
 
-/* Whether v op t holds; false for NaN. */
-static bool holds(double v, const char *op, double t)
-{
-    if (isnan(v)) {
-        return false;
-    }
-    switch (op[0]) {
-    case '>':
-        return op[1] == '=' ? v >= t : v > t;
-    case '<':
-        return op[1] == '=' ? v <= t : v < t;
-    case '=':
-        return v == t;
-    default:
-        return v != t;
-    }
-}
-
 int cli_compare_gate(json_t *cmp, const char *text, struct cli_gate *g, char *msg, size_t msglen)
 {
     static const char grammar[] =
@@ -867,7 +849,7 @@ int cli_compare_gate(json_t *cmp, const char *text, struct cli_gate *g, char *ms
     g->text = strdup(text);
     g->label = strdup(label);
     g->value = json_is_number(v) ? json_number_value(v) : NAN;
-    g->passed = holds(g->value, op, t);
+    g->passed = cli_gate_holds(g->value, op, t);
     if (!g->text || !g->label) {
         snprintf(msg, msglen, "out of memory");
         return -1;

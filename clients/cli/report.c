@@ -19,8 +19,8 @@
 
 static const char *const ops[] = {">=", "<=", "==", "!=", ">", "<"};
 
-/* Whether v op t holds; false for v NaN (an undefined value fails every gate). */
-static bool compare(double v, const char *op, double t)
+/* Whether v op t holds (cli.h). */
+bool cli_gate_holds(double v, const char *op, double t)
 {
     if (isnan(v)) {
         return false;
@@ -244,7 +244,7 @@ static int gate_eval(json_t *result, const char *text, struct cli_gate *g, char 
     g->text = strdup(text);
     g->label = strdup(label);
     g->value = v;
-    g->passed = compare(v, op, threshold);
+    g->passed = cli_gate_holds(v, op, threshold);
     if (!g->text || !g->label) {
         snprintf(msg, msglen, "out of memory");
         return -1;
