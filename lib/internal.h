@@ -631,10 +631,12 @@ enum { SL_MCQ_SP, SL_MCQ_SP2, SL_MCQ_SPY, SL_MCQ_CE, SL_MCQ_LP, SL_MCQ_FOCAL };
 
 /* One call's pixels: logit of class c at pixel k x[c * xs + k], target bytes t (a class, or ign
  * for an ignored pixel; ign -1: none), pixel weights w (SL_MC_W) or NULL. far_d: a pixel with
- * a logit more than far_d below its max is computed in double (sl__mc_far_d). */
+ * a logit more than far_d below its max is computed in double (sl__mc_far_d). readable: the
+ * pixels of each row of x that exist (0: n), for the kernels' prefetches past the call's end. */
 struct sl__mc_in {
     const float *x;
     int64_t xs;
+    int64_t readable;
     const uint8_t *t;
     const float *w;
     int64_t n;

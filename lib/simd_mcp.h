@@ -25,7 +25,7 @@
 #define SL_MCP_NV (16 / VL)
 #define SL_MCP_NVB (SL_MC_BLOCK / VL)
 /* Blocks ahead that a block prefetches. */
-#define SL_MCP_PREFETCH 4
+#define SL_MCP_PREFETCH 3
 
 /* z <- -log(z) for a normal float z in (0, 1]: z in [1/2, 1) as -log1p(z - 1) (z - 1 exact),
  * else z = m 2^k with m in [1, 2), -(k ln 2 + log1p(m - 1)) (k <= -2: no cancellation beyond a
@@ -69,6 +69,7 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
      * b + 2^31 - 1 below tiny: 0 wraps to the top) */
     const VI onebits = VI_SPLAT(0x3f800000), tiny = VI_SPLAT(INT32_MIN + 0x20000000 - 1);
     VI counted = VI_SPLAT(0);
+    const int64_t readable = in->readable > in->n ? in->readable : in->n;
     for (int64_t base = 0; base < in->n; base += SL_MC_BLOCK) {
         const int64_t rem = in->n - base;
         VF pyv[SL_MCP_NVB], wv[SL_MCP_NVB], cew[SL_MCP_NVB];
@@ -76,15 +77,10 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
         VI tbv[SL_MCP_NVB], hv[SL_MCP_NVB], mfv[SL_MCP_NVB], farv[SL_MCP_NVB], livev[SL_MCP_NVB];
         VI mxv[SL_MCP_NVB], orv[SL_MCP_NVB], tzv[SL_MCP_NVB];
         VI farb = VI_SPLAT(0);
-        if (base + (SL_MCP_PREFETCH + 1) * SL_MC_BLOCK <= in->n) {
-            for (int c = 0; c < C; c++) {
-                const float *ahead =
-                    in->x + (int64_t)c * in->xs + base + SL_MCP_PREFETCH * SL_MC_BLOCK;
-                for (int q = 0; q < SL_MC_BLOCK; q += 16) {
-                    __builtin_prefetch(ahead + q);
-                }
-            }
-        }
+        /* prefetched a line of a class row per step of the class loop below (simd_mc.h) */
+        const float *const ahead = base + (SL_MCP_PREFETCH + 1) * SL_MC_BLOCK <= readable
+                                       ? in->x + base + SL_MCP_PREFETCH * SL_MC_BLOCK
+                                       : NULL;
         /* 1: the block's rows copied into the scratch rows (read class after class in runs of
          * SL_MC_BLOCK pixels; rows a power of two apart share their cache sets, as simd_mc.h
          * says, the scratch rows do not), then per vector of pixels, class after class, the
@@ -118,8 +114,15 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
             memcpy(&p, col, sizeof p);
             VI mx = (VI)p, orb = (VI)p, tz = (VI)((VU)p + 0x7fffffffu), h = VI_SPLAT(0);
             VF py = SL_AND(tb == 0, p);
+            const bool pf = ahead && (v * VL) % 16 == 0;
+            if (pf) {
+                __builtin_prefetch(ahead + v * VL, 0, 2);
+            }
             for (int c = 1; c < C; c++) {
                 memcpy(&p, col + (int64_t)c * SL_MC_BLOCK, sizeof p);
+                if (pf) {
+                    __builtin_prefetch(ahead + (int64_t)c * in->xs + v * VL, 0, 2);
+                }
                 /* the first maximum, strictly greater moving it, compared as int32 bits (the
                  * order of floats in [+0, 1]; any other value makes the pixel far) */
                 const VI b = (VI)p, gt = b > mx;

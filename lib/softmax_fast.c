@@ -139,6 +139,7 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
         if (direct > 0) {
             in.x = (const float *)req->prediction.data + i * C * S + off;
             in.xs = S;
+            in.readable = S - off;
             in.t = (const uint8_t *)req->target.data + i * S + off;
             in.w = req->weight.data ? (const float *)req->weight.data + i * S + off : NULL;
             in.n = direct;
@@ -160,6 +161,7 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
             }
             in.x = xb;
             in.xs = SUB;
+            in.readable = 0;
             in.t = tb;
             in.w = req->weight.data ? wb : NULL;
             in.n = n - direct;
