@@ -401,6 +401,13 @@ static inline __attribute__((always_inline, target(SL_AVX512))) int avx512_any(v
 #define SL_RNDN(t)                                                                                 \
     ((v16f)_mm512_roundscale_ps((__m512)(t), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
 #define SL_POW2MUL(y, n) ((v16f)_mm512_scalef_ps((__m512)(y), (__m512)(n)))
+#define SL_MT __mmask16
+#define SL_MEQ(a, b) _mm512_cmpeq_epi32_mask((__m512i)(a), (__m512i)(b))
+#define SL_MNE(a, b) _mm512_cmpneq_epi32_mask((__m512i)(a), (__m512i)(b))
+#define SL_MADD(acc, m, x)                                                                         \
+    ((v16f)_mm512_mask_add_ps((__m512)(acc), (m), (__m512)(acc), (__m512)(x)))
+#define SL_MINC(acc, m)                                                                            \
+    ((v16i)_mm512_mask_sub_epi32((__m512i)(acc), (m), (__m512i)(acc), _mm512_set1_epi32(-1)))
 #define SL_TGT __attribute__((target(SL_AVX512)))
 #define SL_NAME(f) avx512_##f
 #define SL_LOAD_U8 avx512_load_u8

@@ -124,6 +124,19 @@ struct SL_NAME(dlanes) {
 #define SL_AND(m, t) ((VF)((m) & (VI)(t)))
 /* Lane-wise m ? a : b. */
 #define SL_SEL(m, a, b) ((VF)(((m) & (VI)(a)) | (~(m) & (VI)(b))))
+/* Conditional sums: SL_MT a lane mask, SL_MEQ / SL_MNE int32 lanes equal / not equal (masks
+ * combine with &), SL_MADD(acc, m, x) acc + x where m and acc elsewhere, SL_MINC(acc, m) int32
+ * acc + 1 where m. Here masks are vectors of -1 / 0 and the float sum adds +0 where m is false;
+ * a variant with mask registers defines its own (one masked add for an and and an add). Both
+ * give the same bits: +0 changes no float but -0, and an accumulator that starts at +0 never
+ * becomes -0 by additions. */
+#ifndef SL_MT
+#define SL_MT VI
+#define SL_MEQ(a, b) ((a) == (b))
+#define SL_MNE(a, b) ((a) != (b))
+#define SL_MADD(acc, m, x) ((acc) + SL_AND((m), (x)))
+#define SL_MINC(acc, m) ((acc) - (m))
+#endif
 
 /* *acc += the terms of VL pixels, in pixel order: lane l takes pixel l, then pixel 8 + l. */
 SL_INL void SL_NAME(addf)(AF *acc, const VF *t)
@@ -503,6 +516,11 @@ static SL_TGT void SL_NAME(log1p01_array)(const float *in, float *out, int64_t n
 
 #undef SL_AND
 #undef SL_SEL
+#undef SL_MT
+#undef SL_MEQ
+#undef SL_MNE
+#undef SL_MADD
+#undef SL_MINC
 #undef SL_DAND
 #undef SL_DSEL
 #undef SL_DSPLAT

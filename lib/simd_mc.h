@@ -35,7 +35,7 @@
 /* z <- e^z for z in [-87, 0], bit for bit exp_neg's value there (Cephes expf, simd_body.h), with
  * the variant's rounding (SL_RNDN) and scaling by 2^n (SL_POW2MUL) instead of the integer tricks;
  * z below -87 (a far pixel's class, which the sums leave out) is taken as -87, so every lane's
- * value is a normal float. */
+ * value is a normal float; a NaN z gives NaN. */
 SL_INL void SL_NAME(mc_exp)(VF *z)
 {
     const VF zc = SL_VMAX(*z, VF_SPLAT(-87.0f));
@@ -163,23 +163,6 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 xy = SL_SEL(tb == c, xc, xy);
                 sx += xc;
             }
-            /* far: the spread beyond far_d (or not finite), or an extreme weight */
-            /* and a pixel validation would refuse (a logit NaN or infinite: the sum of its
-             * logits is not finite; a target byte neither a class nor ign): mc_far_pixel
-             * checks it exactly */
-            VI far = ~((mx - mn) <= fard) | ~((sx - sx) == VF_SPLAT(0.0f)) | (tb >= C);
-            if (what & SL_MC_W) {
-                far |= (w > VF_SPLAT(whi)) | ((w < VF_SPLAT(wlo)) & (w > VF_SPLAT(0.0f)));
-            }
-            /* a logit not finite at an ignored pixel: refused as well (st->bad) */
-            igbad |= ~((sx - sx) == VF_SPLAT(0.0f)) & live & ~m;
-            far &= m;
-            farb |= far;
-            farv[v] = far;
-            mfv[v] = m & ~far;
-            mxv[v] = mx;
-            hv[v] = h;
-            xyv[v] = xy;
             /* 2: e_c; so sums them over the classes other than the argmax */
             VF so = VF_SPLAT(0.0f);
             for (int c = 0; c < C; c++) {
@@ -190,14 +173,32 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 if (what & SL_MC_LS) {
                     memcpy(drows + (int64_t)c * SL_MC_BLOCK + v * VL, &e, sizeof e);
                 }
-                const VI first = h == c;
+                const SL_MT other = SL_MNE(h, VI_SPLAT(c));
                 if (ahead && (v * VL) % 16 == 0) {
                     __builtin_prefetch(ahead + (int64_t)c * in->xs + v * VL, 0, 2);
                 }
                 SL_NAME(mc_exp)(&e);
                 memcpy(erow, &e, sizeof e);
-                so += (VF)(~first & (VI)e);
+                so = SL_MADD(so, other, e);
             }
+            /* far: the spread beyond far_d (or not finite), or an extreme weight, and a pixel
+             * validation would refuse (a target byte neither a class nor ign, or a logit NaN or
+             * infinite: then max or min is not finite, or, for a NaN the max and min skipped,
+             * so is NaN, as mc_exp keeps a NaN); mc_far_pixel checks it exactly */
+            const VI nonfin = ~((sx - sx) == VF_SPLAT(0.0f));
+            VI far = ~((mx - mn) <= fard) | nonfin | (tb >= C);
+            if (what & SL_MC_W) {
+                far |= (w > VF_SPLAT(whi)) | ((w < VF_SPLAT(wlo)) & (w > VF_SPLAT(0.0f)));
+            }
+            /* a logit not finite at an ignored pixel: refused as well (st->bad) */
+            igbad |= nonfin & live & ~m;
+            far &= m;
+            farb |= far;
+            farv[v] = far;
+            mfv[v] = m & ~far;
+            mxv[v] = mx;
+            hv[v] = h;
+            xyv[v] = xy;
             sov[v] = so;
         }
         for (int v = 0; v < SL_MC_NVB; v++) {
@@ -260,16 +261,16 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 /* p of the counted float lanes, 0 in the others (e is finite; cew and ft are
                  * masked too) */
                 const VF p = e * rv[v];
-                const VI eq = tqv[v] == c;
+                const SL_MT eq = SL_MEQ(tqv[v], VI_SPLAT(c));
                 if (what & SL_MC_SOFT) {
                     asp[j] += p;
                 }
                 if (what & SL_MC_SP2) {
                     asp2[j] += p * p;
                 }
-                aspy[j] += SL_AND(eq, p);
+                aspy[j] = SL_MADD(aspy[j], eq, p);
                 if (what & SL_MC_CE) {
-                    ace[j] += SL_AND(eq, cew[v]);
+                    ace[j] = SL_MADD(ace[j], eq, cew[v]);
                 }
                 if (what & SL_MC_LS) {
                     /* every class's -log p_c = log1p(so) + (max - x_c), for label smoothing */
@@ -282,13 +283,13 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                     alp[j] += SL_AND(mfv[v], lt);
                 }
                 for (int f = 0; f < nf; f++) {
-                    af[f][j] += SL_AND(eq, ft[f][v]);
+                    af[f][j] = SL_MADD(af[f][j], eq, ft[f][v]);
                 }
-                asy[j] -= eq;
+                asy[j] = SL_MINC(asy[j], eq);
                 if (what & SL_MC_CM) {
-                    const VI hc = hqv[v] == c;
-                    ash[j] -= hc;
-                    atp[j] -= eq & hc;
+                    const SL_MT hc = SL_MEQ(hqv[v], VI_SPLAT(c));
+                    ash[j] = SL_MINC(ash[j], hc);
+                    atp[j] = SL_MINC(atp[j], eq & hc);
                 }
             }
             double *dl = st->lanes + (int64_t)c * nq * 16;
