@@ -12,7 +12,8 @@
 #define SUB 1024
 
 /* The prediction rows of classes 0..C-1 of image i, pixels [off, off + n), as float32 into dst
- * (row stride SUB), zero beyond n up to SUB: float16 and bfloat16 widened by sl__to_f32. */
+ * (row stride SUB), zero beyond n up to SUB: float16 and bfloat16 widened by sl__to_f32, uint8
+ * probabilities as u / 255 rounded to float32 (the double pass's p within half a float ulp). */
 static void load_pred(const struct sl_tensor *t, int64_t C, int64_t S, int64_t i, int64_t off,
                       int64_t n, float *dst)
 {
@@ -21,6 +22,11 @@ static void load_pred(const struct sl_tensor *t, int64_t C, int64_t S, int64_t i
         const int64_t at = (i * C + c) * S + off;
         if (t->dtype == SL_DT_F32) {
             memcpy(row, (const float *)t->data + at, sizeof(float) * (size_t)n);
+        } else if (t->dtype == SL_DT_U8) {
+            const uint8_t *u = (const uint8_t *)t->data + at;
+            for (int64_t k = 0; k < n; k++) {
+                row[k] = (float)(u[k] / 255.0);
+            }
         } else {
             /* float16 / bfloat16: widened exactly (F16C where present) */
             sl__to_f32(-1, t->dtype, (const uint16_t *)t->data + at, n, row);
@@ -64,11 +70,12 @@ static bool wants_sp2(const struct sl_spec *s)
 bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl)
 {
-    /* logits, or probabilities (uint8 ones, p / 255 in double, stay on the double pass) */
+    /* logits, or probabilities (uint8 ones too, as u / 255) */
     if (g->mode != SL_MODE_MULTICLASS ||
         (req->pred_type != SL_PRED_LOGITS && req->pred_type != SL_PRED_PROBABILITIES) ||
         !(req->prediction.dtype == SL_DT_F32 || req->prediction.dtype == SL_DT_F16 ||
-          req->prediction.dtype == SL_DT_BF16) ||
+          req->prediction.dtype == SL_DT_BF16 ||
+          (req->prediction.dtype == SL_DT_U8 && req->pred_type == SL_PRED_PROBABILITIES)) ||
         (req->weight.data && req->weight.dtype != SL_DT_F32 && req->weight.dtype != SL_DT_F16 &&
          req->weight.dtype != SL_DT_BF16) ||
         pl->need_lsm_img || pl->need_lsm_batch ||

@@ -21,13 +21,15 @@
 #define RTOL_FOCAL 4e-6
 #define ATOL 1e-9
 
-enum { F32, F16, BF16, NPT };
+enum { F32, F16, BF16, U8, NPT };
 
 struct inputs {
     int64_t n, c, h, w, npix;
-    float *pf[NPT];  /* the probabilities rounded to float32, float16, bfloat16 (as floats) */
-    double *pd[NPT]; /* the same values as float64 */
+    float *pf[NPT];  /* the probabilities rounded to float32, float16, bfloat16 (as floats), and
+                        uint8's u / 255 rounded to float32 */
+    double *pd[NPT]; /* the same values as float64 (uint8: u / 255 in double) */
     uint16_t *ph, *pb;
+    uint8_t *pu; /* u = p 255 rounded */
     uint8_t *t8;
     int64_t *t64;
     float *wf;
@@ -83,6 +85,7 @@ static void make_inputs(struct inputs *in, int64_t n, int64_t c, int64_t h, int6
     }
     in->ph = malloc(sizeof *in->ph * (size_t)np);
     in->pb = malloc(sizeof *in->pb * (size_t)np);
+    in->pu = malloc((size_t)np);
     in->t8 = malloc((size_t)in->npix);
     in->t64 = malloc(sizeof *in->t64 * (size_t)in->npix);
     in->wf = malloc(sizeof *in->wf * (size_t)in->npix);
@@ -109,7 +112,11 @@ static void make_inputs(struct inputs *in, int64_t n, int64_t c, int64_t h, int6
                 in->pf[F32][at] = (float)p;
                 in->pf[F16][at] = round_half(p);
                 in->pf[BF16][at] = round_bf16(p);
-                for (int t = 0; t < NPT; t++) {
+                in->pu[at] = (uint8_t)lround(p * 255);
+                /* as the double pass reads uint8 probabilities (softmax.c), and as a float */
+                in->pd[U8][at] = in->pu[at] / 255.0;
+                in->pf[U8][at] = (float)in->pd[U8][at];
+                for (int t = 0; t < U8; t++) {
                     in->pd[t][at] = in->pf[t][at];
                 }
                 in->ph[at] = half_bits(in->pf[F16][at]);
@@ -138,13 +145,14 @@ static void free_inputs(struct inputs *in)
     }
     free(in->ph);
     free(in->pb);
+    free(in->pu);
     free(in->t8);
     free(in->t64);
     free(in->wf);
     free(in->wd);
 }
 
-/* Scores specs on probabilities pt in dtype pdt (float32, float16 or bfloat16 bits, float64
+/* Scores specs on probabilities pt in dtype pdt (float32, float16 or bfloat16 bits, uint8, float64
  * values of them), targets uint8 (ignore 255) or int64 (ignore -100), weights or not. */
 static struct sl_result *score(const struct inputs *in, int pt, enum sl_dtype pdt, bool t64,
                                bool weights, const struct sl_spec *losses, int nl,
@@ -155,6 +163,7 @@ static struct sl_result *score(const struct inputs *in, int pt, enum sl_dtype pd
     const void *x = pdt == SL_DT_F32    ? (const void *)in->pf[pt]
                     : pdt == SL_DT_F16  ? (const void *)in->ph
                     : pdt == SL_DT_BF16 ? (const void *)in->pb
+                    : pdt == SL_DT_U8   ? (const void *)in->pu
                                         : (const void *)in->pd[pt];
     req.prediction = (struct sl_tensor){x, pdt, 4, {in->n, in->c, in->h, in->w}};
     req.pred_type = SL_PRED_PROBABILITIES;
@@ -295,7 +304,7 @@ static void test_against_double(void)
         make_inputs(&in, shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3], 11 + si);
         for (int variant = 0; variant < 4; variant++) {
             const bool t64 = variant & 1, weights = variant & 2;
-            static const enum sl_dtype dts[NPT] = {SL_DT_F32, SL_DT_F16, SL_DT_BF16};
+            static const enum sl_dtype dts[NPT] = {SL_DT_F32, SL_DT_F16, SL_DT_BF16, SL_DT_U8};
             for (int pt = 0; pt < NPT; pt++) {
                 struct sl_result *d =
                     score(&in, pt, SL_DT_F64, t64, weights, losses, NLOSS, metrics, 3, NULL);
@@ -303,7 +312,8 @@ static void test_against_double(void)
                     score(&in, pt, dts[pt], t64, weights, losses, NLOSS, metrics, 3, NULL);
                 compare(f, d, false);
                 if (pt != F32) {
-                    /* widened exactly, summed in the same lanes: as the float32 values */
+                    /* widened exactly (uint8: u / 255 rounded to float32), summed in the same
+                     * lanes: as the float32 values */
                     struct sl_result *g =
                         score(&in, pt, SL_DT_F32, t64, weights, losses, NLOSS, metrics, 3, NULL);
                     compare(f, g, true);
@@ -336,7 +346,8 @@ static void test_against_double(void)
            runs, worst_rel, worst_rel_focal, RTOL, RTOL_FOCAL);
 }
 
-/* The pass really runs the float kernel for these requests (and uint8 probabilities do not). */
+/* The pass really runs the float kernel for these requests (uint8 probabilities too, as
+ * u / 255 rounded to float32). */
 static void test_chosen(void)
 {
     struct sl_request req;
@@ -362,6 +373,8 @@ static void test_chosen(void)
     req.prediction.dtype = SL_DT_BF16;
     CHECK(sl__run_validates(&req, &g));
     req.prediction.dtype = SL_DT_U8;
+    CHECK(sl__run_validates(&req, &g));
+    req.prediction.dtype = SL_DT_F64;
     CHECK(!sl__run_validates(&req, &g));
 }
 
