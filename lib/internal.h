@@ -246,7 +246,24 @@ struct sl__plan {
     int64_t nimg_tasks;    /* whole-image tasks (0 or N) */
     int64_t nchunks;       /* chunks per binary plane */
     struct sl__acc *parts; /* N x C x nchunks chunk sums */
+    int64_t mc_nparts;     /* multiclass fused kernel: parts per image (1: the image task) */
+    struct sl__mc_part *mc_parts; /* N x mc_nparts part sums when mc_nparts > 1 */
 };
+
+/* One part's sums of the multiclass kernel (softmax_fast.c): lanes classes x (SL_MCQ_FOCAL +
+ * nfocal) x 16, counts classes x 3 x 16, matrix classes x classes or NULL (sl__mc_state), the
+ * counted pixels, bad, and oom when its scratch could not be allocated. */
+struct sl__mc_part {
+    double *lanes;
+    int32_t *counts;
+    int64_t *matrix;
+    int64_t count;
+    bool bad, oom;
+};
+/* Pixels of one multiclass part: an image with more is cut in parts of SL_MC_PART pixels, each
+ * summed on its own (a pool task) and added in part order, so that one large image uses every
+ * worker and its sums do not depend on the pool. */
+#define SL_MC_PART 65536
 
 /* Pixels of a binary plane summed by one task. */
 #define SL_CHUNK 65536
@@ -457,8 +474,15 @@ int sl__pass_softmax(const struct sl__plan *pl, int64_t i);
  * class 0. */
 bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl);
-/* sl__pass_softmax on the fused kernel (plan mc_fast). Returns 0 or SL_ENOMEM. */
+/* sl__pass_softmax on the fused kernel (plan mc_fast): the kernel over the image, or with
+ * parts (mc_nparts > 1) the sums of its parts added in order. Returns 0 or SL_ENOMEM. */
 int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i);
+/* Parts per image of the fused multiclass kernel: 1 unless plan mc_fast and the image has more
+ * than SL_MC_PART pixels. */
+int64_t sl__mc_nparts(const struct sl__plan *pl);
+/* Pool task t (image t / mc_nparts, part t % mc_nparts): the kernel's sums of that part into
+ * pl->mc_parts[t] (zeroed by the caller). */
+void sl__mc_part_task(void *arg, int64_t t);
 /* The Lovász-Softmax errors > 0 of class c over the counted pixels of image i, as the float
  * bits of p_c (from pl->probs, in [0, 1]; -0 as +0): the error is 1 - p_c on the pixels of class
  * c, appended at v[*nfg] (*nfg grows), p_c on the others, appended downwards from v[cap - 1 -

@@ -1,8 +1,9 @@
 /* run.c - plans what the passes compute, runs them over the pool, and hands the plane sums to
  * reduce.c. Binary planes are cut in chunks of SL_CHUNK pixels, each summed on its own and the
- * chunks added in order afterwards, so the sums do not depend on the pool or its timing; then
- * the work that needs a whole image (sorts, distances, the multiclass pass) runs, one task per
- * image. */
+ * chunks added in order afterwards, so the sums do not depend on the pool or its timing; the
+ * fused multiclass kernel cuts a large image in parts of SL_MC_PART pixels the same way; then
+ * the work that needs a whole image (sorts, distances, the multiclass pass or the addition of
+ * its parts) runs, one task per image. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,6 +426,28 @@ static bool wants_matrix(const struct sl_request *req)
     return false;
 }
 
+/* pl->mc_parts for N x mc_nparts parts, their sums zeroed in one block (*store, which the
+ * caller frees with pl->mc_parts). Returns 0 or SL_ENOMEM. */
+static int mc_parts_alloc(struct sl__plan *pl, double **store)
+{
+    const int64_t N = pl->g->images, C = pl->g->classes, np = N * pl->mc_nparts;
+    /* per part, in doubles: lanes, then counts (int32) and the matrix (int64) */
+    const int64_t nl = C * (SL_MCQ_FOCAL + pl->nfocal) * 16, nc = (C * 3 * 16 + 1) / 2;
+    const int64_t nm = pl->need_matrix ? C * C : 0, per = nl + nc + nm;
+    pl->mc_parts = calloc((size_t)np, sizeof *pl->mc_parts);
+    *store = calloc((size_t)(np * per), sizeof **store);
+    if (!pl->mc_parts || !*store) {
+        return SL_ENOMEM;
+    }
+    for (int64_t t = 0; t < np; t++) {
+        double *at = *store + t * per;
+        pl->mc_parts[t].lanes = at;
+        pl->mc_parts[t].counts = (int32_t *)(void *)(at + nl);
+        pl->mc_parts[t].matrix = nm ? (int64_t *)(void *)(at + nl + nc) : NULL;
+    }
+    return 0;
+}
+
 int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_pool *pool,
             struct sl_result *res, char *msg, size_t msglen)
 {
@@ -468,6 +491,16 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
     pl.mc_fast = sl__mc_fast_ok(req, g, &pl);
     pl.nimg_tasks = mc || pl.need_hinge_img || pl.ndwce || pl.nsurf ? N : 0;
     pl.nchunks = mc ? 0 : (S + SL_CHUNK - 1) / SL_CHUNK;
+    pl.mc_nparts = sl__mc_nparts(&pl);
+    double *mc_store = NULL;
+    if (pl.mc_nparts > 1) {
+        rc = mc_parts_alloc(&pl, &mc_store);
+        if (rc) {
+            snprintf(msg, msglen, "out of memory for %lld images of %lld classes", (long long)N,
+                     (long long)C);
+            goto out;
+        }
+    }
     if (N * C * pl.nchunks > 0) {
         pl.parts = calloc((size_t)(N * C * pl.nchunks), sizeof *pl.parts);
     }
@@ -506,6 +539,10 @@ int sl__run(const struct sl_request *req, const struct sl__geom *g, struct sl_po
             rc = SL_EAGAIN_CHECK;
             goto out;
         }
+    }
+    if (pl.mc_nparts > 1) {
+        /* a large image's parts side by side (added in order by its image task) */
+        sl_pool_parallel_for(pool, N * pl.mc_nparts, sl__mc_part_task, &pl);
     }
     sl_pool_parallel_for(pool, pl.nimg_tasks, image_task, &pl);
     if (mc && pl.need_lsm_batch) {
@@ -551,5 +588,7 @@ out:
     free(pl.matrix);
     free(pl.probs);
     free(pl.surf_values);
+    free(pl.mc_parts);
+    free(mc_store);
     return rc;
 }

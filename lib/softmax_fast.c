@@ -91,12 +91,14 @@ bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
     return true;
 }
 
-int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
+/* The kernel over pixels [off0, off0 + len) of image i (off0 a multiple of SUB), added to
+ * lanes (C x nq x 16), counts (C x 3 x 16), matrix (C x C, or NULL), *count and *bad. Owns and
+ * frees its scratch. Returns 0 or SL_ENOMEM. */
+static int mc_sums(const struct sl__plan *pl, int64_t i, int64_t off0, int64_t len, double *lanes,
+                   int32_t *counts, int64_t *matrix, int64_t *count, bool *bad)
 {
     const struct sl_request *req = pl->req;
     const int64_t C = pl->g->classes, S = pl->g->pixels;
-    const int nq = SL_MCQ_FOCAL + pl->nfocal;
-    struct sl__acc *a = &pl->accs[i * C];
     struct sl__mc_in in;
     struct sl__mc_state st;
     int rc = SL_ENOMEM;
@@ -125,22 +127,22 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
              : !u8                                                ? 255
              : req->ignore_index >= 0 && req->ignore_index <= 255 ? (int)req->ignore_index
                                                                   : -1;
-    st.lanes = calloc((size_t)(C * nq * 16), sizeof *st.lanes);
-    st.counts = calloc((size_t)(C * 3 * 16), sizeof *st.counts);
+    st.lanes = lanes;
+    st.counts = counts;
+    st.matrix = matrix;
     st.e = malloc(sizeof *st.e * (size_t)SL_MC_SCRATCH(C));
-    st.matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
     /* the kernel over logits, or over probabilities (simd_mcp.h) */
     void (*kernel)(int, const struct sl__mc_in *, struct sl__mc_state *) =
         req->pred_type == SL_PRED_PROBABILITIES ? sl__mc_probs : sl__mc_logits;
     float *xb = malloc(sizeof *xb * (size_t)(C * SUB)), *wb = malloc(sizeof *wb * SUB);
     uint8_t *tb = malloc(SUB);
-    if (!st.lanes || !st.counts || !st.e || !xb || !wb || !tb) {
+    if (!st.e || !xb || !wb || !tb) {
         goto out;
     }
     const bool f32 =
         req->prediction.dtype == SL_DT_F32 && (!req->weight.data || req->weight.dtype == SL_DT_F32);
-    for (int64_t off = 0; off < S; off += SUB) {
-        const int64_t n = S - off < SUB ? S - off : SUB;
+    for (int64_t off = off0; off < off0 + len; off += SUB) {
+        const int64_t n = off0 + len - off < SUB ? off0 + len - off : SUB;
         /* whole blocks read in place when they can be, the rest through the buffers */
         const int64_t direct = f32 && u8 ? n / SL_MC_BLOCK * SL_MC_BLOCK : 0;
         if (direct > 0) {
@@ -175,6 +177,24 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
             kernel(-1, &in, &st);
         }
     }
+    *count += st.count;
+    *bad = *bad || st.bad;
+    rc = 0;
+out:
+    free(st.e);
+    free(xb);
+    free(wb);
+    free(tb);
+    return rc;
+}
+
+/* Image i's planes (pl->accs) from its summed lanes, counts, pixel count and bad flag. */
+static void mc_to_accs(const struct sl__plan *pl, int64_t i, const double *lanes,
+                       const int32_t *counts, int64_t count, bool bad)
+{
+    const int64_t C = pl->g->classes;
+    const int nq = SL_MCQ_FOCAL + pl->nfocal;
+    struct sl__acc *a = &pl->accs[i * C];
     memset(a, 0, sizeof *a * (size_t)C);
     for (int64_t c = 0; c < C; c++) {
         /* the 16 lanes in order */
@@ -183,16 +203,16 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
         for (int j = 0; j < nq; j++) {
             q[j] = 0;
             for (int l = 0; l < 16; l++) {
-                q[j] += st.lanes[(c * nq + j) * 16 + l];
+                q[j] += lanes[(c * nq + j) * 16 + l];
             }
         }
         for (int j = 0; j < 3; j++) {
             cnt[j] = 0;
             for (int l = 0; l < 16; l++) {
-                cnt[j] += st.counts[(c * 3 + j) * 16 + l];
+                cnt[j] += counts[(c * 3 + j) * 16 + l];
             }
         }
-        a[c].count = (double)st.count;
+        a[c].count = (double)count;
         a[c].sp = q[SL_MCQ_SP];
         a[c].sp2 = q[SL_MCQ_SP2];
         a[c].spy = q[SL_MCQ_SPY];
@@ -202,21 +222,72 @@ int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
             a[c].focal_pos[f] = q[SL_MCQ_FOCAL + f];
         }
         a[c].sy = (double)cnt[0];
-        a[c].invalid = st.bad;
+        a[c].invalid = bad;
         if (pl->need_cm) {
             a[c].cm.tp = cnt[1];
             a[c].cm.fn = cnt[0] - cnt[1];
             a[c].cm.fp = cnt[2] - cnt[1];
         }
-        a[c].cm.tn = st.count - a[c].cm.tp - a[c].cm.fp - a[c].cm.fn;
+        a[c].cm.tn = count - a[c].cm.tp - a[c].cm.fp - a[c].cm.fn;
     }
-    rc = 0;
-out:
-    free(st.lanes);
-    free(st.counts);
-    free(st.e);
-    free(xb);
-    free(wb);
-    free(tb);
+}
+
+int64_t sl__mc_nparts(const struct sl__plan *pl)
+{
+    const int64_t S = pl->g->pixels;
+    return pl->mc_fast && S > SL_MC_PART ? (S + SL_MC_PART - 1) / SL_MC_PART : 1;
+}
+
+void sl__mc_part_task(void *arg, int64_t t)
+{
+    const struct sl__plan *pl = arg;
+    const int64_t np = pl->mc_nparts, i = t / np, j = t % np, S = pl->g->pixels;
+    const int64_t off = j * SL_MC_PART, len = S - off < SL_MC_PART ? S - off : SL_MC_PART;
+    struct sl__mc_part *p = &pl->mc_parts[t];
+    p->oom = mc_sums(pl, i, off, len, p->lanes, p->counts, p->matrix, &p->count, &p->bad) != 0;
+}
+
+int sl__pass_softmax_fast(const struct sl__plan *pl, int64_t i)
+{
+    const int64_t C = pl->g->classes, S = pl->g->pixels;
+    const int64_t nl = C * (SL_MCQ_FOCAL + pl->nfocal) * 16, nc = C * 3 * 16;
+    int64_t *matrix = pl->matrix ? pl->matrix + i * C * C : NULL;
+    if (pl->mc_nparts > 1) {
+        /* the parts' sums (sl__mc_part_task), added in part order into the first */
+        const struct sl__mc_part *p = &pl->mc_parts[i * pl->mc_nparts];
+        bool bad = p[0].bad;
+        int64_t count = p[0].count;
+        for (int64_t j = 0; j < pl->mc_nparts; j++) {
+            if (p[j].oom) {
+                return SL_ENOMEM;
+            }
+            if (j > 0) {
+                for (int64_t k = 0; k < nl; k++) {
+                    p[0].lanes[k] += p[j].lanes[k];
+                }
+                for (int64_t k = 0; k < nc; k++) {
+                    p[0].counts[k] += p[j].counts[k];
+                }
+                count += p[j].count;
+                bad = bad || p[j].bad;
+            }
+            for (int64_t k = 0; matrix && k < C * C; k++) {
+                matrix[k] += p[j].matrix[k];
+            }
+        }
+        mc_to_accs(pl, i, p[0].lanes, p[0].counts, count, bad);
+        return 0;
+    }
+    double *lanes = calloc((size_t)nl, sizeof *lanes);
+    int32_t *counts = calloc((size_t)nc, sizeof *counts);
+    int64_t count = 0;
+    bool bad = false;
+    int rc = SL_ENOMEM;
+    if (lanes && counts && mc_sums(pl, i, 0, S, lanes, counts, matrix, &count, &bad) == 0) {
+        mc_to_accs(pl, i, lanes, counts, count, bad);
+        rc = 0;
+    }
+    free(lanes);
+    free(counts);
     return rc;
 }

@@ -326,23 +326,33 @@ static void test_isa_identical(void)
     }
 }
 
-/* One worker or two: the same bits (an image is one task, summed in its lanes' order). */
+/* One worker, two or three: the same bits, for images of one part and for an image of 3 parts
+ * of SL_MC_PART pixels (the last one partial), summed side by side and added in part order. */
 static void test_pool_identical(void)
 {
-    struct sl_pool *pool = sl_pool_new(2, 4);
-    struct inputs in;
-    make_inputs(&in, 3, 19, 130, 301, 5);
-    double cw[19];
-    struct sl_spec losses[NLOSS];
-    make_losses(losses, 19, cw);
-    struct sl_spec metrics[1] = {metric("confusion")};
-    struct sl_result *a = score(&in, SL_DT_F32, false, true, losses, NLOSS, metrics, 1, NULL);
-    struct sl_result *b = score(&in, SL_DT_F32, false, true, losses, NLOSS, metrics, 1, pool);
-    compare(a, b, true);
-    sl_result_free(a);
-    sl_result_free(b);
-    free_inputs(&in);
-    sl_pool_free(pool);
+    struct sl_pool *pools[2] = {sl_pool_new(2, 4), sl_pool_new(3, 4)};
+    static const int64_t shapes[][4] = {{3, 19, 130, 301}, {1, 5, 300, 500}};
+    for (int si = 0; si < 2; si++) {
+        struct inputs in;
+        const int64_t C = shapes[si][1];
+        make_inputs(&in, shapes[si][0], C, shapes[si][2], shapes[si][3], 5);
+        CHECK(si == 0 || shapes[si][2] * shapes[si][3] > 2 * SL_MC_PART);
+        double cw[19];
+        struct sl_spec losses[NLOSS];
+        make_losses(losses, C, cw);
+        struct sl_spec metrics[1] = {metric("confusion")};
+        struct sl_result *a = score(&in, SL_DT_F32, false, true, losses, NLOSS, metrics, 1, NULL);
+        for (int k = 0; k < 2; k++) {
+            struct sl_result *b =
+                score(&in, SL_DT_F32, false, true, losses, NLOSS, metrics, 1, pools[k]);
+            compare(a, b, true);
+            sl_result_free(b);
+        }
+        sl_result_free(a);
+        free_inputs(&in);
+    }
+    sl_pool_free(pools[0]);
+    sl_pool_free(pools[1]);
 }
 
 /* A hand calculation with far pixels: 3 classes, pixel 0 logits (0, -200, 0) target 0, pixel
