@@ -469,9 +469,9 @@ int64_t sl__hinge_errors(const struct sl__plan *pl, int64_t i, int64_t c, struct
  * probabilities for Lovász-Softmax when asked). Returns 0 or SL_ENOMEM. */
 int sl__pass_softmax(const struct sl__plan *pl, int64_t i);
 /* Whether the multiclass pass can run the fused float32 kernel (softmax_fast.c): float32,
- * float16 or bfloat16 logits, weights of those dtypes or none, uint8 targets (any other dtype with
- * C <= 255), no Lovász-Softmax (which keeps the double pass's probabilities), no focal without
- * class 0. */
+ * float16 or bfloat16 logits or probabilities (uint8 probabilities too), weights of those dtypes
+ * or none, any targets (uint8 read in place; others as bytes, or uint16 when C > 255), no
+ * Lovász-Softmax (which keeps the double pass's probabilities), no focal without class 0. */
 bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
                     const struct sl__plan *pl);
 /* sl__pass_softmax on the fused kernel (plan mc_fast): the kernel over the image, or with
@@ -654,7 +654,8 @@ enum {
 enum { SL_MCQ_SP, SL_MCQ_SP2, SL_MCQ_SPY, SL_MCQ_CE, SL_MCQ_LP, SL_MCQ_FOCAL };
 
 /* One call's pixels: logit of class c at pixel k x[c * xs + k], target bytes t (a class, or ign
- * for an ignored pixel; ign -1: none), pixel weights w (SL_MC_W) or NULL. far_d: a pixel with
+ * for an ignored pixel; ign -1: none) or, when not NULL, uint16 targets t16 instead (C > 255),
+ * pixel weights w (SL_MC_W) or NULL. far_d: a pixel with
  * a logit more than far_d below its max is computed in double (sl__mc_far_d). readable: the
  * pixels of each row of x that exist (0: n), for the kernels' prefetches past the call's end. */
 struct sl__mc_in {
@@ -662,6 +663,7 @@ struct sl__mc_in {
     int64_t xs;
     int64_t readable;
     const uint8_t *t;
+    const uint16_t *t16;
     const float *w;
     int64_t n;
     int classes;

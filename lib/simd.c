@@ -98,7 +98,7 @@ typedef uint32_t v16u __attribute__((vector_size(64)));
  * after the block's float sums: one function for every variant, so their bits agree. */
 static void mc_far_pixel(const struct sl__mc_in *in, struct sl__mc_state *st, int64_t k, int what)
 {
-    const int C = in->classes, y = in->t[k], nq = SL_MCQ_FOCAL + in->nfocal;
+    const int C = in->classes, y = in->t16 ? in->t16[k] : in->t[k], nq = SL_MCQ_FOCAL + in->nfocal;
     const int64_t lane = k % 16;
     const double w = (what & SL_MC_W) ? (double)in->w[k] : 1.0;
     bool bad = y >= C;
@@ -207,7 +207,7 @@ static void mcp_limits(const struct sl__mc_in *in, struct mcp_lim *l)
  * counted target byte beyond the classes. Added to lane k % 16 after the block's float sums. */
 static void mcp_far_pixel(const struct sl__mc_in *in, struct sl__mc_state *st, int64_t k, int what)
 {
-    const int C = in->classes, y = in->t[k], nq = SL_MCQ_FOCAL + in->nfocal;
+    const int C = in->classes, y = in->t16 ? in->t16[k] : in->t[k], nq = SL_MCQ_FOCAL + in->nfocal;
     for (int c = 0; c < C; c++) {
         const float v = in->x[(int64_t)c * in->xs + k];
         if (!(v >= 0 && v <= 1)) {

@@ -53,6 +53,18 @@ SL_INL void SL_NAME(mc_exp)(VF *z)
     *z = SL_POW2MUL(y, nf);
 }
 
+/* *tb = the targets of pixels k..k + VL - 1: bytes, or uint16 (C > 255) when in->t16. */
+SL_INL void SL_NAME(mc_target)(const struct sl__mc_in *in, int64_t k, VI *tb)
+{
+    if (in->t16) {
+        for (int l = 0; l < VL; l++) {
+            (*tb)[l] = in->t16[k + l];
+        }
+    } else {
+        SL_LOAD_U8(tb, in->t + k);
+    }
+}
+
 /* z <- log(z) for a positive normal float: z = m 2^k with m in [1, 2), k ln 2 + log1p(m - 1)
  * (m - 1 is exact), ln 2 split as in exp_neg. */
 SL_INL void SL_NAME(mc_log)(VF *z)
@@ -139,7 +151,7 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
             const int64_t left = rem - (int64_t)v * VL;
             const VI live = VI_IOTA < VI_SPLAT((int)(left < VL ? (left > 0 ? left : 0) : VL));
             VI tb;
-            SL_LOAD_U8(&tb, in->t + k);
+            SL_NAME(mc_target)(in, k, &tb);
             const VI m = (tb != in->ign) & live;
             counted -= m;
             tbv[v] = tb;

@@ -99,7 +99,7 @@ SL_INL void SL_NAME(mcp_body)(const struct sl__mc_in *in, struct sl__mc_state *s
             const int64_t left = rem - (int64_t)v * VL;
             const VI live = VI_IOTA < VI_SPLAT((int)(left < VL ? (left > 0 ? left : 0) : VL));
             VI tb;
-            SL_LOAD_U8(&tb, in->t + k);
+            SL_NAME(mc_target)(in, k, &tb);
             const VI m = (tb != in->ign) & live;
             counted -= m;
             mfv[v] = m;

@@ -35,14 +35,22 @@ static void load_pred(const struct sl_tensor *t, int64_t C, int64_t S, int64_t i
     }
 }
 
-/* Target bytes of pixels [off, off + n) of image i into dst (zero-padded to SUB): uint8 as
- * they are, other dtypes as class indices with 255 for an ignored pixel (C <= 255). */
+/* Targets of pixels [off, off + n) of image i (validated: classes, or ignore_index) into dst,
+ * zero-padded to SUB: uint8 as they are; other dtypes as class indices with 255 for an ignored
+ * pixel when C <= 255, else into dst16 (uint16) with 65535 for an ignored pixel. */
 static void load_target(const struct sl_request *req, int64_t S, int64_t i, int64_t off, int64_t n,
-                        uint8_t *dst)
+                        uint8_t *dst, uint16_t *dst16)
 {
     const struct sl_tensor *t = &req->target;
     if (t->dtype == SL_DT_U8) {
         memcpy(dst, (const uint8_t *)t->data + i * S + off, (size_t)n);
+    } else if (dst16) {
+        for (int64_t k = 0; k < n; k++) {
+            const double v = sl_tensor_get(t, i * S + off + k);
+            dst16[k] = req->has_ignore && v == (double)req->ignore_index ? 65535 : (uint16_t)v;
+        }
+        memset(dst16 + n, 0, sizeof *dst16 * (size_t)(SUB - n));
+        return;
     } else {
         for (int64_t k = 0; k < n; k++) {
             const double v = sl_tensor_get(t, i * S + off + k);
@@ -78,8 +86,7 @@ bool sl__mc_fast_ok(const struct sl_request *req, const struct sl__geom *g,
           (req->prediction.dtype == SL_DT_U8 && req->pred_type == SL_PRED_PROBABILITIES)) ||
         (req->weight.data && req->weight.dtype != SL_DT_F32 && req->weight.dtype != SL_DT_F16 &&
          req->weight.dtype != SL_DT_BF16) ||
-        pl->need_lsm_img || pl->need_lsm_batch ||
-        (req->target.dtype != SL_DT_U8 && g->classes > 255) || g->classes > SL_MAX_CLASSES) {
+        pl->need_lsm_img || pl->need_lsm_batch || g->classes > SL_MAX_CLASSES) {
         return false;
     }
     for (int f = 0; f < pl->nfocal; f++) {
@@ -122,8 +129,9 @@ static int mc_sums(const struct sl__plan *pl, int64_t i, int64_t off0, int64_t l
               (pl->need_ce ? SL_MC_CE : 0) | (pl->need_ce_all ? SL_MC_LS : 0) |
               (pl->nfocal ? SL_MC_FOCAL : 0) | (req->weight.data ? SL_MC_W : 0) |
               (pl->need_cm ? SL_MC_CM : 0);
-    const bool u8 = req->target.dtype == SL_DT_U8;
+    const bool u8 = req->target.dtype == SL_DT_U8, wide = !u8 && C > 255;
     in.ign = !req->has_ignore                                     ? -1
+             : wide                                               ? 65535
              : !u8                                                ? 255
              : req->ignore_index >= 0 && req->ignore_index <= 255 ? (int)req->ignore_index
                                                                   : -1;
@@ -136,7 +144,8 @@ static int mc_sums(const struct sl__plan *pl, int64_t i, int64_t off0, int64_t l
         req->pred_type == SL_PRED_PROBABILITIES ? sl__mc_probs : sl__mc_logits;
     float *xb = malloc(sizeof *xb * (size_t)(C * SUB)), *wb = malloc(sizeof *wb * SUB);
     uint8_t *tb = malloc(SUB);
-    if (!st.e || !xb || !wb || !tb) {
+    uint16_t *tb16 = wide ? malloc(sizeof *tb16 * SUB) : NULL;
+    if (!st.e || !xb || !wb || !tb || (wide && !tb16)) {
         goto out;
     }
     const bool f32 =
@@ -156,7 +165,7 @@ static int mc_sums(const struct sl__plan *pl, int64_t i, int64_t off0, int64_t l
         }
         if (direct < n) {
             load_pred(&req->prediction, C, S, i, off + direct, n - direct, xb);
-            load_target(req, S, i, off + direct, n - direct, tb);
+            load_target(req, S, i, off + direct, n - direct, tb, tb16);
             if (req->weight.data) {
                 if (req->weight.dtype == SL_DT_F32) {
                     memcpy(wb, (const float *)req->weight.data + i * S + off + direct,
@@ -172,6 +181,7 @@ static int mc_sums(const struct sl__plan *pl, int64_t i, int64_t off0, int64_t l
             in.xs = SUB;
             in.readable = 0;
             in.t = tb;
+            in.t16 = tb16;
             in.w = req->weight.data ? wb : NULL;
             in.n = n - direct;
             kernel(-1, &in, &st);
@@ -185,6 +195,7 @@ out:
     free(xb);
     free(wb);
     free(tb);
+    free(tb16);
     return rc;
 }
 

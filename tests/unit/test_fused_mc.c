@@ -214,11 +214,14 @@ static void make_losses(struct sl_spec *l, int64_t C, double *cw)
 
 static void test_against_double(void)
 {
+    /* C = 300: int64 targets go to the kernel as uint16 (uint8 ones wrap to other classes,
+     * the same for both passes) */
     const int64_t shapes[][4] = {{2, 2, 37, 23},  {3, 3, 1, 5},    {1, 4, 300, 260},
-                                 {2, 19, 33, 61}, {1, 64, 20, 45}, {2, 4, 128, 128}};
+                                 {2, 19, 33, 61}, {1, 64, 20, 45}, {2, 4, 128, 128},
+                                 {1, 300, 9, 40}};
     struct sl_spec metrics[3] = {metric("dice"), metric("iou"), metric("confusion")};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        double cw[64];
+        double cw[300];
         struct sl_spec losses[NLOSS];
         make_losses(losses, shapes[si][1], cw);
         struct inputs in;
@@ -245,15 +248,54 @@ static void test_against_double(void)
            worst_rel, RTOL, RTOL_FOCAL);
 }
 
+/* Which requests run the fused kernel: any target dtype, C up to SL_MAX_CLASSES (int64 targets
+ * with C > 255 as uint16). */
+static void test_chosen(void)
+{
+    struct sl_request req;
+    sl_request_init(&req);
+    static float x[1];
+    static int64_t t[1];
+    req.prediction = (struct sl_tensor){x, SL_DT_F32, 4, {1, 300, 1, 1}};
+    req.pred_type = SL_PRED_LOGITS;
+    req.target = (struct sl_tensor){t, SL_DT_I64, 3, {1, 1, 1}};
+    req.mode = SL_MODE_MULTICLASS;
+    struct sl__geom g;
+    memset(&g, 0, sizeof g);
+    g.mode = SL_MODE_MULTICLASS;
+    g.images = 1;
+    g.pixels = 1;
+    struct sl__plan pl;
+    memset(&pl, 0, sizeof pl);
+    const int64_t cs[] = {2, 255, 256, 300, SL_MAX_CLASSES};
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        g.classes = cs[k];
+        CHECK(sl__mc_fast_ok(&req, &g, &pl));
+    }
+    g.classes = SL_MAX_CLASSES + 1;
+    CHECK(!sl__mc_fast_ok(&req, &g, &pl));
+    req.prediction.dtype = SL_DT_F64;
+    g.classes = 300;
+    CHECK(!sl__mc_fast_ok(&req, &g, &pl));
+}
+
 /* The kernel's sums under each instruction set: the same bits (the CPU's best and below). */
 static void test_isa_identical(void)
 {
-    const int classes[] = {2, 3, 4, 19, 64};
+    const int classes[] = {2, 3, 4, 19, 64, 300};
     for (size_t ci = 0; ci < sizeof classes / sizeof classes[0]; ci++) {
         const int C = classes[ci];
         struct inputs in;
         make_inputs(&in, 1, C, 7, 73, 100 + ci); /* 511 pixels: a tail block */
         const int nq = SL_MCQ_FOCAL + 3;
+        /* C > 255: uint16 targets, 65535 ignored (the int64 ones, -100 ignored) */
+        uint16_t *t16 = NULL;
+        if (C > 255) {
+            t16 = malloc(sizeof *t16 * (size_t)in.npix);
+            for (int64_t k = 0; k < in.npix; k++) {
+                t16[k] = in.t64[k] < 0 ? 65535 : (uint16_t)in.t64[k];
+            }
+        }
         double *lanes[3];
         int32_t *counts[3];
         int64_t *matrix[3], count[3];
@@ -263,9 +305,10 @@ static void test_isa_identical(void)
             mi.x = in.xf;
             mi.xs = in.npix;
             mi.t = in.t8;
+            mi.t16 = t16;
             mi.w = in.wf;
             mi.classes = C;
-            mi.ign = 255;
+            mi.ign = t16 ? 65535 : 255;
             mi.nfocal = 3;
             mi.gamma[0] = 2;
             mi.gamma[1] = 0.5f;
@@ -286,12 +329,17 @@ static void test_isa_identical(void)
             float *xb = calloc((size_t)(C * SL_MC_BLOCK), sizeof(float));
             float wb[SL_MC_BLOCK] = {0};
             uint8_t tb[SL_MC_BLOCK] = {0};
+            uint16_t tb16[SL_MC_BLOCK] = {0};
             for (int c = 0; c < C; c++) {
                 memcpy(xb + c * SL_MC_BLOCK, in.xf + c * in.npix + whole,
                        sizeof(float) * (size_t)rest);
             }
             memcpy(wb, in.wf + whole, sizeof(float) * (size_t)rest);
             memcpy(tb, in.t8 + whole, (size_t)rest);
+            if (t16) {
+                memcpy(tb16, t16 + whole, sizeof *tb16 * (size_t)rest);
+                mi.t16 = tb16;
+            }
             mi.x = xb;
             mi.xs = SL_MC_BLOCK;
             mi.t = tb;
@@ -311,11 +359,12 @@ static void test_isa_identical(void)
             CHECK(memcmp(matrix[0], matrix[isa], sizeof(int64_t) * (size_t)(C * C)) == 0);
             CHECK(count[0] == count[isa]);
         }
-        /* the counted pixels: every byte but 255 */
+        /* the counted pixels: every target but the ignored */
         int64_t want = 0;
         for (int64_t k = 0; k < in.npix; k++) {
-            want += in.t8[k] != 255;
+            want += C > 255 ? in.t64[k] >= 0 : in.t8[k] != 255;
         }
+        free(t16);
         CHECK(count[0] == want);
         for (int isa = 0; isa < 3; isa++) {
             free(lanes[isa]);
@@ -460,6 +509,7 @@ static void test_deferred_validation(void)
 static const struct check_test tests[] = {
     CHECK_TEST(test_deferred_validation),
     CHECK_TEST(test_against_double),
+    CHECK_TEST(test_chosen),
     CHECK_TEST(test_isa_identical),
     CHECK_TEST(test_pool_identical),
     CHECK_TEST(test_far_hand),
