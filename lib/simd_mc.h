@@ -6,14 +6,16 @@
  *
  * One block of SL_MC_BLOCK pixels at a time:
  *   0. the block's rows copied into a scratch row per class, row by row;
- *   then for each vector of pixels, class by class with its running values in registers:
- *   1. per pixel the max logit (the first maximum is the argmax: ties go to the lowest class),
- *      the least logit and the target class's logit;
- *   2. e_c = e^(x_c - max) (mc_exp: exp_neg's value), written over the scratch row, and
+ *   1. for each vector of pixels, class by class with its running values in registers, per
+ *      pixel the max logit (the first maximum is the argmax: ties go to the lowest class), the
+ *      least logit and the target class's logit;
+ *   2. for each pair of vectors, class by class (two exps side by side keep the floating-point
+ *      units busier than one: 6-10 % at C = 19), e_c = e^(x_c - max) (mc_exp: exp_neg's
+ *      value), written over the scratch row, and
  *      so = the sum of e_c over the classes other than the argmax (e = 1 there), so that
  *      -log p_y = log1p(so) + (max - x_y) and, for y the argmax, 1 - p_y = so / (1 + so) keep
  *      their relative accuracy when p_y is near 1;
- *   3. per class c, p_c = e_c / (1 + so) and the sums.
+ *   3. per class c, p_c = e_c / (1 + so) and the sums (masked adds: SL_MADD, simd_body.h).
  * Sums are canonical 16 lanes: pixel k of a call adds to lane k % 16 in pixel order (a VL-lane
  * variant keeps 16 / VL accumulators and cycles through them), float32 within a block (8 terms
  * per lane), then folded into double lanes; a class's terms are masked (adding +0 changes no
@@ -24,6 +26,7 @@
 
 #define SL_MC_NV (16 / VL)
 #define SL_MC_NVB (SL_MC_BLOCK / VL)
+_Static_assert(SL_MC_NVB % 2 == 0, "pass 2 takes the vectors of a block in pairs");
 /* Blocks ahead that a block prefetches, one line of one class row per step of pass 2 (into the
  * second-level cache: prefetcht1). A burst of C x SL_MC_BLOCK / 16 prefetches at the block's
  * start fills the miss buffers and stalls behind them; spread over pass 2 they arrive as the
@@ -175,28 +178,9 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
                 xy = SL_SEL(tb == c, xc, xy);
                 sx += xc;
             }
-            /* 2: e_c; so sums them over the classes other than the argmax */
-            VF so = VF_SPLAT(0.0f);
-            for (int c = 0; c < C; c++) {
-                float *erow = cur + (int64_t)c * SL_MC_BLOCK + v * VL;
-                VF e;
-                memcpy(&e, erow, sizeof e);
-                e = e - mx;
-                if (what & SL_MC_LS) {
-                    memcpy(drows + (int64_t)c * SL_MC_BLOCK + v * VL, &e, sizeof e);
-                }
-                const SL_MT other = SL_MNE(h, VI_SPLAT(c));
-                if (ahead && (v * VL) % 16 == 0) {
-                    __builtin_prefetch(ahead + (int64_t)c * in->xs + v * VL, 0, 2);
-                }
-                SL_NAME(mc_exp)(&e);
-                memcpy(erow, &e, sizeof e);
-                so = SL_MADD(so, other, e);
-            }
             /* far: the spread beyond far_d (or not finite), or an extreme weight, and a pixel
-             * validation would refuse (a target byte neither a class nor ign, or a logit NaN or
-             * infinite: then max or min is not finite, or, for a NaN the max and min skipped,
-             * so is NaN, as mc_exp keeps a NaN); mc_far_pixel checks it exactly */
+             * validation would refuse (a logit NaN or infinite: the sum of its logits is not
+             * finite; a target byte neither a class nor ign): mc_far_pixel checks it exactly */
             const VI nonfin = ~((sx - sx) == VF_SPLAT(0.0f));
             VI far = ~((mx - mn) <= fard) | nonfin | (tb >= C);
             if (what & SL_MC_W) {
@@ -211,7 +195,38 @@ SL_INL void SL_NAME(mc_body)(const struct sl__mc_in *in, struct sl__mc_state *st
             mxv[v] = mx;
             hv[v] = h;
             xyv[v] = xy;
-            sov[v] = so;
+        }
+        /* 2: e_c; so sums them over the classes other than the argmax; two vectors at a time */
+        for (int v = 0; v < SL_MC_NVB; v += 2) {
+            VF so0 = VF_SPLAT(0.0f), so1 = VF_SPLAT(0.0f);
+            for (int c = 0; c < C; c++) {
+                float *erow = cur + (int64_t)c * SL_MC_BLOCK + v * VL;
+                VF e0, e1;
+                memcpy(&e0, erow, sizeof e0);
+                memcpy(&e1, erow + VL, sizeof e1);
+                e0 = e0 - mxv[v];
+                e1 = e1 - mxv[v + 1];
+                if (what & SL_MC_LS) {
+                    memcpy(drows + (int64_t)c * SL_MC_BLOCK + v * VL, &e0, sizeof e0);
+                    memcpy(drows + (int64_t)c * SL_MC_BLOCK + v * VL + VL, &e1, sizeof e1);
+                }
+                const SL_MT other0 = SL_MNE(hv[v], VI_SPLAT(c));
+                const SL_MT other1 = SL_MNE(hv[v + 1], VI_SPLAT(c));
+                if (ahead && (v * VL) % 16 == 0) {
+                    __builtin_prefetch(ahead + (int64_t)c * in->xs + v * VL, 0, 2);
+                }
+                if (ahead && ((v + 1) * VL) % 16 == 0) {
+                    __builtin_prefetch(ahead + (int64_t)c * in->xs + v * VL + VL, 0, 2);
+                }
+                SL_NAME(mc_exp)(&e0);
+                SL_NAME(mc_exp)(&e1);
+                memcpy(erow, &e0, sizeof e0);
+                memcpy(erow + VL, &e1, sizeof e1);
+                so0 = SL_MADD(so0, other0, e0);
+                so1 = SL_MADD(so1, other1, e1);
+            }
+            sov[v] = so0;
+            sov[v + 1] = so1;
         }
         for (int v = 0; v < SL_MC_NVB; v++) {
             const VF so = sov[v], best = mxv[v], xy = xyv[v], w = wv[v];
