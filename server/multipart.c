@@ -17,6 +17,8 @@
 /* Bytes the MHD post processor buffers: the boundary search and one part header line must fit;
  * libmicrohttpd's manual recommends 32 or 64 KiB for performance. */
 #define PP_BUFFER (64 * 1024)
+/* A part that grows past this many bytes takes room for the rest of an announced body at once. */
+#define PART_SMALL (256 * 1024)
 
 /* A transfer encoding of a part that leaves its bytes as they are (RFC 7578 section 4.7). */
 static bool identity_transfer(const char *te)
@@ -63,6 +65,7 @@ static struct srv_part *part_start(struct srv_req *req, const char *key,
     struct srv_part *p = &req->in.parts[req->in.nparts++];
     memcpy(p->name, key, strlen(key) + 1);
     slp_dynbuf_init(&p->data, req->srv->max_body);
+    p->data.pool = req->srv->bufs; /* a large part reuses a kept block */
     return p;
 }
 
@@ -103,6 +106,12 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
                       "(--max-body-mb %llu), at part '%.64s'",
                       max, (unsigned long long)req->srv->cfg.max_body_mb, key);
         return MHD_NO;
+    }
+    if (p->data.len + size >= PART_SMALL && p->data.len < PART_SMALL && req->hdr.declared > 0 &&
+        (uint64_t)req->in.parts_len < req->hdr.declared) {
+        /* a large part of an announced body: room at once for the rest of the body (which
+         * holds the rest of the part), one block rather than a doubling series of copies */
+        slp_dynbuf_room(&p->data, (size_t)(req->hdr.declared - req->in.parts_len));
     }
     if (slp_dynbuf_add(&p->data, data, size) != 0) {
         srv_body_fail(req, SL_ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -1332,6 +1332,57 @@ static void test_multipart(const struct hu_server *srv)
     hu_xfer_cleanup(&x);
 }
 
+/* Parts larger than the 256 KiB at which a part takes room for the rest of an announced body at
+ * once (server/multipart.c), in either order, announced or chunked: a 1 x 600 x 600 float32
+ * probability map of 0.25 (1.4 MB) and a uint8 mask (360 KB) whose left half is 1. By hand, soft
+ * Dice with smooth 0: sum p y = 0.25 x 180000 = 45000, sum p = 90000, sum y = 180000, Dice =
+ * 2 x 45000 / 270000 = 1/3, loss 2/3; the hard prediction (p >= 0.5) is empty, so the Dice
+ * metric is 0 and the mask's 180000 pixels are all false negatives. */
+static void test_multipart_large(const struct hu_server *srv)
+{
+    enum { W = 600, NPIX = W * W, HDR = 128 };
+    unsigned char *pred = malloc(HDR + 4 * (size_t)NPIX), *mask = malloc(HDR + (size_t)NPIX);
+    if (!pred || !mask) {
+        CHECK(0);
+        free(pred);
+        free(mask);
+        return;
+    }
+    npy_header(pred, HDR, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 600, 600), }");
+    npy_header(mask, HDR, "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 600, 600), }");
+    const float q = 0.25f;
+    for (int k = 0; k < NPIX; k++) {
+        memcpy(pred + HDR + 4 * (size_t)k, &q, 4); /* x86-64 and arm64: little-endian */
+        mask[HDR + k] = (unsigned char)(k % W < W / 2);
+    }
+    static const char spec[] = "{\"prediction\": {\"format\": \"npy\", \"part\": \"pred\"}, "
+                               "\"prediction_type\": \"probabilities\", "
+                               "\"target\": {\"format\": \"npy\", \"part\": \"mask\"}, "
+                               "\"losses\": [{\"name\": \"dice\", \"smooth\": 0}], \"metrics\": "
+                               "[\"dice\", \"confusion\"]}";
+    const struct hu_form_part s = {"spec", spec, strlen(spec), "spec.json"};
+    const struct hu_form_part pp = {"pred", (const char *)pred, HDR + 4 * (size_t)NPIX, "p.npy"};
+    const struct hu_form_part mp = {"mask", (const char *)mask, HDR + (size_t)NPIX, "m.npy"};
+    const struct hu_form_part orders[3][3] = {{s, pp, mp}, {mp, pp, s}, {pp, s, mp}};
+    const char *const chunked[] = {"Transfer-Encoding: chunked", NULL};
+    for (int o = 0; o < 3; o++) {
+        for (int c = 0; c < 2; c++) {
+            char what[64];
+            snprintf(what, sizeof what, "large parts, order %d%s", o, c ? ", chunked" : "");
+            struct hu_xfer x;
+            post_form(&x, srv, c ? chunked : NULL, orders[o], 3);
+            json_t *doc = check_json_200(what, &x);
+            check_num(what, doc, "losses.dice.value", 2.0 / 3.0, 1e-12);
+            check_num(what, doc, "metrics.dice.global", 0.0, 0.0);
+            check_num(what, doc, "metrics.confusion.global.fn", 180000.0, 0.0);
+            json_decref(doc);
+            hu_xfer_cleanup(&x);
+        }
+    }
+    free(pred);
+    free(mask);
+}
+
 /* On a server with --max-body-mb 1: a 2 MiB part is over the limit, whether the body announces
  * its length (refused before it is read) or comes chunked (refused once 1 MiB has arrived). */
 static void test_multipart_limit(const struct hu_server *srv)
@@ -3812,6 +3863,7 @@ static const struct group groups[] = {
     {"surface_reduction", test_surface_reduction, NULL},
     {"compressed", test_compressed, NULL},
     {"multipart", test_multipart, NULL},
+    {"multipart_large", test_multipart_large, NULL},
     {"weight_map", test_weight_map, NULL},
     {"layouts", test_layouts, NULL},
     {"float32_extremes", test_float32_extremes, NULL},

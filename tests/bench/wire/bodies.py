@@ -7,6 +7,8 @@ request of make bench-compare (payload.py's seed, spec and model-like logits) as
   plain.json.gz  the unrounded float32 logits as plain .npy, the whole body gzip level 1
                  (sent with Content-Encoding: gzip)
   city.json      2 x 19 x 512 x 1024 float32 logits (.npy), multiclass CE + Dice
+  city.multipart the same arrays and spec as multipart/form-data parts (spec, pred, mask;
+                 boundary BOUNDARY below)
 Usage: /usr/bin/python3 bodies.py [OUTDIR]"""
 import base64
 import gzip
@@ -54,3 +56,13 @@ city = {"prediction": {"format": "npy", "data": npy(x)}, "target": {"format": "n
         "prediction_type": "logits", "losses": [{"name": "cross_entropy"}, {"name": "dice"}],
         "metrics": ["dice", "iou"]}
 open(os.path.join(out, "city.json"), "w").write(json.dumps(city))
+BOUNDARY = "segloss-wire-bench-7f3a9c"
+def npy_bytes(a):
+    b = io.BytesIO(); np.save(b, np.ascontiguousarray(a)); return b.getvalue()
+spec = dict(city, prediction={"format": "npy", "part": "pred"}, target={"format": "npy", "part": "mask"})
+parts = [("spec", json.dumps(spec).encode()), ("pred", npy_bytes(x)), ("mask", npy_bytes(t))]
+with open(os.path.join(out, "city.multipart"), "wb") as f:
+    for name, data in parts:
+        f.write(b"--" + BOUNDARY.encode() + b"\r\nContent-Disposition: form-data; name=\"" + name.encode() + b"\"\r\n\r\n")
+        f.write(data + b"\r\n")
+    f.write(b"--" + BOUNDARY.encode() + b"--\r\n")

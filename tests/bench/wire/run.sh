@@ -17,8 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT
 /usr/bin/python3 "$HERE/bodies.py" "$TMP"
-row() { # row SEGLOSSD BODY CONNS [ENCODING]
-    local s=$1 body=$2 conns=$3 enc=${4:-}
+row() { # row SEGLOSSD BODY CONNS [ENCODING] [CONTENT-TYPE]
+    local s=$1 body=$2 conns=$3 enc=${4:-} ctype=${5:-application/json}
     "$s" --port 0 --bind 127.0.0.1 --access-log 0 >"$TMP/out" 2>"$TMP/err" &
     PID=$!
     local port=""
@@ -31,7 +31,7 @@ row() { # row SEGLOSSD BODY CONNS [ENCODING]
     {
         echo "local f = assert(io.open(\"$TMP/$body\", \"rb\"))"
         echo 'wrk.method = "POST"; wrk.body = f:read("*a"); f:close()'
-        echo 'wrk.headers["Content-Type"] = "application/json"'
+        echo "wrk.headers[\"Content-Type\"] = \"$ctype\""
         [ -n "$enc" ] && echo "wrk.headers[\"Content-Encoding\"] = \"$enc\""
     } >"$TMP/post.lua"
     local url=http://127.0.0.1:$port/v1/score
@@ -54,4 +54,5 @@ for s in "$@"; do
     row "$s" bf16_raw.json "$CONNS"
     row "$s" plain.json.gz "$CONNS" gzip
     row "$s" city.json 1
+    row "$s" city.multipart 1 "" "multipart/form-data; boundary=segloss-wire-bench-7f3a9c"
 done
