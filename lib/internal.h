@@ -639,8 +639,8 @@ void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n);
 /* Multiclass: the fused softmax kernel over float32 logits (simd_mc.h). Pixels are taken in
  * blocks of SL_MC_BLOCK; a call's inputs are readable up to its n rounded up to a block. */
 #define SL_MC_BLOCK 128
-/* Floats of a call's scratch (sl__mc_state.e) for C classes: two rows per class. */
-#define SL_MC_SCRATCH(C) (2 * (int64_t)(C)*SL_MC_BLOCK)
+/* Floats of a call's scratch (sl__mc_state.e) for C classes: three rows per class. */
+#define SL_MC_SCRATCH(C) (3 * (int64_t)(C)*SL_MC_BLOCK)
 enum {
     SL_MC_SOFT = 1,  /* sum p_c of every class */
     SL_MC_CE = 2,    /* sum w (-log p_y) per target class y */
