@@ -150,42 +150,40 @@ static int mc_sums(const struct sl__plan *pl, int64_t i, int64_t off0, int64_t l
     }
     const bool f32 =
         req->prediction.dtype == SL_DT_F32 && (!req->weight.data || req->weight.dtype == SL_DT_F32);
-    for (int64_t off = off0; off < off0 + len; off += SUB) {
+    /* whole blocks read in place when they can be, in one call (its blocks' copies overlap
+     * the blocks before: simd_mc.h), the rest through the buffers */
+    const int64_t direct = f32 && u8 ? len / SL_MC_BLOCK * SL_MC_BLOCK : 0;
+    if (direct > 0) {
+        in.x = (const float *)req->prediction.data + i * C * S + off0;
+        in.xs = S;
+        in.readable = S - off0;
+        in.t = (const uint8_t *)req->target.data + i * S + off0;
+        in.w = req->weight.data ? (const float *)req->weight.data + i * S + off0 : NULL;
+        in.n = direct;
+        kernel(-1, &in, &st);
+    }
+    for (int64_t off = off0 + direct; off < off0 + len; off += SUB) {
         const int64_t n = off0 + len - off < SUB ? off0 + len - off : SUB;
-        /* whole blocks read in place when they can be, the rest through the buffers */
-        const int64_t direct = f32 && u8 ? n / SL_MC_BLOCK * SL_MC_BLOCK : 0;
-        if (direct > 0) {
-            in.x = (const float *)req->prediction.data + i * C * S + off;
-            in.xs = S;
-            in.readable = S - off;
-            in.t = (const uint8_t *)req->target.data + i * S + off;
-            in.w = req->weight.data ? (const float *)req->weight.data + i * S + off : NULL;
-            in.n = direct;
-            kernel(-1, &in, &st);
-        }
-        if (direct < n) {
-            load_pred(&req->prediction, C, S, i, off + direct, n - direct, xb);
-            load_target(req, S, i, off + direct, n - direct, tb, tb16);
-            if (req->weight.data) {
-                if (req->weight.dtype == SL_DT_F32) {
-                    memcpy(wb, (const float *)req->weight.data + i * S + off + direct,
-                           sizeof(float) * (size_t)(n - direct));
-                } else { /* float16 / bfloat16, widened exactly */
-                    sl__to_f32(-1, req->weight.dtype,
-                               (const uint16_t *)req->weight.data + i * S + off + direct,
-                               n - direct, wb);
-                }
-                memset(wb + (n - direct), 0, sizeof(float) * (size_t)(SUB - (n - direct)));
+        load_pred(&req->prediction, C, S, i, off, n, xb);
+        load_target(req, S, i, off, n, tb, tb16);
+        if (req->weight.data) {
+            if (req->weight.dtype == SL_DT_F32) {
+                memcpy(wb, (const float *)req->weight.data + i * S + off,
+                       sizeof(float) * (size_t)n);
+            } else { /* float16 / bfloat16, widened exactly */
+                sl__to_f32(-1, req->weight.dtype, (const uint16_t *)req->weight.data + i * S + off,
+                           n, wb);
             }
-            in.x = xb;
-            in.xs = SUB;
-            in.readable = 0;
-            in.t = tb;
-            in.t16 = tb16;
-            in.w = req->weight.data ? wb : NULL;
-            in.n = n - direct;
-            kernel(-1, &in, &st);
+            memset(wb + n, 0, sizeof(float) * (size_t)(SUB - n));
         }
+        in.x = xb;
+        in.xs = SUB;
+        in.readable = 0;
+        in.t = tb;
+        in.t16 = tb16;
+        in.w = req->weight.data ? wb : NULL;
+        in.n = n;
+        kernel(-1, &in, &st);
     }
     *count += st.count;
     *bad = *bad || st.bad;
