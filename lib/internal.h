@@ -633,6 +633,9 @@ void sl__fused_logits(int isa, const struct sl__fused_in *in, struct sl__fused_o
  * multiple of 16. isa < 0: the best; an isa this CPU lacks: the baseline. For tests and error
  * measurements. */
 void sl__exp_neg_f32(int isa, const float *in, float *out, int64_t n);
+/* out[k] = e^in[k] for in[k] in [-87, 0] (e^-87 below) with the multiclass kernel's float32 exp
+ * (simd_mc.h); n % 16 == 0, isa as sl__exp_neg_f32. */
+void sl__mc_exp_f32(int isa, const float *in, float *out, int64_t n);
 /* out[k] = log(1 + in[k]) for in[k] in [0, 1] with the kernels' float32 log1p; n % 16 == 0. */
 void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n);
 

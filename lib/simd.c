@@ -452,6 +452,11 @@ void sl__exp_neg_f32(int isa, const float *in, float *out, int64_t n)
     SL_DISPATCH(isa, exp_neg_array, in, out, n);
 }
 
+void sl__mc_exp_f32(int isa, const float *in, float *out, int64_t n)
+{
+    SL_DISPATCH(isa, mc_exp_array, in, out, n);
+}
+
 void sl__log1p01_f32(int isa, const float *in, float *out, int64_t n)
 {
     SL_DISPATCH(isa, log1p01_array, in, out, n);

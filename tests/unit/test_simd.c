@@ -12,8 +12,9 @@
 #include "internal.h"
 
 /* The documented maximum relative errors (simd_body.h), measured over every float. */
-#define EXP_MAX_REL 8.3e-8   /* exp_neg on [-87.3365, 0] */
-#define LOG1P_MAX_REL 1.3e-7 /* log1p01 on the normal floats of [0, 1] */
+#define EXP_MAX_REL 8.3e-8    /* exp_neg on [-87.3365, 0] */
+#define MC_EXP_MAX_REL 8.3e-8 /* mc_exp (simd_mc.h) on [-87, 0] */
+#define LOG1P_MAX_REL 1.3e-7  /* log1p01 on the normal floats of [0, 1] */
 /* Below the smallest normal float: absolute error at most that float. */
 #define FLT_NORMAL_MIN 1.17549435e-38
 
@@ -106,6 +107,31 @@ static void check_exp(uint32_t stride)
     CHECK(out[5] > 0.0f);
     CHECK_CLOSE(out[6], exp(-1.0), EXP_MAX_REL, 0);
     CHECK_CLOSE(out[7], exp(-0.5), EXP_MAX_REL, 0);
+}
+
+/* The multiclass kernel's exp (degree-6 polynomial) on [-87, 0], and its clamp below. */
+static void check_mc_exp(uint32_t stride)
+{
+    const uint32_t lo = to_bits(-0.0f), hi = to_bits(-87.0f);
+    struct sweep s = run_sweep(sl__mc_exp_f32, exp, lo, hi, stride, true);
+    printf("mc_exp: %lld floats in [-87, 0], max rel err %.3g at %.9g (bound %.2g), %lld variant "
+           "mismatches\n",
+           (long long)s.count, s.max_rel, (double)s.worst, MC_EXP_MAX_REL, (long long)s.mismatch);
+    CHECK(s.count > 1000);
+    CHECK(s.max_rel <= MC_EXP_MAX_REL);
+    CHECK(s.max_abs == 0); /* every result is a normal float */
+    CHECK_INT(s.mismatch, 0);
+    float in[16] = {0.0f, -0.0f, -87.0f, -88.0f, -1000.0f, -1.0f, -0.5f, -20.0f};
+    float out[16], clamp[16];
+    sl__mc_exp_f32(-1, in, out, 16);
+    CHECK(out[0] == 1.0f && out[1] == 1.0f);
+    in[3] = in[4] = -87.0f;
+    sl__mc_exp_f32(-1, in, clamp, 16);
+    CHECK(out[3] == clamp[2] && out[4] == clamp[2]); /* below -87: e^-87 */
+    CHECK_CLOSE(out[2], exp(-87.0), MC_EXP_MAX_REL, 0);
+    CHECK_CLOSE(out[5], exp(-1.0), MC_EXP_MAX_REL, 0);
+    CHECK_CLOSE(out[6], exp(-0.5), MC_EXP_MAX_REL, 0);
+    CHECK_CLOSE(out[7], exp(-20.0), MC_EXP_MAX_REL, 0);
 }
 
 static void check_log1p(uint32_t stride)
@@ -224,6 +250,11 @@ static void test_exp(void)
     check_exp(stride_);
 }
 
+static void test_mc_exp(void)
+{
+    check_mc_exp(stride_);
+}
+
 static void test_log1p(void)
 {
     check_log1p(stride_);
@@ -231,6 +262,7 @@ static void test_log1p(void)
 
 static const struct check_test tests[] = {
     CHECK_TEST(test_exp),
+    CHECK_TEST(test_mc_exp),
     CHECK_TEST(test_log1p),
     CHECK_TEST(test_fused_variants),
 };
