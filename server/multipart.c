@@ -110,8 +110,15 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     if (p->data.len + size >= PART_SMALL && p->data.len < PART_SMALL && req->hdr.declared > 0 &&
         (uint64_t)req->in.parts_len < req->hdr.declared) {
         /* a large part of an announced body: room at once for the rest of the body (which
-         * holds the rest of the part), one block rather than a doubling series of copies */
-        slp_dynbuf_room(&p->data, (size_t)(req->hdr.declared - req->in.parts_len));
+         * holds the rest of the part), one block rather than a doubling series of copies; a
+         * hint only: when it cannot be had, the part grows as it arrives */
+        size_t want = (size_t)(req->hdr.declared - req->in.parts_len);
+        if (want > p->data.max - p->data.len) {
+            want = p->data.max - p->data.len;
+        }
+        if (!slp_dynbuf_room(&p->data, want)) {
+            p->data.err = 0;
+        }
     }
     if (slp_dynbuf_add(&p->data, data, size) != 0) {
         srv_body_fail(req, SL_ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE,
